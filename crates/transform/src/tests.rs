@@ -1,0 +1,120 @@
+//! Whole-document tests: one message in, the JSON document out.
+
+use super::*;
+use serde_json::{json, Value};
+
+fn ctx() -> Context<'static> {
+    Context {
+        app: Some("shop"),
+        drain_token: Some("d.f0e1d2c3-b4a5-4697-8877-665544332211"),
+        frame_id: Some("0F1E2D3C4B5A69788796A5B4C3D2E1F0"),
+        labels: &[],
+        received_at: Timestamp::from_unix(1_741_944_500, 123_456_000),
+        structured_data: StructuredData::Absent,
+    }
+}
+
+fn transform(raw: &str, ctx: &Context<'_>) -> (Value, Outcome) {
+    let mut out = Vec::new();
+    let outcome = Transformer::new().transform(raw.as_bytes(), ctx, &mut out);
+    let doc = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
+    (doc, outcome)
+}
+
+#[test]
+fn router_line_has_every_common_field() {
+    let raw = "<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - at=info method=GET path=\"/\" dyno=web.1 status=200\n";
+    let (doc, outcome) = transform(raw, &ctx());
+    assert_eq!(outcome, Outcome { dataset: Some(Dataset::Router), failure: None });
+    assert_eq!(
+        doc,
+        json!({
+            "@timestamp": "2025-03-14T09:26:53.589793Z",
+            "message": "at=info method=GET path=\"/\" dyno=web.1 status=200",
+            "event": {"ingested": "2025-03-14T09:28:20.123456Z", "dataset": "heroku.router"},
+            "log": {
+                "level": "info",
+                "syslog": {
+                    "priority": 158,
+                    "facility": {"code": 19, "name": "local3"},
+                    "severity": {"code": 6, "name": "informational"},
+                    "hostname": "host",
+                    "appname": "heroku",
+                    "procid": "router"
+                }
+            },
+            "heroku": {
+                "app": "shop",
+                "source": "heroku",
+                "dyno": "web.1",
+                "process_type": "web",
+                "drain": {
+                    "token": "d.f0e1d2c3-b4a5-4697-8877-665544332211",
+                    "frame_id": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
+                }
+            }
+        })
+    );
+}
+
+#[test]
+fn router_error_level_and_empty_dyno() {
+    let raw = "<158>1 2025-03-14T09:26:56.400120+00:00 host heroku router - at=error code=H10 desc=\"App crashed\" dyno= connect= status=503\n";
+    let (doc, _) = transform(raw, &ctx());
+    assert_eq!(doc["log"]["level"], "error");
+    assert_eq!(doc["heroku"].get("dyno"), None);
+    assert_eq!(doc["heroku"].get("process_type"), None);
+}
+
+#[test]
+fn app_line_takes_dyno_from_procid() {
+    let raw = "<190>1 2025-03-14T10:26:53.000001+01:00 host app worker.3 - Processing job 42\n";
+    let (doc, outcome) = transform(raw, &ctx());
+    assert_eq!(outcome.dataset, Some(Dataset::App));
+    assert_eq!(doc["@timestamp"], "2025-03-14T09:26:53.000001Z");
+    assert_eq!(doc["message"], "Processing job 42");
+    assert_eq!(doc["heroku"]["dyno"], "worker.3");
+    assert_eq!(doc["heroku"]["process_type"], "worker");
+    assert_eq!(doc["heroku"]["source"], "app");
+    assert_eq!(doc["log"]["level"], "info");
+}
+
+#[test]
+fn platform_line_without_dyno_procid() {
+    let raw = "<172>1 2025-03-14T09:30:00+00:00 host heroku api - Release v42 created by user@example.com\n";
+    let (doc, outcome) = transform(raw, &ctx());
+    assert_eq!(outcome.dataset, Some(Dataset::Platform));
+    assert_eq!(doc["log"]["level"], "warning");
+    assert_eq!(doc["log"]["syslog"]["procid"], "api");
+    assert_eq!(doc["heroku"].get("dyno"), None);
+}
+
+#[test]
+fn garbage_is_indexed_raw_and_tagged() {
+    let (doc, outcome) = transform("this is not syslog\n", &ctx());
+    assert_eq!(outcome.dataset, None);
+    assert!(outcome.failure.is_some());
+    assert_eq!(doc["message"], "this is not syslog");
+    assert_eq!(doc["tags"], json!([PARSE_FAILURE_TAG]));
+    assert_eq!(doc["error"]["message"], "not syslog: missing or invalid <PRI>");
+    assert_eq!(doc["@timestamp"], "2025-03-14T09:28:20.123456Z");
+    assert_eq!(doc["heroku"]["app"], "shop");
+}
+
+#[test]
+fn labels_and_missing_context() {
+    let labels = vec![("env".to_owned(), "staging".to_owned())];
+    let c = Context { app: None, drain_token: None, frame_id: None, labels: &labels, ..ctx() };
+    let (doc, _) = transform("<14>1 2025-03-14T09:26:53Z host app web.1 - hi", &c);
+    assert_eq!(doc["labels"], json!({"env": "staging"}));
+    assert_eq!(doc["heroku"].get("app"), None);
+    assert_eq!(doc["heroku"].get("drain"), None);
+}
+
+#[test]
+fn invalid_utf8_still_makes_valid_json() {
+    let mut out = Vec::new();
+    Transformer::new().transform(b"<14>1 2025-03-14T09:26:53Z host app web.1 - caf\xe9\n", &ctx(), &mut out);
+    let doc: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(doc["message"], "caf\u{fffd}");
+}

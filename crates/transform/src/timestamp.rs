@@ -1,0 +1,246 @@
+//! RFC 3339 timestamps: parsed without allocation, converted to UTC, written back with the
+//! fraction digits they came with (so microseconds survive into `date_nanos`).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// An instant in UTC with the precision it was written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timestamp {
+    secs: i64,
+    nanos: u32,
+    /// How many fraction digits to print (0 to 9).
+    digits: u8,
+}
+
+/// `date_nanos` in Elasticsearch holds 1970-01-01 to 2262-04-11; anything outside would get the
+/// whole document rejected, so it is treated as unparseable here instead.
+const MIN_SECS: i64 = 0;
+const MAX_SECS: i64 = 9_223_372_036; // i64::MAX nanoseconds, in seconds
+
+impl Timestamp {
+    /// `secs` since the Unix epoch plus `nanos`, printed with microseconds.
+    pub fn from_unix(secs: i64, nanos: u32) -> Timestamp {
+        Timestamp { secs, nanos: nanos.min(999_999_999), digits: 6 }
+    }
+
+    pub fn now() -> Timestamp {
+        Timestamp::from_system_time(SystemTime::now())
+    }
+
+    pub fn from_system_time(t: SystemTime) -> Timestamp {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Timestamp::from_unix(i64::try_from(d.as_secs()).unwrap_or(MAX_SECS), d.subsec_nanos())
+    }
+
+    pub fn unix_seconds(&self) -> i64 {
+        self.secs
+    }
+
+    pub fn subsec_nanos(&self) -> u32 {
+        self.nanos
+    }
+
+    /// Nanoseconds since the epoch (always in range: see `MAX_SECS`).
+    pub fn unix_nanos(&self) -> i64 {
+        self.secs.saturating_mul(1_000_000_000).saturating_add(i64::from(self.nanos))
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, converting the offset to UTC.
+    /// More than nine fraction digits are accepted and truncated.
+    pub fn parse_rfc3339(s: &[u8]) -> Option<Timestamp> {
+        if s.len() < 20 {
+            return None;
+        }
+        let year = digits(&s[0..4])? as i64;
+        let month = digits(&s[5..7])?;
+        let day = digits(&s[8..10])?;
+        let hour = digits(&s[11..13])?;
+        let minute = digits(&s[14..16])?;
+        let second = digits(&s[17..19])?;
+        if s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b'T' | b't' | b' ') || s[13] != b':' || s[16] != b':' {
+            return None;
+        }
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        // 60 is a leap second; it is kept as the first second of the next minute.
+        if hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let mut rest = &s[19..];
+        let (mut nanos, mut ndigits) = (0u32, 0u8);
+        if let Some((b'.', frac)) = rest.split_first() {
+            let n = frac.iter().take_while(|b| b.is_ascii_digit()).count();
+            if n == 0 {
+                return None;
+            }
+            for &b in &frac[..n.min(9)] {
+                nanos = nanos * 10 + u32::from(b - b'0');
+            }
+            ndigits = n.min(9) as u8;
+            nanos *= 10u32.pow(9 - u32::from(ndigits));
+            rest = &frac[n..];
+        }
+        let offset_secs: i64 = match rest {
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let oh = digits(&[*h1, *h2])? as i64;
+                let om = digits(&[*m1, *m2])? as i64;
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                let o = oh * 3600 + om * 60;
+                if *sign == b'-' {
+                    -o
+                } else {
+                    o
+                }
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(year, month, day);
+        let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second) - offset_secs;
+        if !(MIN_SECS..=MAX_SECS).contains(&secs) {
+            return None;
+        }
+        Some(Timestamp { secs, nanos, digits: ndigits })
+    }
+
+    /// Appends `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
+    pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
+        let days = self.secs.div_euclid(86_400);
+        let sod = self.secs.rem_euclid(86_400) as u32;
+        let (y, m, d) = civil_from_days(days);
+        let mut buf = [0u8; 30];
+        let mut n = 0;
+        put(&mut buf, &mut n, y.clamp(0, 9999) as u32, 4, b'-');
+        put(&mut buf, &mut n, m, 2, b'-');
+        put(&mut buf, &mut n, d, 2, b'T');
+        put(&mut buf, &mut n, sod / 3600, 2, b':');
+        put(&mut buf, &mut n, sod / 60 % 60, 2, b':');
+        put(&mut buf, &mut n, sod % 60, 2, b'.');
+        if self.digits > 0 {
+            let frac = self.nanos / 10u32.pow(9 - u32::from(self.digits));
+            put(&mut buf, &mut n, frac, usize::from(self.digits), b'Z');
+        } else {
+            n -= 1; // no fraction: the '.' becomes the 'Z'
+            buf[n] = b'Z';
+            n += 1;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Writes `v` as `width` zero-padded digits followed by `sep`.
+fn put(buf: &mut [u8; 30], n: &mut usize, mut v: u32, width: usize, sep: u8) {
+    for i in (0..width).rev() {
+        buf[*n + i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    buf[*n + width] = sep;
+    *n += width + 1;
+}
+
+fn digits(s: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(b - b'0');
+    }
+    Some(v)
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> String {
+        let mut out = Vec::new();
+        Timestamp::parse_rfc3339(s.as_bytes()).expect(s).write_rfc3339(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn keeps_microseconds_in_utc() {
+        assert_eq!(utc("2025-03-14T09:26:53.589793+00:00"), "2025-03-14T09:26:53.589793Z");
+        assert_eq!(utc("2025-03-14T09:26:53Z"), "2025-03-14T09:26:53Z");
+        assert_eq!(utc("2025-03-14T09:26:53.1z"), "2025-03-14T09:26:53.1Z");
+        assert_eq!(utc("2025-03-14T09:26:53.123456789123Z"), "2025-03-14T09:26:53.123456789Z");
+    }
+
+    #[test]
+    fn converts_offsets_to_utc() {
+        assert_eq!(utc("2025-03-14T09:26:53.000001+02:00"), "2025-03-14T07:26:53.000001Z");
+        assert_eq!(utc("2025-03-14T20:30:00-05:30"), "2025-03-15T02:00:00Z");
+        assert_eq!(utc("2024-03-01T00:30:00+01:00"), "2024-02-29T23:30:00Z");
+        assert_eq!(utc("2025-01-01T00:00:00+00:01"), "2024-12-31T23:59:00Z");
+    }
+
+    #[test]
+    fn agrees_with_the_epoch() {
+        let t = Timestamp::parse_rfc3339(b"2025-03-14T09:26:53.589793+00:00").unwrap();
+        assert_eq!(t.unix_seconds(), 1_741_944_413);
+        assert_eq!(t.subsec_nanos(), 589_793_000);
+        let mut out = Vec::new();
+        Timestamp::from_unix(0, 5_000).write_rfc3339(&mut out);
+        assert_eq!(out, b"1970-01-01T00:00:00.000005Z");
+    }
+
+    #[test]
+    fn rejects_what_is_not_rfc3339() {
+        for s in [
+            "", "-", "2025-03-14", "2025-03-14T09:26:53", "2025-13-14T09:26:53Z", "2025-02-29T09:26:53Z",
+            "2025-03-14T24:00:00Z", "2025-03-14T09:26:53.Z", "2025-03-14T09:26:53+0000", "Mar 14 09:26:53",
+            "1969-12-31T23:59:59Z", "2263-01-01T00:00:00Z", "2025-03-14T09:26:53Z junk",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn round_trips_every_day_across_centuries() {
+        for days in (0..106_000).step_by(7) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}
