@@ -1,1 +1,23 @@
-//! placeholder
+//! drainpipe-bulk-indexer gets documents into Elasticsearch with the `_bulk` API.
+//!
+//! It takes [`Chunk`]s of `(index, id, source)` items, already serialised as NDJSON `create`
+//! actions, batches them by documents, bytes and time ([`IndexerConfig`]), and reads every item
+//! of every answer ([`response::classify`]): created and 409 (already stored) are done, 429 and
+//! 5xx items are sent again alone with backoff, anything else is rejected. Whole-request
+//! failures are retried with capped exponential backoff. It knows nothing about Heroku.
+//!
+//! [`Client`] is the connection (one URL, credentials from its user-info) and also carries the
+//! few other requests drainpipe makes (index templates, health).
+
+mod chunk;
+mod client;
+mod error;
+mod indexer;
+pub mod metrics;
+pub mod response;
+
+pub use chunk::Chunk;
+pub use client::{redact, Client};
+pub use elasticsearch::http::{Method, StatusCode};
+pub use error::Error;
+pub use indexer::{run, IndexerConfig};

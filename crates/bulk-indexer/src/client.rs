@@ -1,0 +1,157 @@
+//! The connection to Elasticsearch: one base URL (credentials in its user-info become basic
+//! auth) and the few requests drainpipe makes.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use elasticsearch::auth::Credentials;
+use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::http::{Method, StatusCode, Url};
+use elasticsearch::Elasticsearch;
+
+use crate::Error;
+
+/// A handle to one Elasticsearch (or OpenSearch) endpoint. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    es: Elasticsearch,
+    /// The URL without credentials, for logs.
+    display_url: String,
+}
+
+/// Bulk requests of a few MiB can take a while on a busy cluster; longer than this is a failure.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Client {
+    /// Connects to `url`, e.g. `http://127.0.0.1:9200` or `https://user:pass@host`.
+    pub fn new(url: &str) -> Result<Client, Error> {
+        let bad = |reason: String| Error::Url { url: redact(url), reason };
+        let mut parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad("scheme must be http or https".into()));
+        }
+        let credentials = if parsed.username().is_empty() {
+            None
+        } else {
+            let user = percent_decode(parsed.username());
+            let pass = percent_decode(parsed.password().unwrap_or(""));
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            Some(Credentials::Basic(user, pass))
+        };
+        let display_url = parsed.to_string();
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(parsed)).timeout(REQUEST_TIMEOUT);
+        if let Some(c) = credentials {
+            builder = builder.auth(c);
+        }
+        let transport = builder.build().map_err(|e| bad(e.to_string()))?;
+        Ok(Client { es: Elasticsearch::new(transport), display_url })
+    }
+
+    /// The URL, without credentials.
+    pub fn url(&self) -> &str {
+        &self.display_url
+    }
+
+    /// Sends one request and returns status and body, whatever the status.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &'static str,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes), Error> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        let response = self.es.send::<Bytes, ()>(method, path, headers, None, body, None).await?;
+        let status = response.status_code();
+        Ok((status, response.bytes().await?))
+    }
+
+    /// Sends NDJSON to `_bulk`; an answer other than 200 is an error.
+    pub async fn bulk(&self, ndjson: Bytes) -> Result<Bytes, Error> {
+        let path = format!("/_bulk?filter_path={}", crate::response::FILTER_PATH);
+        let (status, body) = self.request(Method::Post, &path, "application/x-ndjson", Some(ndjson)).await?;
+        if status != StatusCode::OK {
+            return Err(Error::Status { request: "_bulk", status, body: snippet(&body) });
+        }
+        Ok(body)
+    }
+
+    /// Installs or replaces a composable index template.
+    pub async fn put_index_template(&self, name: &str, template: &serde_json::Value) -> Result<(), Error> {
+        let body = Bytes::from(serde_json::to_vec(template)?);
+        let path = format!("/_index_template/{name}");
+        let (status, body) = self.request(Method::Put, &path, "application/json", Some(body)).await?;
+        if !status.is_success() {
+            return Err(Error::Status { request: "PUT _index_template", status, body: snippet(&body) });
+        }
+        Ok(())
+    }
+
+    /// Succeeds when the cluster answers its health endpoint (any colour).
+    pub async fn health(&self) -> Result<(), Error> {
+        let (status, body) = self.request(Method::Get, "/_cluster/health", "application/json", None).await?;
+        if !status.is_success() {
+            return Err(Error::Status { request: "_cluster/health", status, body: snippet(&body) });
+        }
+        Ok(())
+    }
+}
+
+/// The first line of an error body, short enough for a log line.
+pub(crate) fn snippet(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(body);
+    let line = s.lines().next().unwrap_or("");
+    match line.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_owned(),
+    }
+}
+
+/// `url` with any password replaced, for error messages.
+pub fn redact(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
+        match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_credentials_out_of_the_url() {
+        let c = Client::new("https://user:p%40ss@search.example.com:443/").unwrap();
+        assert_eq!(c.url(), "https://search.example.com/");
+        assert_eq!(redact("https://user:secret@h/"), "https://user:REDACTED@h/");
+        assert!(Client::new("ftp://h").is_err());
+        assert!(Client::new("not a url").is_err());
+    }
+}

@@ -1,0 +1,29 @@
+use elasticsearch::http::StatusCode;
+
+/// What can go wrong talking to Elasticsearch.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid Elasticsearch URL {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("cannot reach Elasticsearch: {0}")]
+    Transport(#[from] elasticsearch::Error),
+    #[error("Elasticsearch answered {status} to {request}: {body}")]
+    Status { request: &'static str, status: StatusCode, body: String },
+    #[error("unreadable bulk response: {0}")]
+    Response(#[from] serde_json::Error),
+    #[error("bulk response has {got} items for {sent} sent")]
+    ItemCount { sent: usize, got: usize },
+}
+
+impl Error {
+    /// Whether trying the same request again later can succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Url { .. } => false,
+            Error::Transport(_) | Error::Response(_) | Error::ItemCount { .. } => true,
+            Error::Status { status, .. } => {
+                status.as_u16() == 429 || status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 408)
+            }
+        }
+    }
+}

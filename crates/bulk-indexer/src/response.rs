@@ -1,0 +1,124 @@
+//! Reading a `_bulk` answer item by item. A 200 answer can hold any mix of successes, 409s,
+//! 429s and rejections; each item is classified on its own.
+
+use serde::Deserialize;
+
+/// Asks Elasticsearch to leave out everything but what classification needs.
+pub(crate) const FILTER_PATH: &str = "errors,items.*.status,items.*.error.type,items.*.error.reason";
+
+/// What happened to one item of a bulk request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// Stored now.
+    Created,
+    /// A document with this id already exists: stored earlier (a retried frame). Done.
+    Duplicate,
+    /// Elasticsearch could not take it now (429, 5xx): send it again later, alone.
+    Retry { status: u16 },
+    /// Elasticsearch will never take it (mapping conflict, parse error): dead-letter it.
+    Rejected { status: u16, kind: String, reason: String },
+}
+
+#[derive(Deserialize)]
+struct BulkResponse {
+    #[serde(default)]
+    errors: bool,
+    #[serde(default)]
+    items: Vec<Item>,
+}
+
+/// Each item is `{"<action>": {...}}`; only `create` is sent, but any action reads the same.
+#[derive(Deserialize)]
+enum Item {
+    #[serde(rename = "create")]
+    Create(ItemResult),
+    #[serde(rename = "index")]
+    Index(ItemResult),
+    #[serde(rename = "update")]
+    Update(ItemResult),
+    #[serde(rename = "delete")]
+    Delete(ItemResult),
+}
+
+#[derive(Deserialize)]
+struct ItemResult {
+    status: u16,
+    #[serde(default)]
+    error: Option<ItemError>,
+}
+
+#[derive(Deserialize)]
+struct ItemError {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Classifies every item of a bulk answer body, in request order.
+pub fn classify(body: &[u8], sent: usize) -> Result<Vec<ItemOutcome>, crate::Error> {
+    let response: BulkResponse = serde_json::from_slice(body)?;
+    if response.items.len() != sent {
+        return Err(crate::Error::ItemCount { sent, got: response.items.len() });
+    }
+    if !response.errors {
+        return Ok(vec![ItemOutcome::Created; sent]);
+    }
+    Ok(response.items.into_iter().map(outcome).collect())
+}
+
+fn outcome(item: Item) -> ItemOutcome {
+    let (Item::Create(r) | Item::Index(r) | Item::Update(r) | Item::Delete(r)) = item;
+    match r.status {
+        200..=299 => ItemOutcome::Created,
+        409 => ItemOutcome::Duplicate,
+        429 | 500..=599 => ItemOutcome::Retry { status: r.status },
+        status => {
+            let (kind, reason) = r.error.map(|e| (e.kind, e.reason.unwrap_or_default())).unwrap_or_default();
+            ItemOutcome::Rejected { status, kind, reason }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_created() {
+        let body = br#"{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}"#;
+        assert_eq!(classify(body, 2).unwrap(), vec![ItemOutcome::Created, ItemOutcome::Created]);
+    }
+
+    #[test]
+    fn mixed_answer_inside_a_200() {
+        // Shaped like a real Elasticsearch 9 answer, filtered by FILTER_PATH.
+        let body = br#"{"errors":true,"items":[
+            {"create":{"status":201}},
+            {"create":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"[x]: version conflict, document already exists (current version [1])"}}},
+            {"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected execution of coordinating operation"}}},
+            {"create":{"status":400,"error":{"type":"document_parsing_exception","reason":"[1:20] failed to parse field [app.id] of type [long]"}}},
+            {"create":{"status":503,"error":{"type":"unavailable_shards_exception","reason":"primary shard is not active"}}}
+        ]}"#;
+        let got = classify(body, 5).unwrap();
+        assert_eq!(got[0], ItemOutcome::Created);
+        assert_eq!(got[1], ItemOutcome::Duplicate);
+        assert_eq!(got[2], ItemOutcome::Retry { status: 429 });
+        assert_eq!(
+            got[3],
+            ItemOutcome::Rejected {
+                status: 400,
+                kind: "document_parsing_exception".into(),
+                reason: "[1:20] failed to parse field [app.id] of type [long]".into()
+            }
+        );
+        assert_eq!(got[4], ItemOutcome::Retry { status: 503 });
+    }
+
+    #[test]
+    fn item_count_must_match() {
+        let body = br#"{"errors":false,"items":[{"create":{"status":201}}]}"#;
+        assert!(matches!(classify(body, 2), Err(crate::Error::ItemCount { sent: 2, got: 1 })));
+        assert!(matches!(classify(b"not json", 1), Err(crate::Error::Response(_))));
+    }
+}

@@ -1,0 +1,187 @@
+//! Logplex framing: a body is `LEN SP MSG` repeated, where LEN is the byte length of MSG. Only
+//! LEN decides where a message ends; newlines inside or at the end of MSG are part of it
+//! (Logplex counts the trailing one), and a dyno line over 10,000 bytes arrives as several
+//! pieces with no newline between them.
+
+use std::ops::Range;
+
+/// The messages found in a body, and what was wrong with the framing, if anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Framed {
+    /// Byte ranges of each MSG in the body, in order.
+    pub messages: Vec<Range<usize>>,
+    /// Set when part of the body did not follow the framing. That part is still a message
+    /// (the last one), so nothing is lost.
+    pub problem: Option<FramingProblem>,
+}
+
+/// Framing that went wrong after at least one good message, or at the very end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FramingProblem {
+    /// The last LEN ran past the end of the body: the message is cut short.
+    Truncated { offset: usize, declared: usize, available: usize },
+    /// Bytes at `offset` are not `LEN SP`: the rest of the body is kept as one message.
+    Garbage { offset: usize },
+}
+
+impl FramingProblem {
+    pub fn describe(&self) -> String {
+        match *self {
+            FramingProblem::Truncated { offset, declared, available } => {
+                format!("message at byte {offset} declares {declared} bytes but only {available} follow")
+            }
+            FramingProblem::Garbage { offset } => format!("no octet count at byte {offset}"),
+        }
+    }
+}
+
+/// Why a body is not Logplex framing at all (answered with 400).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotLogplex {
+    #[error("body does not start with an octet count (expected `LEN SP MSG`)")]
+    NoOctetCount,
+}
+
+/// Octet counts longer than this are not counts: Logplex messages are far below 10 MB.
+const MAX_LEN_DIGITS: usize = 8;
+
+/// Splits `body` into messages by their octet counts.
+///
+/// Whitespace between frames is tolerated. An empty body frames to no messages. A body whose
+/// first bytes are not an octet count is [`NotLogplex`]; any later problem keeps every message
+/// before it and the remaining bytes as one last message.
+pub fn split(body: &[u8]) -> Result<Framed, NotLogplex> {
+    let mut messages = Vec::with_capacity(estimate(body.len()));
+    let mut pos = skip_whitespace(body, 0);
+    while pos < body.len() {
+        let Some((len, msg_start)) = octet_count(body, pos) else {
+            if messages.is_empty() {
+                return Err(NotLogplex::NoOctetCount);
+            }
+            messages.push(pos..body.len());
+            return Ok(Framed { messages, problem: Some(FramingProblem::Garbage { offset: pos }) });
+        };
+        let available = body.len() - msg_start;
+        if len > available {
+            messages.push(msg_start..body.len());
+            let problem = FramingProblem::Truncated { offset: pos, declared: len, available };
+            return Ok(Framed { messages, problem: Some(problem) });
+        }
+        messages.push(msg_start..msg_start + len);
+        pos = skip_whitespace(body, msg_start + len);
+    }
+    Ok(Framed { messages, problem: None })
+}
+
+/// Reads `LEN SP` at `pos`: the length and where MSG starts.
+fn octet_count(body: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let digits = body[pos..].iter().take(MAX_LEN_DIGITS + 1).take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > MAX_LEN_DIGITS || body.get(pos + digits) != Some(&b' ') {
+        return None;
+    }
+    let len = body[pos..pos + digits].iter().fold(0usize, |n, &b| n * 10 + usize::from(b - b'0'));
+    Some((len, pos + digits + 1))
+}
+
+fn skip_whitespace(body: &[u8], mut pos: usize) -> usize {
+    while pos < body.len() && body[pos].is_ascii_whitespace() {
+        pos += 1;
+    }
+    pos
+}
+
+/// Heroku lines average a few hundred bytes; reserving for that avoids regrowth.
+fn estimate(body_len: usize) -> usize {
+    (body_len / 200).clamp(1, 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(msgs: &[&[u8]]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for m in msgs {
+            body.extend_from_slice(format!("{} ", m.len()).as_bytes());
+            body.extend_from_slice(m);
+        }
+        body
+    }
+
+    fn texts<'a>(body: &'a [u8], f: &Framed) -> Vec<&'a [u8]> {
+        f.messages.iter().map(|r| &body[r.clone()]).collect()
+    }
+
+    #[test]
+    fn counts_include_the_trailing_newline() {
+        let msgs: [&[u8]; 2] = [b"<14>1 - host app web.1 - one\n", b"<14>1 - host app web.1 - two\n"];
+        let body = frame(&msgs);
+        let f = split(&body).unwrap();
+        assert_eq!(texts(&body, &f), msgs);
+        assert_eq!(f.problem, None);
+    }
+
+    #[test]
+    fn last_message_without_newline() {
+        let msgs: [&[u8]; 2] = [b"first\n", b"<172>1 - host heroku logplex - Error L10 (output buffer overflow)"];
+        let body = frame(&msgs);
+        let f = split(&body).unwrap();
+        assert_eq!(texts(&body, &f), msgs);
+        assert_eq!(f.problem, None);
+    }
+
+    #[test]
+    fn inner_newlines_stay_inside_the_message() {
+        let msgs: [&[u8]; 2] = [b"Traceback:\n  line 1\n  line 2\n", b"3 4 5\n"];
+        let body = frame(&msgs);
+        let f = split(&body).unwrap();
+        assert_eq!(texts(&body, &f), msgs);
+    }
+
+    #[test]
+    fn long_piece_without_newline_then_its_continuation() {
+        let piece = vec![b'x'; 10_000];
+        let rest = b"yyy\n".to_vec();
+        let body = frame(&[&piece, &rest]);
+        let f = split(&body).unwrap();
+        assert_eq!(texts(&body, &f), [&piece[..], &rest[..]]);
+        assert_eq!(f.messages[0].len(), 10_000);
+    }
+
+    #[test]
+    fn count_past_the_end_keeps_what_is_there() {
+        let mut body = frame(&[b"good\n"]);
+        body.extend_from_slice(b"100 short\n");
+        let f = split(&body).unwrap();
+        assert_eq!(texts(&body, &f), [&b"good\n"[..], &b"short\n"[..]]);
+        assert_eq!(f.problem, Some(FramingProblem::Truncated { offset: 7, declared: 100, available: 6 }));
+    }
+
+    #[test]
+    fn garbage_after_good_messages_is_kept_as_one_message() {
+        let mut body = frame(&[b"good\n"]);
+        body.extend_from_slice(b"not a frame\n");
+        let f = split(&body).unwrap();
+        assert_eq!(texts(&body, &f), [&b"good\n"[..], &b"not a frame\n"[..]]);
+        assert_eq!(f.problem, Some(FramingProblem::Garbage { offset: 7 }));
+    }
+
+    #[test]
+    fn not_logplex_at_all() {
+        assert_eq!(split(b"{\"json\": true}"), Err(NotLogplex::NoOctetCount));
+        assert_eq!(split(b"123456789 x"), Err(NotLogplex::NoOctetCount));
+        assert_eq!(split(b"12"), Err(NotLogplex::NoOctetCount));
+    }
+
+    #[test]
+    fn empty_and_whitespace_bodies_have_no_messages() {
+        assert_eq!(split(b"").unwrap().messages, Vec::<Range<usize>>::new());
+        assert_eq!(split(b"\n \r\n").unwrap().messages, Vec::<Range<usize>>::new());
+    }
+
+    #[test]
+    fn zero_length_message() {
+        let f = split(b"0 5 hello").unwrap();
+        assert_eq!(f.messages, vec![2..2, 4..9]);
+    }
+}

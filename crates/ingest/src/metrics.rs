@@ -1,0 +1,54 @@
+//! The ingest crate's Prometheus metrics, registered in the default registry (the binary
+//! exposes it on `/metrics`).
+
+use std::sync::LazyLock;
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
+    // Registering twice (several servers in one test process) is harmless: the first wins.
+    let _ = prometheus::default_registry().register(Box::new(c.clone()));
+    c
+}
+
+/// Answered requests by endpoint and status code.
+pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new("drainpipe_ingest_requests_total", "Drain requests answered, by status code");
+    register(IntCounterVec::new(opts, &["status"]).expect("valid metric"))
+});
+
+/// Messages framed from accepted requests, by protocol.
+pub static MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new("drainpipe_ingest_messages_total", "Messages received, by protocol");
+    register(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"))
+});
+
+/// Body bytes of accepted requests (after decompression), by protocol.
+pub static BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new("drainpipe_ingest_received_bytes_total", "Message bytes received, by protocol");
+    register(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"))
+});
+
+/// Frames whose message count disagreed with `Logplex-Msg-Count`.
+pub static COUNT_MISMATCHES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "drainpipe_ingest_msg_count_mismatches_total",
+            "Frames whose framed message count disagreed with Logplex-Msg-Count",
+        )
+        .expect("valid metric"),
+    )
+});
+
+/// Frames with broken framing after some good messages (kept, and tagged downstream).
+pub static FRAMING_PROBLEMS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("drainpipe_ingest_framing_problems_total", "Frames whose octet counts broke part-way")
+            .expect("valid metric"),
+    )
+});
+
+/// Open client connections.
+pub static OPEN_CONNECTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(IntGauge::new("drainpipe_ingest_open_connections", "Open receiver connections").expect("valid metric"))
+});
