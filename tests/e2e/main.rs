@@ -1,1 +1,5 @@
+//! End-to-end tests: a real drainpipe process, real Logplex requests, a real Elasticsearch.
+//! Run them with `scripts/test`, which starts Elasticsearch first.
 
+mod drain_slice;
+mod support;

@@ -1,0 +1,196 @@
+//! Shared pieces of the end-to-end tests: the real Elasticsearch, a drainpipe process on port 0
+//! writing to a data stream of its own, Logplex requests, and poll-until queries.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+/// The Elasticsearch the tests run against. It must be there: a test never skips for want of it.
+pub fn elasticsearch_url() -> String {
+    let url = std::env::var("ELASTICSEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".to_owned());
+    match health_check(&url) {
+        Ok(()) => url,
+        Err(e) => panic!(
+            "Elasticsearch is not reachable at {url} ({e}). Run the tests with scripts/test, \
+             or start it with scripts/elasticsearch start"
+        ),
+    }
+}
+
+/// `GET /_cluster/health` over a plain socket, so the check needs no runtime.
+fn health_check(url: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let authority = url.strip_prefix("http://").ok_or("only http:// URLs are checked")?.trim_end_matches('/');
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    write!(s, "GET /_cluster/health HTTP/1.0\r\nHost: {authority}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).map_err(|e| e.to_string())?;
+    match &head[9..12] {
+        b"200" => Ok(()),
+        other => Err(format!("health answered {}", String::from_utf8_lossy(other))),
+    }
+}
+
+/// A namespace no other test uses, so tests can run in parallel against one Elasticsearch.
+pub fn unique_namespace(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{nanos:x}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A running `drainpipe serve`, killed when dropped.
+pub struct Drainpipe {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data_stream: String,
+    pub es: String,
+}
+
+impl Drainpipe {
+    pub fn start(namespace: &str) -> Drainpipe {
+        let es = elasticsearch_url();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_drainpipe"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--elasticsearch-url", &es, "--namespace", namespace])
+            .env("DRAINPIPE_LOG", "info")
+            .env_remove("PORT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("drainpipe binary starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        // Keep reading stderr for the whole run so the process never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[drainpipe] {line}");
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(rest.trim().to_owned());
+                    }
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a.parse().expect("listening address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("drainpipe did not report its listening address");
+            }
+        };
+        Drainpipe { child, addr, data_stream: format!("logs-heroku-{namespace}"), es }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "drainpipe did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Drainpipe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `LEN SP MSG` for each message, as Logplex frames them.
+pub fn logplex_body<M: AsRef<[u8]>>(messages: &[M]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for m in messages {
+        let m = m.as_ref();
+        body.extend_from_slice(format!("{} ", m.len()).as_bytes());
+        body.extend_from_slice(m);
+    }
+    body
+}
+
+/// The sample lines in tests/data/samples, each with the newline Logplex counts.
+pub fn sample_lines(file: &str) -> Vec<String> {
+    let path = format!("{}/tests/data/samples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("{l}\n")).collect()
+}
+
+/// Headers Logplex sends with a frame.
+pub struct LogplexHeaders<'a> {
+    pub frame_id: Option<&'a str>,
+    pub drain_token: Option<&'a str>,
+    pub msg_count: usize,
+}
+
+pub async fn post_frame(url: &str, body: Vec<u8>, h: &LogplexHeaders<'_>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/logplex-1")
+        .header("User-Agent", "Logplex/v123")
+        .header("Logplex-Msg-Count", h.msg_count.to_string())
+        .body(body);
+    if let Some(id) = h.frame_id {
+        req = req.header("Logplex-Frame-Id", id);
+    }
+    if let Some(token) = h.drain_token {
+        req = req.header("Logplex-Drain-Token", token);
+    }
+    req.send().await.expect("drainpipe answers")
+}
+
+/// Refreshes `index` and polls until it holds at least `expected` documents (or 30 s pass),
+/// then returns all of them sorted by `@timestamp`, each with its `_id` and the `@timestamp`
+/// Elasticsearch parsed (as `fields`).
+pub async fn wait_for_documents(es: &str, index: &str, expected: usize) -> Vec<Value> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = client.post(format!("{es}/{index}/_refresh")).send().await;
+        let count = match client.get(format!("{es}/{index}/_count")).send().await {
+            Ok(r) if r.status().is_success() => r.json::<Value>().await.unwrap()["count"].as_u64().unwrap_or(0),
+            _ => 0,
+        };
+        if count as usize >= expected {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{index} holds {count} documents after 30 s; expected {expected}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    search(es, index, json!({"match_all": {}})).await
+}
+
+/// All documents of `index` matching `query`, sorted by `@timestamp`.
+pub async fn search(es: &str, index: &str, query: Value) -> Vec<Value> {
+    let body = json!({
+        "size": 10_000,
+        "query": query,
+        "sort": [{"@timestamp": "asc"}, {"_doc": "asc"}],
+        "fields": [{"field": "@timestamp", "format": "strict_date_optional_time_nanos"}],
+    });
+    let r = reqwest::Client::new().post(format!("{es}/{index}/_search")).json(&body).send().await.expect("search");
+    let status = r.status();
+    let v: Value = r.json().await.expect("search answer is JSON");
+    assert!(status.is_success(), "search failed: {v}");
+    v["hits"]["hits"].as_array().cloned().unwrap_or_default()
+}
