@@ -142,7 +142,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("drainpipe-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("drainpipe.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:7000\"\nelasticsearch-url = \"http://file:9200\"\nnamespace = \"prod\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:7000\"\nelasticsearch-url = \"http://file:9200\"\nnamespace = \"prod\"\n",
+        )
+        .unwrap();
         let args = ServeArgs { namespace: Some("flag".into()), config: Some(path.clone()), ..ServeArgs::default() };
         let c = ServeConfig::resolve(args, no_env).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:7000");

@@ -15,7 +15,10 @@ static DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 
 /// Documents tagged `_drainpipe_parse_failure`, by dataset.
 static PARSE_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    let opts = Opts::new("drainpipe_transform_parse_failures_total", "Messages indexed raw with a parse-failure tag, by dataset");
+    let opts = Opts::new(
+        "drainpipe_transform_parse_failures_total",
+        "Messages indexed raw with a parse-failure tag, by dataset",
+    );
     let c = IntCounterVec::new(opts, &["dataset"]).expect("valid metric");
     let _ = prometheus::default_registry().register(Box::new(c.clone()));
     c

@@ -24,11 +24,14 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let client = Client::new(&config.elasticsearch_url)?;
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let target = config.data_stream();
     tracing::info!(elasticsearch = client.url(), data_stream = %target, "starting");
-    tracing::warn!("accepted frames wait in an in-memory queue until indexed: a crash loses what has not reached Elasticsearch");
+    tracing::warn!(
+        "accepted frames wait in an in-memory queue until indexed: a crash loses what has not reached Elasticsearch"
+    );
 
     let (frame_tx, frame_rx) = mpsc::channel(QUEUE_FRAMES);
     let (chunk_tx, chunk_rx) = mpsc::channel(8);
@@ -54,7 +57,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     match flushed {
         Ok(Ok(result)) => result?,
         Ok(Err(e)) => anyhow::bail!("indexer task failed: {e}"),
-        Err(_) => anyhow::bail!("shutdown timed out after {SHUTDOWN_TIMEOUT:?}; frames still queued in memory are lost"),
+        Err(_) => {
+            anyhow::bail!("shutdown timed out after {SHUTDOWN_TIMEOUT:?}; frames still queued in memory are lost")
+        }
     }
     tracing::info!("all accepted frames flushed; bye");
     Ok(())

@@ -9,31 +9,50 @@ use crate::support::*;
 const TOKEN: &str = "d.0b7a3c2e-5d4f-4e6a-9b8c-7d6e5f4a3b2c";
 const FRAME_ID: &str = "8F3A0C1B2D4E5F60718293A4B5C6D7E8";
 
-/// (raw message, expected @timestamp as Elasticsearch parses it, message, procid, dyno, process
-/// type, source)
-fn batch() -> Vec<(String, &'static str, &'static str, &'static str, Option<&'static str>, Option<&'static str>, &'static str)> {
+/// One message of the batch and what its document must hold.
+struct Expected {
+    raw: &'static str,
+    /// `@timestamp` as Elasticsearch parsed it.
+    timestamp: &'static str,
+    message: &'static str,
+    procid: &'static str,
+    dyno: Option<&'static str>,
+    process_type: Option<&'static str>,
+    source: &'static str,
+}
+
+fn batch() -> Vec<Expected> {
+    let e = |raw, timestamp, message, procid, dyno, process_type, source| Expected {
+        raw,
+        timestamp,
+        message,
+        procid,
+        dyno,
+        process_type,
+        source,
+    };
     vec![
-        (
-            "<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - at=info method=GET path=\"/\" host=shop.example.com fwd=\"198.51.100.23\" dyno=web.1 connect=1ms service=18ms status=200 bytes=975 protocol=https\n".to_owned(),
+        e(
+            "<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - at=info method=GET path=\"/\" host=shop.example.com fwd=\"198.51.100.23\" dyno=web.1 connect=1ms service=18ms status=200 bytes=975 protocol=https\n",
             "2025-03-14T09:26:53.589793Z",
             "at=info method=GET path=\"/\" host=shop.example.com fwd=\"198.51.100.23\" dyno=web.1 connect=1ms service=18ms status=200 bytes=975 protocol=https",
             "router", Some("web.1"), Some("web"), "heroku",
         ),
-        (
-            "<190>1 2025-03-14T10:26:54.000042+01:00 host app worker.3 - {\"level\":\"error\",\"msg\":\"boom\"}\n".to_owned(),
+        e(
+            "<190>1 2025-03-14T10:26:54.000042+01:00 host app worker.3 - {\"level\":\"error\",\"msg\":\"boom\"}\n",
             "2025-03-14T09:26:54.000042Z",
             "{\"level\":\"error\",\"msg\":\"boom\"}",
             "worker.3", Some("worker.3"), Some("worker"), "app",
         ),
-        (
-            "<190>1 2025-03-14T09:26:55.100000+00:00 host app web.2 - Traceback (most recent call last):\n  File \"app.py\", line 1\nValueError: x\n".to_owned(),
+        e(
+            "<190>1 2025-03-14T09:26:55.100000+00:00 host app web.2 - Traceback (most recent call last):\n  File \"app.py\", line 1\nValueError: x\n",
             "2025-03-14T09:26:55.100Z",
             "Traceback (most recent call last):\n  File \"app.py\", line 1\nValueError: x",
             "web.2", Some("web.2"), Some("web"), "app",
         ),
-        (
+        e(
             // The last message of a frame may come without its newline.
-            "<45>1 2025-03-14T04:26:56.5-05:00 host heroku scheduler.4821 - Process exited with status 0".to_owned(),
+            "<45>1 2025-03-14T04:26:56.5-05:00 host heroku scheduler.4821 - Process exited with status 0",
             "2025-03-14T09:26:56.500Z",
             "Process exited with status 0",
             "scheduler.4821", Some("scheduler.4821"), Some("scheduler"), "heroku",
@@ -46,7 +65,7 @@ async fn a_drain_batch_becomes_searchable_documents() {
     let ns = unique_namespace("slice");
     let dp = Drainpipe::start(&ns);
     let batch = batch();
-    let raws: Vec<&str> = batch.iter().map(|b| b.0.as_str()).collect();
+    let raws: Vec<&str> = batch.iter().map(|b| b.raw).collect();
     let body = logplex_body(&raws);
     let seed = FrameSeed::new(Some(FRAME_ID), Some(TOKEN), &body);
 
@@ -57,10 +76,11 @@ async fn a_drain_batch_becomes_searchable_documents() {
 
     let docs = wait_for_documents(&dp.es, &dp.data_stream, batch.len()).await;
     assert_eq!(docs.len(), batch.len(), "one document per message");
-    for (i, (doc, (_, ts, message, procid, dyno, process_type, source))) in docs.iter().zip(&batch).enumerate() {
+    for (i, (doc, want)) in docs.iter().zip(&batch).enumerate() {
+        let Expected { timestamp, message, procid, dyno, process_type, source, .. } = want;
         let src = &doc["_source"];
         assert_eq!(doc["_id"], seed.id(i as u32).as_str(), "deterministic id of message {i}");
-        assert_eq!(doc["fields"]["@timestamp"][0], *ts, "message {i}");
+        assert_eq!(doc["fields"]["@timestamp"][0], *timestamp, "message {i}");
         assert_eq!(src["message"], *message, "message {i}");
         assert_eq!(src["heroku"]["app"], "shop");
         assert_eq!(src["heroku"]["source"], *source);
@@ -147,13 +167,8 @@ async fn bad_requests_get_clear_answers() {
     assert_eq!(not_logplex.status(), 400);
     assert!(not_logplex.text().await.unwrap().contains("octet count"));
 
-    let json_body = client
-        .post(dp.url("/logs"))
-        .header("Content-Type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let json_body =
+        client.post(dp.url("/logs")).header("Content-Type", "application/json").body("{}").send().await.unwrap();
     assert_eq!(json_body.status(), 415);
 
     let get_logs = client.get(dp.url("/logs")).send().await.unwrap();

@@ -1,5 +1,8 @@
 //! End-to-end tests: a real drainpipe process, real Logplex requests, a real Elasticsearch.
 //! Run them with `scripts/test`, which starts Elasticsearch first.
 
+// Test support code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod drain_slice;
 mod support;

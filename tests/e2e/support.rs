@@ -26,10 +26,8 @@ pub fn elasticsearch_url() -> String {
 fn health_check(url: &str) -> Result<(), String> {
     use std::io::{Read, Write};
     let authority = url.strip_prefix("http://").ok_or("only http:// URLs are checked")?.trim_end_matches('/');
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or("no address")?;
+    let addr =
+        std::net::ToSocketAddrs::to_socket_addrs(authority).map_err(|e| e.to_string())?.next().ok_or("no address")?;
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
     write!(s, "GET /_cluster/health HTTP/1.0\r\nHost: {authority}\r\n\r\n").map_err(|e| e.to_string())?;

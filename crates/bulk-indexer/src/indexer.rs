@@ -57,7 +57,9 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
             () = sleep_until(deadline.unwrap_or(far)) => false,
         };
         let due = deadline.is_some_and(|d| d <= Instant::now());
-        if !pending.is_empty() && (closed || due || pending.len() >= config.max_docs || pending.byte_len() >= config.max_bytes) {
+        if !pending.is_empty()
+            && (closed || due || pending.len() >= config.max_docs || pending.byte_len() >= config.max_bytes)
+        {
             send_until_done(&client, &config, &pending).await;
             pending.clear();
             deadline = None;

@@ -171,9 +171,8 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
         metrics::FRAMING_PROBLEMS.inc();
         tracing::debug!(%peer, problem = %problem.describe(), "framing broke part-way; the rest is kept as one message");
     }
-    let header = |name: &str| {
-        parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
-    };
+    let header =
+        |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     if let Some(declared) = header("logplex-msg-count").and_then(|v| v.parse::<usize>().ok()) {
         if declared != framed.messages.len() {
             metrics::COUNT_MISMATCHES.inc();
@@ -211,7 +210,7 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
 /// Logplex sends `application/logplex-1`; `text/plain` and no type are what hand-rolled
 /// senders use. Structured types mean the sender is not a Logplex drain.
 fn unsupported_content_type(value: Option<&HeaderValue>) -> Option<&'static str> {
-    let Some(value) = value else { return None };
+    let value = value?;
     let essence = value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match essence.as_str() {
         "" | "application/logplex-1" | "text/plain" | "application/octet-stream" => None,

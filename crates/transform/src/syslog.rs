@@ -172,8 +172,29 @@ pub fn severity_level(code: u8) -> &'static str {
 /// RFC 5424 facility names, as `log.syslog.facility.name`.
 pub fn facility_name(code: u8) -> &'static str {
     const NAMES: [&str; 24] = [
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp",
-        "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+        "kern",
+        "user",
+        "mail",
+        "daemon",
+        "auth",
+        "syslog",
+        "lpr",
+        "news",
+        "uucp",
+        "cron",
+        "authpriv",
+        "ftp",
+        "ntp",
+        "security",
+        "console",
+        "solaris-cron",
+        "local0",
+        "local1",
+        "local2",
+        "local3",
+        "local4",
+        "local5",
+        "local6",
         "local7",
     ];
     NAMES.get(usize::from(code)).copied().unwrap_or("unknown")
@@ -253,7 +274,10 @@ mod tests {
         assert_eq!(parse(b"hello world", StructuredData::Absent), Err(HeaderError::Priority));
         assert_eq!(parse(b"<14>Mar 14 09:26:53 host x", StructuredData::Absent), Err(HeaderError::Version));
         assert_eq!(parse(b"<14>1 yesterday host app web.1 - m", StructuredData::Absent), Err(HeaderError::Timestamp));
-        assert_eq!(parse(b"<14>1 2025-03-14T09:26:53Z host", StructuredData::Absent), Err(HeaderError::Field("APP-NAME")));
+        assert_eq!(
+            parse(b"<14>1 2025-03-14T09:26:53Z host", StructuredData::Absent),
+            Err(HeaderError::Field("APP-NAME"))
+        );
         let h = parse(b"<14>1 2025-03-14T09:26:53Z host heroku router", StructuredData::Absent).unwrap();
         assert_eq!((h.procid, h.msg), (Some("router"), &b""[..]));
     }
