@@ -161,6 +161,12 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_file_is_valid() {
+        let file: FileConfig = toml::from_str(include_str!("../../deploy/drainpipe.toml")).unwrap();
+        assert_eq!(file.namespace.as_deref(), Some(DEFAULT_NAMESPACE));
+    }
+
+    #[test]
     fn namespace_must_fit_a_data_stream_name() {
         for bad in ["", "Prod", "a-b", "a b", "a*"] {
             let args = ServeArgs { namespace: Some(bad.into()), ..ServeArgs::default() };
