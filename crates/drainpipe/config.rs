@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use clap::Args;
+use drainpipe_ingest::{Credential, DrainTokens};
 use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -30,9 +31,99 @@ pub struct ServeArgs {
     #[arg(long, env = "DRAINPIPE_NAMESPACE", value_name = "NAMESPACE")]
     pub namespace: Option<String>,
 
+    /// Accept drains only with these basic-auth credentials (repeatable; env: comma-separated).
+    /// None: the endpoint is open
+    #[arg(
+        long = "basic-auth",
+        env = "DRAINPIPE_BASIC_AUTH",
+        value_name = "USER:PASS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub basic_auth: Vec<Credential>,
+
+    /// Map a Logplex drain token to an app name (repeatable; env: comma-separated). When any is
+    /// set, requests carrying another token get 403
+    #[arg(
+        long = "drain-token",
+        env = "DRAINPIPE_DRAIN_TOKENS",
+        value_name = "TOKEN=APP",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub drain_token: Vec<String>,
+
+    /// PEM certificate chain: serve HTTPS (and syslog over TLS) with it
+    #[arg(long, env = "DRAINPIPE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert
+    #[arg(long, env = "DRAINPIPE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Also receive syslog drains over plain TCP on this address
+    #[arg(long, env = "DRAINPIPE_SYSLOG_LISTEN", value_name = "ADDR")]
+    pub syslog_listen: Option<SocketAddr>,
+
+    /// Also receive syslog drains over TLS on this address (needs --tls-cert/--tls-key)
+    #[arg(long, env = "DRAINPIPE_SYSLOG_TLS_LISTEN", value_name = "ADDR")]
+    pub syslog_tls_listen: Option<SocketAddr>,
+
+    /// Largest drain request body, before or after decompression [default: 8MiB]
+    #[arg(long, env = "DRAINPIPE_MAX_BODY_SIZE", value_name = "SIZE")]
+    pub max_body_size: Option<ByteSize>,
+
+    /// Syslog messages longer than this are cut, tagged and indexed [default: 64KiB]
+    #[arg(long, env = "DRAINPIPE_MAX_MESSAGE_SIZE", value_name = "SIZE")]
+    pub max_message_size: Option<ByteSize>,
+
+    /// Connections served at once, per listener [default: 1024]
+    #[arg(long, env = "DRAINPIPE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
     /// TOML file with any of the options above, keyed by flag name
     #[arg(long, env = "DRAINPIPE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// A size in bytes, written `65536`, `64KiB`, `8MiB`, `1GiB` (also `KB`/`MB`/`GB` and `k`/`M`/`G`,
+/// all powers of 1024).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub usize);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ByteSize, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (n, unit) = s.split_at(split);
+        let n: usize = n.parse().map_err(|_| format!("{s:?} is not a size (e.g. 65536, 64KiB, 8MiB)"))?;
+        let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
+        };
+        n.checked_mul(mult).filter(|&b| b > 0).map(ByteSize).ok_or_else(|| format!("{s:?} is out of range"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(usize),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) if n > 0 => Ok(ByteSize(n)),
+            Raw::Number(_) => Err(serde::de::Error::custom("size must be positive")),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// The TOML file: the same options, keyed by flag name. Unknown keys are errors.
@@ -42,6 +133,17 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     elasticsearch_url: Option<String>,
     namespace: Option<String>,
+    #[serde(default)]
+    basic_auth: Vec<String>,
+    #[serde(default)]
+    drain_token: Vec<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    syslog_listen: Option<SocketAddr>,
+    syslog_tls_listen: Option<SocketAddr>,
+    max_body_size: Option<ByteSize>,
+    max_message_size: Option<ByteSize>,
+    max_connections: Option<usize>,
 }
 
 /// The validated configuration `serve` runs with.
@@ -50,6 +152,20 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub elasticsearch_url: String,
     pub namespace: String,
+    pub credentials: Vec<Credential>,
+    pub drain_tokens: DrainTokens,
+    pub tls: Option<TlsFiles>,
+    pub syslog_listen: Option<SocketAddr>,
+    pub syslog_tls_listen: Option<SocketAddr>,
+    pub max_body_bytes: usize,
+    pub max_message_bytes: usize,
+    pub max_connections: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServeConfig {
@@ -79,7 +195,43 @@ impl ServeConfig {
             .unwrap_or_else(|| DEFAULT_ELASTICSEARCH_URL.to_owned());
         let namespace = args.namespace.or(file.namespace).unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
         validate_namespace(&namespace)?;
-        Ok(ServeConfig { listen, elasticsearch_url, namespace })
+
+        let credentials = if args.basic_auth.is_empty() {
+            let parsed: Result<Vec<Credential>, String> = file.basic_auth.iter().map(|c| c.parse()).collect();
+            parsed.map_err(|e| anyhow::anyhow!("basic-auth in the config file: {e}"))?
+        } else {
+            args.basic_auth
+        };
+        let token_pairs = if args.drain_token.is_empty() { file.drain_token } else { args.drain_token };
+        let drain_tokens = DrainTokens::new(
+            token_pairs
+                .iter()
+                .map(|p| DrainTokens::parse_pair(p).map_err(|e| anyhow::anyhow!("drain-token {p:?}: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        );
+        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => bail!("tls-cert and tls-key go together"),
+        };
+        let syslog_tls_listen = args.syslog_tls_listen.or(file.syslog_tls_listen);
+        if syslog_tls_listen.is_some() && tls.is_none() {
+            bail!("syslog-tls-listen needs tls-cert and tls-key");
+        }
+        let size = |a: Option<ByteSize>, f: Option<ByteSize>, default: usize| a.or(f).map_or(default, |b| b.0);
+        Ok(ServeConfig {
+            listen,
+            elasticsearch_url,
+            namespace,
+            credentials,
+            drain_tokens,
+            tls,
+            syslog_listen: args.syslog_listen.or(file.syslog_listen),
+            syslog_tls_listen,
+            max_body_bytes: size(args.max_body_size, file.max_body_size, 8 << 20),
+            max_message_bytes: size(args.max_message_size, file.max_message_size, 64 << 10),
+            max_connections: args.max_connections.or(file.max_connections).unwrap_or(1024).max(1),
+        })
     }
 
     /// The data stream documents are written to.
@@ -164,6 +316,30 @@ mod tests {
     fn the_shipped_example_file_is_valid() {
         let file: FileConfig = toml::from_str(include_str!("../../deploy/drainpipe.toml")).unwrap();
         assert_eq!(file.namespace.as_deref(), Some(DEFAULT_NAMESPACE));
+    }
+
+    #[test]
+    fn sizes_credentials_and_tokens() {
+        assert_eq!("64KiB".parse::<ByteSize>(), Ok(ByteSize(65_536)));
+        assert_eq!("8MiB".parse::<ByteSize>(), Ok(ByteSize(8 << 20)));
+        assert_eq!("1000".parse::<ByteSize>(), Ok(ByteSize(1000)));
+        assert!("0".parse::<ByteSize>().is_err());
+        assert!("5 parsecs".parse::<ByteSize>().is_err());
+        let args = ServeArgs {
+            basic_auth: vec!["u:p".parse().unwrap()],
+            drain_token: vec!["d.1=shop".into()],
+            max_message_size: Some(ByteSize(100)),
+            ..ServeArgs::default()
+        };
+        let c = ServeConfig::resolve(args, no_env).unwrap();
+        assert_eq!(c.credentials.len(), 1);
+        assert_eq!(c.drain_tokens.app("d.1"), Some("shop"));
+        assert_eq!((c.max_body_bytes, c.max_message_bytes, c.max_connections), (8 << 20, 100, 1024));
+        assert!(!format!("{c:?}").contains("u:p") && !format!("{c:?}").contains("\"p\""));
+        let bad = ServeArgs { drain_token: vec!["d.1".into()], ..ServeArgs::default() };
+        assert!(ServeConfig::resolve(bad, no_env).is_err());
+        let bad = ServeArgs { syslog_tls_listen: Some("127.0.0.1:6514".parse().unwrap()), ..ServeArgs::default() };
+        assert!(ServeConfig::resolve(bad, no_env).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `drainpipe serve`: wires receiver → queue → transform → bulk indexer, and shuts them down in
-//! that order on SIGTERM or Ctrl-C, flushing what was accepted before a deadline.
+//! `drainpipe serve`: wires receivers → queue → transform → bulk indexer, and shuts them down
+//! in that order on SIGTERM or Ctrl-C, flushing what was accepted before a deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,31 +7,45 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 use drainpipe_bulk_indexer::{Client, IndexerConfig};
-use drainpipe_ingest::{ExtraRoutes, HttpConfig};
+use drainpipe_ingest::{ExtraRoutes, HttpConfig, ReloadableCert, SyslogConfig};
 use http_body_util::Full;
 use hyper::{header, Method, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 use crate::config::ServeConfig;
+use crate::pipeline::{MemoryQueue, Target};
 use crate::{metrics, pipeline, setup};
 
 /// Frames waiting for the transform. At Logplex's ~100 KB per frame this bounds the queue at
-/// about 100 MB; past it, senders get 503 and retry.
+/// about 100 MB; past it, HTTPS senders get 503 and retry, syslog senders are not read.
 const QUEUE_FRAMES: usize = 1024;
 /// How long shutdown waits for accepted frames to reach Elasticsearch.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let client = Client::new(&config.elasticsearch_url)?;
-    let listener =
+    let cert = match &config.tls {
+        Some(files) => Some(ReloadableCert::load(&files.cert, &files.key)?),
+        None => None,
+    };
+    let tls = cert.as_ref().map(ReloadableCert::acceptor).transpose()?;
+    let http_listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let target = config.data_stream();
-    tracing::info!(elasticsearch = client.url(), data_stream = %target, "starting");
+    let http_addr = http_listener.local_addr()?;
+    let syslog_listener = bind_optional(config.syslog_listen).await?;
+    let syslog_tls_listener = bind_optional(config.syslog_tls_listen).await?;
+
+    let target =
+        Target { data_stream: config.data_stream(), token_apps: Arc::new(config.drain_tokens.as_map().clone()) };
+    tracing::info!(elasticsearch = client.url(), data_stream = %target.data_stream, "starting");
     tracing::warn!(
         "accepted frames wait in an in-memory queue until indexed: a crash loses what has not reached Elasticsearch"
     );
+    if config.credentials.is_empty() {
+        tracing::warn!("no --basic-auth configured: anyone who can reach POST /logs can send logs");
+    }
 
     let (frame_tx, frame_rx) = mpsc::channel(QUEUE_FRAMES);
     let (chunk_tx, chunk_rx) = mpsc::channel(8);
@@ -42,11 +56,51 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     });
     let pipeline = tokio::spawn(pipeline::run(frame_rx, chunk_tx, target));
 
-    let http = HttpConfig { extra_routes: Some(routes()), ..HttpConfig::default() };
-    tracing::info!("listening on http://{addr}");
-    drainpipe_ingest::run(listener, http, pipeline::MemoryQueue(frame_tx), shutdown_signal()).await;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let queue = MemoryQueue(frame_tx);
+    let mut receivers = JoinSet::new();
+    let http = HttpConfig {
+        max_body_bytes: config.max_body_bytes,
+        max_connections: config.max_connections,
+        credentials: config.credentials.clone(),
+        drain_tokens: Arc::new(config.drain_tokens.clone()),
+        tls: tls.clone(),
+        extra_routes: Some(routes()),
+        ..HttpConfig::default()
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{http_addr}");
+    receivers.spawn(drainpipe_ingest::http::run(http_listener, http, queue.clone(), stopped()));
+    let syslog = SyslogConfig {
+        max_message_bytes: config.max_message_bytes,
+        max_connections: config.max_connections,
+        ..SyslogConfig::default()
+    };
+    if let Some(listener) = syslog_listener {
+        tracing::info!("syslog listening on tcp://{}", listener.local_addr()?);
+        receivers.spawn(drainpipe_ingest::syslog::run(listener, syslog.clone(), queue.clone(), stopped()));
+    }
+    if let Some(listener) = syslog_tls_listener {
+        tracing::info!("syslog listening on tls://{}", listener.local_addr()?);
+        let config = SyslogConfig { tls: tls.clone(), ..syslog };
+        receivers.spawn(drainpipe_ingest::syslog::run(listener, config, queue.clone(), stopped()));
+    }
+    drop(queue);
+    if let Some(cert) = cert {
+        tokio::spawn(reload_on_sighup(cert));
+    }
 
-    // The receiver is closed and its sender dropped: the pipeline drains the queue, then the
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    while receivers.join_next().await.is_some() {}
+
+    // Every receiver is closed and its sender dropped: the pipeline drains the queue, then the
     // indexer flushes and returns.
     tracing::info!(timeout = ?SHUTDOWN_TIMEOUT, "stopped receiving; flushing accepted frames");
     let flushed = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
@@ -65,6 +119,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn bind_optional(addr: Option<std::net::SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+    match addr {
+        Some(a) => Ok(Some(TcpListener::bind(a).await.with_context(|| format!("cannot listen on {a}"))?)),
+        None => Ok(None),
+    }
+}
+
 /// `/healthz` and `/metrics`, served beside the drain endpoint.
 fn routes() -> ExtraRoutes {
     Arc::new(|method: &Method, path: &str| {
@@ -81,6 +142,26 @@ fn routes() -> ExtraRoutes {
         r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
         Some(r)
     })
+}
+
+/// Re-reads the certificate and key on SIGHUP; a bad file keeps the old certificate.
+async fn reload_on_sighup(cert: Arc<ReloadableCert>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; certificates will not be reloaded");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match cert.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the old one"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = cert;
 }
 
 /// Resolves on SIGTERM (what platforms send) or Ctrl-C.

@@ -12,12 +12,15 @@ use bytes::Bytes;
 pub enum Protocol {
     /// A Logplex HTTPS drain request (`POST /logs`).
     Https,
+    /// A syslog stream over TCP or TLS (RFC 6587 octet counting or newline-terminated).
+    Syslog,
 }
 
 impl Protocol {
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Https => "https",
+            Protocol::Syslog => "syslog",
         }
     }
 }
@@ -31,6 +34,8 @@ pub struct Frame {
     /// Each message's bytes in `body`, in order. Positions in this list are part of the
     /// documents' ids, so they must be the same when the same body arrives again.
     pub messages: Vec<Range<usize>>,
+    /// Messages cut to the size limit: (position in `messages`, length before the cut).
+    pub cut: Vec<(usize, usize)>,
     /// From the `app` query parameter.
     pub app: Option<String>,
     /// `Logplex-Drain-Token`; absent on Private Spaces drains.
@@ -57,8 +62,13 @@ pub enum Rejected {
     ShuttingDown,
 }
 
-/// Takes frames from the receivers. `accept` resolves once the frame is safely handed on; the
-/// receiver answers the sender only then.
+/// Takes frames from the receivers. Both methods resolve once the frame is safely handed on;
+/// the receiver answers the sender only then.
 pub trait FrameSink: Clone + Send + Sync + 'static {
+    /// Takes the frame, or refuses it at once when full (HTTP answers 503 and Logplex retries).
     fn accept(&self, frame: Frame) -> impl Future<Output = Result<(), Rejected>> + Send;
+
+    /// Takes the frame, waiting for room when full (stream receivers stop reading meanwhile,
+    /// which is TCP backpressure). Fails only when shutting down.
+    fn accept_or_wait(&self, frame: Frame) -> impl Future<Output = Result<(), Rejected>> + Send;
 }

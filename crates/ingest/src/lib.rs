@@ -1,19 +1,31 @@
 //! drainpipe-ingest receives Heroku log drains and answers the sender.
 //!
-//! [`http::run`] serves Logplex HTTPS drain requests (`POST /logs`): it splits each body into
-//! messages strictly by their octet counts ([`framing::split`]), reads the Logplex headers and
-//! the drain URL's query, and hands one [`Frame`] to a [`FrameSink`]. It answers 2xx with an
-//! empty body as soon as the sink has taken the frame, and never waits for anything further
-//! down the pipeline. It does not know that Elasticsearch exists.
+//! [`http::run`] serves Logplex HTTPS drain requests (`POST /logs`): it checks credentials and
+//! drain tokens ([`auth`]), splits each body into messages strictly by their octet counts
+//! ([`framing::split`]), reads the Logplex headers and the drain URL's query, and hands one
+//! [`Frame`] to a [`FrameSink`]. It answers 2xx with an empty body as soon as the sink has taken
+//! the frame, and never waits for anything further down the pipeline.
 //!
+//! [`syslog::run`] serves syslog drains over TCP or TLS ([`tls`]), framing each message by
+//! octet count or newline ([`stream_framing`]), and stops reading while the sink is full.
+//!
+//! It does not know that Elasticsearch exists, and it does not parse syslog headers.
 //! Invariant: a request that is framed at all is handed on whole; a message that is not syslog
 //! is passed on raw for the transform to tag, never dropped here.
 
+pub mod auth;
 pub mod frame;
 pub mod framing;
 pub mod http;
+mod log_throttle;
 pub mod metrics;
 mod query;
+pub mod stream_framing;
+pub mod syslog;
+pub mod tls;
 
+pub use auth::{Credential, DrainTokens, Secret};
 pub use frame::{Frame, FrameSink, Protocol, Rejected};
-pub use http::{run, ExtraRoutes, HttpConfig};
+pub use http::{ExtraRoutes, HttpConfig};
+pub use syslog::SyslogConfig;
+pub use tls::{ReloadableCert, TlsError};

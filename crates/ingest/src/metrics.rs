@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts};
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
     // Registering twice (several servers in one test process) is harmless: the first wins.
@@ -48,7 +48,20 @@ pub static FRAMING_PROBLEMS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
-/// Open client connections.
-pub static OPEN_CONNECTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(IntGauge::new("drainpipe_ingest_open_connections", "Open receiver connections").expect("valid metric"))
+/// Open client connections, by protocol.
+pub static OPEN_CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let opts = Opts::new("drainpipe_ingest_open_connections", "Open receiver connections, by protocol");
+    register(IntGaugeVec::new(opts, &["protocol"]).expect("valid metric"))
+});
+
+/// Refused senders, by reason: `credentials` (401), `drain_token` (403), `rate_limited` (429).
+pub static AUTH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new("drainpipe_ingest_auth_failures_total", "Requests refused for authentication, by reason");
+    register(IntCounterVec::new(opts, &["reason"]).expect("valid metric"))
+});
+
+/// Syslog messages cut to the size limit (indexed, tagged `_drainpipe_truncated`).
+pub static TRUNCATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new("drainpipe_ingest_truncated_messages_total", "Messages cut to the size limit, by protocol");
+    register(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"))
 });

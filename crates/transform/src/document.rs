@@ -8,6 +8,8 @@ use crate::timestamp::Timestamp;
 
 /// The tag on every document something could not be parsed in.
 pub const PARSE_FAILURE_TAG: &str = "_drainpipe_parse_failure";
+/// The tag on documents whose message the receiver cut to its size limit.
+pub const TRUNCATED_TAG: &str = "_drainpipe_truncated";
 
 /// What one message becomes. Every borrowed field points into the raw message or the context.
 #[derive(Debug, Default)]
@@ -26,6 +28,8 @@ pub(crate) struct Document<'a> {
     pub frame_id: Option<&'a str>,
     pub labels: &'a [(String, String)],
     pub error_message: Option<&'static str>,
+    /// (kept length, original length) when the receiver cut the message.
+    pub cut: Option<(usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -94,11 +98,26 @@ impl Document<'_> {
             }
             w.close();
         }
-        if let Some(reason) = self.error_message {
-            w.str_array("tags", [PARSE_FAILURE_TAG]);
-            w.open("error");
-            w.str("message", reason);
-            w.close();
+        match (self.error_message, self.cut) {
+            (None, None) => {}
+            (Some(reason), None) => {
+                w.str_array("tags", [PARSE_FAILURE_TAG]);
+                w.open("error");
+                w.str("message", reason);
+                w.close();
+            }
+            (reason, Some((kept, full))) => {
+                let tags: &[&str] =
+                    if reason.is_some() { &[PARSE_FAILURE_TAG, TRUNCATED_TAG] } else { &[TRUNCATED_TAG] };
+                w.str_array("tags", tags.iter().copied());
+                let mut text = format!("message cut to {kept} of {full} bytes (size limit)");
+                if let Some(reason) = reason {
+                    text = format!("{reason}; {text}");
+                }
+                w.open("error");
+                w.str("message", &text);
+                w.close();
+            }
         }
         w.finish();
     }

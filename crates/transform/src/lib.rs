@@ -18,10 +18,12 @@ pub mod syslog;
 mod timestamp;
 
 pub use dataset::Dataset;
-pub use document::PARSE_FAILURE_TAG;
+pub use document::{PARSE_FAILURE_TAG, TRUNCATED_TAG};
 pub use id::{DocumentId, FrameSeed};
 pub use syslog::StructuredData;
 pub use timestamp::Timestamp;
+
+use std::collections::HashMap;
 
 use document::{Document, SyslogFields};
 
@@ -39,7 +41,10 @@ pub struct Context<'a> {
     /// When drainpipe received the frame (`event.ingested`, and `@timestamp` as a last resort).
     pub received_at: Timestamp,
     /// Whether messages carry an RFC 5424 STRUCTURED-DATA field (syslog drains) or not (HTTPS).
+    /// With `Present`, a HOSTNAME shaped like a Logplex drain token (`d.…`) is the drain token.
     pub structured_data: StructuredData,
+    /// Drain token to app name, for messages whose frame named no app.
+    pub token_apps: Option<&'a HashMap<String, String>>,
 }
 
 /// What the transform saw in one message, for metrics.
@@ -63,7 +68,18 @@ impl Transformer {
 
     /// Appends the JSON document for `raw` (one message, as framed) to `out`.
     pub fn transform(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+        self.build(raw, None, ctx, out)
+    }
+
+    /// Like [`Transformer::transform`] for a message the receiver cut to its size limit from
+    /// `original_len` bytes: the document is tagged `_drainpipe_truncated`.
+    pub fn transform_cut(&mut self, raw: &[u8], original_len: usize, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+        self.build(raw, Some(original_len), ctx, out)
+    }
+
+    fn build(&mut self, raw: &[u8], cut_from: Option<usize>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
         let mut doc = Document {
+            cut: cut_from.map(|full| (raw.len(), full)),
             ingested: Some(ctx.received_at),
             heroku_app: ctx.app,
             drain_token: ctx.drain_token,
@@ -71,7 +87,7 @@ impl Transformer {
             labels: ctx.labels,
             ..Document::default()
         };
-        let header = match syslog::parse(raw, ctx.structured_data) {
+        let header = match syslog::parse(raw, ctx.structured_data, ctx.received_at) {
             Ok(h) => h,
             Err(e) => {
                 doc.timestamp = Some(ctx.received_at);
@@ -95,6 +111,13 @@ impl Transformer {
             procid: header.procid,
         });
         doc.dyno = header.procid.filter(|p| dataset::process_type(p).is_some());
+        // On Heroku's syslog drains HOSTNAME is the drain token.
+        if ctx.structured_data == StructuredData::Present && doc.drain_token.is_none() {
+            doc.drain_token = header.hostname.filter(|h| h.starts_with("d."));
+        }
+        if doc.heroku_app.is_none() {
+            doc.heroku_app = doc.drain_token.and_then(|t| ctx.token_apps?.get(t)).map(String::as_str);
+        }
 
         // Router lines name the dyno that served the request, and their level, in the message.
         let router_fields;

@@ -1,6 +1,10 @@
 //! The syslog header of one message: `<PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID
 //! [STRUCTURED-DATA] MSG`. Heroku's HTTPS drains leave STRUCTURED-DATA out entirely (not even
 //! `-`), so whether to expect it is the caller's choice ([`StructuredData`]).
+//!
+//! Lines without VERSION are read as RFC 3164 (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`), as
+//! relays send them. Their timestamp has no year and no zone: it is taken as UTC, in the year
+//! that puts it no more than a day after the time the line was received.
 
 use crate::timestamp::Timestamp;
 
@@ -50,7 +54,7 @@ impl HeaderError {
     pub fn describe(self) -> &'static str {
         match self {
             HeaderError::Priority => "not syslog: missing or invalid <PRI>",
-            HeaderError::Version => "not RFC 5424 syslog: no VERSION after <PRI>",
+            HeaderError::Version => "neither RFC 5424 (no VERSION after <PRI>) nor RFC 3164 (no Mmm dd hh:mm:ss)",
             HeaderError::Timestamp => "invalid syslog TIMESTAMP (expected RFC 3339)",
             HeaderError::Field("HOSTNAME") => "syslog header ends before HOSTNAME",
             HeaderError::Field("APP-NAME") => "syslog header ends before APP-NAME",
@@ -61,12 +65,13 @@ impl HeaderError {
     }
 }
 
-/// Parses the header. Never panics; an `Err` means the whole raw text is the message.
-pub fn parse(raw: &[u8], sd: StructuredData) -> Result<Header<'_>, HeaderError> {
-    let (priority, rest) = priority(raw).ok_or(HeaderError::Priority)?;
-    let (version, rest) = token(rest);
+/// Parses the header. `received` dates RFC 3164 timestamps, which carry no year. Never
+/// panics; an `Err` means the whole raw text is the message.
+pub fn parse(raw: &[u8], sd: StructuredData, received: Timestamp) -> Result<Header<'_>, HeaderError> {
+    let (priority, after_pri) = priority(raw).ok_or(HeaderError::Priority)?;
+    let (version, rest) = token(after_pri);
     if version.is_empty() || version.len() > 2 || !version.iter().all(u8::is_ascii_digit) {
-        return Err(HeaderError::Version);
+        return parse_rfc3164(priority, after_pri, received).ok_or(HeaderError::Version);
     }
     let (ts, rest) = token(rest);
     let timestamp = match ts {
@@ -82,6 +87,40 @@ pub fn parse(raw: &[u8], sd: StructuredData) -> Result<Header<'_>, HeaderError> 
         rest = skip_structured_data(rest).ok_or(HeaderError::StructuredData)?;
     }
     Ok(Header { priority, timestamp, hostname, appname, procid, msgid, msg: trim_newline(rest) })
+}
+
+/// `Mmm dd hh:mm:ss [HOSTNAME] TAG[[PID]][:] MSG`.
+fn parse_rfc3164(priority: u8, s: &[u8], received: Timestamp) -> Option<Header<'_>> {
+    let ts = s.get(..15)?;
+    let timestamp = Timestamp::from_rfc3164(ts, received)?;
+    let rest = s.get(15..)?.strip_prefix(b" ").unwrap_or(&[]);
+    let (first, after_first) = token(rest);
+    // No HOSTNAME when the first word is already the tag (`app[12]:` or `app:`).
+    let (hostname, rest) = if first.ends_with(b":") || first.contains(&b'[') {
+        (None, rest)
+    } else {
+        (Some(std::str::from_utf8(first).ok()?).filter(|h| !h.is_empty() && *h != "-"), after_first)
+    };
+    let tag_end = rest.iter().position(|&b| matches!(b, b'[' | b':' | b' ')).unwrap_or(rest.len());
+    let appname = std::str::from_utf8(&rest[..tag_end]).ok().filter(|t| !t.is_empty());
+    let mut rest = &rest[tag_end..];
+    let mut procid = None;
+    if let Some(after) = rest.strip_prefix(b"[") {
+        let end = after.iter().position(|&b| b == b']')?;
+        procid = std::str::from_utf8(&after[..end]).ok().filter(|p| !p.is_empty());
+        rest = &after[end + 1..];
+    }
+    rest = rest.strip_prefix(b":").unwrap_or(rest);
+    rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    Some(Header {
+        priority,
+        timestamp: Some(timestamp),
+        hostname,
+        appname,
+        procid,
+        msgid: None,
+        msg: trim_newline(rest),
+    })
 }
 
 /// Removes the one trailing `\n` (and a `\r` before it) that ends a Logplex message.
@@ -204,10 +243,37 @@ pub fn facility_name(code: u8) -> &'static str {
 mod tests {
     use super::*;
 
+    fn received() -> Timestamp {
+        Timestamp::parse_rfc3339(b"2025-03-14T12:00:00Z").unwrap()
+    }
+
+    fn utc(t: Option<Timestamp>) -> String {
+        let mut out = Vec::new();
+        t.unwrap().write_rfc3339(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn reads_rfc3164_lines_from_relays() {
+        let h =
+            parse(b"<13>Mar 14 09:26:53 web-01 nginx[4711]: GET / 200\n", StructuredData::Present, received()).unwrap();
+        assert_eq!(h.priority, 13);
+        assert_eq!(utc(h.timestamp), "2025-03-14T09:26:53Z");
+        assert_eq!((h.hostname, h.appname, h.procid), (Some("web-01"), Some("nginx"), Some("4711")));
+        assert_eq!(h.msg, b"GET / 200");
+        let h = parse(b"<13>Mar  4 09:26:53 cron: job done", StructuredData::Present, received()).unwrap();
+        assert_eq!(utc(h.timestamp), "2025-03-04T09:26:53Z");
+        assert_eq!((h.hostname, h.appname, h.procid, h.msg), (None, Some("cron"), None, &b"job done"[..]));
+        // December lines received in January belong to the year before.
+        let jan = Timestamp::parse_rfc3339(b"2026-01-01T00:10:00Z").unwrap();
+        let h = parse(b"<13>Dec 31 23:59:59 host app: late", StructuredData::Present, jan).unwrap();
+        assert_eq!(utc(h.timestamp), "2025-12-31T23:59:59Z");
+    }
+
     #[test]
     fn parses_a_logplex_https_line() {
         let raw = b"<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - at=info method=GET\n";
-        let h = parse(raw, StructuredData::Absent).unwrap();
+        let h = parse(raw, StructuredData::Absent, received()).unwrap();
         assert_eq!(h.priority, 158);
         assert_eq!((h.facility(), h.severity()), (19, 6));
         assert_eq!(facility_name(h.facility()), "local3");
@@ -225,18 +291,18 @@ mod tests {
     fn splits_pri_into_facility_and_severity() {
         for (pri, facility, severity) in [(0u8, 0u8, 0u8), (13, 1, 5), (172, 21, 4), (191, 23, 7)] {
             let raw = format!("<{pri}>1 2025-03-14T09:26:53Z host app web.1 - x");
-            let h = parse(raw.as_bytes(), StructuredData::Absent).unwrap();
+            let h = parse(raw.as_bytes(), StructuredData::Absent, received()).unwrap();
             assert_eq!((h.priority, h.facility(), h.severity()), (pri, facility, severity));
         }
         for bad in ["<192>1 ", "<>1 ", "<1a>1 ", "<0001>1 ", "158>1 ", "<158"] {
-            assert_eq!(parse(bad.as_bytes(), StructuredData::Absent), Err(HeaderError::Priority), "{bad}");
+            assert_eq!(parse(bad.as_bytes(), StructuredData::Absent, received()), Err(HeaderError::Priority), "{bad}");
         }
     }
 
     #[test]
     fn converts_offsets_and_keeps_microseconds() {
         let raw = b"<190>1 2025-03-14T11:26:53.000042+02:00 host app web.1 - hello";
-        let h = parse(raw, StructuredData::Absent).unwrap();
+        let h = parse(raw, StructuredData::Absent, received()).unwrap();
         let mut out = Vec::new();
         h.timestamp.unwrap().write_rfc3339(&mut out);
         assert_eq!(out, b"2025-03-14T09:26:53.000042Z");
@@ -245,40 +311,46 @@ mod tests {
     #[test]
     fn keeps_inner_newlines_and_strips_only_the_last() {
         let raw = b"<190>1 2025-03-14T09:26:53Z host app web.1 - line one\nline two\n\n";
-        let h = parse(raw, StructuredData::Absent).unwrap();
+        let h = parse(raw, StructuredData::Absent, received()).unwrap();
         assert_eq!(h.msg, b"line one\nline two\n");
     }
 
     #[test]
     fn reads_rfc5424_structured_data_when_present() {
         let raw = b"<14>1 2025-03-14T09:26:53Z d.0b2c app web.1 - - hello";
-        let h = parse(raw, StructuredData::Present).unwrap();
+        let h = parse(raw, StructuredData::Present, received()).unwrap();
         assert_eq!((h.hostname, h.msg), (Some("d.0b2c"), &b"hello"[..]));
         let raw = br#"<14>1 2025-03-14T09:26:53Z h app web.1 ID7 [a@1 k="v \"]\" x"][b@2] hello"#;
-        let h = parse(raw, StructuredData::Present).unwrap();
+        let h = parse(raw, StructuredData::Present, received()).unwrap();
         assert_eq!((h.msgid, h.msg), (Some("ID7"), &b"hello"[..]));
         // Without STRUCTURED-DATA, a message starting with "- " keeps it.
         let raw = b"<14>1 2025-03-14T09:26:53Z host app web.1 - - dash";
-        assert_eq!(parse(raw, StructuredData::Absent).unwrap().msg, b"- dash");
+        assert_eq!(parse(raw, StructuredData::Absent, received()).unwrap().msg, b"- dash");
     }
 
     #[test]
     fn nil_values_are_none() {
-        let h = parse(b"<14>1 - - - - - msg", StructuredData::Absent).unwrap();
+        let h = parse(b"<14>1 - - - - - msg", StructuredData::Absent, received()).unwrap();
         assert_eq!((h.timestamp, h.hostname, h.appname, h.procid), (None, None, None, None));
         assert_eq!(h.msg, b"msg");
     }
 
     #[test]
     fn reports_what_is_missing() {
-        assert_eq!(parse(b"hello world", StructuredData::Absent), Err(HeaderError::Priority));
-        assert_eq!(parse(b"<14>Mar 14 09:26:53 host x", StructuredData::Absent), Err(HeaderError::Version));
-        assert_eq!(parse(b"<14>1 yesterday host app web.1 - m", StructuredData::Absent), Err(HeaderError::Timestamp));
+        assert_eq!(parse(b"hello world", StructuredData::Absent, received()), Err(HeaderError::Priority));
         assert_eq!(
-            parse(b"<14>1 2025-03-14T09:26:53Z host", StructuredData::Absent),
+            parse(b"<14>March 14 09:26:53 host x", StructuredData::Absent, received()),
+            Err(HeaderError::Version)
+        );
+        assert_eq!(
+            parse(b"<14>1 yesterday host app web.1 - m", StructuredData::Absent, received()),
+            Err(HeaderError::Timestamp)
+        );
+        assert_eq!(
+            parse(b"<14>1 2025-03-14T09:26:53Z host", StructuredData::Absent, received()),
             Err(HeaderError::Field("APP-NAME"))
         );
-        let h = parse(b"<14>1 2025-03-14T09:26:53Z host heroku router", StructuredData::Absent).unwrap();
+        let h = parse(b"<14>1 2025-03-14T09:26:53Z host heroku router", StructuredData::Absent, received()).unwrap();
         assert_eq!((h.procid, h.msg), (Some("router"), &b""[..]));
     }
 }

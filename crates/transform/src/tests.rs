@@ -2,6 +2,7 @@
 
 use super::*;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 fn ctx() -> Context<'static> {
     Context {
@@ -11,6 +12,7 @@ fn ctx() -> Context<'static> {
         labels: &[],
         received_at: Timestamp::from_unix(1_741_944_500, 123_456_000),
         structured_data: StructuredData::Absent,
+        token_apps: None,
     }
 }
 
@@ -117,4 +119,39 @@ fn invalid_utf8_still_makes_valid_json() {
     Transformer::new().transform(b"<14>1 2025-03-14T09:26:53Z host app web.1 - caf\xe9\n", &ctx(), &mut out);
     let doc: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(doc["message"], "caf\u{fffd}");
+}
+
+#[test]
+fn syslog_drain_hostname_is_the_drain_token_and_maps_to_an_app() {
+    let apps: HashMap<String, String> = [("d.0b7a".to_owned(), "shop".to_owned())].into();
+    let c = Context {
+        app: None,
+        drain_token: None,
+        frame_id: None,
+        structured_data: StructuredData::Present,
+        token_apps: Some(&apps),
+        ..ctx()
+    };
+    let (doc, _) = transform("<190>1 2025-03-14T09:26:53Z d.0b7a app web.1 - - hello", &c);
+    assert_eq!(doc["message"], "hello");
+    assert_eq!(doc["heroku"]["drain"]["token"], "d.0b7a");
+    assert_eq!(doc["heroku"]["app"], "shop");
+    // A relay's hostname is not a drain token.
+    let (doc, _) = transform("<13>Mar 14 09:26:53 web-01 nginx[4711]: GET /", &c);
+    assert_eq!(doc["heroku"].get("drain"), None);
+    assert_eq!(doc["log"]["syslog"]["hostname"], "web-01");
+    assert_eq!(doc["log"]["syslog"]["procid"], "4711");
+}
+
+#[test]
+fn cut_messages_are_tagged() {
+    let mut out = Vec::new();
+    Transformer::new().transform_cut(b"<14>1 2025-03-14T09:26:53Z host app web.1 - abc", 70_000, &ctx(), &mut out);
+    let doc: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(doc["tags"], json!([TRUNCATED_TAG]));
+    assert_eq!(doc["error"]["message"], "message cut to 47 of 70000 bytes (size limit)");
+    out.clear();
+    Transformer::new().transform_cut(b"garbage", 70_000, &ctx(), &mut out);
+    let doc: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(doc["tags"], json!([PARSE_FAILURE_TAG, TRUNCATED_TAG]));
 }

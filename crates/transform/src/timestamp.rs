@@ -106,6 +106,36 @@ impl Timestamp {
         Some(Timestamp { secs, nanos, digits: ndigits })
     }
 
+    /// Parses an RFC 3164 `Mmm dd hh:mm:ss` (day padded with a space or a zero) as UTC, in the
+    /// year that puts it at most a day after `received`.
+    pub fn from_rfc3164(s: &[u8], received: Timestamp) -> Option<Timestamp> {
+        const MONTHS: [&[u8; 3]; 12] =
+            [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+        if s.len() != 15 || s[3] != b' ' || s[6] != b' ' || s[9] != b':' || s[12] != b':' {
+            return None;
+        }
+        let month = MONTHS.iter().position(|m| m[..] == s[..3])? as u32 + 1;
+        let day = match s[4] {
+            b' ' => digits(&s[5..6])?,
+            _ => digits(&s[4..6])?,
+        };
+        let (hour, minute, second) = (digits(&s[7..9])?, digits(&s[10..12])?, digits(&s[13..15])?);
+        if hour > 23 || minute > 59 || second > 60 || day == 0 {
+            return None;
+        }
+        let (year, _, _) = civil_from_days(received.secs.div_euclid(86_400));
+        for y in [year + 1, year, year - 1] {
+            if day > days_in_month(y, month) {
+                continue;
+            }
+            let secs = days_from_civil(y, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+            if secs <= received.secs + 86_400 && (MIN_SECS..=MAX_SECS).contains(&secs) {
+                return Some(Timestamp { secs, nanos: 0, digits: 0 });
+            }
+        }
+        None
+    }
+
     /// Appends `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
     pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
         let days = self.secs.div_euclid(86_400);

@@ -1,0 +1,249 @@
+//! Who may send: basic-auth credentials (compared in constant time, never logged), the drain
+//! token allow-list with its token-to-app map, and a limiter that slows down guessing.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+/// A string that never shows in logs, `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// One `USER:PASS` pair accepted on `POST /logs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    pub user: String,
+    pub password: Secret,
+}
+
+impl FromStr for Credential {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Credential, String> {
+        match s.split_once(':') {
+            Some((user, pass)) if !user.is_empty() && !pass.is_empty() => {
+                Ok(Credential { user: user.to_owned(), password: Secret::new(pass) })
+            }
+            _ => Err("expected USER:PASS with both parts non-empty".to_owned()),
+        }
+    }
+}
+
+/// Maps Logplex drain tokens to app names, parsed from `TOKEN=APP`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DrainTokens(HashMap<String, String>);
+
+impl DrainTokens {
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> DrainTokens {
+        DrainTokens(pairs.into_iter().collect())
+    }
+
+    /// Parses one `TOKEN=APP`.
+    pub fn parse_pair(s: &str) -> Result<(String, String), String> {
+        match s.split_once('=') {
+            Some((token, app)) if !token.trim().is_empty() && !app.trim().is_empty() => {
+                Ok((token.trim().to_owned(), app.trim().to_owned()))
+            }
+            _ => Err("expected TOKEN=APP".to_owned()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn as_map(&self) -> &HashMap<String, String> {
+        &self.0
+    }
+
+    /// The app a token belongs to, if the token is known.
+    pub fn app(&self, token: &str) -> Option<&str> {
+        self.0.get(token).map(String::as_str)
+    }
+}
+
+/// Checks `Authorization: Basic …` against the configured credentials.
+#[derive(Clone, Debug)]
+pub(crate) struct BasicAuth {
+    /// The base64 token each credential is sent as.
+    expected: Vec<Secret>,
+}
+
+impl BasicAuth {
+    pub(crate) fn new(credentials: &[Credential]) -> BasicAuth {
+        let engine = base64::engine::general_purpose::STANDARD;
+        let expected = credentials
+            .iter()
+            .map(|c| Secret::new(engine.encode(format!("{}:{}", c.user, c.password.expose()))))
+            .collect();
+        BasicAuth { expected }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.expected.is_empty()
+    }
+
+    /// Whether the header value carries one of the credentials. Every credential is compared in
+    /// full, so the time taken says nothing about how close a guess was.
+    pub(crate) fn allows(&self, header: Option<&[u8]>) -> bool {
+        if self.is_open() {
+            return true;
+        }
+        let Some(value) = header else { return false };
+        let Some(token) = strip_scheme(value) else { return false };
+        let mut matched = false;
+        for expected in &self.expected {
+            matched |= constant_time_eq(token, expected.expose().as_bytes());
+        }
+        matched
+    }
+}
+
+/// `Basic <token>`, the scheme matched case-insensitively.
+fn strip_scheme(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(6)?;
+    scheme.eq_ignore_ascii_case(b"basic ").then(|| rest.trim_ascii())
+}
+
+/// Compares in time that depends only on `expected`'s length.
+fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = u8::from(given.len() != expected.len());
+    for (i, &e) in expected.iter().enumerate() {
+        diff |= e ^ given.get(i).copied().unwrap_or(!e);
+    }
+    diff == 0
+}
+
+/// Counts failed authentications per address; past `max_failures` within `window`, the
+/// address is refused (429) until the window ends, whatever it sends.
+#[derive(Debug)]
+pub(crate) struct FailureLimiter {
+    max_failures: u32,
+    window: Duration,
+    entries: Mutex<HashMap<IpAddr, Window>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    started: Instant,
+    failures: u32,
+}
+
+/// Addresses tracked at most; an attacker spreading over more only resets the count sooner.
+const MAX_TRACKED: usize = 65_536;
+
+impl FailureLimiter {
+    pub(crate) fn new(max_failures: u32, window: Duration) -> FailureLimiter {
+        FailureLimiter { max_failures, window, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// When the address is blocked, how long until it may try again.
+    pub(crate) fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let w = entries.get(&ip)?;
+        let ends = w.started + self.window;
+        (w.failures >= self.max_failures && ends > now).then(|| ends - now)
+    }
+
+    pub(crate) fn record_failure(&self, ip: IpAddr, now: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_TRACKED {
+            entries.retain(|_, w| w.started + self.window > now);
+            if entries.len() >= MAX_TRACKED {
+                entries.clear();
+            }
+        }
+        let w = entries.entry(ip).or_insert(Window { started: now, failures: 0 });
+        if w.started + self.window <= now {
+            *w = Window { started: now, failures: 0 };
+        }
+        w.failures = w.failures.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(user_pass: &str) -> Vec<u8> {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass)).into_bytes()
+    }
+
+    #[test]
+    fn accepts_only_configured_credentials() {
+        let auth = BasicAuth::new(&["u:p".parse().unwrap(), "logplex:s3cret:with:colons".parse().unwrap()]);
+        assert!(auth.allows(Some(&header("u:p"))));
+        assert!(auth.allows(Some(&header("logplex:s3cret:with:colons"))));
+        assert!(auth.allows(Some(b"basic dTpw")));
+        for bad in [header("u:q"), header("u:pp"), header("u:"), b"Bearer dTpw".to_vec(), b"Basic".to_vec(), vec![]] {
+            assert!(!auth.allows(Some(&bad)), "{}", String::from_utf8_lossy(&bad));
+        }
+        assert!(!auth.allows(None));
+        assert!(BasicAuth::new(&[]).allows(None));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c: Credential = "user:hunter2".parse().unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(Secret::new("x").to_string(), "[REDACTED]");
+        assert!("nopass".parse::<Credential>().is_err());
+        assert!(":p".parse::<Credential>().is_err());
+    }
+
+    #[test]
+    fn drain_token_pairs() {
+        assert_eq!(DrainTokens::parse_pair("d.abc=shop"), Ok(("d.abc".into(), "shop".into())));
+        assert!(DrainTokens::parse_pair("d.abc").is_err());
+        assert!(DrainTokens::parse_pair("=shop").is_err());
+        let t = DrainTokens::new([("d.abc".to_owned(), "shop".to_owned())]);
+        assert_eq!(t.app("d.abc"), Some("shop"));
+        assert_eq!(t.app("d.xyz"), None);
+    }
+
+    #[test]
+    fn limiter_blocks_after_repeated_failures_then_forgives() {
+        let l = FailureLimiter::new(3, Duration::from_secs(60));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..2 {
+            l.record_failure(ip, t0);
+        }
+        assert_eq!(l.blocked(ip, t0), None);
+        l.record_failure(ip, t0);
+        assert_eq!(l.blocked(ip, t0 + Duration::from_secs(10)), Some(Duration::from_secs(50)));
+        assert_eq!(l.blocked("192.0.2.2".parse().unwrap(), t0), None);
+        assert_eq!(l.blocked(ip, t0 + Duration::from_secs(61)), None);
+    }
+}

@@ -1,0 +1,222 @@
+//! Framing of a syslog byte stream, decided per message: RFC 6587 octet counting (`LEN SP MSG`,
+//! what Heroku's syslog drains send) when a message starts with digits and a space, otherwise
+//! newline-terminated (what rsyslog and syslog-ng relays send). Messages over the size limit
+//! are cut, reported as such, and the rest of them skipped.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// One message taken off the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamMessage {
+    pub bytes: Bytes,
+    /// The message's full length when it was cut to the limit.
+    pub cut_from: Option<usize>,
+}
+
+/// Incremental decoder: feed it the connection's read buffer, take messages out.
+#[derive(Debug)]
+pub struct StreamDecoder {
+    max_message: usize,
+    skip: Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    None,
+    /// The rest of a cut octet-counted message.
+    Bytes(usize),
+    /// The rest of a cut line.
+    ToNewline,
+}
+
+/// Octet counts have at most this many digits; more means the line is not octet-counted.
+const MAX_LEN_DIGITS: usize = 8;
+
+impl StreamDecoder {
+    pub fn new(max_message: usize) -> StreamDecoder {
+        StreamDecoder { max_message: max_message.max(1), skip: Skip::None }
+    }
+
+    /// The next whole message in `buf`, consuming it; `None` when more bytes are needed.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Option<StreamMessage> {
+        match self.skip {
+            Skip::None => {}
+            Skip::Bytes(n) => {
+                let k = n.min(buf.len());
+                buf.advance(k);
+                if k < n {
+                    self.skip = Skip::Bytes(n - k);
+                    return None;
+                }
+                self.skip = Skip::None;
+            }
+            Skip::ToNewline => {
+                let Some(i) = buf.iter().position(|&b| b == b'\n') else {
+                    buf.clear();
+                    return None;
+                };
+                buf.advance(i + 1);
+                self.skip = Skip::None;
+            }
+        }
+        // Blank lines and stray whitespace between messages carry nothing.
+        let ws = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        buf.advance(ws);
+        if buf.is_empty() {
+            return None;
+        }
+        match octet_count(buf) {
+            Count::Need => None,
+            Count::Len(len, header) => self.octet_counted(buf, len, header),
+            Count::NotCounted => self.line(buf),
+        }
+    }
+
+    /// What is left when the stream ends: a last line without its newline.
+    pub fn finish(&mut self, buf: &mut BytesMut) -> Option<StreamMessage> {
+        if let Some(m) = self.decode(buf) {
+            return Some(m);
+        }
+        if self.skip != Skip::None || buf.iter().all(u8::is_ascii_whitespace) {
+            buf.clear();
+            return None;
+        }
+        let rest = buf.split().freeze();
+        let len = rest.len();
+        let (bytes, cut_from) =
+            if len > self.max_message { (rest.slice(..self.max_message), Some(len)) } else { (rest, None) };
+        Some(StreamMessage { bytes, cut_from })
+    }
+
+    fn octet_counted(&mut self, buf: &mut BytesMut, len: usize, header: usize) -> Option<StreamMessage> {
+        if len <= self.max_message {
+            if buf.len() < header + len {
+                return None;
+            }
+            buf.advance(header);
+            let bytes = buf.split_to(len).freeze();
+            return Some(StreamMessage { bytes, cut_from: None });
+        }
+        if buf.len() < header + self.max_message {
+            return None;
+        }
+        buf.advance(header);
+        let bytes = buf.split_to(self.max_message).freeze();
+        self.skip = Skip::Bytes(len - self.max_message);
+        Some(StreamMessage { bytes, cut_from: Some(len) })
+    }
+
+    fn line(&mut self, buf: &mut BytesMut) -> Option<StreamMessage> {
+        let window = buf.len().min(self.max_message + 1);
+        match buf[..window].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let mut line = buf.split_to(i + 1);
+                line.truncate(i);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(i - 1);
+                }
+                Some(StreamMessage { bytes: line.freeze(), cut_from: None })
+            }
+            None if buf.len() > self.max_message => {
+                let bytes = buf.split_to(self.max_message).freeze();
+                self.skip = Skip::ToNewline;
+                // The full length is unknown; at least one byte more than the limit.
+                Some(StreamMessage { bytes, cut_from: Some(self.max_message + 1) })
+            }
+            None => None,
+        }
+    }
+}
+
+enum Count {
+    /// Only digits so far: wait for more bytes to decide.
+    Need,
+    /// Octet-counted: the length and the bytes taken by `LEN SP`.
+    Len(usize, usize),
+    NotCounted,
+}
+
+fn octet_count(buf: &[u8]) -> Count {
+    let digits = buf.iter().take(MAX_LEN_DIGITS + 1).take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > MAX_LEN_DIGITS || buf[0] == b'0' {
+        return Count::NotCounted;
+    }
+    match buf.get(digits) {
+        None => Count::Need,
+        Some(b' ') => {
+            let len = buf[..digits].iter().fold(0usize, |n, &b| n * 10 + usize::from(b - b'0'));
+            Count::Len(len, digits + 1)
+        }
+        Some(_) => Count::NotCounted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(decoder: &mut StreamDecoder, input: &[u8], chunk: usize) -> Vec<StreamMessage> {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk.max(1)) {
+            buf.extend_from_slice(piece);
+            while let Some(m) = decoder.decode(&mut buf) {
+                out.push(m);
+            }
+        }
+        while let Some(m) = decoder.finish(&mut buf) {
+            out.push(m);
+        }
+        out
+    }
+
+    fn texts(ms: &[StreamMessage]) -> Vec<String> {
+        ms.iter().map(|m| String::from_utf8_lossy(&m.bytes).into_owned()).collect()
+    }
+
+    #[test]
+    fn octet_counted_and_newline_framed_mixed_in_any_chunking() {
+        let heroku = b"<190>1 2025-03-14T09:26:53Z d.abc app web.1 - - hello\n";
+        let mut input = format!("{} ", heroku.len()).into_bytes();
+        input.extend_from_slice(heroku);
+        input.extend_from_slice(b"<14>Mar 14 09:26:53 relay app[1]: from rsyslog\r\n");
+        input.extend_from_slice(b"\n11 no newline");
+        input.extend_from_slice(b"<14>last line without newline");
+        for chunk in [1, 2, 3, 7, 64, 4096] {
+            let got = all(&mut StreamDecoder::new(1024), &input, chunk);
+            assert_eq!(
+                texts(&got),
+                [
+                    String::from_utf8_lossy(heroku).into_owned(),
+                    "<14>Mar 14 09:26:53 relay app[1]: from rsyslog".to_owned(),
+                    "no newline<".to_owned(),
+                    "14>last line without newline".to_owned(),
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_octet_counted_message_is_cut_and_the_rest_skipped() {
+        let mut input = b"20 0123456789abcdefghij".to_vec();
+        input.extend_from_slice(b"3 xyz");
+        let got = all(&mut StreamDecoder::new(8), &input, 5);
+        assert_eq!(texts(&got), ["01234567", "xyz"]);
+        assert_eq!(got[0].cut_from, Some(20));
+        assert_eq!(got[1].cut_from, None);
+    }
+
+    #[test]
+    fn long_line_is_cut_and_the_rest_skipped() {
+        let got = all(&mut StreamDecoder::new(8), b"<14>0123456789abcdef\n<14>ok\n", 3);
+        assert_eq!(texts(&got), ["<14>0123", "<14>ok"]);
+        assert_eq!(got[0].cut_from, Some(9));
+    }
+
+    #[test]
+    fn digits_then_not_a_space_is_a_line() {
+        let got = all(&mut StreamDecoder::new(64), b"2025-03-14 plain line\n012 zero-led\n", 4);
+        assert_eq!(texts(&got), ["2025-03-14 plain line", "012 zero-led"]);
+    }
+}

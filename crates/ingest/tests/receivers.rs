@@ -1,0 +1,341 @@
+//! The receivers as a sender sees them: real sockets on port 0, real HTTP, TLS and syslog
+//! clients, and a sink that collects what was handed on (or says it is full).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use drainpipe_ingest::{
+    http, syslog, Credential, DrainTokens, Frame, FrameSink, HttpConfig, Protocol, Rejected, ReloadableCert,
+    SyslogConfig,
+};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Clone)]
+struct Collect {
+    tx: mpsc::Sender<Frame>,
+    full: Arc<AtomicBool>,
+}
+
+impl FrameSink for Collect {
+    async fn accept(&self, frame: Frame) -> Result<(), Rejected> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(Rejected::Full { retry_after: Duration::from_secs(2) });
+        }
+        self.tx.send(frame).await.map_err(|_| Rejected::ShuttingDown)
+    }
+
+    async fn accept_or_wait(&self, frame: Frame) -> Result<(), Rejected> {
+        self.tx.send(frame).await.map_err(|_| Rejected::ShuttingDown)
+    }
+}
+
+struct Server {
+    addr: SocketAddr,
+    frames: mpsc::Receiver<Frame>,
+    full: Arc<AtomicBool>,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn start_http(config: HttpConfig) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, frames) = mpsc::channel(64);
+    let full = Arc::new(AtomicBool::new(false));
+    let sink = Collect { tx, full: full.clone() };
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(http::run(listener, config, sink, async move {
+        let _ = stopped.await;
+    }));
+    Server { addr, frames, full, _stop: stop }
+}
+
+async fn start_syslog(config: SyslogConfig) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, frames) = mpsc::channel(64);
+    let full = Arc::new(AtomicBool::new(false));
+    let sink = Collect { tx, full: full.clone() };
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(syslog::run(listener, config, sink, async move {
+        let _ = stopped.await;
+    }));
+    Server { addr, frames, full, _stop: stop }
+}
+
+fn logplex_body(messages: &[&str]) -> Vec<u8> {
+    messages.iter().flat_map(|m| format!("{} {m}", m.len()).into_bytes()).collect()
+}
+
+const LINE: &str = "<190>1 2025-03-14T09:26:53.589793+00:00 host app web.1 - hello\n";
+
+fn post(server: &Server, path_and_query: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new().post(format!("http://{}{path_and_query}", server.addr))
+}
+
+fn basic(user_pass: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass))
+}
+
+async fn next_frame(server: &mut Server) -> Frame {
+    tokio::time::timeout(Duration::from_secs(5), server.frames.recv()).await.expect("a frame in time").expect("open")
+}
+
+#[tokio::test]
+async fn accepted_frame_carries_the_request_and_gets_an_empty_200() {
+    let mut s = start_http(HttpConfig::default()).await;
+    let r = post(&s, "/logs?app=shop&env=staging&team=web%20ops")
+        .header("Content-Type", "application/logplex-1")
+        .header("Logplex-Msg-Count", "2")
+        .header("Logplex-Frame-Id", "ABCDEF0123456789ABCDEF0123456789")
+        .header("Logplex-Drain-Token", "d.1234")
+        .body(logplex_body(&[LINE, "garbage that is no syslog\n"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "0");
+    let f = next_frame(&mut s).await;
+    assert_eq!(f.protocol, Protocol::Https);
+    assert_eq!(f.messages.len(), 2, "the broken message travels with the good one");
+    assert_eq!(f.message(0), LINE.as_bytes());
+    assert_eq!(f.message(1), b"garbage that is no syslog\n");
+    assert_eq!(f.app.as_deref(), Some("shop"));
+    assert_eq!(f.labels, vec![("env".into(), "staging".into()), ("team".into(), "web ops".into())]);
+    assert_eq!(f.drain_token.as_deref(), Some("d.1234"));
+    assert_eq!(f.frame_id.as_deref(), Some("ABCDEF0123456789ABCDEF0123456789"));
+}
+
+#[tokio::test]
+async fn count_mismatch_and_missing_logplex_headers_are_accepted() {
+    let mut s = start_http(HttpConfig::default()).await;
+    let r = post(&s, "/logs").header("Logplex-Msg-Count", "5").body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let f = next_frame(&mut s).await;
+    assert_eq!((f.messages.len(), f.frame_id, f.drain_token, f.app), (1, None, None, None));
+}
+
+#[tokio::test]
+async fn credentials_are_required_when_configured() {
+    let config = HttpConfig { credentials: vec![credential("logplex:s3cret")], ..HttpConfig::default() };
+    let mut s = start_http(config).await;
+    let none = post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(none.headers()["www-authenticate"], "Basic realm=\"drainpipe\"");
+    let wrong = post(&s, "/logs").header("Authorization", basic("logplex:nope")).body(logplex_body(&[LINE]));
+    assert_eq!(wrong.send().await.unwrap().status(), 401);
+    let right = post(&s, "/logs").header("Authorization", basic("logplex:s3cret")).body(logplex_body(&[LINE]));
+    assert_eq!(right.send().await.unwrap().status(), 200);
+    next_frame(&mut s).await;
+}
+
+#[tokio::test]
+async fn repeated_failures_from_one_address_get_429() {
+    let config = HttpConfig { credentials: vec![credential("u:p")], max_auth_failures: 3, ..HttpConfig::default() };
+    let s = start_http(config).await;
+    for _ in 0..3 {
+        let r = post(&s, "/logs").header("Authorization", basic("u:guess")).body("x").send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    // Even the right password is refused while the address is blocked.
+    let r = post(&s, "/logs").header("Authorization", basic("u:p")).body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+}
+
+#[tokio::test]
+async fn drain_tokens_allow_list_and_app_mapping() {
+    let tokens = DrainTokens::new([("d.known".to_owned(), "shop".to_owned())]);
+    let mut s = start_http(HttpConfig { drain_tokens: Arc::new(tokens), ..HttpConfig::default() }).await;
+    let unknown = post(&s, "/logs").header("Logplex-Drain-Token", "d.other").body(logplex_body(&[LINE]));
+    assert_eq!(unknown.send().await.unwrap().status(), 403);
+    let known = post(&s, "/logs").header("Logplex-Drain-Token", "d.known").body(logplex_body(&[LINE]));
+    assert_eq!(known.send().await.unwrap().status(), 200);
+    assert_eq!(next_frame(&mut s).await.app.as_deref(), Some("shop"));
+    // app= in the URL wins over the token's app; no token at all (Private Spaces) is allowed.
+    let named = post(&s, "/logs?app=other").header("Logplex-Drain-Token", "d.known").body(logplex_body(&[LINE]));
+    assert_eq!(named.send().await.unwrap().status(), 200);
+    assert_eq!(next_frame(&mut s).await.app.as_deref(), Some("other"));
+    assert_eq!(post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn bodies_and_types_that_cannot_be_taken() {
+    let s = start_http(HttpConfig { max_body_bytes: 1024, ..HttpConfig::default() }).await;
+    let not_logplex = post(&s, "/logs").body("hello world").send().await.unwrap();
+    assert_eq!(not_logplex.status(), 400);
+    let reason = not_logplex.text().await.unwrap();
+    assert_eq!(reason.lines().count(), 1, "one-line reason: {reason}");
+    assert_eq!(post(&s, "/logs").body(vec![b'1'; 2048]).send().await.unwrap().status(), 413);
+    let json = post(&s, "/logs").header("Content-Type", "application/json").body("{}");
+    assert_eq!(json.send().await.unwrap().status(), 415);
+    let br = post(&s, "/logs").header("Content-Encoding", "br").body(logplex_body(&[LINE]));
+    assert_eq!(br.send().await.unwrap().status(), 415);
+    let bad_gzip = post(&s, "/logs").header("Content-Encoding", "gzip").body("not gzip");
+    assert_eq!(bad_gzip.send().await.unwrap().status(), 400);
+    // Small on the wire, too large once decompressed.
+    let bomb = post(&s, "/logs").header("Content-Encoding", "gzip").body(gzip(&vec![b'7'; 100_000]));
+    assert_eq!(bomb.send().await.unwrap().status(), 413);
+    let get = reqwest::get(format!("http://{}/logs", s.addr)).await.unwrap();
+    assert_eq!(get.status(), 405);
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_accepted() {
+    let mut s = start_http(HttpConfig::default()).await;
+    let body = logplex_body(&[LINE, LINE]);
+    let r = post(&s, "/logs").header("Content-Encoding", "gzip").body(gzip(&body)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let f = next_frame(&mut s).await;
+    assert_eq!(&f.body[..], &body[..]);
+    assert_eq!(f.messages.len(), 2);
+}
+
+#[tokio::test]
+async fn full_pipeline_answers_503_with_retry_after() {
+    let s = start_http(HttpConfig::default()).await;
+    s.full.store(true, Ordering::SeqCst);
+    let r = post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "2");
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off() {
+    let s = start_http(HttpConfig { header_read_timeout: Duration::from_millis(300), ..HttpConfig::default() }).await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"POST /logs HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut c, &mut buf)).await;
+    assert!(read.is_ok(), "the server closes a connection whose headers never finish");
+}
+
+/// A self-signed certificate for 127.0.0.1, written as PEM files.
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, reqwest::Certificate) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (cert_path, key_path, reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("drainpipe-ingest-{name}-{}", std::process::id()))
+}
+
+#[tokio::test]
+async fn https_with_a_certificate_made_at_test_time_and_reloaded() {
+    let dir = temp_dir("https");
+    let (cert_path, key_path, ca) = certificate(&dir);
+    let old_ca = certificate_of(&cert_path);
+    let cert = ReloadableCert::load(&cert_path, &key_path).unwrap();
+    let config = HttpConfig { tls: Some(cert.acceptor().unwrap()), ..HttpConfig::default() };
+    let mut s = start_http(config).await;
+    let client = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+    let url = format!("https://localhost:{}/logs?app=shop", s.addr.port());
+    let r = client.post(&url).body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(next_frame(&mut s).await.app.as_deref(), Some("shop"));
+    // Plain HTTP on the TLS port does not get through.
+    assert!(post(&s, "/logs").body(logplex_body(&[LINE])).send().await.is_err());
+
+    // A new certificate on disk is served after reload: a client trusting only the old one
+    // now fails, one trusting the new one gets through.
+    let (_, _, new_ca) = certificate(&dir);
+    cert.reload().unwrap();
+    let old_client = reqwest::Client::builder().add_root_certificate(old_ca).build().unwrap();
+    assert!(old_client.post(&url).body(logplex_body(&[LINE])).send().await.is_err());
+    let new_client = reqwest::Client::builder().add_root_certificate(new_ca).build().unwrap();
+    assert_eq!(new_client.post(&url).body(logplex_body(&[LINE])).send().await.unwrap().status(), 200);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn syslog_over_tcp_in_both_framings() {
+    let mut s = start_syslog(SyslogConfig { max_message_bytes: 128, ..SyslogConfig::default() }).await;
+    let heroku = "<190>1 2025-03-14T09:26:53.589793+00:00 d.0b7a app web.1 - - octet counted\n";
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let mut stream = format!("{} {heroku}", heroku.len()).into_bytes();
+    stream.extend_from_slice(b"<13>Mar 14 09:26:53 relay nginx[1]: newline framed\n");
+    stream.extend_from_slice(format!("<13>1 2025-03-14T09:26:53Z h a p - - {}\n", "x".repeat(300)).as_bytes());
+    stream.extend_from_slice(b"<13>Mar 14 09:26:54 relay nginx[1]: after the long one\n");
+    c.write_all(&stream).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut messages = Vec::new();
+    let mut cut = Vec::new();
+    while messages.len() < 4 {
+        let f = next_frame(&mut s).await;
+        assert_eq!(f.protocol, Protocol::Syslog);
+        for (p, full) in &f.cut {
+            cut.push((messages.len() + p, *full));
+        }
+        for i in 0..f.messages.len() {
+            messages.push(String::from_utf8_lossy(f.message(i)).into_owned());
+        }
+    }
+    assert_eq!(messages[0], heroku);
+    assert_eq!(messages[1], "<13>Mar 14 09:26:53 relay nginx[1]: newline framed");
+    assert_eq!(messages[2].len(), 128);
+    assert_eq!(cut, vec![(2, 129)]);
+    assert_eq!(messages[3], "<13>Mar 14 09:26:54 relay nginx[1]: after the long one");
+}
+
+#[tokio::test]
+async fn syslog_over_tls() {
+    let dir = temp_dir("syslog-tls");
+    let (cert_path, key_path, _) = certificate(&dir);
+    let cert = ReloadableCert::load(&cert_path, &key_path).unwrap();
+    let mut s = start_syslog(SyslogConfig { tls: Some(cert.acceptor().unwrap()), ..SyslogConfig::default() }).await;
+
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    let pem = std::fs::read(&cert_path).unwrap();
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
+    roots.add(der).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(s.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let msg = "<190>1 2025-03-14T09:26:53Z d.0b7a app web.1 - - over tls\n";
+    tls.write_all(format!("{} {msg}", msg.len()).as_bytes()).await.unwrap();
+    tls.write_all(b"<13>Mar 14 09:26:53 relay app: newline over tls\n").await.unwrap();
+    tls.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let f = next_frame(&mut s).await;
+        got.extend((0..f.messages.len()).map(|i| String::from_utf8_lossy(f.message(i)).into_owned()));
+    }
+    assert_eq!(got, vec![msg.to_owned(), "<13>Mar 14 09:26:53 relay app: newline over tls".to_owned()]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn certificate_of(path: &std::path::Path) -> reqwest::Certificate {
+    reqwest::Certificate::from_pem(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn credential(s: &str) -> Credential {
+    s.parse().unwrap()
+}
