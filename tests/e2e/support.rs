@@ -50,15 +50,26 @@ pub fn unique_namespace(prefix: &str) -> String {
 pub struct Drainpipe {
     child: Child,
     pub addr: SocketAddr,
+    /// `tcp://` and `tls://` syslog listeners, when asked for with `--syslog-listen 127.0.0.1:0`.
+    pub syslog: Option<SocketAddr>,
+    pub syslog_tls: Option<SocketAddr>,
     pub data_stream: String,
     pub es: String,
 }
 
 impl Drainpipe {
     pub fn start(namespace: &str) -> Drainpipe {
+        Drainpipe::start_with(namespace, &[])
+    }
+
+    /// Starts with extra flags; waits for every listener the flags ask for.
+    pub fn start_with(namespace: &str, extra: &[&str]) -> Drainpipe {
         let es = elasticsearch_url();
+        let wants = |flag: &str| extra.contains(&flag);
+        let expected = 1 + usize::from(wants("--syslog-listen")) + usize::from(wants("--syslog-tls-listen"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_drainpipe"))
             .args(["serve", "--listen", "127.0.0.1:0", "--elasticsearch-url", &es, "--namespace", namespace])
+            .args(extra)
             .env("DRAINPIPE_LOG", "info")
             .env_remove("PORT")
             .stdin(Stdio::null())
@@ -70,24 +81,30 @@ impl Drainpipe {
         let (tx, rx) = mpsc::channel();
         // Keep reading stderr for the whole run so the process never blocks on a full pipe.
         std::thread::spawn(move || {
-            let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[drainpipe] {line}");
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.trim().to_owned());
+                if let Some((_, rest)) = line.split_once("listening on ") {
+                    if let Some((scheme, addr)) = rest.trim().split_once("://") {
+                        let _ = tx.send((scheme.to_owned(), addr.to_owned()));
                     }
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a.parse().expect("listening address"),
-            Err(_) => {
+        let (mut addr, mut syslog, mut syslog_tls) = (None, None, None);
+        for _ in 0..expected {
+            let Ok((scheme, a)) = rx.recv_timeout(Duration::from_secs(30)) else {
                 let _ = child.kill();
-                panic!("drainpipe did not report its listening address");
+                panic!("drainpipe did not report all its listening addresses");
+            };
+            let a: SocketAddr = a.parse().expect("listening address");
+            match scheme.as_str() {
+                "tcp" => syslog = Some(a),
+                "tls" => syslog_tls = Some(a),
+                _ => addr = Some(a),
             }
-        };
-        Drainpipe { child, addr, data_stream: format!("logs-heroku-{namespace}"), es }
+        }
+        let addr = addr.expect("the drain endpoint's address");
+        Drainpipe { child, addr, syslog, syslog_tls, data_stream: format!("logs-heroku-{namespace}"), es }
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
@@ -114,6 +131,19 @@ impl Drop for Drainpipe {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, written as PEM files into `dir`:
+/// (certificate path, key path).
+pub fn self_signed_certificate(dir: &std::path::Path) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (cert_path.to_string_lossy().into_owned(), key_path.to_string_lossy().into_owned())
 }
 
 /// `LEN SP MSG` for each message, as Logplex frames them.
