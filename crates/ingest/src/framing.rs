@@ -185,3 +185,35 @@ mod tests {
         assert_eq!(f.messages, vec![2..2, 4..9]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics_and_stays_in_bounds(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(f) = split(&body) {
+                for r in &f.messages {
+                    prop_assert!(r.start <= r.end && r.end <= body.len());
+                }
+            }
+        }
+
+        #[test]
+        fn frames_round_trip(messages in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 1..16)) {
+            let mut body = Vec::new();
+            for m in &messages {
+                body.extend_from_slice(format!("{} ", m.len()).as_bytes());
+                body.extend_from_slice(m);
+            }
+            let f = split(&body).unwrap();
+            let got: Vec<&[u8]> = f.messages.iter().map(|r| &body[r.clone()]).collect();
+            let want: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+            prop_assert_eq!(got.len(), want.len());
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(f.problem, None);
+        }
+    }
+}

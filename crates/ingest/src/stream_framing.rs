@@ -220,3 +220,55 @@ mod tests {
         assert_eq!(texts(&got), ["2025-03-14 plain line", "012 zero-led"]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics_on_any_bytes_in_any_chunking(
+            input in proptest::collection::vec(any::<u8>(), 0..1024),
+            chunk in 1usize..64,
+            max in 1usize..128,
+        ) {
+            let mut decoder = StreamDecoder::new(max);
+            let mut buf = BytesMut::new();
+            for piece in input.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                while let Some(m) = decoder.decode(&mut buf) {
+                    prop_assert!(m.bytes.len() <= max);
+                }
+            }
+            while let Some(m) = decoder.finish(&mut buf) {
+                prop_assert!(m.bytes.len() <= max);
+            }
+        }
+
+        #[test]
+        fn octet_counted_syslog_round_trips(
+            bodies in proptest::collection::vec("[ -~]{0,80}", 1..12),
+            chunk in 1usize..97,
+        ) {
+            let messages: Vec<String> = bodies.iter().map(|b| format!("<14>1 - host app web.1 - - {b}")).collect();
+            let mut input = Vec::new();
+            for m in &messages {
+                input.extend_from_slice(format!("{} {m}", m.len()).as_bytes());
+            }
+            let mut decoder = StreamDecoder::new(4096);
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for piece in input.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                while let Some(m) = decoder.decode(&mut buf) {
+                    got.push(String::from_utf8(m.bytes.to_vec()).unwrap());
+                }
+            }
+            while let Some(m) = decoder.finish(&mut buf) {
+                got.push(String::from_utf8(m.bytes.to_vec()).unwrap());
+            }
+            prop_assert_eq!(got, messages);
+        }
+    }
+}

@@ -155,3 +155,41 @@ fn cut_messages_are_tagged() {
     let doc: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(doc["tags"], json!([PARSE_FAILURE_TAG, TRUNCATED_TAG]));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check_valid_json(raw: &[u8], sd: StructuredData) -> Result<(), TestCaseError> {
+        let c = Context { structured_data: sd, ..ctx() };
+        let mut out = Vec::new();
+        let outcome = Transformer::new().transform(raw, &c, &mut out);
+        let doc: Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        prop_assert!(doc["@timestamp"].is_string());
+        prop_assert!(doc["message"].is_string());
+        prop_assert_eq!(outcome.failure.is_some(), doc.get("tags").is_some());
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_make_a_valid_document(raw in proptest::collection::vec(any::<u8>(), 0..300)) {
+            check_valid_json(&raw, StructuredData::Absent)?;
+            check_valid_json(&raw, StructuredData::Present)?;
+        }
+
+        #[test]
+        fn syslog_shaped_noise_makes_a_valid_document(
+            pri in 0u16..300,
+            ts in "[0-9TZ:.+-]{0,40}|2025-03-14T09:26:53(\\.[0-9]{1,12})?([+-][0-9]{2}:[0-9]{2}|Z)",
+            fields in proptest::collection::vec("[ -~]{0,12}", 0..6),
+            msg in "\\PC{0,60}",
+        ) {
+            let raw = format!("<{pri}>1 {ts} {} {msg}", fields.join(" "));
+            check_valid_json(raw.as_bytes(), StructuredData::Absent)?;
+            check_valid_json(raw.as_bytes(), StructuredData::Present)?;
+            let rfc3164 = format!("<{pri}>Mar 14 09:26:53 {} {msg}", fields.join(" "));
+            check_valid_json(rfc3164.as_bytes(), StructuredData::Present)?;
+        }
+    }
+}
