@@ -313,9 +313,22 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_example_file_is_valid() {
-        let file: FileConfig = toml::from_str(include_str!("../../deploy/drainpipe.toml")).unwrap();
+    fn the_shipped_example_files_are_valid() {
+        let example = include_str!("../../deploy/drainpipe.toml");
+        let file: FileConfig = toml::from_str(example).unwrap();
         assert_eq!(file.namespace.as_deref(), Some(DEFAULT_NAMESPACE));
+        // Every commented-out option is a real key too.
+        let uncommented: String = example
+            .lines()
+            .map(|l| l.strip_prefix("# ").filter(|l| l.contains(" = ")).unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        toml::from_str::<FileConfig>(&uncommented).unwrap();
+        // And so is the example in docs/configuration.md.
+        let docs = include_str!("../../docs/configuration.md");
+        let block = docs.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+        let file: FileConfig = toml::from_str(block).unwrap();
+        assert_eq!(file.basic_auth.len(), 1);
     }
 
     #[test]

@@ -293,6 +293,34 @@ async fn syslog_over_tcp_in_both_framings() {
 }
 
 #[tokio::test]
+async fn a_full_sink_stops_syslog_reads_until_there_is_room() {
+    let mut s = start_syslog(SyslogConfig::default()).await;
+    let line = b"<14>Mar 14 09:26:53 relay app: a line that is long enough to fill buffers quickly\n";
+    let total = 64 * 1024 * 1024 / line.len();
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let writer = tokio::spawn(async move {
+        let block: Vec<u8> = line.iter().copied().cycle().take(line.len() * 1000).collect();
+        for _ in 0..total / 1000 {
+            c.write_all(&block).await.unwrap();
+        }
+        c.shutdown().await.unwrap();
+    });
+    // Nobody takes frames: once the sink's queue and the socket buffers are full, the writer
+    // must be stuck rather than drainpipe buffering 64 MiB.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!writer.is_finished(), "the listener kept reading although the sink was full");
+    let mut received = 0;
+    while received < total / 1000 * 1000 {
+        received += next_frame(&mut s).await.messages.len();
+    }
+    tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .expect("writer finishes once frames are taken")
+        .unwrap();
+    assert_eq!(received, total / 1000 * 1000);
+}
+
+#[tokio::test]
 async fn syslog_over_tls() {
     let dir = temp_dir("syslog-tls");
     let (cert_path, key_path, _) = certificate(&dir);
