@@ -25,11 +25,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{BasicAuth, Credential, DrainTokens, FailureLimiter};
 use crate::frame::{Frame, FrameSink, Protocol, Rejected};
+use crate::listener::{accept_loop, handshake};
 use crate::log_throttle::LogThrottle;
 use crate::{framing, metrics, query};
 
@@ -104,54 +105,24 @@ static AUTH_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 /// Serves drain requests on `listener` until `shutdown` resolves, then waits for open
 /// connections to finish the request they are on.
 pub async fn run<S: FrameSink>(listener: TcpListener, config: HttpConfig, sink: S, shutdown: impl Future<Output = ()>) {
-    let limit = config.max_connections.max(1);
-    let permits = Arc::new(Semaphore::new(limit));
+    let max_connections = config.max_connections;
     let auth = BasicAuth::new(&config.credentials);
     let limiter = FailureLimiter::new(config.max_auth_failures.max(1), config.auth_failure_window);
     let state = Arc::new(State { config, auth, limiter, sink });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::pin!(shutdown);
-
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    accept_loop(listener, Protocol::Https, max_connections, shutdown, |stream, peer, stop| {
         let state = state.clone();
-        let stop_rx = stop_rx.clone();
-        tokio::spawn(async move {
-            metrics::OPEN_CONNECTIONS.with_label_values(&[Protocol::Https.as_str()]).inc();
+        async move {
             match state.config.tls.clone() {
-                None => serve_connection(stream, peer, state, stop_rx).await,
+                None => serve_connection(stream, peer, state, stop).await,
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(state.config.header_read_timeout, acceptor.accept(stream));
-                    match handshake.await {
-                        Ok(Ok(tls)) => serve_connection(tls, peer, state, stop_rx).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    if let Some(tls) = handshake(&acceptor, stream, peer, state.config.header_read_timeout).await {
+                        serve_connection(tls, peer, state, stop).await;
                     }
                 }
             }
-            metrics::OPEN_CONNECTIONS.with_label_values(&[Protocol::Https.as_str()]).dec();
-            drop(permit);
-        });
-    }
-
-    let _ = stop_tx.send(true);
-    // Every connection task holds a permit; having them all back means all have finished.
-    let _ = permits.acquire_many(limit as u32).await;
+        }
+    })
+    .await;
 }
 
 async fn serve_connection<I, S>(io: I, peer: SocketAddr, state: Arc<State<S>>, mut stop_rx: watch::Receiver<bool>)

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod frame;
 pub mod framing;
 pub mod http;
+mod listener;
 mod log_throttle;
 pub mod metrics;
 mod query;

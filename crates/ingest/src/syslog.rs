@@ -11,10 +11,11 @@ use std::time::{Duration, SystemTime};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::frame::{Frame, FrameSink, Protocol};
+use crate::listener::{accept_loop, handshake};
 use crate::metrics;
 use crate::stream_framing::StreamDecoder;
 
@@ -67,44 +68,21 @@ pub async fn run<S: FrameSink>(
     sink: S,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limit = config.max_connections.max(1);
-    let permits = Arc::new(Semaphore::new(limit));
     let config = Arc::new(config);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "syslog accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let (config, sink, stop_rx) = (config.clone(), sink.clone(), stop_rx.clone());
-        tokio::spawn(async move {
-            metrics::OPEN_CONNECTIONS.with_label_values(&[Protocol::Syslog.as_str()]).inc();
+    accept_loop(listener, Protocol::Syslog, config.max_connections, shutdown, |stream, peer, stop| {
+        let (config, sink) = (config.clone(), sink.clone());
+        async move {
             match config.tls.clone() {
-                None => read_connection(stream, peer, &config, &sink, stop_rx).await,
-                Some(acceptor) => match tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => read_connection(tls, peer, &config, &sink, stop_rx).await,
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "syslog TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "syslog TLS handshake timed out"),
-                },
+                None => read_connection(stream, peer, &config, &sink, stop).await,
+                Some(acceptor) => {
+                    if let Some(tls) = handshake(&acceptor, stream, peer, config.handshake_timeout).await {
+                        read_connection(tls, peer, &config, &sink, stop).await;
+                    }
+                }
             }
-            metrics::OPEN_CONNECTIONS.with_label_values(&[Protocol::Syslog.as_str()]).dec();
-            drop(permit);
-        });
-    }
-    let _ = stop_tx.send(true);
-    let _ = permits.acquire_many(limit as u32).await;
+        }
+    })
+    .await;
 }
 
 async fn read_connection<I, S>(

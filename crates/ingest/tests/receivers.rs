@@ -44,30 +44,37 @@ struct Server {
     _stop: oneshot::Sender<()>,
 }
 
-async fn start_http(config: HttpConfig) -> Server {
+/// Starts a receiver on port 0 with a collecting sink; it stops when the `Server` is dropped.
+async fn start<F, Fut>(serve: F) -> Server
+where
+    F: FnOnce(TcpListener, Collect, oneshot::Receiver<()>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, frames) = mpsc::channel(64);
     let full = Arc::new(AtomicBool::new(false));
-    let sink = Collect { tx, full: full.clone() };
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(http::run(listener, config, sink, async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(serve(listener, Collect { tx, full: full.clone() }, stopped));
     Server { addr, frames, full, _stop: stop }
 }
 
+async fn start_http(config: HttpConfig) -> Server {
+    start(|listener, sink, stopped| {
+        http::run(listener, config, sink, async move {
+            let _ = stopped.await;
+        })
+    })
+    .await
+}
+
 async fn start_syslog(config: SyslogConfig) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, frames) = mpsc::channel(64);
-    let full = Arc::new(AtomicBool::new(false));
-    let sink = Collect { tx, full: full.clone() };
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(syslog::run(listener, config, sink, async move {
-        let _ = stopped.await;
-    }));
-    Server { addr, frames, full, _stop: stop }
+    start(|listener, sink, stopped| {
+        syslog::run(listener, config, sink, async move {
+            let _ = stopped.await;
+        })
+    })
+    .await
 }
 
 fn logplex_body(messages: &[&str]) -> Vec<u8> {
