@@ -1,8 +1,14 @@
 //! The document of FIELDS.md for one message, borrowed from the raw bytes, written as JSON in a
-//! fixed nested order.
+//! fixed nested order (every object opened once, so no key is ever written twice).
 
+use std::borrow::Cow;
+
+use crate::app::{self, AppFields};
 use crate::dataset::Dataset;
 use crate::json::JsonWriter;
+use crate::platform::Platform;
+use crate::router::{self, Router};
+use crate::samples::{Number, Samples};
 use crate::syslog;
 use crate::timestamp::Timestamp;
 
@@ -11,14 +17,14 @@ pub const PARSE_FAILURE_TAG: &str = "_drainpipe_parse_failure";
 /// The tag on documents whose message the receiver cut to its size limit.
 pub const TRUNCATED_TAG: &str = "_drainpipe_truncated";
 
-/// What one message becomes. Every borrowed field points into the raw message or the context.
+/// What one message becomes. Borrowed fields point into the raw message or the context.
 #[derive(Debug, Default)]
 pub(crate) struct Document<'a> {
     pub timestamp: Option<Timestamp>,
     pub ingested: Option<Timestamp>,
     pub message: &'a [u8],
     pub dataset: Option<Dataset>,
-    pub level: Option<&'a str>,
+    pub level: Option<Cow<'a, str>>,
     pub syslog: Option<SyslogFields<'a>>,
     pub heroku_app: Option<&'a str>,
     pub source: Option<&'a str>,
@@ -27,7 +33,12 @@ pub(crate) struct Document<'a> {
     pub drain_token: Option<&'a str>,
     pub frame_id: Option<&'a str>,
     pub labels: &'a [(String, String)],
-    pub error_message: Option<&'static str>,
+    pub router: Option<Router<'a>>,
+    pub platform: Option<Platform<'a>>,
+    pub samples: Option<Samples<'a>>,
+    pub app: Option<AppFields<'a>>,
+    /// What could not be parsed, and why (the parse-failure tag goes with it).
+    pub failure: Option<Cow<'static, str>>,
     /// (kept length, original length) when the receiver cut the message.
     pub cut: Option<(usize, usize)>,
 }
@@ -47,50 +58,95 @@ impl Document<'_> {
             w.quoted_with("@timestamp", |o| ts.write_rfc3339(o));
         }
         w.bytes("message", self.message);
+        let router = self.router.as_ref();
+        let platform = self.platform.as_ref();
 
         w.open("event");
         if let Some(ts) = self.ingested {
             w.quoted_with("ingested", |o| ts.write_rfc3339(o));
         }
         w.opt_str("dataset", self.dataset.map(Dataset::as_str));
+        if let Some(ms) = router.and_then(|r| r.service_ms) {
+            w.u64("duration", ms.saturating_mul(1_000_000));
+        }
         w.close();
 
         if self.level.is_some() || self.syslog.is_some() {
             w.open("log");
-            w.opt_str("level", self.level);
+            w.opt_str("level", self.level.as_deref());
             if let Some(s) = &self.syslog {
-                w.open("syslog");
-                w.u64("priority", u64::from(s.priority));
-                let (facility, severity) = (s.priority >> 3, s.priority & 7);
-                w.open("facility");
-                w.u64("code", u64::from(facility));
-                w.str("name", syslog::facility_name(facility));
-                w.close();
-                w.open("severity");
-                w.u64("code", u64::from(severity));
-                w.str("name", syslog::severity_name(severity));
-                w.close();
-                w.opt_str("hostname", s.hostname);
-                w.opt_str("appname", s.appname);
-                w.opt_str("procid", s.procid);
-                w.close();
+                self.write_syslog(&mut w, s);
             }
             w.close();
         }
 
-        w.open("heroku");
-        w.opt_str("app", self.heroku_app);
-        w.opt_str("source", self.source);
-        w.opt_str("dyno", self.dyno);
-        w.opt_str("process_type", self.process_type);
-        if self.drain_token.is_some() || self.frame_id.is_some() {
-            w.open("drain");
-            w.opt_str("token", self.drain_token);
-            w.opt_str("frame_id", self.frame_id);
-            w.close();
-        }
-        w.close();
+        self.write_heroku(&mut w);
 
+        if let Some(r) = router {
+            let has_request = r.method.is_some() || r.request_id.is_some();
+            let has_response = r.status.is_some() || r.bytes.is_some();
+            if has_request || has_response {
+                w.open("http");
+                if has_request {
+                    w.open("request");
+                    w.opt_str("method", r.method.as_deref());
+                    w.opt_str("id", r.request_id.as_deref());
+                    w.close();
+                }
+                if has_response {
+                    w.open("response");
+                    if let Some(s) = r.status {
+                        w.u64("status_code", s);
+                    }
+                    if let Some(b) = r.bytes {
+                        w.u64("bytes", b);
+                    }
+                    w.close();
+                }
+                w.close();
+            }
+            let (path, query) = r.url_parts();
+            if r.path.is_some() || r.host.is_some() || r.protocol.is_some() {
+                w.open("url");
+                w.opt_str("original", r.path.as_deref());
+                w.opt_str("path", path);
+                w.opt_str("query", query);
+                w.opt_str("domain", r.host.as_deref());
+                w.opt_str("scheme", r.protocol.as_deref());
+                w.close();
+            }
+            if let Some(client) = r.fwd.first() {
+                w.open("source");
+                w.str("ip", client);
+                w.close();
+            }
+        }
+        if let Some(p) = platform {
+            if p.exit_code.is_some() || p.command_line.is_some() {
+                w.open("process");
+                if let Some(code) = p.exit_code {
+                    w.i64("exit_code", code);
+                }
+                w.opt_str("command_line", p.command_line);
+                w.close();
+            }
+            if let Some(email) = p.user_email {
+                w.open("user");
+                w.str("email", email);
+                w.close();
+            }
+        }
+        match &self.app {
+            Some(AppFields::Json(object)) => w.raw("app", |o| app::write_json_object(o, object)),
+            Some(AppFields::Logfmt(pairs)) => {
+                w.open("app");
+                for (k, v) in pairs {
+                    w.str(k, v);
+                }
+                w.close();
+            }
+            None => {}
+        }
         if !self.labels.is_empty() {
             w.open("labels");
             for (k, v) in self.labels {
@@ -98,27 +154,117 @@ impl Document<'_> {
             }
             w.close();
         }
-        match (self.error_message, self.cut) {
-            (None, None) => {}
-            (Some(reason), None) => {
-                w.str_array("tags", [PARSE_FAILURE_TAG]);
-                w.open("error");
-                w.str("message", reason);
-                w.close();
-            }
-            (reason, Some((kept, full))) => {
-                let tags: &[&str] =
-                    if reason.is_some() { &[PARSE_FAILURE_TAG, TRUNCATED_TAG] } else { &[TRUNCATED_TAG] };
-                w.str_array("tags", tags.iter().copied());
-                let mut text = format!("message cut to {kept} of {full} bytes (size limit)");
-                if let Some(reason) = reason {
-                    text = format!("{reason}; {text}");
+        self.write_tags_and_error(&mut w);
+        w.finish();
+    }
+
+    fn write_syslog(&self, w: &mut JsonWriter<'_>, s: &SyslogFields<'_>) {
+        w.open("syslog");
+        w.u64("priority", u64::from(s.priority));
+        let (facility, severity) = (s.priority >> 3, s.priority & 7);
+        w.open("facility");
+        w.u64("code", u64::from(facility));
+        w.str("name", syslog::facility_name(facility));
+        w.close();
+        w.open("severity");
+        w.u64("code", u64::from(severity));
+        w.str("name", syslog::severity_name(severity));
+        w.close();
+        w.opt_str("hostname", s.hostname);
+        w.opt_str("appname", s.appname);
+        w.opt_str("procid", s.procid);
+        w.close();
+    }
+
+    fn write_heroku(&self, w: &mut JsonWriter<'_>) {
+        w.open("heroku");
+        w.opt_str("app", self.heroku_app);
+        w.opt_str("source", self.source);
+        w.opt_str("dyno", self.dyno);
+        let samples = self.samples.as_ref();
+        w.opt_str("dyno_id", samples.and_then(|s| s.dyno_id.as_deref()));
+        w.opt_str("process_type", self.process_type);
+        w.opt_str("addon", samples.and_then(|s| s.addon.as_deref()));
+        if self.drain_token.is_some() || self.frame_id.is_some() {
+            w.open("drain");
+            w.opt_str("token", self.drain_token);
+            w.opt_str("frame_id", self.frame_id);
+            w.close();
+        }
+        if let Some(r) = &self.router {
+            if !r.fwd.is_empty() || r.connect_ms.is_some() || r.service_ms.is_some() || !r.other.is_empty() {
+                w.open("router");
+                if !r.fwd.is_empty() {
+                    w.str_array("fwd", r.fwd.iter().map(|a| a.as_ref()));
                 }
-                w.open("error");
-                w.str("message", &text);
+                if let Some(ms) = r.connect_ms {
+                    w.u64("connect_ms", ms);
+                }
+                if let Some(ms) = r.service_ms {
+                    w.u64("service_ms", ms);
+                }
+                for (k, v) in &r.other {
+                    w.str(&router::other_key(k), v);
+                }
                 w.close();
             }
         }
-        w.finish();
+        if let Some(p) = &self.platform {
+            if p.state_from.is_some() || p.state_to.is_some() {
+                w.open("state");
+                w.opt_str("from", p.state_from);
+                w.opt_str("to", p.state_to);
+                w.close();
+            }
+            if let Some(v) = p.release_version {
+                w.open("release");
+                w.str("version", v);
+                w.close();
+            }
+            if let Some(n) = p.dropped {
+                w.open("logplex");
+                w.u64("dropped", n);
+                w.close();
+            }
+        }
+        if let Some(s) = samples {
+            if s.source.is_some() || !s.values.is_empty() {
+                w.open("metrics");
+                w.opt_str("source", s.source.as_deref());
+                for (name, value) in &s.values {
+                    match value {
+                        Number::Text(t) => w.raw(name, |o| o.extend_from_slice(t.as_bytes())),
+                        Number::Float(f) => w.f64(name, *f),
+                    }
+                }
+                w.close();
+            }
+        }
+        w.close();
+    }
+
+    fn write_tags_and_error(&self, w: &mut JsonWriter<'_>) {
+        let code = self.router.as_ref().and_then(|r| r.code.as_deref()).or(self.platform.as_ref().and_then(|p| p.error_code));
+        let described = self.router.as_ref().and_then(|r| r.desc.as_deref()).or(self.platform.as_ref().and_then(|p| p.error_message));
+        let cut_note = self.cut.map(|(kept, full)| format!("message cut to {kept} of {full} bytes (size limit)"));
+        match (self.failure.is_some(), cut_note.is_some()) {
+            (false, false) => {}
+            (true, false) => w.str_array("tags", [PARSE_FAILURE_TAG]),
+            (false, true) => w.str_array("tags", [TRUNCATED_TAG]),
+            (true, true) => w.str_array("tags", [PARSE_FAILURE_TAG, TRUNCATED_TAG]),
+        }
+        let parts: Vec<&str> =
+            [described, self.failure.as_deref(), cut_note.as_deref()].into_iter().flatten().collect();
+        if code.is_none() && parts.is_empty() {
+            return;
+        }
+        w.open("error");
+        w.opt_str("code", code);
+        match parts.as_slice() {
+            [] => {}
+            [one] => w.str("message", one),
+            many => w.str("message", &many.join("; ")),
+        }
+        w.close();
     }
 }

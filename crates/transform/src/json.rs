@@ -58,18 +58,28 @@ impl<'o> JsonWriter<'o> {
 
     pub(crate) fn u64(&mut self, key: &str, value: u64) {
         self.key(key);
-        let mut buf = [0u8; 20];
-        let mut i = buf.len();
-        let mut v = value;
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+        write_u64(self.out, value);
+    }
+
+    pub(crate) fn i64(&mut self, key: &str, value: i64) {
+        self.key(key);
+        if value < 0 {
+            self.out.push(b'-');
         }
-        self.out.extend_from_slice(&buf[i..]);
+        write_u64(self.out, value.unsigned_abs());
+    }
+
+    /// A finite float in shortest round-trip form (`0.5`, `1e300`).
+    pub(crate) fn f64(&mut self, key: &str, value: f64) {
+        use std::io::Write as _;
+        self.key(key);
+        let _ = write!(self.out, "{value:?}");
+    }
+
+    /// A value the caller writes as JSON itself (a validated object, a number).
+    pub(crate) fn raw(&mut self, key: &str, write: impl FnOnce(&mut Vec<u8>)) {
+        self.key(key);
+        write(self.out);
     }
 
     /// A value written by the caller (a timestamp, say) inside quotes; it must need no escaping.
@@ -92,6 +102,21 @@ impl<'o> JsonWriter<'o> {
         }
         self.out.push(b']');
     }
+}
+
+fn write_u64(out: &mut Vec<u8>, value: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = value;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// `ESCAPE[b]` is 0 when `b` may appear as is inside a JSON string, else the escape letter

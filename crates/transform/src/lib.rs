@@ -9,11 +9,15 @@
 //! Document ids come from [`FrameSeed`] (HTTPS frames) or [`DocumentId::for_stream`] (syslog
 //! streams), so a frame sent twice yields the same ids.
 
+mod app;
 mod dataset;
 mod document;
 mod id;
 mod json;
 mod logfmt;
+mod platform;
+mod router;
+mod samples;
 pub mod syslog;
 mod timestamp;
 
@@ -23,9 +27,14 @@ pub use id::{DocumentId, FrameSeed};
 pub use syslog::StructuredData;
 pub use timestamp::Timestamp;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use app::App;
 use document::{Document, SyslogFields};
+use platform::Platform;
+use router::Router;
+use samples::Samples;
 
 /// What the receiver knows about the frame a message arrived in.
 #[derive(Clone, Debug)]
@@ -92,9 +101,9 @@ impl Transformer {
             Err(e) => {
                 doc.timestamp = Some(ctx.received_at);
                 doc.message = syslog::trim_newline(raw);
-                doc.error_message = Some(e.describe());
+                doc.failure = Some(Cow::Borrowed(e.describe()));
                 doc.write(out);
-                return Outcome { dataset: None, failure: doc.error_message };
+                return Outcome { dataset: None, failure: Some(e.describe()) };
             }
         };
 
@@ -102,7 +111,7 @@ impl Transformer {
         doc.timestamp = Some(header.timestamp.unwrap_or(ctx.received_at));
         doc.message = header.msg;
         doc.dataset = Some(dataset);
-        doc.level = Some(syslog::severity_level(header.severity()));
+        doc.level = Some(Cow::Borrowed(syslog::severity_level(header.severity())));
         doc.source = header.appname;
         doc.syslog = Some(SyslogFields {
             priority: header.priority,
@@ -119,42 +128,42 @@ impl Transformer {
             doc.heroku_app = doc.drain_token.and_then(|t| ctx.token_apps?.get(t)).map(String::as_str);
         }
 
-        // Router lines name the dyno that served the request, and their level, in the message.
-        let router_fields;
-        if dataset == Dataset::Router {
-            router_fields = RouterBasics::read(header.msg);
-            doc.dyno = router_fields.dyno.as_deref().filter(|d| !d.is_empty());
-            if let Some(at) = router_fields.at.as_deref().filter(|a| !a.is_empty()) {
-                doc.level = Some(at);
+        let mut failure: Option<String> = None;
+        match dataset {
+            Dataset::Router => {
+                let router = Router::parse(header.msg);
+                if let Some(at) = router.at.clone() {
+                    doc.level = Some(at);
+                }
+                failure = router.failure.clone();
+                doc.router = Some(router);
             }
+            Dataset::RuntimeMetrics | Dataset::Postgres | Dataset::Redis => {
+                let samples = Samples::parse(header.msg);
+                failure = samples.failure.clone();
+                doc.samples = Some(samples);
+            }
+            Dataset::Platform | Dataset::Logplex => match std::str::from_utf8(header.msg) {
+                Ok(text) => doc.platform = Some(Platform::parse(text)),
+                Err(_) => failure = Some("platform message is not UTF-8".to_owned()),
+            },
+            Dataset::App => {
+                let app = App::parse(header.msg);
+                if let Some(level) = app.level {
+                    doc.level = Some(level);
+                }
+                doc.app = app.fields;
+            }
+        }
+        // The router names the dyno that served the request; an empty `dyno=` names none.
+        if let Some(r) = &doc.router {
+            doc.dyno = r.dyno.as_deref();
         }
         doc.process_type = doc.dyno.and_then(dataset::process_type);
+        let failed = failure.is_some();
+        doc.failure = failure.map(Cow::Owned);
         doc.write(out);
-        Outcome { dataset: Some(dataset), failure: None }
-    }
-}
-
-/// The two router keys every document needs (`at=`, `dyno=`).
-#[derive(Default)]
-struct RouterBasics<'a> {
-    at: Option<std::borrow::Cow<'a, str>>,
-    dyno: Option<std::borrow::Cow<'a, str>>,
-}
-
-impl<'a> RouterBasics<'a> {
-    fn read(msg: &'a [u8]) -> RouterBasics<'a> {
-        let mut r = RouterBasics::default();
-        for pair in logfmt::pairs(msg) {
-            match pair.key {
-                "at" => r.at = Some(pair.value),
-                "dyno" => r.dyno = Some(pair.value),
-                _ => continue,
-            }
-            if r.at.is_some() && r.dyno.is_some() {
-                break;
-            }
-        }
-        r
+        Outcome { dataset: Some(dataset), failure: failed.then_some("a field could not be parsed") }
     }
 }
 

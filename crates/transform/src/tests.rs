@@ -54,7 +54,9 @@ fn router_line_has_every_common_field() {
                     "token": "d.f0e1d2c3-b4a5-4697-8877-665544332211",
                     "frame_id": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
                 }
-            }
+            },
+            "http": {"request": {"method": "GET"}, "response": {"status_code": 200}},
+            "url": {"original": "/", "path": "/"}
         })
     );
 }

@@ -1,0 +1,250 @@
+//! The app's own output: one JSON object, or logfmt (two or more `key=value` pairs), goes under
+//! `app.*`; anything else stays `message` only. `log.level` comes from a top-level `level` or
+//! `severity` key.
+//!
+//! `app` is mapped `flattened`, so an app's key types can never conflict with another's. What
+//! Elasticsearch would still reject is caught here: invalid JSON, duplicate keys in an object,
+//! and nesting deeper than the mapping's `depth_limit` (all checked in one pass without
+//! building a value). A valid object is copied into the document as written.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::logfmt;
+
+/// Must not exceed the template's `depth_limit` for `app`.
+pub(crate) const MAX_DEPTH: usize = 20;
+
+#[derive(Debug)]
+pub(crate) enum AppFields<'a> {
+    /// A validated JSON object, exactly as the app wrote it (newlines between tokens aside).
+    Json(&'a [u8]),
+    /// logfmt pairs, each key once (the last value wins).
+    Logfmt(Vec<(&'a str, Cow<'a, str>)>),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct App<'a> {
+    pub fields: Option<AppFields<'a>>,
+    pub level: Option<Cow<'a, str>>,
+}
+
+impl<'a> App<'a> {
+    pub(crate) fn parse(msg: &'a [u8]) -> App<'a> {
+        let trimmed = msg.trim_ascii();
+        if trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}') {
+            let mut de = serde_json::Deserializer::from_slice(trimmed);
+            if let Ok(top) = (Check { depth: 1, top: true }).deserialize(&mut de) {
+                if de.end().is_ok() {
+                    return App { fields: Some(AppFields::Json(trimmed)), level: top.level.and_then(normalise_level) };
+                }
+            }
+        }
+        let mut pairs: Vec<(&'a str, Cow<'a, str>)> = Vec::new();
+        let mut level = None;
+        for p in logfmt::pairs(msg) {
+            if level.is_none() && matches!(p.key, "level" | "severity" | "lvl") {
+                level = Some(p.value.clone());
+            }
+            match pairs.iter_mut().find(|(k, _)| *k == p.key) {
+                Some(slot) => slot.1 = p.value,
+                None => pairs.push((p.key, p.value)),
+            }
+        }
+        if pairs.len() < 2 {
+            return App::default();
+        }
+        App { fields: Some(AppFields::Logfmt(pairs)), level: level.and_then(|l| normalise_level(Level::Text(l))) }
+    }
+}
+
+/// Copies a validated JSON object into `out`, turning line breaks between tokens into spaces
+/// (bulk NDJSON is one document per line; inside valid JSON strings they are always escaped).
+pub(crate) fn write_json_object(out: &mut Vec<u8>, object: &[u8]) {
+    out.extend(object.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+}
+
+#[derive(Debug)]
+enum Level<'a> {
+    Text(Cow<'a, str>),
+    Number(u64),
+}
+
+/// Lower-case words; pino/bunyan numbers (10 … 60) as their names.
+fn normalise_level(level: Level<'_>) -> Option<Cow<'_, str>> {
+    match level {
+        Level::Text(t) if t.is_empty() => None,
+        Level::Text(t) if t.bytes().any(|b| b.is_ascii_uppercase()) => Some(Cow::Owned(t.to_ascii_lowercase())),
+        Level::Text(t) => Some(t),
+        Level::Number(n) => Some(Cow::Borrowed(match n {
+            10 => "trace",
+            20 => "debug",
+            30 => "info",
+            40 => "warn",
+            50 => "error",
+            60 => "fatal",
+            _ => return None,
+        })),
+    }
+}
+
+/// What a checked value was, as far as the top-level `level` needs to know.
+#[derive(Default)]
+struct Checked<'a> {
+    /// Set on the top-level object only.
+    level: Option<Level<'a>>,
+    scalar: Option<Level<'a>>,
+}
+
+/// Walks any JSON value, failing on duplicate keys and on objects nested deeper than
+/// [`MAX_DEPTH`].
+struct Check {
+    depth: usize,
+    top: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Check {
+    type Value = Checked<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Checked<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check {
+    type Value = Checked<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked<'de>, E> {
+        Ok(Checked::default())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked<'de>, E> {
+        Ok(Checked::default())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Checked<'de>, E> {
+        Ok(Checked { scalar: Some(Level::Number(v)), ..Checked::default() })
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked<'de>, E> {
+        Ok(Checked::default())
+    }
+    fn visit_unit<E>(self) -> Result<Checked<'de>, E> {
+        Ok(Checked::default())
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Checked<'de>, E> {
+        Ok(Checked { scalar: Some(Level::Text(Cow::Borrowed(v))), ..Checked::default() })
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Checked<'de>, E> {
+        Ok(Checked { scalar: Some(Level::Text(Cow::Owned(v.to_owned()))), ..Checked::default() })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked<'de>, A::Error> {
+        while seq.next_element_seed(Check { depth: self.depth, top: false })?.is_some() {}
+        Ok(Checked::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked<'de>, A::Error> {
+        if self.depth > MAX_DEPTH {
+            return Err(de::Error::custom("nested too deep"));
+        }
+        let mut keys: Vec<Cow<'de, str>> = Vec::new();
+        let mut level = None;
+        while let Some(key) = map.next_key::<CowKey<'de>>()? {
+            let key = key.0;
+            if keys.contains(&key) {
+                return Err(de::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(Check { depth: self.depth + 1, top: false })?;
+            if self.top && level.is_none() && matches!(key.as_ref(), "level" | "severity") {
+                level = value.scalar;
+            }
+            keys.push(key);
+        }
+        Ok(Checked { level, scalar: None })
+    }
+}
+
+/// A key borrowed from the input when it has no escapes.
+struct CowKey<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for CowKey<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CowKey<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(msg: &str) -> Option<String> {
+        match App::parse(msg.as_bytes()).fields {
+            Some(AppFields::Json(b)) => Some(String::from_utf8(b.to_vec()).unwrap()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn json_objects_are_kept_as_written() {
+        let msg = r#"{"level":"INFO","msg":"order created","order_id":42,"user":{"id":7}}"#;
+        assert_eq!(json(msg).as_deref(), Some(msg));
+        assert_eq!(App::parse(msg.as_bytes()).level.as_deref(), Some("info"));
+        assert_eq!(App::parse(br#"{"level":50,"msg":"x"}"#).level.as_deref(), Some("error"));
+        assert_eq!(App::parse(br#"{"severity":"warning","a":{"level":"nested"}}"#).level.as_deref(), Some("warning"));
+    }
+
+    #[test]
+    fn what_elasticsearch_would_reject_stays_plain_text() {
+        assert_eq!(json(r#"{"a":1,"a":2}"#), None, "duplicate key");
+        assert_eq!(json(r#"{"a":{"b":1,"b":2}}"#), None, "duplicate nested key");
+        assert_eq!(json(r#"{"a":1} trailing"#), None);
+        assert_eq!(json(r#"{"a":1}{"b":2}"#), None);
+        assert_eq!(json("{not json}"), None);
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
+        assert_eq!(json(&deep), None);
+        let ok = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        assert!(json(&ok).is_some());
+        // Arrays do not count as depth for `flattened`.
+        let arrays = format!(r#"{{"a":{}1{}}}"#, "[".repeat(40), "]".repeat(40));
+        assert!(json(&arrays).is_some());
+    }
+
+    #[test]
+    fn logfmt_needs_two_pairs() {
+        let app = App::parse(br#"level=warn msg="retrying job" job=SendReceipt attempt=3 job=Other"#);
+        assert_eq!(app.level.as_deref(), Some("warn"));
+        let Some(AppFields::Logfmt(pairs)) = app.fields else { panic!("logfmt") };
+        assert_eq!(pairs.len(), 4);
+        assert_eq!(pairs[2], ("job", Cow::Borrowed("Other")));
+        assert!(App::parse(b"Started GET / for 198.51.100.23 at=now").fields.is_none());
+        assert!(App::parse(b"plain words").fields.is_none());
+    }
+
+    #[test]
+    fn multi_line_json_becomes_one_line() {
+        let mut out = Vec::new();
+        let msg = b"{\n  \"a\": 1,\r\n  \"b\": \"x\"\n}";
+        assert!(matches!(App::parse(msg).fields, Some(AppFields::Json(_))));
+        write_json_object(&mut out, msg);
+        assert!(!out.contains(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1, "b": "x"}));
+    }
+}

@@ -1,0 +1,147 @@
+//! Router lines (`heroku router`): one `key=value` line per HTTP request, typed per FIELDS.md.
+//! Empty values (`connect=`) leave their field out; keys the router adds later are kept as
+//! `heroku.router.<key>` text.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use crate::logfmt;
+
+#[derive(Debug, Default)]
+pub(crate) struct Router<'a> {
+    pub at: Option<Cow<'a, str>>,
+    pub code: Option<Cow<'a, str>>,
+    pub desc: Option<Cow<'a, str>>,
+    pub method: Option<Cow<'a, str>>,
+    pub path: Option<Cow<'a, str>>,
+    pub host: Option<Cow<'a, str>>,
+    pub request_id: Option<Cow<'a, str>>,
+    /// Valid addresses of `fwd`, in order; the first is the client.
+    pub fwd: Vec<Cow<'a, str>>,
+    pub dyno: Option<Cow<'a, str>>,
+    pub connect_ms: Option<u64>,
+    pub service_ms: Option<u64>,
+    pub status: Option<u64>,
+    pub bytes: Option<u64>,
+    pub protocol: Option<Cow<'a, str>>,
+    /// Keys this parser does not know, as text.
+    pub other: Vec<(&'a str, Cow<'a, str>)>,
+    /// The first value that could not be read, and why.
+    pub failure: Option<String>,
+}
+
+impl<'a> Router<'a> {
+    pub(crate) fn parse(msg: &'a [u8]) -> Router<'a> {
+        let mut r = Router::default();
+        for pair in logfmt::pairs(msg) {
+            let value = pair.value;
+            if value.is_empty() {
+                continue;
+            }
+            match pair.key {
+                "at" => r.at = Some(value),
+                "code" => r.code = Some(value),
+                "desc" => r.desc = Some(value),
+                "method" => r.method = Some(value),
+                "path" => r.path = Some(value),
+                "host" => r.host = Some(value),
+                "request_id" => r.request_id = Some(value),
+                "dyno" => r.dyno = Some(value),
+                "protocol" => r.protocol = Some(value),
+                "fwd" => r.read_fwd(value),
+                "connect" => r.connect_ms = r.number("connect", &value, "ms"),
+                "service" => r.service_ms = r.number("service", &value, "ms"),
+                "status" => r.status = r.number("status", &value, ""),
+                "bytes" => r.bytes = r.number("bytes", &value, ""),
+                // These names are typed fields of their own; a router key of the same name must
+                // not land on them as text.
+                key @ ("connect_ms" | "service_ms") => r.other.push((key, value)),
+                key => {
+                    if let Some(slot) = r.other.iter_mut().find(|(k, _)| *k == key) {
+                        slot.1 = value;
+                    } else {
+                        r.other.push((key, value));
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    fn number(&mut self, key: &str, value: &str, unit: &str) -> Option<u64> {
+        let digits = value.strip_suffix(unit).unwrap_or(value);
+        match digits.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.fail(format!("router {key}={value:?} is not a number"));
+                None
+            }
+        }
+    }
+
+    fn read_fwd(&mut self, value: Cow<'a, str>) {
+        let parts: Vec<Cow<'a, str>> = match value {
+            Cow::Borrowed(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Cow::Borrowed).collect(),
+            Cow::Owned(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Cow::Owned(s.to_owned())).collect(),
+        };
+        for addr in parts {
+            if addr.parse::<IpAddr>().is_ok() {
+                self.fwd.push(addr);
+            } else {
+                self.fail(format!("router fwd address {addr:?} is not an IP address"));
+            }
+        }
+    }
+
+    fn fail(&mut self, reason: String) {
+        if self.failure.is_none() {
+            self.failure = Some(reason);
+        }
+    }
+
+    /// `url.path` and `url.query` from `path`.
+    pub(crate) fn url_parts(&self) -> (Option<&str>, Option<&str>) {
+        let Some(path) = self.path.as_deref() else { return (None, None) };
+        match path.split_once('?') {
+            Some((p, q)) => (Some(p), Some(q).filter(|q| !q.is_empty())),
+            None => (Some(path), None),
+        }
+    }
+}
+
+/// Renames a router key that would collide with a typed field (`connect_ms` → `connect_ms_text`).
+pub(crate) fn other_key(key: &str) -> Cow<'_, str> {
+    match key {
+        "connect_ms" | "service_ms" | "fwd" => Cow::Owned(format!("{key}_text")),
+        _ => Cow::Borrowed(key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_field() {
+        let r = Router::parse(
+            br#"at=info method=POST path="/api/orders?ref=mail" host=shop.example.com request_id=2f6c fwd="198.51.100.23, 10.10.1.4" dyno=web.2 connect=0ms service=231ms status=201 bytes=412 protocol=https tls_version=TLSv1.3"#,
+        );
+        assert_eq!(r.method.as_deref(), Some("POST"));
+        assert_eq!(r.url_parts(), (Some("/api/orders"), Some("ref=mail")));
+        assert_eq!(r.fwd, vec!["198.51.100.23", "10.10.1.4"]);
+        assert_eq!((r.connect_ms, r.service_ms, r.status, r.bytes), (Some(0), Some(231), Some(201), Some(412)));
+        assert_eq!(r.other, vec![("tls_version", Cow::Borrowed("TLSv1.3"))]);
+        assert_eq!(r.failure, None);
+    }
+
+    #[test]
+    fn empty_values_are_absent_and_bad_ones_are_reported() {
+        let r = Router::parse(b"at=error code=H10 desc=\"App crashed\" dyno= connect= service= status=503 bytes= fwd=\"2001:db8::7\"");
+        assert_eq!((r.connect_ms, r.service_ms, r.bytes, r.dyno.as_deref()), (None, None, None, None));
+        assert_eq!(r.fwd, vec!["2001:db8::7"]);
+        let r = Router::parse(b"status=abc fwd=\"unknown, 192.0.2.1\"");
+        assert_eq!(r.status, None);
+        assert_eq!(r.fwd, vec!["192.0.2.1"]);
+        assert_eq!(r.failure.as_deref(), Some("router status=\"abc\" is not a number"));
+    }
+}

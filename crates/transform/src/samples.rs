@@ -1,0 +1,161 @@
+//! Metrics lines: log-runtime-metrics (`heroku web.1`), Heroku Postgres and Heroku Redis.
+//! Each `sample#NAME=VALUE[UNIT]` (also `count#`, `measure#`) becomes `heroku.metrics.NAME`,
+//! `-` and `.` in NAME turned into `_`, the number as written with its unit removed.
+
+use std::borrow::Cow;
+
+use crate::logfmt;
+
+#[derive(Debug, Default)]
+pub(crate) struct Samples<'a> {
+    /// `source=`: the dyno or the add-on's attachment name.
+    pub source: Option<Cow<'a, str>>,
+    /// `addon=`.
+    pub addon: Option<Cow<'a, str>>,
+    /// `dyno=heroku.…` on runtime metrics.
+    pub dyno_id: Option<Cow<'a, str>>,
+    /// (normalised name, JSON number text), each name once (the last value wins).
+    pub values: Vec<(String, Number)>,
+    pub failure: Option<String>,
+}
+
+/// A number ready to be written as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Number {
+    /// Already valid JSON number text, written as is (keeps `21.00` and large integers exact).
+    Text(String),
+    Float(f64),
+}
+
+/// Unit suffixes Heroku writes, as documented in docs/fields.md.
+const UNITS: [&str; 9] = ["bytes", "pages", "kB", "KB", "MB", "GB", "ms", "s", "%"];
+
+impl<'a> Samples<'a> {
+    pub(crate) fn parse(msg: &'a [u8]) -> Samples<'a> {
+        let mut s = Samples::default();
+        for pair in logfmt::pairs(msg) {
+            let name = ["sample#", "count#", "measure#"].iter().find_map(|p| pair.key.strip_prefix(p));
+            match (pair.key, name) {
+                (_, Some(name)) => s.push(name, &pair.value),
+                ("source", None) => s.source = Some(pair.value).filter(|v| !v.is_empty()),
+                ("addon", None) => s.addon = Some(pair.value).filter(|v| !v.is_empty()),
+                ("dyno", None) => s.dyno_id = Some(pair.value).filter(|v| !v.is_empty()),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    fn push(&mut self, raw_name: &str, value: &str) {
+        let mut name: String = raw_name.chars().map(|c| if c == '-' || c == '.' { '_' } else { c }).collect();
+        if name.is_empty() {
+            return;
+        }
+        // `heroku.metrics.source` is the source= text; a sample of that name must not land on it.
+        if name == "source" {
+            name.push_str("_sample");
+        }
+        let Some(number) = number(value) else {
+            if self.failure.is_none() {
+                self.failure = Some(format!("metric {raw_name}={value:?} is not a number"));
+            }
+            return;
+        };
+        match self.values.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = number,
+            None => self.values.push((name, number)),
+        }
+    }
+}
+
+/// `21.00MB` → `21.00`; `0.9239` → `0.9239`; `7` → `7`.
+fn number(value: &str) -> Option<Number> {
+    let digits = UNITS.iter().find_map(|u| value.strip_suffix(u)).unwrap_or(value);
+    if is_json_number(digits) {
+        return Some(Number::Text(digits.to_owned()));
+    }
+    let f: f64 = digits.parse().ok()?;
+    f.is_finite().then_some(Number::Float(f))
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+fn is_json_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let int_len = i - int_start;
+    if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Number {
+        Number::Text(s.to_owned())
+    }
+
+    #[test]
+    fn runtime_metrics() {
+        let s = Samples::parse(b"source=web.1 dyno=heroku.2808254.d97d sample#memory_total=21.00MB sample#memory_pgpgin=348836pages sample#load_avg_1m=2.46");
+        assert_eq!(s.source.as_deref(), Some("web.1"));
+        assert_eq!(s.dyno_id.as_deref(), Some("heroku.2808254.d97d"));
+        assert_eq!(
+            s.values,
+            vec![
+                ("memory_total".into(), text("21.00")),
+                ("memory_pgpgin".into(), text("348836")),
+                ("load_avg_1m".into(), text("2.46"))
+            ]
+        );
+    }
+
+    #[test]
+    fn addon_metrics_normalise_names() {
+        let s = Samples::parse(b"source=REDIS addon=redis-metric-98068 sample#active-connections=404 sample#memory-total=15664264kB count#evicted.keys=0 measure#x=.5 sample#bad=n/a");
+        assert_eq!(s.addon.as_deref(), Some("redis-metric-98068"));
+        let names: Vec<&str> = s.values.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["active_connections", "memory_total", "evicted_keys", "x"]);
+        assert_eq!(s.values[3].1, Number::Float(0.5));
+        assert_eq!(s.failure.as_deref(), Some("metric bad=\"n/a\" is not a number"));
+    }
+
+    #[test]
+    fn json_numbers() {
+        for ok in ["0", "7", "-1", "21.00", "1e5", "1.5E-3"] {
+            assert!(is_json_number(ok), "{ok}");
+        }
+        for bad in ["", "-", "007", ".5", "5.", "1e", "+1", "NaN", "1_000"] {
+            assert!(!is_json_number(bad), "{bad}");
+        }
+    }
+}
