@@ -195,3 +195,65 @@ mod properties {
         }
     }
 }
+
+/// The data-driven cases: every line of `testdata/<name>.log` against the document on the same
+/// line of `testdata/<name>.expected.jsonl`. `DRAINPIPE_BLESS=1` rewrites the expectations
+/// (review the diff before committing it).
+#[test]
+fn testdata() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let bless = std::env::var_os("DRAINPIPE_BLESS").is_some();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".log").map(str::to_owned))
+        .collect();
+    names.sort();
+    let (mut cases, mut failures) = (0, Vec::new());
+    for name in names {
+        let input = std::fs::read(dir.join(format!("{name}.log"))).unwrap();
+        let expected_path = dir.join(format!("{name}.expected.jsonl"));
+        let expected = if bless { String::new() } else { std::fs::read_to_string(&expected_path).unwrap() };
+        let mut expected = expected.lines();
+        let mut blessed = String::new();
+        for (n, line) in input.split(|&b| b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
+            cases += 1;
+            let got = check(&name, line);
+            if bless {
+                blessed.push_str(&serde_json::to_string(&got).unwrap());
+                blessed.push('\n');
+                continue;
+            }
+            let want: Value = serde_json::from_str(expected.next().unwrap_or("null")).unwrap();
+            if got != want {
+                failures.push(format!("{name}.log:{}\n  got:  {got}\n  want: {want}", n + 1));
+            }
+        }
+        if bless {
+            std::fs::write(&expected_path, blessed).unwrap();
+        }
+    }
+    assert!(cases >= 100, "only {cases} cases");
+    assert!(failures.is_empty(), "{} of {cases} cases differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// One line of testdata through the transform. `syslog-drain` files arrive as syslog drains.
+fn check(file: &str, line: &[u8]) -> Value {
+    let apps: HashMap<String, String> = [("d.0b7a3c2e-5d4f-4e6a-9b8c-7d6e5f4a3b2c".to_owned(), "shop".to_owned())].into();
+    let c = if file.starts_with("syslog-drain") {
+        Context {
+            app: None,
+            drain_token: None,
+            frame_id: None,
+            structured_data: StructuredData::Present,
+            token_apps: Some(&apps),
+            ..ctx()
+        }
+    } else {
+        ctx()
+    };
+    let mut out = Vec::new();
+    Transformer::new().transform(line, &c, &mut out);
+    assert!(!out.contains(&b'\n'), "a document is one NDJSON line");
+    serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
+}
