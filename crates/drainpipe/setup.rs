@@ -79,5 +79,62 @@ mod tests {
         // Above Elasticsearch's built-in `logs-*-*` template (priority 100).
         assert!(t["priority"].as_u64().unwrap() > 100);
         assert_eq!(t["template"]["mappings"]["properties"]["@timestamp"]["type"], "date_nanos");
+        let app = &t["template"]["mappings"]["properties"]["app"];
+        assert_eq!(app["type"], "flattened");
+        assert_eq!(app["depth_limit"], drainpipe_transform::APP_MAX_DEPTH as u64);
+    }
+
+    /// The mapping is `dynamic: false`, so a field it does not cover would be stored but never
+    /// searchable. Every field of every expected document in the transform's test data must be
+    /// mapped explicitly, or fall under a dynamic object or a flattened field.
+    #[test]
+    fn every_field_the_transform_writes_is_mapped() {
+        let t = template();
+        let mappings = &t["template"]["mappings"];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/transform/testdata");
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.to_string_lossy().ends_with(".expected.jsonl") {
+                continue;
+            }
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+                leaf_paths(&doc, String::new(), &mut seen);
+            }
+        }
+        assert!(seen.len() > 60, "the test data covers the fields: {seen:?}");
+        let unmapped: Vec<&String> = seen.iter().filter(|p| !is_mapped(mappings, p)).collect();
+        assert!(unmapped.is_empty(), "fields without a mapping: {unmapped:?}");
+    }
+
+    fn leaf_paths(v: &serde_json::Value, prefix: String, out: &mut std::collections::BTreeSet<String>) {
+        match v.as_object() {
+            Some(obj) => {
+                for (k, child) in obj {
+                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    leaf_paths(child, path, out);
+                }
+            }
+            None => {
+                out.insert(prefix);
+            }
+        }
+    }
+
+    fn is_mapped(mappings: &serde_json::Value, path: &str) -> bool {
+        let mut node = mappings;
+        for part in path.split('.') {
+            let Some(next) = node["properties"].get(part) else {
+                // Not explicit: covered when this object maps new keys dynamically (its dynamic
+                // templates then type them).
+                return node["dynamic"] == true;
+            };
+            if next["type"] == "flattened" {
+                return true;
+            }
+            node = next;
+        }
+        node.get("type").is_some()
     }
 }

@@ -14,8 +14,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use crate::logfmt;
 
-/// Must not exceed the template's `depth_limit` for `app`.
-pub(crate) const MAX_DEPTH: usize = 20;
+/// Objects nested deeper than this under `app` stay plain text; it equals the index
+/// template's `depth_limit` for `app`.
+pub const MAX_DEPTH: usize = 20;
 
 #[derive(Debug)]
 pub(crate) enum AppFields<'a> {

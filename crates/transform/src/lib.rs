@@ -21,6 +21,7 @@ mod samples;
 pub mod syslog;
 mod timestamp;
 
+pub use app::MAX_DEPTH as APP_MAX_DEPTH;
 pub use dataset::Dataset;
 pub use document::{PARSE_FAILURE_TAG, TRUNCATED_TAG};
 pub use id::{DocumentId, FrameSeed};
