@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod drain_slice;
+mod fields;
 mod receivers;
 mod support;

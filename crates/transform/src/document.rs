@@ -244,8 +244,13 @@ impl Document<'_> {
     }
 
     fn write_tags_and_error(&self, w: &mut JsonWriter<'_>) {
-        let code = self.router.as_ref().and_then(|r| r.code.as_deref()).or(self.platform.as_ref().and_then(|p| p.error_code));
-        let described = self.router.as_ref().and_then(|r| r.desc.as_deref()).or(self.platform.as_ref().and_then(|p| p.error_message));
+        let code =
+            self.router.as_ref().and_then(|r| r.code.as_deref()).or(self.platform.as_ref().and_then(|p| p.error_code));
+        let described = self
+            .router
+            .as_ref()
+            .and_then(|r| r.desc.as_deref())
+            .or(self.platform.as_ref().and_then(|p| p.error_message));
         let cut_note = self.cut.map(|(kept, full)| format!("message cut to {kept} of {full} bytes (size limit)"));
         match (self.failure.is_some(), cut_note.is_some()) {
             (false, false) => {}

@@ -92,9 +92,12 @@ mod tests {
     fn error_codes_and_descriptions() {
         let p = Platform::parse("Error R14 (Memory quota exceeded)");
         assert_eq!((p.error_code, p.error_message), (Some("R14"), Some("Memory quota exceeded")));
-        let p = Platform::parse("Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 60 seconds of launch");
+        let p = Platform::parse(
+            "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 60 seconds of launch",
+        );
         assert_eq!((p.error_code, p.error_message), (Some("R10"), Some("Boot timeout")));
-        let p = Platform::parse("Error L10 (output buffer overflow): 7 messages dropped since 2025-03-14T09:30:59+00:00.");
+        let p =
+            Platform::parse("Error L10 (output buffer overflow): 7 messages dropped since 2025-03-14T09:30:59+00:00.");
         assert_eq!((p.error_code, p.dropped), (Some("L10"), Some(7)));
         let p = Platform::parse("Error with no code");
         assert_eq!(p, Platform::default());

@@ -82,7 +82,9 @@ impl<'a> Router<'a> {
     fn read_fwd(&mut self, value: Cow<'a, str>) {
         let parts: Vec<Cow<'a, str>> = match value {
             Cow::Borrowed(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Cow::Borrowed).collect(),
-            Cow::Owned(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Cow::Owned(s.to_owned())).collect(),
+            Cow::Owned(v) => {
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Cow::Owned(s.to_owned())).collect()
+            }
         };
         for addr in parts {
             if addr.parse::<IpAddr>().is_ok() {
@@ -136,7 +138,9 @@ mod tests {
 
     #[test]
     fn empty_values_are_absent_and_bad_ones_are_reported() {
-        let r = Router::parse(b"at=error code=H10 desc=\"App crashed\" dyno= connect= service= status=503 bytes= fwd=\"2001:db8::7\"");
+        let r = Router::parse(
+            b"at=error code=H10 desc=\"App crashed\" dyno= connect= service= status=503 bytes= fwd=\"2001:db8::7\"",
+        );
         assert_eq!((r.connect_ms, r.service_ms, r.bytes, r.dyno.as_deref()), (None, None, None, None));
         assert_eq!(r.fwd, vec!["2001:db8::7"]);
         let r = Router::parse(b"status=abc fwd=\"unknown, 192.0.2.1\"");

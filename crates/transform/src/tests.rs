@@ -239,7 +239,8 @@ fn testdata() {
 
 /// One line of testdata through the transform. `syslog-drain` files arrive as syslog drains.
 fn check(file: &str, line: &[u8]) -> Value {
-    let apps: HashMap<String, String> = [("d.0b7a3c2e-5d4f-4e6a-9b8c-7d6e5f4a3b2c".to_owned(), "shop".to_owned())].into();
+    let apps: HashMap<String, String> =
+        [("d.0b7a3c2e-5d4f-4e6a-9b8c-7d6e5f4a3b2c".to_owned(), "shop".to_owned())].into();
     let c = if file.starts_with("syslog-drain") {
         Context {
             app: None,
