@@ -33,8 +33,8 @@ pub(crate) struct App<'a> {
 }
 
 impl<'a> App<'a> {
-    pub(crate) fn parse(msg: &'a [u8]) -> App<'a> {
-        let trimmed = msg.trim_ascii();
+    pub(crate) fn parse(msg: &'a str) -> App<'a> {
+        let trimmed = msg.as_bytes().trim_ascii();
         if trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}') {
             let mut de = serde_json::Deserializer::from_slice(trimmed);
             if let Ok(top) = (Check { depth: 1, top: true }).deserialize(&mut de) {
@@ -196,7 +196,7 @@ mod tests {
     use super::*;
 
     fn json(msg: &str) -> Option<String> {
-        match App::parse(msg.as_bytes()).fields {
+        match App::parse(msg).fields {
             Some(AppFields::Json(b)) => Some(String::from_utf8(b.to_vec()).unwrap()),
             _ => None,
         }
@@ -206,9 +206,9 @@ mod tests {
     fn json_objects_are_kept_as_written() {
         let msg = r#"{"level":"INFO","msg":"order created","order_id":42,"user":{"id":7}}"#;
         assert_eq!(json(msg).as_deref(), Some(msg));
-        assert_eq!(App::parse(msg.as_bytes()).level.as_deref(), Some("info"));
-        assert_eq!(App::parse(br#"{"level":50,"msg":"x"}"#).level.as_deref(), Some("error"));
-        assert_eq!(App::parse(br#"{"severity":"warning","a":{"level":"nested"}}"#).level.as_deref(), Some("warning"));
+        assert_eq!(App::parse(msg).level.as_deref(), Some("info"));
+        assert_eq!(App::parse(r#"{"level":50,"msg":"x"}"#).level.as_deref(), Some("error"));
+        assert_eq!(App::parse(r#"{"severity":"warning","a":{"level":"nested"}}"#).level.as_deref(), Some("warning"));
     }
 
     #[test]
@@ -229,21 +229,21 @@ mod tests {
 
     #[test]
     fn logfmt_needs_two_pairs() {
-        let app = App::parse(br#"level=warn msg="retrying job" job=SendReceipt attempt=3 job=Other"#);
+        let app = App::parse(r#"level=warn msg="retrying job" job=SendReceipt attempt=3 job=Other"#);
         assert_eq!(app.level.as_deref(), Some("warn"));
         let Some(AppFields::Logfmt(pairs)) = app.fields else { panic!("logfmt") };
         assert_eq!(pairs.len(), 4);
         assert_eq!(pairs[2], ("job", Cow::Borrowed("Other")));
-        assert!(App::parse(b"Started GET / for 198.51.100.23 at=now").fields.is_none());
-        assert!(App::parse(b"plain words").fields.is_none());
+        assert!(App::parse("Started GET / for 198.51.100.23 at=now").fields.is_none());
+        assert!(App::parse("plain words").fields.is_none());
     }
 
     #[test]
     fn multi_line_json_becomes_one_line() {
         let mut out = Vec::new();
-        let msg = b"{\n  \"a\": 1,\r\n  \"b\": \"x\"\n}";
+        let msg = "{\n  \"a\": 1,\r\n  \"b\": \"x\"\n}";
         assert!(matches!(App::parse(msg).fields, Some(AppFields::Json(_))));
-        write_json_object(&mut out, msg);
+        write_json_object(&mut out, msg.as_bytes());
         assert!(!out.contains(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v, serde_json::json!({"a": 1, "b": "x"}));

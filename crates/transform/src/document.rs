@@ -21,8 +21,9 @@ pub const TRUNCATED_TAG: &str = "_drainpipe_truncated";
 #[derive(Debug, Default)]
 pub(crate) struct Document<'a> {
     pub timestamp: Option<Timestamp>,
-    pub ingested: Option<Timestamp>,
-    pub message: &'a [u8],
+    /// `event.ingested`, already formatted (the same for every message of a frame).
+    pub ingested: Option<&'a [u8]>,
+    pub message: &'a str,
     pub dataset: Option<Dataset>,
     pub level: Option<Cow<'a, str>>,
     pub syslog: Option<SyslogFields<'a>>,
@@ -57,13 +58,13 @@ impl Document<'_> {
         if let Some(ts) = self.timestamp {
             w.quoted_with("@timestamp", |o| ts.write_rfc3339(o));
         }
-        w.bytes("message", self.message);
+        w.str("message", self.message);
         let router = self.router.as_ref();
         let platform = self.platform.as_ref();
 
         w.open("event");
-        if let Some(ts) = self.ingested {
-            w.quoted_with("ingested", |o| ts.write_rfc3339(o));
+        if let Some(formatted) = self.ingested {
+            w.quoted_with("ingested", |o| o.extend_from_slice(formatted));
         }
         w.opt_str("dataset", self.dataset.map(Dataset::as_str));
         if let Some(ms) = router.and_then(|r| r.service_ms) {
@@ -141,7 +142,7 @@ impl Document<'_> {
             Some(AppFields::Logfmt(pairs)) => {
                 w.open("app");
                 for (k, v) in pairs {
-                    w.str(k, v);
+                    w.foreign_str(k, v);
                 }
                 w.close();
             }
@@ -150,7 +151,7 @@ impl Document<'_> {
         if !self.labels.is_empty() {
             w.open("labels");
             for (k, v) in self.labels {
-                w.str(k, v);
+                w.foreign_str(k, v);
             }
             w.close();
         }
@@ -204,7 +205,7 @@ impl Document<'_> {
                     w.u64("service_ms", ms);
                 }
                 for (k, v) in &r.other {
-                    w.str(&router::other_key(k), v);
+                    w.foreign_str(&router::other_key(k), v);
                 }
                 w.close();
             }
@@ -233,8 +234,8 @@ impl Document<'_> {
                 w.opt_str("source", s.source.as_deref());
                 for (name, value) in &s.values {
                     match value {
-                        Number::Text(t) => w.raw(name, |o| o.extend_from_slice(t.as_bytes())),
-                        Number::Float(f) => w.f64(name, *f),
+                        Number::Text(t) => w.foreign_raw(name, |o| o.extend_from_slice(t.as_bytes())),
+                        Number::Float(f) => w.foreign_f64(name, *f),
                     }
                 }
                 w.close();

@@ -19,13 +19,39 @@ impl<'o> JsonWriter<'o> {
         self.out.push(b'}');
     }
 
+    /// A field name drainpipe chose: copied as is (it needs no escaping).
     fn key(&mut self, key: &str) {
+        debug_assert!(!key.bytes().any(|b| ESCAPE[usize::from(b)] != 0), "{key:?} needs escaping");
         if self.need_comma {
             self.out.push(b',');
         }
         self.need_comma = true;
-        write_str(self.out, key.as_bytes());
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// A field name that came from the message or the sender (labels, app keys, metric
+    /// names): escaped.
+    fn foreign_key(&mut self, key: &str) {
+        if self.need_comma {
+            self.out.push(b',');
+        }
+        self.need_comma = true;
+        write_text(self.out, key);
         self.out.push(b':');
+    }
+
+    /// A string member whose name came from outside.
+    pub(crate) fn foreign_str(&mut self, key: &str, value: &str) {
+        self.foreign_key(key);
+        write_text(self.out, value);
+    }
+
+    /// A member whose name came from outside and whose value the caller writes as JSON.
+    pub(crate) fn foreign_raw(&mut self, key: &str, write: impl FnOnce(&mut Vec<u8>)) {
+        self.foreign_key(key);
+        write(self.out);
     }
 
     pub(crate) fn open(&mut self, key: &str) {
@@ -41,13 +67,7 @@ impl<'o> JsonWriter<'o> {
 
     pub(crate) fn str(&mut self, key: &str, value: &str) {
         self.key(key);
-        write_str(self.out, value.as_bytes());
-    }
-
-    /// A string from bytes that may not be UTF-8: invalid sequences become U+FFFD.
-    pub(crate) fn bytes(&mut self, key: &str, value: &[u8]) {
-        self.key(key);
-        write_str(self.out, value);
+        write_text(self.out, value);
     }
 
     pub(crate) fn opt_str(&mut self, key: &str, value: Option<&str>) {
@@ -69,10 +89,10 @@ impl<'o> JsonWriter<'o> {
         write_u64(self.out, value.unsigned_abs());
     }
 
-    /// A finite float in shortest round-trip form (`0.5`, `1e300`).
-    pub(crate) fn f64(&mut self, key: &str, value: f64) {
+    /// A finite float in shortest round-trip form (`0.5`, `1e300`), under a foreign name.
+    pub(crate) fn foreign_f64(&mut self, key: &str, value: f64) {
         use std::io::Write as _;
-        self.key(key);
+        self.foreign_key(key);
         let _ = write!(self.out, "{value:?}");
     }
 
@@ -98,7 +118,7 @@ impl<'o> JsonWriter<'o> {
             if i > 0 {
                 self.out.push(b',');
             }
-            write_str(self.out, v.as_bytes());
+            write_text(self.out, v);
         }
         self.out.push(b']');
     }
@@ -138,33 +158,49 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-/// Appends `s` as a quoted JSON string, replacing invalid UTF-8 with U+FFFD.
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+/// Appends already-valid UTF-8 as a quoted JSON string.
+pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    match std::str::from_utf8(s) {
-        Ok(_) => escape_into(out, s),
-        Err(_) => escape_into(out, String::from_utf8_lossy(s).as_bytes()),
-    }
+    escape_into(out, s.as_bytes());
     out.push(b'"');
 }
 
 fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
+    let mut i = 0;
+    while i < s.len() {
+        // Most text needs no escaping: skip it eight bytes at a time.
+        while let Some(chunk) = s.get(i..i + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            if may_need_escape(word) {
+                break;
+            }
+            i += 8;
+        }
+        let Some(&b) = s.get(i) else { break };
         let esc = ESCAPE[usize::from(b)];
-        if esc == 0 {
-            continue;
+        if esc != 0 {
+            out.extend_from_slice(&s[start..i]);
+            if esc == b'u' {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+            } else {
+                out.extend_from_slice(&[b'\\', esc]);
+            }
+            start = i + 1;
         }
-        out.extend_from_slice(&s[start..i]);
-        if esc == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-        } else {
-            out.extend_from_slice(&[b'\\', esc]);
-        }
-        start = i + 1;
+        i += 1;
     }
     out.extend_from_slice(&s[start..]);
+}
+
+/// Whether any of the eight bytes is a control character, `"` or `\\` (never a false "no").
+fn may_need_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    (below_space | has_zero(word ^ (ONES * u64::from(b'"'))) | has_zero(word ^ (ONES * u64::from(b'\\')))) != 0
 }
 
 #[cfg(test)]
@@ -174,16 +210,25 @@ mod tests {
     #[test]
     fn escapes_what_json_requires() {
         let mut out = Vec::new();
-        write_str(&mut out, "a\"b\\c\nd\te\u{1}é€".as_bytes());
+        write_text(&mut out, "a\"b\\c\nd\te\u{1}é€");
         assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\nd\te\u0001é€""#);
     }
 
     #[test]
-    fn replaces_invalid_utf8() {
+    fn escapes_at_every_position_of_a_word() {
+        for special in ['"', '\\', '\n', '\u{1f}', '\u{0}'] {
+            for pos in 0..20 {
+                let mut text: String = "abcdefghijklmnopqrst".into();
+                text.replace_range(pos..=pos, &special.to_string());
+                let mut out = Vec::new();
+                write_text(&mut out, &text);
+                let back: String = serde_json::from_slice(&out).unwrap();
+                assert_eq!(back, text);
+            }
+        }
         let mut out = Vec::new();
-        write_str(&mut out, b"ok\xff\xfe!");
-        let s = String::from_utf8(out).unwrap();
-        assert_eq!(s, "\"ok\u{fffd}\u{fffd}!\"");
+        write_text(&mut out, "ünïcödé text without specials, long enough for words");
+        assert_eq!(out, "\"ünïcödé text without specials, long enough for words\"".as_bytes());
     }
 
     #[test]

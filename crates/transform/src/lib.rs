@@ -66,14 +66,16 @@ pub struct Outcome {
     pub failure: Option<&'static str>,
 }
 
-/// Turns messages into documents. Holds no state between messages today; it exists so that
-/// scratch buffers can be reused on the hot path without changing callers.
+/// Turns messages into documents, keeping what can be reused from one message to the next.
 #[derive(Debug, Default)]
-pub struct Transformer {}
+pub struct Transformer {
+    /// `event.ingested` of the last frame, formatted: every message of a frame shares it.
+    ingested: Option<(Timestamp, Vec<u8>)>,
+}
 
 impl Transformer {
     pub fn new() -> Transformer {
-        Transformer {}
+        Transformer::default()
     }
 
     /// Appends the JSON document for `raw` (one message, as framed) to `out`.
@@ -88,9 +90,17 @@ impl Transformer {
     }
 
     fn build(&mut self, raw: &[u8], cut_from: Option<usize>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+        if self.ingested.as_ref().map(|(t, _)| *t) != Some(ctx.received_at) {
+            let mut formatted = Vec::with_capacity(32);
+            ctx.received_at.write_rfc3339(&mut formatted);
+            self.ingested = Some((ctx.received_at, formatted));
+        }
+        let ingested = self.ingested.as_ref().map(|(_, f)| f.as_slice());
+        // Validated once; every parser below borrows from it. Invalid bytes become U+FFFD.
+        let lossy;
         let mut doc = Document {
             cut: cut_from.map(|full| (raw.len(), full)),
-            ingested: Some(ctx.received_at),
+            ingested,
             heroku_app: ctx.app,
             drain_token: ctx.drain_token,
             frame_id: ctx.frame_id,
@@ -101,7 +111,8 @@ impl Transformer {
             Ok(h) => h,
             Err(e) => {
                 doc.timestamp = Some(ctx.received_at);
-                doc.message = syslog::trim_newline(raw);
+                lossy = String::from_utf8_lossy(syslog::trim_newline(raw));
+                doc.message = &lossy;
                 doc.failure = Some(Cow::Borrowed(e.describe()));
                 doc.write(out);
                 return Outcome { dataset: None, failure: Some(e.describe()) };
@@ -109,8 +120,13 @@ impl Transformer {
         };
 
         let dataset = Dataset::classify(header.appname, header.procid, header.msg);
+        let msg = match std::str::from_utf8(header.msg) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(header.msg),
+        };
+        let msg: &str = &msg;
         doc.timestamp = Some(header.timestamp.unwrap_or(ctx.received_at));
-        doc.message = header.msg;
+        doc.message = msg;
         doc.dataset = Some(dataset);
         doc.level = Some(Cow::Borrowed(syslog::severity_level(header.severity())));
         doc.source = header.appname;
@@ -132,7 +148,7 @@ impl Transformer {
         let mut failure: Option<String> = None;
         match dataset {
             Dataset::Router => {
-                let router = Router::parse(header.msg);
+                let router = Router::parse(msg);
                 if let Some(at) = router.at.clone() {
                     doc.level = Some(at);
                 }
@@ -140,16 +156,13 @@ impl Transformer {
                 doc.router = Some(router);
             }
             Dataset::RuntimeMetrics | Dataset::Postgres | Dataset::Redis => {
-                let samples = Samples::parse(header.msg);
+                let samples = Samples::parse(msg);
                 failure = samples.failure.clone();
                 doc.samples = Some(samples);
             }
-            Dataset::Platform | Dataset::Logplex => match std::str::from_utf8(header.msg) {
-                Ok(text) => doc.platform = Some(Platform::parse(text)),
-                Err(_) => failure = Some("platform message is not UTF-8".to_owned()),
-            },
+            Dataset::Platform | Dataset::Logplex => doc.platform = Some(Platform::parse(msg)),
             Dataset::App => {
-                let app = App::parse(header.msg);
+                let app = App::parse(msg);
                 if let Some(level) = app.level {
                     doc.level = Some(level);
                 }

@@ -10,13 +10,15 @@ pub(crate) struct Pair<'a> {
     pub value: Cow<'a, str>,
 }
 
-/// Iterates over the pairs of one line, borrowing wherever no unescaping is needed.
-pub(crate) fn pairs(line: &[u8]) -> Pairs<'_> {
-    Pairs { s: line, pos: 0 }
+/// Iterates over the pairs of one line, borrowing wherever no unescaping is needed. Every slice
+/// boundary falls on an ASCII delimiter, so slicing the `&str` never splits a character.
+pub(crate) fn pairs(line: &str) -> Pairs<'_> {
+    Pairs { line, s: line.as_bytes(), pos: 0 }
 }
 
 #[derive(Debug)]
 pub(crate) struct Pairs<'a> {
+    line: &'a str,
     s: &'a [u8],
     pos: usize,
 }
@@ -37,7 +39,7 @@ impl<'a> Iterator for Pairs<'a> {
             while self.pos < s.len() && !matches!(s[self.pos], b'=' | b' ') {
                 self.pos += 1;
             }
-            let key = &s[start..self.pos];
+            let key = &self.line[start..self.pos];
             if s.get(self.pos) != Some(&b'=') || key.is_empty() {
                 // A bare word (or "=x"): skip to the next space.
                 while self.pos < s.len() && s[self.pos] != b' ' {
@@ -53,9 +55,8 @@ impl<'a> Iterator for Pairs<'a> {
                 while self.pos < s.len() && s[self.pos] != b' ' {
                     self.pos += 1;
                 }
-                text(&s[vstart..self.pos])
+                Cow::Borrowed(&self.line[vstart..self.pos])
             };
-            let Ok(key) = std::str::from_utf8(key) else { continue };
             return Some(Pair { key, value });
         }
     }
@@ -79,11 +80,12 @@ impl<'a> Pairs<'a> {
                 _ => self.pos += 1,
             }
         }
-        let raw = &s[start..self.pos.min(s.len())];
+        let end = self.pos.min(s.len());
         self.pos = (self.pos + 1).min(s.len());
         if !has_escape {
-            return text(raw);
+            return Cow::Borrowed(&self.line[start..end]);
         }
+        let raw = &s[start..end];
         let mut out = Vec::with_capacity(raw.len());
         let mut i = 0;
         while i < raw.len() {
@@ -99,16 +101,12 @@ impl<'a> Pairs<'a> {
     }
 }
 
-fn text(b: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn collect(s: &str) -> Vec<(String, String)> {
-        pairs(s.as_bytes()).map(|p| (p.key.to_owned(), p.value.into_owned())).collect()
+        pairs(s).map(|p| (p.key.to_owned(), p.value.into_owned())).collect()
     }
 
     #[test]

@@ -31,32 +31,31 @@ pub(crate) struct Router<'a> {
 }
 
 impl<'a> Router<'a> {
-    pub(crate) fn parse(msg: &'a [u8]) -> Router<'a> {
+    pub(crate) fn parse(msg: &'a str) -> Router<'a> {
         let mut r = Router::default();
         for pair in logfmt::pairs(msg) {
             let value = pair.value;
             if value.is_empty() {
                 continue;
             }
-            match pair.key {
-                "at" => r.at = Some(value),
-                "code" => r.code = Some(value),
-                "desc" => r.desc = Some(value),
-                "method" => r.method = Some(value),
-                "path" => r.path = Some(value),
-                "host" => r.host = Some(value),
-                "request_id" => r.request_id = Some(value),
-                "dyno" => r.dyno = Some(value),
-                "protocol" => r.protocol = Some(value),
-                "fwd" => r.read_fwd(value),
-                "connect" => r.connect_ms = r.number("connect", &value, "ms"),
-                "service" => r.service_ms = r.number("service", &value, "ms"),
-                "status" => r.status = r.number("status", &value, ""),
-                "bytes" => r.bytes = r.number("bytes", &value, ""),
-                // These names are typed fields of their own; a router key of the same name must
-                // not land on them as text.
-                key @ ("connect_ms" | "service_ms") => r.other.push((key, value)),
-                key => {
+            // Byte-string patterns compile to inline compares (no memcmp call per key).
+            match pair.key.as_bytes() {
+                b"at" => r.at = Some(value),
+                b"code" => r.code = Some(value),
+                b"desc" => r.desc = Some(value),
+                b"method" => r.method = Some(value),
+                b"path" => r.path = Some(value),
+                b"host" => r.host = Some(value),
+                b"request_id" => r.request_id = Some(value),
+                b"dyno" => r.dyno = Some(value),
+                b"protocol" => r.protocol = Some(value),
+                b"fwd" => r.read_fwd(value),
+                b"connect" => r.connect_ms = r.number("connect", &value, "ms"),
+                b"service" => r.service_ms = r.number("service", &value, "ms"),
+                b"status" => r.status = r.number("status", &value, ""),
+                b"bytes" => r.bytes = r.number("bytes", &value, ""),
+                _ => {
+                    let key = pair.key;
                     if let Some(slot) = r.other.iter_mut().find(|(k, _)| *k == key) {
                         slot.1 = value;
                     } else {
@@ -126,7 +125,7 @@ mod tests {
     #[test]
     fn reads_every_field() {
         let r = Router::parse(
-            br#"at=info method=POST path="/api/orders?ref=mail" host=shop.example.com request_id=2f6c fwd="198.51.100.23, 10.10.1.4" dyno=web.2 connect=0ms service=231ms status=201 bytes=412 protocol=https tls_version=TLSv1.3"#,
+            r#"at=info method=POST path="/api/orders?ref=mail" host=shop.example.com request_id=2f6c fwd="198.51.100.23, 10.10.1.4" dyno=web.2 connect=0ms service=231ms status=201 bytes=412 protocol=https tls_version=TLSv1.3"#,
         );
         assert_eq!(r.method.as_deref(), Some("POST"));
         assert_eq!(r.url_parts(), (Some("/api/orders"), Some("ref=mail")));
@@ -139,11 +138,11 @@ mod tests {
     #[test]
     fn empty_values_are_absent_and_bad_ones_are_reported() {
         let r = Router::parse(
-            b"at=error code=H10 desc=\"App crashed\" dyno= connect= service= status=503 bytes= fwd=\"2001:db8::7\"",
+            "at=error code=H10 desc=\"App crashed\" dyno= connect= service= status=503 bytes= fwd=\"2001:db8::7\"",
         );
         assert_eq!((r.connect_ms, r.service_ms, r.bytes, r.dyno.as_deref()), (None, None, None, None));
         assert_eq!(r.fwd, vec!["2001:db8::7"]);
-        let r = Router::parse(b"status=abc fwd=\"unknown, 192.0.2.1\"");
+        let r = Router::parse("status=abc fwd=\"unknown, 192.0.2.1\"");
         assert_eq!(r.status, None);
         assert_eq!(r.fwd, vec!["192.0.2.1"]);
         assert_eq!(r.failure.as_deref(), Some("router status=\"abc\" is not a number"));

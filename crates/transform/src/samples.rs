@@ -31,7 +31,7 @@ pub(crate) enum Number {
 const UNITS: [&str; 9] = ["bytes", "pages", "kB", "KB", "MB", "GB", "ms", "s", "%"];
 
 impl<'a> Samples<'a> {
-    pub(crate) fn parse(msg: &'a [u8]) -> Samples<'a> {
+    pub(crate) fn parse(msg: &'a str) -> Samples<'a> {
         let mut s = Samples::default();
         for pair in logfmt::pairs(msg) {
             let name = ["sample#", "count#", "measure#"].iter().find_map(|p| pair.key.strip_prefix(p));
@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn runtime_metrics() {
-        let s = Samples::parse(b"source=web.1 dyno=heroku.2808254.d97d sample#memory_total=21.00MB sample#memory_pgpgin=348836pages sample#load_avg_1m=2.46");
+        let s = Samples::parse("source=web.1 dyno=heroku.2808254.d97d sample#memory_total=21.00MB sample#memory_pgpgin=348836pages sample#load_avg_1m=2.46");
         assert_eq!(s.source.as_deref(), Some("web.1"));
         assert_eq!(s.dyno_id.as_deref(), Some("heroku.2808254.d97d"));
         assert_eq!(
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn addon_metrics_normalise_names() {
-        let s = Samples::parse(b"source=REDIS addon=redis-metric-98068 sample#active-connections=404 sample#memory-total=15664264kB count#evicted.keys=0 measure#x=.5 sample#bad=n/a");
+        let s = Samples::parse("source=REDIS addon=redis-metric-98068 sample#active-connections=404 sample#memory-total=15664264kB count#evicted.keys=0 measure#x=.5 sample#bad=n/a");
         assert_eq!(s.addon.as_deref(), Some("redis-metric-98068"));
         let names: Vec<&str> = s.values.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["active_connections", "memory_total", "evicted_keys", "x"]);

@@ -1,0 +1,69 @@
+//! Per-line cost of the hot path: parse one message, build its document, and write it as a
+//! bulk NDJSON item (`create` action line with the deterministic id, then the source line),
+//! exactly as the pipeline does into a reused buffer.
+//!
+//!     cargo bench -p drainpipe-transform --bench transform
+//!
+//! Throughput is reported in lines per second (criterion's "elem/s").
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use drainpipe_transform::{Context, FrameSeed, StructuredData, Timestamp, Transformer};
+
+const ROUTER: &[&str] = &[
+    "<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - at=info method=GET path=\"/\" host=shop.example.com request_id=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d fwd=\"198.51.100.23\" dyno=web.1 connect=1ms service=18ms status=200 bytes=975 protocol=https\n",
+    "<158>1 2025-03-14T09:26:54.002311+00:00 host heroku router - at=info method=POST path=\"/api/orders?ref=mail\" host=shop.example.com request_id=2f6c0e52-93b1-4b8e-a0a5-6fb1d2f0c1aa fwd=\"198.51.100.23,10.10.1.4\" dyno=web.2 connect=0ms service=231ms status=201 bytes=412 protocol=https\n",
+    "<158>1 2025-03-14T09:26:55.117000+00:00 host heroku router - at=error code=H12 desc=\"Request timeout\" method=GET path=\"/reports/yearly\" host=shop.example.com request_id=77b1e0c4-1f7c-4a55-9f0e-1d6f7a8b9c0d fwd=\"203.0.113.9\" dyno=web.1 connect=0ms service=30000ms status=503 bytes=0 protocol=https\n",
+    "<158>1 2025-03-14T09:26:57.000001+00:00 host heroku router - at=info method=GET path=\"/assets/app-3f2a.css\" host=www.shop.example.com request_id=5a5a5a5a-6b6b-4c7c-8d8d-9e9e9e9e9e9e fwd=\"192.0.2.44\" dyno=web.3 connect=0ms service=3ms status=304 bytes=0 protocol=https tls_version=TLSv1.3\n",
+];
+
+const APP_JSON: &[&str] = &[
+    "<190>1 2025-03-14T09:26:53.611000+00:00 host app web.1 - {\"level\":\"info\",\"msg\":\"order created\",\"order_id\":42,\"user\":{\"id\":7,\"plan\":\"pro\"}}\n",
+    "<190>1 2025-03-14T09:26:53.612000+00:00 host app web.1 - {\"level\":30,\"time\":1741944413601,\"pid\":21,\"hostname\":\"web.1\",\"msg\":\"request completed\",\"res\":{\"statusCode\":200},\"responseTime\":12}\n",
+];
+
+const METRICS: &[&str] = &[
+    "<45>1 2025-03-14T09:26:54.000000+00:00 host heroku web.1 - source=web.1 dyno=heroku.2808254.d97d0ea7-cf3d-411b-b453-d2943a50b456 sample#memory_total=210.00MB sample#memory_rss=198.22MB sample#memory_cache=12.00MB sample#memory_swap=0.00MB sample#memory_pgpgin=348836pages sample#memory_pgpgout=343403pages sample#memory_quota=512.00MB\n",
+];
+
+fn bench_lines(c: &mut Criterion, name: &str, lines: &[&str]) {
+    let ctx = Context {
+        app: Some("shop"),
+        drain_token: Some("d.f0e1d2c3-b4a5-4697-8877-665544332211"),
+        frame_id: Some("0F1E2D3C4B5A69788796A5B4C3D2E1F0"),
+        labels: &[],
+        received_at: Timestamp::from_unix(1_741_944_500, 0),
+        structured_data: StructuredData::Absent,
+        token_apps: None,
+    };
+    let seed = FrameSeed::new(ctx.frame_id, ctx.drain_token, b"");
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    let mut transformer = Transformer::new();
+    let mut out = Vec::with_capacity(64 * 1024);
+    group.bench_function("parse+document+ndjson", |b| {
+        b.iter(|| {
+            out.clear();
+            for (i, line) in lines.iter().enumerate() {
+                let id = seed.id(i as u32);
+                out.extend_from_slice(b"{\"create\":{\"_index\":\"logs-heroku-default\",\"_id\":\"");
+                out.extend_from_slice(id.as_str().as_bytes());
+                out.extend_from_slice(b"\"}}\n");
+                transformer.transform(black_box(line.as_bytes()), &ctx, &mut out);
+                out.push(b'\n');
+            }
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bench_lines(c, "router", ROUTER);
+    bench_lines(c, "app_json", APP_JSON);
+    bench_lines(c, "runtime_metrics", METRICS);
+}
+
+criterion_group!(transform, benches);
+criterion_main!(transform);
