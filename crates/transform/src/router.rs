@@ -50,10 +50,10 @@ impl<'a> Router<'a> {
                 b"dyno" => r.dyno = Some(value),
                 b"protocol" => r.protocol = Some(value),
                 b"fwd" => r.read_fwd(value),
-                b"connect" => r.connect_ms = r.number("connect", &value, "ms"),
-                b"service" => r.service_ms = r.number("service", &value, "ms"),
-                b"status" => r.status = r.number("status", &value, ""),
-                b"bytes" => r.bytes = r.number("bytes", &value, ""),
+                b"connect" => r.connect_ms = r.number("connect", &value, true),
+                b"service" => r.service_ms = r.number("service", &value, true),
+                b"status" => r.status = r.number("status", &value, false),
+                b"bytes" => r.bytes = r.number("bytes", &value, false),
                 _ => {
                     let key = pair.key;
                     if let Some(slot) = r.other.iter_mut().find(|(k, _)| *k == key) {
@@ -67,11 +67,14 @@ impl<'a> Router<'a> {
         r
     }
 
-    fn number(&mut self, key: &str, value: &str, unit: &str) -> Option<u64> {
-        let digits = value.strip_suffix(unit).unwrap_or(value);
-        match digits.parse::<u64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
+    /// A whole number, with `ms` after it when `millis` (the router's `connect=`/`service=`).
+    fn number(&mut self, key: &str, value: &str, millis: bool) -> Option<u64> {
+        let b = value.as_bytes();
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        let n = b[..digits].iter().try_fold(0u64, |n, &c| n.checked_mul(10)?.checked_add(u64::from(c - b'0')));
+        match (digits, n, &b[digits..], millis) {
+            (1.., Some(n), [], _) | (1.., Some(n), [b'm', b's'], true) => Some(n),
+            _ => {
                 self.fail(format!("router {key}={value:?} is not a number"));
                 None
             }
