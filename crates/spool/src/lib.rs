@@ -1,0 +1,576 @@
+//! drainpipe-spool is a durable, bounded queue of byte records on disk.
+//!
+//! [`Spool::append`] writes a record to the current segment file and resolves once it is on
+//! disk: concurrent appends are written together and share one `fsync` (group commit), or, with
+//! [`Fsync::Interval`], are synced on a timer. A [`SpoolReader`] hands the records out in order,
+//! from disk, following the writer. [`Spool::ack`] marks a record done; a segment file is
+//! deleted once the reader has passed it and every record in it is acknowledged.
+//!
+//! Invariants: a record whose `append` succeeded is never lost, whatever kills the process
+//! (with the per-batch policy); the spool never holds more than `max_bytes` (an append that
+//! would pass it fails with [`SpoolError::Full`] instead of evicting anything); on open, every
+//! record still on disk is handed out again (acknowledgements are not persisted, so consumers
+//! must be idempotent), and a torn tail is detected by checksum and cut off.
+//!
+//! It knows bytes and durability, nothing about logs.
+
+mod error;
+pub mod metrics;
+mod record;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, Notify};
+
+pub use error::SpoolError;
+
+/// When appended records are made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before `append` returns; concurrent appends share one `fsync`.
+    EveryBatch,
+    /// On a timer: `append` returns after the write, and a crash of the machine (not of the
+    /// process) can lose up to this much.
+    Interval(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    /// Bytes on disk at most, over all segments.
+    pub max_bytes: u64,
+    /// A segment is closed and a new one started past this size.
+    pub segment_bytes: u64,
+    pub fsync: Fsync,
+}
+
+impl SpoolConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> SpoolConfig {
+        SpoolConfig { dir: dir.into(), max_bytes: 1 << 30, segment_bytes: 16 << 20, fsync: Fsync::EveryBatch }
+    }
+}
+
+/// Where a record lives: its segment and its byte offset there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordId {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+/// What [`Spool::open`] found on disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Records left from the last run, handed out again by the reader.
+    pub records: u64,
+    pub bytes: u64,
+    /// Segments whose tail was torn (a crash mid-write) and cut off.
+    pub torn_segments: u64,
+}
+
+/// The write side, shared by all producers. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Spool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SpoolConfig,
+    writes: Mutex<Option<mpsc::Sender<Write1>>>,
+    state: Mutex<State>,
+    appended: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    segments: BTreeMap<u64, Segment>,
+    /// Bytes on disk plus bytes accepted but not yet written.
+    used: u64,
+    /// End of the data the reader may read: (segment, offset).
+    readable: (u64, u64),
+    /// Where the reader is: segments before this one are fully read.
+    reader_segment: u64,
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Segment {
+    bytes: u64,
+    records: u64,
+    acked: u64,
+    /// No more records will be written to it.
+    sealed: bool,
+    /// When its oldest record was appended.
+    first_ms: Option<u64>,
+}
+
+struct Write1 {
+    payload: Bytes,
+    reply: oneshot::Sender<Result<RecordId, SpoolError>>,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `config.dir`, checking every record already there.
+    /// Returns the spool, a reader that starts with the records left from the last run, and
+    /// what was recovered.
+    pub fn open(config: SpoolConfig) -> Result<(Spool, SpoolReader, Recovery), SpoolError> {
+        fs::create_dir_all(&config.dir).map_err(|e| SpoolError::io(&config.dir, e))?;
+        let mut segments = BTreeMap::new();
+        let mut recovery = Recovery::default();
+        for (seq, path) in list_segments(&config.dir)? {
+            let scan = scan_segment(&path, config.segment_bytes)?;
+            if scan.torn {
+                recovery.torn_segments += 1;
+                metrics::TORN_TAILS.inc();
+                tracing::warn!(path = %path.display(), kept_bytes = scan.valid_bytes, "spool segment has a torn tail; cutting it off");
+                let f = OpenOptions::new().write(true).open(&path).map_err(|e| SpoolError::io(&path, e))?;
+                f.set_len(scan.valid_bytes).map_err(|e| SpoolError::io(&path, e))?;
+                f.sync_all().map_err(|e| SpoolError::io(&path, e))?;
+            }
+            if scan.records == 0 {
+                fs::remove_file(&path).map_err(|e| SpoolError::io(&path, e))?;
+                continue;
+            }
+            recovery.records += scan.records;
+            recovery.bytes += scan.valid_bytes;
+            segments.insert(
+                seq,
+                Segment { bytes: scan.valid_bytes, records: scan.records, acked: 0, sealed: true, first_ms: scan.first_ms },
+            );
+        }
+        let first = segments.keys().next().copied();
+        let next_seq = segments.keys().next_back().map_or(1, |s| s + 1);
+        let used = recovery.bytes;
+        metrics::REPLAYED.inc_by(recovery.records);
+        let state = State {
+            segments,
+            used,
+            readable: (next_seq, 0),
+            reader_segment: first.unwrap_or(next_seq),
+            closed: false,
+        };
+        let (tx, rx) = mpsc::channel();
+        let inner = Arc::new(Inner { config, writes: Mutex::new(Some(tx)), state: Mutex::new(state), appended: Notify::new() });
+        let writer = Writer::create(inner.clone(), next_seq)?;
+        std::thread::Builder::new()
+            .name("drainpipe-spool-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| SpoolError::io(&inner.config.dir, e))?;
+        let spool = Spool { inner };
+        spool.update_metrics();
+        let reader = SpoolReader { spool: spool.clone(), segment: first.unwrap_or(next_seq), offset: 0, file: None };
+        Ok((spool, reader, recovery))
+    }
+
+    /// Writes `payload` as one record; resolves once it is durable (per [`Fsync`]).
+    pub async fn append(&self, payload: Bytes) -> Result<RecordId, SpoolError> {
+        let size = (record::HEADER + payload.len()) as u64;
+        if size > self.inner.config.segment_bytes {
+            return Err(SpoolError::TooLarge { len: payload.len(), segment_bytes: self.inner.config.segment_bytes });
+        }
+        {
+            let mut st = self.inner.lock();
+            if st.closed {
+                return Err(SpoolError::Closed);
+            }
+            if st.used + size > self.inner.config.max_bytes {
+                return Err(SpoolError::Full { used: st.used, max: self.inner.config.max_bytes });
+            }
+            st.used += size;
+        }
+        let (reply, answer) = oneshot::channel();
+        let sent = self.inner.writes.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|w| w.send(Write1 { payload, reply }));
+        if !matches!(sent, Some(Ok(()))) {
+            self.inner.lock().used -= size;
+            return Err(SpoolError::Closed);
+        }
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Marks a record done. Its segment is deleted once all of its records are done and the
+    /// reader has moved past it.
+    pub fn ack(&self, id: RecordId) {
+        let mut st = self.inner.lock();
+        if let Some(seg) = st.segments.get_mut(&id.segment) {
+            seg.acked += 1;
+        }
+        metrics::ACKED.inc();
+        self.inner.delete_finished(&mut st);
+        drop(st);
+        self.update_metrics();
+    }
+
+    /// Bytes in use (on disk, plus accepted and not yet written).
+    pub fn used_bytes(&self) -> u64 {
+        self.inner.lock().used
+    }
+
+    /// How long the oldest segment still holding unacknowledged records has been waiting
+    /// (measured from its first record): an upper bound on the oldest record's age.
+    pub fn oldest_unacked_age(&self) -> Option<Duration> {
+        let st = self.inner.lock();
+        let first = st.segments.values().filter(|s| s.acked < s.records).find_map(|s| s.first_ms)?;
+        Some(Duration::from_millis(now_ms().saturating_sub(first)))
+    }
+
+    /// Refreshes the gauges in [`metrics`].
+    pub fn update_metrics(&self) {
+        metrics::BYTES.set(i64::try_from(self.used_bytes()).unwrap_or(i64::MAX));
+        metrics::OLDEST_UNACKED_AGE.set(self.oldest_unacked_age().map_or(0.0, |d| d.as_secs_f64()));
+    }
+
+    /// Stops accepting appends; appends already accepted are still written. The reader then
+    /// ends when it has read everything written.
+    pub fn close(&self) {
+        self.inner.lock().closed = true;
+        self.inner.writes.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.inner.appended.notify_waiters();
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.config.dir
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn delete_finished(&self, st: &mut State) {
+        let done: Vec<u64> = st
+            .segments
+            .iter()
+            .filter(|(seq, s)| s.sealed && **seq < st.reader_segment && s.acked >= s.records)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in done {
+            let path = segment_path(&self.config.dir, seq);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "cannot delete a finished spool segment");
+                    continue;
+                }
+            }
+            if let Some(seg) = st.segments.remove(&seq) {
+                st.used = st.used.saturating_sub(seg.bytes);
+            }
+        }
+    }
+}
+
+/// The writer thread: takes every waiting append, writes them with one `write`, syncs once,
+/// then answers them all.
+struct Writer {
+    inner: Arc<Inner>,
+    seq: u64,
+    file: File,
+    len: u64,
+    dirty: bool,
+}
+
+impl Writer {
+    fn create(inner: Arc<Inner>, seq: u64) -> Result<Writer, SpoolError> {
+        let path = segment_path(&inner.config.dir, seq);
+        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| SpoolError::io(&path, e))?;
+        sync_dir(&inner.config.dir)?;
+        inner.lock().segments.insert(seq, Segment { bytes: 0, records: 0, acked: 0, sealed: false, first_ms: None });
+        Ok(Writer { inner, seq, file, len: 0, dirty: false })
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Write1>) {
+        let interval = match self.inner.config.fsync {
+            Fsync::EveryBatch => None,
+            Fsync::Interval(d) => Some(d),
+        };
+        loop {
+            let first = match interval {
+                None => match rx.recv() {
+                    Ok(w) => w,
+                    Err(_) => break,
+                },
+                Some(d) => match rx.recv_timeout(d) {
+                    Ok(w) => w,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.sync_if_dirty();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            let mut batch = vec![first];
+            while batch.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(w) => batch.push(w),
+                    Err(_) => break,
+                }
+            }
+            self.write_batch(batch);
+        }
+        self.sync_if_dirty();
+        self.seal();
+        let mut st = self.inner.lock();
+        st.closed = true;
+        drop(st);
+        self.inner.appended.notify_waiters();
+    }
+
+    fn write_batch(&mut self, batch: Vec<Write1>) {
+        let now = now_ms();
+        let mut buf = Vec::new();
+        let mut run: Vec<(Write1, RecordId, u64)> = Vec::new();
+        let mut broken: Option<String> = None;
+        for w in batch {
+            let size = (record::HEADER + w.payload.len()) as u64;
+            if let Some(msg) = &broken {
+                self.refuse(w, size, msg);
+                continue;
+            }
+            let filled = self.len + buf.len() as u64;
+            if filled > 0 && filled + size > self.inner.config.segment_bytes {
+                self.commit(&mut buf, &mut run, now);
+                if let Err(e) = self.roll() {
+                    tracing::error!(error = %e, "cannot start a new spool segment");
+                    broken = Some(e.to_string());
+                    self.refuse(w, size, &e.to_string());
+                    continue;
+                }
+            }
+            let offset = self.len + buf.len() as u64;
+            record::encode(&mut buf, &w.payload, now);
+            run.push((w, RecordId { segment: self.seq, offset }, size));
+        }
+        self.commit(&mut buf, &mut run, now);
+    }
+
+    /// Writes `buf` (the records of `run`) to the current segment, syncs per the policy, makes
+    /// them readable, and answers their appends.
+    fn commit(&mut self, buf: &mut Vec<u8>, run: &mut Vec<(Write1, RecordId, u64)>, now: u64) {
+        if run.is_empty() {
+            return;
+        }
+        let path = segment_path(&self.inner.config.dir, self.seq);
+        let mut written = self.file.write_all(buf);
+        if written.is_ok() && self.inner.config.fsync == Fsync::EveryBatch {
+            written = self.file.sync_data();
+        }
+        if let Err(e) = written {
+            tracing::error!(path = %path.display(), error = %e, "spool write failed");
+            // Cut off whatever part of the batch reached the file, so the segment stays clean.
+            let _ = self.file.set_len(self.len);
+            let msg = e.to_string();
+            for (w, _, size) in run.drain(..) {
+                self.refuse(w, size, &msg);
+            }
+            buf.clear();
+            return;
+        }
+        self.dirty = self.inner.config.fsync != Fsync::EveryBatch;
+        self.len += buf.len() as u64;
+        buf.clear();
+        {
+            let mut st = self.inner.lock();
+            if let Some(seg) = st.segments.get_mut(&self.seq) {
+                seg.bytes = self.len;
+                seg.records += run.len() as u64;
+                seg.first_ms.get_or_insert(now);
+            }
+            st.readable = (self.seq, self.len);
+        }
+        metrics::APPENDED.inc_by(run.len() as u64);
+        self.inner.appended.notify_waiters();
+        for (w, id, _) in run.drain(..) {
+            let _ = w.reply.send(Ok(id));
+        }
+    }
+
+    fn refuse(&self, w: Write1, size: u64, msg: &str) {
+        self.inner.lock().used -= size;
+        let _ = w.reply.send(Err(SpoolError::io(&self.inner.config.dir, std::io::Error::other(msg.to_owned()))));
+    }
+
+    fn sync_if_dirty(&mut self) {
+        if self.dirty {
+            if let Err(e) = self.file.sync_data() {
+                tracing::error!(error = %e, "spool fsync failed");
+                return;
+            }
+            self.dirty = false;
+        }
+    }
+
+    fn seal(&mut self) {
+        let mut st = self.inner.lock();
+        if let Some(seg) = st.segments.get_mut(&self.seq) {
+            seg.sealed = true;
+        }
+        self.inner.delete_finished(&mut st);
+    }
+
+    /// Seals the current segment and continues in the next one.
+    fn roll(&mut self) -> Result<(), SpoolError> {
+        self.sync_if_dirty();
+        self.seal();
+        let next = self.seq + 1;
+        let path = segment_path(&self.inner.config.dir, next);
+        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| SpoolError::io(&path, e))?;
+        sync_dir(&self.inner.config.dir)?;
+        self.inner.lock().segments.insert(next, Segment { bytes: 0, records: 0, acked: 0, sealed: false, first_ms: None });
+        self.seq = next;
+        self.file = file;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+/// Hands out records in order, from disk, following the writer. One per spool.
+#[derive(Debug)]
+pub struct SpoolReader {
+    spool: Spool,
+    segment: u64,
+    offset: u64,
+    file: Option<BufReader<File>>,
+}
+
+impl SpoolReader {
+    /// The next record, waiting for one to be appended; `None` once the spool is closed and
+    /// everything written has been read.
+    pub async fn next(&mut self) -> Option<Result<(RecordId, Bytes), SpoolError>> {
+        let inner = self.spool.inner.clone();
+        loop {
+            let appended = inner.appended.notified();
+            tokio::pin!(appended);
+            appended.as_mut().enable();
+            let (readable, closed, next_segment) = {
+                let st = self.spool.inner.lock();
+                let next = st.segments.range(self.segment + 1..).next().map(|(s, _)| *s);
+                (st.readable, st.closed, next)
+            };
+            if (self.segment, self.offset) < readable {
+                if self.segment < readable.0 && self.at_end_of_segment() {
+                    // This segment is finished: move on to the next one that exists.
+                    self.enter(next_segment.unwrap_or(readable.0));
+                    continue;
+                }
+                return Some(self.read_one());
+            }
+            if closed {
+                return None;
+            }
+            appended.await;
+        }
+    }
+
+    fn at_end_of_segment(&self) -> bool {
+        let st = self.spool.inner.lock();
+        st.segments.get(&self.segment).is_none_or(|s| self.offset >= s.bytes)
+    }
+
+    fn enter(&mut self, segment: u64) {
+        self.segment = segment;
+        self.offset = 0;
+        self.file = None;
+        let mut st = self.spool.inner.lock();
+        st.reader_segment = segment;
+        self.spool.inner.delete_finished(&mut st);
+    }
+
+    fn read_one(&mut self) -> Result<(RecordId, Bytes), SpoolError> {
+        let path = segment_path(&self.spool.inner.config.dir, self.segment);
+        if self.file.is_none() {
+            let mut f = File::open(&path).map_err(|e| SpoolError::io(&path, e))?;
+            f.seek(SeekFrom::Start(self.offset)).map_err(|e| SpoolError::io(&path, e))?;
+            self.file = Some(BufReader::with_capacity(256 * 1024, f));
+        }
+        let Some(file) = self.file.as_mut() else { return Err(SpoolError::Closed) };
+        let id = RecordId { segment: self.segment, offset: self.offset };
+        match record::read(file, self.spool.inner.config.segment_bytes).map_err(|e| SpoolError::io(&path, e))? {
+            record::Read1::Record { payload, .. } => {
+                self.offset += (record::HEADER + payload.len()) as u64;
+                Ok((id, Bytes::from(payload)))
+            }
+            // The writer publishes only whole, written records, so this is disk corruption.
+            record::Read1::End | record::Read1::Torn => {
+                let reason = format!("unreadable record at offset {} of a written segment", self.offset);
+                self.file = None;
+                Err(SpoolError::io(&path, std::io::Error::other(reason)))
+            }
+        }
+    }
+
+    /// Skips the rest of the current segment (after an unreadable record).
+    pub fn skip_segment(&mut self) {
+        let next = {
+            let st = self.spool.inner.lock();
+            st.segments.range(self.segment + 1..).next().map(|(s, _)| *s).unwrap_or(st.readable.0)
+        };
+        if next != self.segment {
+            self.enter(next);
+        }
+    }
+}
+
+struct Scan {
+    records: u64,
+    valid_bytes: u64,
+    torn: bool,
+    first_ms: Option<u64>,
+}
+
+fn scan_segment(path: &Path, max_record: u64) -> Result<Scan, SpoolError> {
+    let file = File::open(path).map_err(|e| SpoolError::io(path, e))?;
+    let mut r = BufReader::with_capacity(256 * 1024, file);
+    let mut scan = Scan { records: 0, valid_bytes: 0, torn: false, first_ms: None };
+    loop {
+        match record::read(&mut r, max_record).map_err(|e| SpoolError::io(path, e))? {
+            record::Read1::Record { payload, appended_ms } => {
+                scan.records += 1;
+                scan.valid_bytes += (record::HEADER + payload.len()) as u64;
+                scan.first_ms.get_or_insert(appended_ms);
+            }
+            record::Read1::End => return Ok(scan),
+            record::Read1::Torn => {
+                scan.torn = true;
+                return Ok(scan);
+            }
+        }
+    }
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SpoolError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| SpoolError::io(dir, e))? {
+        let entry = entry.map_err(|e| SpoolError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(seq) = name.to_str().and_then(|n| n.strip_suffix(".seg")).and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        out.push((seq, entry.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.seg"))
+}
+
+/// Makes a new file's directory entry durable.
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| SpoolError::io(dir, e))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests;

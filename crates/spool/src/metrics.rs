@@ -1,0 +1,47 @@
+//! The spool's Prometheus metrics, registered in the default registry.
+
+use std::sync::LazyLock;
+
+use prometheus::{Gauge, IntCounter, IntGauge};
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
+    let _ = prometheus::default_registry().register(Box::new(c.clone()));
+    c
+}
+
+/// Bytes the spool holds (segments on disk plus accepted appends not yet written).
+pub static BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(IntGauge::new("drainpipe_spool_bytes", "Bytes held in the spool").expect("valid metric"))
+});
+
+/// Age of the oldest segment that still holds unacknowledged records.
+pub static OLDEST_UNACKED_AGE: LazyLock<Gauge> = LazyLock::new(|| {
+    register(
+        Gauge::new(
+            "drainpipe_spool_oldest_unacked_age_seconds",
+            "Age of the oldest spooled record not yet acknowledged (upper bound, per segment)",
+        )
+        .expect("valid metric"),
+    )
+});
+
+pub static APPENDED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(IntCounter::new("drainpipe_spool_appended_records_total", "Records written to the spool").expect("valid metric"))
+});
+
+pub static ACKED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("drainpipe_spool_acked_records_total", "Records acknowledged (delivered or dead-lettered)")
+            .expect("valid metric"),
+    )
+});
+
+/// Records found on disk at start-up and handed out again.
+pub static REPLAYED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(IntCounter::new("drainpipe_spool_replayed_records_total", "Records replayed at start-up").expect("valid metric"))
+});
+
+/// Segments whose torn tail (a crash mid-write) was cut off at start-up.
+pub static TORN_TAILS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(IntCounter::new("drainpipe_spool_torn_tails_total", "Torn segment tails cut off at start-up").expect("valid metric"))
+});
