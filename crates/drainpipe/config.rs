@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
@@ -22,10 +23,57 @@ pub struct ServeArgs {
     #[arg(long, env = "DRAINPIPE_LISTEN", value_name = "ADDR", hide_env = true)]
     pub listen: Option<SocketAddr>,
 
-    /// Elasticsearch URL; credentials may be in it [env: DRAINPIPE_ELASTICSEARCH_URL, then
-    /// ELASTICSEARCH_URL] [default: http://127.0.0.1:9200]
-    #[arg(long, env = "DRAINPIPE_ELASTICSEARCH_URL", value_name = "URL", hide_env = true)]
-    pub elasticsearch_url: Option<String>,
+    /// Elasticsearch URL, credentials may be in it; repeat (or comma-separate) for several nodes
+    /// [env: DRAINPIPE_ELASTICSEARCH_URL, then BONSAI_URL, SEARCHBOX_URL, ELASTICSEARCH_URL]
+    /// [default: http://127.0.0.1:9200]
+    #[arg(long, env = "DRAINPIPE_ELASTICSEARCH_URL", value_name = "URL", value_delimiter = ',', hide_env = true)]
+    pub elasticsearch_url: Vec<String>,
+
+    /// Elasticsearch API key, `id:key` or the base64 `encoded` form
+    #[arg(long, env = "DRAINPIPE_ELASTICSEARCH_API_KEY", value_name = "KEY", hide_env_values = true)]
+    pub elasticsearch_api_key: Option<String>,
+
+    /// PEM file of CA certificates to trust for Elasticsearch (besides the system's)
+    #[arg(long, env = "DRAINPIPE_ELASTICSEARCH_CA", value_name = "FILE")]
+    pub elasticsearch_ca: Option<PathBuf>,
+
+    /// gzip bulk request bodies
+    #[arg(long, env = "DRAINPIPE_ELASTICSEARCH_GZIP")]
+    pub elasticsearch_gzip: bool,
+
+    /// Durable spool folder: frames are on disk before they are answered 2xx. Without it, a
+    /// bounded in-memory queue (lost on a crash)
+    #[arg(long, env = "DRAINPIPE_SPOOL_DIR", value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+
+    /// Spool size limit; when full, drains get 503 and syslog is not read [default: 1GiB]
+    #[arg(long, env = "DRAINPIPE_SPOOL_MAX_BYTES", value_name = "SIZE")]
+    pub spool_max_bytes: Option<ByteSize>,
+
+    /// `batch` (fsync before answering, shared by concurrent requests) or an interval such as
+    /// `200ms` [default: batch]
+    #[arg(long, env = "DRAINPIPE_SPOOL_FSYNC", value_name = "POLICY")]
+    pub spool_fsync: Option<FsyncPolicy>,
+
+    /// Documents per bulk request at most [default: 5000]
+    #[arg(long, env = "DRAINPIPE_BULK_MAX_DOCS", value_name = "N")]
+    pub bulk_max_docs: Option<usize>,
+
+    /// Bytes per bulk request at most [default: 5MiB]
+    #[arg(long, env = "DRAINPIPE_BULK_MAX_BYTES", value_name = "SIZE")]
+    pub bulk_max_bytes: Option<ByteSize>,
+
+    /// Longest wait before a partly filled bulk request is sent [default: 1s]
+    #[arg(long, env = "DRAINPIPE_BULK_FLUSH_INTERVAL", value_name = "DURATION")]
+    pub bulk_flush_interval: Option<HumanDuration>,
+
+    /// Bulk requests in flight at once [default: 2]
+    #[arg(long, env = "DRAINPIPE_BULK_CONCURRENCY", value_name = "N")]
+    pub bulk_concurrency: Option<usize>,
+
+    /// How long SIGTERM waits for requests in flight before exiting [default: 30s]
+    #[arg(long, env = "DRAINPIPE_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
+    pub shutdown_timeout: Option<HumanDuration>,
 
     /// Data stream namespace: documents go to `logs-heroku-<NAMESPACE>` [default: default]
     #[arg(long, env = "DRAINPIPE_NAMESPACE", value_name = "NAMESPACE")]
@@ -86,6 +134,62 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 }
 
+/// A duration written `500ms`, `30s`, `5m` or `1h` (a bare number is seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl std::str::FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<HumanDuration, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (n, unit) = s.split_at(split);
+        let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m)"))?;
+        let d = match unit.trim() {
+            "ms" => Duration::from_millis(n),
+            "" | "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            other => return Err(format!("unknown duration unit {other:?} (use ms, s, m or h)")),
+        };
+        Ok(HumanDuration(d))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// When the spool syncs to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    Batch,
+    Interval(Duration),
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FsyncPolicy, String> {
+        match s.trim() {
+            "batch" => Ok(FsyncPolicy::Batch),
+            other => other
+                .parse::<HumanDuration>()
+                .map(|d| FsyncPolicy::Interval(d.0))
+                .map_err(|e| format!("expected `batch` or an interval: {e}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FsyncPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FsyncPolicy, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A size in bytes, written `65536`, `64KiB`, `8MiB`, `1GiB` (also `KB`/`MB`/`GB` and `k`/`M`/`G`,
 /// all powers of 1024).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +235,19 @@ impl<'de> Deserialize<'de> for ByteSize {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
     listen: Option<SocketAddr>,
-    elasticsearch_url: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    elasticsearch_url: Vec<String>,
+    elasticsearch_api_key: Option<String>,
+    elasticsearch_ca: Option<PathBuf>,
+    elasticsearch_gzip: Option<bool>,
+    spool_dir: Option<PathBuf>,
+    spool_max_bytes: Option<ByteSize>,
+    spool_fsync: Option<FsyncPolicy>,
+    bulk_max_docs: Option<usize>,
+    bulk_max_bytes: Option<ByteSize>,
+    bulk_flush_interval: Option<HumanDuration>,
+    bulk_concurrency: Option<usize>,
+    shutdown_timeout: Option<HumanDuration>,
     namespace: Option<String>,
     #[serde(default)]
     basic_auth: Vec<String>,
@@ -146,11 +262,34 @@ struct FileConfig {
     max_connections: Option<usize>,
 }
 
+/// A string or an array of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::One(s) => vec![s],
+        Raw::Many(v) => v,
+    })
+}
+
 /// The validated configuration `serve` runs with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
-    pub elasticsearch_url: String,
+    pub elasticsearch_urls: Vec<String>,
+    pub elasticsearch_api_key: Option<String>,
+    pub elasticsearch_ca: Option<PathBuf>,
+    pub elasticsearch_gzip: bool,
+    pub spool: Option<SpoolSettings>,
+    pub bulk_max_docs: usize,
+    pub bulk_max_bytes: usize,
+    pub bulk_flush_interval: Duration,
+    pub bulk_concurrency: usize,
+    pub shutdown_timeout: Duration,
     pub namespace: String,
     pub credentials: Vec<Credential>,
     pub drain_tokens: DrainTokens,
@@ -160,6 +299,13 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub max_message_bytes: usize,
     pub max_connections: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpoolSettings {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub fsync: FsyncPolicy,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,11 +334,16 @@ impl ServeConfig {
             .or(port_listen)
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
-        let elasticsearch_url = args
-            .elasticsearch_url
-            .or_else(|| env("ELASTICSEARCH_URL").filter(|u| !u.is_empty()))
-            .or(file.elasticsearch_url)
-            .unwrap_or_else(|| DEFAULT_ELASTICSEARCH_URL.to_owned());
+        // Heroku's search add-ons set these; the first one present wins.
+        let platform_url = ["BONSAI_URL", "SEARCHBOX_URL", "ELASTICSEARCH_URL"]
+            .iter()
+            .find_map(|k| env(k).filter(|u| !u.is_empty()))
+            .map(|u| u.split(',').map(str::trim).map(str::to_owned).collect::<Vec<_>>());
+        let elasticsearch_urls = Some(args.elasticsearch_url)
+            .filter(|v| !v.is_empty())
+            .or(platform_url)
+            .or(Some(file.elasticsearch_url).filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| vec![DEFAULT_ELASTICSEARCH_URL.to_owned()]);
         let namespace = args.namespace.or(file.namespace).unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
         validate_namespace(&namespace)?;
 
@@ -219,9 +370,25 @@ impl ServeConfig {
             bail!("syslog-tls-listen needs tls-cert and tls-key");
         }
         let size = |a: Option<ByteSize>, f: Option<ByteSize>, default: usize| a.or(f).map_or(default, |b| b.0);
+        let spool = args.spool_dir.or(file.spool_dir).map(|dir| SpoolSettings {
+            dir,
+            max_bytes: size(args.spool_max_bytes, file.spool_max_bytes, 1 << 30) as u64,
+            fsync: args.spool_fsync.or(file.spool_fsync).unwrap_or(FsyncPolicy::Batch),
+        });
+        let duration =
+            |a: Option<HumanDuration>, f: Option<HumanDuration>, default: Duration| a.or(f).map_or(default, |d| d.0);
         Ok(ServeConfig {
             listen,
-            elasticsearch_url,
+            elasticsearch_urls,
+            elasticsearch_api_key: args.elasticsearch_api_key.or(file.elasticsearch_api_key),
+            elasticsearch_ca: args.elasticsearch_ca.or(file.elasticsearch_ca),
+            elasticsearch_gzip: args.elasticsearch_gzip || file.elasticsearch_gzip.unwrap_or(false),
+            spool,
+            bulk_max_docs: args.bulk_max_docs.or(file.bulk_max_docs).unwrap_or(5_000).max(1),
+            bulk_max_bytes: size(args.bulk_max_bytes, file.bulk_max_bytes, 5 << 20),
+            bulk_flush_interval: duration(args.bulk_flush_interval, file.bulk_flush_interval, Duration::from_secs(1)),
+            bulk_concurrency: args.bulk_concurrency.or(file.bulk_concurrency).unwrap_or(2).max(1),
+            shutdown_timeout: duration(args.shutdown_timeout, file.shutdown_timeout, Duration::from_secs(30)),
             namespace,
             credentials,
             drain_tokens,
@@ -237,6 +404,11 @@ impl ServeConfig {
     /// The data stream documents are written to.
     pub fn data_stream(&self) -> String {
         format!("logs-heroku-{}", self.namespace)
+    }
+
+    /// Where documents Elasticsearch will never take are kept.
+    pub fn dead_letter_stream(&self) -> String {
+        format!("logs-heroku.deadletter-{}", self.namespace)
     }
 }
 
@@ -269,8 +441,11 @@ mod tests {
     fn defaults() {
         let c = ServeConfig::resolve(ServeArgs::default(), no_env).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
-        assert_eq!(c.elasticsearch_url, "http://127.0.0.1:9200");
+        assert_eq!(c.elasticsearch_urls, ["http://127.0.0.1:9200"]);
         assert_eq!(c.data_stream(), "logs-heroku-default");
+        assert_eq!(c.dead_letter_stream(), "logs-heroku.deadletter-default");
+        assert_eq!(c.spool, None);
+        assert_eq!((c.bulk_max_docs, c.bulk_concurrency, c.shutdown_timeout), (5000, 2, Duration::from_secs(30)));
     }
 
     #[test]
@@ -282,7 +457,19 @@ mod tests {
         };
         let c = ServeConfig::resolve(ServeArgs::default(), env).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:5000");
-        assert_eq!(c.elasticsearch_url, "http://es:9200");
+        assert_eq!(c.elasticsearch_urls, ["http://es:9200"]);
+        // Bonsai, then SearchBox, then ELASTICSEARCH_URL.
+        let addons = |k: &str| match k {
+            "SEARCHBOX_URL" => Some("https://searchbox".to_owned()),
+            "ELASTICSEARCH_URL" => Some("http://es:9200".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            ServeConfig::resolve(ServeArgs::default(), addons).unwrap().elasticsearch_urls,
+            ["https://searchbox"]
+        );
+        let bonsai = |k: &str| (k == "BONSAI_URL").then(|| "https://bonsai".to_owned()).or_else(|| addons(k));
+        assert_eq!(ServeConfig::resolve(ServeArgs::default(), bonsai).unwrap().elasticsearch_urls, ["https://bonsai"]);
         // A flag (or DRAINPIPE_*) wins over them.
         let args = ServeArgs { listen: Some("127.0.0.1:9".parse().unwrap()), ..ServeArgs::default() };
         assert_eq!(ServeConfig::resolve(args, env).unwrap().listen.to_string(), "127.0.0.1:9");
@@ -302,7 +489,7 @@ mod tests {
         let args = ServeArgs { namespace: Some("flag".into()), config: Some(path.clone()), ..ServeArgs::default() };
         let c = ServeConfig::resolve(args, no_env).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
-        assert_eq!(c.elasticsearch_url, "http://file:9200");
+        assert_eq!(c.elasticsearch_urls, ["http://file:9200"]);
         assert_eq!(c.namespace, "flag");
 
         std::fs::write(&path, "listen = \"127.0.0.1:7000\"\nlisten-address = \"x\"\n").unwrap();
@@ -353,6 +540,25 @@ mod tests {
         assert!(ServeConfig::resolve(bad, no_env).is_err());
         let bad = ServeArgs { syslog_tls_listen: Some("127.0.0.1:6514".parse().unwrap()), ..ServeArgs::default() };
         assert!(ServeConfig::resolve(bad, no_env).is_err());
+    }
+
+    #[test]
+    fn durations_and_spool_settings() {
+        assert_eq!("500ms".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_millis(500))));
+        assert_eq!("2m".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(120))));
+        assert!("soon".parse::<HumanDuration>().is_err());
+        assert_eq!("batch".parse::<FsyncPolicy>(), Ok(FsyncPolicy::Batch));
+        assert_eq!("200ms".parse::<FsyncPolicy>(), Ok(FsyncPolicy::Interval(Duration::from_millis(200))));
+        let args = ServeArgs {
+            spool_dir: Some("/var/lib/drainpipe".into()),
+            spool_max_bytes: Some(ByteSize(1 << 20)),
+            ..ServeArgs::default()
+        };
+        let c = ServeConfig::resolve(args, no_env).unwrap();
+        assert_eq!(
+            c.spool,
+            Some(SpoolSettings { dir: "/var/lib/drainpipe".into(), max_bytes: 1 << 20, fsync: FsyncPolicy::Batch })
+        );
     }
 
     #[test]

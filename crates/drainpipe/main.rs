@@ -4,6 +4,7 @@
 //! together (see ARCHITECTURE.md). Only here are `anyhow`, `clap` and a tracing subscriber used.
 
 mod config;
+mod frame_codec;
 mod metrics;
 mod pipeline;
 mod serve;

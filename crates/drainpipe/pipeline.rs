@@ -7,26 +7,61 @@ use std::time::Duration;
 
 use drainpipe_bulk_indexer::Chunk;
 use drainpipe_ingest::{Frame, FrameSink, Protocol, Rejected};
+use drainpipe_spool::{Spool, SpoolError, SpoolReader};
 use drainpipe_transform::{Context, DocumentId, FrameSeed, StructuredData, Timestamp, Transformer};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::metrics;
+use crate::{frame_codec, metrics};
 
-/// The in-memory hand-off from the receivers: a bounded queue of frames. When it is full the
-/// receiver answers 503 with `Retry-After`, and Logplex sends the frame again.
+/// Where the receivers hand frames: the durable spool, or (without `--spool-dir`) a bounded
+/// in-memory queue. Full means 503 with `Retry-After` for HTTPS, and no reading for syslog.
 #[derive(Clone, Debug)]
-pub struct MemoryQueue(pub mpsc::Sender<Frame>);
+pub enum Handoff {
+    Memory(mpsc::Sender<Frame>),
+    Spool(Spool),
+}
 
-impl FrameSink for MemoryQueue {
+/// While the spool is full, Logplex is told to come back after this long.
+const SPOOL_FULL_RETRY: Duration = Duration::from_secs(5);
+
+impl FrameSink for Handoff {
     async fn accept(&self, frame: Frame) -> Result<(), Rejected> {
-        self.0.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => Rejected::Full { retry_after: Duration::from_secs(1) },
-            mpsc::error::TrySendError::Closed(_) => Rejected::ShuttingDown,
-        })
+        match self {
+            Handoff::Memory(queue) => queue.try_send(frame).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => Rejected::Full { retry_after: Duration::from_secs(1) },
+                mpsc::error::TrySendError::Closed(_) => Rejected::ShuttingDown,
+            }),
+            Handoff::Spool(spool) => match spool.append(frame_codec::encode(&frame)).await {
+                Ok(_) => Ok(()),
+                Err(SpoolError::Full { .. }) => Err(Rejected::Full { retry_after: SPOOL_FULL_RETRY }),
+                Err(SpoolError::Closed) => Err(Rejected::ShuttingDown),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write to the spool; refusing the frame");
+                    Err(Rejected::Full { retry_after: SPOOL_FULL_RETRY })
+                }
+            },
+        }
     }
 
     async fn accept_or_wait(&self, frame: Frame) -> Result<(), Rejected> {
-        self.0.send(frame).await.map_err(|_| Rejected::ShuttingDown)
+        match self {
+            Handoff::Memory(queue) => queue.send(frame).await.map_err(|_| Rejected::ShuttingDown),
+            Handoff::Spool(spool) => {
+                let record = frame_codec::encode(&frame);
+                loop {
+                    match spool.append(record.clone()).await {
+                        Ok(_) => return Ok(()),
+                        Err(SpoolError::Closed) => return Err(Rejected::ShuttingDown),
+                        Err(e) => {
+                            if !matches!(e, SpoolError::Full { .. }) {
+                                tracing::error!(error = %e, "cannot write to the spool; waiting");
+                            }
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -37,6 +72,48 @@ pub struct Target {
     pub data_stream: String,
     /// Drain token to app, for syslog drains (HTTPS frames are resolved by the receiver).
     pub token_apps: Arc<HashMap<String, String>>,
+}
+
+/// Reads the spool in order until it is closed (or `stop` turns true), sending one chunk per
+/// frame; each record is acknowledged once every document of its frame is done.
+pub async fn run_spooled(
+    mut reader: SpoolReader,
+    spool: Spool,
+    chunks: mpsc::Sender<Chunk>,
+    target: Target,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut transformer = Transformer::new();
+    loop {
+        let next = tokio::select! {
+            next = reader.next() => next,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let (id, record) = match next {
+            None => return,
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "unreadable spool record; skipping the rest of its segment");
+                reader.skip_segment();
+                continue;
+            }
+        };
+        let frame = match frame_codec::decode(&record) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, bytes = record.len(), "spool record is not a frame; dropping it");
+                spool.ack(id);
+                continue;
+            }
+        };
+        let mut chunk = to_chunk(&mut transformer, &frame, &target);
+        let acks = spool.clone();
+        chunk.on_done(move || acks.ack(id));
+        if chunks.send(chunk).await.is_err() {
+            tracing::error!("indexer stopped; the pipeline cannot hand on documents");
+            return;
+        }
+    }
 }
 
 /// Transforms frames until `frames` closes, sending one chunk per frame to the indexer.
@@ -78,7 +155,7 @@ pub fn to_chunk(transformer: &mut Transformer, frame: &Frame, target: &Target) -
             Protocol::Syslog => DocumentId::for_stream(frame.drain_token.as_deref(), raw),
         };
         let cut_from = cuts.next_if(|(p, _)| *p == position).map(|(_, full)| *full);
-        chunk.push_with(&target.data_stream, id.as_str(), |out| {
+        chunk.push_with(&target.data_stream, id.as_str(), raw, |out| {
             let outcome = match cut_from {
                 None => transformer.transform(raw, &ctx, out),
                 Some(full) => transformer.transform_cut(raw, full, &ctx, out),

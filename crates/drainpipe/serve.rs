@@ -6,26 +6,34 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use drainpipe_bulk_indexer::{Client, IndexerConfig};
+use drainpipe_bulk_indexer::{Client, ClientConfig, DeadLetterConfig, IndexerConfig};
 use drainpipe_ingest::{ExtraRoutes, HttpConfig, ReloadableCert, SyslogConfig};
+use drainpipe_spool::{Fsync, Spool, SpoolConfig};
 use http_body_util::Full;
 use hyper::{header, Method, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::config::ServeConfig;
-use crate::pipeline::{MemoryQueue, Target};
+use crate::config::{FsyncPolicy, ServeConfig};
+use crate::pipeline::{Handoff, Target};
 use crate::{metrics, pipeline, setup};
 
 /// Frames waiting for the transform. At Logplex's ~100 KB per frame this bounds the queue at
 /// about 100 MB; past it, HTTPS senders get 503 and retry, syslog senders are not read.
 const QUEUE_FRAMES: usize = 1024;
-/// How long shutdown waits for accepted frames to reach Elasticsearch.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    let client = Client::new(&config.elasticsearch_url)?;
+    let ca_pem = match &config.elasticsearch_ca {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+        None => None,
+    };
+    let client = Client::with_config(&ClientConfig {
+        urls: config.elasticsearch_urls.clone(),
+        api_key: config.elasticsearch_api_key.clone(),
+        ca_pem,
+        gzip: config.elasticsearch_gzip,
+    })?;
     let cert = match &config.tls {
         Some(files) => Some(ReloadableCert::load(&files.cert, &files.key)?),
         None => None,
@@ -40,21 +48,64 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let target =
         Target { data_stream: config.data_stream(), token_apps: Arc::new(config.drain_tokens.as_map().clone()) };
     tracing::info!(elasticsearch = client.url(), data_stream = %target.data_stream, "starting");
-    tracing::warn!(
-        "accepted frames wait in an in-memory queue until indexed: a crash loses what has not reached Elasticsearch"
-    );
     if config.credentials.is_empty() {
         tracing::warn!("no --basic-auth configured: anyone who can reach POST /logs can send logs");
     }
 
-    let (frame_tx, frame_rx) = mpsc::channel(QUEUE_FRAMES);
+    // Bulk indexer: installs the templates first, then indexes until its channel closes.
     let (chunk_tx, chunk_rx) = mpsc::channel(8);
+    let indexer_config = IndexerConfig {
+        max_docs: config.bulk_max_docs,
+        max_bytes: config.bulk_max_bytes,
+        flush_interval: config.bulk_flush_interval,
+        concurrency: config.bulk_concurrency,
+        dead_letter: DeadLetterConfig {
+            index: config.dead_letter_stream(),
+            file: config.spool.as_ref().map(|s| s.dir.join("dead-letters.ndjson")),
+        },
+        ..IndexerConfig::default()
+    };
     let indexer = tokio::spawn(async move {
         setup::install_until_done(&client).await?;
-        drainpipe_bulk_indexer::run(client, IndexerConfig::default(), chunk_rx).await;
+        drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await;
         anyhow::Ok(())
     });
-    let pipeline = tokio::spawn(pipeline::run(frame_rx, chunk_tx, target));
+
+    // The hand-off between receivers and pipeline: the spool, or a queue in memory.
+    let (stop_pipeline_tx, stop_pipeline) = watch::channel(false);
+    let (handoff, pipeline, spool) = match &config.spool {
+        Some(settings) => {
+            let fsync = match settings.fsync {
+                FsyncPolicy::Batch => Fsync::EveryBatch,
+                FsyncPolicy::Interval(d) => Fsync::Interval(d),
+            };
+            let spool_config = SpoolConfig {
+                dir: settings.dir.clone(),
+                max_bytes: settings.max_bytes,
+                segment_bytes: (settings.max_bytes / 64).clamp(1 << 20, 64 << 20),
+                fsync,
+            };
+            let (spool, reader, recovery) = Spool::open(spool_config).context("cannot open the spool")?;
+            tracing::info!(
+                dir = %settings.dir.display(),
+                max_bytes = settings.max_bytes,
+                replaying = recovery.records,
+                torn_tails_cut = recovery.torn_segments,
+                "spool open: frames are on disk before they are answered"
+            );
+            let pipeline = tokio::spawn(pipeline::run_spooled(reader, spool.clone(), chunk_tx, target, stop_pipeline));
+            tokio::spawn(update_spool_metrics(spool.clone()));
+            (Handoff::Spool(spool.clone()), pipeline, Some(spool))
+        }
+        None => {
+            tracing::warn!(
+                "no --spool-dir: accepted frames wait in a bounded in-memory queue, and a crash loses what has not reached Elasticsearch"
+            );
+            let (frame_tx, frame_rx) = mpsc::channel(QUEUE_FRAMES);
+            let pipeline = tokio::spawn(pipeline::run(frame_rx, chunk_tx, target));
+            (Handoff::Memory(frame_tx), pipeline, None)
+        }
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -63,7 +114,6 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let queue = MemoryQueue(frame_tx);
     let mut receivers = JoinSet::new();
     let http = HttpConfig {
         max_body_bytes: config.max_body_bytes,
@@ -76,7 +126,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{http_addr}");
-    receivers.spawn(drainpipe_ingest::http::run(http_listener, http, queue.clone(), stopped()));
+    receivers.spawn(drainpipe_ingest::http::run(http_listener, http, handoff.clone(), stopped()));
     let syslog = SyslogConfig {
         max_message_bytes: config.max_message_bytes,
         max_connections: config.max_connections,
@@ -84,26 +134,31 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     if let Some(listener) = syslog_listener {
         tracing::info!("syslog listening on tcp://{}", listener.local_addr()?);
-        receivers.spawn(drainpipe_ingest::syslog::run(listener, syslog.clone(), queue.clone(), stopped()));
+        receivers.spawn(drainpipe_ingest::syslog::run(listener, syslog.clone(), handoff.clone(), stopped()));
     }
     if let Some(listener) = syslog_tls_listener {
         tracing::info!("syslog listening on tls://{}", listener.local_addr()?);
         let config = SyslogConfig { tls: tls.clone(), ..syslog };
-        receivers.spawn(drainpipe_ingest::syslog::run(listener, config, queue.clone(), stopped()));
+        receivers.spawn(drainpipe_ingest::syslog::run(listener, config, handoff.clone(), stopped()));
     }
-    drop(queue);
+    drop(handoff);
     if let Some(cert) = cert {
         tokio::spawn(reload_on_sighup(cert));
     }
 
     shutdown_signal().await;
+    let deadline = tokio::time::Instant::now() + config.shutdown_timeout;
     let _ = stop_tx.send(true);
     while receivers.join_next().await.is_some() {}
 
-    // Every receiver is closed and its sender dropped: the pipeline drains the queue, then the
-    // indexer flushes and returns.
-    tracing::info!(timeout = ?SHUTDOWN_TIMEOUT, "stopped receiving; flushing accepted frames");
-    let flushed = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+    // No more frames arrive. With a spool, what is not yet read stays there for the next start;
+    // with the memory queue, the pipeline drains it. Then the indexer sends what it holds.
+    if let Some(spool) = &spool {
+        let _ = stop_pipeline_tx.send(true);
+        spool.close();
+    }
+    tracing::info!(timeout = ?config.shutdown_timeout, "stopped receiving; finishing bulk requests in flight");
+    let flushed = tokio::time::timeout_at(deadline, async {
         let _ = pipeline.await;
         indexer.await
     })
@@ -111,12 +166,23 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     match flushed {
         Ok(Ok(result)) => result?,
         Ok(Err(e)) => anyhow::bail!("indexer task failed: {e}"),
-        Err(_) => {
-            anyhow::bail!("shutdown timed out after {SHUTDOWN_TIMEOUT:?}; frames still queued in memory are lost")
+        Err(_) if spool.is_some() => {
+            tracing::warn!("shutdown timeout reached; unacknowledged frames stay in the spool for the next start");
+            return Ok(());
         }
+        Err(_) => anyhow::bail!("shutdown timed out; frames still queued in memory are lost"),
     }
     tracing::info!("all accepted frames flushed; bye");
     Ok(())
+}
+
+/// Keeps the spool gauges current (the oldest record's age grows while nothing happens).
+async fn update_spool_metrics(spool: Spool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        spool.update_metrics();
+    }
 }
 
 async fn bind_optional(addr: Option<std::net::SocketAddr>) -> anyhow::Result<Option<TcpListener>> {

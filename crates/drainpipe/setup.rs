@@ -7,9 +7,11 @@ use anyhow::Context as _;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use drainpipe_bulk_indexer::{Client, Error};
 
-/// The index template, shipped inside the binary.
+/// The index templates, shipped inside the binary: the documents, and their dead letters.
 const TEMPLATE: &str = include_str!("templates/logs-heroku.json");
 pub const TEMPLATE_NAME: &str = "logs-heroku";
+const DEAD_LETTER_TEMPLATE: &str = include_str!("templates/logs-heroku-deadletter.json");
+pub const DEAD_LETTER_TEMPLATE_NAME: &str = "logs-heroku-deadletter";
 
 /// Where documents land: a data stream, or (on servers without data streams) a plain index
 /// of the same name created from the same template.
@@ -23,18 +25,27 @@ pub fn template() -> serde_json::Value {
     serde_json::from_str(TEMPLATE).expect("the shipped template is valid JSON")
 }
 
-/// Installs the index template, falling back to one without `data_stream` when the server
+pub fn dead_letter_template() -> serde_json::Value {
+    serde_json::from_str(DEAD_LETTER_TEMPLATE).expect("the shipped template is valid JSON")
+}
+
+/// Installs both index templates, falling back to ones without `data_stream` when the server
 /// does not know data streams.
 pub async fn install(client: &Client) -> Result<TargetKind, Error> {
-    let mut template = template();
-    match client.put_index_template(TEMPLATE_NAME, &template).await {
+    let kind = install_one(client, TEMPLATE_NAME, template()).await?;
+    install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template()).await?;
+    Ok(kind)
+}
+
+async fn install_one(client: &Client, name: &str, mut template: serde_json::Value) -> Result<TargetKind, Error> {
+    match client.put_index_template(name, &template).await {
         Ok(()) => Ok(TargetKind::DataStream),
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("data_stream") => {
-            tracing::warn!(reason = %body, "server lacks data streams; using plain indices with the same names");
+            tracing::warn!(template = name, reason = %body, "server lacks data streams; using plain indices with the same names");
             if let Some(obj) = template.as_object_mut() {
                 obj.remove("data_stream");
             }
-            client.put_index_template(TEMPLATE_NAME, &template).await?;
+            client.put_index_template(name, &template).await?;
             Ok(TargetKind::PlainIndex)
         }
         Err(e) => Err(e),

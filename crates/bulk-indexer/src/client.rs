@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use elasticsearch::auth::Credentials;
+use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
-use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::http::transport::{MultiNodeConnectionPool, SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::http::{Method, StatusCode, Url};
 use elasticsearch::Elasticsearch;
 
@@ -23,29 +24,70 @@ pub struct Client {
 /// Bulk requests of a few MiB can take a while on a busy cluster; longer than this is a failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How to reach Elasticsearch.
+#[derive(Clone, Debug, Default)]
+pub struct ClientConfig {
+    /// One or more nodes, used in turn (a failed request's retry goes to the next). Credentials
+    /// in a URL's user-info become basic auth.
+    pub urls: Vec<String>,
+    /// An API key (`id:key`, or the base64 form Elasticsearch prints as `encoded`); wins over
+    /// basic auth.
+    pub api_key: Option<String>,
+    /// PEM certificates to trust besides the system's (a private CA).
+    pub ca_pem: Option<Vec<u8>>,
+    /// gzip request bodies.
+    pub gzip: bool,
+}
+
 impl Client {
-    /// Connects to `url`, e.g. `http://127.0.0.1:9200` or `https://user:pass@host`.
+    /// Connects to one URL, e.g. `http://127.0.0.1:9200` or `https://user:pass@host`.
     pub fn new(url: &str) -> Result<Client, Error> {
-        let bad = |reason: String| Error::Url { url: redact(url), reason };
-        let mut parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(bad("scheme must be http or https".into()));
+        Client::with_config(&ClientConfig { urls: vec![url.to_owned()], ..ClientConfig::default() })
+    }
+
+    pub fn with_config(config: &ClientConfig) -> Result<Client, Error> {
+        let first = config.urls.first().cloned().unwrap_or_default();
+        let bad = |url: &str, reason: String| Error::Url { url: redact(url), reason };
+        let mut urls = Vec::new();
+        let mut credentials = None;
+        for url in &config.urls {
+            let mut parsed = Url::parse(url).map_err(|e| bad(url, e.to_string()))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(bad(url, "scheme must be http or https".into()));
+            }
+            if !parsed.username().is_empty() {
+                let user = percent_decode(parsed.username());
+                let pass = percent_decode(parsed.password().unwrap_or(""));
+                let _ = parsed.set_username("");
+                let _ = parsed.set_password(None);
+                credentials.get_or_insert(Credentials::Basic(user, pass));
+            }
+            urls.push(parsed);
         }
-        let credentials = if parsed.username().is_empty() {
-            None
+        if urls.is_empty() {
+            return Err(bad(&first, "no Elasticsearch URL".into()));
+        }
+        if let Some(key) = &config.api_key {
+            credentials = Some(match key.split_once(':') {
+                Some((id, secret)) => Credentials::ApiKey(id.to_owned(), secret.to_owned()),
+                None => Credentials::EncodedApiKey(key.clone()),
+            });
+        }
+        let display_url = urls.iter().map(Url::to_string).collect::<Vec<_>>().join(",");
+        let mut builder = if urls.len() == 1 {
+            TransportBuilder::new(SingleNodeConnectionPool::new(urls.remove(0)))
         } else {
-            let user = percent_decode(parsed.username());
-            let pass = percent_decode(parsed.password().unwrap_or(""));
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            Some(Credentials::Basic(user, pass))
+            TransportBuilder::new(MultiNodeConnectionPool::round_robin(urls, None))
         };
-        let display_url = parsed.to_string();
-        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(parsed)).timeout(REQUEST_TIMEOUT);
+        builder = builder.timeout(REQUEST_TIMEOUT).request_body_compression(config.gzip);
         if let Some(c) = credentials {
             builder = builder.auth(c);
         }
-        let transport = builder.build().map_err(|e| bad(e.to_string()))?;
+        if let Some(pem) = &config.ca_pem {
+            let cert = Certificate::from_pem(pem).map_err(|e| bad(&first, format!("CA certificate: {e}")))?;
+            builder = builder.cert_validation(CertificateValidation::Full(cert));
+        }
+        let transport = builder.build().map_err(|e| bad(&first, e.to_string()))?;
         Ok(Client { es: Elasticsearch::new(transport), display_url })
     }
 
@@ -64,7 +106,9 @@ impl Client {
     ) -> Result<(StatusCode, Bytes), Error> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        let response = self.es.send::<Bytes, ()>(method, path, headers, None, body, None).await?;
+        let sent = self.es.send::<Bytes, ()>(method, path, headers, None, body, None).await;
+        crate::metrics::REACHABLE.set(i64::from(sent.is_ok()));
+        let response = sent?;
         let status = response.status_code();
         Ok((status, response.bytes().await?))
     }
@@ -150,6 +194,16 @@ mod tests {
     fn takes_credentials_out_of_the_url() {
         let c = Client::new("https://user:p%40ss@search.example.com:443/").unwrap();
         assert_eq!(c.url(), "https://search.example.com/");
+        let config = ClientConfig {
+            urls: vec!["http://a:9200".into(), "http://u:p@b:9200".into()],
+            api_key: Some("id:secret".into()),
+            gzip: true,
+            ..ClientConfig::default()
+        };
+        assert_eq!(Client::with_config(&config).unwrap().url(), "http://a:9200/,http://b:9200/");
+        let bad_ca =
+            ClientConfig { urls: vec!["https://a".into()], ca_pem: Some(b"nope".to_vec()), ..ClientConfig::default() };
+        assert!(Client::with_config(&bad_ca).is_err());
         assert_eq!(redact("https://user:secret@h/"), "https://user:REDACTED@h/");
         assert!(Client::new("ftp://h").is_err());
         assert!(Client::new("not a url").is_err());

@@ -3,21 +3,26 @@
 //! It takes [`Chunk`]s of `(index, id, source)` items, already serialised as NDJSON `create`
 //! actions, batches them by documents, bytes and time ([`IndexerConfig`]), and reads every item
 //! of every answer ([`response::classify`]): created and 409 (already stored) are done, 429 and
-//! 5xx items are sent again alone with backoff, anything else is rejected. Whole-request
-//! failures are retried with capped exponential backoff. It knows nothing about Heroku.
+//! 5xx items are sent again alone with backoff (dead-lettered after `max_item_attempts`),
+//! anything else is dead-lettered ([`DeadLetterConfig`]): to the dead-letter index, or a local
+//! file when even that refuses. Whole-request failures are retried with capped exponential
+//! backoff for as long as it takes. A chunk's callback runs once every item in it is done,
+//! which is how the spool learns a record may go. It knows nothing about Heroku.
 //!
 //! [`Client`] is the connection (one URL, credentials from its user-info) and also carries the
 //! few other requests drainpipe makes (index templates, health).
 
 mod chunk;
 mod client;
+mod deadletter;
 mod error;
 mod indexer;
 pub mod metrics;
 pub mod response;
 
 pub use chunk::Chunk;
-pub use client::{redact, Client};
+pub use client::{redact, Client, ClientConfig};
+pub use deadletter::DeadLetterConfig;
 pub use elasticsearch::http::{Method, StatusCode};
 pub use error::Error;
 pub use indexer::{run, IndexerConfig};

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
     let _ = prometheus::default_registry().register(Box::new(c.clone()));
@@ -10,13 +10,15 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
 }
 
 /// Documents by what Elasticsearch did with them: `indexed`, `duplicate` (409: stored
-/// before), `retried` (429/5xx item, sent again), `rejected` (will never be stored).
+/// before), `retried` (a 429/5xx item sent again; counted per retry), `dead_lettered` (will
+/// never be stored in its index; see the dead-letter index or file).
 pub static DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_bulk_documents_total", "Documents sent to Elasticsearch, by outcome");
     register(IntCounterVec::new(opts, &["outcome"]).expect("valid metric"))
 });
 
-/// Bulk requests by outcome: `ok` or `error` (the whole request failed and is retried).
+/// Bulk requests by outcome: `ok`, `error` (failed as a whole and retried), `too_large` (413,
+/// split in two), `refused` (a 4xx no retry can fix; its documents were dead-lettered).
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_bulk_requests_total", "Bulk requests, by outcome");
     register(IntCounterVec::new(opts, &["outcome"]).expect("valid metric"))
@@ -27,4 +29,20 @@ pub static REQUEST_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     let opts = HistogramOpts::new("drainpipe_bulk_request_duration_seconds", "Bulk request latency")
         .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
     register(Histogram::with_opts(opts).expect("valid metric"))
+});
+
+/// Dead letters the dead-letter index refused too, written to the dead-letter file instead.
+pub static DEAD_LETTER_FILE: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("drainpipe_bulk_dead_letter_file_entries_total", "Dead letters written to the local file")
+            .expect("valid metric"),
+    )
+});
+
+/// 1 while the last request to Elasticsearch got an answer, 0 while it cannot be reached.
+pub static REACHABLE: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new("drainpipe_elasticsearch_reachable", "Whether Elasticsearch answered the last request")
+            .expect("valid metric"),
+    )
 });

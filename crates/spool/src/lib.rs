@@ -141,22 +141,24 @@ impl Spool {
             recovery.bytes += scan.valid_bytes;
             segments.insert(
                 seq,
-                Segment { bytes: scan.valid_bytes, records: scan.records, acked: 0, sealed: true, first_ms: scan.first_ms },
+                Segment {
+                    bytes: scan.valid_bytes,
+                    records: scan.records,
+                    acked: 0,
+                    sealed: true,
+                    first_ms: scan.first_ms,
+                },
             );
         }
         let first = segments.keys().next().copied();
         let next_seq = segments.keys().next_back().map_or(1, |s| s + 1);
         let used = recovery.bytes;
         metrics::REPLAYED.inc_by(recovery.records);
-        let state = State {
-            segments,
-            used,
-            readable: (next_seq, 0),
-            reader_segment: first.unwrap_or(next_seq),
-            closed: false,
-        };
+        let state =
+            State { segments, used, readable: (next_seq, 0), reader_segment: first.unwrap_or(next_seq), closed: false };
         let (tx, rx) = mpsc::channel();
-        let inner = Arc::new(Inner { config, writes: Mutex::new(Some(tx)), state: Mutex::new(state), appended: Notify::new() });
+        let inner =
+            Arc::new(Inner { config, writes: Mutex::new(Some(tx)), state: Mutex::new(state), appended: Notify::new() });
         let writer = Writer::create(inner.clone(), next_seq)?;
         std::thread::Builder::new()
             .name("drainpipe-spool-writer".into())
@@ -185,7 +187,13 @@ impl Spool {
             st.used += size;
         }
         let (reply, answer) = oneshot::channel();
-        let sent = self.inner.writes.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|w| w.send(Write1 { payload, reply }));
+        let sent = self
+            .inner
+            .writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|w| w.send(Write1 { payload, reply }));
         if !matches!(sent, Some(Ok(()))) {
             self.inner.lock().used -= size;
             return Err(SpoolError::Closed);
@@ -423,7 +431,10 @@ impl Writer {
         let path = segment_path(&self.inner.config.dir, next);
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| SpoolError::io(&path, e))?;
         sync_dir(&self.inner.config.dir)?;
-        self.inner.lock().segments.insert(next, Segment { bytes: 0, records: 0, acked: 0, sealed: false, first_ms: None });
+        self.inner
+            .lock()
+            .segments
+            .insert(next, Segment { bytes: 0, records: 0, acked: 0, sealed: false, first_ms: None });
         self.seq = next;
         self.file = file;
         self.len = 0;

@@ -26,7 +26,10 @@ pub static OLDEST_UNACKED_AGE: LazyLock<Gauge> = LazyLock::new(|| {
 });
 
 pub static APPENDED: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(IntCounter::new("drainpipe_spool_appended_records_total", "Records written to the spool").expect("valid metric"))
+    register(
+        IntCounter::new("drainpipe_spool_appended_records_total", "Records written to the spool")
+            .expect("valid metric"),
+    )
 });
 
 pub static ACKED: LazyLock<IntCounter> = LazyLock::new(|| {
@@ -38,10 +41,16 @@ pub static ACKED: LazyLock<IntCounter> = LazyLock::new(|| {
 
 /// Records found on disk at start-up and handed out again.
 pub static REPLAYED: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(IntCounter::new("drainpipe_spool_replayed_records_total", "Records replayed at start-up").expect("valid metric"))
+    register(
+        IntCounter::new("drainpipe_spool_replayed_records_total", "Records replayed at start-up")
+            .expect("valid metric"),
+    )
 });
 
 /// Segments whose torn tail (a crash mid-write) was cut off at start-up.
 pub static TORN_TAILS: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(IntCounter::new("drainpipe_spool_torn_tails_total", "Torn segment tails cut off at start-up").expect("valid metric"))
+    register(
+        IntCounter::new("drainpipe_spool_torn_tails_total", "Torn segment tails cut off at start-up")
+            .expect("valid metric"),
+    )
 });

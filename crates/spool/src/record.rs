@@ -27,7 +27,10 @@ fn checksum(len: u32, appended_ms: u64, payload: &[u8]) -> u32 {
 /// The outcome of reading one record.
 #[derive(Debug)]
 pub(crate) enum Read1 {
-    Record { payload: Vec<u8>, appended_ms: u64 },
+    Record {
+        payload: Vec<u8>,
+        appended_ms: u64,
+    },
     /// Clean end of data.
     End,
     /// A partial or corrupt record: the data from here on cannot be trusted.
@@ -82,7 +85,9 @@ mod tests {
         let mut buf = Vec::new();
         encode(&mut buf, b"hello spool", 42);
         match read(&mut &buf[..], 1 << 20).unwrap() {
-            Read1::Record { payload, appended_ms } => assert_eq!((&payload[..], appended_ms), (&b"hello spool"[..], 42)),
+            Read1::Record { payload, appended_ms } => {
+                assert_eq!((&payload[..], appended_ms), (&b"hello spool"[..], 42))
+            }
             other => panic!("{other:?}"),
         }
         for cut in 1..buf.len() {

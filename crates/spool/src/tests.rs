@@ -204,13 +204,18 @@ async fn killed_mid_append_loses_nothing_acknowledged() {
         let cfg = SpoolConfig { segment_bytes: 64 * 1024, ..config(&d) };
         let (spool, mut reader, recovery) = Spool::open(cfg).unwrap();
         let all = read_n(&mut reader, recovery.records as usize).await;
-        let numbers: Vec<u64> = all.iter().map(|(_, b)| std::str::from_utf8(&b[..10]).unwrap().parse().unwrap()).collect();
+        let numbers: Vec<u64> =
+            all.iter().map(|(_, b)| std::str::from_utf8(&b[..10]).unwrap().parse().unwrap()).collect();
         let this_round: Vec<u64> = numbers.iter().copied().skip_while(|&n| n != 0).collect();
         let this_round = match numbers.iter().rposition(|&n| n == 0) {
             Some(p) => numbers[p..].to_vec(),
             None => this_round,
         };
-        assert!(this_round.len() as u64 >= acknowledged, "round {round}: {} on disk < {acknowledged} acknowledged", this_round.len());
+        assert!(
+            this_round.len() as u64 >= acknowledged,
+            "round {round}: {} on disk < {acknowledged} acknowledged",
+            this_round.len()
+        );
         assert!(this_round.iter().enumerate().all(|(i, &n)| n == i as u64), "round {round}: in order, no gaps");
         // Acknowledge everything so the next round starts from an empty spool.
         for (id, _) in all {

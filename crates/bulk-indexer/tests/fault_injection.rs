@@ -1,0 +1,196 @@
+//! The bulk indexer against a fault-injecting stand-in for Elasticsearch (a test-only HTTP
+//! server that answers `_bulk` from a script): item-level 429s, 409s and mapping errors inside
+//! a 200, a whole-request 429 storm, a dead-letter index that refuses. A real Elasticsearch
+//! cannot be made to answer like this on demand.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use drainpipe_bulk_indexer::{Chunk, Client, DeadLetterConfig, IndexerConfig};
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// One `_bulk` request as the stand-in saw it: (index, id) of every item.
+type Seen = Vec<(String, String)>;
+
+/// Decides each item's status from its index, id and how often that item was seen before;
+/// `None` answers the whole request with 429.
+type Script = dyn Fn(&str, &str, usize) -> Option<u16> + Send + Sync;
+
+struct FaultInjectingElasticsearch {
+    url: String,
+    requests: Arc<Mutex<Vec<Seen>>>,
+}
+
+async fn start(script: Arc<Script>) -> FaultInjectingElasticsearch {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let seen_counts: Arc<Mutex<HashMap<(String, String), usize>>> = Arc::default();
+    let log = requests.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (script, log, seen_counts) = (script.clone(), log.clone(), seen_counts.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let (script, log, seen_counts) = (script.clone(), log.clone(), seen_counts.clone());
+                    async move {
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+                        let mut items = Vec::new();
+                        let mut statuses = Vec::new();
+                        let mut whole_429 = false;
+                        for pair in lines.chunks(2) {
+                            let action: Value = serde_json::from_slice(pair[0]).unwrap();
+                            let index = action["create"]["_index"].as_str().unwrap().to_owned();
+                            let id = action["create"]["_id"].as_str().unwrap().to_owned();
+                            let nth = {
+                                let mut c = seen_counts.lock().unwrap();
+                                let n = c.entry((index.clone(), id.clone())).or_insert(0);
+                                *n += 1;
+                                *n - 1
+                            };
+                            match script(&index, &id, nth) {
+                                Some(s) => statuses.push(s),
+                                None => whole_429 = true,
+                            }
+                            items.push((index, id));
+                        }
+                        log.lock().unwrap().push(items);
+                        if whole_429 {
+                            let mut r =
+                                Response::new(Full::new(Bytes::from_static(b"{\"error\":\"too many requests\"}")));
+                            *r.status_mut() = hyper::StatusCode::TOO_MANY_REQUESTS;
+                            return Ok::<_, Infallible>(r);
+                        }
+                        let answer: Vec<Value> = statuses
+                            .iter()
+                            .map(|&s| match s {
+                                200..=299 => json!({"create": {"status": s}}),
+                                409 => json!({"create": {"status": 409, "error": {"type": "version_conflict_engine_exception", "reason": "document already exists"}}}),
+                                429 => json!({"create": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "rejected execution"}}}),
+                                400 => json!({"create": {"status": 400, "error": {"type": "document_parsing_exception", "reason": "failed to parse field [app.id] of type [long]"}}}),
+                                _ => json!({"create": {"status": s, "error": {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}}}),
+                            })
+                            .collect();
+                        let errors = statuses.iter().any(|&s| s >= 300);
+                        let body = json!({"errors": errors, "items": answer}).to_string();
+                        Ok(Response::new(Full::new(Bytes::from(body))))
+                    }
+                });
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    FaultInjectingElasticsearch { url, requests }
+}
+
+fn config(dead_letter_file: Option<std::path::PathBuf>) -> IndexerConfig {
+    IndexerConfig {
+        flush_interval: Duration::from_millis(20),
+        min_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_item_attempts: 4,
+        concurrency: 2,
+        dead_letter: DeadLetterConfig { index: "dead".into(), file: dead_letter_file },
+        ..IndexerConfig::default()
+    }
+}
+
+/// Sends one chunk with these ids and waits until its callback says every item is done.
+async fn index(es: &FaultInjectingElasticsearch, config: IndexerConfig, ids: &[&str]) {
+    let (tx, rx) = mpsc::channel(4);
+    let indexer = tokio::spawn(drainpipe_bulk_indexer::run(Client::new(&es.url).unwrap(), config, rx));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut chunk = Chunk::new();
+    for id in ids {
+        chunk
+            .push_with("logs", id, format!("original {id}").as_bytes(), |b| b.extend_from_slice(br#"{"message":"x"}"#));
+    }
+    let d = done.clone();
+    chunk.on_done(move || {
+        d.fetch_add(1, Ordering::SeqCst);
+    });
+    tx.send(chunk).await.unwrap();
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(10), indexer).await.expect("indexer finishes").unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), 1, "the chunk's callback ran exactly once");
+}
+
+fn ids_of(seen: &Seen, index: &str) -> Vec<String> {
+    let mut v: Vec<String> = seen.iter().filter(|(i, _)| i == index).map(|(_, id)| id.clone()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn each_item_gets_what_its_answer_calls_for() {
+    let es = start(Arc::new(|index: &str, id: &str, nth| {
+        Some(match (index, id, nth) {
+            ("dead", _, _) => 201,
+            (_, "busy", 0) | (_, "busy", 1) => 429,
+            (_, "down", 0) => 503,
+            (_, "dup", _) => 409,
+            (_, "bad", _) => 400,
+            _ => 201,
+        })
+    }))
+    .await;
+    index(&es, config(None), &["ok", "dup", "busy", "bad", "down"]).await;
+    let requests = es.requests.lock().unwrap().clone();
+    let logs: Vec<Vec<String>> = requests.iter().map(|r| ids_of(r, "logs")).filter(|v| !v.is_empty()).collect();
+    assert_eq!(logs[0], ["bad", "busy", "down", "dup", "ok"], "first request: everything");
+    assert_eq!(logs[1], ["busy", "down"], "second: only the 429 and the 503, alone");
+    assert_eq!(logs[2], ["busy"], "third: the item still answered 429");
+    assert_eq!(logs.len(), 3, "nothing else is sent again: not the 409, not the mapping error");
+    let dead: Vec<String> = requests.iter().flat_map(|r| ids_of(r, "dead")).collect();
+    assert_eq!(dead, ["bad"], "only the mapping error is dead-lettered");
+}
+
+#[tokio::test]
+async fn an_item_refused_forever_is_dead_lettered_not_retried_forever() {
+    let es = start(Arc::new(|index: &str, _: &str, _| Some(if index == "dead" { 201 } else { 429 }))).await;
+    index(&es, config(None), &["stuck"]).await;
+    let requests = es.requests.lock().unwrap().clone();
+    let attempts = requests.iter().filter(|r| !ids_of(r, "logs").is_empty()).count();
+    assert_eq!(attempts, 4, "max_item_attempts");
+    assert_eq!(requests.iter().flat_map(|r| ids_of(r, "dead")).collect::<Vec<_>>(), ["stuck"]);
+}
+
+#[tokio::test]
+async fn whole_request_429s_are_retried_until_they_pass() {
+    let es = start(Arc::new(|_: &str, _: &str, nth| if nth < 5 { None } else { Some(201) })).await;
+    index(&es, config(None), &["a", "b", "c"]).await;
+    let requests = es.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 6, "five 429 answers, then success");
+    assert!(requests.iter().all(|r| ids_of(r, "logs") == ["a", "b", "c"]), "the same items each time");
+}
+
+#[tokio::test]
+async fn when_the_dead_letter_index_refuses_too_the_file_keeps_them() {
+    let es = start(Arc::new(|_: &str, _: &str, _| Some(400))).await;
+    let file = std::env::temp_dir().join(format!("drainpipe-dead-letters-{}.ndjson", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    index(&es, config(Some(file.clone())), &["bad1", "bad2"]).await;
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["message"], "original bad1");
+    assert_eq!(lines[0]["error"]["type"], "document_parsing_exception");
+    assert_eq!(lines[0]["deadletter"]["document"], r#"{"message":"x"}"#);
+    assert_eq!(lines[0]["deadletter"]["index"], "logs");
+    std::fs::remove_file(file).unwrap();
+}
