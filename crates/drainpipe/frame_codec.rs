@@ -173,8 +173,8 @@ mod tests {
     fn damaged_records_are_errors_not_panics() {
         let frame = Frame {
             protocol: Protocol::Https,
-            body: Bytes::from_static(b"x"),
-            messages: vec![0..1],
+            body: Bytes::from_static(b"xy"),
+            messages: vec![0..1, 1..2],
             cut: vec![],
             app: None,
             drain_token: None,
