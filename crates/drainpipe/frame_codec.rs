@@ -4,8 +4,12 @@
 //!
 //! Layout (little-endian): version u8 | protocol u8 | received secs u64 | nanos u32 |
 //! app, drain token, frame id (each: present u8, len u32, bytes) | labels (count u32, then key
-//! and value as len u32 + bytes) | messages (count u32, then start u32 + len u32) | cut (count
-//! u32, then position u32 + full length u64) | body (len u32 + bytes).
+//! and value as len u32 + bytes) | messages (count u32, then for each the gap since the end of
+//! the previous one and its length, as LEB128 varints) | cut (count u32, then position u32 +
+//! full length u64) | body (len u32 + bytes).
+//!
+//! With varints a frame's record is at most about twice its body, even for a body of nothing
+//! but empty messages; [`max_record_len`] is that bound, which sizes the spool's segments.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -39,9 +43,11 @@ pub fn encode(frame: &Frame) -> Bytes {
         put_bytes(&mut out, v.as_bytes());
     }
     put_u32(&mut out, frame.messages.len());
+    let mut end = 0;
     for r in &frame.messages {
-        put_u32(&mut out, r.start);
-        put_u32(&mut out, r.len());
+        put_varint(&mut out, r.start.saturating_sub(end) as u64);
+        put_varint(&mut out, r.len() as u64);
+        end = r.end;
     }
     put_u32(&mut out, frame.cut.len());
     for (position, full) in &frame.cut {
@@ -82,10 +88,11 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
         labels.push((r.string()?, r.string()?));
     }
     let mut messages = Vec::new();
+    let mut end = 0usize;
     for _ in 0..r.u32()? {
-        let start = r.u32()? as usize;
-        let len = r.u32()? as usize;
-        messages.push(start..start + len);
+        let start = end.checked_add(r.varint()? as usize).ok_or(DecodeError("message offset overflows"))?;
+        end = start.checked_add(r.varint()? as usize).ok_or(DecodeError("message length overflows"))?;
+        messages.push(start..end);
     }
     let mut cut = Vec::new();
     for _ in 0..r.u32()? {
@@ -97,6 +104,20 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
         return Err(DecodeError("message outside the body"));
     }
     Ok(Frame { protocol, body, messages, cut, app, drain_token, frame_id, labels, received_at })
+}
+
+/// The largest record a frame with a body of `body_len` bytes can need (two bytes of message
+/// index per body byte at worst, plus headers and a few KiB of names and labels).
+pub fn max_record_len(body_len: usize) -> usize {
+    body_len * 3 + 64 * 1024
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }
 
 fn put_u32(out: &mut Vec<u8>, n: usize) {
@@ -135,6 +156,18 @@ impl Reader<'_> {
     fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(DecodeError("varint too long"))
+    }
+
     fn string(&mut self) -> Result<String, DecodeError> {
         let n = self.u32()? as usize;
         String::from_utf8(self.take(n)?.to_vec()).map_err(|_| DecodeError("text is not UTF-8"))
@@ -167,6 +200,26 @@ mod tests {
         assert_eq!((back.app, back.drain_token, back.frame_id), (frame.app, frame.drain_token, frame.frame_id));
         assert_eq!(back.labels, frame.labels);
         assert_eq!(back.received_at, frame.received_at, "to the nanosecond");
+    }
+
+    #[test]
+    fn a_body_of_empty_messages_stays_within_the_bound() {
+        let body = Bytes::from("0 ".repeat(100_000));
+        let messages = (0..100_000).map(|i| 2 * i + 2..2 * i + 2).collect();
+        let frame = Frame {
+            protocol: Protocol::Https,
+            body: body.clone(),
+            messages,
+            cut: vec![],
+            app: None,
+            drain_token: None,
+            frame_id: None,
+            labels: vec![],
+            received_at: SystemTime::now(),
+        };
+        let record = encode(&frame);
+        assert!(record.len() <= max_record_len(body.len()), "{} > {}", record.len(), max_record_len(body.len()));
+        assert_eq!(decode(&record).unwrap().messages, frame.messages);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{FsyncPolicy, ServeConfig};
 use crate::pipeline::{Handoff, Target};
-use crate::{metrics, pipeline, setup};
+use crate::{frame_codec, metrics, pipeline, setup};
 
 /// Frames waiting for the transform. At Logplex's ~100 KB per frame this bounds the queue at
 /// about 100 MB; past it, HTTPS senders get 503 and retry, syslog senders are not read.
@@ -79,12 +79,16 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 FsyncPolicy::Batch => Fsync::EveryBatch,
                 FsyncPolicy::Interval(d) => Fsync::Interval(d),
             };
-            let spool_config = SpoolConfig {
-                dir: settings.dir.clone(),
-                max_bytes: settings.max_bytes,
-                segment_bytes: (settings.max_bytes / 64).clamp(1 << 20, 64 << 20),
-                fsync,
-            };
+            // A segment holds at least the largest frame; the spool at least two segments.
+            let largest = frame_codec::max_record_len(config.max_body_bytes.max(2 * config.max_message_bytes + (64 << 10))) as u64;
+            let segment_bytes = (settings.max_bytes / 64).clamp(largest, (256 << 20).max(largest));
+            if settings.max_bytes < 2 * segment_bytes {
+                anyhow::bail!(
+                    "--spool-max-bytes {} is too small: it must hold at least two segments of {segment_bytes} bytes (the largest frame, from --max-body-size, fits in one)",
+                    settings.max_bytes
+                );
+            }
+            let spool_config = SpoolConfig { dir: settings.dir.clone(), max_bytes: settings.max_bytes, segment_bytes, fsync };
             let (spool, reader, recovery) = Spool::open(spool_config).context("cannot open the spool")?;
             tracing::info!(
                 dir = %settings.dir.display(),
