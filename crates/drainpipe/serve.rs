@@ -80,7 +80,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 FsyncPolicy::Interval(d) => Fsync::Interval(d),
             };
             // A segment holds at least the largest frame; the spool at least two segments.
-            let largest = frame_codec::max_record_len(config.max_body_bytes.max(2 * config.max_message_bytes + (64 << 10))) as u64;
+            let largest =
+                frame_codec::max_record_len(config.max_body_bytes.max(2 * config.max_message_bytes + (64 << 10)))
+                    as u64;
             let segment_bytes = (settings.max_bytes / 64).clamp(largest, (256 << 20).max(largest));
             if settings.max_bytes < 2 * segment_bytes {
                 anyhow::bail!(
@@ -88,7 +90,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                     settings.max_bytes
                 );
             }
-            let spool_config = SpoolConfig { dir: settings.dir.clone(), max_bytes: settings.max_bytes, segment_bytes, fsync };
+            let spool_config =
+                SpoolConfig { dir: settings.dir.clone(), max_bytes: settings.max_bytes, segment_bytes, fsync };
             let (spool, reader, recovery) = Spool::open(spool_config).context("cannot open the spool")?;
             tracing::info!(
                 dir = %settings.dir.display(),

@@ -49,6 +49,8 @@ pub fn unique_namespace(prefix: &str) -> String {
 /// A running `drainpipe serve`, killed when dropped.
 pub struct Drainpipe {
     child: Child,
+    namespace: String,
+    args: Vec<String>,
     pub addr: SocketAddr,
     /// `tcp://` and `tls://` syslog listeners, when asked for with `--syslog-listen 127.0.0.1:0`.
     pub syslog: Option<SocketAddr>,
@@ -64,7 +66,12 @@ impl Drainpipe {
 
     /// Starts with extra flags; waits for every listener the flags ask for.
     pub fn start_with(namespace: &str, extra: &[&str]) -> Drainpipe {
-        let es = elasticsearch_url();
+        Drainpipe::start_against(&elasticsearch_url(), namespace, extra)
+    }
+
+    /// The same, against a given Elasticsearch (which need not be up).
+    pub fn start_against(es: &str, namespace: &str, extra: &[&str]) -> Drainpipe {
+        let es = es.to_owned();
         let wants = |flag: &str| extra.contains(&flag);
         let expected = 1 + usize::from(wants("--syslog-listen")) + usize::from(wants("--syslog-tls-listen"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_drainpipe"))
@@ -104,7 +111,24 @@ impl Drainpipe {
             }
         }
         let addr = addr.expect("the drain endpoint's address");
-        Drainpipe { child, addr, syslog, syslog_tls, data_stream: format!("logs-heroku-{namespace}"), es }
+        Drainpipe {
+            child,
+            namespace: namespace.to_owned(),
+            args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            addr,
+            syslog,
+            syslog_tls,
+            data_stream: format!("logs-heroku-{namespace}"),
+            es,
+        }
+    }
+
+    /// `kill -9`, then a new process with the same flags (same spool, new port).
+    pub fn kill9_and_restart(mut self) -> Drainpipe {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        Drainpipe::start_against(&self.es, &self.namespace, &args)
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
@@ -221,4 +245,87 @@ pub async fn search(es: &str, index: &str, query: Value) -> Vec<Value> {
     let v: Value = r.json().await.expect("search answer is JSON");
     assert!(status.is_success(), "search failed: {v}");
     v["hits"]["hits"].as_array().cloned().unwrap_or_default()
+}
+
+/// A second, private Elasticsearch that a fault test may stop and start again (keeping its
+/// data), on `DRAINPIPE_FAULT_ES_PORT` (scripts/test sets it and stops it at the end).
+pub struct FaultElasticsearch {
+    pub url: String,
+    port: String,
+}
+
+/// Fault tests that stop Elasticsearch share one instance and take turns.
+pub static FAULT_ES_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl FaultElasticsearch {
+    pub fn start() -> FaultElasticsearch {
+        let port = std::env::var("DRAINPIPE_FAULT_ES_PORT").unwrap_or_else(|_| "9251".to_owned());
+        let es = FaultElasticsearch { url: format!("http://127.0.0.1:{port}"), port };
+        es.script(&["start"]);
+        es
+    }
+
+    /// Stops it; its documents stay for [`FaultElasticsearch::resume`].
+    pub fn pause(&self) {
+        self.script(&["stop", "--keep-data"]);
+    }
+
+    pub fn resume(&self) {
+        self.script(&["start"]);
+    }
+
+    fn script(&self, args: &[&str]) {
+        let script = format!("{}/scripts/elasticsearch", env!("CARGO_MANIFEST_DIR"));
+        let status = Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .env("ES_PORT", &self.port)
+            .stdout(Stdio::null())
+            .status()
+            .expect("scripts/elasticsearch runs");
+        assert!(status.success(), "scripts/elasticsearch {args:?} failed on port {}", self.port);
+    }
+}
+
+impl Drop for FaultElasticsearch {
+    fn drop(&mut self) {
+        let script = format!("{}/scripts/elasticsearch", env!("CARGO_MANIFEST_DIR"));
+        let _ = Command::new("bash").arg(script).arg("stop").env("ES_PORT", &self.port).stdout(Stdio::null()).status();
+    }
+}
+
+/// Documents per value of `labels.<label>` in `index` (after a refresh).
+pub async fn counts_by_label(es: &str, index: &str, label: &str) -> std::collections::HashMap<String, u64> {
+    let client = reqwest::Client::new();
+    let _ = client.post(format!("{es}/{index}/_refresh")).send().await;
+    let body = json!({"size": 0, "aggs": {"by": {"terms": {"field": format!("labels.{label}"), "size": 10_000}}}});
+    let r = client.post(format!("{es}/{index}/_search")).json(&body).send().await.expect("search");
+    let v: Value = r.json().await.expect("JSON");
+    v["aggregations"]["by"]["buckets"]
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .map(|b| (b["key"].as_str().unwrap_or("").to_owned(), b["doc_count"].as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls `_count` until it reaches `expected` or `timeout` passes; returns the last count.
+pub async fn wait_for_count(es: &str, index: &str, expected: u64, timeout: Duration) -> u64 {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let _ = client.post(format!("{es}/{index}/_refresh")).send().await;
+        let count = match client.get(format!("{es}/{index}/_count")).send().await {
+            Ok(r) if r.status().is_success() => {
+                r.json::<Value>().await.map(|v| v["count"].as_u64().unwrap_or(0)).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        if count >= expected || Instant::now() >= deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -1,0 +1,204 @@
+//! Delivery under faults, against the real Elasticsearch: whatever was answered 2xx is indexed
+//! exactly once, through an Elasticsearch outage, a `kill -9`, Logplex retries and a full spool.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const LINES_PER_FRAME: usize = 10;
+
+fn temp_spool(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("drainpipe-spool-{}", unique_namespace(name)))
+}
+
+/// Frame `n`: ten app lines, tagged `labels.frame=n`, with its own Logplex frame id.
+fn frame(n: usize, padding: usize) -> (String, Vec<u8>, String) {
+    let lines: Vec<String> = (0..LINES_PER_FRAME)
+        .map(|i| {
+            format!(
+                "<190>1 2025-03-14T09:26:53.{n:03}{i:03}+00:00 host app web.1 - frame {n} line {i} {}\n",
+                "p".repeat(padding)
+            )
+        })
+        .collect();
+    (format!("/logs?app=shop&frame={n}"), logplex_body(&lines), format!("{n:032X}"))
+}
+
+/// Posts frame `n` once; `Some(status)` when drainpipe answered at all.
+async fn post(client: &reqwest::Client, base: &str, n: usize, padding: usize) -> Option<u16> {
+    let (path, body, id) = frame(n, padding);
+    let r = client
+        .post(format!("{base}{path}"))
+        .header("Content-Type", "application/logplex-1")
+        .header("Logplex-Msg-Count", LINES_PER_FRAME.to_string())
+        .header("Logplex-Frame-Id", id)
+        .header("Logplex-Drain-Token", "d.delivery")
+        .timeout(Duration::from_secs(5))
+        .body(body)
+        .send()
+        .await;
+    r.ok().map(|r| r.status().as_u16())
+}
+
+/// Every frame answered 2xx has exactly its ten documents; no other frame has any but ten.
+fn assert_exactly_once(counts: &HashMap<String, u64>, accepted: &[usize]) {
+    for n in accepted {
+        assert_eq!(counts.get(&n.to_string()).copied(), Some(LINES_PER_FRAME as u64), "frame {n} answered 2xx");
+    }
+    for (frame, count) in counts {
+        assert_eq!(*count, LINES_PER_FRAME as u64, "frame {frame} is whole or absent, never doubled");
+    }
+}
+
+#[tokio::test]
+async fn an_elasticsearch_outage_loses_and_doubles_nothing() {
+    let _turn = FAULT_ES_TURN.lock().await;
+    let es = FaultElasticsearch::start();
+    let spool = temp_spool("outage");
+    let ns = unique_namespace("outage");
+    let dp = Drainpipe::start_against(
+        &es.url,
+        &ns,
+        &["--spool-dir", spool.to_str().unwrap(), "--bulk-flush-interval", "200ms"],
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", dp.addr);
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    let started = Instant::now();
+    let mut paused = false;
+    let mut resumed = false;
+    let mut n = 0;
+    // Steady load for the whole test: Elasticsearch goes away after 5 s, for 30 s.
+    while started.elapsed() < Duration::from_secs(45) || !resumed {
+        if !paused && started.elapsed() > Duration::from_secs(5) {
+            es.pause();
+            paused = true;
+        }
+        if paused && !resumed && started.elapsed() > Duration::from_secs(35) {
+            es.resume();
+            resumed = true;
+        }
+        match post(&client, &base, n, 0).await {
+            Some(200) => accepted.push(n),
+            _ => refused += 1,
+        }
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(refused, 0, "with a spool, an outage costs no 2xx");
+    let expected = (accepted.len() * LINES_PER_FRAME) as u64;
+    let count = wait_for_count(&es.url, &dp.data_stream, expected, Duration::from_secs(120)).await;
+    assert_eq!(count, expected, "every line answered 2xx is indexed");
+    assert_exactly_once(&counts_by_label(&es.url, &dp.data_stream, "frame").await, &accepted);
+    drop(dp);
+    let _ = std::fs::remove_dir_all(spool);
+}
+
+#[tokio::test]
+async fn kill_9_during_load_loses_and_doubles_nothing() {
+    let spool = temp_spool("kill9");
+    let ns = unique_namespace("kill9");
+    let dp = Drainpipe::start_with(&ns, &["--spool-dir", spool.to_str().unwrap(), "--bulk-flush-interval", "200ms"]);
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", dp.addr);
+    // Eight senders at once, so that frames are mid-append and mid-index when the kill lands.
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for sender in 0..8 {
+        let (client, base, answered) = (client.clone(), base.clone(), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = Vec::new();
+            for k in 0..400 {
+                let n = sender * 1000 + k;
+                if post(&client, &base, n, 200).await == Some(200) {
+                    accepted.push(n);
+                    answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            accepted
+        }));
+    }
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 600 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let dp = dp.kill9_and_restart();
+    let mut accepted = Vec::new();
+    for t in tasks {
+        accepted.extend(t.await.unwrap());
+    }
+    assert!(
+        accepted.len() >= 600 && accepted.len() < 3200,
+        "the kill landed mid-load ({} of 3200 accepted)",
+        accepted.len()
+    );
+    let expected = (accepted.len() * LINES_PER_FRAME) as u64;
+    let count = wait_for_count(&dp.es, &dp.data_stream, expected, Duration::from_secs(90)).await;
+    assert!(count >= expected, "{count} indexed < {expected} answered 2xx");
+    assert_exactly_once(&counts_by_label(&dp.es, &dp.data_stream, "frame").await, &accepted);
+    drop(dp);
+    let _ = std::fs::remove_dir_all(spool);
+}
+
+#[tokio::test]
+async fn a_frame_sent_three_times_is_stored_once() {
+    let spool = temp_spool("retry3");
+    let dp = Drainpipe::start_with(&unique_namespace("retry3"), &["--spool-dir", spool.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", dp.addr);
+    for _ in 0..3 {
+        assert_eq!(post(&client, &base, 7, 0).await, Some(200));
+    }
+    assert_eq!(post(&client, &base, 8, 0).await, Some(200), "a marker frame, sent last");
+    let count = wait_for_count(&dp.es, &dp.data_stream, 2 * LINES_PER_FRAME as u64, Duration::from_secs(30)).await;
+    assert_eq!(count, 2 * LINES_PER_FRAME as u64);
+    assert_exactly_once(&counts_by_label(&dp.es, &dp.data_stream, "frame").await, &[7, 8]);
+    drop(dp);
+    let _ = std::fs::remove_dir_all(spool);
+}
+
+#[tokio::test]
+async fn a_full_spool_answers_503_loses_nothing_and_recovers() {
+    let _turn = FAULT_ES_TURN.lock().await;
+    let es = FaultElasticsearch::start();
+    es.pause();
+    let spool = temp_spool("full");
+    let dp = Drainpipe::start_against(
+        &es.url,
+        &unique_namespace("full"),
+        &["--spool-dir", spool.to_str().unwrap(), "--spool-max-bytes", "4MiB", "--max-body-size", "256KiB"],
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", dp.addr);
+    let mut accepted = Vec::new();
+    let mut n = 0;
+    let full_answer = loop {
+        match post(&client, &base, n, 9_000).await {
+            Some(200) => accepted.push(n),
+            other => break other,
+        }
+        n += 1;
+        assert!(n < 1000, "the spool never filled");
+    };
+    assert_eq!(full_answer, Some(503), "a full spool answers 503 (Logplex retries)");
+    assert!(accepted.len() > 10);
+    es.resume();
+    let expected = (accepted.len() * LINES_PER_FRAME) as u64;
+    let count = wait_for_count(&es.url, &dp.data_stream, expected, Duration::from_secs(120)).await;
+    assert_eq!(count, expected, "everything accepted before the spool filled is indexed");
+    // Delivered records free the spool: new frames are accepted again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if post(&client, &base, 5000, 9_000).await == Some(200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the spool never drained");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    accepted.push(5000);
+    let expected = (accepted.len() * LINES_PER_FRAME) as u64;
+    assert_eq!(wait_for_count(&es.url, &dp.data_stream, expected, Duration::from_secs(60)).await, expected);
+    assert_exactly_once(&counts_by_label(&es.url, &dp.data_stream, "frame").await, &accepted);
+    drop(dp);
+    let _ = std::fs::remove_dir_all(spool);
+}
