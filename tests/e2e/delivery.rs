@@ -64,7 +64,7 @@ async fn an_elasticsearch_outage_loses_and_doubles_nothing() {
     );
     let client = reqwest::Client::new();
     let base = format!("http://{}", dp.addr);
-    let (mut accepted, mut refused) = (Vec::new(), 0);
+    let (mut accepted, mut unanswered) = (Vec::new(), Vec::new());
     let started = Instant::now();
     let mut paused = false;
     let mut resumed = false;
@@ -81,12 +81,15 @@ async fn an_elasticsearch_outage_loses_and_doubles_nothing() {
         }
         match post(&client, &base, n, 0).await {
             Some(200) => accepted.push(n),
-            _ => refused += 1,
+            Some(other) => panic!("frame {n} answered {other}: with a spool, an outage costs no 2xx"),
+            // A request that took longer than Logplex's 5 s on a loaded machine: Logplex would
+            // send it again. Such a frame may or may not be stored, but never in part or twice.
+            None => unanswered.push(n),
         }
         n += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(refused, 0, "with a spool, an outage costs no 2xx");
+    assert!(unanswered.len() * 50 <= n, "frames not answered within 5 s: {unanswered:?} of {n}");
     let expected = (accepted.len() * LINES_PER_FRAME) as u64;
     let count = wait_for_count(&es.url, &dp.data_stream, expected, Duration::from_secs(120)).await;
     assert_eq!(count, expected, "every line answered 2xx is indexed");
