@@ -129,9 +129,24 @@ pub struct ServeArgs {
     #[arg(long, env = "DRAINPIPE_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
 
+    /// Serve /metrics (and /healthz, /readyz) on this address instead of the drain listener
+    #[arg(long, env = "DRAINPIPE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Log lines as `text` (for people) or `json` (for log shippers) [default: text]
+    #[arg(long, env = "DRAINPIPE_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
     /// TOML file with any of the options above, keyed by flag name
     #[arg(long, env = "DRAINPIPE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// A duration written `500ms`, `30s`, `5m` or `1h` (a bare number is seconds).
@@ -248,6 +263,8 @@ struct FileConfig {
     bulk_flush_interval: Option<HumanDuration>,
     bulk_concurrency: Option<usize>,
     shutdown_timeout: Option<HumanDuration>,
+    metrics_listen: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
     namespace: Option<String>,
     #[serde(default)]
     basic_auth: Vec<String>,
@@ -290,6 +307,8 @@ pub struct ServeConfig {
     pub bulk_flush_interval: Duration,
     pub bulk_concurrency: usize,
     pub shutdown_timeout: Duration,
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
     pub namespace: String,
     pub credentials: Vec<Credential>,
     pub drain_tokens: DrainTokens,
@@ -389,6 +408,8 @@ impl ServeConfig {
             bulk_flush_interval: duration(args.bulk_flush_interval, file.bulk_flush_interval, Duration::from_secs(1)),
             bulk_concurrency: args.bulk_concurrency.or(file.bulk_concurrency).unwrap_or(2).max(1),
             shutdown_timeout: duration(args.shutdown_timeout, file.shutdown_timeout, Duration::from_secs(30)),
+            metrics_listen: args.metrics_listen.or(file.metrics_listen),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             namespace,
             credentials,
             drain_tokens,

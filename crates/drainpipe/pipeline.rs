@@ -106,9 +106,8 @@ pub async fn run_spooled(
                 continue;
             }
         };
-        let mut chunk = to_chunk(&mut transformer, &frame, &target);
         let acks = spool.clone();
-        chunk.on_done(move || acks.ack(id));
+        let chunk = to_chunk(&mut transformer, &frame, &target, move || acks.ack(id));
         if chunks.send(chunk).await.is_err() {
             tracing::error!("indexer stopped; the pipeline cannot hand on documents");
             return;
@@ -120,7 +119,7 @@ pub async fn run_spooled(
 pub async fn run(mut frames: mpsc::Receiver<Frame>, chunks: mpsc::Sender<Chunk>, target: Target) {
     let mut transformer = Transformer::new();
     while let Some(frame) = frames.recv().await {
-        let chunk = to_chunk(&mut transformer, &frame, &target);
+        let chunk = to_chunk(&mut transformer, &frame, &target, || {});
         if chunks.send(chunk).await.is_err() {
             tracing::error!("indexer stopped; the pipeline cannot hand on documents");
             return;
@@ -131,7 +130,13 @@ pub async fn run(mut frames: mpsc::Receiver<Frame>, chunks: mpsc::Sender<Chunk>,
 /// Every message of `frame` as a `create` of its document in the target data stream. HTTPS
 /// messages are identified by their frame and position; syslog messages, which arrive in
 /// arbitrary reads of a stream, by their own bytes (which hold the drain token as HOSTNAME).
-pub fn to_chunk(transformer: &mut Transformer, frame: &Frame, target: &Target) -> Chunk {
+/// `done` runs once every document is stored, already stored, or dead-lettered.
+pub fn to_chunk(
+    transformer: &mut Transformer,
+    frame: &Frame,
+    target: &Target,
+    done: impl FnOnce() + Send + 'static,
+) -> Chunk {
     let seed = FrameSeed::new(frame.frame_id.as_deref(), frame.drain_token.as_deref(), &frame.body);
     let ctx = Context {
         app: frame.app.as_deref(),
@@ -148,6 +153,7 @@ pub fn to_chunk(transformer: &mut Transformer, frame: &Frame, target: &Target) -
     // Documents run to about twice their message's size plus the fixed fields.
     let mut chunk = Chunk::with_capacity(frame.body.len() * 2 + frame.messages.len() * 640, frame.messages.len());
     let mut cuts = frame.cut.iter().peekable();
+    let mut timestamps = Vec::with_capacity(frame.messages.len());
     for (position, range) in frame.messages.iter().enumerate() {
         let raw = &frame.body[range.clone()];
         let id = match frame.protocol {
@@ -161,7 +167,13 @@ pub fn to_chunk(transformer: &mut Transformer, frame: &Frame, target: &Target) -
                 Some(full) => transformer.transform_cut(raw, full, &ctx, out),
             };
             metrics::record(&outcome);
+            let ts = outcome.timestamp;
+            timestamps.push(ts.unix_seconds() as f64 + f64::from(ts.subsec_nanos()) / 1e9);
         });
     }
+    chunk.on_done(move || {
+        metrics::observe_lag(&timestamps);
+        done();
+    });
     chunk
 }

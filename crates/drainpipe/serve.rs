@@ -5,19 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bytes::Bytes;
 use drainpipe_bulk_indexer::{Client, ClientConfig, DeadLetterConfig, IndexerConfig};
-use drainpipe_ingest::{ExtraRoutes, HttpConfig, ReloadableCert, SyslogConfig};
+use drainpipe_ingest::{HttpConfig, ReloadableCert, SyslogConfig};
 use drainpipe_spool::{Fsync, Spool, SpoolConfig};
-use http_body_util::Full;
-use hyper::{header, Method, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{FsyncPolicy, ServeConfig};
 use crate::pipeline::{Handoff, Target};
-use crate::{frame_codec, metrics, pipeline, setup};
+use crate::{admin, frame_codec, health, pipeline, setup};
 
 /// Frames waiting for the transform. At Logplex's ~100 KB per frame this bounds the queue at
 /// about 100 MB; past it, HTTPS senders get 503 and retry, syslog senders are not read.
@@ -65,6 +62,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         },
         ..IndexerConfig::default()
     };
+    let probe_client = client.clone();
     let indexer = tokio::spawn(async move {
         setup::install_until_done(&client).await?;
         drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await;
@@ -114,6 +112,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         }
     };
 
+    let readiness = health::Readiness {
+        client: probe_client.clone(),
+        spool: spool.as_ref().zip(config.spool.as_ref()).map(|(s, settings)| (s.clone(), settings.max_bytes)),
+    };
+    tokio::spawn(health::probe(probe_client));
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -128,9 +132,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         credentials: config.credentials.clone(),
         drain_tokens: Arc::new(config.drain_tokens.clone()),
         tls: tls.clone(),
-        extra_routes: Some(routes()),
+        extra_routes: Some(health::routes(readiness.clone(), config.metrics_listen.is_none())),
         ..HttpConfig::default()
     };
+    if let Some(addr) = config.metrics_listen {
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!("serving /metrics on http://{}", listener.local_addr()?);
+        receivers.spawn(admin::run(listener, health::routes(readiness.clone(), true), stopped()));
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{http_addr}");
     receivers.spawn(drainpipe_ingest::http::run(http_listener, http, handoff.clone(), stopped()));
@@ -197,24 +206,6 @@ async fn bind_optional(addr: Option<std::net::SocketAddr>) -> anyhow::Result<Opt
         Some(a) => Ok(Some(TcpListener::bind(a).await.with_context(|| format!("cannot listen on {a}"))?)),
         None => Ok(None),
     }
-}
-
-/// `/healthz` and `/metrics`, served beside the drain endpoint.
-fn routes() -> ExtraRoutes {
-    Arc::new(|method: &Method, path: &str| {
-        if method != Method::GET {
-            return None;
-        }
-        let (content_type, body) = match path {
-            "/healthz" => ("text/plain; charset=utf-8", Bytes::from_static(b"ok\n")),
-            "/metrics" => ("text/plain; version=0.0.4; charset=utf-8", Bytes::from(metrics::render())),
-            _ => return None,
-        };
-        let mut r = Response::new(Full::new(body));
-        *r.status_mut() = StatusCode::OK;
-        r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
-        Some(r)
-    })
 }
 
 /// Re-reads the certificate and key on SIGHUP; a bad file keeps the old certificate.

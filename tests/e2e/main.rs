@@ -7,5 +7,6 @@
 mod delivery;
 mod drain_slice;
 mod fields;
+mod operations;
 mod receivers;
 mod support;

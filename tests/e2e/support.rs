@@ -55,6 +55,8 @@ pub struct Drainpipe {
     /// `tcp://` and `tls://` syslog listeners, when asked for with `--syslog-listen 127.0.0.1:0`.
     pub syslog: Option<SocketAddr>,
     pub syslog_tls: Option<SocketAddr>,
+    /// The `--metrics-listen` address, when asked for.
+    pub metrics: Option<SocketAddr>,
     pub data_stream: String,
     pub es: String,
 }
@@ -73,7 +75,10 @@ impl Drainpipe {
     pub fn start_against(es: &str, namespace: &str, extra: &[&str]) -> Drainpipe {
         let es = es.to_owned();
         let wants = |flag: &str| extra.contains(&flag);
-        let expected = 1 + usize::from(wants("--syslog-listen")) + usize::from(wants("--syslog-tls-listen"));
+        let expected = 1
+            + usize::from(wants("--syslog-listen"))
+            + usize::from(wants("--syslog-tls-listen"))
+            + usize::from(wants("--metrics-listen"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_drainpipe"))
             .args(["serve", "--listen", "127.0.0.1:0", "--elasticsearch-url", &es, "--namespace", namespace])
             .args(extra)
@@ -90,14 +95,16 @@ impl Drainpipe {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[drainpipe] {line}");
-                if let Some((_, rest)) = line.split_once("listening on ") {
+                if let Some((_, rest)) = line.split_once("serving /metrics on http://") {
+                    let _ = tx.send(("metrics".to_owned(), rest.trim().to_owned()));
+                } else if let Some((_, rest)) = line.split_once("listening on ") {
                     if let Some((scheme, addr)) = rest.trim().split_once("://") {
                         let _ = tx.send((scheme.to_owned(), addr.to_owned()));
                     }
                 }
             }
         });
-        let (mut addr, mut syslog, mut syslog_tls) = (None, None, None);
+        let (mut addr, mut syslog, mut syslog_tls, mut metrics) = (None, None, None, None);
         for _ in 0..expected {
             let Ok((scheme, a)) = rx.recv_timeout(Duration::from_secs(30)) else {
                 let _ = child.kill();
@@ -107,6 +114,7 @@ impl Drainpipe {
             match scheme.as_str() {
                 "tcp" => syslog = Some(a),
                 "tls" => syslog_tls = Some(a),
+                "metrics" => metrics = Some(a),
                 _ => addr = Some(a),
             }
         }
@@ -118,6 +126,7 @@ impl Drainpipe {
             addr,
             syslog,
             syslog_tls,
+            metrics,
             data_stream: format!("logs-heroku-{namespace}"),
             es,
         }

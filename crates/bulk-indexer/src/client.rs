@@ -1,7 +1,9 @@
 //! The connection to Elasticsearch: one base URL (credentials in its user-info become basic
 //! auth) and the few requests drainpipe makes.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use elasticsearch::auth::Credentials;
@@ -19,6 +21,8 @@ pub struct Client {
     es: Elasticsearch,
     /// The URL without credentials, for logs.
     display_url: String,
+    /// When Elasticsearch last answered anything (ms since the epoch; 0 = never).
+    last_answer_ms: Arc<AtomicU64>,
 }
 
 /// Bulk requests of a few MiB can take a while on a busy cluster; longer than this is a failure.
@@ -88,12 +92,20 @@ impl Client {
             builder = builder.cert_validation(CertificateValidation::Full(cert));
         }
         let transport = builder.build().map_err(|e| bad(&first, e.to_string()))?;
-        Ok(Client { es: Elasticsearch::new(transport), display_url })
+        Ok(Client { es: Elasticsearch::new(transport), display_url, last_answer_ms: Arc::default() })
     }
 
     /// The URL, without credentials.
     pub fn url(&self) -> &str {
         &self.display_url
+    }
+
+    /// How long ago Elasticsearch last answered a request (any status); `None` if never.
+    pub fn since_last_answer(&self) -> Option<Duration> {
+        match self.last_answer_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(now_ms().saturating_sub(ms))),
+        }
     }
 
     /// Sends one request and returns status and body, whatever the status.
@@ -108,6 +120,9 @@ impl Client {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         let sent = self.es.send::<Bytes, ()>(method, path, headers, None, body, None).await;
         crate::metrics::REACHABLE.set(i64::from(sent.is_ok()));
+        if sent.is_ok() {
+            self.last_answer_ms.store(now_ms(), Ordering::Relaxed);
+        }
         let response = sent?;
         let status = response.status_code();
         Ok((status, response.bytes().await?))
@@ -142,6 +157,10 @@ impl Client {
         }
         Ok(())
     }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The first line of an error body, short enough for a log line.

@@ -64,6 +64,10 @@ pub struct Outcome {
     pub dataset: Option<Dataset>,
     /// Why the document carries the parse-failure tag, if it does.
     pub failure: Option<&'static str>,
+    /// The document's `@timestamp`.
+    pub timestamp: Timestamp,
+    /// Messages Logplex reported dropped upstream (an L10 line's count).
+    pub logplex_dropped: Option<u64>,
 }
 
 /// Turns messages into documents, keeping what can be reused from one message to the next.
@@ -115,7 +119,12 @@ impl Transformer {
                 doc.message = &lossy;
                 doc.failure = Some(Cow::Borrowed(e.describe()));
                 doc.write(out);
-                return Outcome { dataset: None, failure: Some(e.describe()) };
+                return Outcome {
+                    dataset: None,
+                    failure: Some(e.describe()),
+                    timestamp: ctx.received_at,
+                    logplex_dropped: None,
+                };
             }
         };
 
@@ -177,7 +186,12 @@ impl Transformer {
         let failed = failure.is_some();
         doc.failure = failure.map(Cow::Owned);
         doc.write(out);
-        Outcome { dataset: Some(dataset), failure: failed.then_some("a field could not be parsed") }
+        Outcome {
+            dataset: Some(dataset),
+            failure: failed.then_some("a field could not be parsed"),
+            timestamp: doc.timestamp.unwrap_or(ctx.received_at),
+            logplex_dropped: doc.platform.as_ref().and_then(|p| p.dropped),
+        }
     }
 }
 

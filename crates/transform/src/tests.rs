@@ -27,7 +27,8 @@ fn transform(raw: &str, ctx: &Context<'_>) -> (Value, Outcome) {
 fn router_line_has_every_common_field() {
     let raw = "<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - at=info method=GET path=\"/\" dyno=web.1 status=200\n";
     let (doc, outcome) = transform(raw, &ctx());
-    assert_eq!(outcome, Outcome { dataset: Some(Dataset::Router), failure: None });
+    assert_eq!((outcome.dataset, outcome.failure, outcome.logplex_dropped), (Some(Dataset::Router), None, None));
+    assert_eq!(outcome.timestamp, Timestamp::parse_rfc3339(b"2025-03-14T09:26:53.589793Z").unwrap());
     assert_eq!(
         doc,
         json!({

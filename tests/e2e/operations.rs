@@ -1,0 +1,83 @@
+//! What operators see: metrics that move by exactly what a known batch should move them by,
+//! and readiness that follows Elasticsearch.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// The value of one sample line of the Prometheus text format (`name{labels} value`).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_move_by_what_a_known_batch_moves_them() {
+    let dp = Drainpipe::start_with(&unique_namespace("metrics"), &["--metrics-listen", "127.0.0.1:0"]);
+    let client = reqwest::Client::new();
+    let metrics_url = format!("http://{}/metrics", dp.metrics.expect("metrics listener"));
+    assert_eq!(client.get(dp.url("/metrics")).send().await.unwrap().status(), 404, "not on the drain listener");
+
+    let mut lines = sample_lines("router.log");
+    lines.push("<172>1 2025-03-14T09:31:00+00:00 host heroku logplex - Error L10 (output buffer overflow): 7 messages dropped since 2025-03-14T09:30:59+00:00.\n".to_owned());
+    lines.push("not syslog at all\n".to_owned());
+    let headers =
+        LogplexHeaders { frame_id: Some("C0FFEE"), drain_token: Some("d.metrics"), msg_count: lines.len() + 1 };
+    let answer = post_frame(&dp.url("/logs?app=shop"), logplex_body(&lines), &headers).await;
+    assert_eq!(answer.status(), 200);
+    let n = lines.len() as f64;
+    wait_for_documents(&dp.es, &dp.data_stream, lines.len()).await;
+
+    // The chunk's documents are confirmed before the lag is observed; poll for it briefly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+        if sample(&text, "drainpipe_indexing_lag_seconds_count") == Some(n) || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let expect = |series: &str, value: f64| assert_eq!(sample(&text, series), Some(value), "{series}\n{text}");
+    expect("drainpipe_ingest_requests_total{status=\"200\"}", 1.0);
+    expect("drainpipe_ingest_messages_total{protocol=\"https\"}", n);
+    expect("drainpipe_ingest_msg_count_mismatches_total", 1.0);
+    expect("drainpipe_transform_documents_total{dataset=\"heroku.router\"}", 5.0);
+    expect("drainpipe_transform_documents_total{dataset=\"heroku.logplex\"}", 1.0);
+    expect("drainpipe_transform_parse_failures_total{dataset=\"none\"}", 1.0);
+    expect("drainpipe_logplex_dropped_messages_total", 7.0);
+    expect("drainpipe_bulk_documents_total{outcome=\"indexed\"}", n);
+    expect("drainpipe_indexing_lag_seconds_count", n);
+    expect("drainpipe_elasticsearch_reachable", 1.0);
+    expect(&format!("drainpipe_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1.0);
+    assert!(sample(&text, "drainpipe_bulk_request_duration_seconds_count").unwrap_or(0.0) >= 1.0);
+    assert!(text.contains("# TYPE drainpipe_bulk_request_duration_seconds histogram"));
+}
+
+async fn wait_for_status(client: &reqwest::Client, url: &str, want: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = client.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} still answers {got}, not {want}, after {within:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn readyz_follows_elasticsearch() {
+    let _turn = FAULT_ES_TURN.lock().await;
+    let es = FaultElasticsearch::start();
+    let dp = Drainpipe::start_against(&es.url, &unique_namespace("ready"), &[]);
+    let client = reqwest::Client::new();
+    let readyz = dp.url("/readyz");
+    wait_for_status(&client, &readyz, 200, Duration::from_secs(30)).await;
+    es.pause();
+    wait_for_status(&client, &readyz, 503, Duration::from_secs(30)).await;
+    assert_eq!(client.get(dp.url("/healthz")).send().await.unwrap().status(), 200, "the process still runs");
+    es.resume();
+    wait_for_status(&client, &readyz, 200, Duration::from_secs(60)).await;
+}
