@@ -427,6 +427,90 @@ impl ServeConfig {
         format!("logs-heroku-{}", self.namespace)
     }
 
+    /// The Elasticsearch client these options describe.
+    pub fn elasticsearch(&self) -> anyhow::Result<drainpipe_bulk_indexer::Client> {
+        let ca_pem = match &self.elasticsearch_ca {
+            Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+            None => None,
+        };
+        Ok(drainpipe_bulk_indexer::Client::with_config(&drainpipe_bulk_indexer::ClientConfig {
+            urls: self.elasticsearch_urls.clone(),
+            api_key: self.elasticsearch_api_key.clone(),
+            ca_pem,
+            gzip: self.elasticsearch_gzip,
+        })?)
+    }
+
+    /// The effective configuration as TOML, keyed like the file, with every secret replaced.
+    pub fn to_redacted_toml(&self) -> String {
+        use toml::Value as V;
+        let mut t = toml::Table::new();
+        let s = |v: &str| V::String(v.to_owned());
+        let n = |v: u64| V::Integer(i64::try_from(v).unwrap_or(i64::MAX));
+        let d = |v: Duration| s(&format!("{}ms", v.as_millis()));
+        t.insert("listen".into(), s(&self.listen.to_string()));
+        t.insert(
+            "elasticsearch-url".into(),
+            V::Array(self.elasticsearch_urls.iter().map(|u| s(&drainpipe_bulk_indexer::redact(u))).collect()),
+        );
+        if self.elasticsearch_api_key.is_some() {
+            t.insert("elasticsearch-api-key".into(), s("[REDACTED]"));
+        }
+        if let Some(ca) = &self.elasticsearch_ca {
+            t.insert("elasticsearch-ca".into(), s(&ca.display().to_string()));
+        }
+        t.insert("elasticsearch-gzip".into(), V::Boolean(self.elasticsearch_gzip));
+        t.insert("namespace".into(), s(&self.namespace));
+        t.insert(
+            "basic-auth".into(),
+            V::Array(self.credentials.iter().map(|c| s(&format!("{}:[REDACTED]", c.user))).collect()),
+        );
+        let mut tokens: Vec<V> =
+            self.drain_tokens.as_map().values().map(|app| s(&format!("[REDACTED]={app}"))).collect();
+        tokens.sort_by_key(|v| v.to_string());
+        t.insert("drain-token".into(), V::Array(tokens));
+        if let Some(tls) = &self.tls {
+            t.insert("tls-cert".into(), s(&tls.cert.display().to_string()));
+            t.insert("tls-key".into(), s(&tls.key.display().to_string()));
+        }
+        if let Some(a) = self.syslog_listen {
+            t.insert("syslog-listen".into(), s(&a.to_string()));
+        }
+        if let Some(a) = self.syslog_tls_listen {
+            t.insert("syslog-tls-listen".into(), s(&a.to_string()));
+        }
+        t.insert("max-body-size".into(), n(self.max_body_bytes as u64));
+        t.insert("max-message-size".into(), n(self.max_message_bytes as u64));
+        t.insert("max-connections".into(), n(self.max_connections as u64));
+        if let Some(sp) = &self.spool {
+            t.insert("spool-dir".into(), s(&sp.dir.display().to_string()));
+            t.insert("spool-max-bytes".into(), n(sp.max_bytes));
+            t.insert(
+                "spool-fsync".into(),
+                match sp.fsync {
+                    FsyncPolicy::Batch => s("batch"),
+                    FsyncPolicy::Interval(i) => d(i),
+                },
+            );
+        }
+        t.insert("bulk-max-docs".into(), n(self.bulk_max_docs as u64));
+        t.insert("bulk-max-bytes".into(), n(self.bulk_max_bytes as u64));
+        t.insert("bulk-flush-interval".into(), d(self.bulk_flush_interval));
+        t.insert("bulk-concurrency".into(), n(self.bulk_concurrency as u64));
+        t.insert("shutdown-timeout".into(), d(self.shutdown_timeout));
+        if let Some(a) = self.metrics_listen {
+            t.insert("metrics-listen".into(), s(&a.to_string()));
+        }
+        t.insert(
+            "log-format".into(),
+            s(match self.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            }),
+        );
+        toml::to_string(&t).unwrap_or_default()
+    }
+
     /// Where documents Elasticsearch will never take are kept.
     pub fn dead_letter_stream(&self) -> String {
         format!("logs-heroku.deadletter-{}", self.namespace)
@@ -580,6 +664,27 @@ mod tests {
             c.spool,
             Some(SpoolSettings { dir: "/var/lib/drainpipe".into(), max_bytes: 1 << 20, fsync: FsyncPolicy::Batch })
         );
+    }
+
+    #[test]
+    fn the_printed_configuration_hides_secrets_and_reads_back() {
+        let args = ServeArgs {
+            elasticsearch_url: vec!["https://elastic:hunter2@es.example.com".into()],
+            elasticsearch_api_key: Some("id:topsecret".into()),
+            basic_auth: vec!["logplex:s3cret".parse().unwrap()],
+            drain_token: vec!["d.0b7a=shop".into()],
+            spool_dir: Some("/var/lib/drainpipe".into()),
+            spool_fsync: Some(FsyncPolicy::Interval(Duration::from_millis(200))),
+            ..ServeArgs::default()
+        };
+        let printed = ServeConfig::resolve(args, no_env).unwrap().to_redacted_toml();
+        for secret in ["hunter2", "topsecret", "s3cret", "d.0b7a"] {
+            assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+        }
+        assert!(printed.contains("logplex:[REDACTED]") && printed.contains("[REDACTED]=shop"), "{printed}");
+        // Every key it prints is a key the file accepts.
+        let back: Result<FileConfig, _> = toml::from_str(&printed);
+        assert!(back.is_ok(), "{back:?}\n{printed}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use backon::{BackoffBuilder, ExponentialBuilder};
-use drainpipe_bulk_indexer::{Client, Error};
+use drainpipe_bulk_indexer::{Client, Error, Method};
 
 /// The index templates, shipped inside the binary: the documents, and their dead letters.
 const TEMPLATE: &str = include_str!("templates/logs-heroku.json");
@@ -29,28 +29,145 @@ pub fn dead_letter_template() -> serde_json::Value {
     serde_json::from_str(DEAD_LETTER_TEMPLATE).expect("the shipped template is valid JSON")
 }
 
-/// Installs both index templates, falling back to ones without `data_stream` when the server
-/// does not know data streams.
-pub async fn install(client: &Client) -> Result<TargetKind, Error> {
-    let kind = install_one(client, TEMPLATE_NAME, template()).await?;
-    install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template()).await?;
-    Ok(kind)
+/// What `setup` did to one thing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Created(String),
+    Updated(String),
+    Unchanged(String),
+    Skipped(String, String),
 }
 
-async fn install_one(client: &Client, name: &str, mut template: serde_json::Value) -> Result<TargetKind, Error> {
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Created(what) => write!(f, "created   {what}"),
+            Change::Updated(what) => write!(f, "updated   {what}"),
+            Change::Unchanged(what) => write!(f, "unchanged {what}"),
+            Change::Skipped(what, why) => write!(f, "skipped   {what}: {why}"),
+        }
+    }
+}
+
+/// Installs both index templates (idempotently: an identical one is left alone), falling back
+/// to ones without `data_stream` when the server does not know data streams. `retention` sets
+/// the data streams' lifecycle where the server supports it.
+pub async fn install(client: &Client, retention: Option<&str>) -> Result<(TargetKind, Vec<Change>), Error> {
+    let mut changes = Vec::new();
+    let kind = install_one(client, TEMPLATE_NAME, template(), retention, &mut changes).await?;
+    install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), retention, &mut changes).await?;
+    Ok((kind, changes))
+}
+
+async fn install_one(
+    client: &Client,
+    name: &str,
+    mut template: serde_json::Value,
+    retention: Option<&str>,
+    changes: &mut Vec<Change>,
+) -> Result<TargetKind, Error> {
+    if let Some(days) = retention {
+        template["template"]["lifecycle"] = serde_json::json!({"data_retention": days});
+    }
+    let what = format!("index template {name}");
+    let hash = content_hash(&template);
+    template["_meta"]["drainpipe_template_hash"] = serde_json::Value::String(hash.clone());
+    let existing = installed_hash(client, name).await?;
+    if existing.as_deref() == Some(hash.as_str()) {
+        changes.push(Change::Unchanged(what));
+        return Ok(if template.get("data_stream").is_some() { TargetKind::DataStream } else { TargetKind::PlainIndex });
+    }
+    let done = if existing.is_some() { Change::Updated(what.clone()) } else { Change::Created(what.clone()) };
     match client.put_index_template(name, &template).await {
-        Ok(()) => Ok(TargetKind::DataStream),
+        Ok(()) => {
+            changes.push(done);
+            Ok(TargetKind::DataStream)
+        }
+        Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("lifecycle") => {
+            changes.push(Change::Skipped(
+                format!("retention on {name}"),
+                "the server has no data stream lifecycle".into(),
+            ));
+            if let Some(t) = template.get_mut("template").and_then(|t| t.as_object_mut()) {
+                t.remove("lifecycle");
+            }
+            client.put_index_template(name, &template).await?;
+            changes.push(done);
+            Ok(TargetKind::DataStream)
+        }
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("data_stream") => {
             tracing::warn!(template = name, reason = %body, "server lacks data streams; using plain indices with the same names");
+            changes.push(Change::Skipped(
+                format!("data stream for {name}"),
+                "the server has no data streams; plain indices of the same names".into(),
+            ));
             if let Some(obj) = template.as_object_mut() {
                 obj.remove("data_stream");
             }
             client.put_index_template(name, &template).await?;
+            changes.push(done);
             Ok(TargetKind::PlainIndex)
         }
         Err(e) => Err(e),
     }
 }
+
+/// A stable hash of the template as drainpipe would install it.
+fn content_hash(template: &serde_json::Value) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(template.to_string().as_bytes()))
+}
+
+/// The hash drainpipe stored in an installed template's `_meta`, if the template exists.
+async fn installed_hash(client: &Client, name: &str) -> Result<Option<String>, Error> {
+    let path = format!("/_index_template/{name}");
+    let (status, body) = client.request(Method::Get, &path, "application/json", None).await?;
+    if status.as_u16() == 404 {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        return Err(Error::Status {
+            request: "GET _index_template",
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body)?;
+    let meta = &v["index_templates"][0]["index_template"]["_meta"]["drainpipe_template_hash"];
+    Ok(Some(meta.as_str().unwrap_or("").to_owned()))
+}
+
+/// Imports the Kibana saved objects (data view, searches, dashboard), replacing older copies.
+pub async fn import_kibana(kibana_url: &str) -> anyhow::Result<Change> {
+    let mut url = reqwest::Url::parse(kibana_url).context("invalid --kibana-url")?;
+    let (user, pass) = (url.username().to_owned(), url.password().map(str::to_owned));
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_path("/api/saved_objects/_import");
+    url.set_query(Some("overwrite=true"));
+    let boundary = "drainpipe-saved-objects-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"drainpipe.ndjson\"\r\nContent-Type: application/ndjson\r\n\r\n").as_bytes());
+    body.extend_from_slice(KIBANA_OBJECTS.as_bytes());
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut request = reqwest::Client::new()
+        .post(url.clone())
+        .header("kbn-xsrf", "true")
+        .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body);
+    if !user.is_empty() {
+        request = request.basic_auth(user, pass);
+    }
+    let answer = request.send().await.with_context(|| format!("cannot reach Kibana at {url}"))?;
+    let status = answer.status();
+    let text = answer.text().await.unwrap_or_default();
+    if !status.is_success() || !text.contains("\"success\":true") {
+        anyhow::bail!("Kibana refused the saved objects ({status}): {text}");
+    }
+    Ok(Change::Updated(format!("Kibana saved objects at {url}")))
+}
+
+/// The Kibana saved objects, shipped inside the binary.
+pub const KIBANA_OBJECTS: &str = include_str!("../../deploy/kibana/drainpipe.ndjson");
 
 /// [`install`], retried with capped backoff while Elasticsearch cannot be reached. Documents
 /// must not be written before the template exists (they would create an index with guessed
@@ -63,9 +180,11 @@ pub async fn install_until_done(client: &Client) -> anyhow::Result<TargetKind> {
         .without_max_times()
         .build();
     loop {
-        match install(client).await {
-            Ok(kind) => {
-                tracing::info!(template = TEMPLATE_NAME, ?kind, url = client.url(), "index template installed");
+        match install(client, None).await {
+            Ok((kind, changes)) => {
+                for c in changes {
+                    tracing::info!(url = client.url(), "setup: {c}");
+                }
                 return Ok(kind);
             }
             Err(e) if e.is_retryable() => {

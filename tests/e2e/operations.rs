@@ -81,3 +81,53 @@ async fn readyz_follows_elasticsearch() {
     es.resume();
     wait_for_status(&client, &readyz, 200, Duration::from_secs(60)).await;
 }
+
+/// Runs the drainpipe binary to completion; its standard output.
+fn drainpipe(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drainpipe"))
+        .args(args)
+        .env("DRAINPIPE_LOG", "warn")
+        .output()
+        .expect("drainpipe runs");
+    assert!(out.status.success(), "drainpipe {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[tokio::test]
+async fn setup_run_twice_changes_nothing_the_second_time() {
+    let es = elasticsearch_url();
+    drainpipe(&["setup", "--elasticsearch-url", &es]);
+    let second = drainpipe(&["setup", "--elasticsearch-url", &es]);
+    assert!(second.contains("unchanged index template logs-heroku\n"), "{second}");
+    assert!(second.contains("unchanged index template logs-heroku-deadletter\n"), "{second}");
+    assert!(!second.contains("created") && !second.contains("updated"), "{second}");
+}
+
+#[tokio::test]
+async fn replaying_heroku_logs_twice_indexes_each_line_once() {
+    let es = elasticsearch_url();
+    let ns = unique_namespace("replay");
+    let file = std::env::temp_dir().join(format!("{ns}.log"));
+    // What `heroku logs` prints for the sample traffic: timestamp, source[dyno]: message.
+    let mut text = String::new();
+    for name in ["router.log", "app.log", "platform.log", "metrics.log"] {
+        for line in sample_lines(name) {
+            let parts: Vec<&str> = line.trim_end().splitn(7, ' ').collect();
+            text.push_str(&format!("{} {}[{}]: {}\n", parts[1], parts[3], parts[4], parts[6]));
+        }
+    }
+    std::fs::write(&file, &text).unwrap();
+    let n = text.lines().count();
+    let args = ["replay", "--elasticsearch-url", &es, "--namespace", &ns, "--app", "shop", file.to_str().unwrap()];
+    let first = drainpipe(&args);
+    assert!(first.contains(&format!("replayed {n} lines")) && first.contains(&format!("{n} indexed")), "{first}");
+    let second = drainpipe(&args);
+    assert!(second.contains(&format!("0 indexed, {n} already there")), "{second}");
+    let index = format!("logs-heroku-{ns}");
+    assert_eq!(wait_for_count(&es, &index, n as u64, Duration::from_secs(30)).await, n as u64);
+    let docs = search(&es, &index, serde_json::json!({"term": {"event.dataset": "heroku.router"}})).await;
+    assert_eq!(docs.len(), 5, "router lines are typed as router lines");
+    assert_eq!(docs[0]["_source"]["heroku"]["app"], "shop");
+    assert_eq!(docs[0]["_source"]["log"]["syslog"]["priority"], 158);
+    std::fs::remove_file(file).unwrap();
+}

@@ -1,0 +1,234 @@
+//! `drainpipe replay`: backfill from files, through the same transform, ids and delivery as a
+//! live drain, so replaying a file twice stores each line once.
+//!
+//! Two inputs: raw Logplex bodies (`LEN SP MSG` …, as a drain POSTs them), and the text
+//! `heroku logs` prints (`2025-03-14T09:26:53.589793+00:00 heroku[router]: at=info …`). The
+//! latter has no PRI; it is rebuilt as Heroku sends it (158 router, 45 other platform lines,
+//! 190 app output), and each line's id is a hash of the line.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use drainpipe_bulk_indexer::{metrics as bulk_metrics, DeadLetterConfig, IndexerConfig};
+use drainpipe_ingest::{framing, Frame, Protocol};
+use drainpipe_transform::Transformer;
+use tokio::sync::mpsc;
+
+use crate::config::ServeConfig;
+use crate::pipeline::{self, Target};
+use crate::setup;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayFormat {
+    /// Decide per file: a Logplex body starts with an octet count.
+    Auto,
+    /// Raw Logplex request bodies.
+    Logplex,
+    /// What `heroku logs` prints.
+    HerokuLogs,
+}
+
+/// `heroku logs` lines per frame handed to the pipeline.
+const LINES_PER_FRAME: usize = 500;
+
+pub async fn run(
+    config: ServeConfig,
+    files: Vec<PathBuf>,
+    format: ReplayFormat,
+    app: Option<String>,
+) -> anyhow::Result<()> {
+    let client = config.elasticsearch()?;
+    setup::install(&client, None).await.context("cannot install the index templates")?;
+    let (chunk_tx, chunk_rx) = mpsc::channel(8);
+    let indexer_config = IndexerConfig {
+        max_docs: config.bulk_max_docs,
+        max_bytes: config.bulk_max_bytes,
+        flush_interval: config.bulk_flush_interval,
+        concurrency: config.bulk_concurrency,
+        dead_letter: DeadLetterConfig { index: config.dead_letter_stream(), file: None },
+        ..IndexerConfig::default()
+    };
+    let indexer = tokio::spawn(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx));
+    let target =
+        Target { data_stream: config.data_stream(), token_apps: Arc::new(config.drain_tokens.as_map().clone()) };
+
+    let started = Instant::now();
+    let done = Arc::new(AtomicU64::new(0));
+    let progress = tokio::spawn(report_progress(done.clone(), started));
+    let mut transformer = Transformer::new();
+    let mut lines_read = 0u64;
+    for path in &files {
+        let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let frames = match detect(format, &body) {
+            ReplayFormat::Logplex => {
+                vec![logplex_frame(Bytes::from(body), app.clone()).with_context(|| path.display().to_string())?]
+            }
+            _ => heroku_logs_frames(&body, app.as_deref()),
+        };
+        for frame in frames {
+            let n = frame.messages.len() as u64;
+            lines_read += n;
+            let counter = done.clone();
+            let chunk = pipeline::to_chunk(&mut transformer, &frame, &target, move || {
+                counter.fetch_add(n, Ordering::Relaxed);
+            });
+            if chunk_tx.send(chunk).await.is_err() {
+                anyhow::bail!("the indexer stopped");
+            }
+        }
+    }
+    drop(chunk_tx);
+    indexer.await.context("the indexer failed")?;
+    progress.abort();
+    let elapsed = started.elapsed();
+    let count = |outcome: &str| bulk_metrics::DOCUMENTS.with_label_values(&[outcome]).get();
+    let summary = format!(
+        "replayed {lines_read} lines from {} file(s) in {:.1}s ({:.0} lines/s): {} indexed, {} already there, {} dead-lettered",
+        files.len(),
+        elapsed.as_secs_f64(),
+        lines_read as f64 / elapsed.as_secs_f64().max(0.001),
+        count("indexed"),
+        count("duplicate"),
+        count("dead_lettered"),
+    );
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    // The summary is the command's output (progress went to standard error).
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+fn detect(format: ReplayFormat, body: &[u8]) -> ReplayFormat {
+    match format {
+        ReplayFormat::Auto => {
+            let start = body.trim_ascii_start();
+            let digits = start.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits > 0 && start.get(digits) == Some(&b' ') && start.get(digits + 1) == Some(&b'<') {
+                ReplayFormat::Logplex
+            } else {
+                ReplayFormat::HerokuLogs
+            }
+        }
+        other => other,
+    }
+}
+
+fn logplex_frame(body: Bytes, app: Option<String>) -> anyhow::Result<Frame> {
+    let framed = framing::split(&body)?;
+    Ok(Frame {
+        protocol: Protocol::Https,
+        messages: framed.messages,
+        cut: Vec::new(),
+        app,
+        drain_token: None,
+        frame_id: None,
+        labels: Vec::new(),
+        received_at: SystemTime::now(),
+        body,
+    })
+}
+
+/// Rebuilds each `heroku logs` line as the syslog message Heroku sent; a line that does not
+/// look like one is kept as it is (and indexed with the parse-failure tag).
+fn heroku_logs_frames(text: &[u8], app: Option<&str>) -> Vec<Frame> {
+    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).collect();
+    lines
+        .chunks(LINES_PER_FRAME)
+        .map(|group| {
+            let mut body = Vec::new();
+            let mut messages = Vec::with_capacity(group.len());
+            for line in group {
+                let start = body.len();
+                match as_syslog(line) {
+                    Some(msg) => body.extend_from_slice(msg.as_bytes()),
+                    None => body.extend_from_slice(line),
+                }
+                messages.push(start..body.len());
+            }
+            Frame {
+                protocol: Protocol::Syslog,
+                body: Bytes::from(body),
+                messages,
+                cut: Vec::new(),
+                app: app.map(str::to_owned),
+                drain_token: None,
+                frame_id: None,
+                labels: Vec::new(),
+                received_at: SystemTime::now(),
+            }
+        })
+        .collect()
+}
+
+/// `2025-03-14T09:26:53.589793+00:00 heroku[router]: at=info …` →
+/// `<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - - at=info …`.
+fn as_syslog(line: &[u8]) -> Option<String> {
+    let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+    let (timestamp, rest) = line.split_once(' ')?;
+    let (source, message) = rest.split_once(": ").or_else(|| rest.strip_suffix(':').map(|s| (s, "")))?;
+    let (appname, procid) = source.strip_suffix(']')?.split_once('[')?;
+    if appname.is_empty() || procid.is_empty() || appname.contains(' ') {
+        return None;
+    }
+    let pri = match (appname, procid) {
+        ("heroku", "router") => 158,
+        ("heroku", _) => 45,
+        _ => 190,
+    };
+    Some(format!("<{pri}>1 {timestamp} host {appname} {procid} - - {message}"))
+}
+
+/// Lines indexed and the rate: a line that rewrites itself on a terminal, a plain line every
+/// five seconds otherwise.
+async fn report_progress(done: Arc<AtomicU64>, started: Instant) {
+    let terminal = std::io::stderr().is_terminal();
+    let mut tick = tokio::time::interval(if terminal { Duration::from_millis(200) } else { Duration::from_secs(5) });
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let n = done.load(Ordering::Relaxed);
+        let rate = n as f64 / started.elapsed().as_secs_f64().max(0.001);
+        if terminal {
+            eprint!("\r{n} lines indexed, {rate:.0} lines/s   ");
+        } else {
+            eprintln!("replay: {n} lines indexed, {rate:.0} lines/s");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heroku_logs_lines_become_the_syslog_heroku_sent() {
+        let line = b"2025-03-14T09:26:53.589793+00:00 heroku[router]: at=info method=GET path=\"/\"";
+        assert_eq!(
+            as_syslog(line).unwrap(),
+            "<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - - at=info method=GET path=\"/\""
+        );
+        assert_eq!(
+            as_syslog(b"2025-03-14T09:26:53+00:00 app[web.1]: hello: world").unwrap(),
+            "<190>1 2025-03-14T09:26:53+00:00 host app web.1 - - hello: world"
+        );
+        assert!(as_syslog(b"Killed").is_none());
+        assert!(as_syslog(b"2025-03-14 something else").is_none());
+    }
+
+    #[test]
+    fn formats_are_told_apart() {
+        assert_eq!(detect(ReplayFormat::Auto, b"63 <158>1 2025"), ReplayFormat::Logplex);
+        assert_eq!(detect(ReplayFormat::Auto, b"2025-03-14T09:26:53+00:00 app[web.1]: x"), ReplayFormat::HerokuLogs);
+        let frames = heroku_logs_frames(&b"2025-03-14T09:26:53+00:00 app[web.1]: x\n".repeat(1001), None);
+        assert_eq!(frames.iter().map(|f| f.messages.len()).collect::<Vec<_>>(), [500, 500, 1]);
+    }
+}
