@@ -238,6 +238,89 @@ mod tests {
         assert!(unmapped.is_empty(), "fields without a mapping: {unmapped:?}");
     }
 
+    /// The Kibana saved objects parse, and every field they name is mapped in the template of
+    /// the data view they use.
+    #[test]
+    fn kibana_objects_reference_only_mapped_fields() {
+        let (main, dead) = (template(), dead_letter_template());
+        let mut checked = 0;
+        for (n, line) in KIBANA_OBJECTS.lines().enumerate() {
+            let obj: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
+            let uses_dead_letters = obj["references"].as_array().into_iter().flatten().any(|r| r["id"] == "drainpipe-logs-heroku-deadletter")
+                || obj["id"] == "drainpipe-logs-heroku-deadletter";
+            let mappings = if uses_dead_letters { &dead["template"]["mappings"] } else { &main["template"]["mappings"] };
+            let mut fields = Vec::new();
+            collect_fields(&obj, &mut fields);
+            for field in fields {
+                // Dashboards need real types: only metrics may rely on a dynamic template
+                // (which maps them as doubles).
+                let typed = explicitly_mapped(mappings, &field) || field.starts_with("heroku.metrics.");
+                assert!(is_mapped(mappings, &field) && typed, "{} names unmapped field {field:?}", obj["id"]);
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} field references found");
+        let types: Vec<&str> = KIBANA_OBJECTS.lines().map(|l| if l.contains("\"type\":\"dashboard\"") { "dashboard" } else { "" }).collect();
+        assert!(types.contains(&"dashboard"));
+    }
+
+    /// Field names in `sourceField`, `columns`, `timeFieldName` and KQL queries.
+    fn collect_fields(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(obj) => {
+                for (k, child) in obj {
+                    match (k.as_str(), child) {
+                        ("sourceField" | "timeFieldName", serde_json::Value::String(f)) if f != "___records___" => out.push(f.clone()),
+                        ("columns", serde_json::Value::Array(cols)) => {
+                            out.extend(cols.iter().filter_map(|c| c.as_str().map(str::to_owned)));
+                            collect_fields(child, out);
+                        }
+                        ("query", serde_json::Value::String(q)) => out.extend(kql_fields(q)),
+                        ("searchSourceJSON", serde_json::Value::String(s)) => {
+                            collect_fields(&serde_json::from_str(s).unwrap_or_default(), out);
+                        }
+                        _ => collect_fields(child, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| collect_fields(i, out)),
+            _ => {}
+        }
+    }
+
+    /// The field names of a KQL query: words, outside quotes, followed by `:` or a comparison.
+    fn kql_fields(q: &str) -> Vec<String> {
+        let mut fields = Vec::new();
+        let b = q.as_bytes();
+        let (mut i, mut in_quotes) = (0, false);
+        while i < b.len() {
+            let c = b[i];
+            if c == b'"' {
+                in_quotes = !in_quotes;
+                i += 1;
+                continue;
+            }
+            if in_quotes || !(c.is_ascii_alphabetic() || c == b'_' || c == b'@') {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'@')) {
+                i += 1;
+            }
+            let rest = q[i..].trim_start();
+            if rest.starts_with(':') || rest.starts_with('>') || rest.starts_with('<') {
+                fields.push(q[start..i].to_owned());
+            }
+        }
+        fields
+    }
+
+    #[test]
+    fn kql_field_names() {
+        assert_eq!(kql_fields(r#"a.b : "x:y" and c >= 5 or not d<3 and e"#), ["a.b", "c", "d"]);
+    }
+
     fn leaf_paths(v: &serde_json::Value, prefix: String, out: &mut std::collections::BTreeSet<String>) {
         match v.as_object() {
             Some(obj) => {
@@ -250,6 +333,17 @@ mod tests {
                 out.insert(prefix);
             }
         }
+    }
+
+    fn explicitly_mapped(mappings: &serde_json::Value, path: &str) -> bool {
+        let mut node = mappings;
+        for part in path.split('.') {
+            match node["properties"].get(part) {
+                Some(next) => node = next,
+                None => return false,
+            }
+        }
+        node.get("type").is_some()
     }
 
     fn is_mapped(mappings: &serde_json::Value, path: &str) -> bool {
