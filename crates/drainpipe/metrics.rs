@@ -10,7 +10,7 @@ use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, I
 /// Documents built, by dataset (`none` for messages that were not syslog).
 static DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_transform_documents_total", "Documents built from messages, by dataset");
-    let c = IntCounterVec::new(opts, &["dataset"]).expect("valid metric");
+    let c = every_dataset(IntCounterVec::new(opts, &["dataset"]).expect("valid metric"));
     let _ = prometheus::default_registry().register(Box::new(c.clone()));
     c
 });
@@ -21,7 +21,7 @@ static PARSE_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "drainpipe_transform_parse_failures_total",
         "Messages indexed raw with a parse-failure tag, by dataset",
     );
-    let c = IntCounterVec::new(opts, &["dataset"]).expect("valid metric");
+    let c = every_dataset(IntCounterVec::new(opts, &["dataset"]).expect("valid metric"));
     let _ = prometheus::default_registry().register(Box::new(c.clone()));
     c
 });
@@ -56,6 +56,14 @@ static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     g
 });
 
+/// Starts every dataset (and `none`, for lines that are not syslog) at zero.
+fn every_dataset(c: IntCounterVec) -> IntCounterVec {
+    for d in Dataset::ALL.iter().map(|d| d.as_str()).chain(["none"]) {
+        let _ = c.with_label_values(&[d]);
+    }
+    c
+}
+
 pub fn record(outcome: &Outcome) {
     let dataset = outcome.dataset.map_or("none", Dataset::as_str);
     DOCUMENTS.with_label_values(&[dataset]).inc();
@@ -87,6 +95,10 @@ pub fn render() -> Vec<u8> {
     LazyLock::force(&drainpipe_ingest::metrics::BYTES);
     LazyLock::force(&drainpipe_ingest::metrics::COUNT_MISMATCHES);
     LazyLock::force(&drainpipe_ingest::metrics::AUTH_FAILURES);
+    LazyLock::force(&drainpipe_ingest::metrics::OPEN_CONNECTIONS);
+    LazyLock::force(&drainpipe_ingest::metrics::FRAMING_PROBLEMS);
+    LazyLock::force(&drainpipe_ingest::metrics::TRUNCATED);
+    LazyLock::force(&drainpipe_bulk_indexer::metrics::DEAD_LETTER_FILE);
     LazyLock::force(&drainpipe_bulk_indexer::metrics::REQUESTS);
     LazyLock::force(&drainpipe_bulk_indexer::metrics::REQUEST_DURATION);
     LazyLock::force(&drainpipe_bulk_indexer::metrics::REACHABLE);

@@ -246,9 +246,14 @@ mod tests {
         let mut checked = 0;
         for (n, line) in KIBANA_OBJECTS.lines().enumerate() {
             let obj: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
-            let uses_dead_letters = obj["references"].as_array().into_iter().flatten().any(|r| r["id"] == "drainpipe-logs-heroku-deadletter")
+            let uses_dead_letters = obj["references"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["id"] == "drainpipe-logs-heroku-deadletter")
                 || obj["id"] == "drainpipe-logs-heroku-deadletter";
-            let mappings = if uses_dead_letters { &dead["template"]["mappings"] } else { &main["template"]["mappings"] };
+            let mappings =
+                if uses_dead_letters { &dead["template"]["mappings"] } else { &main["template"]["mappings"] };
             let mut fields = Vec::new();
             collect_fields(&obj, &mut fields);
             for field in fields {
@@ -260,7 +265,10 @@ mod tests {
             }
         }
         assert!(checked > 50, "only {checked} field references found");
-        let types: Vec<&str> = KIBANA_OBJECTS.lines().map(|l| if l.contains("\"type\":\"dashboard\"") { "dashboard" } else { "" }).collect();
+        let types: Vec<&str> = KIBANA_OBJECTS
+            .lines()
+            .map(|l| if l.contains("\"type\":\"dashboard\"") { "dashboard" } else { "" })
+            .collect();
         assert!(types.contains(&"dashboard"));
     }
 
@@ -270,7 +278,9 @@ mod tests {
             serde_json::Value::Object(obj) => {
                 for (k, child) in obj {
                     match (k.as_str(), child) {
-                        ("sourceField" | "timeFieldName", serde_json::Value::String(f)) if f != "___records___" => out.push(f.clone()),
+                        ("sourceField" | "timeFieldName", serde_json::Value::String(f)) if f != "___records___" => {
+                            out.push(f.clone())
+                        }
                         ("columns", serde_json::Value::Array(cols)) => {
                             out.extend(cols.iter().filter_map(|c| c.as_str().map(str::to_owned)));
                             collect_fields(child, out);

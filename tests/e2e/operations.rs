@@ -53,6 +53,21 @@ async fn metrics_move_by_what_a_known_batch_moves_them() {
     expect(&format!("drainpipe_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1.0);
     assert!(sample(&text, "drainpipe_bulk_request_duration_seconds_count").unwrap_or(0.0) >= 1.0);
     assert!(text.contains("# TYPE drainpipe_bulk_request_duration_seconds histogram"));
+
+    // The alert rules and the Grafana dashboard name only metrics drainpipe exports.
+    for asset in ["deploy/prometheus/alerts.yaml", "deploy/grafana/drainpipe.json"] {
+        let content = std::fs::read_to_string(format!("{}/{asset}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        for name in
+            content.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("drainpipe_"))
+        {
+            let family = name.trim_end_matches("_bucket");
+            let spool_metric = family.starts_with("drainpipe_spool_");
+            assert!(
+                text.contains(&format!("# TYPE {family} ")) || spool_metric,
+                "{asset} uses {name}, which /metrics does not export"
+            );
+        }
+    }
 }
 
 async fn wait_for_status(client: &reqwest::Client, url: &str, want: u16, within: Duration) {

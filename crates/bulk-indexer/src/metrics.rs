@@ -14,14 +14,22 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
 /// never be stored in its index; see the dead-letter index or file).
 pub static DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_bulk_documents_total", "Documents sent to Elasticsearch, by outcome");
-    register(IntCounterVec::new(opts, &["outcome"]).expect("valid metric"))
+    let c = IntCounterVec::new(opts, &["outcome"]).expect("valid metric");
+    for outcome in ["indexed", "duplicate", "retried", "dead_lettered"] {
+        let _ = c.with_label_values(&[outcome]);
+    }
+    register(c)
 });
 
 /// Bulk requests by outcome: `ok`, `error` (failed as a whole and retried), `too_large` (413,
 /// split in two), `refused` (a 4xx no retry can fix; its documents were dead-lettered).
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_bulk_requests_total", "Bulk requests, by outcome");
-    register(IntCounterVec::new(opts, &["outcome"]).expect("valid metric"))
+    let c = IntCounterVec::new(opts, &["outcome"]).expect("valid metric");
+    for outcome in ["ok", "error", "too_large", "refused"] {
+        let _ = c.with_label_values(&[outcome]);
+    }
+    register(c)
 });
 
 /// Time from sending a bulk request to reading its whole answer.

@@ -5,6 +5,17 @@ use std::sync::LazyLock;
 
 use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts};
 
+/// Starts every known label value at zero, so rates and alerts work from the first scrape.
+fn with_labels<T: prometheus::core::MetricVecBuilder>(
+    v: prometheus::core::MetricVec<T>,
+    values: &[&str],
+) -> prometheus::core::MetricVec<T> {
+    for value in values {
+        let _ = v.with_label_values(&[value]);
+    }
+    v
+}
+
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
     // Registering twice (several servers in one test process) is harmless: the first wins.
     let _ = prometheus::default_registry().register(Box::new(c.clone()));
@@ -20,13 +31,13 @@ pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 /// Messages framed from accepted requests, by protocol.
 pub static MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_messages_total", "Messages received, by protocol");
-    register(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"))
+    register(with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"]))
 });
 
 /// Body bytes of accepted requests (after decompression), by protocol.
 pub static BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_received_bytes_total", "Message bytes received, by protocol");
-    register(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"))
+    register(with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"]))
 });
 
 /// Frames whose message count disagreed with `Logplex-Msg-Count`.
@@ -51,17 +62,18 @@ pub static FRAMING_PROBLEMS: LazyLock<IntCounter> = LazyLock::new(|| {
 /// Open client connections, by protocol.
 pub static OPEN_CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_open_connections", "Open receiver connections, by protocol");
-    register(IntGaugeVec::new(opts, &["protocol"]).expect("valid metric"))
+    register(with_labels(IntGaugeVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"]))
 });
 
 /// Refused senders, by reason: `credentials` (401), `drain_token` (403), `rate_limited` (429).
 pub static AUTH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_auth_failures_total", "Requests refused for authentication, by reason");
-    register(IntCounterVec::new(opts, &["reason"]).expect("valid metric"))
+    let reasons = ["credentials", "drain_token", "rate_limited"];
+    register(with_labels(IntCounterVec::new(opts, &["reason"]).expect("valid metric"), &reasons))
 });
 
 /// Syslog messages cut to the size limit (indexed, tagged `_drainpipe_truncated`).
 pub static TRUNCATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_truncated_messages_total", "Messages cut to the size limit, by protocol");
-    register(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"))
+    register(with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["syslog"]))
 });

@@ -229,6 +229,7 @@ impl Spool {
 
     /// Refreshes the gauges in [`metrics`].
     pub fn update_metrics(&self) {
+        metrics::MAX_BYTES.set(i64::try_from(self.inner.config.max_bytes).unwrap_or(i64::MAX));
         metrics::BYTES.set(i64::try_from(self.used_bytes()).unwrap_or(i64::MAX));
         metrics::OLDEST_UNACKED_AGE.set(self.oldest_unacked_age().map_or(0.0, |d| d.as_secs_f64()));
     }

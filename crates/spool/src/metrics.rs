@@ -14,6 +14,11 @@ pub static BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
     register(IntGauge::new("drainpipe_spool_bytes", "Bytes held in the spool").expect("valid metric"))
 });
 
+/// The configured limit (`--spool-max-bytes`), for alerting on how full the spool is.
+pub static MAX_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(IntGauge::new("drainpipe_spool_max_bytes", "The spool's size limit").expect("valid metric"))
+});
+
 /// Age of the oldest segment that still holds unacknowledged records.
 pub static OLDEST_UNACKED_AGE: LazyLock<Gauge> = LazyLock::new(|| {
     register(
