@@ -511,6 +511,22 @@ impl ServeConfig {
         toml::to_string(&t).unwrap_or_default()
     }
 
+    /// Batching, concurrency and dead letters (to the dead-letter stream, then a file in the
+    /// spool folder if there is one).
+    pub fn indexer_config(&self) -> drainpipe_bulk_indexer::IndexerConfig {
+        drainpipe_bulk_indexer::IndexerConfig {
+            max_docs: self.bulk_max_docs,
+            max_bytes: self.bulk_max_bytes,
+            flush_interval: self.bulk_flush_interval,
+            concurrency: self.bulk_concurrency,
+            dead_letter: drainpipe_bulk_indexer::DeadLetterConfig {
+                index: self.dead_letter_stream(),
+                file: self.spool.as_ref().map(|s| s.dir.join("dead-letters.ndjson")),
+            },
+            ..drainpipe_bulk_indexer::IndexerConfig::default()
+        }
+    }
+
     /// Where documents Elasticsearch will never take are kept.
     pub fn dead_letter_stream(&self) -> String {
         format!("logs-heroku.deadletter-{}", self.namespace)

@@ -202,13 +202,10 @@ mod tests {
         assert_eq!(back.received_at, frame.received_at, "to the nanosecond");
     }
 
-    #[test]
-    fn a_body_of_empty_messages_stays_within_the_bound() {
-        let body = Bytes::from("0 ".repeat(100_000));
-        let messages = (0..100_000).map(|i| 2 * i + 2..2 * i + 2).collect();
-        let frame = Frame {
+    fn https_frame(body: Bytes, messages: Vec<std::ops::Range<usize>>) -> Frame {
+        Frame {
             protocol: Protocol::Https,
-            body: body.clone(),
+            body,
             messages,
             cut: vec![],
             app: None,
@@ -216,7 +213,13 @@ mod tests {
             frame_id: None,
             labels: vec![],
             received_at: SystemTime::now(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_body_of_empty_messages_stays_within_the_bound() {
+        let body = Bytes::from("0 ".repeat(100_000));
+        let frame = https_frame(body.clone(), (0..100_000).map(|i| 2 * i + 2..2 * i + 2).collect());
         let record = encode(&frame);
         assert!(record.len() <= max_record_len(body.len()), "{} > {}", record.len(), max_record_len(body.len()));
         assert_eq!(decode(&record).unwrap().messages, frame.messages);
@@ -224,17 +227,7 @@ mod tests {
 
     #[test]
     fn damaged_records_are_errors_not_panics() {
-        let frame = Frame {
-            protocol: Protocol::Https,
-            body: Bytes::from_static(b"xy"),
-            messages: vec![0..1, 1..2],
-            cut: vec![],
-            app: None,
-            drain_token: None,
-            frame_id: None,
-            labels: vec![],
-            received_at: SystemTime::now(),
-        };
+        let frame = https_frame(Bytes::from_static(b"xy"), vec![0..1, 1..2]);
         let good = encode(&frame);
         for n in 0..good.len() {
             assert!(decode(&good.slice(..n)).is_err(), "prefix of {n} bytes");

@@ -11,6 +11,7 @@ use drainpipe_spool::{Spool, SpoolError, SpoolReader};
 use drainpipe_transform::{Context, DocumentId, FrameSeed, StructuredData, Timestamp, Transformer};
 use tokio::sync::{mpsc, watch};
 
+use crate::config::ServeConfig;
 use crate::{frame_codec, metrics};
 
 /// Where the receivers hand frames: the durable spool, or (without `--spool-dir`) a bounded
@@ -72,6 +73,12 @@ pub struct Target {
     pub data_stream: String,
     /// Drain token to app, for syslog drains (HTTPS frames are resolved by the receiver).
     pub token_apps: Arc<HashMap<String, String>>,
+}
+
+impl Target {
+    pub fn new(config: &ServeConfig) -> Target {
+        Target { data_stream: config.data_stream(), token_apps: Arc::new(config.drain_tokens.as_map().clone()) }
+    }
 }
 
 /// Reads the spool in order until it is closed (or `stop` turns true), sending one chunk per

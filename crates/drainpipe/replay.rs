@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use drainpipe_bulk_indexer::{metrics as bulk_metrics, DeadLetterConfig, IndexerConfig};
+use drainpipe_bulk_indexer::metrics as bulk_metrics;
 use drainpipe_ingest::{framing, Frame, Protocol};
 use drainpipe_transform::Transformer;
 use tokio::sync::mpsc;
@@ -45,17 +45,8 @@ pub async fn run(
     let client = config.elasticsearch()?;
     setup::install(&client, None).await.context("cannot install the index templates")?;
     let (chunk_tx, chunk_rx) = mpsc::channel(8);
-    let indexer_config = IndexerConfig {
-        max_docs: config.bulk_max_docs,
-        max_bytes: config.bulk_max_bytes,
-        flush_interval: config.bulk_flush_interval,
-        concurrency: config.bulk_concurrency,
-        dead_letter: DeadLetterConfig { index: config.dead_letter_stream(), file: None },
-        ..IndexerConfig::default()
-    };
-    let indexer = tokio::spawn(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx));
-    let target =
-        Target { data_stream: config.data_stream(), token_apps: Arc::new(config.drain_tokens.as_map().clone()) };
+    let indexer = tokio::spawn(drainpipe_bulk_indexer::run(client, config.indexer_config(), chunk_rx));
+    let target = Target::new(&config);
 
     let started = Instant::now();
     let done = Arc::new(AtomicU64::new(0));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use drainpipe_bulk_indexer::{Client, ClientConfig, DeadLetterConfig, IndexerConfig};
+use drainpipe_bulk_indexer::{Client, ClientConfig};
 use drainpipe_ingest::{HttpConfig, ReloadableCert, SyslogConfig};
 use drainpipe_spool::{Fsync, Spool, SpoolConfig};
 use tokio::net::TcpListener;
@@ -42,8 +42,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let syslog_listener = bind_optional(config.syslog_listen).await?;
     let syslog_tls_listener = bind_optional(config.syslog_tls_listen).await?;
 
-    let target =
-        Target { data_stream: config.data_stream(), token_apps: Arc::new(config.drain_tokens.as_map().clone()) };
+    let target = Target::new(&config);
     tracing::info!(elasticsearch = client.url(), data_stream = %target.data_stream, "starting");
     if config.credentials.is_empty() {
         tracing::warn!("no --basic-auth configured: anyone who can reach POST /logs can send logs");
@@ -51,17 +50,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     // Bulk indexer: installs the templates first, then indexes until its channel closes.
     let (chunk_tx, chunk_rx) = mpsc::channel(8);
-    let indexer_config = IndexerConfig {
-        max_docs: config.bulk_max_docs,
-        max_bytes: config.bulk_max_bytes,
-        flush_interval: config.bulk_flush_interval,
-        concurrency: config.bulk_concurrency,
-        dead_letter: DeadLetterConfig {
-            index: config.dead_letter_stream(),
-            file: config.spool.as_ref().map(|s| s.dir.join("dead-letters.ndjson")),
-        },
-        ..IndexerConfig::default()
-    };
+    let indexer_config = config.indexer_config();
     let probe_client = client.clone();
     let indexer = tokio::spawn(async move {
         setup::install_until_done(&client).await?;
