@@ -48,19 +48,18 @@ pub async fn run(
     let indexer = tokio::spawn(drainpipe_bulk_indexer::run(client, config.indexer_config(), chunk_rx));
     let target = Target::new(&config);
 
+    // A first pass counts the lines, so progress can show how far along it is.
+    let mut total = 0u64;
+    for path in &files {
+        total += read_frames(path, format, app.as_deref())?.iter().map(|f| f.messages.len() as u64).sum::<u64>();
+    }
     let started = Instant::now();
     let done = Arc::new(AtomicU64::new(0));
-    let progress = tokio::spawn(report_progress(done.clone(), started));
+    let progress = tokio::spawn(report_progress(done.clone(), total, started));
     let mut transformer = Transformer::new();
     let mut lines_read = 0u64;
     for path in &files {
-        let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let frames = match detect(format, &body) {
-            ReplayFormat::Logplex => {
-                vec![logplex_frame(Bytes::from(body), app.clone()).with_context(|| path.display().to_string())?]
-            }
-            _ => heroku_logs_frames(&body, app.as_deref()),
-        };
+        let frames = read_frames(path, format, app.as_deref())?;
         for frame in frames {
             let n = frame.messages.len() as u64;
             lines_read += n;
@@ -96,6 +95,16 @@ pub async fn run(
         println!("{summary}");
     }
     Ok(())
+}
+
+fn read_frames(path: &std::path::Path, format: ReplayFormat, app: Option<&str>) -> anyhow::Result<Vec<Frame>> {
+    let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(match detect(format, &body) {
+        ReplayFormat::Logplex => {
+            vec![logplex_frame(Bytes::from(body), app.map(str::to_owned)).with_context(|| path.display().to_string())?]
+        }
+        _ => heroku_logs_frames(&body, app),
+    })
 }
 
 fn detect(format: ReplayFormat, body: &[u8]) -> ReplayFormat {
@@ -178,9 +187,9 @@ fn as_syslog(line: &[u8]) -> Option<String> {
     Some(format!("<{pri}>1 {timestamp} host {appname} {procid} - - {message}"))
 }
 
-/// Lines indexed and the rate: a line that rewrites itself on a terminal, a plain line every
-/// five seconds otherwise.
-async fn report_progress(done: Arc<AtomicU64>, started: Instant) {
+/// Progress: a bar that rewrites itself on a terminal, a plain line every five seconds
+/// otherwise; both with lines per second.
+async fn report_progress(done: Arc<AtomicU64>, total: u64, started: Instant) {
     let terminal = std::io::stderr().is_terminal();
     let mut tick = tokio::time::interval(if terminal { Duration::from_millis(200) } else { Duration::from_secs(5) });
     tick.tick().await;
@@ -189,11 +198,17 @@ async fn report_progress(done: Arc<AtomicU64>, started: Instant) {
         let n = done.load(Ordering::Relaxed);
         let rate = n as f64 / started.elapsed().as_secs_f64().max(0.001);
         if terminal {
-            eprint!("\r{n} lines indexed, {rate:.0} lines/s   ");
+            eprint!("\r{} {n}/{total} lines, {rate:.0} lines/s   ", bar(n, total, 30));
         } else {
-            eprintln!("replay: {n} lines indexed, {rate:.0} lines/s");
+            eprintln!("replay: {n}/{total} lines indexed, {rate:.0} lines/s");
         }
     }
+}
+
+/// `[#########.....................]`
+fn bar(done: u64, total: u64, width: usize) -> String {
+    let filled = if total == 0 { width } else { ((done.min(total) as f64 / total as f64) * width as f64) as usize };
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
 }
 
 #[cfg(test)]
@@ -213,6 +228,13 @@ mod tests {
         );
         assert!(as_syslog(b"Killed").is_none());
         assert!(as_syslog(b"2025-03-14 something else").is_none());
+    }
+
+    #[test]
+    fn the_bar_fills_with_progress() {
+        assert_eq!(bar(0, 10, 10), "[..........]");
+        assert_eq!(bar(5, 10, 10), "[#####.....]");
+        assert_eq!(bar(12, 10, 10), "[##########]");
     }
 
     #[test]

@@ -68,8 +68,18 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
         body.push(b'\n');
         body.extend_from_slice(l.document().to_string().as_bytes());
         body.push(b'\n');
-        tracing::warn!(index = %l.index, id = %l.id, status = l.status, kind = %l.kind, reason = %l.reason, "dead-lettering a document");
     }
+    // One line per batch, not per document: a mapping conflict can refuse thousands at once.
+    let first = &letters[0];
+    tracing::warn!(
+        documents = letters.len(),
+        dead_letter_index = %config.index,
+        index = %first.index,
+        status = first.status,
+        kind = %first.kind,
+        reason = %first.reason,
+        "dead-lettering documents Elasticsearch will not take (first reason shown)"
+    );
     let body = Bytes::from(body);
     let mut refused: Vec<&DeadLetter> = letters.iter().collect();
     for attempt in 0..3 {
