@@ -16,6 +16,18 @@ fn ctx() -> Context<'static> {
     }
 }
 
+/// A syslog drain's connection: no app, token or frame id from the sender; tokens map to apps.
+fn syslog_drain_ctx(apps: &HashMap<String, String>) -> Context<'_> {
+    Context {
+        app: None,
+        drain_token: None,
+        frame_id: None,
+        structured_data: StructuredData::Present,
+        token_apps: Some(apps),
+        ..ctx()
+    }
+}
+
 fn transform(raw: &str, ctx: &Context<'_>) -> (Value, Outcome) {
     let mut out = Vec::new();
     let outcome = Transformer::new().transform(raw.as_bytes(), ctx, &mut out);
@@ -127,14 +139,7 @@ fn invalid_utf8_still_makes_valid_json() {
 #[test]
 fn syslog_drain_hostname_is_the_drain_token_and_maps_to_an_app() {
     let apps: HashMap<String, String> = [("d.0b7a".to_owned(), "shop".to_owned())].into();
-    let c = Context {
-        app: None,
-        drain_token: None,
-        frame_id: None,
-        structured_data: StructuredData::Present,
-        token_apps: Some(&apps),
-        ..ctx()
-    };
+    let c = syslog_drain_ctx(&apps);
     let (doc, _) = transform("<190>1 2025-03-14T09:26:53Z d.0b7a app web.1 - - hello", &c);
     assert_eq!(doc["message"], "hello");
     assert_eq!(doc["heroku"]["drain"]["token"], "d.0b7a");
@@ -242,18 +247,7 @@ fn testdata() {
 fn check(file: &str, line: &[u8]) -> Value {
     let apps: HashMap<String, String> =
         [("d.0b7a3c2e-5d4f-4e6a-9b8c-7d6e5f4a3b2c".to_owned(), "shop".to_owned())].into();
-    let c = if file.starts_with("syslog-drain") {
-        Context {
-            app: None,
-            drain_token: None,
-            frame_id: None,
-            structured_data: StructuredData::Present,
-            token_apps: Some(&apps),
-            ..ctx()
-        }
-    } else {
-        ctx()
-    };
+    let c = if file.starts_with("syslog-drain") { syslog_drain_ctx(&apps) } else { ctx() };
     let mut out = Vec::new();
     Transformer::new().transform(line, &c, &mut out);
     assert!(!out.contains(&b'\n'), "a document is one NDJSON line");
