@@ -67,8 +67,10 @@ impl Document<'_> {
             w.quoted_with("ingested", |o| o.extend_from_slice(formatted));
         }
         w.opt_str("dataset", self.dataset.map(Dataset::as_str));
-        if let Some(ms) = router.and_then(|r| r.service_ms) {
-            w.u64("duration", ms.saturating_mul(1_000_000));
+        // Nanoseconds; left out when they would not fit Elasticsearch's `long`.
+        if let Some(ns) = router.and_then(|r| r.service_ms?.checked_mul(1_000_000)).filter(|&ns| ns <= i64::MAX as u64)
+        {
+            w.u64("duration", ns);
         }
         w.close();
 

@@ -69,7 +69,7 @@ fn dropped_count(tail: &str) -> Option<u64> {
     let words: Vec<&str> = tail.split_whitespace().collect();
     for (i, w) in words.iter().enumerate() {
         let w = w.trim_start_matches(':');
-        if let Ok(n) = w.parse::<u64>() {
+        if let Some(n) = w.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64) {
             let next = words.get(i + 1).copied().unwrap_or("");
             let prev = if i > 0 { words[i - 1] } else { "" };
             if next.starts_with("message") || prev == "dropped" {

@@ -71,7 +71,11 @@ impl<'a> Router<'a> {
     fn number(&mut self, key: &str, value: &str, millis: bool) -> Option<u64> {
         let b = value.as_bytes();
         let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
-        let n = b[..digits].iter().try_fold(0u64, |n, &c| n.checked_mul(10)?.checked_add(u64::from(c - b'0')));
+        // Elasticsearch's `long` ends at i64::MAX; anything bigger would cost the document.
+        let n = b[..digits]
+            .iter()
+            .try_fold(0u64, |n, &c| n.checked_mul(10)?.checked_add(u64::from(c - b'0')))
+            .filter(|&n| n <= i64::MAX as u64);
         match (digits, n, &b[digits..], millis) {
             (1.., Some(n), [], _) | (1.., Some(n), [b'm', b's'], true) => Some(n),
             _ => {
@@ -145,6 +149,8 @@ mod tests {
         );
         assert_eq!((r.connect_ms, r.service_ms, r.bytes, r.dyno.as_deref()), (None, None, None, None));
         assert_eq!(r.fwd, vec!["2001:db8::7"]);
+        let r = Router::parse("bytes=9223372036854775808 status=9223372036854775807");
+        assert_eq!((r.bytes, r.status), (None, Some(i64::MAX as u64)), "above long is reported, not indexed");
         let r = Router::parse("status=abc fwd=\"unknown, 192.0.2.1\"");
         assert_eq!(r.status, None);
         assert_eq!(r.fwd, vec!["192.0.2.1"]);

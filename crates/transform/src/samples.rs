@@ -69,13 +69,15 @@ impl<'a> Samples<'a> {
 }
 
 /// `21.00MB` → `21.00`; `0.9239` → `0.9239`; `7` → `7`.
+/// Only finite doubles: Elasticsearch refuses a `double` field of `1e400` (Infinity), which
+/// would cost the whole document.
 fn number(value: &str) -> Option<Number> {
     let digits = UNITS.iter().find_map(|u| value.strip_suffix(u)).unwrap_or(value);
+    let f: f64 = digits.parse().ok().filter(|f: &f64| f.is_finite())?;
     if is_json_number(digits) {
         return Some(Number::Text(digits.to_owned()));
     }
-    let f: f64 = digits.parse().ok()?;
-    f.is_finite().then_some(Number::Float(f))
+    Some(Number::Float(f))
 }
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
@@ -131,12 +133,13 @@ mod tests {
 
     #[test]
     fn addon_metrics_normalise_names() {
-        let s = Samples::parse("source=REDIS addon=redis-metric-98068 sample#active-connections=404 sample#memory-total=15664264kB count#evicted.keys=0 measure#x=.5 sample#bad=n/a");
+        let s = Samples::parse("source=REDIS addon=redis-metric-98068 sample#active-connections=404 sample#memory-total=15664264kB count#evicted.keys=0 measure#x=.5 sample#bad=n/a sample#huge=1e400");
         assert_eq!(s.addon.as_deref(), Some("redis-metric-98068"));
         let names: Vec<&str> = s.values.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["active_connections", "memory_total", "evicted_keys", "x"]);
         assert_eq!(s.values[3].1, Number::Float(0.5));
         assert_eq!(s.failure.as_deref(), Some("metric bad=\"n/a\" is not a number"));
+        assert!(s.values.iter().all(|(n, _)| n != "huge"), "1e400 is not a double Elasticsearch takes");
     }
 
     #[test]
