@@ -205,3 +205,40 @@ async fn a_full_spool_answers_503_loses_nothing_and_recovers() {
     drop(dp);
     let _ = std::fs::remove_dir_all(spool);
 }
+
+#[tokio::test]
+async fn documents_the_real_elasticsearch_refuses_land_in_the_dead_letter_stream() {
+    let ns = unique_namespace("deadletter");
+    let es = elasticsearch_url();
+    let client = reqwest::Client::new();
+    // A template of higher priority for this test's data stream only, mapping `message` as a
+    // number: Elasticsearch itself refuses every document (a real mapping conflict).
+    let conflict = serde_json::json!({
+        "index_patterns": [format!("logs-heroku-{ns}")],
+        "data_stream": {},
+        "priority": 500,
+        "template": {"mappings": {"properties": {"@timestamp": {"type": "date_nanos"}, "message": {"type": "long"}}}}
+    });
+    let put = client.put(format!("{es}/_index_template/conflict-{ns}")).json(&conflict).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.text().await.unwrap());
+
+    let dp = Drainpipe::start(&ns);
+    let lines: Vec<String> =
+        (0..3).map(|i| format!("<190>1 2025-03-14T09:26:5{i}.000000+00:00 host app web.1 - refused {i}\n")).collect();
+    let headers = LogplexHeaders { frame_id: Some("DEAD0001"), drain_token: Some("d.dead"), msg_count: 3 };
+    assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&lines), &headers).await.status(), 200);
+
+    let dead_stream = format!("logs-heroku.deadletter-{ns}");
+    let letters = wait_for_documents(&es, &dead_stream, 3).await;
+    assert_eq!(letters.len(), 3);
+    for letter in &letters {
+        let l = &letter["_source"];
+        assert!(lines.contains(&l["message"].as_str().unwrap().to_owned()), "the original line: {l}");
+        assert_eq!(l["error"]["type"], "document_parsing_exception");
+        assert_eq!(l["deadletter"]["index"], format!("logs-heroku-{ns}"));
+        let rejected: serde_json::Value = serde_json::from_str(l["deadletter"]["document"].as_str().unwrap()).unwrap();
+        assert_eq!(rejected["heroku"]["app"], "shop", "the rejected document itself");
+    }
+    assert_eq!(wait_for_count(&es, &dp.data_stream, 0, Duration::from_secs(1)).await, 0);
+    let _ = client.delete(format!("{es}/_index_template/conflict-{ns}")).send().await;
+}
