@@ -146,3 +146,70 @@ async fn replaying_heroku_logs_twice_indexes_each_line_once() {
     assert_eq!(docs[0]["_source"]["log"]["syslog"]["priority"], 158);
     std::fs::remove_file(file).unwrap();
 }
+
+/// A test-only TLS terminator in front of the real Elasticsearch, with a certificate from a
+/// private CA made here: how a cluster behind a company CA looks to drainpipe.
+async fn tls_proxy_to(es: &str, dir: &std::path::Path) -> (u16, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+
+    let chain = vec![cert.der().clone()];
+    let key_der = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = es.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                let Ok(mut es) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut es).await;
+            });
+        }
+    });
+    (port, ca_path.to_string_lossy().into_owned())
+}
+
+#[tokio::test]
+async fn elasticsearch_behind_a_private_ca() {
+    let es = elasticsearch_url();
+    let dir = std::env::temp_dir().join(unique_namespace("private-ca"));
+    let (port, ca) = tls_proxy_to(&es, &dir).await;
+    let https = format!("https://localhost:{port}");
+    let client = reqwest::Client::new();
+
+    // Without the CA, drainpipe does not trust the cluster: never ready.
+    let untrusting = Drainpipe::start_against(&https, &unique_namespace("noca"), &[]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(client.get(untrusting.url("/readyz")).send().await.unwrap().status(), 503);
+    drop(untrusting);
+
+    let ns = unique_namespace("ca");
+    let dp = Drainpipe::start_against(&https, &ns, &["--elasticsearch-ca", &ca, "--elasticsearch-gzip"]);
+    wait_for_status(&client, &dp.url("/readyz"), 200, Duration::from_secs(30)).await;
+    let lines = sample_lines("router.log");
+    let headers = LogplexHeaders { frame_id: Some("CA000001"), drain_token: Some("d.ca"), msg_count: lines.len() };
+    assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&lines), &headers).await.status(), 200);
+    // Read back from Elasticsearch directly: the documents went through TLS (and gzip).
+    let docs = wait_for_documents(&es, &dp.data_stream, lines.len()).await;
+    assert_eq!(docs.len(), lines.len());
+    std::fs::remove_dir_all(dir).unwrap();
+}
