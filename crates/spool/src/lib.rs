@@ -210,8 +210,6 @@ impl Spool {
         }
         metrics::ACKED.inc();
         self.inner.delete_finished(&mut st);
-        drop(st);
-        self.update_metrics();
     }
 
     /// Bytes in use (on disk, plus accepted and not yet written).
@@ -227,7 +225,8 @@ impl Spool {
         Some(Duration::from_millis(now_ms().saturating_sub(first)))
     }
 
-    /// Refreshes the gauges in [`metrics`].
+    /// Refreshes the gauges in [`metrics`]. Called when they are read (a scrape) or on a timer,
+    /// not per acknowledgement: the oldest-age gauge changes with time anyway.
     pub fn update_metrics(&self) {
         metrics::MAX_BYTES.set(i64::try_from(self.inner.config.max_bytes).unwrap_or(i64::MAX));
         metrics::BYTES.set(i64::try_from(self.used_bytes()).unwrap_or(i64::MAX));
