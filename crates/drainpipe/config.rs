@@ -129,6 +129,22 @@ pub struct ServeArgs {
     #[arg(long, env = "DRAINPIPE_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
 
+    /// Memory that received frames may hold at once: request bodies being read and inflated,
+    /// and (without a spool) frames waiting for the transform. Past it, drains get 503 and
+    /// syslog is not read [default: 64MiB]
+    #[arg(long, env = "DRAINPIPE_QUEUE_MAX_BYTES", value_name = "SIZE")]
+    pub queue_max_bytes: Option<ByteSize>,
+
+    /// Take the client address for the failed-login limiter from the last X-Forwarded-For
+    /// entry (behind Heroku's router or a load balancer you run; never on a public port)
+    #[arg(long, env = "DRAINPIPE_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// Keep documents this long (`30d`, `12h`), or `forever`; applied by `serve` and `setup`
+    /// where the server has data stream lifecycles. Unset: whatever is installed is kept
+    #[arg(long, env = "DRAINPIPE_RETENTION", value_name = "AGE")]
+    pub retention: Option<Retention>,
+
     /// Serve /metrics (and /healthz, /readyz) on this address instead of the drain listener
     #[arg(long, env = "DRAINPIPE_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
@@ -174,6 +190,38 @@ impl std::str::FromStr for HumanDuration {
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How long Elasticsearch keeps documents (the data streams' lifecycle `data_retention`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// Keep documents this long: a positive whole number and `d`, `h`, `m` or `s`.
+    Age(String),
+    /// No lifecycle: documents are kept until deleted by hand.
+    Forever,
+}
+
+impl std::str::FromStr for Retention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Retention, String> {
+        let s = s.trim();
+        if s == "forever" {
+            return Ok(Retention::Forever);
+        }
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (n, unit) = s.split_at(split);
+        match (n.parse::<u64>(), unit) {
+            (Ok(n), "d" | "h" | "m" | "s") if n > 0 => Ok(Retention::Age(s.to_owned())),
+            _ => Err(format!("{s:?} is not a retention (e.g. 30d, 12h, or forever)")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
         String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
@@ -277,6 +325,9 @@ struct FileConfig {
     max_body_size: Option<ByteSize>,
     max_message_size: Option<ByteSize>,
     max_connections: Option<usize>,
+    queue_max_bytes: Option<ByteSize>,
+    trust_forwarded_for: Option<bool>,
+    retention: Option<Retention>,
 }
 
 /// A string or an array of strings.
@@ -318,6 +369,10 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub max_message_bytes: usize,
     pub max_connections: usize,
+    pub queue_max_bytes: usize,
+    pub trust_forwarded_for: bool,
+    /// `None`: keep whatever lifecycle the installed templates have.
+    pub retention: Option<Retention>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -396,6 +451,13 @@ impl ServeConfig {
         });
         let duration =
             |a: Option<HumanDuration>, f: Option<HumanDuration>, default: Duration| a.or(f).map_or(default, |d| d.0);
+        let max_body_bytes = size(args.max_body_size, file.max_body_size, 8 << 20);
+        let queue_max_bytes = size(args.queue_max_bytes, file.queue_max_bytes, 64 << 20);
+        // A largest gzip body needs its compressed bytes, its inflated bytes and its message
+        // index at once; below that, such a request could never be taken.
+        if queue_max_bytes < 3 * max_body_bytes {
+            bail!("queue-max-bytes ({queue_max_bytes}) must be at least three times max-body-size ({max_body_bytes})");
+        }
         Ok(ServeConfig {
             listen,
             elasticsearch_urls,
@@ -416,9 +478,12 @@ impl ServeConfig {
             tls,
             syslog_listen: args.syslog_listen.or(file.syslog_listen),
             syslog_tls_listen,
-            max_body_bytes: size(args.max_body_size, file.max_body_size, 8 << 20),
+            max_body_bytes,
             max_message_bytes: size(args.max_message_size, file.max_message_size, 64 << 10),
             max_connections: args.max_connections.or(file.max_connections).unwrap_or(1024).max(1),
+            queue_max_bytes,
+            trust_forwarded_for: args.trust_forwarded_for || file.trust_forwarded_for.unwrap_or(false),
+            retention: args.retention.or(file.retention),
         })
     }
 
@@ -482,6 +547,13 @@ impl ServeConfig {
         t.insert("max-body-size".into(), n(self.max_body_bytes as u64));
         t.insert("max-message-size".into(), n(self.max_message_bytes as u64));
         t.insert("max-connections".into(), n(self.max_connections as u64));
+        t.insert("queue-max-bytes".into(), n(self.queue_max_bytes as u64));
+        t.insert("trust-forwarded-for".into(), V::Boolean(self.trust_forwarded_for));
+        match &self.retention {
+            Some(Retention::Age(age)) => t.insert("retention".into(), s(age)),
+            Some(Retention::Forever) => t.insert("retention".into(), s("forever")),
+            None => None,
+        };
         if let Some(sp) = &self.spool {
             t.insert("spool-dir".into(), s(&sp.dir.display().to_string()));
             t.insert("spool-max-bytes".into(), n(sp.max_bytes));
@@ -567,6 +639,28 @@ mod tests {
         assert_eq!(c.dead_letter_stream(), "logs-heroku.deadletter-default");
         assert_eq!(c.spool, None);
         assert_eq!((c.bulk_max_docs, c.bulk_concurrency, c.shutdown_timeout), (5000, 2, Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn retention_is_validated_and_read_from_the_file() {
+        assert_eq!("30d".parse::<Retention>(), Ok(Retention::Age("30d".into())));
+        assert_eq!("forever".parse::<Retention>(), Ok(Retention::Forever));
+        for bad in ["30x", "0d", "d", "", "30", "-1d", "1.5d"] {
+            assert!(bad.parse::<Retention>().is_err(), "{bad:?} accepted");
+        }
+        let file: FileConfig = toml::from_str("retention = \"7d\"").unwrap();
+        assert_eq!(file.retention, Some(Retention::Age("7d".into())));
+        assert!(toml::from_str::<FileConfig>("retention = \"30x\"").is_err());
+        let c = ServeConfig::resolve(ServeArgs::default(), no_env).unwrap();
+        assert_eq!(c.retention, None, "unset keeps what is installed");
+    }
+
+    #[test]
+    fn the_memory_queue_must_hold_a_largest_request() {
+        let args = ServeArgs { queue_max_bytes: Some(ByteSize(16 << 20)), ..ServeArgs::default() };
+        let err = format!("{:#}", ServeConfig::resolve(args, no_env).unwrap_err());
+        assert!(err.contains("queue-max-bytes"), "{err}");
+        assert_eq!(ServeConfig::resolve(ServeArgs::default(), no_env).unwrap().queue_max_bytes, 64 << 20);
     }
 
     #[test]

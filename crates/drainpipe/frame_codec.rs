@@ -6,7 +6,11 @@
 //! app, drain token, frame id (each: present u8, len u32, bytes) | labels (count u32, then key
 //! and value as len u32 + bytes) | messages (count u32, then for each the gap since the end of
 //! the previous one and its length, as LEB128 varints) | cut (count u32, then position u32 +
-//! full length u64) | body (len u32 + bytes).
+//! full length u64) | stream (present u8, then stream id u64 + first message number u64;
+//! version 2 on) | body (len u32 + bytes).
+//!
+//! Version 1 records (drainpipe 0.1) decode with no stream position; the pipeline then ids
+//! their syslog lines as 0.1 did, so a spool written before an upgrade still deduplicates.
 //!
 //! With varints a frame's record is at most about twice its body, even for a body of nothing
 //! but empty messages; [`max_record_len`] is that bound, which sizes the spool's segments.
@@ -14,9 +18,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
-use drainpipe_ingest::{Frame, Protocol};
+use drainpipe_ingest::{Frame, Protocol, StreamPosition};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 pub fn encode(frame: &Frame) -> Bytes {
     let mut out = Vec::with_capacity(frame.body.len() + 64 + frame.messages.len() * 8);
@@ -54,6 +58,14 @@ pub fn encode(frame: &Frame) -> Bytes {
         put_u32(&mut out, *position);
         out.extend_from_slice(&(*full as u64).to_le_bytes());
     }
+    match frame.stream {
+        Some(p) => {
+            out.push(1);
+            out.extend_from_slice(&p.stream.to_le_bytes());
+            out.extend_from_slice(&p.first.to_le_bytes());
+        }
+        None => out.push(0),
+    }
     put_bytes(&mut out, &frame.body);
     Bytes::from(out)
 }
@@ -65,7 +77,8 @@ pub struct DecodeError(&'static str);
 
 pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
     let mut r = Reader { data: record, pos: 0 };
-    if r.u8()? != VERSION {
+    let version = r.u8()?;
+    if !(1..=VERSION).contains(&version) {
         return Err(DecodeError("unknown version"));
     }
     let protocol = match r.u8()? {
@@ -98,12 +111,31 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
     for _ in 0..r.u32()? {
         cut.push((r.u32()? as usize, r.u64()? as usize));
     }
+    let stream = match version {
+        1 => None,
+        _ => match r.u8()? {
+            0 => None,
+            _ => Some(StreamPosition { stream: r.u64()?, first: r.u64()? }),
+        },
+    };
     let body_len = r.u32()? as usize;
     let body = r.take(body_len)?;
     if messages.iter().any(|m| m.end > body.len()) {
         return Err(DecodeError("message outside the body"));
     }
-    Ok(Frame { protocol, body, messages, cut, app, drain_token, frame_id, labels, received_at })
+    Ok(Frame {
+        protocol,
+        body,
+        messages,
+        cut,
+        app,
+        drain_token,
+        frame_id,
+        labels,
+        received_at,
+        stream,
+        reservation: Default::default(),
+    })
 }
 
 /// The largest record a frame with a body of `body_len` bytes can need (two bytes of message
@@ -191,6 +223,8 @@ mod tests {
             frame_id: Some("F1".into()),
             labels: vec![("env".into(), "prod".into())],
             received_at: UNIX_EPOCH + Duration::new(1_741_944_413, 589_793_123),
+            stream: Some(StreamPosition { stream: u64::MAX - 3, first: 1 << 40 }),
+            reservation: Default::default(),
         };
         let back = decode(&encode(&frame)).unwrap();
         assert_eq!(back.protocol, frame.protocol);
@@ -200,6 +234,25 @@ mod tests {
         assert_eq!((back.app, back.drain_token, back.frame_id), (frame.app, frame.drain_token, frame.frame_id));
         assert_eq!(back.labels, frame.labels);
         assert_eq!(back.received_at, frame.received_at, "to the nanosecond");
+        assert_eq!(back.stream, frame.stream);
+    }
+
+    #[test]
+    fn version_1_records_still_decode() {
+        // A record drainpipe 0.1 wrote: syslog, no names, one message "hi", no stream position.
+        let mut v1 = vec![1u8, 1];
+        v1.extend_from_slice(&1_741_944_413u64.to_le_bytes());
+        v1.extend_from_slice(&0u32.to_le_bytes());
+        v1.extend_from_slice(&[0, 0, 0]);
+        v1.extend_from_slice(&0u32.to_le_bytes());
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&[0, 2]);
+        v1.extend_from_slice(&0u32.to_le_bytes());
+        v1.extend_from_slice(&2u32.to_le_bytes());
+        v1.extend_from_slice(b"hi");
+        let frame = decode(&Bytes::from(v1)).unwrap();
+        assert_eq!((frame.protocol, frame.messages.len(), frame.stream), (Protocol::Syslog, 1, None));
+        assert_eq!(frame.message(0), b"hi");
     }
 
     fn https_frame(body: Bytes, messages: Vec<std::ops::Range<usize>>) -> Frame {
@@ -213,6 +266,8 @@ mod tests {
             frame_id: None,
             labels: vec![],
             received_at: SystemTime::now(),
+            stream: None,
+            reservation: Default::default(),
         }
     }
 

@@ -1,48 +1,75 @@
 //! `/healthz`, `/readyz` and `/metrics`, and the probe that keeps readiness current.
 //!
-//! `/healthz` says the process runs. `/readyz` says drainpipe should get traffic: Elasticsearch
-//! answered within the last [`READY_WINDOW`], and the spool (if any) has room.
+//! `/healthz` says the process runs. `/readyz` says drainpipe should get traffic: it is
+//! accepting drains (not shutting down, and the spool or the memory queue has room). Whether
+//! Elasticsearch answers is reported beside it (in the body, and as
+//! `drainpipe_elasticsearch_reachable`) but does not decide it: during an outage the spool is
+//! what should take the traffic, and a load balancer that drops every replica would lose it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use drainpipe_bulk_indexer::Client;
-use drainpipe_ingest::ExtraRoutes;
+use drainpipe_ingest::{ExtraRoutes, Frame, MemoryBudget};
 use drainpipe_spool::Spool;
 use http_body_util::Full;
 use hyper::{header, Method, Response, StatusCode};
+use tokio::sync::mpsc;
 
 use crate::metrics;
 
-/// Elasticsearch must have answered this recently for `/readyz` to say ready.
+/// Elasticsearch counts as answering when it answered this recently.
 pub const READY_WINDOW: Duration = Duration::from_secs(15);
 /// The probe asks Elasticsearch this often (so an idle drainpipe still knows).
 const PROBE_EVERY: Duration = Duration::from_secs(3);
-/// The spool counts as full above this share of its limit.
-const SPOOL_FULL_SHARE: f64 = 0.95;
+/// The spool, the memory queue and the receive budget count as full above this share.
+const FULL_SHARE: f64 = 0.95;
 
 /// What `/readyz` looks at.
 #[derive(Clone, Debug)]
 pub struct Readiness {
     pub client: Client,
     pub spool: Option<(Spool, u64)>,
+    /// The in-memory queue (no spool): full when nearly no slot is left.
+    pub queue: Option<mpsc::Sender<Frame>>,
+    pub budget: MemoryBudget,
+    /// Set when shutdown begins: a draining replica takes no new traffic.
+    pub stopping: Arc<AtomicBool>,
 }
 
 impl Readiness {
-    /// `Err` names why drainpipe is not ready.
-    pub fn check(&self) -> Result<(), String> {
-        match self.client.since_last_answer() {
-            Some(d) if d <= READY_WINDOW => {}
-            Some(d) => return Err(format!("Elasticsearch has not answered for {}s", d.as_secs())),
-            None => return Err("Elasticsearch has not answered yet".to_owned()),
+    /// `Err` names why drainpipe does not accept drains now. `Ok` carries Elasticsearch's
+    /// state, for the body.
+    pub fn check(&self) -> Result<String, String> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err("shutting down".to_owned());
         }
         if let Some((spool, max)) = &self.spool {
-            if spool.used_bytes() as f64 >= *max as f64 * SPOOL_FULL_SHARE {
+            if spool.used_bytes() as f64 >= *max as f64 * FULL_SHARE {
                 return Err(format!("spool {} of {max} bytes full", spool.used_bytes()));
             }
         }
-        Ok(())
+        if let Some(queue) = &self.queue {
+            if (queue.capacity() as f64) < queue.max_capacity() as f64 * (1.0 - FULL_SHARE) {
+                return Err(format!("memory queue full ({} frames)", queue.max_capacity() - queue.capacity()));
+            }
+        }
+        let (used, max) = (self.budget.used_bytes(), self.budget.max_bytes());
+        if used as f64 >= max as f64 * FULL_SHARE {
+            return Err(format!("receive memory {used} of {max} bytes in use"));
+        }
+        Ok(self.elasticsearch())
+    }
+
+    /// One line on whether Elasticsearch answers.
+    pub fn elasticsearch(&self) -> String {
+        match self.client.since_last_answer() {
+            Some(d) if d <= READY_WINDOW => "elasticsearch: answering".to_owned(),
+            Some(d) => format!("elasticsearch: not answering for {}s (frames wait in the queue)", d.as_secs()),
+            None => "elasticsearch: not answered yet (frames wait in the queue)".to_owned(),
+        }
     }
 }
 
@@ -68,13 +95,18 @@ pub fn routes(readiness: Readiness, with_metrics: bool) -> ExtraRoutes {
         let (status, content_type, body) = match path {
             "/healthz" => (StatusCode::OK, text, Bytes::from_static(b"ok\n")),
             "/readyz" => match readiness.check() {
-                Ok(()) => (StatusCode::OK, text, Bytes::from_static(b"ready\n")),
-                Err(why) => (StatusCode::SERVICE_UNAVAILABLE, text, Bytes::from(format!("not ready: {why}\n"))),
+                Ok(es) => (StatusCode::OK, text, Bytes::from(format!("ready\n{es}\n"))),
+                Err(why) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    text,
+                    Bytes::from(format!("not ready: {why}\n{}\n", readiness.elasticsearch())),
+                ),
             },
             "/metrics" if with_metrics => {
                 if let Some((spool, _)) = &readiness.spool {
                     spool.update_metrics();
                 }
+                readiness.budget.update_metrics();
                 (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", Bytes::from(metrics::render()))
             }
             _ => return None,

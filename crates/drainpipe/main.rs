@@ -3,7 +3,6 @@
 //! This binary is glue: it reads configuration, sets up logging, and wires the library crates
 //! together (see ARCHITECTURE.md). Only here are `anyhow`, `clap` and a tracing subscriber used.
 
-mod admin;
 mod config;
 mod frame_codec;
 mod health;
@@ -42,9 +41,6 @@ enum Command {
 struct SetupArgs {
     #[command(flatten)]
     common: config::ServeArgs,
-    /// Keep documents this long where the server supports data stream lifecycles (e.g. 30d)
-    #[arg(long, env = "DRAINPIPE_RETENTION", value_name = "DAYS")]
-    retention: Option<String>,
     /// Also import the Kibana data view, searches and dashboard (credentials may be in the URL)
     #[arg(long, env = "DRAINPIPE_KIBANA_URL", value_name = "URL", hide_env_values = true)]
     kibana_url: Option<String>,
@@ -71,12 +67,16 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => config::ServeConfig::resolve(args, env).and_then(|config| {
             init_logging(config.log_format);
-            runtime()?.block_on(serve::run(config))
+            let runtime = runtime()?;
+            let result = runtime.block_on(serve::run(config));
+            // Tasks still blocked (a stuck receiver, a file read) must not hold the exit.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
         }),
         Command::CheckConfig(args) => config::ServeConfig::resolve(args, env).and_then(check_config),
         Command::Setup(args) => config::ServeConfig::resolve(args.common, env).and_then(|config| {
             init_logging(config.log_format);
-            runtime()?.block_on(run_setup(config, args.retention, args.kibana_url))
+            runtime()?.block_on(run_setup(config, args.kibana_url))
         }),
         Command::Replay(args) => config::ServeConfig::resolve(args.common, env).and_then(|config| {
             init_logging(config.log_format);
@@ -134,17 +134,16 @@ fn check_config(config: config::ServeConfig) -> anyhow::Result<()> {
 
 /// `drainpipe setup`: what Elasticsearch (and Kibana) need, installed idempotently; one line
 /// per thing, saying whether it was created, updated, left unchanged or skipped.
-async fn run_setup(
-    config: config::ServeConfig,
-    retention: Option<String>,
-    kibana_url: Option<String>,
-) -> anyhow::Result<()> {
+async fn run_setup(config: config::ServeConfig, kibana_url: Option<String>) -> anyhow::Result<()> {
     let client = config.elasticsearch()?;
-    let (_, mut changes) = setup::install(&client, retention.as_deref())
+    let (_, mut changes) = setup::install(&client, config.retention.as_ref())
         .await
         .with_context(|| format!("setup against {}", client.url()))?;
-    if retention.is_none() {
-        changes.push(setup::Change::Skipped("retention".into(), "no --retention given; documents are kept".into()));
+    if config.retention.is_none() {
+        changes.push(setup::Change::Skipped(
+            "retention".into(),
+            "no --retention given; the installed lifecycle (if any) is kept".into(),
+        ));
     }
     match kibana_url {
         Some(url) => changes.push(setup::import_kibana(&url).await?),

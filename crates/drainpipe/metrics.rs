@@ -5,7 +5,9 @@ use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use drainpipe_transform::{Dataset, Outcome};
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, TextEncoder,
+};
 
 /// Documents built, by dataset (`none` for messages that were not syslog).
 static DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -45,6 +47,28 @@ static INDEXING_LAG: LazyLock<Histogram> = LazyLock::new(|| {
     let h = Histogram::with_opts(opts).expect("valid metric");
     let _ = prometheus::default_registry().register(Box::new(h.clone()));
     h
+});
+
+/// Without a spool: frames accepted (answered 2xx) and not yet delivered, which a crash loses.
+pub static MEMORY_BACKLOG_FRAMES: LazyLock<IntGauge> = LazyLock::new(|| {
+    let g = IntGauge::new(
+        "drainpipe_memory_backlog_frames",
+        "Frames accepted into memory (no spool) and not yet delivered; a crash loses them",
+    )
+    .expect("valid metric");
+    let _ = prometheus::default_registry().register(Box::new(g.clone()));
+    g
+});
+
+/// The messages of [`MEMORY_BACKLOG_FRAMES`].
+pub static MEMORY_BACKLOG_MESSAGES: LazyLock<IntGauge> = LazyLock::new(|| {
+    let g = IntGauge::new(
+        "drainpipe_memory_backlog_messages",
+        "Messages accepted into memory (no spool) and not yet delivered; a crash loses them",
+    )
+    .expect("valid metric");
+    let _ = prometheus::default_registry().register(Box::new(g.clone()));
+    g
 });
 
 /// `drainpipe_build_info{version="…"} 1`.
@@ -91,6 +115,13 @@ pub fn render() -> Vec<u8> {
     LazyLock::force(&LOGPLEX_DROPPED);
     LazyLock::force(&INDEXING_LAG);
     LazyLock::force(&BUILD_INFO);
+    LazyLock::force(&MEMORY_BACKLOG_FRAMES);
+    LazyLock::force(&MEMORY_BACKLOG_MESSAGES);
+    LazyLock::force(&drainpipe_ingest::metrics::EMPTY_MESSAGES);
+    LazyLock::force(&drainpipe_ingest::metrics::LABEL_CHANGES);
+    LazyLock::force(&drainpipe_ingest::metrics::MEMORY_BYTES);
+    LazyLock::force(&drainpipe_ingest::metrics::MEMORY_MAX_BYTES);
+    LazyLock::force(&drainpipe_ingest::metrics::EVICTED_CONNECTIONS);
     LazyLock::force(&drainpipe_ingest::metrics::MESSAGES);
     LazyLock::force(&drainpipe_ingest::metrics::BYTES);
     LazyLock::force(&drainpipe_ingest::metrics::COUNT_MISMATCHES);

@@ -2,13 +2,14 @@
 //! (drainpipe-transform) written as bulk items (drainpipe-bulk-indexer) with deterministic ids.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drainpipe_bulk_indexer::Chunk;
 use drainpipe_ingest::{Frame, FrameSink, Protocol, Rejected};
 use drainpipe_spool::{Spool, SpoolError, SpoolReader};
-use drainpipe_transform::{Context, DocumentId, FrameSeed, StructuredData, Timestamp, Transformer};
+use drainpipe_transform::{Context, DocumentId, FrameKey, FrameSeed, StructuredData, Timestamp, Transformer};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::ServeConfig;
@@ -16,23 +17,84 @@ use crate::{frame_codec, metrics};
 
 /// Where the receivers hand frames: the durable spool, or (without `--spool-dir`) a bounded
 /// in-memory queue. Full means 503 with `Retry-After` for HTTPS, and no reading for syslog.
+/// Once closed (shutdown), both refuse at once, and a syslog receiver waiting for room stops
+/// waiting, so shutdown never hangs on a full queue.
 #[derive(Clone, Debug)]
-pub enum Handoff {
+pub struct Handoff {
+    queue: Queue,
+    closed: watch::Receiver<bool>,
+}
+
+#[derive(Clone, Debug)]
+enum Queue {
     Memory(mpsc::Sender<Frame>),
     Spool(Spool),
 }
 
+/// Closes a [`Handoff`] and every clone of it.
+#[derive(Debug)]
+pub struct HandoffCloser {
+    closed: watch::Sender<bool>,
+    spool: Option<Spool>,
+}
+
+impl HandoffCloser {
+    pub fn close(&self) {
+        let _ = self.closed.send(true);
+        if let Some(spool) = &self.spool {
+            spool.close();
+        }
+    }
+}
+
+impl Handoff {
+    pub fn memory(queue: mpsc::Sender<Frame>) -> (Handoff, HandoffCloser) {
+        Handoff::new(Queue::Memory(queue), None)
+    }
+
+    pub fn spool(spool: Spool) -> (Handoff, HandoffCloser) {
+        Handoff::new(Queue::Spool(spool.clone()), Some(spool))
+    }
+
+    fn new(queue: Queue, spool: Option<Spool>) -> (Handoff, HandoffCloser) {
+        let (tx, rx) = watch::channel(false);
+        (Handoff { queue, closed: rx }, HandoffCloser { closed: tx, spool })
+    }
+
+    fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// Resolves once the hand-off is closed.
+    async fn closing(&self) {
+        let mut closed = self.closed.clone();
+        let _ = closed.wait_for(|c| *c).await;
+    }
+}
+
 /// While the spool is full, Logplex is told to come back after this long.
 const SPOOL_FULL_RETRY: Duration = Duration::from_secs(5);
+/// While the memory queue is full, Logplex is told to come back after this long.
+const QUEUE_FULL_RETRY: Duration = Duration::from_secs(1);
 
 impl FrameSink for Handoff {
     async fn accept(&self, frame: Frame) -> Result<(), Rejected> {
-        match self {
-            Handoff::Memory(queue) => queue.try_send(frame).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => Rejected::Full { retry_after: Duration::from_secs(1) },
-                mpsc::error::TrySendError::Closed(_) => Rejected::ShuttingDown,
-            }),
-            Handoff::Spool(spool) => match spool.append(frame_codec::encode(&frame)).await {
+        if self.is_closed() {
+            return Err(Rejected::ShuttingDown);
+        }
+        match &self.queue {
+            Queue::Memory(queue) => {
+                let messages = frame.messages.len();
+                match queue.try_send(frame) {
+                    Ok(()) => {
+                        backlog_add(messages);
+                        Ok(())
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => Err(Rejected::Full { retry_after: QUEUE_FULL_RETRY }),
+                    Err(mpsc::error::TrySendError::Closed(_)) => Err(Rejected::ShuttingDown),
+                }
+            }
+            Queue::Spool(spool) => match spool.append(frame_codec::encode(&frame)).await {
                 Ok(_) => Ok(()),
                 Err(SpoolError::Full { .. }) => Err(Rejected::Full { retry_after: SPOOL_FULL_RETRY }),
                 Err(SpoolError::Closed) => Err(Rejected::ShuttingDown),
@@ -45,10 +107,22 @@ impl FrameSink for Handoff {
     }
 
     async fn accept_or_wait(&self, frame: Frame) -> Result<(), Rejected> {
-        match self {
-            Handoff::Memory(queue) => queue.send(frame).await.map_err(|_| Rejected::ShuttingDown),
-            Handoff::Spool(spool) => {
+        if self.is_closed() {
+            return Err(Rejected::ShuttingDown);
+        }
+        match &self.queue {
+            Queue::Memory(queue) => {
+                let messages = frame.messages.len();
+                tokio::select! {
+                    sent = queue.send(frame) => sent.map_err(|_| Rejected::ShuttingDown)?,
+                    () = self.closing() => return Err(Rejected::ShuttingDown),
+                }
+                backlog_add(messages);
+                Ok(())
+            }
+            Queue::Spool(spool) => {
                 let record = frame_codec::encode(&frame);
+                drop(frame);
                 loop {
                     match spool.append(record.clone()).await {
                         Ok(_) => return Ok(()),
@@ -57,13 +131,32 @@ impl FrameSink for Handoff {
                             if !matches!(e, SpoolError::Full { .. }) {
                                 tracing::error!(error = %e, "cannot write to the spool; waiting");
                             }
-                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            tokio::select! {
+                                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                                () = self.closing() => return Err(Rejected::ShuttingDown),
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// Frames and messages accepted into memory and not yet delivered (the metric's gauges).
+fn backlog_add(messages: usize) {
+    metrics::MEMORY_BACKLOG_FRAMES.inc();
+    metrics::MEMORY_BACKLOG_MESSAGES.add(messages as i64);
+}
+
+fn backlog_done(messages: usize) {
+    metrics::MEMORY_BACKLOG_FRAMES.dec();
+    metrics::MEMORY_BACKLOG_MESSAGES.sub(messages as i64);
+}
+
+/// What the memory backlog holds now: (frames, messages).
+pub fn memory_backlog() -> (i64, i64) {
+    (metrics::MEMORY_BACKLOG_FRAMES.get(), metrics::MEMORY_BACKLOG_MESSAGES.get())
 }
 
 /// What the pipeline needs besides the frames.
@@ -81,8 +174,8 @@ impl Target {
     }
 }
 
-/// Reads the spool in order until it is closed (or `stop` turns true), sending one chunk per
-/// frame; each record is acknowledged once every document of its frame is done.
+/// Reads the spool in order until it is closed (or `stop` turns true), sending each frame as
+/// chunks; each record is acknowledged once every document of its frame is done.
 pub async fn run_spooled(
     mut reader: SpoolReader,
     spool: Spool,
@@ -113,38 +206,76 @@ pub async fn run_spooled(
                 continue;
             }
         };
+        drop(record);
         let acks = spool.clone();
-        let chunk = to_chunk(&mut transformer, &frame, &target, move || acks.ack(id));
-        if chunks.send(chunk).await.is_err() {
+        if send_frame(&mut transformer, &frame, &target, &chunks, move || acks.ack(id)).await.is_err() {
             tracing::error!("indexer stopped; the pipeline cannot hand on documents");
             return;
         }
     }
 }
 
-/// Transforms frames until `frames` closes, sending one chunk per frame to the indexer.
+/// Transforms frames until `frames` closes, sending each frame as chunks to the indexer.
 pub async fn run(mut frames: mpsc::Receiver<Frame>, chunks: mpsc::Sender<Chunk>, target: Target) {
     let mut transformer = Transformer::new();
     while let Some(frame) = frames.recv().await {
-        let chunk = to_chunk(&mut transformer, &frame, &target, || {});
-        if chunks.send(chunk).await.is_err() {
+        let messages = frame.messages.len();
+        if send_frame(&mut transformer, &frame, &target, &chunks, move || backlog_done(messages)).await.is_err() {
             tracing::error!("indexer stopped; the pipeline cannot hand on documents");
             return;
         }
     }
 }
 
-/// Every message of `frame` as a `create` of its document in the target data stream. HTTPS
-/// messages are identified by their frame and position; syslog messages, which arrive in
-/// arbitrary reads of a stream, by their own bytes (which hold the drain token as HOSTNAME).
+/// A chunk closes at this many documents or NDJSON bytes, whichever comes first, so that a
+/// frame of millions of tiny messages is never built in memory at once: what the pipeline
+/// holds is bounded by these times the chunk channel's depth, whatever a sender sends.
+const CHUNK_DOCS: usize = 1_000;
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The indexer went away.
+#[derive(Debug)]
+pub struct IndexerGone;
+
+/// Counts a frame's chunks down; the last one done runs the frame's callback. The producer
+/// holds one count itself until it has sent every chunk, so an early chunk finishing first
+/// cannot end the frame.
+struct FrameDone {
+    remaining: AtomicUsize,
+    done: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl FrameDone {
+    fn finish_one(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(f) = self.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                f();
+            }
+        }
+    }
+}
+
+/// Every message of `frame` as a `create` of its document in the target data stream, sent
+/// to `chunks` in chunks of at most [`CHUNK_DOCS`] documents or [`CHUNK_BYTES`] bytes.
 /// `done` runs once every document is stored, already stored, or dead-lettered.
-pub fn to_chunk(
+///
+/// Ids: an HTTPS message by its frame (`Logplex-Frame-Id`, else body and drain URL) and its
+/// position; a syslog or replayed message by its stream and number on it; a syslog frame
+/// spooled by drainpipe 0.1 (no stream position) as 0.1 did, by its text.
+pub async fn send_frame(
     transformer: &mut Transformer,
     frame: &Frame,
     target: &Target,
+    chunks: &mpsc::Sender<Chunk>,
     done: impl FnOnce() + Send + 'static,
-) -> Chunk {
-    let seed = FrameSeed::new(frame.frame_id.as_deref(), frame.drain_token.as_deref(), &frame.body);
+) -> Result<(), IndexerGone> {
+    let seed = FrameSeed::new(&FrameKey {
+        frame_id: frame.frame_id.as_deref(),
+        drain_token: frame.drain_token.as_deref(),
+        app: frame.app.as_deref(),
+        labels: &frame.labels,
+        body: &frame.body,
+    });
     let ctx = Context {
         app: frame.app.as_deref(),
         drain_token: frame.drain_token.as_deref(),
@@ -157,30 +288,45 @@ pub fn to_chunk(
         },
         token_apps: Some(&target.token_apps),
     };
-    // Documents run to about twice their message's size plus the fixed fields.
-    let mut chunk = Chunk::with_capacity(frame.body.len() * 2 + frame.messages.len() * 640, frame.messages.len());
+    let frame_done = Arc::new(FrameDone { remaining: AtomicUsize::new(1), done: Mutex::new(Some(Box::new(done))) });
     let mut cuts = frame.cut.iter().peekable();
-    let mut timestamps = Vec::with_capacity(frame.messages.len());
-    for (position, range) in frame.messages.iter().enumerate() {
-        let raw = &frame.body[range.clone()];
-        let id = match frame.protocol {
-            Protocol::Https => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
-            Protocol::Syslog => DocumentId::for_stream(frame.drain_token.as_deref(), raw),
-        };
-        let cut_from = cuts.next_if(|(p, _)| *p == position).map(|(_, full)| *full);
-        chunk.push_with(&target.data_stream, id.as_str(), raw, |out| {
-            let outcome = match cut_from {
-                None => transformer.transform(raw, &ctx, out),
-                Some(full) => transformer.transform_cut(raw, full, &ctx, out),
+    let mut next = 0;
+    while next < frame.messages.len() {
+        let docs = CHUNK_DOCS.min(frame.messages.len() - next);
+        // Documents run to about twice their message's size plus the fixed fields.
+        let rest = frame.body.len() - frame.messages[next].start;
+        let mut chunk = Chunk::with_capacity((rest * 2 + docs * 640).min(CHUNK_BYTES + 64 * 1024), docs);
+        let mut timestamps = Vec::with_capacity(docs);
+        while next < frame.messages.len() && chunk.len() < CHUNK_DOCS && chunk.byte_len() < CHUNK_BYTES {
+            let position = next;
+            next += 1;
+            let raw = frame.message(position);
+            let id = match (frame.stream, frame.protocol) {
+                (Some(p), _) => DocumentId::for_stream(p.stream, p.first + position as u64),
+                (None, Protocol::Https) => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
+                (None, Protocol::Syslog) => DocumentId::for_line_v1(frame.drain_token.as_deref(), raw),
             };
-            metrics::record(&outcome);
-            let ts = outcome.timestamp;
-            timestamps.push(ts.unix_seconds() as f64 + f64::from(ts.subsec_nanos()) / 1e9);
+            let cut_from = cuts.next_if(|(p, _)| *p == position).map(|(_, full)| *full);
+            chunk.push_with(&target.data_stream, id.as_str(), raw, |out| {
+                let outcome = match cut_from {
+                    None => transformer.transform(raw, &ctx, out),
+                    Some(full) => transformer.transform_cut(raw, full, &ctx, out),
+                };
+                metrics::record(&outcome);
+                let ts = outcome.timestamp;
+                timestamps.push(ts.unix_seconds() as f64 + f64::from(ts.subsec_nanos()) / 1e9);
+            });
+        }
+        frame_done.remaining.fetch_add(1, Ordering::AcqRel);
+        let counter = frame_done.clone();
+        chunk.on_done(move || {
+            metrics::observe_lag(&timestamps);
+            counter.finish_one();
         });
+        if chunks.send(chunk).await.is_err() {
+            return Err(IndexerGone);
+        }
     }
-    chunk.on_done(move || {
-        metrics::observe_lag(&timestamps);
-        done();
-    });
-    chunk
+    frame_done.finish_one();
+    Ok(())
 }

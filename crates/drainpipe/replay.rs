@@ -4,7 +4,9 @@
 //! Two inputs: raw Logplex bodies (`LEN SP MSG` …, as a drain POSTs them), and the text
 //! `heroku logs` prints (`2025-03-14T09:26:53.589793+00:00 heroku[router]: at=info …`). The
 //! latter has no PRI; it is rebuilt as Heroku sends it (158 router, 45 other platform lines,
-//! 190 app output), and each line's id is a hash of the line.
+//! 190 app output), and each line's id is the file's identity (a hash of its content) and the
+//! line's position in it: replaying the same file again stores nothing new, and two identical
+//! lines in it are both stored.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use bytes::Bytes;
 use drainpipe_bulk_indexer::metrics as bulk_metrics;
-use drainpipe_ingest::{framing, Frame, Protocol};
+use drainpipe_ingest::{framing, Frame, Protocol, StreamPosition};
 use drainpipe_transform::Transformer;
 use tokio::sync::mpsc;
 
@@ -64,10 +66,10 @@ pub async fn run(
             let n = frame.messages.len() as u64;
             lines_read += n;
             let counter = done.clone();
-            let chunk = pipeline::to_chunk(&mut transformer, &frame, &target, move || {
+            let sent = pipeline::send_frame(&mut transformer, &frame, &target, &chunk_tx, move || {
                 counter.fetch_add(n, Ordering::Relaxed);
             });
-            if chunk_tx.send(chunk).await.is_err() {
+            if sent.await.is_err() {
                 anyhow::bail!("the indexer stopped");
             }
         }
@@ -134,16 +136,20 @@ fn logplex_frame(body: Bytes, app: Option<String>) -> anyhow::Result<Frame> {
         labels: Vec::new(),
         received_at: SystemTime::now(),
         body,
+        stream: None,
+        reservation: Default::default(),
     })
 }
 
 /// Rebuilds each `heroku logs` line as the syslog message Heroku sent; a line that does not
 /// look like one is kept as it is (and indexed with the parse-failure tag).
 fn heroku_logs_frames(text: &[u8], app: Option<&str>) -> Vec<Frame> {
+    let file = xxhash_rust::xxh3::xxh3_64(text);
     let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).collect();
     lines
         .chunks(LINES_PER_FRAME)
-        .map(|group| {
+        .enumerate()
+        .map(|(n, group)| {
             let mut body = Vec::new();
             let mut messages = Vec::with_capacity(group.len());
             for line in group {
@@ -164,6 +170,8 @@ fn heroku_logs_frames(text: &[u8], app: Option<&str>) -> Vec<Frame> {
                 frame_id: None,
                 labels: Vec::new(),
                 received_at: SystemTime::now(),
+                stream: Some(StreamPosition { stream: file, first: (n * LINES_PER_FRAME) as u64 }),
+                reservation: Default::default(),
             }
         })
         .collect()

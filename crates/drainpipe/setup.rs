@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use drainpipe_bulk_indexer::{Client, Error, Method};
 
+use crate::config::Retention;
+
 /// The index templates, shipped inside the binary: the documents, and their dead letters.
 const TEMPLATE: &str = include_str!("templates/logs-heroku.json");
 pub const TEMPLATE_NAME: &str = "logs-heroku";
@@ -51,8 +53,9 @@ impl std::fmt::Display for Change {
 
 /// Installs both index templates (idempotently: an identical one is left alone), falling back
 /// to ones without `data_stream` when the server does not know data streams. `retention` sets
-/// the data streams' lifecycle where the server supports it.
-pub async fn install(client: &Client, retention: Option<&str>) -> Result<(TargetKind, Vec<Change>), Error> {
+/// the data streams' lifecycle where the server supports it; `None` keeps the lifecycle the
+/// installed template has, so `serve` never undoes what `setup --retention` did.
+pub async fn install(client: &Client, retention: Option<&Retention>) -> Result<(TargetKind, Vec<Change>), Error> {
     let mut changes = Vec::new();
     let kind = install_one(client, TEMPLATE_NAME, template(), retention, &mut changes).await?;
     install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), retention, &mut changes).await?;
@@ -63,16 +66,22 @@ async fn install_one(
     client: &Client,
     name: &str,
     mut template: serde_json::Value,
-    retention: Option<&str>,
+    retention: Option<&Retention>,
     changes: &mut Vec<Change>,
 ) -> Result<TargetKind, Error> {
-    if let Some(days) = retention {
-        template["template"]["lifecycle"] = serde_json::json!({"data_retention": days});
+    let installed = installed(client, name).await?;
+    let age = match retention {
+        Some(Retention::Age(age)) => Some(age.clone()),
+        Some(Retention::Forever) => None,
+        None => installed.as_ref().and_then(|i| i.retention.clone()),
+    };
+    if let Some(age) = age {
+        template["template"]["lifecycle"] = serde_json::json!({"data_retention": age});
     }
     let what = format!("index template {name}");
     let hash = content_hash(&template);
     template["_meta"]["drainpipe_template_hash"] = serde_json::Value::String(hash.clone());
-    let existing = installed_hash(client, name).await?;
+    let existing = installed.map(|i| i.hash);
     if existing.as_deref() == Some(hash.as_str()) {
         changes.push(Change::Unchanged(what));
         return Ok(if template.get("data_stream").is_some() { TargetKind::DataStream } else { TargetKind::PlainIndex });
@@ -117,8 +126,16 @@ fn content_hash(template: &serde_json::Value) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(template.to_string().as_bytes()))
 }
 
-/// The hash drainpipe stored in an installed template's `_meta`, if the template exists.
-async fn installed_hash(client: &Client, name: &str) -> Result<Option<String>, Error> {
+/// What an installed template holds that `install` compares or keeps.
+struct Installed {
+    /// The hash drainpipe stored in its `_meta` (empty if another tool wrote it).
+    hash: String,
+    /// Its lifecycle's `data_retention`, if it has one.
+    retention: Option<String>,
+}
+
+/// The installed template of that name, if there is one.
+async fn installed(client: &Client, name: &str) -> Result<Option<Installed>, Error> {
     let path = format!("/_index_template/{name}");
     let (status, body) = client.request(Method::Get, &path, "application/json", None).await?;
     if status.as_u16() == 404 {
@@ -132,8 +149,11 @@ async fn installed_hash(client: &Client, name: &str) -> Result<Option<String>, E
         });
     }
     let v: serde_json::Value = serde_json::from_slice(&body)?;
-    let meta = &v["index_templates"][0]["index_template"]["_meta"]["drainpipe_template_hash"];
-    Ok(Some(meta.as_str().unwrap_or("").to_owned()))
+    let t = &v["index_templates"][0]["index_template"];
+    Ok(Some(Installed {
+        hash: t["_meta"]["drainpipe_template_hash"].as_str().unwrap_or("").to_owned(),
+        retention: t["template"]["lifecycle"]["data_retention"].as_str().map(str::to_owned),
+    }))
 }
 
 /// Imports the Kibana saved objects (data view, searches, dashboard), replacing older copies.
@@ -172,7 +192,7 @@ pub const KIBANA_OBJECTS: &str = include_str!("../../deploy/kibana/drainpipe.ndj
 /// [`install`], retried with capped backoff while Elasticsearch cannot be reached. Documents
 /// must not be written before the template exists (they would create an index with guessed
 /// mappings), so the indexer starts only after this returns.
-pub async fn install_until_done(client: &Client) -> anyhow::Result<TargetKind> {
+pub async fn install_until_done(client: &Client, retention: Option<&Retention>) -> anyhow::Result<TargetKind> {
     let mut backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(250))
         .with_max_delay(Duration::from_secs(30))
@@ -180,7 +200,7 @@ pub async fn install_until_done(client: &Client) -> anyhow::Result<TargetKind> {
         .without_max_times()
         .build();
     loop {
-        match install(client, None).await {
+        match install(client, retention).await {
             Ok((kind, changes)) => {
                 for c in changes {
                     tracing::info!(url = client.url(), "setup: {c}");

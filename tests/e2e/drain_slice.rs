@@ -1,7 +1,7 @@
 //! One drain batch, posted with Logplex's headers, becomes one document per message with the
 //! fields every document has.
 
-use drainpipe_transform::FrameSeed;
+use drainpipe_transform::{FrameKey, FrameSeed};
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -67,7 +67,13 @@ async fn a_drain_batch_becomes_searchable_documents() {
     let batch = batch();
     let raws: Vec<&str> = batch.iter().map(|b| b.raw).collect();
     let body = logplex_body(&raws);
-    let seed = FrameSeed::new(Some(FRAME_ID), Some(TOKEN), &body);
+    let seed = FrameSeed::new(&FrameKey {
+        frame_id: Some(FRAME_ID),
+        drain_token: Some(TOKEN),
+        app: Some("shop"),
+        labels: &[],
+        body: &body,
+    });
 
     let headers = LogplexHeaders { frame_id: Some(FRAME_ID), drain_token: Some(TOKEN), msg_count: raws.len() };
     let answer = post_frame(&dp.url("/logs?app=shop"), body, &headers).await;

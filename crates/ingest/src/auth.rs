@@ -145,13 +145,35 @@ fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
     diff == 0
 }
 
-/// Counts failed authentications per address; past `max_failures` within `window`, the
-/// address is refused (429) until the window ends, whatever it sends.
+/// Counts failed authentications per key (the client's address and the user name it tried);
+/// past `max_failures` within `window`, further failures under that key are answered 429,
+/// and only after [`FailureLimiter::penalty`], which slows guessing down. The limiter never
+/// refuses a request whose credentials are right, so one misconfigured drain behind a shared
+/// router address cannot lock out the others.
 #[derive(Debug)]
 pub(crate) struct FailureLimiter {
     max_failures: u32,
     window: Duration,
-    entries: Mutex<HashMap<IpAddr, Window>>,
+    entries: Mutex<HashMap<LimiterKey, Window>>,
+}
+
+/// What a failure is counted under: the client's address and a hash of the user name tried.
+/// Both are the guesser's; another drain with its own user name is counted apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LimiterKey {
+    ip: IpAddr,
+    user: u64,
+}
+
+impl LimiterKey {
+    pub(crate) fn new(ip: IpAddr, authorization: Option<&[u8]>) -> LimiterKey {
+        let user = authorization.and_then(strip_scheme).map_or(0, |token| {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(token).unwrap_or_default();
+            let user = decoded.split(|&b| b == b':').next().unwrap_or_default();
+            xxhash_rust::xxh3::xxh3_64(user)
+        });
+        LimiterKey { ip, user }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -160,7 +182,7 @@ struct Window {
     failures: u32,
 }
 
-/// Addresses tracked at most; an attacker spreading over more only resets the count sooner.
+/// Keys tracked at most; an attacker spreading over more only resets the count sooner.
 const MAX_TRACKED: usize = 65_536;
 
 impl FailureLimiter {
@@ -168,15 +190,21 @@ impl FailureLimiter {
         FailureLimiter { max_failures, window, entries: Mutex::new(HashMap::new()) }
     }
 
-    /// When the address is blocked, how long until it may try again.
-    pub(crate) fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+    /// How long a failure under a blocked key waits before its 429: one guess per second per
+    /// connection, whatever the guesser's speed.
+    pub(crate) fn penalty(&self) -> Duration {
+        Duration::from_secs(1).min(self.window)
+    }
+
+    /// When the key is blocked, how long until its failures are answered at once again.
+    pub(crate) fn blocked(&self, key: LimiterKey, now: Instant) -> Option<Duration> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let w = entries.get(&ip)?;
+        let w = entries.get(&key)?;
         let ends = w.started + self.window;
         (w.failures >= self.max_failures && ends > now).then(|| ends - now)
     }
 
-    pub(crate) fn record_failure(&self, ip: IpAddr, now: Instant) {
+    pub(crate) fn record_failure(&self, key: LimiterKey, now: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_TRACKED {
             entries.retain(|_, w| w.started + self.window > now);
@@ -184,7 +212,7 @@ impl FailureLimiter {
                 entries.clear();
             }
         }
-        let w = entries.entry(ip).or_insert(Window { started: now, failures: 0 });
+        let w = entries.entry(key).or_insert(Window { started: now, failures: 0 });
         if w.started + self.window <= now {
             *w = Window { started: now, failures: 0 };
         }
@@ -236,14 +264,24 @@ mod tests {
     fn limiter_blocks_after_repeated_failures_then_forgives() {
         let l = FailureLimiter::new(3, Duration::from_secs(60));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let key = LimiterKey::new(ip, Some(&header("logplex:wrong")));
         let t0 = Instant::now();
         for _ in 0..2 {
-            l.record_failure(ip, t0);
+            l.record_failure(key, t0);
         }
-        assert_eq!(l.blocked(ip, t0), None);
-        l.record_failure(ip, t0);
-        assert_eq!(l.blocked(ip, t0 + Duration::from_secs(10)), Some(Duration::from_secs(50)));
-        assert_eq!(l.blocked("192.0.2.2".parse().unwrap(), t0), None);
-        assert_eq!(l.blocked(ip, t0 + Duration::from_secs(61)), None);
+        assert_eq!(l.blocked(key, t0), None);
+        l.record_failure(key, t0);
+        assert_eq!(l.blocked(key, t0 + Duration::from_secs(10)), Some(Duration::from_secs(50)));
+        assert_eq!(l.blocked(LimiterKey::new("192.0.2.2".parse().unwrap(), Some(&header("logplex:x"))), t0), None);
+        assert_eq!(l.blocked(key, t0 + Duration::from_secs(61)), None);
+    }
+
+    #[test]
+    fn limiter_keys_on_address_and_user_name() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = LimiterKey::new(ip, Some(&header("logplex:wrong")));
+        assert_eq!(a, LimiterKey::new(ip, Some(&header("logplex:other guess"))));
+        assert_ne!(a, LimiterKey::new(ip, Some(&header("shop:secret"))));
+        assert_ne!(a, LimiterKey::new(ip, None));
     }
 }

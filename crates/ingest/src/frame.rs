@@ -3,9 +3,11 @@
 
 use std::future::Future;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How a frame arrived, which decides how its messages are parsed and identified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +27,17 @@ impl Protocol {
     }
 }
 
+/// Where a frame's messages sit in a stream that has no frame ids of its own: a syslog
+/// connection (an id drawn when it was accepted), or a replayed file (its content's hash).
+/// Message `i` of the frame is number `first + i` of the stream, which makes its document id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamPosition {
+    pub stream: u64,
+    pub first: u64,
+}
+
 /// One accepted batch of syslog messages with what the request said about them.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Frame {
     pub protocol: Protocol,
     /// The request body, decompressed.
@@ -45,11 +56,125 @@ pub struct Frame {
     /// The drain URL's other query parameters, in order.
     pub labels: Vec<(String, String)>,
     pub received_at: SystemTime,
+    /// Set on syslog streams (and replayed files): what identifies each message.
+    pub stream: Option<StreamPosition>,
+    /// The share of the receivers' memory budget this frame holds while it is in memory.
+    pub reservation: Reservation,
 }
 
 impl Frame {
     pub fn message(&self, i: usize) -> &[u8] {
         &self.body[self.messages[i].clone()]
+    }
+
+    /// Memory a frame holds besides its body, per message.
+    pub const BYTES_PER_MESSAGE: usize = size_of::<Range<usize>>();
+
+    /// The memory this frame holds: its body and its message index.
+    pub fn memory_bytes(&self) -> usize {
+        self.body.len() + self.messages.len() * Frame::BYTES_PER_MESSAGE
+    }
+}
+
+/// The bytes that received frames may hold in memory at once: request bodies being read and
+/// inflated, and frames waiting in memory for the pipeline. A sender that would take more is
+/// answered 503 (HTTPS) or not read (syslog), so memory is set by configuration, not by load.
+#[derive(Clone, Debug)]
+pub struct MemoryBudget {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+/// Bytes held from a [`MemoryBudget`], given back when dropped.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    permit: Option<OwnedSemaphorePermit>,
+    budget: Option<MemoryBudget>,
+}
+
+/// Semaphore permits are counted in KiB so that budgets of many GiB fit in a `u32`.
+const UNIT: usize = 1024;
+
+fn units(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX)
+}
+
+impl MemoryBudget {
+    pub fn new(max_bytes: usize) -> MemoryBudget {
+        let max = max_bytes.max(UNIT);
+        MemoryBudget { permits: Arc::new(Semaphore::new(units(max) as usize)), max }
+    }
+
+    /// No limit (tests, and `replay`, which reads its own files).
+    pub fn unlimited() -> MemoryBudget {
+        MemoryBudget::new(u32::MAX as usize * UNIT)
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max
+    }
+
+    /// Bytes held now.
+    pub fn used_bytes(&self) -> usize {
+        (units(self.max) as usize).saturating_sub(self.permits.available_permits()) * UNIT
+    }
+
+    /// Refreshes the memory gauges in [`crate::metrics`].
+    pub fn update_metrics(&self) {
+        crate::metrics::MEMORY_BYTES.set(i64::try_from(self.used_bytes()).unwrap_or(i64::MAX));
+        crate::metrics::MEMORY_MAX_BYTES.set(i64::try_from(self.max).unwrap_or(i64::MAX));
+    }
+
+    /// An empty reservation that can grow.
+    pub fn reservation(&self) -> Reservation {
+        Reservation { permit: None, budget: Some(self.clone()) }
+    }
+}
+
+impl Reservation {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.permit.as_ref().map_or(0, |p| p.num_permits() * UNIT)
+    }
+
+    /// Holds `bytes` more, if the budget has them now.
+    pub fn try_grow(&mut self, bytes: usize) -> bool {
+        let Some(budget) = &self.budget else { return true };
+        match budget.permits.clone().try_acquire_many_owned(units(bytes)) {
+            Ok(p) => {
+                self.merge(p);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Holds `bytes` more, waiting for them (stream receivers stop reading meanwhile).
+    pub async fn grow(&mut self, bytes: usize) {
+        let Some(budget) = &self.budget else { return };
+        // More than the whole budget can never be granted: take all of it instead.
+        let wanted = units(bytes).min(units(budget.max));
+        if let Ok(p) = budget.permits.clone().acquire_many_owned(wanted).await {
+            self.merge(p);
+        }
+    }
+
+    /// Holds only what `bytes` needs, giving back the rest.
+    pub fn shrink_to(&mut self, bytes: usize) {
+        let keep = units(bytes) as usize;
+        if let Some(p) = self.permit.as_mut() {
+            if p.num_permits() > keep {
+                let extra = p.split(p.num_permits() - keep);
+                drop(extra);
+            }
+        }
+    }
+
+    fn merge(&mut self, p: OwnedSemaphorePermit) {
+        match self.permit.as_mut() {
+            Some(held) => held.merge(p),
+            None => self.permit = Some(p),
+        }
     }
 }
 

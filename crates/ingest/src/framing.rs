@@ -8,8 +8,11 @@ use std::ops::Range;
 /// The messages found in a body, and what was wrong with the framing, if anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Framed {
-    /// Byte ranges of each MSG in the body, in order.
+    /// Byte ranges of each non-empty MSG in the body, in order.
     pub messages: Vec<Range<usize>>,
+    /// Messages of length zero (`0 `), which Logplex never sends and which carry nothing:
+    /// counted, not indexed.
+    pub empty: usize,
     /// Set when part of the body did not follow the framing. That part is still a message
     /// (the last one), so nothing is lost.
     pub problem: Option<FramingProblem>,
@@ -51,26 +54,49 @@ const MAX_LEN_DIGITS: usize = 8;
 /// first bytes are not an octet count is [`NotLogplex`]; any later problem keeps every message
 /// before it and the remaining bytes as one last message.
 pub fn split(body: &[u8]) -> Result<Framed, NotLogplex> {
-    let mut messages = Vec::with_capacity(estimate(body.len()));
+    // Sized exactly, so a body of tiny messages never holds more index than it needs.
+    let mut messages = Vec::with_capacity(message_count(body));
+    let mut empty = 0;
     let mut pos = skip_whitespace(body, 0);
     while pos < body.len() {
         let Some((len, msg_start)) = octet_count(body, pos) else {
-            if messages.is_empty() {
+            if messages.is_empty() && empty == 0 {
                 return Err(NotLogplex::NoOctetCount);
             }
             messages.push(pos..body.len());
-            return Ok(Framed { messages, problem: Some(FramingProblem::Garbage { offset: pos }) });
+            return Ok(Framed { messages, empty, problem: Some(FramingProblem::Garbage { offset: pos }) });
         };
         let available = body.len() - msg_start;
         if len > available {
             messages.push(msg_start..body.len());
             let problem = FramingProblem::Truncated { offset: pos, declared: len, available };
-            return Ok(Framed { messages, problem: Some(problem) });
+            return Ok(Framed { messages, empty, problem: Some(problem) });
         }
-        messages.push(msg_start..msg_start + len);
+        if len == 0 {
+            empty += 1;
+        } else {
+            messages.push(msg_start..msg_start + len);
+        }
         pos = skip_whitespace(body, msg_start + len);
     }
-    Ok(Framed { messages, problem: None })
+    Ok(Framed { messages, empty, problem: None })
+}
+
+/// How many messages [`split`] finds in `body` (empty ones not counted), found by following
+/// the octet counts without keeping anything: what a receiver reserves memory for before
+/// splitting.
+pub fn message_count(body: &[u8]) -> usize {
+    let mut n = 0;
+    let mut pos = skip_whitespace(body, 0);
+    while pos < body.len() {
+        let Some((len, msg_start)) = octet_count(body, pos) else { return n + 1 };
+        if len > body.len() - msg_start {
+            return n + 1;
+        }
+        n += usize::from(len > 0);
+        pos = skip_whitespace(body, msg_start + len);
+    }
+    n
 }
 
 /// Reads `LEN SP` at `pos`: the length and where MSG starts.
@@ -88,11 +114,6 @@ fn skip_whitespace(body: &[u8], mut pos: usize) -> usize {
         pos += 1;
     }
     pos
-}
-
-/// Heroku lines average a few hundred bytes; reserving for that avoids regrowth.
-fn estimate(body_len: usize) -> usize {
-    (body_len / 200).clamp(1, 1024)
 }
 
 #[cfg(test)]
@@ -180,9 +201,13 @@ mod tests {
     }
 
     #[test]
-    fn zero_length_message() {
-        let f = split(b"0 5 hello").unwrap();
-        assert_eq!(f.messages, vec![2..2, 4..9]);
+    fn zero_length_messages_are_counted_not_kept() {
+        let f = split(b"0 5 hello0 ").unwrap();
+        assert_eq!((texts(b"0 5 hello0 ", &f), f.empty), (vec![&b"hello"[..]], 2));
+        // Only empty messages, then garbage: framed, not "not Logplex".
+        let f = split(b"0 0 junk").unwrap();
+        assert_eq!((texts(b"0 0 junk", &f), f.empty), (vec![&b"junk"[..]], 2));
+        assert_eq!(f.problem, Some(FramingProblem::Garbage { offset: 4 }));
     }
 }
 
@@ -195,6 +220,7 @@ mod properties {
         #[test]
         fn never_panics_and_stays_in_bounds(body in proptest::collection::vec(any::<u8>(), 0..512)) {
             if let Ok(f) = split(&body) {
+                prop_assert_eq!(message_count(&body), f.messages.len());
                 for r in &f.messages {
                     prop_assert!(r.start <= r.end && r.end <= body.len());
                 }
@@ -210,8 +236,9 @@ mod properties {
             }
             let f = split(&body).unwrap();
             let got: Vec<&[u8]> = f.messages.iter().map(|r| &body[r.clone()]).collect();
-            let want: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-            prop_assert_eq!(got.len(), want.len());
+            let want: Vec<&[u8]> = messages.iter().map(Vec::as_slice).filter(|m| !m.is_empty()).collect();
+            prop_assert_eq!(got.len() + f.empty, messages.len());
+            prop_assert_eq!(message_count(&body), got.len());
             prop_assert_eq!(got, want);
             prop_assert_eq!(f.problem, None);
         }

@@ -11,26 +11,27 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io::Read as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{BasicAuth, Credential, DrainTokens, FailureLimiter};
-use crate::frame::{Frame, FrameSink, Protocol, Rejected};
-use crate::listener::{accept_loop, handshake};
+use crate::auth::{BasicAuth, Credential, DrainTokens, FailureLimiter, LimiterKey};
+use crate::frame::{Frame, FrameSink, MemoryBudget, Protocol, Rejected, Reservation};
+use crate::listener::{accept_loop, handshake, Connection};
 use crate::log_throttle::LogThrottle;
 use crate::{framing, metrics, query};
 
@@ -52,9 +53,15 @@ pub struct HttpConfig {
     pub credentials: Vec<Credential>,
     /// Known drain tokens and their apps; when not empty, other tokens get 403.
     pub drain_tokens: Arc<DrainTokens>,
-    /// Failed authentications from one address within `auth_failure_window` before it gets 429.
+    /// Failed authentications under one key (client address and user name) within
+    /// `auth_failure_window` before further failures get 429.
     pub max_auth_failures: u32,
     pub auth_failure_window: Duration,
+    /// Take the client's address from the last `X-Forwarded-For` entry (set by a trusted load
+    /// balancer or Heroku's router) instead of the peer's.
+    pub trust_forwarded_for: bool,
+    /// Memory that bodies being received (and frames queued after them) may hold at once.
+    pub budget: MemoryBudget,
     /// Serve HTTPS with this acceptor.
     pub tls: Option<TlsAcceptor>,
     pub extra_routes: Option<ExtraRoutes>,
@@ -71,6 +78,8 @@ impl Default for HttpConfig {
             drain_tokens: Arc::default(),
             max_auth_failures: 20,
             auth_failure_window: Duration::from_secs(60),
+            trust_forwarded_for: false,
+            budget: MemoryBudget::new(64 * 1024 * 1024),
             tls: None,
             extra_routes: None,
         }
@@ -86,6 +95,8 @@ impl std::fmt::Debug for HttpConfig {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("credentials", &self.credentials.len())
             .field("drain_tokens", &self.drain_tokens.len())
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("budget", &self.budget.max_bytes())
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
@@ -101,22 +112,63 @@ struct State<S> {
 static COUNT_MISMATCH_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 static FRAMING_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 static AUTH_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+static BUDGET_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+
+/// While the receive memory budget is spent, senders are told to come back after this long.
+const MEMORY_FULL_RETRY: Duration = Duration::from_secs(1);
+/// Bodies at least this large (or compressed) are inflated and framed off the async workers.
+const BLOCKING_BODY: usize = 256 * 1024;
 
 /// Serves drain requests on `listener` until `shutdown` resolves, then waits for open
 /// connections to finish the request they are on.
 pub async fn run<S: FrameSink>(listener: TcpListener, config: HttpConfig, sink: S, shutdown: impl Future<Output = ()>) {
-    let max_connections = config.max_connections;
     let auth = BasicAuth::new(&config.credentials);
     let limiter = FailureLimiter::new(config.max_auth_failures.max(1), config.auth_failure_window);
     let state = Arc::new(State { config, auth, limiter, sink });
-    accept_loop(listener, Protocol::Https, max_connections, shutdown, |stream, peer, stop| {
+    let limits = state.config.clone();
+    serve(listener, "https", &limits, shutdown, move |req, peer| {
         let state = state.clone();
+        async move { handle(req, peer, &state).await }
+    })
+    .await;
+}
+
+/// Serves only `routes` (`/metrics`, `/healthz`, `/readyz` on an address of their own), with
+/// the same connection limit, timeouts, eviction of idle connections and TLS as `run`.
+pub async fn run_routes(
+    listener: TcpListener,
+    config: HttpConfig,
+    routes: ExtraRoutes,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve(listener, "admin", &config, shutdown, move |req, _peer| {
+        let answer =
+            routes(req.method(), req.uri().path()).unwrap_or_else(|| reply(StatusCode::NOT_FOUND, "not found"));
+        async move { answer }
+    })
+    .await;
+}
+
+/// The accept loop and the per-connection HTTP/1 server both endpoints share.
+async fn serve<H, F>(
+    listener: TcpListener,
+    name: &'static str,
+    limits: &HttpConfig,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let (tls, header_timeout) = (limits.tls.clone(), limits.header_read_timeout);
+    accept_loop(listener, name, limits.max_connections, shutdown, move |stream, peer, connection| {
+        let (tls, handler) = (tls.clone(), handler.clone());
         async move {
-            match state.config.tls.clone() {
-                None => serve_connection(stream, peer, state, stop).await,
+            match tls {
+                None => serve_connection(stream, peer, header_timeout, handler, connection).await,
                 Some(acceptor) => {
-                    if let Some(tls) = handshake(&acceptor, stream, peer, state.config.header_read_timeout).await {
-                        serve_connection(tls, peer, state, stop).await;
+                    if let Some(tls) = handshake(&acceptor, stream, peer, header_timeout).await {
+                        serve_connection(tls, peer, header_timeout, handler, connection).await;
                     }
                 }
             }
@@ -125,13 +177,30 @@ pub async fn run<S: FrameSink>(listener: TcpListener, config: HttpConfig, sink: 
     .await;
 }
 
-async fn serve_connection<I, S>(io: I, peer: SocketAddr, state: Arc<State<S>>, mut stop_rx: watch::Receiver<bool>)
-where
+async fn serve_connection<I, H, F>(
+    io: I,
+    peer: SocketAddr,
+    header_timeout: Duration,
+    handler: H,
+    mut connection: Connection,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: FrameSink,
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let header_timeout = state.config.header_read_timeout;
-    let service = service_fn(move |req| handle(req, peer, state.clone()));
+    let activity = connection.activity();
+    let handler = Arc::new(handler);
+    let service = service_fn(move |req| {
+        let (activity, handler) = (activity.clone(), handler.clone());
+        async move {
+            activity.busy();
+            let response = handler(req, peer).await;
+            activity.idle();
+            Ok::<_, Infallible>(response)
+        }
+    });
+    // An idle keep-alive connection waits for its next request's headers under the same
+    // timeout, and is the first to go when the connection limit is reached.
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
@@ -139,7 +208,7 @@ where
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
-        _ = stop_rx.changed() => {
+        () = connection.closing() => {
             conn.as_mut().graceful_shutdown();
             conn.await
         }
@@ -149,21 +218,17 @@ where
     }
 }
 
-async fn handle<S: FrameSink>(
-    req: Request<Incoming>,
-    peer: SocketAddr,
-    state: Arc<State<S>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: &State<S>) -> Response<Full<Bytes>> {
     let response = match (req.method(), req.uri().path()) {
-        (&Method::POST, "/logs") => receive(req, peer, &state).await,
+        (&Method::POST, "/logs") => receive(req, peer, state).await,
         (_, "/logs") => reply(StatusCode::METHOD_NOT_ALLOWED, "drain requests are POST /logs"),
         (method, path) => match state.config.extra_routes.as_ref().and_then(|r| r(method, path)) {
-            Some(r) => return Ok(r),
+            Some(r) => return r,
             None => reply(StatusCode::NOT_FOUND, "not found"),
         },
     };
     metrics::REQUESTS.with_label_values(&[response.status().as_str()]).inc();
-    Ok(response)
+    response
 }
 
 /// One Logplex drain request: check it, frame it, hand it on, answer.
@@ -172,28 +237,21 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     let (parts, body) = req.into_parts();
     let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::trim);
 
-    let now = Instant::now();
-    if let Some(wait) = state.limiter.blocked(peer.ip(), now) {
-        metrics::AUTH_FAILURES.with_label_values(&["rate_limited"]).inc();
-        return with_retry_after(reply(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications"), wait);
-    }
-    if !state.auth.allows(parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes)) {
-        state.limiter.record_failure(peer.ip(), now);
-        metrics::AUTH_FAILURES.with_label_values(&["credentials"]).inc();
-        if let Some(held) = AUTH_LOG.allow() {
-            tracing::warn!(%peer, suppressed = held, "drain request with missing or wrong credentials");
-        }
-        let mut r = reply(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
-        r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"drainpipe\""));
+    if let Err(r) = authenticate(&parts.headers, peer, state).await {
         return r;
     }
     let drain_token = header("logplex-drain-token").filter(|t| !t.is_empty());
     let tokens = &state.config.drain_tokens;
-    if let Some(token) = drain_token {
-        if !tokens.is_empty() && tokens.app(token).is_none() {
-            state.limiter.record_failure(peer.ip(), now);
+    if !tokens.is_empty() {
+        // The allow-list is configuration, not a secret: a refusal here is not a guess.
+        let refusal = match drain_token {
+            None => Some("no Logplex-Drain-Token, and this endpoint accepts only listed drain tokens"),
+            Some(t) if tokens.app(t).is_none() => Some("drain token not on the allow-list"),
+            Some(_) => None,
+        };
+        if let Some(reason) = refusal {
             metrics::AUTH_FAILURES.with_label_values(&["drain_token"]).inc();
-            return reply(StatusCode::FORBIDDEN, "drain token not on the allow-list");
+            return reply(StatusCode::FORBIDDEN, reason);
         }
     }
     if let Some(reason) = unsupported_content_type(parts.headers.get(CONTENT_TYPE)) {
@@ -205,33 +263,29 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     };
 
     let max = state.config.max_body_bytes;
-    let body = match tokio::time::timeout(state.config.body_read_timeout, Limited::new(body, max).collect()).await {
+    let mut reservation = state.config.budget.reservation();
+    let body = match tokio::time::timeout(state.config.body_read_timeout, read_body(body, max, &mut reservation)).await
+    {
         Err(_) => return reply(StatusCode::REQUEST_TIMEOUT, "request body not received in time"),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return reply(StatusCode::PAYLOAD_TOO_LARGE, "request body exceeds the configured limit");
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "reading request body failed");
-            return reply(StatusCode::BAD_REQUEST, "request body could not be read");
-        }
-        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) => return body_error(e, peer, state),
+        Ok(Ok(body)) => body,
     };
-    let body = if gzipped {
-        match gunzip(&body, max) {
-            Ok(b) => b,
-            Err(GunzipError::TooLarge) => {
-                return reply(StatusCode::PAYLOAD_TOO_LARGE, "decompressed body exceeds the configured limit");
-            }
-            Err(GunzipError::Invalid) => return reply(StatusCode::BAD_REQUEST, "body is not valid gzip"),
-        }
+    let (prepared, reservation) = if gzipped || body.len() >= BLOCKING_BODY {
+        // Inflating and framing megabytes takes milliseconds: not on the async workers.
+        let task = tokio::task::spawn_blocking(move || {
+            let result = prepare(body, gzipped, max, &mut reservation);
+            (result, reservation)
+        });
+        task.await
+            .unwrap_or_else(|_| (Err(BodyError::Invalid("request body could not be decoded")), Reservation::default()))
     } else {
-        body
+        (prepare(body, false, max, &mut reservation), reservation)
     };
-
-    let framed = match framing::split(&body) {
-        Ok(f) => f,
-        Err(e) => return reply(StatusCode::BAD_REQUEST, &e.to_string()),
+    let (body, framed) = match prepared {
+        Ok(p) => p,
+        Err(e) => return body_error(e, peer, state),
     };
+    metrics::EMPTY_MESSAGES.inc_by(framed.empty as u64);
     if let Some(problem) = framed.problem {
         metrics::FRAMING_PROBLEMS.inc();
         if let Some(held) = FRAMING_LOG.allow() {
@@ -239,28 +293,33 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
         }
     }
     if let Some(declared) = header("logplex-msg-count").and_then(|v| v.parse::<usize>().ok()) {
-        if declared != framed.messages.len() {
+        if declared != framed.messages.len() + framed.empty {
             metrics::COUNT_MISMATCHES.inc();
             if let Some(held) = COUNT_MISMATCH_LOG.allow() {
                 tracing::warn!(%peer, declared, framed = framed.messages.len(), suppressed = held, "Logplex-Msg-Count disagrees with the framing; keeping every framed message");
             }
         }
     }
-    let (app, labels) = query::parse(parts.uri.query());
-    let app = app.or_else(|| drain_token.and_then(|t| tokens.app(t)).map(str::to_owned));
+    let query = query::parse(parts.uri.query());
+    count_label_changes(query.changes);
+    let app = query.app.or_else(|| drain_token.and_then(|t| tokens.app(t)).map(str::to_owned));
     metrics::MESSAGES.with_label_values(&[Protocol::Https.as_str()]).inc_by(framed.messages.len() as u64);
     metrics::BYTES.with_label_values(&[Protocol::Https.as_str()]).inc_by(body.len() as u64);
-    let frame = Frame {
+    let mut frame = Frame {
         protocol: Protocol::Https,
         messages: framed.messages,
         cut: Vec::new(),
         app,
         drain_token: drain_token.map(str::to_owned),
         frame_id: header("logplex-frame-id").filter(|v| !v.is_empty()).map(str::to_owned),
-        labels,
+        labels: query.labels,
         received_at,
         body,
+        stream: None,
+        reservation,
     };
+    let held = frame.memory_bytes();
+    frame.reservation.shrink_to(held);
     match state.sink.accept(frame).await {
         Ok(()) => reply(StatusCode::OK, ""),
         Err(Rejected::Full { retry_after }) => {
@@ -273,6 +332,135 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     }
 }
 
+/// Basic auth, with the guessing limiter. Right credentials always pass; wrong ones are
+/// counted under their key and, past the limit, answered 429 after a penalty.
+async fn authenticate<S>(headers: &HeaderMap, peer: SocketAddr, state: &State<S>) -> Result<(), Response<Full<Bytes>>> {
+    let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    if state.auth.allows(authorization) {
+        return Ok(());
+    }
+    let client = client_ip(headers, peer, state.config.trust_forwarded_for);
+    let key = LimiterKey::new(client, authorization);
+    let now = Instant::now();
+    if let Some(wait) = state.limiter.blocked(key, now) {
+        metrics::AUTH_FAILURES.with_label_values(&["rate_limited"]).inc();
+        tokio::time::sleep(state.limiter.penalty()).await;
+        return Err(with_retry_after(reply(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications"), wait));
+    }
+    state.limiter.record_failure(key, now);
+    metrics::AUTH_FAILURES.with_label_values(&["credentials"]).inc();
+    if let Some(held) = AUTH_LOG.allow() {
+        tracing::warn!(%peer, %client, suppressed = held, "drain request with missing or wrong credentials");
+    }
+    let mut r = reply(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
+    r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"drainpipe\""));
+    Err(r)
+}
+
+/// The client's address: the peer, or with a trusted proxy in front, the last address in
+/// `X-Forwarded-For` (the one the proxy itself saw; earlier entries are the sender's to write).
+fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> IpAddr {
+    if !trust_forwarded_for {
+        return peer.ip();
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or(peer.ip())
+}
+
+fn count_label_changes(changes: query::LabelChanges) {
+    for (change, n) in [("renamed", changes.renamed), ("value_cut", changes.values_cut), ("dropped", changes.dropped)] {
+        if n > 0 {
+            metrics::LABEL_CHANGES.with_label_values(&[change]).inc_by(u64::from(n));
+        }
+    }
+}
+
+/// Why a body was not taken.
+enum BodyError {
+    /// Past `--max-body-size`, before or after inflating (413).
+    TooLarge(&'static str),
+    /// The receive memory budget is spent (503, retried).
+    MemoryFull,
+    /// Unreadable or not Logplex (400).
+    Invalid(&'static str),
+    NotLogplex(framing::NotLogplex),
+}
+
+fn body_error<S>(e: BodyError, peer: SocketAddr, _state: &State<S>) -> Response<Full<Bytes>> {
+    match e {
+        BodyError::TooLarge(reason) => reply(StatusCode::PAYLOAD_TOO_LARGE, reason),
+        BodyError::MemoryFull => {
+            if let Some(held) = BUDGET_LOG.allow() {
+                tracing::warn!(%peer, suppressed = held, "receive memory budget spent (--queue-max-bytes); answering 503");
+            }
+            with_retry_after(
+                reply(StatusCode::SERVICE_UNAVAILABLE, "receive buffer full, retry later"),
+                MEMORY_FULL_RETRY,
+            )
+        }
+        BodyError::Invalid(reason) => reply(StatusCode::BAD_REQUEST, reason),
+        BodyError::NotLogplex(e) => reply(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// Reads the body, holding budget for every byte before it is kept.
+async fn read_body(mut body: Incoming, max: usize, reservation: &mut Reservation) -> Result<Bytes, BodyError> {
+    const TOO_LARGE: BodyError = BodyError::TooLarge("request body exceeds the configured limit");
+    let hint = body.size_hint();
+    if hint.lower() > max as u64 {
+        return Err(TOO_LARGE);
+    }
+    let exact = hint.exact().map(|n| n as usize);
+    let mut joined = BytesMut::new();
+    if let Some(n) = exact {
+        if !reservation.try_grow(n) {
+            return Err(BodyError::MemoryFull);
+        }
+    }
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Invalid("request body could not be read"))?;
+        let Ok(data) = frame.into_data() else { continue };
+        let len = joined.len() + data.len();
+        if len > max {
+            return Err(TOO_LARGE);
+        }
+        if joined.is_empty() && exact == Some(data.len()) {
+            // The whole body in one piece: kept as it is, no copy.
+            return Ok(data);
+        }
+        if len > reservation.bytes() && !reservation.try_grow(len - reservation.bytes()) {
+            return Err(BodyError::MemoryFull);
+        }
+        if joined.is_empty() {
+            joined.reserve(exact.unwrap_or(0).max(data.len()));
+        }
+        joined.extend_from_slice(&data);
+    }
+    Ok(joined.freeze())
+}
+
+/// Inflates (when `gzipped`) and frames the body, holding budget for the inflated bytes and
+/// the message index before they are allocated.
+fn prepare(
+    body: Bytes,
+    gzipped: bool,
+    max: usize,
+    reservation: &mut Reservation,
+) -> Result<(Bytes, framing::Framed), BodyError> {
+    let body = if gzipped { gunzip(&body, max, reservation)? } else { body };
+    let index = framing::message_count(&body) * Frame::BYTES_PER_MESSAGE;
+    if !reservation.try_grow(index) {
+        return Err(BodyError::MemoryFull);
+    }
+    let framed = framing::split(&body).map_err(BodyError::NotLogplex)?;
+    Ok((body, framed))
+}
 /// Logplex sends `application/logplex-1`; `text/plain` and no type are what hand-rolled
 /// senders use. Structured types mean the sender is not a Logplex drain.
 fn unsupported_content_type(value: Option<&HeaderValue>) -> Option<&'static str> {
@@ -294,20 +482,47 @@ fn content_encoding(value: Option<&HeaderValue>) -> Result<bool, &'static str> {
     }
 }
 
-enum GunzipError {
-    TooLarge,
-    Invalid,
-}
-
-/// Decompresses a gzip body (several members allowed), refusing to grow past `max` bytes.
-fn gunzip(compressed: &[u8], max: usize) -> Result<Bytes, GunzipError> {
-    let mut out = Vec::with_capacity((compressed.len() * 4).min(max));
-    let decoder = flate2::read::MultiGzDecoder::new(compressed);
-    match decoder.take(max as u64 + 1).read_to_end(&mut out) {
-        Ok(n) if n > max => Err(GunzipError::TooLarge),
-        Ok(_) => Ok(Bytes::from(out)),
-        Err(_) => Err(GunzipError::Invalid),
+/// Decompresses a gzip body (several members allowed), refusing to grow past `max` bytes or
+/// past what the memory budget grants.
+fn gunzip(compressed: &[u8], max: usize, reservation: &mut Reservation) -> Result<Bytes, BodyError> {
+    const STEP: usize = 256 * 1024;
+    // A gzip member ends with its inflated size (mod 2^32): for the usual single member an
+    // exact first reservation; more output than that grows in steps.
+    let hint = compressed.len().checked_sub(4).map_or(0, |at| {
+        let mut size = [0u8; 4];
+        size.copy_from_slice(&compressed[at..]);
+        u32::from_le_bytes(size) as usize
+    });
+    let mut decoder = flate2::read::MultiGzDecoder::new(compressed).take(max as u64 + 1);
+    let mut out: Vec<u8> = Vec::new();
+    let mut held = 0;
+    loop {
+        if out.len() == out.capacity() {
+            let want = if held == 0 { hint.saturating_add(1) } else { (held / 2).max(STEP) };
+            let grow = want.clamp(1, max + 1 - out.len().min(max));
+            if !reservation.try_grow(grow) {
+                return Err(BodyError::MemoryFull);
+            }
+            held += grow;
+            out.reserve_exact(held - out.len());
+        }
+        let start = out.len();
+        out.resize(out.capacity(), 0);
+        match decoder.read(&mut out[start..]) {
+            Ok(0) => {
+                out.truncate(start);
+                break;
+            }
+            Ok(n) => out.truncate(start + n),
+            Err(_) => return Err(BodyError::Invalid("body is not valid gzip")),
+        }
+        if out.len() > max {
+            return Err(BodyError::TooLarge("decompressed body exceeds the configured limit"));
+        }
     }
+    // The compressed body is no longer needed once this returns.
+    reservation.shrink_to(held);
+    Ok(Bytes::from(out))
 }
 
 fn with_retry_after(mut r: Response<Full<Bytes>>, wait: Duration) -> Response<Full<Bytes>> {

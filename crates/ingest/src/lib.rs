@@ -26,7 +26,7 @@ pub mod syslog;
 pub mod tls;
 
 pub use auth::{Credential, DrainTokens, Secret};
-pub use frame::{Frame, FrameSink, Protocol, Rejected};
+pub use frame::{Frame, FrameSink, MemoryBudget, Protocol, Rejected, Reservation, StreamPosition};
 pub use http::{ExtraRoutes, HttpConfig};
 pub use syslog::SyslogConfig;
 pub use tls::{ReloadableCert, TlsError};

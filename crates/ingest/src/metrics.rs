@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 /// Starts every known label value at zero, so rates and alerts work from the first scrape.
 fn with_labels<T: prometheus::core::MetricVecBuilder>(
@@ -62,7 +62,7 @@ pub static FRAMING_PROBLEMS: LazyLock<IntCounter> = LazyLock::new(|| {
 /// Open client connections, by protocol.
 pub static OPEN_CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_open_connections", "Open receiver connections, by protocol");
-    register(with_labels(IntGaugeVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"]))
+    register(with_labels(IntGaugeVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog", "admin"]))
 });
 
 /// Refused senders, by reason: `credentials` (401), `drain_token` (403), `rate_limited` (429).
@@ -76,4 +76,47 @@ pub static AUTH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
 pub static TRUNCATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_truncated_messages_total", "Messages cut to the size limit, by protocol");
     register(with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["syslog"]))
+});
+
+/// Messages of length zero in Logplex bodies (`0 `): counted, not indexed.
+pub static EMPTY_MESSAGES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("drainpipe_ingest_empty_messages_total", "Zero-length messages in drain bodies, not indexed")
+            .expect("valid metric"),
+    )
+});
+
+/// Drain URL labels changed to fit the label rules, by change: `renamed`, `value_cut`, `dropped`.
+pub static LABEL_CHANGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts =
+        Opts::new("drainpipe_ingest_label_changes_total", "Drain URL labels rewritten, cut or dropped, by change");
+    register(with_labels(
+        IntCounterVec::new(opts, &["change"]).expect("valid metric"),
+        &["renamed", "value_cut", "dropped"],
+    ))
+});
+
+/// Bytes of received frames held in memory now (bodies being read, frames queued in memory).
+pub static MEMORY_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new("drainpipe_ingest_memory_bytes", "Bytes of received frames held in memory")
+            .expect("valid metric"),
+    )
+});
+
+/// The limit of [`MEMORY_BYTES`] (`--queue-max-bytes`).
+pub static MEMORY_MAX_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new("drainpipe_ingest_memory_max_bytes", "Limit of bytes of received frames held in memory")
+            .expect("valid metric"),
+    )
+});
+
+/// Connections closed to make room for new ones, by protocol (idle first).
+pub static EVICTED_CONNECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "drainpipe_ingest_evicted_connections_total",
+        "Idle connections closed to make room for new ones at the connection limit, by protocol",
+    );
+    register(with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog", "admin"]))
 });

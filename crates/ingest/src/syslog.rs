@@ -4,6 +4,7 @@
 //! so the sender is slowed by TCP itself instead of drainpipe buffering without bound.
 
 use std::future::Future;
+use std::hash::{BuildHasher as _, Hasher as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -11,11 +12,10 @@ use std::time::{Duration, SystemTime};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::frame::{Frame, FrameSink, Protocol};
-use crate::listener::{accept_loop, handshake};
+use crate::frame::{Frame, FrameSink, MemoryBudget, Protocol, StreamPosition};
+use crate::listener::{accept_loop, handshake, Connection};
 use crate::metrics;
 use crate::stream_framing::StreamDecoder;
 
@@ -25,12 +25,16 @@ pub struct SyslogConfig {
     /// Longer messages are cut to this many bytes, tagged, and indexed.
     pub max_message_bytes: usize,
     pub max_connections: usize,
-    /// A connection silent for this long is closed (senders reconnect).
+    /// A connection silent for this long is closed (senders reconnect). At the connection
+    /// limit, the connection silent the longest is closed sooner to make room.
     pub idle_timeout: Duration,
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,
     /// Serve syslog over TLS with this acceptor.
     pub tls: Option<TlsAcceptor>,
+    /// Memory that frames read and not yet handed on may hold; while it is spent, connections
+    /// are not read.
+    pub budget: MemoryBudget,
 }
 
 impl Default for SyslogConfig {
@@ -38,9 +42,10 @@ impl Default for SyslogConfig {
         SyslogConfig {
             max_message_bytes: 64 * 1024,
             max_connections: 1024,
-            idle_timeout: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(600),
             handshake_timeout: Duration::from_secs(10),
             tls: None,
+            budget: MemoryBudget::new(64 * 1024 * 1024),
         }
     }
 }
@@ -69,14 +74,14 @@ pub async fn run<S: FrameSink>(
     shutdown: impl Future<Output = ()>,
 ) {
     let config = Arc::new(config);
-    accept_loop(listener, Protocol::Syslog, config.max_connections, shutdown, |stream, peer, stop| {
+    accept_loop(listener, Protocol::Syslog.as_str(), config.max_connections, shutdown, |stream, peer, connection| {
         let (config, sink) = (config.clone(), sink.clone());
         async move {
             match config.tls.clone() {
-                None => read_connection(stream, peer, &config, &sink, stop).await,
+                None => read_connection(stream, peer, &config, &sink, connection).await,
                 Some(acceptor) => {
                     if let Some(tls) = handshake(&acceptor, stream, peer, config.handshake_timeout).await {
-                        read_connection(tls, peer, &config, &sink, stop).await;
+                        read_connection(tls, peer, &config, &sink, connection).await;
                     }
                 }
             }
@@ -85,26 +90,25 @@ pub async fn run<S: FrameSink>(
     .await;
 }
 
-async fn read_connection<I, S>(
-    mut io: I,
-    peer: SocketAddr,
-    config: &SyslogConfig,
-    sink: &S,
-    mut stop: watch::Receiver<bool>,
-) where
+async fn read_connection<I, S>(mut io: I, peer: SocketAddr, config: &SyslogConfig, sink: &S, mut connection: Connection)
+where
     I: AsyncRead + Unpin,
     S: FrameSink,
 {
+    let activity = connection.activity();
+    let mut stream = Stream::new(config);
     let mut decoder = StreamDecoder::new(config.max_message_bytes);
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
         if buf.capacity() - buf.len() < READ_BUFFER / 4 {
             buf.reserve(READ_BUFFER);
         }
+        activity.idle();
         let read = tokio::select! {
             r = tokio::time::timeout(config.idle_timeout, io.read_buf(&mut buf)) => r,
-            _ = stop.changed() => break,
+            () = connection.closing() => break,
         };
+        activity.busy();
         let eof = match read {
             Err(_) => {
                 tracing::debug!(%peer, "closing idle syslog connection");
@@ -117,9 +121,7 @@ async fn read_connection<I, S>(
             Ok(Ok(0)) => true,
             Ok(Ok(_)) => false,
         };
-        loop {
-            let frame = take_frame(&mut decoder, &mut buf, eof);
-            let Some(frame) = frame else { break };
+        while let Some(frame) = stream.take_frame(&mut decoder, &mut buf, eof).await {
             if sink.accept_or_wait(frame).await.is_err() {
                 return;
             }
@@ -128,11 +130,43 @@ async fn read_connection<I, S>(
             return;
         }
     }
-    // Shutting down: hand on what was already read, including a last line without newline.
-    while let Some(frame) = take_frame(&mut decoder, &mut buf, true) {
+    // Closing (shutdown, or evicted to make room): hand on what was already read, including a
+    // last line without newline.
+    while let Some(frame) = stream.take_frame(&mut decoder, &mut buf, true).await {
         if sink.accept_or_wait(frame).await.is_err() {
             return;
         }
+    }
+}
+
+/// One connection's place in the message numbering: an id drawn when it was accepted and the
+/// number of the next message, which together identify every message (identical lines on one
+/// connection are distinct events; the spool keeps both, so a replay makes the same ids).
+struct Stream<'a> {
+    config: &'a SyslogConfig,
+    id: u64,
+    next: u64,
+}
+
+impl<'a> Stream<'a> {
+    fn new(config: &'a SyslogConfig) -> Stream<'a> {
+        // std's RandomState is seeded from the OS once per process: a fresh 64-bit id per
+        // connection, distinct across connections and restarts.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        Stream { config, id: h.finish(), next: 0 }
+    }
+
+    /// The next frame with its share of the memory budget, waiting for the budget (the socket
+    /// is not read meanwhile); `None` when no message is ready.
+    async fn take_frame(&mut self, decoder: &mut StreamDecoder, buf: &mut BytesMut, eof: bool) -> Option<Frame> {
+        let mut frame = take_frame(decoder, buf, eof)?;
+        frame.stream = Some(StreamPosition { stream: self.id, first: self.next });
+        self.next += frame.messages.len() as u64;
+        frame.reservation = self.config.budget.reservation();
+        let bytes = frame.memory_bytes();
+        frame.reservation.grow(bytes).await;
+        Some(frame)
     }
 }
 
@@ -167,5 +201,7 @@ fn take_frame(decoder: &mut StreamDecoder, buf: &mut BytesMut, eof: bool) -> Opt
         frame_id: None,
         labels: Vec::new(),
         received_at: SystemTime::now(),
+        stream: None,
+        reservation: Default::default(),
     })
 }

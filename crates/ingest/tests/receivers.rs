@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use drainpipe_ingest::{
-    http, syslog, Credential, DrainTokens, Frame, FrameSink, HttpConfig, Protocol, Rejected, ReloadableCert,
-    SyslogConfig,
+    http, syslog, Credential, DrainTokens, Frame, FrameSink, HttpConfig, MemoryBudget, Protocol, Rejected,
+    ReloadableCert, SyslogConfig,
 };
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
@@ -144,34 +144,194 @@ async fn credentials_are_required_when_configured() {
 }
 
 #[tokio::test]
-async fn repeated_failures_from_one_address_get_429() {
+async fn repeated_failures_are_slowed_but_the_right_password_always_passes() {
     let config = HttpConfig { credentials: vec![credential("u:p")], max_auth_failures: 3, ..HttpConfig::default() };
-    let s = start_http(config).await;
+    let mut s = start_http(config).await;
     for _ in 0..3 {
         let r = post(&s, "/logs").header("Authorization", basic("u:guess")).body("x").send().await.unwrap();
         assert_eq!(r.status(), 401);
     }
-    // Even the right password is refused while the address is blocked.
-    let r = post(&s, "/logs").header("Authorization", basic("u:p")).body(logplex_body(&[LINE])).send().await.unwrap();
+    // Past the limit a wrong guess waits for its 429 ...
+    let started = std::time::Instant::now();
+    let r = post(&s, "/logs").header("Authorization", basic("u:guess")).body("x").send().await.unwrap();
     assert_eq!(r.status(), 429);
+    assert!(started.elapsed() >= Duration::from_millis(900), "a blocked guess is slowed down");
     let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait));
+    // ... but the right password from the same address is never refused.
+    let r = post(&s, "/logs").header("Authorization", basic("u:p")).body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    next_frame(&mut s).await;
+}
+
+#[tokio::test]
+async fn one_guessing_user_name_does_not_block_another_behind_the_same_address() {
+    let config = HttpConfig {
+        credentials: vec![credential("u:p"), credential("other:q")],
+        max_auth_failures: 2,
+        ..HttpConfig::default()
+    };
+    let s = start_http(config).await;
+    for _ in 0..2 {
+        let r = post(&s, "/logs").header("Authorization", basic("u:guess")).body("x").send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    // A misconfigured drain of user `other` is counted apart: a plain 401, no 429.
+    let r = post(&s, "/logs").header("Authorization", basic("other:typo")).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn forwarded_for_is_honoured_only_when_trusted() {
+    for trust in [false, true] {
+        let config = HttpConfig {
+            credentials: vec![credential("u:p")],
+            max_auth_failures: 2,
+            trust_forwarded_for: trust,
+            ..HttpConfig::default()
+        };
+        let s = start_http(config).await;
+        let guess = |client: &str| {
+            post(&s, "/logs")
+                .header("Authorization", basic("u:guess"))
+                .header("X-Forwarded-For", format!("198.51.100.9, {client}"))
+                .body("x")
+        };
+        for _ in 0..2 {
+            assert_eq!(guess("203.0.113.1").send().await.unwrap().status(), 401);
+        }
+        // Another client behind the same balancer: counted apart only when the header is trusted.
+        let other = guess("203.0.113.2").send().await.unwrap().status();
+        assert_eq!(other, if trust { 401 } else { 429 }, "trust_forwarded_for = {trust}");
+    }
 }
 
 #[tokio::test]
 async fn drain_tokens_allow_list_and_app_mapping() {
     let tokens = DrainTokens::new([("d.known".to_owned(), "shop".to_owned())]);
-    let mut s = start_http(HttpConfig { drain_tokens: Arc::new(tokens), ..HttpConfig::default() }).await;
+    let config = HttpConfig { drain_tokens: Arc::new(tokens), max_auth_failures: 2, ..HttpConfig::default() };
+    let mut s = start_http(config).await;
     let unknown = post(&s, "/logs").header("Logplex-Drain-Token", "d.other").body(logplex_body(&[LINE]));
     assert_eq!(unknown.send().await.unwrap().status(), 403);
     let known = post(&s, "/logs").header("Logplex-Drain-Token", "d.known").body(logplex_body(&[LINE]));
     assert_eq!(known.send().await.unwrap().status(), 200);
     assert_eq!(next_frame(&mut s).await.app.as_deref(), Some("shop"));
-    // app= in the URL wins over the token's app; no token at all (Private Spaces) is allowed.
+    // app= in the URL wins over the token's app.
     let named = post(&s, "/logs?app=other").header("Logplex-Drain-Token", "d.known").body(logplex_body(&[LINE]));
     assert_eq!(named.send().await.unwrap().status(), 200);
     assert_eq!(next_frame(&mut s).await.app.as_deref(), Some("other"));
-    assert_eq!(post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap().status(), 200);
+    // With an allow-list, a request without any token is not on it.
+    let tokenless = post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(tokenless.status(), 403);
+    assert!(tokenless.text().await.unwrap().contains("Logplex-Drain-Token"));
+    // Refusals for the allow-list are configuration, not guesses: they never block the address.
+    for _ in 0..5 {
+        let r = post(&s, "/logs").header("Logplex-Drain-Token", "d.other").body(logplex_body(&[LINE]));
+        assert_eq!(r.send().await.unwrap().status(), 403);
+    }
+    let known = post(&s, "/logs").header("Logplex-Drain-Token", "d.known").body(logplex_body(&[LINE]));
+    assert_eq!(known.send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn labels_follow_the_naming_rule() {
+    let mut s = start_http(HttpConfig::default()).await;
+    let r = post(&s, "/logs?app=shop&a.b=1&Env=prod&.x=2").body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let f = next_frame(&mut s).await;
+    let names: Vec<&str> = f.labels.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["a_b", "env", "_x"]);
+}
+
+#[tokio::test]
+async fn empty_messages_are_counted_not_handed_on() {
+    let mut s = start_http(HttpConfig::default()).await;
+    let mut body = b"0 0 ".to_vec();
+    body.extend(logplex_body(&[LINE]));
+    body.extend_from_slice(b"0 ");
+    let r = post(&s, "/logs").header("Logplex-Msg-Count", "4").body(body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let f = next_frame(&mut s).await;
+    assert_eq!(f.messages.len(), 1);
+    assert_eq!(f.message(0), LINE.as_bytes());
+}
+
+#[tokio::test]
+async fn a_spent_memory_budget_answers_503_and_frees_when_frames_leave() {
+    // Room for about one 300 KiB body (and its index), not two.
+    let budget = MemoryBudget::new(400 * 1024);
+    let mut s = start_http(HttpConfig { budget: budget.clone(), ..HttpConfig::default() }).await;
+    let big_line = format!("<190>1 2025-03-14T09:26:53Z host app web.1 - {}\n", "x".repeat(300 * 1024));
+    let r = post(&s, "/logs").body(logplex_body(&[&big_line])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The first frame sits in the sink, holding its share.
+    assert!(budget.used_bytes() >= 300 * 1024, "{}", budget.used_bytes());
+    let r = post(&s, "/logs").body(logplex_body(&[&big_line])).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    drop(next_frame(&mut s).await);
+    assert_eq!(budget.used_bytes(), 0, "a frame gives its share back when it is dropped");
+    let r = post(&s, "/logs").body(logplex_body(&[&big_line])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Gzip bodies inflate within the budget too.
+    drop(next_frame(&mut s).await);
+    let r = post(&s, "/logs").header("Content-Encoding", "gzip").body(gzip(&logplex_body(&[&big_line])));
+    assert_eq!(r.send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_give_way_to_new_ones() {
+    let mut s = start_http(HttpConfig { max_connections: 4, ..HttpConfig::default() }).await;
+    // Four idle connections fill the limit (a request each, then kept alive).
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        let body = logplex_body(&[LINE]);
+        let req = format!("POST /logs HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+        c.write_all(req.as_bytes()).await.unwrap();
+        c.write_all(&body).await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = tokio::io::AsyncReadExt::read(&mut c, &mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        next_frame(&mut s).await;
+        idle.push(c);
+    }
+    // A fifth sender is served at once (before the 10 s header timeout would free a slot).
+    let started = std::time::Instant::now();
+    let r = post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(5), "waited {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn the_routes_listener_has_the_same_limits() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config =
+        HttpConfig { max_connections: 2, header_read_timeout: Duration::from_millis(300), ..HttpConfig::default() };
+    let routes: drainpipe_ingest::ExtraRoutes = Arc::new(|_, path| {
+        (path == "/healthz")
+            .then(|| hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok\n"))))
+    });
+    tokio::spawn(http::run_routes(listener, config, routes, std::future::pending()));
+    // Silent connections are cut off by the header timeout ...
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut silent, &mut buf));
+    assert!(read.await.is_ok(), "an idle connection is closed");
+    // ... and idle ones beyond the limit give way, so the endpoint keeps answering.
+    let _held: Vec<TcpStream> = futures_join(addr, 8).await;
+    let r = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn futures_join(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut v = Vec::new();
+    for _ in 0..n {
+        v.push(TcpStream::connect(addr).await.unwrap());
+    }
+    v
 }
 
 #[tokio::test]
@@ -297,6 +457,52 @@ async fn syslog_over_tcp_in_both_framings() {
     assert_eq!(messages[2].len(), 128);
     assert_eq!(cut, vec![(2, 129)]);
     assert_eq!(messages[3], "<13>Mar 14 09:26:54 relay nginx[1]: after the long one");
+}
+
+/// Every message a connection handed on, with its stream position (stream id, number).
+async fn numbered(s: &mut Server, n: usize) -> Vec<(u64, u64, String)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let f = next_frame(s).await;
+        let p = f.stream.expect("syslog frames carry their stream position");
+        for i in 0..f.messages.len() {
+            out.push((p.stream, p.first + i as u64, String::from_utf8_lossy(f.message(i)).into_owned()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn identical_syslog_lines_are_numbered_apart() {
+    let mut s = start_syslog(SyslogConfig::default()).await;
+    let line = "<13>Mar 14 09:26:53 relay nginx[1]: the same line\n";
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    for _ in 0..3 {
+        c.write_all(line.as_bytes()).await.unwrap();
+        c.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = numbered(&mut s, 3).await;
+    assert_eq!(first.iter().map(|m| m.1).collect::<Vec<_>>(), [0, 1, 2], "numbered in order across reads");
+    assert!(first.iter().all(|m| m.0 == first[0].0), "one stream id per connection");
+    // Another connection sending the same line is another stream.
+    let mut other = TcpStream::connect(s.addr).await.unwrap();
+    other.write_all(line.as_bytes()).await.unwrap();
+    let second = numbered(&mut s, 1).await;
+    assert_ne!(second[0].0, first[0].0);
+    drop(c);
+}
+
+#[tokio::test]
+async fn idle_syslog_connections_give_way_to_new_ones() {
+    let mut s = start_syslog(SyslogConfig { max_connections: 2, ..SyslogConfig::default() }).await;
+    let _quiet: Vec<TcpStream> = futures_join(s.addr, 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Before: a third sender waited for the hour-long idle timeout of a quiet connection.
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"<13>Mar 14 09:26:53 relay nginx[1]: let in\n").await.unwrap();
+    let got = numbered(&mut s, 1).await;
+    assert_eq!(got[0].2, "<13>Mar 14 09:26:53 relay nginx[1]: let in");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use drainpipe_transform::{Context, FrameSeed, StructuredData, Timestamp, Transformer};
+use drainpipe_transform::{Context, FrameKey, FrameSeed, StructuredData, Timestamp, Transformer};
 
 const ROUTER: &[&str] = &[
     "<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - at=info method=GET path=\"/\" host=shop.example.com request_id=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d fwd=\"198.51.100.23\" dyno=web.1 connect=1ms service=18ms status=200 bytes=975 protocol=https\n",
@@ -37,7 +37,13 @@ fn bench_lines(c: &mut Criterion, name: &str, lines: &[&str]) {
         structured_data: StructuredData::Absent,
         token_apps: None,
     };
-    let seed = FrameSeed::new(ctx.frame_id, ctx.drain_token, b"");
+    let seed = FrameSeed::new(&FrameKey {
+        frame_id: ctx.frame_id,
+        drain_token: ctx.drain_token,
+        app: ctx.app,
+        labels: ctx.labels,
+        body: b"",
+    });
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(lines.len() as u64));
     let mut transformer = Transformer::new();

@@ -1,8 +1,9 @@
 //! Deterministic document ids, so that a frame Logplex sends again (same frame id, or same body)
-//! or a syslog line replayed produces the same `_id`, and `create` answers 409 instead of storing
-//! a duplicate.
+//! or a spooled syslog frame replayed produces the same `_id`, and `create` answers 409 instead
+//! of storing a duplicate; and so that two different lines, even identical in text, never
+//! share one.
 
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 /// A 128-bit hash as 22 characters of unpadded base64url: short ids index faster.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,8 +26,19 @@ impl DocumentId {
         DocumentId(out)
     }
 
-    /// The id of a line on a syslog stream: the drain token and the raw message.
-    pub fn for_stream(drain_token: Option<&str>, raw: &[u8]) -> DocumentId {
+    /// The id of message number `sequence` of a stream (a syslog connection, a replayed file),
+    /// which `stream` identifies. Identical lines are distinct events.
+    pub fn for_stream(stream: u64, sequence: u64) -> DocumentId {
+        let mut key = [0u8; 17];
+        key[0] = b'n';
+        key[1..9].copy_from_slice(&stream.to_le_bytes());
+        key[9..].copy_from_slice(&sequence.to_le_bytes());
+        DocumentId::from_hash(xxh3_128(&key))
+    }
+
+    /// The id drainpipe 0.1 gave a syslog line: its drain token and text. Only for frames
+    /// spooled by that version, so that replaying them after an upgrade still deduplicates.
+    pub fn for_line_v1(drain_token: Option<&str>, raw: &[u8]) -> DocumentId {
         let mut buf = Vec::with_capacity(raw.len() + 64);
         buf.push(b's');
         buf.extend_from_slice(drain_token.unwrap_or("").as_bytes());
@@ -52,22 +64,49 @@ impl std::fmt::Display for DocumentId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameSeed(u128);
 
+/// What an HTTPS frame's ids derive from.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameKey<'a> {
+    /// `Logplex-Frame-Id`: with the drain token, it alone identifies a frame.
+    pub frame_id: Option<&'a str>,
+    pub drain_token: Option<&'a str>,
+    /// Without a frame id, everything else that makes the documents differ: two apps posting
+    /// the same body are two frames.
+    pub app: Option<&'a str>,
+    pub labels: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
 impl FrameSeed {
     /// From `Logplex-Frame-Id` (scoped by the drain token) when the frame has one, otherwise
-    /// from the body, which is byte-for-byte the same when Logplex retries.
-    pub fn new(frame_id: Option<&str>, drain_token: Option<&str>, body: &[u8]) -> FrameSeed {
-        match frame_id {
+    /// from the body, app, drain token and labels, which are all the same when Logplex retries
+    /// (same body, same drain URL).
+    pub fn new(key: &FrameKey<'_>) -> FrameSeed {
+        let mut h = Xxh3::new();
+        match key.frame_id {
             Some(id) if !id.is_empty() => {
-                let key = format!("f{}\0{id}", drain_token.unwrap_or(""));
-                FrameSeed(xxh3_128(key.as_bytes()))
+                h.update(b"f");
+                h.update(key.drain_token.unwrap_or("").as_bytes());
+                h.update(b"\0");
+                h.update(id.as_bytes());
             }
             _ => {
-                let mut key = Vec::with_capacity(body.len() + 1);
-                key.push(b'b');
-                key.extend_from_slice(body);
-                FrameSeed(xxh3_128(&key))
+                // Each part is length-prefixed, so no two different keys hash the same bytes.
+                let mut part = |tag: u8, bytes: &[u8]| {
+                    h.update(&[tag]);
+                    h.update(&(bytes.len() as u64).to_le_bytes());
+                    h.update(bytes);
+                };
+                part(b't', key.drain_token.unwrap_or("").as_bytes());
+                part(b'a', key.app.map_or(&[0xff][..], str::as_bytes));
+                for (k, v) in key.labels {
+                    part(b'k', k.as_bytes());
+                    part(b'v', v.as_bytes());
+                }
+                part(b'b', key.body);
             }
         }
+        FrameSeed(h.digest128())
     }
 
     /// The id of the message at `position` (0-based) in the frame.
@@ -83,25 +122,55 @@ impl FrameSeed {
 mod tests {
     use super::*;
 
+    fn key<'a>(frame_id: Option<&'a str>, token: Option<&'a str>, body: &'a [u8]) -> FrameKey<'a> {
+        FrameKey { frame_id, drain_token: token, app: None, labels: &[], body }
+    }
+
     #[test]
     fn same_frame_same_ids() {
-        let a = FrameSeed::new(Some("8F3A"), Some("d.1"), b"body one");
-        let b = FrameSeed::new(Some("8F3A"), Some("d.1"), b"body two");
+        let a = FrameSeed::new(&key(Some("8F3A"), Some("d.1"), b"body one"));
+        let b = FrameSeed::new(&key(Some("8F3A"), Some("d.1"), b"body two"));
         assert_eq!(a.id(0), b.id(0));
         assert_ne!(a.id(0), a.id(1));
-        assert_ne!(a.id(0), FrameSeed::new(Some("8F3A"), Some("d.2"), b"body one").id(0));
+        assert_ne!(a.id(0), FrameSeed::new(&key(Some("8F3A"), Some("d.2"), b"body one")).id(0));
     }
 
     #[test]
     fn frames_without_id_hash_the_body() {
-        let a = FrameSeed::new(None, None, b"12 <14>1 - - -");
-        assert_eq!(a.id(3), FrameSeed::new(Some(""), None, b"12 <14>1 - - -").id(3));
-        assert_ne!(a.id(3), FrameSeed::new(None, None, b"12 <14>1 - - +").id(3));
+        let a = FrameSeed::new(&key(None, None, b"12 <14>1 - - -"));
+        assert_eq!(a.id(3), FrameSeed::new(&key(Some(""), None, b"12 <14>1 - - -")).id(3));
+        assert_ne!(a.id(3), FrameSeed::new(&key(None, None, b"12 <14>1 - - +")).id(3));
+    }
+
+    #[test]
+    fn frames_without_id_differ_by_app_token_and_labels() {
+        let body = b"12 <14>1 - - -";
+        let base = FrameSeed::new(&key(None, None, body));
+        let shop = FrameSeed::new(&FrameKey { app: Some("shop"), ..key(None, None, body) });
+        let blog = FrameSeed::new(&FrameKey { app: Some("blog"), ..key(None, None, body) });
+        let empty_app = FrameSeed::new(&FrameKey { app: Some(""), ..key(None, None, body) });
+        let token = FrameSeed::new(&key(None, Some("d.1"), body));
+        let labels = [("env".to_owned(), "prod".to_owned())];
+        let labelled = FrameSeed::new(&FrameKey { labels: &labels, ..key(None, None, body) });
+        let ids = [base, shop, blog, empty_app, token, labelled].map(|s| s.id(0));
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(shop, FrameSeed::new(&FrameKey { app: Some("shop"), ..key(None, None, body) }), "a retry");
+    }
+
+    #[test]
+    fn stream_ids_number_every_message() {
+        assert_ne!(DocumentId::for_stream(7, 0), DocumentId::for_stream(7, 1));
+        assert_ne!(DocumentId::for_stream(7, 0), DocumentId::for_stream(8, 0));
+        assert_eq!(DocumentId::for_stream(7, 1), DocumentId::for_stream(7, 1));
     }
 
     #[test]
     fn ids_are_22_base64url_characters() {
-        for id in [FrameSeed(0).id(0), FrameSeed(u128::MAX).id(u32::MAX), DocumentId::for_stream(None, b"")] {
+        for id in [FrameSeed(0).id(0), FrameSeed(u128::MAX).id(u32::MAX), DocumentId::for_stream(0, 0)] {
             let s = id.as_str();
             assert_eq!(s.len(), 22);
             assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{s}");

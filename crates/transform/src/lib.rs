@@ -24,7 +24,7 @@ mod timestamp;
 pub use app::MAX_DEPTH as APP_MAX_DEPTH;
 pub use dataset::Dataset;
 pub use document::{PARSE_FAILURE_TAG, TRUNCATED_TAG};
-pub use id::{DocumentId, FrameSeed};
+pub use id::{DocumentId, FrameKey, FrameSeed};
 pub use syslog::StructuredData;
 pub use timestamp::Timestamp;
 
