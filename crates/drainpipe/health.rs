@@ -32,8 +32,9 @@ const FULL_SHARE: f64 = 0.95;
 pub struct Readiness {
     pub client: Client,
     pub spool: Option<(Spool, u64)>,
-    /// The in-memory queue (no spool): full when nearly no slot is left.
-    pub queue: Option<mpsc::Sender<Frame>>,
+    /// The in-memory queue (no spool): full when nearly no slot is left. Weak, so that the
+    /// queue still closes when the receivers are done.
+    pub queue: Option<mpsc::WeakSender<Frame>>,
     pub budget: MemoryBudget,
     /// Set when shutdown begins: a draining replica takes no new traffic.
     pub stopping: Arc<AtomicBool>,
@@ -51,7 +52,7 @@ impl Readiness {
                 return Err(format!("spool {} of {max} bytes full", spool.used_bytes()));
             }
         }
-        if let Some(queue) = &self.queue {
+        if let Some(queue) = self.queue.as_ref().and_then(mpsc::WeakSender::upgrade) {
             if (queue.capacity() as f64) < queue.max_capacity() as f64 * (1.0 - FULL_SHARE) {
                 return Err(format!("memory queue full ({} frames)", queue.max_capacity() - queue.capacity()));
             }

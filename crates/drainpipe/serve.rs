@@ -85,7 +85,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             let (frame_tx, frame_rx) = mpsc::channel(QUEUE_FRAMES);
             let pipeline = tokio::spawn(pipeline::run(frame_rx, chunk_tx, target));
             let (handoff, closer) = Handoff::memory(frame_tx.clone());
-            (handoff, closer, pipeline, None, Some(frame_tx))
+            (handoff, closer, pipeline, None, Some(frame_tx.downgrade()))
         }
     };
 

@@ -104,7 +104,8 @@ async fn kill_9_during_load_loses_and_doubles_nothing() {
     let ns = unique_namespace("kill9");
     let dp = Drainpipe::start_with(&ns, &["--spool-dir", spool.to_str().unwrap(), "--bulk-flush-interval", "200ms"]);
     let client = reqwest::Client::new();
-    let base = format!("http://{}", dp.addr);
+    // Where senders post: switched to the restarted process, as a load balancer would.
+    let base = std::sync::Arc::new(std::sync::RwLock::new(format!("http://{}", dp.addr)));
     // Eight senders at once, so that frames are mid-append and mid-index when the kill lands.
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -114,27 +115,46 @@ async fn kill_9_during_load_loses_and_doubles_nothing() {
             let mut accepted = Vec::new();
             for k in 0..400 {
                 let n = sender * 1000 + k;
-                if post(&client, &base, n, 200).await == Some(200) {
-                    accepted.push(n);
-                    answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Like Logplex: a frame without an answer is sent again (3 attempts in all).
+                for _ in 0..3 {
+                    let url = base.read().unwrap().clone();
+                    match post(&client, &url, n, 200).await {
+                        Some(200) => {
+                            accepted.push(n);
+                            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            break;
+                        }
+                        Some(_) => break,
+                        None => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
                 }
             }
             accepted
         }));
     }
+    let deadline = Instant::now() + Duration::from_secs(60);
     while answered.load(std::sync::atomic::Ordering::SeqCst) < 600 {
+        assert!(Instant::now() < deadline, "600 frames were not answered within 60 s");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let before_kill = answered.load(std::sync::atomic::Ordering::SeqCst);
     let dp = dp.kill9_and_restart();
+    *base.write().unwrap() = format!("http://{}", dp.addr);
     let mut accepted = Vec::new();
     for t in tasks {
         accepted.extend(t.await.unwrap());
     }
-    assert!(
-        accepted.len() >= 600 && accepted.len() < 3200,
-        "the kill landed mid-load ({} of 3200 accepted)",
-        accepted.len()
-    );
+    // The restarted process replayed the spool, and took traffic of its own.
+    let opened = dp.wait_for_log("spool open", Duration::from_secs(10));
+    let replayed: u64 = opened
+        .split("replaying=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no replay count in {opened:?}"));
+    assert!(replayed > 0, "the restarted process replayed unacknowledged frames: {opened}");
+    assert!(accepted.len() > before_kill, "the restarted process answered frames too ({} of 3200)", accepted.len());
+    assert!(accepted.len() >= 600, "({} of 3200 accepted)", accepted.len());
     let expected = (accepted.len() * LINES_PER_FRAME) as u64;
     let count = wait_for_count(&dp.es, &dp.data_stream, expected, Duration::from_secs(90)).await;
     assert!(count >= expected, "{count} indexed < {expected} answered 2xx");

@@ -7,6 +7,7 @@
 mod delivery;
 mod drain_slice;
 mod fields;
+mod hardening;
 mod operations;
 mod receivers;
 mod support;

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -59,6 +59,8 @@ pub struct Drainpipe {
     pub metrics: Option<SocketAddr>,
     pub data_stream: String,
     pub es: String,
+    /// Every line the process has logged so far.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drainpipe {
@@ -91,10 +93,13 @@ impl Drainpipe {
             .expect("drainpipe binary starts");
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = logs.clone();
         // Keep reading stderr for the whole run so the process never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[drainpipe] {line}");
+                kept.lock().unwrap().push(line.clone());
                 if let Some((_, rest)) = line.split_once("serving /metrics on http://") {
                     let _ = tx.send(("metrics".to_owned(), rest.trim().to_owned()));
                 } else if let Some((_, rest)) = line.split_once("listening on ") {
@@ -129,6 +134,48 @@ impl Drainpipe {
             metrics,
             data_stream: format!("logs-heroku-{namespace}"),
             es,
+            logs,
+        }
+    }
+
+    /// The first line logged so far that contains `needle`.
+    pub fn logged(&self, needle: &str) -> Option<String> {
+        self.logs.lock().unwrap().iter().find(|l| l.contains(needle)).cloned()
+    }
+
+    /// Waits up to `within` for a line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self.logged(needle) {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "drainpipe never logged {needle:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`-HUP`, `-TERM`, …) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().expect("kill runs").success());
+    }
+
+    /// The exit status once the process has exited within `within`; `None` if still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -146,16 +193,8 @@ impl Drainpipe {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "drainpipe did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.signal("-TERM");
+        self.wait_exit(Duration::from_secs(40)).expect("drainpipe exits after SIGTERM")
     }
 }
 

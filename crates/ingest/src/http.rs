@@ -300,6 +300,10 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
             }
         }
     }
+    if framed.messages.is_empty() {
+        // Nothing to deliver (an empty body, or only empty messages): taken as it is.
+        return reply(StatusCode::OK, "");
+    }
     let query = query::parse(parts.uri.query());
     count_label_changes(query.changes);
     let app = query.app.or_else(|| drain_token.and_then(|t| tokens.app(t)).map(str::to_owned));
@@ -409,7 +413,9 @@ fn body_error<S>(e: BodyError, peer: SocketAddr, _state: &State<S>) -> Response<
     }
 }
 
-/// Reads the body, holding budget for every byte before it is kept.
+/// Reads the body, holding budget for every byte before it is kept. When the budget is spent
+/// the rest is still read, and dropped, so that the sender gets its 503 on a clean connection
+/// (Logplex retries a 503; a reset mid-body looks like a network failure).
 async fn read_body(mut body: Incoming, max: usize, reservation: &mut Reservation) -> Result<Bytes, BodyError> {
     const TOO_LARGE: BodyError = BodyError::TooLarge("request body exceeds the configured limit");
     let hint = body.size_hint();
@@ -417,30 +423,37 @@ async fn read_body(mut body: Incoming, max: usize, reservation: &mut Reservation
         return Err(TOO_LARGE);
     }
     let exact = hint.exact().map(|n| n as usize);
+    let mut full = exact.is_some_and(|n| !reservation.try_grow(n));
     let mut joined = BytesMut::new();
-    if let Some(n) = exact {
-        if !reservation.try_grow(n) {
-            return Err(BodyError::MemoryFull);
-        }
-    }
+    let mut len = 0;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| BodyError::Invalid("request body could not be read"))?;
         let Ok(data) = frame.into_data() else { continue };
-        let len = joined.len() + data.len();
+        len += data.len();
         if len > max {
             return Err(TOO_LARGE);
+        }
+        if full {
+            continue;
         }
         if joined.is_empty() && exact == Some(data.len()) {
             // The whole body in one piece: kept as it is, no copy.
             return Ok(data);
         }
         if len > reservation.bytes() && !reservation.try_grow(len - reservation.bytes()) {
-            return Err(BodyError::MemoryFull);
+            full = true;
+            joined = BytesMut::new();
+            reservation.shrink_to(0);
+            continue;
         }
         if joined.is_empty() {
             joined.reserve(exact.unwrap_or(0).max(data.len()));
         }
         joined.extend_from_slice(&data);
+    }
+    if full {
+        reservation.shrink_to(0);
+        return Err(BodyError::MemoryFull);
     }
     Ok(joined.freeze())
 }

@@ -22,10 +22,14 @@ use tokio::sync::{mpsc, oneshot};
 struct Collect {
     tx: mpsc::Sender<Frame>,
     full: Arc<AtomicBool>,
+    shutting_down: Arc<AtomicBool>,
 }
 
 impl FrameSink for Collect {
     async fn accept(&self, frame: Frame) -> Result<(), Rejected> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(Rejected::ShuttingDown);
+        }
         if self.full.load(Ordering::SeqCst) {
             return Err(Rejected::Full { retry_after: Duration::from_secs(2) });
         }
@@ -41,6 +45,7 @@ struct Server {
     addr: SocketAddr,
     frames: mpsc::Receiver<Frame>,
     full: Arc<AtomicBool>,
+    shutting_down: Arc<AtomicBool>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -54,9 +59,11 @@ where
     let addr = listener.local_addr().unwrap();
     let (tx, frames) = mpsc::channel(64);
     let full = Arc::new(AtomicBool::new(false));
+    let shutting_down = Arc::new(AtomicBool::new(false));
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, Collect { tx, full: full.clone() }, stopped));
-    Server { addr, frames, full, _stop: stop }
+    let sink = Collect { tx, full: full.clone(), shutting_down: shutting_down.clone() };
+    tokio::spawn(serve(listener, sink, stopped));
+    Server { addr, frames, full, shutting_down, _stop: stop }
 }
 
 async fn start_http(config: HttpConfig) -> Server {
@@ -373,6 +380,28 @@ async fn full_pipeline_answers_503_with_retry_after() {
     let r = post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "2");
+}
+
+#[tokio::test]
+async fn shutting_down_answers_503_with_retry_after_5() {
+    let s = start_http(HttpConfig::default()).await;
+    s.shutting_down.store(true, Ordering::SeqCst);
+    let r = post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert_eq!(r.text().await.unwrap(), "shutting down, retry later\n");
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408() {
+    let s = start_http(HttpConfig { body_read_timeout: Duration::from_millis(300), ..HttpConfig::default() }).await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"POST /logs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n12 <14>1").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut c, &mut answer));
+    let _ = read.await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
 }
 
 #[tokio::test]
