@@ -346,3 +346,26 @@ async fn the_real_retry_after_values() {
     assert_eq!(r.headers()["retry-after"], "1");
     assert!(r.text().await.unwrap().contains("pipeline full"));
 }
+
+#[tokio::test]
+async fn healthz_stays_fast_while_gzip_bodies_inflate() {
+    let dp = Drainpipe::start(&unique_namespace("inflate"));
+    // 8 MiB of empty gzip members: about a second of inflating each, four at once.
+    let member = gzip(b"");
+    let body = member.repeat((8 << 20) / member.len() - 1);
+    let url = dp.url("/logs");
+    let inflating = tokio::spawn(async move { burst(&url, body, true, 4).await });
+    let client = reqwest::Client::new();
+    let mut slowest = Duration::ZERO;
+    while !inflating.is_finished() {
+        let started = Instant::now();
+        assert_eq!(client.get(dp.url("/healthz")).send().await.unwrap().status(), 200);
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let statuses = inflating.await.unwrap();
+    assert!(statuses.iter().all(|s| [200, 503].contains(s)), "{statuses:?}");
+    eprintln!("healthz: slowest answer {slowest:?} while {statuses:?} inflated");
+    // Inflating on the async workers, this took 1.8 s.
+    assert!(slowest < Duration::from_secs(1), "/healthz took {slowest:?}");
+}

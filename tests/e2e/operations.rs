@@ -121,14 +121,56 @@ fn drainpipe(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
+/// Tests that change the shared templates' retention take turns with those that compare them.
+static RETENTION_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn setup_run_twice_changes_nothing_the_second_time() {
+    let _turn = RETENTION_TURN.lock().await;
     let es = elasticsearch_url();
     drainpipe(&["setup", "--elasticsearch-url", &es]);
     let second = drainpipe(&["setup", "--elasticsearch-url", &es]);
     assert!(second.contains("unchanged index template logs-heroku\n"), "{second}");
     assert!(second.contains("unchanged index template logs-heroku-deadletter\n"), "{second}");
     assert!(!second.contains("created") && !second.contains("updated"), "{second}");
+}
+
+/// The lifecycle `data_retention` of the installed `logs-heroku` template.
+async fn installed_retention(es: &str) -> Option<String> {
+    let v: serde_json::Value =
+        reqwest::get(format!("{es}/_index_template/logs-heroku")).await.unwrap().json().await.unwrap();
+    v["index_templates"][0]["index_template"]["template"]["lifecycle"]["data_retention"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn retention_set_by_setup_is_kept_by_serve_and_validated() {
+    let _turn = RETENTION_TURN.lock().await;
+    let es = elasticsearch_url();
+    drainpipe(&["setup", "--elasticsearch-url", &es, "--retention", "30d"]);
+    assert_eq!(installed_retention(&es).await.as_deref(), Some("30d"));
+    // serve without a retention of its own keeps it (it used to re-install without one).
+    let dp = Drainpipe::start_against(&es, &unique_namespace("retention"), &[]);
+    dp.wait_for_log("setup: ", Duration::from_secs(30));
+    drop(dp);
+    assert_eq!(installed_retention(&es).await.as_deref(), Some("30d"));
+    // A retention in the TOML file is one option for both commands.
+    let file = std::env::temp_dir().join(format!("{}.toml", unique_namespace("retention")));
+    std::fs::write(&file, "retention = \"7d\"\n").unwrap();
+    let dp = Drainpipe::start_against(&es, &unique_namespace("retention"), &["--config", file.to_str().unwrap()]);
+    dp.wait_for_log("setup: ", Duration::from_secs(30));
+    drop(dp);
+    assert_eq!(installed_retention(&es).await.as_deref(), Some("7d"));
+    // A typo is refused, and leaves the retention alone.
+    let typo = std::process::Command::new(env!("CARGO_BIN_EXE_drainpipe"))
+        .args(["setup", "--elasticsearch-url", &es, "--retention", "30x"])
+        .output()
+        .unwrap();
+    assert!(!typo.status.success());
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("30x"));
+    assert_eq!(installed_retention(&es).await.as_deref(), Some("7d"));
+    drainpipe(&["setup", "--elasticsearch-url", &es, "--retention", "forever"]);
+    assert_eq!(installed_retention(&es).await, None);
+    std::fs::remove_file(file).unwrap();
 }
 
 #[tokio::test]

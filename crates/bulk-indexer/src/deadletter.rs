@@ -104,8 +104,13 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
     }
     metrics::DEAD_LETTER_FILE.inc_by(refused.len() as u64);
     let lines: String = refused.iter().map(|l| format!("{}\n", l.document())).collect();
-    let written = match &config.file {
-        Some(path) => append(path, lines.as_bytes()).map_err(|e| format!("{}: {e}", path.display())),
+    let written = match config.file.clone() {
+        // The write and its fsync block: off the async workers.
+        Some(path) => tokio::task::spawn_blocking(move || {
+            append(&path, lines.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the dead-letter file write failed: {e}"))),
         None => Err("no dead-letter file configured".to_owned()),
     };
     if let Err(why) = written {
