@@ -267,7 +267,7 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     let body = match tokio::time::timeout(state.config.body_read_timeout, read_body(body, max, &mut reservation)).await
     {
         Err(_) => return reply(StatusCode::REQUEST_TIMEOUT, "request body not received in time"),
-        Ok(Err(e)) => return body_error(e, peer, state),
+        Ok(Err(e)) => return body_error(e, peer),
         Ok(Ok(body)) => body,
     };
     let (prepared, reservation) = if gzipped || body.len() >= BLOCKING_BODY {
@@ -283,7 +283,7 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     };
     let (body, framed) = match prepared {
         Ok(p) => p,
-        Err(e) => return body_error(e, peer, state),
+        Err(e) => return body_error(e, peer),
     };
     metrics::EMPTY_MESSAGES.inc_by(framed.empty as u64);
     if let Some(problem) = framed.problem {
@@ -396,7 +396,7 @@ enum BodyError {
     NotLogplex(framing::NotLogplex),
 }
 
-fn body_error<S>(e: BodyError, peer: SocketAddr, _state: &State<S>) -> Response<Full<Bytes>> {
+fn body_error(e: BodyError, peer: SocketAddr) -> Response<Full<Bytes>> {
     match e {
         BodyError::TooLarge(reason) => reply(StatusCode::PAYLOAD_TOO_LARGE, reason),
         BodyError::MemoryFull => {
