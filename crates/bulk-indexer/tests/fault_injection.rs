@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 type Seen = Vec<(String, String)>;
 
 /// Decides each item's status from its index, id and how often that item was seen before;
-/// `None` answers the whole request with 429.
+/// `None` answers the whole request with 429, and 413 answers the whole request with 413 (the
+/// item is too large, even alone).
 type Script = dyn Fn(&str, &str, usize) -> Option<u16> + Send + Sync;
 
 struct FaultInjectingElasticsearch {
@@ -34,6 +35,11 @@ struct FaultInjectingElasticsearch {
 }
 
 async fn start(script: Arc<Script>) -> FaultInjectingElasticsearch {
+    start_limited(script, usize::MAX).await
+}
+
+/// Like `start`, answering 413 to any request of more than `max_items` items too.
+async fn start_limited(script: Arc<Script>, max_items: usize) -> FaultInjectingElasticsearch {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let requests: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -68,7 +74,13 @@ async fn start(script: Arc<Script>) -> FaultInjectingElasticsearch {
                             }
                             items.push((index, id));
                         }
+                        let too_large = items.len() > max_items || statuses.contains(&413);
                         log.lock().unwrap().push(items);
+                        if too_large {
+                            let mut r = Response::new(Full::new(Bytes::from_static(b"")));
+                            *r.status_mut() = hyper::StatusCode::PAYLOAD_TOO_LARGE;
+                            return Ok::<_, Infallible>(r);
+                        }
                         if whole_429 {
                             let mut r =
                                 Response::new(Full::new(Bytes::from_static(b"{\"error\":\"too many requests\"}")));
@@ -193,4 +205,27 @@ async fn when_the_dead_letter_index_refuses_too_the_file_keeps_them() {
     assert_eq!(lines[0]["deadletter"]["document"], r#"{"message":"x"}"#);
     assert_eq!(lines[0]["deadletter"]["index"], "logs");
     std::fs::remove_file(file).unwrap();
+}
+
+#[tokio::test]
+async fn a_413_splits_the_request_and_a_document_too_large_alone_is_dead_lettered() {
+    let es = start_limited(
+        Arc::new(|index: &str, id: &str, _| Some(if index != "dead" && id == "huge" { 413 } else { 201 })),
+        2,
+    )
+    .await;
+    index(&es, config(None), &["a", "b", "c", "d", "huge", "e"]).await;
+    let requests = es.requests.lock().unwrap().clone();
+    // Every other item was sent in a request small enough, without the huge one.
+    let mut stored: Vec<String> = requests
+        .iter()
+        .filter(|r| r.len() <= 2 && !ids_of(r, "logs").contains(&"huge".to_owned()))
+        .flat_map(|r| ids_of(r, "logs"))
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ["a", "b", "c", "d", "e"]);
+    assert_eq!(ids_of(&requests[0], "logs").len(), 6, "first the whole batch");
+    assert!(requests.iter().any(|r| ids_of(r, "logs") == ["huge"]), "the huge one alone");
+    let dead: Vec<String> = requests.iter().flat_map(|r| ids_of(r, "dead")).collect();
+    assert_eq!(dead, ["huge"], "dead-lettered once alone it is still too large");
 }

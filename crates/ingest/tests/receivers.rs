@@ -374,6 +374,25 @@ async fn gzip_bodies_are_accepted() {
 }
 
 #[tokio::test]
+async fn every_accepted_encoding_and_type() {
+    let mut s = start_http(HttpConfig::default()).await;
+    let body = logplex_body(&[LINE]);
+    for (encoding, compressed) in [("gzip", true), ("x-gzip", true), ("GZIP", true), ("identity", false), ("", false)] {
+        let payload = if compressed { gzip(&body) } else { body.clone() };
+        let r = post(&s, "/logs").header("Content-Encoding", encoding).body(payload).send().await.unwrap();
+        assert_eq!(r.status(), 200, "Content-Encoding: {encoding}");
+        assert_eq!(&next_frame(&mut s).await.body[..], &body[..]);
+    }
+    for content_type in
+        ["application/logplex-1", "application/logplex-1; charset=utf-8", "text/plain", "application/octet-stream"]
+    {
+        let r = post(&s, "/logs").header("Content-Type", content_type).body(body.clone()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "Content-Type: {content_type}");
+        next_frame(&mut s).await;
+    }
+}
+
+#[tokio::test]
 async fn full_pipeline_answers_503_with_retry_after() {
     let s = start_http(HttpConfig::default()).await;
     s.full.store(true, Ordering::SeqCst);
