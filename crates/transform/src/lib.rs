@@ -114,6 +114,9 @@ impl Transformer {
         let header = match syslog::parse(raw, ctx.structured_data, ctx.received_at) {
             Ok(h) => h,
             Err(e) => {
+                // Every document has a dataset; a line that is not syslog is the app's output
+                // as far as anyone can tell.
+                doc.dataset = Some(Dataset::App);
                 doc.timestamp = Some(ctx.received_at);
                 lossy = String::from_utf8_lossy(syslog::trim_newline(raw));
                 doc.message = &lossy;

@@ -1,6 +1,8 @@
 //! `key=value` pairs as Heroku's router, runtime metrics and many apps print them: values are
 //! bare words or double-quoted with `\"` and `\\` escapes; empty values (`connect=`) are kept
-//! as empty strings; words without `=` are skipped.
+//! as empty strings; words without `=` are skipped. A quote that is never closed is not
+//! swallowing the rest of the line: the value ends at the next space as if unquoted, the pairs
+//! after it are still read, and the pair says so ([`Pair::unterminated`]).
 
 use std::borrow::Cow;
 
@@ -8,6 +10,8 @@ use std::borrow::Cow;
 pub(crate) struct Pair<'a> {
     pub key: &'a str,
     pub value: Cow<'a, str>,
+    /// The value opened a quote that the line never closes.
+    pub unterminated: bool,
 }
 
 /// Iterates over the pairs of one line, borrowing wherever no unescaping is needed. Every slice
@@ -48,25 +52,39 @@ impl<'a> Iterator for Pairs<'a> {
                 continue;
             }
             self.pos += 1;
-            let value = if s.get(self.pos) == Some(&b'"') {
-                self.quoted()
-            } else {
-                let vstart = self.pos;
-                while self.pos < s.len() && s[self.pos] != b' ' {
-                    self.pos += 1;
-                }
-                Cow::Borrowed(&self.line[vstart..self.pos])
+            let mut unterminated = false;
+            let value = match s.get(self.pos) {
+                Some(b'"') => match self.quoted() {
+                    Some(v) => v,
+                    None => {
+                        // Read as a bare word without its quote.
+                        unterminated = true;
+                        self.pos += 1;
+                        self.bare()
+                    }
+                },
+                _ => self.bare(),
             };
-            return Some(Pair { key, value });
+            return Some(Pair { key, value, unterminated });
         }
     }
 }
 
 impl<'a> Pairs<'a> {
-    /// Reads a quoted value starting at the opening quote. An unterminated quote runs to the end
-    /// of the line.
-    fn quoted(&mut self) -> Cow<'a, str> {
+    /// A value up to the next space.
+    fn bare(&mut self) -> Cow<'a, str> {
+        let start = self.pos;
+        while self.pos < self.s.len() && self.s[self.pos] != b' ' {
+            self.pos += 1;
+        }
+        Cow::Borrowed(&self.line[start..self.pos])
+    }
+
+    /// Reads a quoted value starting at the opening quote; `None` (and the position unchanged)
+    /// when the quote is never closed.
+    fn quoted(&mut self) -> Option<Cow<'a, str>> {
         let s = self.s;
+        let open = self.pos;
         self.pos += 1;
         let start = self.pos;
         let mut has_escape = false;
@@ -80,10 +98,14 @@ impl<'a> Pairs<'a> {
                 _ => self.pos += 1,
             }
         }
-        let end = self.pos.min(s.len());
-        self.pos = (self.pos + 1).min(s.len());
+        if self.pos >= s.len() {
+            self.pos = open;
+            return None;
+        }
+        let end = self.pos;
+        self.pos += 1;
         if !has_escape {
-            return Cow::Borrowed(&self.line[start..end]);
+            return Some(Cow::Borrowed(&self.line[start..end]));
         }
         let raw = &s[start..end];
         let mut out = Vec::with_capacity(raw.len());
@@ -97,7 +119,7 @@ impl<'a> Pairs<'a> {
                 i += 1;
             }
         }
-        Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+        Some(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))
     }
 }
 
@@ -129,5 +151,13 @@ mod tests {
         let got = collect(r#"Error R14 msg="say \"hi\" \\ ok" =x tail="unterminated"#);
         let want = [("msg", r#"say "hi" \ ok"#), ("tail", "unterminated")];
         assert_eq!(got, want.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    }
+
+    #[test]
+    fn an_unterminated_quote_does_not_swallow_the_pairs_after_it() {
+        let all: Vec<Pair<'_>> = pairs(r#"path="/a b host=x.example.com status=200"#).collect();
+        let got: Vec<(&str, &str, bool)> = all.iter().map(|p| (p.key, &*p.value, p.unterminated)).collect();
+        assert_eq!(got, [("path", "/a", true), ("host", "x.example.com", false), ("status", "200", false)]);
+        assert!(pairs(r#"a="\"" b=1"#).all(|p| !p.unterminated), "an escaped quote inside a closed one");
     }
 }

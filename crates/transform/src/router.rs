@@ -33,7 +33,13 @@ pub(crate) struct Router<'a> {
 impl<'a> Router<'a> {
     pub(crate) fn parse(msg: &'a str) -> Router<'a> {
         let mut r = Router::default();
+        if msg.trim().is_empty() {
+            r.fail("router line without a message".to_owned());
+        }
         for pair in logfmt::pairs(msg) {
+            if pair.unterminated {
+                r.fail(format!("router {}= opens a quote that is never closed", pair.key));
+            }
             let value = pair.value;
             if value.is_empty() {
                 continue;

@@ -235,6 +235,11 @@ fn testdata() {
                 failures.push(format!("{name}.log:{}\n  got:  {got}\n  want: {want}", n + 1));
             }
         }
+        // An expectation without its case would never be compared: that is a failure too.
+        let extra = expected.filter(|l| !l.trim().is_empty()).count();
+        if extra > 0 {
+            failures.push(format!("{name}.expected.jsonl has {extra} line(s) more than {name}.log has cases"));
+        }
         if bless {
             std::fs::write(&expected_path, blessed).unwrap();
         }
