@@ -10,7 +10,10 @@
 //! (with the per-batch policy); the spool never holds more than `max_bytes` (an append that
 //! would pass it fails with [`SpoolError::Full`] instead of evicting anything); on open, every
 //! record still on disk is handed out again (acknowledgements are not persisted, so consumers
-//! must be idempotent), and a torn tail is detected by checksum and cut off.
+//! must be idempotent), and a torn tail is detected by checksum and cut off. Damage inside
+//! written data (found at open or while reading) costs only the records it touched: reading
+//! resumes at the next record whose checksum holds. A failed write (a full disk) refuses the
+//! appends of that batch and leaves the segment as it was; the spool keeps running.
 //!
 //! It knows bytes and durability, nothing about logs.
 
@@ -71,6 +74,8 @@ pub struct Recovery {
     pub bytes: u64,
     /// Segments whose tail was torn (a crash mid-write) and cut off.
     pub torn_segments: u64,
+    /// Damaged stretches inside segments, skipped to the next valid record.
+    pub corrupt_regions: u64,
 }
 
 /// The write side, shared by all producers. Cheap to clone.
@@ -85,6 +90,9 @@ struct Inner {
     writes: Mutex<Option<mpsc::Sender<Write1>>>,
     state: Mutex<State>,
     appended: Notify,
+    /// Tests make writes fail with this (a full disk) to check that nothing else breaks.
+    #[cfg(test)]
+    fail_writes: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -102,6 +110,8 @@ struct State {
 #[derive(Debug)]
 struct Segment {
     bytes: u64,
+    /// Records in it; once the reader has left it, the records it handed out (damage found
+    /// while reading can make that fewer), which are what acknowledgements count up to.
     records: u64,
     acked: u64,
     /// No more records will be written to it.
@@ -125,6 +135,7 @@ impl Spool {
         let mut recovery = Recovery::default();
         for (seq, path) in list_segments(&config.dir)? {
             let scan = scan_segment(&path, config.segment_bytes)?;
+            recovery.corrupt_regions += scan.corrupt_regions;
             if scan.torn {
                 recovery.torn_segments += 1;
                 metrics::TORN_TAILS.inc();
@@ -157,8 +168,14 @@ impl Spool {
         let state =
             State { segments, used, readable: (next_seq, 0), reader_segment: first.unwrap_or(next_seq), closed: false };
         let (tx, rx) = mpsc::channel();
-        let inner =
-            Arc::new(Inner { config, writes: Mutex::new(Some(tx)), state: Mutex::new(state), appended: Notify::new() });
+        let inner = Arc::new(Inner {
+            config,
+            writes: Mutex::new(Some(tx)),
+            state: Mutex::new(state),
+            appended: Notify::new(),
+            #[cfg(test)]
+            fail_writes: std::sync::atomic::AtomicBool::new(false),
+        });
         let writer = Writer::create(inner.clone(), next_seq)?;
         std::thread::Builder::new()
             .name("drainpipe-spool-writer".into())
@@ -166,7 +183,8 @@ impl Spool {
             .map_err(|e| SpoolError::io(&inner.config.dir, e))?;
         let spool = Spool { inner };
         spool.update_metrics();
-        let reader = SpoolReader { spool: spool.clone(), segment: first.unwrap_or(next_seq), offset: 0, file: None };
+        let reader =
+            SpoolReader { spool: spool.clone(), segment: first.unwrap_or(next_seq), offset: 0, file: None, handed: 0 };
         Ok((spool, reader, recovery))
     }
 
@@ -366,19 +384,19 @@ impl Writer {
             return;
         }
         let path = segment_path(&self.inner.config.dir, self.seq);
+        #[cfg(test)]
+        if self.inner.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
+            // What a full disk does: part of the batch reaches the file, then the write fails.
+            let _ = self.file.write_all(&buf[..buf.len() / 2]);
+            self.fail_commit(buf, run, &path, std::io::Error::from_raw_os_error(28));
+            return;
+        }
         let mut written = self.file.write_all(buf);
         if written.is_ok() && self.inner.config.fsync == Fsync::EveryBatch {
             written = self.file.sync_data();
         }
         if let Err(e) = written {
-            tracing::error!(path = %path.display(), error = %e, "spool write failed");
-            // Cut off whatever part of the batch reached the file, so the segment stays clean.
-            let _ = self.file.set_len(self.len);
-            let msg = e.to_string();
-            for (w, _, size) in run.drain(..) {
-                self.refuse(w, size, &msg);
-            }
-            buf.clear();
+            self.fail_commit(buf, run, &path, e);
             return;
         }
         self.dirty = self.inner.config.fsync != Fsync::EveryBatch;
@@ -398,6 +416,27 @@ impl Writer {
         for (w, id, _) in run.drain(..) {
             let _ = w.reply.send(Ok(id));
         }
+    }
+
+    /// A batch that could not be written: cut off whatever part of it reached the file, so the
+    /// segment stays clean, and refuse its appends (their senders are told to retry).
+    fn fail_commit(
+        &mut self,
+        buf: &mut Vec<u8>,
+        run: &mut Vec<(Write1, RecordId, u64)>,
+        path: &Path,
+        e: std::io::Error,
+    ) {
+        tracing::error!(path = %path.display(), error = %e, "spool write failed; refusing the batch");
+        metrics::WRITE_FAILURES.inc();
+        if let Err(cut) = self.file.set_len(self.len) {
+            tracing::error!(path = %path.display(), error = %cut, "cannot cut the failed write off the segment");
+        }
+        let msg = e.to_string();
+        for (w, _, size) in run.drain(..) {
+            self.refuse(w, size, &msg);
+        }
+        buf.clear();
     }
 
     fn refuse(&self, w: Write1, size: u64, msg: &str) {
@@ -442,13 +481,24 @@ impl Writer {
     }
 }
 
-/// Hands out records in order, from disk, following the writer. One per spool.
+/// Hands out records in order, from disk, following the writer. One per spool. The file
+/// reads run on tokio's blocking pool, never on the async workers.
 #[derive(Debug)]
 pub struct SpoolReader {
     spool: Spool,
     segment: u64,
     offset: u64,
     file: Option<BufReader<File>>,
+    /// Records handed out from the current segment.
+    handed: u64,
+}
+
+/// What one blocking read found at the reader's position.
+enum Found {
+    /// A record, where the next one starts, and the damaged bytes skipped before it.
+    Record { payload: Vec<u8>, next: u64, skipped: u64 },
+    /// No valid record between the position and the end of the written data.
+    Nothing { skipped: u64 },
 }
 
 impl SpoolReader {
@@ -471,7 +521,13 @@ impl SpoolReader {
                     self.enter(next_segment.unwrap_or(readable.0));
                     continue;
                 }
-                return Some(self.read_one());
+                let end = if self.segment < readable.0 { self.segment_len() } else { readable.1 };
+                match self.read_one(end).await {
+                    Ok(Some(record)) => return Some(Ok(record)),
+                    // Damage up to the end of what is written: the position moved past it.
+                    Ok(None) => continue,
+                    Err(e) => return Some(Err(e)),
+                }
             }
             if closed {
                 return None;
@@ -480,44 +536,64 @@ impl SpoolReader {
         }
     }
 
+    fn segment_len(&self) -> u64 {
+        self.spool.inner.lock().segments.get(&self.segment).map_or(0, |s| s.bytes)
+    }
+
     fn at_end_of_segment(&self) -> bool {
         let st = self.spool.inner.lock();
         st.segments.get(&self.segment).is_none_or(|s| self.offset >= s.bytes)
     }
 
     fn enter(&mut self, segment: u64) {
+        let mut st = self.spool.inner.lock();
+        // The records of the segment left behind are those handed out: damage found while
+        // reading it must not keep it on disk forever waiting for acknowledgements.
+        if let Some(seg) = st.segments.get_mut(&self.segment) {
+            seg.records = seg.records.min(self.handed);
+        }
         self.segment = segment;
         self.offset = 0;
         self.file = None;
-        let mut st = self.spool.inner.lock();
+        self.handed = 0;
         st.reader_segment = segment;
         self.spool.inner.delete_finished(&mut st);
     }
 
-    fn read_one(&mut self) -> Result<(RecordId, Bytes), SpoolError> {
+    /// Reads the record at the position (written data ends at `end`), skipping damage to the
+    /// next valid record; `Ok(None)` when nothing valid is left before `end`.
+    async fn read_one(&mut self, end: u64) -> Result<Option<(RecordId, Bytes)>, SpoolError> {
         let path = segment_path(&self.spool.inner.config.dir, self.segment);
-        if self.file.is_none() {
-            let mut f = File::open(&path).map_err(|e| SpoolError::io(&path, e))?;
-            f.seek(SeekFrom::Start(self.offset)).map_err(|e| SpoolError::io(&path, e))?;
-            self.file = Some(BufReader::with_capacity(256 * 1024, f));
+        let (file, offset, max) = (self.file.take(), self.offset, self.spool.inner.config.segment_bytes);
+        let task_path = path.clone();
+        let (file, found) = tokio::task::spawn_blocking(move || read_at(file, &task_path, offset, end, max))
+            .await
+            .map_err(|e| SpoolError::io(&path, std::io::Error::other(e.to_string())))?;
+        self.file = file;
+        let found = found.map_err(|e| SpoolError::io(&path, e))?;
+        let skipped = match &found {
+            Found::Record { skipped, .. } | Found::Nothing { skipped } => *skipped,
+        };
+        if skipped > 0 {
+            metrics::CORRUPT_REGIONS.inc();
+            tracing::error!(path = %path.display(), offset, skipped_bytes = skipped, "damaged spool record skipped; reading on from the next valid one");
         }
-        let Some(file) = self.file.as_mut() else { return Err(SpoolError::Closed) };
-        let id = RecordId { segment: self.segment, offset: self.offset };
-        match record::read(file, self.spool.inner.config.segment_bytes).map_err(|e| SpoolError::io(&path, e))? {
-            record::Read1::Record { payload, .. } => {
-                self.offset += (record::HEADER + payload.len()) as u64;
-                Ok((id, Bytes::from(payload)))
+        match found {
+            Found::Record { payload, next, skipped } => {
+                let id = RecordId { segment: self.segment, offset: offset + skipped };
+                self.offset = next;
+                self.handed += 1;
+                Ok(Some((id, Bytes::from(payload))))
             }
-            // The writer publishes only whole, written records, so this is disk corruption.
-            record::Read1::End | record::Read1::Torn => {
-                let reason = format!("unreadable record at offset {} of a written segment", self.offset);
+            Found::Nothing { .. } => {
+                self.offset = end;
                 self.file = None;
-                Err(SpoolError::io(&path, std::io::Error::other(reason)))
+                Ok(None)
             }
         }
     }
 
-    /// Skips the rest of the current segment (after an unreadable record).
+    /// Skips the rest of the current segment (after an error the reader cannot get past).
     pub fn skip_segment(&mut self) {
         let next = {
             let st = self.spool.inner.lock();
@@ -529,26 +605,99 @@ impl SpoolReader {
     }
 }
 
+/// The blocking part of [`SpoolReader::read_one`]: opens the segment if needed, reads the
+/// record at `offset`, and when it is damaged finds the next valid one before `end`.
+fn read_at(
+    file: Option<BufReader<File>>,
+    path: &Path,
+    offset: u64,
+    end: u64,
+    max_len: u64,
+) -> (Option<BufReader<File>>, std::io::Result<Found>) {
+    let mut file = match file {
+        Some(f) => f,
+        None => match File::open(path).and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f)) {
+            Ok(f) => BufReader::with_capacity(256 * 1024, f),
+            Err(e) => return (None, Err(e)),
+        },
+    };
+    let first = match record::read(&mut file, max_len) {
+        Ok(r) => r,
+        Err(e) => return (None, Err(e)),
+    };
+    if let record::Read1::Record { payload, .. } = first {
+        let next = offset + (record::HEADER + payload.len()) as u64;
+        if next <= end {
+            return (Some(file), Ok(Found::Record { payload, next, skipped: 0 }));
+        }
+    }
+    // The writer publishes only whole records, so this is damage: find the next valid record in
+    // the rest of the written data (at most a segment, and only on this rare path).
+    let region = (|| {
+        let mut f = file.into_inner();
+        f.seek(SeekFrom::Start(offset))?;
+        let mut region = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut f, end - offset), &mut region)?;
+        Ok::<_, std::io::Error>(region)
+    })();
+    let region = match region {
+        Ok(r) => r,
+        Err(e) => return (None, Err(e)),
+    };
+    let Some(at) = record::next_valid(&region, max_len) else {
+        return (None, Ok(Found::Nothing { skipped: end - offset }));
+    };
+    let start = at + record::HEADER;
+    let len = u32::from_le_bytes(region[at..at + 4].try_into().unwrap_or_default()) as usize;
+    let payload = region[start..start + len].to_vec();
+    let next = offset + (start + len) as u64;
+    (None, Ok(Found::Record { payload, next, skipped: at as u64 }))
+}
+
 struct Scan {
     records: u64,
+    /// Where the last valid record ends: the segment's length once a torn tail is cut.
     valid_bytes: u64,
     torn: bool,
+    corrupt_regions: u64,
     first_ms: Option<u64>,
 }
 
+/// Checks every record of a segment. Damage followed by valid records is skipped (the reader
+/// skips it again); damage with nothing valid after it is a torn tail.
 fn scan_segment(path: &Path, max_record: u64) -> Result<Scan, SpoolError> {
-    let file = File::open(path).map_err(|e| SpoolError::io(path, e))?;
-    let mut r = BufReader::with_capacity(256 * 1024, file);
-    let mut scan = Scan { records: 0, valid_bytes: 0, torn: false, first_ms: None };
+    let mut file = File::open(path).map_err(|e| SpoolError::io(path, e))?;
+    let len = file.metadata().map_err(|e| SpoolError::io(path, e))?.len();
+    let mut scan = Scan { records: 0, valid_bytes: 0, torn: false, corrupt_regions: 0, first_ms: None };
+    let mut offset = 0u64;
     loop {
-        match record::read(&mut r, max_record).map_err(|e| SpoolError::io(path, e))? {
-            record::Read1::Record { payload, appended_ms } => {
-                scan.records += 1;
-                scan.valid_bytes += (record::HEADER + payload.len()) as u64;
-                scan.first_ms.get_or_insert(appended_ms);
+        file.seek(SeekFrom::Start(offset)).map_err(|e| SpoolError::io(path, e))?;
+        let mut r = BufReader::with_capacity(256 * 1024, &mut file);
+        let damaged_at = loop {
+            match record::read(&mut r, max_record).map_err(|e| SpoolError::io(path, e))? {
+                record::Read1::Record { payload, appended_ms } => {
+                    scan.records += 1;
+                    offset += (record::HEADER + payload.len()) as u64;
+                    scan.valid_bytes = offset;
+                    scan.first_ms.get_or_insert(appended_ms);
+                }
+                record::Read1::End => return Ok(scan),
+                record::Read1::Torn => break offset,
             }
-            record::Read1::End => return Ok(scan),
-            record::Read1::Torn => {
+        };
+        drop(r);
+        file.seek(SeekFrom::Start(damaged_at)).map_err(|e| SpoolError::io(path, e))?;
+        let mut region = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, len - damaged_at), &mut region)
+            .map_err(|e| SpoolError::io(path, e))?;
+        match record::next_valid(&region, max_record) {
+            Some(at) => {
+                tracing::error!(path = %path.display(), offset = damaged_at, skipped_bytes = at, "damaged spool record; keeping the valid records after it");
+                metrics::CORRUPT_REGIONS.inc();
+                scan.corrupt_regions += 1;
+                offset = damaged_at + at as u64;
+            }
+            None => {
                 scan.torn = true;
                 return Ok(scan);
             }

@@ -59,3 +59,22 @@ pub static TORN_TAILS: LazyLock<IntCounter> = LazyLock::new(|| {
             .expect("valid metric"),
     )
 });
+
+/// Damaged stretches inside written segments that were skipped to the next valid record.
+pub static CORRUPT_REGIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "drainpipe_spool_corrupt_regions_total",
+            "Damaged stretches of spool segments skipped to the next valid record",
+        )
+        .expect("valid metric"),
+    )
+});
+
+/// Appends refused because the spool could not write them (a full disk and the like).
+pub static WRITE_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("drainpipe_spool_write_failures_total", "Spool writes that failed (the appends were refused)")
+            .expect("valid metric"),
+    )
+});

@@ -63,6 +63,22 @@ pub(crate) fn read(r: &mut impl Read, max_len: u64) -> io::Result<Read1> {
     Ok(Read1::Record { payload, appended_ms })
 }
 
+/// The first offset after `region[0]` where a whole record with a valid checksum starts, given
+/// the bytes from a damaged record to the end of the written data: where reading resumes, so
+/// that damage costs only the records it touched.
+pub(crate) fn next_valid(region: &[u8], max_len: u64) -> Option<usize> {
+    (1..region.len().saturating_sub(HEADER - 1)).find(|&at| {
+        let header = &region[at..at + HEADER];
+        let len = u32::from_le_bytes(header[0..4].try_into().unwrap_or_default());
+        if u64::from(len) > max_len || at + HEADER + len as usize > region.len() {
+            return false;
+        }
+        let crc = u32::from_le_bytes(header[4..8].try_into().unwrap_or_default());
+        let appended_ms = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
+        checksum(len, appended_ms, &region[at + HEADER..at + HEADER + len as usize]) == crc
+    })
+}
+
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -101,5 +117,23 @@ mod tests {
             }
         }
         assert!(matches!(read(&mut &b""[..], 1 << 20).unwrap(), Read1::End));
+    }
+
+    #[test]
+    fn the_next_valid_record_is_found_past_any_damage() {
+        let mut buf = Vec::new();
+        encode(&mut buf, b"first", 1);
+        let second = buf.len();
+        encode(&mut buf, b"second", 2);
+        let third = buf.len();
+        encode(&mut buf, b"third", 3);
+        // Damage the second record anywhere: the third is found; damage in the third: nothing.
+        for i in second..third {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x40;
+            assert_eq!(next_valid(&bad[second..], 1 << 20).map(|at| at + second), Some(third), "byte {i}");
+        }
+        assert_eq!(next_valid(&buf[third..third + 10], 1 << 20), None);
+        assert_eq!(next_valid(&[0u8; 64], 1 << 20), None, "zeros are not a record");
     }
 }

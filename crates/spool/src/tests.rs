@@ -130,6 +130,163 @@ async fn a_torn_tail_is_cut_off_and_everything_before_it_kept() {
     fs::remove_dir_all(d).unwrap();
 }
 
+/// Writes records `0..n` to a spool in `d` (closed afterwards), returning each record's
+/// (segment file, offset, encoded length).
+async fn write_records(d: &Path, cfg: SpoolConfig, n: usize) -> Vec<(PathBuf, u64, u64)> {
+    let (spool, _reader, _) = Spool::open(cfg).unwrap();
+    let mut at = Vec::new();
+    for i in 0..n {
+        let id = spool.append(payload(i)).await.unwrap();
+        at.push((segment_path(d, id.segment), id.offset, (record::HEADER + payload(i).len()) as u64));
+    }
+    spool.close();
+    at
+}
+
+fn flip(path: &Path, offset: u64) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[offset as usize] ^= 0x5a;
+    fs::write(path, bytes).unwrap();
+}
+
+/// Reads until `expected` records came out or the reader ends (closed spool).
+async fn read_all(reader: &mut SpoolReader) -> Vec<(RecordId, Bytes)> {
+    let mut out = Vec::new();
+    while let Ok(Some(next)) = tokio::time::timeout(Duration::from_millis(300), reader.next()).await {
+        out.push(next.expect("readable"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_damaged_record_mid_segment_costs_only_itself() {
+    let d = dir("midsegment");
+    let cfg = SpoolConfig { segment_bytes: 1 << 20, ..config(&d) };
+    let at = write_records(&d, cfg.clone(), 10).await;
+    let (path, offset, len) = &at[4];
+    flip(path, offset + len / 2);
+    let (spool, mut reader, recovery) = Spool::open(cfg).unwrap();
+    assert_eq!((recovery.records, recovery.torn_segments, recovery.corrupt_regions), (9, 0, 1));
+    spool.close();
+    let got: Vec<Bytes> = read_all(&mut reader).await.into_iter().map(|(_, b)| b).collect();
+    let want: Vec<Bytes> = (0..10).filter(|&i| i != 4).map(payload).collect();
+    assert_eq!(got, want, "every record but the damaged one, in order (before: records 5 to 9 were lost)");
+    fs::remove_dir_all(d).unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_record_in_an_older_segment_is_skipped_and_its_segment_still_deleted() {
+    let d = dir("oldsegment");
+    let at = write_records(&d, config(&d), 40).await;
+    let (path, offset, _) = &at[7];
+    assert_ne!(path, &at[39].0, "the damage is in an older segment");
+    flip(path, offset + 2);
+    let (spool, mut reader, recovery) = Spool::open(config(&d)).unwrap();
+    // Mid-segment it is skipped; as its segment's last record it is cut like a torn tail.
+    assert_eq!(recovery.corrupt_regions + recovery.torn_segments, 1);
+    let got = read_n(&mut reader, 39).await;
+    let texts: Vec<Bytes> = got.iter().map(|(_, b)| b.clone()).collect();
+    assert_eq!(texts, (0..40).filter(|&i| i != 7).map(payload).collect::<Vec<_>>());
+    for (id, _) in &got {
+        spool.ack(*id);
+    }
+    spool.append(Bytes::from_static(b"next")).await.unwrap();
+    read_n(&mut reader, 1).await;
+    assert_eq!(segment_files(&d), 1, "every segment the reader passed is deleted, the damaged one too");
+    fs::remove_dir_all(d).unwrap();
+}
+
+#[tokio::test]
+async fn damage_found_while_reading_costs_only_the_damaged_record() {
+    let d = dir("whilereading");
+    let (spool, mut reader, _) = Spool::open(config(&d)).unwrap();
+    let mut at = Vec::new();
+    for i in 0..30 {
+        let id = spool.append(payload(i)).await.unwrap();
+        at.push(id);
+    }
+    // Damaged on disk after it was written, before the reader got there.
+    let damaged = at[12];
+    flip(&segment_path(&d, damaged.segment), damaged.offset + 1);
+    let got = read_n(&mut reader, 29).await;
+    let texts: Vec<Bytes> = got.iter().map(|(_, b)| b.clone()).collect();
+    assert_eq!(texts, (0..30).filter(|&i| i != 12).map(payload).collect::<Vec<_>>());
+    for (id, _) in &got {
+        spool.ack(*id);
+    }
+    spool.append(Bytes::from_static(b"next")).await.unwrap();
+    read_n(&mut reader, 1).await;
+    assert_eq!(segment_files(&d), 1, "the damaged record does not keep its segment on disk");
+    fs::remove_dir_all(d).unwrap();
+}
+
+#[tokio::test]
+async fn damage_anywhere_costs_only_the_records_it_touches() {
+    let d = dir("anywhere");
+    let cfg = SpoolConfig { segment_bytes: 1 << 20, ..config(&d) };
+    let at = write_records(&d, cfg.clone(), 6).await;
+    let (path, _, _) = &at[0];
+    let pristine = fs::read(path).unwrap();
+    for byte in 0..pristine.len() as u64 {
+        fs::write(path, &pristine).unwrap();
+        flip(path, byte);
+        let (spool, mut reader, _) = Spool::open(cfg.clone()).unwrap();
+        spool.close();
+        let got: Vec<Bytes> = read_all(&mut reader).await.into_iter().map(|(_, b)| b).collect();
+        let touched = at.iter().position(|(_, o, l)| byte >= *o && byte < o + l).unwrap();
+        let want: Vec<Bytes> = (0..6).filter(|&i| i != touched).map(payload).collect();
+        assert_eq!(got, want, "a flip at byte {byte} (record {touched})");
+        drop(spool);
+    }
+    fs::remove_dir_all(d).unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_write_refuses_its_batch_and_the_spool_goes_on() {
+    let d = dir("writefail");
+    let (spool, mut reader, _) = Spool::open(config(&d)).unwrap();
+    spool.append(payload(0)).await.unwrap();
+    let used = spool.used_bytes();
+    spool.inner.fail_writes.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = spool.append(payload(1)).await.unwrap_err();
+    assert!(matches!(err, SpoolError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("No space left on device"), "{err}");
+    assert_eq!(spool.used_bytes(), used, "the refused append's space is given back");
+    spool.inner.fail_writes.store(false, std::sync::atomic::Ordering::SeqCst);
+    spool.append(payload(2)).await.unwrap();
+    let got: Vec<Bytes> = read_n(&mut reader, 2).await.into_iter().map(|(_, b)| b).collect();
+    assert_eq!(got, [payload(0), payload(2)], "nothing of the failed write is handed out");
+    spool.close();
+    drop((spool, reader));
+    // And nothing of it is on disk for the next start either.
+    let (_, mut reader, recovery) = Spool::open(config(&d)).unwrap();
+    assert_eq!((recovery.records, recovery.torn_segments, recovery.corrupt_regions), (2, 0, 0));
+    assert_eq!(read_n(&mut reader, 2).await[1].1, payload(2));
+    fs::remove_dir_all(d).unwrap();
+}
+
+#[tokio::test]
+async fn interval_fsync_appends_are_readable_and_survive_a_restart() {
+    let d = dir("interval");
+    let cfg = SpoolConfig { fsync: Fsync::Interval(Duration::from_millis(20)), ..config(&d) };
+    {
+        let (spool, mut reader, _) = Spool::open(cfg.clone()).unwrap();
+        for i in 0..20 {
+            spool.append(payload(i)).await.unwrap();
+        }
+        let got: Vec<Bytes> = read_n(&mut reader, 20).await.into_iter().map(|(_, b)| b).collect();
+        assert_eq!(got, (0..20).map(payload).collect::<Vec<_>>());
+        // Let the timer sync, then stop.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        spool.close();
+    }
+    let (_, mut reader, recovery) = Spool::open(cfg).unwrap();
+    assert_eq!(recovery.records, 20);
+    let got: Vec<Bytes> = read_n(&mut reader, 20).await.into_iter().map(|(_, b)| b).collect();
+    assert_eq!(got, (0..20).map(payload).collect::<Vec<_>>());
+    fs::remove_dir_all(d).unwrap();
+}
+
 #[tokio::test]
 async fn concurrent_appends_all_land_once() {
     let d = dir("concurrent");
