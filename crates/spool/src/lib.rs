@@ -633,14 +633,7 @@ fn read_at(
     }
     // The writer publishes only whole records, so this is damage: find the next valid record in
     // the rest of the written data (at most a segment, and only on this rare path).
-    let region = (|| {
-        let mut f = file.into_inner();
-        f.seek(SeekFrom::Start(offset))?;
-        let mut region = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(&mut f, end - offset), &mut region)?;
-        Ok::<_, std::io::Error>(region)
-    })();
-    let region = match region {
+    let region = match read_region(&mut file.into_inner(), offset, end) {
         Ok(r) => r,
         Err(e) => return (None, Err(e)),
     };
@@ -686,10 +679,7 @@ fn scan_segment(path: &Path, max_record: u64) -> Result<Scan, SpoolError> {
             }
         };
         drop(r);
-        file.seek(SeekFrom::Start(damaged_at)).map_err(|e| SpoolError::io(path, e))?;
-        let mut region = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, len - damaged_at), &mut region)
-            .map_err(|e| SpoolError::io(path, e))?;
+        let region = read_region(&mut file, damaged_at, len).map_err(|e| SpoolError::io(path, e))?;
         match record::next_valid(&region, max_record) {
             Some(at) => {
                 tracing::error!(path = %path.display(), offset = damaged_at, skipped_bytes = at, "damaged spool record; keeping the valid records after it");
@@ -703,6 +693,14 @@ fn scan_segment(path: &Path, max_record: u64) -> Result<Scan, SpoolError> {
             }
         }
     }
+}
+
+/// The bytes of `file` from `from` to `end`: where damage is searched past (at most a segment).
+fn read_region(file: &mut File, from: u64, end: u64) -> std::io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(from))?;
+    let mut region = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, end.saturating_sub(from)), &mut region)?;
+    Ok(region)
 }
 
 fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SpoolError> {

@@ -158,6 +158,16 @@ async fn read_all(reader: &mut SpoolReader) -> Vec<(RecordId, Bytes)> {
     out
 }
 
+/// Acknowledges `got`, then appends and reads one more record, so the reader leaves every
+/// segment it had read.
+async fn ack_all_and_move_on(spool: &Spool, reader: &mut SpoolReader, got: &[(RecordId, Bytes)]) {
+    for (id, _) in got {
+        spool.ack(*id);
+    }
+    spool.append(Bytes::from_static(b"next")).await.unwrap();
+    read_n(reader, 1).await;
+}
+
 #[tokio::test]
 async fn a_damaged_record_mid_segment_costs_only_itself() {
     let d = dir("midsegment");
@@ -187,11 +197,7 @@ async fn a_damaged_record_in_an_older_segment_is_skipped_and_its_segment_still_d
     let got = read_n(&mut reader, 39).await;
     let texts: Vec<Bytes> = got.iter().map(|(_, b)| b.clone()).collect();
     assert_eq!(texts, (0..40).filter(|&i| i != 7).map(payload).collect::<Vec<_>>());
-    for (id, _) in &got {
-        spool.ack(*id);
-    }
-    spool.append(Bytes::from_static(b"next")).await.unwrap();
-    read_n(&mut reader, 1).await;
+    ack_all_and_move_on(&spool, &mut reader, &got).await;
     assert_eq!(segment_files(&d), 1, "every segment the reader passed is deleted, the damaged one too");
     fs::remove_dir_all(d).unwrap();
 }
@@ -211,11 +217,7 @@ async fn damage_found_while_reading_costs_only_the_damaged_record() {
     let got = read_n(&mut reader, 29).await;
     let texts: Vec<Bytes> = got.iter().map(|(_, b)| b.clone()).collect();
     assert_eq!(texts, (0..30).filter(|&i| i != 12).map(payload).collect::<Vec<_>>());
-    for (id, _) in &got {
-        spool.ack(*id);
-    }
-    spool.append(Bytes::from_static(b"next")).await.unwrap();
-    read_n(&mut reader, 1).await;
+    ack_all_and_move_on(&spool, &mut reader, &got).await;
     assert_eq!(segment_files(&d), 1, "the damaged record does not keep its segment on disk");
     fs::remove_dir_all(d).unwrap();
 }
