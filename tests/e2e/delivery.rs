@@ -204,6 +204,10 @@ async fn a_full_spool_answers_503_loses_nothing_and_recovers() {
         assert!(n < 1000, "the spool never filled");
     };
     assert_eq!(full_answer, Some(503), "a full spool answers 503 (Logplex retries)");
+    let (path, body, id) = frame(n, 9_000);
+    let again = client.post(format!("{base}{path}")).header("Logplex-Frame-Id", id).body(body).send().await.unwrap();
+    assert_eq!(again.status(), 503);
+    assert_eq!(again.headers()["retry-after"], "5", "Logplex is told to come back in 5 s");
     assert!(accepted.len() > 10);
     es.resume();
     let expected = (accepted.len() * LINES_PER_FRAME) as u64;

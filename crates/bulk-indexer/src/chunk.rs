@@ -87,7 +87,8 @@ impl Chunk {
         &self.originals[self.original_spans[i].clone()]
     }
 
-    pub(crate) fn take_on_done(&mut self) -> Option<OnDone> {
+    /// Takes the callback out: whoever completes the chunk's items calls it, once.
+    pub fn take_on_done(&mut self) -> Option<OnDone> {
         self.on_done.take()
     }
 }

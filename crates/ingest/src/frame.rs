@@ -105,11 +105,6 @@ impl MemoryBudget {
         MemoryBudget { permits: Arc::new(Semaphore::new(units(max) as usize)), max }
     }
 
-    /// No limit (tests, and `replay`, which reads its own files).
-    pub fn unlimited() -> MemoryBudget {
-        MemoryBudget::new(u32::MAX as usize * UNIT)
-    }
-
     pub fn max_bytes(&self) -> usize {
         self.max
     }
