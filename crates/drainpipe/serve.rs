@@ -71,8 +71,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let (stop_pipeline_tx, stop_pipeline) = watch::channel(false);
     let (handoff, closer, pipeline, spool, queue) = match &config.spool {
         Some(settings) => {
-            let spool = open_spool(&config, settings)?;
-            let (spool, reader) = spool;
+            let (spool, reader) = open_spool(&config, settings)?;
             let pipeline = tokio::spawn(pipeline::run_spooled(reader, spool.clone(), chunk_tx, target, stop_pipeline));
             background.spawn(update_spool_metrics(spool.clone()));
             let (handoff, closer) = Handoff::spool(spool.clone());
