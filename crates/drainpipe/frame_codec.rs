@@ -209,7 +209,6 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::SystemTime;
 
     #[test]
     fn frames_round_trip() {
@@ -256,19 +255,7 @@ mod tests {
     }
 
     fn https_frame(body: Bytes, messages: Vec<std::ops::Range<usize>>) -> Frame {
-        Frame {
-            protocol: Protocol::Https,
-            body,
-            messages,
-            cut: vec![],
-            app: None,
-            drain_token: None,
-            frame_id: None,
-            labels: vec![],
-            received_at: SystemTime::now(),
-            stream: None,
-            reservation: Default::default(),
-        }
+        Frame::new(Protocol::Https, body, messages)
     }
 
     #[test]

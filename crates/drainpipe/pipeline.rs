@@ -333,7 +333,6 @@ pub async fn send_frame(
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
 
     use bytes::Bytes;
     use drainpipe_ingest::StreamPosition;
@@ -368,17 +367,8 @@ mod tests {
             messages.push(start..body.len());
         }
         Frame {
-            protocol: Protocol::Syslog,
-            body: Bytes::from(body),
-            messages,
-            cut: vec![],
-            app: None,
-            drain_token: None,
-            frame_id: None,
-            labels: vec![],
-            received_at: SystemTime::now(),
             stream: Some(StreamPosition { stream: 42, first }),
-            reservation: Default::default(),
+            ..Frame::new(Protocol::Syslog, Bytes::from(body), messages)
         }
     }
 

@@ -12,7 +12,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -126,19 +126,7 @@ fn detect(format: ReplayFormat, body: &[u8]) -> ReplayFormat {
 
 fn logplex_frame(body: Bytes, app: Option<String>) -> anyhow::Result<Frame> {
     let framed = framing::split(&body)?;
-    Ok(Frame {
-        protocol: Protocol::Https,
-        messages: framed.messages,
-        cut: Vec::new(),
-        app,
-        drain_token: None,
-        frame_id: None,
-        labels: Vec::new(),
-        received_at: SystemTime::now(),
-        body,
-        stream: None,
-        reservation: Default::default(),
-    })
+    Ok(Frame { app, ..Frame::new(Protocol::Https, body, framed.messages) })
 }
 
 /// Rebuilds each `heroku logs` line as the syslog message Heroku sent; a line that does not
@@ -161,17 +149,9 @@ fn heroku_logs_frames(text: &[u8], app: Option<&str>) -> Vec<Frame> {
                 messages.push(start..body.len());
             }
             Frame {
-                protocol: Protocol::Syslog,
-                body: Bytes::from(body),
-                messages,
-                cut: Vec::new(),
                 app: app.map(str::to_owned),
-                drain_token: None,
-                frame_id: None,
-                labels: Vec::new(),
-                received_at: SystemTime::now(),
                 stream: Some(StreamPosition { stream: file, first: (n * LINES_PER_FRAME) as u64 }),
-                reservation: Default::default(),
+                ..Frame::new(Protocol::Syslog, Bytes::from(body), messages)
             }
         })
         .collect()

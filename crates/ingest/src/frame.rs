@@ -63,6 +63,24 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// A frame of these messages received now, with nothing else known about it (no app, drain
+    /// token, frame id, labels, stream position or memory share); set what is known after.
+    pub fn new(protocol: Protocol, body: Bytes, messages: Vec<Range<usize>>) -> Frame {
+        Frame {
+            protocol,
+            body,
+            messages,
+            cut: Vec::new(),
+            app: None,
+            drain_token: None,
+            frame_id: None,
+            labels: Vec::new(),
+            received_at: SystemTime::now(),
+            stream: None,
+            reservation: Reservation::default(),
+        }
+    }
+
     pub fn message(&self, i: usize) -> &[u8] {
         &self.body[self.messages[i].clone()]
     }

@@ -191,17 +191,5 @@ fn take_frame(decoder: &mut StreamDecoder, buf: &mut BytesMut, eof: bool) -> Opt
     }
     metrics::MESSAGES.with_label_values(&[Protocol::Syslog.as_str()]).inc_by(messages.len() as u64);
     metrics::BYTES.with_label_values(&[Protocol::Syslog.as_str()]).inc_by(body.len() as u64);
-    Some(Frame {
-        protocol: Protocol::Syslog,
-        body: body.freeze(),
-        messages,
-        cut,
-        app: None,
-        drain_token: None,
-        frame_id: None,
-        labels: Vec::new(),
-        received_at: SystemTime::now(),
-        stream: None,
-        reservation: Default::default(),
-    })
+    Some(Frame { cut, ..Frame::new(Protocol::Syslog, body.freeze(), messages) })
 }
