@@ -1,694 +1,537 @@
-//! Configuration for `drainpipe serve`: flags, then `DRAINPIPE_*` environment variables, then
-//! the platform's conventional variables (`PORT`, `ELASTICSEARCH_URL`), then the TOML file,
-//! then defaults. The TOML keys are the flags' names.
+//! Every option, defined once: a field of one of the option groups below. Its `#[arg]` gives
+//! the flag, help and default; its type parses and validates the value and, when it is a
+//! secret, redacts it when printed; everything else is derived from the flag's name:
+//! the environment variable (`DRAINPIPE_` and the name upper-cased, `-` as `_`) and the TOML
+//! key (the name itself). Adding an option is adding a field.
+//!
+//! Precedence: flags, then `DRAINPIPE_*` variables, then the platform's variables
+//! ([`PLATFORM_VARIABLES`]), then the TOML file (`--config`), then the built-in defaults. clap
+//! handles the first two and the last; [`parse`] turns the platform's variables and the file
+//! into clap defaults, so one parse does it all and every value goes through the same parser.
+//!
+//! Groups are what commands share: `serve` and `check-config` take them all, `setup` the
+//! general and Elasticsearch ones, `replay` those and the bulk ones.
 
-use std::net::SocketAddr;
+mod values;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{bail, Context as _};
-use clap::Args;
+use anyhow::Context as _;
+use clap::{Args, Command};
+use drainpipe_bulk_indexer::{Client, ClientConfig, DeadLetterConfig, IndexerConfig};
 use drainpipe_ingest::{Credential, DrainTokens};
-use serde::Deserialize;
+use drainpipe_spool::SpoolConfig;
+use serde::Serialize;
 
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
-pub const DEFAULT_ELASTICSEARCH_URL: &str = "http://127.0.0.1:9200";
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub use values::{
+    ByteSize, DrainToken, ElasticsearchUrl, FsyncPolicy, HumanDuration, ListenAddr, LogFormat, Namespace, Retention,
+    Secret,
+};
 
-/// Flags of `drainpipe serve`. Each also reads `DRAINPIPE_<FLAG>` from the environment.
-#[derive(Args, Debug, Default, Clone)]
-pub struct ServeArgs {
-    /// Address to receive drains on [env: DRAINPIPE_LISTEN; with only PORT set: 0.0.0.0:$PORT]
-    /// [default: 0.0.0.0:8080]
-    #[arg(long, env = "DRAINPIPE_LISTEN", value_name = "ADDR", hide_env = true)]
-    pub listen: Option<SocketAddr>,
+/// Variables other software sets, read for an option when neither its flag nor its
+/// `DRAINPIPE_*` variable is given (the first one set wins): Heroku's `PORT`, the search
+/// add-ons' URLs, and the drain-token variable's name before 0.2.
+pub const PLATFORM_VARIABLES: &[(&str, &[&str])] = &[
+    ("listen", &["PORT"]),
+    ("elasticsearch-url", &["BONSAI_URL", "SEARCHBOX_URL", "ELASTICSEARCH_URL"]),
+    ("drain-token", &["DRAINPIPE_DRAIN_TOKENS"]),
+];
 
-    /// Elasticsearch URL, credentials may be in it; repeat (or comma-separate) for several nodes
-    /// [env: DRAINPIPE_ELASTICSEARCH_URL, then BONSAI_URL, SEARCHBOX_URL, ELASTICSEARCH_URL]
-    /// [default: http://127.0.0.1:9200]
-    #[arg(long, env = "DRAINPIPE_ELASTICSEARCH_URL", value_name = "URL", value_delimiter = ',', hide_env = true)]
-    pub elasticsearch_url: Vec<String>,
+/// Options every command takes.
+#[derive(Args, Serialize, Debug, Clone)]
+#[serde(rename_all = "kebab-case")]
+pub struct GeneralOptions {
+    /// TOML file with any of the options, keyed by flag name (keys other commands take are
+    /// ignored, unknown ones refused)
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Log lines as `text` (for people) or `json` (for log shippers)
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Where documents go.
+#[derive(Args, Serialize, Debug, Clone)]
+#[command(next_help_heading = "Elasticsearch")]
+#[serde(rename_all = "kebab-case")]
+pub struct ElasticsearchOptions {
+    /// Elasticsearch URL, credentials may be in it; repeat (or comma-separate) for several
+    /// nodes. Unset: BONSAI_URL, SEARCHBOX_URL or ELASTICSEARCH_URL
+    #[arg(long, value_name = "URL", value_delimiter = ',', default_value = "http://127.0.0.1:9200")]
+    pub elasticsearch_url: Vec<ElasticsearchUrl>,
 
     /// Elasticsearch API key, `id:key` or the base64 `encoded` form
-    #[arg(long, env = "DRAINPIPE_ELASTICSEARCH_API_KEY", value_name = "KEY", hide_env_values = true)]
-    pub elasticsearch_api_key: Option<String>,
+    #[arg(long, value_name = "KEY", hide_env_values = true)]
+    pub elasticsearch_api_key: Option<Secret>,
 
     /// PEM file of CA certificates to trust for Elasticsearch (besides the system's)
-    #[arg(long, env = "DRAINPIPE_ELASTICSEARCH_CA", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub elasticsearch_ca: Option<PathBuf>,
 
     /// gzip bulk request bodies
-    #[arg(long, env = "DRAINPIPE_ELASTICSEARCH_GZIP")]
+    #[arg(long)]
     pub elasticsearch_gzip: bool,
 
-    /// Durable spool folder: frames are on disk before they are answered 2xx. Without it, a
-    /// bounded in-memory queue (lost on a crash)
-    #[arg(long, env = "DRAINPIPE_SPOOL_DIR", value_name = "DIR")]
-    pub spool_dir: Option<PathBuf>,
+    /// Data stream namespace: documents go to `logs-heroku-<NAMESPACE>`
+    #[arg(long, value_name = "NAMESPACE", default_value = "default")]
+    pub namespace: Namespace,
 
-    /// Spool size limit; when full, drains get 503 and syslog is not read [default: 1GiB]
-    #[arg(long, env = "DRAINPIPE_SPOOL_MAX_BYTES", value_name = "SIZE")]
-    pub spool_max_bytes: Option<ByteSize>,
+    /// Keep documents this long (`30d`, `12h`), or `forever`, where the server has data
+    /// stream lifecycles. Unset: whatever is installed is kept
+    #[arg(long, value_name = "AGE")]
+    pub retention: Option<Retention>,
+}
 
-    /// `batch` (fsync before answering, shared by concurrent requests) or an interval such as
-    /// `200ms` [default: batch]
-    #[arg(long, env = "DRAINPIPE_SPOOL_FSYNC", value_name = "POLICY")]
-    pub spool_fsync: Option<FsyncPolicy>,
+/// How documents are batched into bulk requests.
+#[derive(Args, Serialize, Debug, Clone)]
+#[command(next_help_heading = "Bulk requests")]
+#[serde(rename_all = "kebab-case")]
+pub struct BulkOptions {
+    /// Documents per bulk request at most
+    #[arg(long, value_name = "N", default_value = "5000")]
+    pub bulk_max_docs: NonZeroUsize,
 
-    /// Documents per bulk request at most [default: 5000]
-    #[arg(long, env = "DRAINPIPE_BULK_MAX_DOCS", value_name = "N")]
-    pub bulk_max_docs: Option<usize>,
+    /// Bytes per bulk request at most
+    #[arg(long, value_name = "SIZE", default_value = "5MiB")]
+    pub bulk_max_bytes: ByteSize,
 
-    /// Bytes per bulk request at most [default: 5MiB]
-    #[arg(long, env = "DRAINPIPE_BULK_MAX_BYTES", value_name = "SIZE")]
-    pub bulk_max_bytes: Option<ByteSize>,
+    /// Longest wait before a partly filled bulk request is sent
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub bulk_flush_interval: HumanDuration,
 
-    /// Longest wait before a partly filled bulk request is sent [default: 1s]
-    #[arg(long, env = "DRAINPIPE_BULK_FLUSH_INTERVAL", value_name = "DURATION")]
-    pub bulk_flush_interval: Option<HumanDuration>,
+    /// Bulk requests in flight at once
+    #[arg(long, value_name = "N", default_value = "2")]
+    pub bulk_concurrency: NonZeroUsize,
+}
 
-    /// Bulk requests in flight at once [default: 2]
-    #[arg(long, env = "DRAINPIPE_BULK_CONCURRENCY", value_name = "N")]
-    pub bulk_concurrency: Option<usize>,
+/// How drains are received.
+#[derive(Args, Serialize, Debug, Clone)]
+#[command(next_help_heading = "Receiving")]
+#[serde(rename_all = "kebab-case")]
+pub struct ReceiveOptions {
+    /// Address to receive drains on (`:8080` is every interface). Unset: 0.0.0.0:$PORT when
+    /// PORT is set
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    pub listen: ListenAddr,
 
-    /// How long SIGTERM waits for requests in flight before exiting [default: 30s]
-    #[arg(long, env = "DRAINPIPE_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
-    pub shutdown_timeout: Option<HumanDuration>,
-
-    /// Data stream namespace: documents go to `logs-heroku-<NAMESPACE>` [default: default]
-    #[arg(long, env = "DRAINPIPE_NAMESPACE", value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
-
-    /// Accept drains only with these basic-auth credentials (repeatable; env: comma-separated).
+    /// Accept drains only with these basic-auth credentials (repeatable, or comma-separated).
     /// None: the endpoint is open
-    #[arg(
-        long = "basic-auth",
-        env = "DRAINPIPE_BASIC_AUTH",
-        value_name = "USER:PASS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "USER:PASS", value_delimiter = ',', hide_env_values = true)]
+    #[serde(serialize_with = "values::redacted_credentials")]
     pub basic_auth: Vec<Credential>,
 
-    /// Map a Logplex drain token to an app name (repeatable; env: comma-separated). When any is
+    /// Map a Logplex drain token to an app name (repeatable, or comma-separated). When any is
     /// set, requests carrying another token get 403
-    #[arg(
-        long = "drain-token",
-        env = "DRAINPIPE_DRAIN_TOKENS",
-        value_name = "TOKEN=APP",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub drain_token: Vec<String>,
+    #[arg(long, value_name = "TOKEN=APP", value_delimiter = ',', hide_env_values = true)]
+    pub drain_token: Vec<DrainToken>,
 
     /// PEM certificate chain: serve HTTPS (and syslog over TLS) with it
-    #[arg(long, env = "DRAINPIPE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key for --tls-cert
-    #[arg(long, env = "DRAINPIPE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 
     /// Also receive syslog drains over plain TCP on this address
-    #[arg(long, env = "DRAINPIPE_SYSLOG_LISTEN", value_name = "ADDR")]
-    pub syslog_listen: Option<SocketAddr>,
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_listen: Option<ListenAddr>,
 
     /// Also receive syslog drains over TLS on this address (needs --tls-cert/--tls-key)
-    #[arg(long, env = "DRAINPIPE_SYSLOG_TLS_LISTEN", value_name = "ADDR")]
-    pub syslog_tls_listen: Option<SocketAddr>,
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_tls_listen: Option<ListenAddr>,
 
-    /// Largest drain request body, before or after decompression [default: 8MiB]
-    #[arg(long, env = "DRAINPIPE_MAX_BODY_SIZE", value_name = "SIZE")]
-    pub max_body_size: Option<ByteSize>,
+    /// Serve /metrics (and /healthz, /readyz) on this address instead of the drain listener
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<ListenAddr>,
 
-    /// Syslog messages longer than this are cut, tagged and indexed [default: 64KiB]
-    #[arg(long, env = "DRAINPIPE_MAX_MESSAGE_SIZE", value_name = "SIZE")]
-    pub max_message_size: Option<ByteSize>,
+    /// Largest drain request body, before or after decompression
+    #[arg(long, value_name = "SIZE", default_value = "8MiB")]
+    pub max_body_size: ByteSize,
 
-    /// Connections served at once, per listener [default: 1024]
-    #[arg(long, env = "DRAINPIPE_MAX_CONNECTIONS", value_name = "N")]
-    pub max_connections: Option<usize>,
+    /// Syslog messages longer than this are cut, tagged and indexed
+    #[arg(long, value_name = "SIZE", default_value = "64KiB")]
+    pub max_message_size: ByteSize,
+
+    /// Connections served at once, per listener
+    #[arg(long, value_name = "N", default_value = "1024")]
+    pub max_connections: NonZeroUsize,
 
     /// Memory that received frames may hold at once: request bodies being read and inflated,
     /// and (without a spool) frames waiting for the transform. Past it, drains get 503 and
-    /// syslog is not read [default: 64MiB]
-    #[arg(long, env = "DRAINPIPE_QUEUE_MAX_BYTES", value_name = "SIZE")]
-    pub queue_max_bytes: Option<ByteSize>,
+    /// syslog is not read
+    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+    pub queue_max_bytes: ByteSize,
 
     /// Take the client address for the failed-login limiter from the last X-Forwarded-For
     /// entry (behind Heroku's router or a load balancer you run; never on a public port)
-    #[arg(long, env = "DRAINPIPE_TRUST_FORWARDED_FOR")]
+    #[arg(long)]
     pub trust_forwarded_for: bool,
-
-    /// Keep documents this long (`30d`, `12h`), or `forever`; applied by `serve` and `setup`
-    /// where the server has data stream lifecycles. Unset: whatever is installed is kept
-    #[arg(long, env = "DRAINPIPE_RETENTION", value_name = "AGE")]
-    pub retention: Option<Retention>,
-
-    /// Serve /metrics (and /healthz, /readyz) on this address instead of the drain listener
-    #[arg(long, env = "DRAINPIPE_METRICS_LISTEN", value_name = "ADDR")]
-    pub metrics_listen: Option<SocketAddr>,
-
-    /// Log lines as `text` (for people) or `json` (for log shippers) [default: text]
-    #[arg(long, env = "DRAINPIPE_LOG_FORMAT", value_name = "FORMAT")]
-    pub log_format: Option<LogFormat>,
-
-    /// TOML file with any of the options above, keyed by flag name
-    #[arg(long, env = "DRAINPIPE_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
+/// Between receiving and indexing, and the way out.
+#[derive(Args, Serialize, Debug, Clone)]
+#[command(next_help_heading = "Delivery")]
+#[serde(rename_all = "kebab-case")]
+pub struct DeliveryOptions {
+    /// Durable spool folder: frames are on disk before they are answered 2xx. Without it, a
+    /// bounded in-memory queue (lost on a crash)
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+
+    /// Spool size limit; when full, drains get 503 and syslog is not read
+    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
+    pub spool_max_bytes: ByteSize,
+
+    /// `batch` (fsync before answering, shared by concurrent requests) or an interval such as
+    /// `200ms`
+    #[arg(long, value_name = "POLICY", default_value = "batch")]
+    pub spool_fsync: FsyncPolicy,
+
+    /// How long SIGTERM waits for requests in flight before exiting
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub shutdown_timeout: HumanDuration,
 }
 
-/// A duration written `500ms`, `30s`, `5m` or `1h` (a bare number is seconds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HumanDuration(pub Duration);
-
-impl std::str::FromStr for HumanDuration {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<HumanDuration, String> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (n, unit) = s.split_at(split);
-        let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m)"))?;
-        let d = match unit.trim() {
-            "ms" => Duration::from_millis(n),
-            "" | "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            other => return Err(format!("unknown duration unit {other:?} (use ms, s, m or h)")),
-        };
-        Ok(HumanDuration(d))
-    }
+/// Everything `serve` (and `check-config`) takes.
+#[derive(Args, Serialize, Debug, Clone)]
+pub struct ServeOptions {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub general: GeneralOptions,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub receive: ReceiveOptions,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub delivery: DeliveryOptions,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub elasticsearch: ElasticsearchOptions,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub bulk: BulkOptions,
 }
 
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
+/// The environment variable of a flag: `--spool-dir` is `DRAINPIPE_SPOOL_DIR`.
+pub fn env_name(flag: &str) -> String {
+    format!("DRAINPIPE_{}", flag.to_ascii_uppercase().replace('-', "_"))
 }
 
-/// How long Elasticsearch keeps documents (the data streams' lifecycle `data_retention`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Retention {
-    /// Keep documents this long: a positive whole number and `d`, `h`, `m` or `s`.
-    Age(String),
-    /// No lifecycle: documents are kept until deleted by hand.
-    Forever,
-}
-
-impl std::str::FromStr for Retention {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Retention, String> {
-        let s = s.trim();
-        if s == "forever" {
-            return Ok(Retention::Forever);
-        }
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (n, unit) = s.split_at(split);
-        match (n.parse::<u64>(), unit) {
-            (Ok(n), "d" | "h" | "m" | "s") if n > 0 => Ok(Retention::Age(s.to_owned())),
-            _ => Err(format!("{s:?} is not a retention (e.g. 30d, 12h, or forever)")),
+/// Parses `args` into `C`, with every option layered as the module says. `env` reads the
+/// platform's variables (the `DRAINPIPE_*` ones clap reads itself).
+pub fn parse<C: clap::Parser>(args: &[OsString], env: impl Fn(&str) -> Option<String>) -> Result<C, clap::Error> {
+    let command = with_env_names(C::command());
+    let matches = command.clone().try_get_matches_from(args)?;
+    let Some((name, sub)) = matches.subcommand() else { return C::from_arg_matches(&matches) };
+    let mut fallbacks = match sub.try_get_one::<PathBuf>("config").ok().flatten() {
+        Some(path) => read_file(path).map_err(|e| clap::Error::raw(clap::error::ErrorKind::Io, format!("{e:#}\n")))?,
+        None => BTreeMap::new(),
+    };
+    for (flag, variables) in PLATFORM_VARIABLES {
+        if let Some((var, value)) = variables.iter().find_map(|v| env(v).filter(|s| !s.is_empty()).map(|s| (v, s))) {
+            let values = value.split(',').map(|v| v.trim().to_owned()).collect();
+            check_value(flag, &values).map_err(|e| invalid(format!("{var}: {e}")))?;
+            fallbacks.insert((*flag).to_owned(), values);
         }
     }
-}
-
-impl<'de> Deserialize<'de> for Retention {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// When the spool syncs to disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FsyncPolicy {
-    Batch,
-    Interval(Duration),
-}
-
-impl std::str::FromStr for FsyncPolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<FsyncPolicy, String> {
-        match s.trim() {
-            "batch" => Ok(FsyncPolicy::Batch),
-            other => other
-                .parse::<HumanDuration>()
-                .map(|d| FsyncPolicy::Interval(d.0))
-                .map_err(|e| format!("expected `batch` or an interval: {e}")),
+    let command = command.mut_subcommand(name, |mut sub| {
+        for (flag, values) in &fallbacks {
+            let id = sub.get_arguments().find(|a| a.get_long() == Some(flag.as_str())).map(|a| a.get_id().clone());
+            if let Some(id) = id {
+                sub = sub.mut_arg(id, |a| a.default_values(values.clone()));
+            }
         }
-    }
+        sub
+    });
+    C::from_arg_matches(&command.try_get_matches_from(args)?)
 }
 
-impl<'de> Deserialize<'de> for FsyncPolicy {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FsyncPolicy, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// A size in bytes, written `65536`, `64KiB`, `8MiB`, `1GiB` (also `KB`/`MB`/`GB` and `k`/`M`/`G`,
-/// all powers of 1024).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ByteSize(pub usize);
-
-impl std::str::FromStr for ByteSize {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<ByteSize, String> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (n, unit) = s.split_at(split);
-        let n: usize = n.parse().map_err(|_| format!("{s:?} is not a size (e.g. 65536, 64KiB, 8MiB)"))?;
-        let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "k" | "kb" | "kib" => 1 << 10,
-            "m" | "mb" | "mib" => 1 << 20,
-            "g" | "gb" | "gib" => 1 << 30,
-            other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
-        };
-        n.checked_mul(mult).filter(|&b| b > 0).map(ByteSize).ok_or_else(|| format!("{s:?} is out of range"))
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(usize),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Number(n) if n > 0 => Ok(ByteSize(n)),
-            Raw::Number(_) => Err(serde::de::Error::custom("size must be positive")),
-            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-/// The TOML file: the same options, keyed by flag name. Unknown keys are errors.
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    #[serde(default, deserialize_with = "one_or_many")]
-    elasticsearch_url: Vec<String>,
-    elasticsearch_api_key: Option<String>,
-    elasticsearch_ca: Option<PathBuf>,
-    elasticsearch_gzip: Option<bool>,
-    spool_dir: Option<PathBuf>,
-    spool_max_bytes: Option<ByteSize>,
-    spool_fsync: Option<FsyncPolicy>,
-    bulk_max_docs: Option<usize>,
-    bulk_max_bytes: Option<ByteSize>,
-    bulk_flush_interval: Option<HumanDuration>,
-    bulk_concurrency: Option<usize>,
-    shutdown_timeout: Option<HumanDuration>,
-    metrics_listen: Option<SocketAddr>,
-    log_format: Option<LogFormat>,
-    namespace: Option<String>,
-    #[serde(default)]
-    basic_auth: Vec<String>,
-    #[serde(default)]
-    drain_token: Vec<String>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    syslog_listen: Option<SocketAddr>,
-    syslog_tls_listen: Option<SocketAddr>,
-    max_body_size: Option<ByteSize>,
-    max_message_size: Option<ByteSize>,
-    max_connections: Option<usize>,
-    queue_max_bytes: Option<ByteSize>,
-    trust_forwarded_for: Option<bool>,
-    retention: Option<Retention>,
-}
-
-/// A string or an array of strings.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Raw::deserialize(d)? {
-        Raw::One(s) => vec![s],
-        Raw::Many(v) => v,
+/// Every subcommand's flags read `DRAINPIPE_<FLAG>` too.
+fn with_env_names(command: Command) -> Command {
+    command.mut_subcommands(|sub| {
+        sub.mut_args(|arg| match arg.get_long().map(env_name) {
+            Some(var) if arg.get_env().is_none() => arg.env(var),
+            _ => arg,
+        })
     })
 }
 
-/// The validated configuration `serve` runs with.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServeConfig {
-    pub listen: SocketAddr,
-    pub elasticsearch_urls: Vec<String>,
-    pub elasticsearch_api_key: Option<String>,
-    pub elasticsearch_ca: Option<PathBuf>,
-    pub elasticsearch_gzip: bool,
-    pub spool: Option<SpoolSettings>,
-    pub bulk_max_docs: usize,
-    pub bulk_max_bytes: usize,
-    pub bulk_flush_interval: Duration,
-    pub bulk_concurrency: usize,
-    pub shutdown_timeout: Duration,
-    pub metrics_listen: Option<SocketAddr>,
-    pub log_format: LogFormat,
-    pub namespace: String,
-    pub credentials: Vec<Credential>,
-    pub drain_tokens: DrainTokens,
-    pub tls: Option<TlsFiles>,
-    pub syslog_listen: Option<SocketAddr>,
-    pub syslog_tls_listen: Option<SocketAddr>,
-    pub max_body_bytes: usize,
-    pub max_message_bytes: usize,
-    pub max_connections: usize,
-    pub queue_max_bytes: usize,
-    pub trust_forwarded_for: bool,
-    /// `None`: keep whatever lifecycle the installed templates have.
-    pub retention: Option<Retention>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SpoolSettings {
-    pub dir: PathBuf,
-    pub max_bytes: u64,
-    pub fsync: FsyncPolicy,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-impl ServeConfig {
-    /// Merges flags/`DRAINPIPE_*` (already in `args`), conventional variables read through
-    /// `env`, and the config file.
-    pub fn resolve(args: ServeArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<ServeConfig> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+/// The file's options as the strings a flag would get; unknown keys and values the flag
+/// would refuse are errors that name the file and the key.
+fn read_file(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+    let mut options = BTreeMap::new();
+    for (key, value) in table {
+        let values = match value {
+            toml::Value::Array(items) => items.into_iter().map(scalar).collect::<Option<Vec<_>>>(),
+            other => scalar(other).map(|v| vec![v]),
         };
-        let port_listen = match env("PORT").filter(|p| !p.is_empty()) {
-            Some(p) => {
-                let port: u16 = p.trim().parse().with_context(|| format!("PORT={p:?} is not a port number"))?;
-                Some(SocketAddr::from(([0, 0, 0, 0], port)))
-            }
-            None => None,
+        let checked = values
+            .ok_or_else(|| "expected a string, number, boolean or array of them".to_owned())
+            .and_then(|values| check_value(&key, &values).map(|()| values));
+        match checked {
+            Ok(values) => options.insert(key, values),
+            Err(e) => anyhow::bail!("config file {}: {key}: {e}", path.display()),
         };
-        let listen = args
-            .listen
-            .or(port_listen)
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
-        // Heroku's search add-ons set these; the first one present wins.
-        let platform_url = ["BONSAI_URL", "SEARCHBOX_URL", "ELASTICSEARCH_URL"]
-            .iter()
-            .find_map(|k| env(k).filter(|u| !u.is_empty()))
-            .map(|u| u.split(',').map(str::trim).map(str::to_owned).collect::<Vec<_>>());
-        let elasticsearch_urls = Some(args.elasticsearch_url)
-            .filter(|v| !v.is_empty())
-            .or(platform_url)
-            .or(Some(file.elasticsearch_url).filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| vec![DEFAULT_ELASTICSEARCH_URL.to_owned()]);
-        let namespace = args.namespace.or(file.namespace).unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-        validate_namespace(&namespace)?;
-
-        let credentials = if args.basic_auth.is_empty() {
-            let parsed: Result<Vec<Credential>, String> = file.basic_auth.iter().map(|c| c.parse()).collect();
-            parsed.map_err(|e| anyhow::anyhow!("basic-auth in the config file: {e}"))?
-        } else {
-            args.basic_auth
-        };
-        let token_pairs = if args.drain_token.is_empty() { file.drain_token } else { args.drain_token };
-        let drain_tokens = DrainTokens::new(
-            token_pairs
-                .iter()
-                .map(|p| DrainTokens::parse_pair(p).map_err(|e| anyhow::anyhow!("drain-token {p:?}: {e}")))
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        );
-        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
-            (None, None) => None,
-            _ => bail!("tls-cert and tls-key go together"),
-        };
-        let syslog_tls_listen = args.syslog_tls_listen.or(file.syslog_tls_listen);
-        if syslog_tls_listen.is_some() && tls.is_none() {
-            bail!("syslog-tls-listen needs tls-cert and tls-key");
-        }
-        let size = |a: Option<ByteSize>, f: Option<ByteSize>, default: usize| a.or(f).map_or(default, |b| b.0);
-        let spool = args.spool_dir.or(file.spool_dir).map(|dir| SpoolSettings {
-            dir,
-            max_bytes: size(args.spool_max_bytes, file.spool_max_bytes, 1 << 30) as u64,
-            fsync: args.spool_fsync.or(file.spool_fsync).unwrap_or(FsyncPolicy::Batch),
-        });
-        let duration =
-            |a: Option<HumanDuration>, f: Option<HumanDuration>, default: Duration| a.or(f).map_or(default, |d| d.0);
-        let max_body_bytes = size(args.max_body_size, file.max_body_size, 8 << 20);
-        let queue_max_bytes = size(args.queue_max_bytes, file.queue_max_bytes, 64 << 20);
-        // A largest gzip body needs its compressed bytes, its inflated bytes and its message
-        // index at once; below that, such a request could never be taken.
-        if queue_max_bytes < 3 * max_body_bytes {
-            bail!("queue-max-bytes ({queue_max_bytes}) must be at least three times max-body-size ({max_body_bytes})");
-        }
-        Ok(ServeConfig {
-            listen,
-            elasticsearch_urls,
-            elasticsearch_api_key: args.elasticsearch_api_key.or(file.elasticsearch_api_key),
-            elasticsearch_ca: args.elasticsearch_ca.or(file.elasticsearch_ca),
-            elasticsearch_gzip: args.elasticsearch_gzip || file.elasticsearch_gzip.unwrap_or(false),
-            spool,
-            bulk_max_docs: args.bulk_max_docs.or(file.bulk_max_docs).unwrap_or(5_000).max(1),
-            bulk_max_bytes: size(args.bulk_max_bytes, file.bulk_max_bytes, 5 << 20),
-            bulk_flush_interval: duration(args.bulk_flush_interval, file.bulk_flush_interval, Duration::from_secs(1)),
-            bulk_concurrency: args.bulk_concurrency.or(file.bulk_concurrency).unwrap_or(2).max(1),
-            shutdown_timeout: duration(args.shutdown_timeout, file.shutdown_timeout, Duration::from_secs(30)),
-            metrics_listen: args.metrics_listen.or(file.metrics_listen),
-            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
-            namespace,
-            credentials,
-            drain_tokens,
-            tls,
-            syslog_listen: args.syslog_listen.or(file.syslog_listen),
-            syslog_tls_listen,
-            max_body_bytes,
-            max_message_bytes: size(args.max_message_size, file.max_message_size, 64 << 10),
-            max_connections: args.max_connections.or(file.max_connections).unwrap_or(1024).max(1),
-            queue_max_bytes,
-            trust_forwarded_for: args.trust_forwarded_for || file.trust_forwarded_for.unwrap_or(false),
-            retention: args.retention.or(file.retention),
-        })
     }
+    Ok(options)
+}
 
-    /// The data stream documents are written to.
-    pub fn data_stream(&self) -> String {
-        format!("logs-heroku-{}", self.namespace)
+fn scalar(value: toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s),
+        toml::Value::Integer(n) => Some(n.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
     }
+}
 
-    /// The Elasticsearch client these options describe.
-    pub fn elasticsearch(&self) -> anyhow::Result<drainpipe_bulk_indexer::Client> {
+/// Whether `serve`'s `--<flag>` takes `values` (every option file key is one of serve's).
+fn check_value(flag: &str, values: &Vec<String>) -> Result<(), String> {
+    let serve = with_env_names(Command::new("drainpipe").subcommand(ServeOptions::augment_args(Command::new("serve"))));
+    let serve = serve.find_subcommand("serve").cloned().unwrap_or_default();
+    let Some(arg) = serve.get_arguments().find(|a| a.get_long() == Some(flag)) else {
+        return Err("unknown option".to_owned());
+    };
+    if !arg.get_action().takes_values() {
+        return match values.as_slice() {
+            [v] if v == "true" || v == "false" => Ok(()),
+            _ => Err("expected true or false".to_owned()),
+        };
+    }
+    // Exactly what the flag would do with it, without the environment.
+    let serve = serve.mut_args(|a| a.env(None::<&str>));
+    let args = std::iter::once("serve".to_owned()).chain(values.iter().map(|v| format!("--{flag}={v}")));
+    match serve.try_get_matches_from(args) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            Err(first.strip_prefix("error: ").unwrap_or(first).to_owned())
+        }
+    }
+}
+
+fn invalid(message: String) -> clap::Error {
+    clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{message}\n"))
+}
+
+impl ElasticsearchOptions {
+    /// The client these options describe.
+    pub fn client(&self) -> anyhow::Result<Client> {
         let ca_pem = match &self.elasticsearch_ca {
             Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
             None => None,
         };
-        Ok(drainpipe_bulk_indexer::Client::with_config(&drainpipe_bulk_indexer::ClientConfig {
-            urls: self.elasticsearch_urls.clone(),
-            api_key: self.elasticsearch_api_key.clone(),
+        Ok(Client::with_config(&ClientConfig {
+            urls: self.elasticsearch_url.iter().map(|u| u.0.clone()).collect(),
+            api_key: self.elasticsearch_api_key.as_ref().map(|k| k.0.clone()),
             ca_pem,
             gzip: self.elasticsearch_gzip,
         })?)
     }
 
-    /// The effective configuration as TOML, keyed like the file, with every secret replaced.
-    pub fn to_redacted_toml(&self) -> String {
-        use toml::Value as V;
-        let mut t = toml::Table::new();
-        let s = |v: &str| V::String(v.to_owned());
-        let n = |v: u64| V::Integer(i64::try_from(v).unwrap_or(i64::MAX));
-        let d = |v: Duration| s(&format!("{}ms", v.as_millis()));
-        t.insert("listen".into(), s(&self.listen.to_string()));
-        t.insert(
-            "elasticsearch-url".into(),
-            V::Array(self.elasticsearch_urls.iter().map(|u| s(&drainpipe_bulk_indexer::redact(u))).collect()),
-        );
-        if self.elasticsearch_api_key.is_some() {
-            t.insert("elasticsearch-api-key".into(), s("[REDACTED]"));
-        }
-        if let Some(ca) = &self.elasticsearch_ca {
-            t.insert("elasticsearch-ca".into(), s(&ca.display().to_string()));
-        }
-        t.insert("elasticsearch-gzip".into(), V::Boolean(self.elasticsearch_gzip));
-        t.insert("namespace".into(), s(&self.namespace));
-        t.insert(
-            "basic-auth".into(),
-            V::Array(self.credentials.iter().map(|c| s(&format!("{}:[REDACTED]", c.user))).collect()),
-        );
-        let mut tokens: Vec<V> =
-            self.drain_tokens.as_map().values().map(|app| s(&format!("[REDACTED]={app}"))).collect();
-        tokens.sort_by_key(|v| v.to_string());
-        t.insert("drain-token".into(), V::Array(tokens));
-        if let Some(tls) = &self.tls {
-            t.insert("tls-cert".into(), s(&tls.cert.display().to_string()));
-            t.insert("tls-key".into(), s(&tls.key.display().to_string()));
-        }
-        if let Some(a) = self.syslog_listen {
-            t.insert("syslog-listen".into(), s(&a.to_string()));
-        }
-        if let Some(a) = self.syslog_tls_listen {
-            t.insert("syslog-tls-listen".into(), s(&a.to_string()));
-        }
-        t.insert("max-body-size".into(), n(self.max_body_bytes as u64));
-        t.insert("max-message-size".into(), n(self.max_message_bytes as u64));
-        t.insert("max-connections".into(), n(self.max_connections as u64));
-        t.insert("queue-max-bytes".into(), n(self.queue_max_bytes as u64));
-        t.insert("trust-forwarded-for".into(), V::Boolean(self.trust_forwarded_for));
-        match &self.retention {
-            Some(Retention::Age(age)) => t.insert("retention".into(), s(age)),
-            Some(Retention::Forever) => t.insert("retention".into(), s("forever")),
-            None => None,
-        };
-        if let Some(sp) = &self.spool {
-            t.insert("spool-dir".into(), s(&sp.dir.display().to_string()));
-            t.insert("spool-max-bytes".into(), n(sp.max_bytes));
-            t.insert(
-                "spool-fsync".into(),
-                match sp.fsync {
-                    FsyncPolicy::Batch => s("batch"),
-                    FsyncPolicy::Interval(i) => d(i),
-                },
-            );
-        }
-        t.insert("bulk-max-docs".into(), n(self.bulk_max_docs as u64));
-        t.insert("bulk-max-bytes".into(), n(self.bulk_max_bytes as u64));
-        t.insert("bulk-flush-interval".into(), d(self.bulk_flush_interval));
-        t.insert("bulk-concurrency".into(), n(self.bulk_concurrency as u64));
-        t.insert("shutdown-timeout".into(), d(self.shutdown_timeout));
-        if let Some(a) = self.metrics_listen {
-            t.insert("metrics-listen".into(), s(&a.to_string()));
-        }
-        t.insert(
-            "log-format".into(),
-            s(match self.log_format {
-                LogFormat::Text => "text",
-                LogFormat::Json => "json",
-            }),
-        );
-        toml::to_string(&t).unwrap_or_default()
-    }
-
-    /// Batching, concurrency and dead letters (to the dead-letter stream, then a file in the
-    /// spool folder if there is one).
-    pub fn indexer_config(&self) -> drainpipe_bulk_indexer::IndexerConfig {
-        drainpipe_bulk_indexer::IndexerConfig {
-            max_docs: self.bulk_max_docs,
-            max_bytes: self.bulk_max_bytes,
-            flush_interval: self.bulk_flush_interval,
-            concurrency: self.bulk_concurrency,
-            dead_letter: drainpipe_bulk_indexer::DeadLetterConfig {
-                index: self.dead_letter_stream(),
-                file: self.spool.as_ref().map(|s| s.dir.join("dead-letters.ndjson")),
-            },
-            ..drainpipe_bulk_indexer::IndexerConfig::default()
-        }
+    /// The data stream documents are written to.
+    pub fn data_stream(&self) -> String {
+        format!("logs-heroku-{}", self.namespace.0)
     }
 
     /// Where documents Elasticsearch will never take are kept.
     pub fn dead_letter_stream(&self) -> String {
-        format!("logs-heroku.deadletter-{}", self.namespace)
+        format!("logs-heroku.deadletter-{}", self.namespace.0)
     }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+impl BulkOptions {
+    /// Batching and concurrency; dead letters go to the dead-letter stream of `elasticsearch`,
+    /// then to `dead_letter_file` when there is one.
+    pub fn indexer_config(
+        &self,
+        elasticsearch: &ElasticsearchOptions,
+        dead_letter_file: Option<PathBuf>,
+    ) -> IndexerConfig {
+        IndexerConfig {
+            max_docs: self.bulk_max_docs.get(),
+            max_bytes: self.bulk_max_bytes.0,
+            flush_interval: self.bulk_flush_interval.0,
+            concurrency: self.bulk_concurrency.get(),
+            dead_letter: DeadLetterConfig { index: elasticsearch.dead_letter_stream(), file: dead_letter_file },
+            ..IndexerConfig::default()
+        }
+    }
 }
 
-/// Data stream names are `type-dataset-namespace`: the namespace may not hold `-`, and index
-/// names must be lowercase without `\ / * ? " < > | , # :` or spaces.
-fn validate_namespace(ns: &str) -> anyhow::Result<()> {
-    if ns.is_empty() || ns.len() > 100 {
-        bail!("namespace must be 1 to 100 characters, got {ns:?}");
+impl ReceiveOptions {
+    /// The certificate and key files, when both are given.
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        self.tls_cert.as_deref().zip(self.tls_key.as_deref())
     }
-    if !ns.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.') {
-        bail!("namespace {ns:?} may only hold lowercase letters, digits, '_' and '.'");
+
+    pub fn drain_tokens(&self) -> DrainTokens {
+        DrainTokens::new(self.drain_token.iter().map(|t| (t.token.clone(), t.app.clone())))
     }
-    Ok(())
+
+    /// The largest record a frame can make: a largest request, or a syslog read of messages.
+    pub fn largest_frame(&self) -> usize {
+        self.max_body_size.0.max(2 * self.max_message_size.0 + (64 << 10))
+    }
+
+    /// Every address listened on, with its flag.
+    fn addresses(&self) -> Vec<(&'static str, ListenAddr)> {
+        let optional = [
+            ("metrics-listen", self.metrics_listen),
+            ("syslog-listen", self.syslog_listen),
+            ("syslog-tls-listen", self.syslog_tls_listen),
+        ];
+        std::iter::once(("listen", self.listen))
+            .chain(optional.into_iter().filter_map(|(f, a)| Some((f, a?))))
+            .collect()
+    }
+}
+
+impl ServeOptions {
+    /// What is wrong with these options together (each value alone was checked when parsed).
+    pub fn problems(&self) -> Vec<String> {
+        let r = &self.receive;
+        let mut problems = Vec::new();
+        if r.tls_cert.is_some() != r.tls_key.is_some() {
+            problems.push("--tls-cert and --tls-key go together".to_owned());
+        }
+        if r.syslog_tls_listen.is_some() && r.tls_files().is_none() {
+            problems.push("--syslog-tls-listen needs --tls-cert and --tls-key".to_owned());
+        }
+        // A largest gzip body needs its compressed bytes, its inflated bytes and its message
+        // index at once; below that, such a request could never be taken.
+        if r.queue_max_bytes.0 < 3 * r.max_body_size.0 {
+            problems.push(format!(
+                "--queue-max-bytes ({}) must be at least three times --max-body-size ({})",
+                r.queue_max_bytes.0, r.max_body_size.0
+            ));
+        }
+        let addresses = r.addresses();
+        for (i, (flag, a)) in addresses.iter().enumerate() {
+            for (other, b) in &addresses[i + 1..] {
+                let overlap = a.0.ip() == b.0.ip() || a.0.ip().is_unspecified() || b.0.ip().is_unspecified();
+                if a.0.port() == b.0.port() && a.0.port() != 0 && overlap {
+                    problems.push(format!("--{flag} ({}) and --{other} ({}) are the same address", a.0, b.0));
+                }
+            }
+        }
+        if let Some(Err(e)) = self.spool_config() {
+            problems.push(format!("--spool-max-bytes: {e}"));
+        }
+        problems
+    }
+
+    /// The spool these options ask for, with segments that hold the largest frame.
+    pub fn spool_config(&self) -> Option<Result<SpoolConfig, drainpipe_spool::SpoolError>> {
+        let d = &self.delivery;
+        let dir = d.spool_dir.clone()?;
+        let largest = crate::frame_codec::max_record_len(self.receive.largest_frame()) as u64;
+        Some(SpoolConfig::sized_for(dir, d.spool_max_bytes.0 as u64, largest, d.spool_fsync.into()))
+    }
+
+    /// Bulk requests, with dead letters in the spool folder when the stream refuses them.
+    pub fn indexer_config(&self) -> IndexerConfig {
+        let file = self.delivery.spool_dir.as_ref().map(|d| d.join("dead-letters.ndjson"));
+        self.bulk.indexer_config(&self.elasticsearch, file)
+    }
+
+    /// The effective options as TOML, keyed like the file, with every secret redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn no_env(_: &str) -> Option<String> {
-        None
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Sub,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum Sub {
+        Serve(ServeOptions),
+    }
+
+    fn serve_with(args: &[&str], env: impl Fn(&str) -> Option<String>) -> Result<ServeOptions, clap::Error> {
+        let args: Vec<OsString> = ["drainpipe", "serve"].iter().chain(args).map(OsString::from).collect();
+        parse::<Cli>(&args, env).map(|c| {
+            let Sub::Serve(o) = c.command;
+            o
+        })
+    }
+
+    fn serve(args: &[&str]) -> ServeOptions {
+        serve_with(args, |_| None).unwrap()
     }
 
     #[test]
     fn defaults() {
-        let c = ServeConfig::resolve(ServeArgs::default(), no_env).unwrap();
-        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
-        assert_eq!(c.elasticsearch_urls, ["http://127.0.0.1:9200"]);
-        assert_eq!(c.data_stream(), "logs-heroku-default");
-        assert_eq!(c.dead_letter_stream(), "logs-heroku.deadletter-default");
-        assert_eq!(c.spool, None);
-        assert_eq!((c.bulk_max_docs, c.bulk_concurrency, c.shutdown_timeout), (5000, 2, Duration::from_secs(30)));
+        let c = serve(&[]);
+        assert_eq!(c.receive.listen.0.to_string(), "0.0.0.0:8080");
+        assert_eq!(format!("{:?}", c.elasticsearch.elasticsearch_url), "[http://127.0.0.1:9200/]");
+        assert_eq!(c.elasticsearch.data_stream(), "logs-heroku-default");
+        assert_eq!(c.elasticsearch.dead_letter_stream(), "logs-heroku.deadletter-default");
+        assert!(c.spool_config().is_none());
+        assert_eq!((c.bulk.bulk_max_docs.get(), c.bulk.bulk_concurrency.get()), (5000, 2));
+        assert_eq!(c.delivery.shutdown_timeout.0, std::time::Duration::from_secs(30));
+        assert_eq!(c.receive.queue_max_bytes.0, 64 << 20);
+        assert_eq!(c.elasticsearch.retention, None, "unset keeps what is installed");
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
     }
 
     #[test]
-    fn retention_is_validated_and_read_from_the_file() {
-        assert_eq!("30d".parse::<Retention>(), Ok(Retention::Age("30d".into())));
-        assert_eq!("forever".parse::<Retention>(), Ok(Retention::Forever));
-        for bad in ["30x", "0d", "d", "", "30", "-1d", "1.5d"] {
-            assert!(bad.parse::<Retention>().is_err(), "{bad:?} accepted");
+    fn every_flag_reads_its_environment_variable() {
+        let cli = with_env_names(<Cli as clap::CommandFactory>::command());
+        let serve = cli.find_subcommand("serve").unwrap();
+        let mut n = 0;
+        for arg in serve.get_arguments().filter(|a| a.get_long().is_some()) {
+            let long = arg.get_long().unwrap();
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(env_name(long).as_str()), "--{long}");
+            n += 1;
         }
-        let file: FileConfig = toml::from_str("retention = \"7d\"").unwrap();
-        assert_eq!(file.retention, Some(Retention::Age("7d".into())));
-        assert!(toml::from_str::<FileConfig>("retention = \"30x\"").is_err());
-        let c = ServeConfig::resolve(ServeArgs::default(), no_env).unwrap();
-        assert_eq!(c.retention, None, "unset keeps what is installed");
+        assert!(n > 25, "{n} flags");
+        assert_eq!(env_name("drain-token"), "DRAINPIPE_DRAIN_TOKEN");
     }
 
     #[test]
-    fn the_memory_queue_must_hold_a_largest_request() {
-        let args = ServeArgs { queue_max_bytes: Some(ByteSize(16 << 20)), ..ServeArgs::default() };
-        let err = format!("{:#}", ServeConfig::resolve(args, no_env).unwrap_err());
-        assert!(err.contains("queue-max-bytes"), "{err}");
-        assert_eq!(ServeConfig::resolve(ServeArgs::default(), no_env).unwrap().queue_max_bytes, 64 << 20);
-    }
-
-    #[test]
-    fn port_and_elasticsearch_url_are_honoured() {
+    fn port_elasticsearch_url_and_the_old_drain_token_variable_are_honoured() {
         let env = |k: &str| match k {
             "PORT" => Some("5000".to_owned()),
             "ELASTICSEARCH_URL" => Some("http://es:9200".to_owned()),
+            "DRAINPIPE_DRAIN_TOKENS" => Some("d.1=shop,d.2=blog".to_owned()),
             _ => None,
         };
-        let c = ServeConfig::resolve(ServeArgs::default(), env).unwrap();
-        assert_eq!(c.listen.to_string(), "0.0.0.0:5000");
-        assert_eq!(c.elasticsearch_urls, ["http://es:9200"]);
+        let c = serve_with(&[], env).unwrap();
+        assert_eq!(c.receive.listen.0.to_string(), "0.0.0.0:5000");
+        assert_eq!(format!("{:?}", c.elasticsearch.elasticsearch_url), "[http://es:9200/]");
+        assert_eq!(c.receive.drain_tokens().app("d.2"), Some("blog"));
         // Bonsai, then SearchBox, then ELASTICSEARCH_URL.
         let addons = |k: &str| match k {
             "SEARCHBOX_URL" => Some("https://searchbox".to_owned()),
             "ELASTICSEARCH_URL" => Some("http://es:9200".to_owned()),
             _ => None,
         };
-        assert_eq!(
-            ServeConfig::resolve(ServeArgs::default(), addons).unwrap().elasticsearch_urls,
-            ["https://searchbox"]
-        );
-        let bonsai = |k: &str| (k == "BONSAI_URL").then(|| "https://bonsai".to_owned()).or_else(|| addons(k));
-        assert_eq!(ServeConfig::resolve(ServeArgs::default(), bonsai).unwrap().elasticsearch_urls, ["https://bonsai"]);
-        // A flag (or DRAINPIPE_*) wins over them.
-        let args = ServeArgs { listen: Some("127.0.0.1:9".parse().unwrap()), ..ServeArgs::default() };
-        assert_eq!(ServeConfig::resolve(args, env).unwrap().listen.to_string(), "127.0.0.1:9");
-        assert!(ServeConfig::resolve(ServeArgs::default(), |_| Some("http".to_owned())).is_err());
+        let c = serve_with(&[], addons).unwrap();
+        assert_eq!(format!("{:?}", c.elasticsearch.elasticsearch_url), "[https://searchbox/]");
+        // A flag wins over them.
+        let c = serve_with(&["--listen", "127.0.0.1:9"], env).unwrap();
+        assert_eq!(c.receive.listen.0.to_string(), "127.0.0.1:9");
+        let err = serve_with(&[], |k| (k == "PORT").then(|| "http".to_owned())).unwrap_err().to_string();
+        assert!(err.contains("PORT"), "{err}");
     }
 
     #[test]
@@ -696,112 +539,110 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("drainpipe-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("drainpipe.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:7000\"\nelasticsearch-url = \"http://file:9200\"\nnamespace = \"prod\"\n",
-        )
-        .unwrap();
-        let args = ServeArgs { namespace: Some("flag".into()), config: Some(path.clone()), ..ServeArgs::default() };
-        let c = ServeConfig::resolve(args, no_env).unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
-        assert_eq!(c.elasticsearch_urls, ["http://file:9200"]);
-        assert_eq!(c.namespace, "flag");
+        let file = "listen = \"127.0.0.1:7000\"\nelasticsearch-url = \"http://file:9200\"\nnamespace = \"prod\"\n\
+                    elasticsearch-gzip = true\nbulk-max-docs = 10\nbasic-auth = [\"a:b\", \"c:d\"]\n";
+        std::fs::write(&path, file).unwrap();
+        let p = path.to_str().unwrap();
+        let c = serve(&["--config", p, "--namespace", "flag"]);
+        assert_eq!(c.receive.listen.0.to_string(), "127.0.0.1:7000");
+        assert_eq!(format!("{:?}", c.elasticsearch.elasticsearch_url), "[http://file:9200/]");
+        assert_eq!(c.elasticsearch.namespace.0, "flag");
+        assert!(c.elasticsearch.elasticsearch_gzip);
+        assert_eq!((c.bulk.bulk_max_docs.get(), c.receive.basic_auth.len()), (10, 2));
+        // PORT is above the file.
+        let c = serve_with(&["--config", p], |k| (k == "PORT").then(|| "5000".to_owned())).unwrap();
+        assert_eq!(c.receive.listen.0.port(), 5000);
 
         std::fs::write(&path, "listen = \"127.0.0.1:7000\"\nlisten-address = \"x\"\n").unwrap();
-        let args = ServeArgs { config: Some(path), ..ServeArgs::default() };
-        let err = format!("{:#}", ServeConfig::resolve(args, no_env).unwrap_err());
-        assert!(err.contains("listen-address"), "{err}");
+        let err = serve_with(&["--config", p], |_| None).unwrap_err().to_string();
+        assert!(err.contains("listen-address") && err.contains("unknown"), "{err}");
+        std::fs::write(&path, "max-body-size = \"8 parsecs\"\n").unwrap();
+        let err = serve_with(&["--config", p], |_| None).unwrap_err().to_string();
+        assert!(err.contains("max-body-size") && err.contains("drainpipe.toml"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn the_shipped_example_files_are_valid() {
+        let check = |text: &str| {
+            let table: toml::Table = toml::from_str(text).unwrap();
+            for (key, value) in table {
+                let values = match value {
+                    toml::Value::Array(items) => items.into_iter().map(|v| scalar(v).unwrap()).collect(),
+                    other => vec![scalar(other).unwrap()],
+                };
+                check_value(&key, &values).unwrap_or_else(|e| panic!("{key}: {e}"));
+            }
+        };
         let example = include_str!("../../deploy/drainpipe.toml");
-        let file: FileConfig = toml::from_str(example).unwrap();
-        assert_eq!(file.namespace.as_deref(), Some(DEFAULT_NAMESPACE));
+        check(example);
         // Every commented-out option is a real key too.
         let uncommented: String = example
             .lines()
             .map(|l| l.strip_prefix("# ").filter(|l| l.contains(" = ")).unwrap_or(l))
             .map(|l| format!("{l}\n"))
             .collect();
-        toml::from_str::<FileConfig>(&uncommented).unwrap();
+        check(&uncommented);
         // And so is the example in docs/configuration.md.
         let docs = include_str!("../../docs/configuration.md");
-        let block = docs.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
-        let file: FileConfig = toml::from_str(block).unwrap();
-        assert_eq!(file.basic_auth.len(), 1);
+        check(docs.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).unwrap());
     }
 
     #[test]
-    fn sizes_credentials_and_tokens() {
-        assert_eq!("64KiB".parse::<ByteSize>(), Ok(ByteSize(65_536)));
-        assert_eq!("8MiB".parse::<ByteSize>(), Ok(ByteSize(8 << 20)));
-        assert_eq!("1000".parse::<ByteSize>(), Ok(ByteSize(1000)));
-        assert!("0".parse::<ByteSize>().is_err());
-        assert!("5 parsecs".parse::<ByteSize>().is_err());
-        let args = ServeArgs {
-            basic_auth: vec!["u:p".parse().unwrap()],
-            drain_token: vec!["d.1=shop".into()],
-            max_message_size: Some(ByteSize(100)),
-            ..ServeArgs::default()
-        };
-        let c = ServeConfig::resolve(args, no_env).unwrap();
-        assert_eq!(c.credentials.len(), 1);
-        assert_eq!(c.drain_tokens.app("d.1"), Some("shop"));
-        assert_eq!((c.max_body_bytes, c.max_message_bytes, c.max_connections), (8 << 20, 100, 1024));
-        assert!(!format!("{c:?}").contains("u:p") && !format!("{c:?}").contains("\"p\""));
-        let bad = ServeArgs { drain_token: vec!["d.1".into()], ..ServeArgs::default() };
-        assert!(ServeConfig::resolve(bad, no_env).is_err());
-        let bad = ServeArgs { syslog_tls_listen: Some("127.0.0.1:6514".parse().unwrap()), ..ServeArgs::default() };
-        assert!(ServeConfig::resolve(bad, no_env).is_err());
+    fn values_people_write_are_taken_or_explained() {
+        let c = serve(&["--listen", ":9000", "--metrics-listen", "localhost:9464", "--drain-token", "d.1=shop"]);
+        assert_eq!(c.receive.listen.0.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.receive.metrics_listen.unwrap().0.port(), 9464);
+        assert_eq!(c.receive.drain_tokens().app("d.1"), Some("shop"));
+        let err = serve_with(&["--elasticsearch-url", "127.0.0.1:9200"], |_| None).unwrap_err();
+        assert!(err.to_string().contains("http://127.0.0.1:9200"), "{err}");
+        // A bad drain token and a bad credential are the same kind of error (exit code 2).
+        let token = serve_with(&["--drain-token", "d.1"], |_| None).unwrap_err();
+        let auth = serve_with(&["--basic-auth", "nopassword"], |_| None).unwrap_err();
+        assert_eq!((token.exit_code(), auth.exit_code()), (2, 2));
     }
 
     #[test]
-    fn durations_and_spool_settings() {
-        assert_eq!("500ms".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_millis(500))));
-        assert_eq!("2m".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(120))));
-        assert!("soon".parse::<HumanDuration>().is_err());
-        assert_eq!("batch".parse::<FsyncPolicy>(), Ok(FsyncPolicy::Batch));
-        assert_eq!("200ms".parse::<FsyncPolicy>(), Ok(FsyncPolicy::Interval(Duration::from_millis(200))));
-        let args = ServeArgs {
-            spool_dir: Some("/var/lib/drainpipe".into()),
-            spool_max_bytes: Some(ByteSize(1 << 20)),
-            ..ServeArgs::default()
-        };
-        let c = ServeConfig::resolve(args, no_env).unwrap();
-        assert_eq!(
-            c.spool,
-            Some(SpoolSettings { dir: "/var/lib/drainpipe".into(), max_bytes: 1 << 20, fsync: FsyncPolicy::Batch })
-        );
+    fn options_that_clash_are_problems() {
+        let problems = |args: &[&str]| serve(args).problems().join("\n");
+        assert!(problems(&["--queue-max-bytes", "16MiB"]).contains("queue-max-bytes"));
+        assert!(problems(&["--syslog-tls-listen", "127.0.0.1:6514"]).contains("syslog-tls-listen"));
+        assert!(problems(&["--tls-cert", "c.pem"]).contains("go together"));
+        assert!(problems(&["--metrics-listen", "127.0.0.1:8080"]).contains("same address"));
+        assert!(problems(&["--listen", "127.0.0.1:8080", "--metrics-listen", "127.0.0.2:8080"]).is_empty());
+        let small = problems(&["--spool-dir", "/nonexistent/spool", "--spool-max-bytes", "10MiB"]);
+        assert!(small.contains("spool-max-bytes") && small.contains("two segments"), "{small}");
+        assert!(problems(&["--spool-dir", "/nonexistent/spool"]).is_empty());
     }
 
     #[test]
     fn the_printed_configuration_hides_secrets_and_reads_back() {
-        let args = ServeArgs {
-            elasticsearch_url: vec!["https://elastic:hunter2@es.example.com".into()],
-            elasticsearch_api_key: Some("id:topsecret".into()),
-            basic_auth: vec!["logplex:s3cret".parse().unwrap()],
-            drain_token: vec!["d.0b7a=shop".into()],
-            spool_dir: Some("/var/lib/drainpipe".into()),
-            spool_fsync: Some(FsyncPolicy::Interval(Duration::from_millis(200))),
-            ..ServeArgs::default()
-        };
-        let printed = ServeConfig::resolve(args, no_env).unwrap().to_redacted_toml();
+        let c = serve(&[
+            "--elasticsearch-url",
+            "https://elastic:hunter2@es.example.com",
+            "--elasticsearch-api-key",
+            "id:topsecret",
+            "--basic-auth",
+            "logplex:s3cret",
+            "--drain-token",
+            "d.0b7a=shop",
+            "--spool-dir",
+            "/var/lib/drainpipe",
+            "--spool-fsync",
+            "200ms",
+        ]);
+        let printed = c.to_redacted_toml();
         for secret in ["hunter2", "topsecret", "s3cret", "d.0b7a"] {
             assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+            assert!(!format!("{c:?}").contains(secret), "{secret} in Debug");
         }
         assert!(printed.contains("logplex:[REDACTED]") && printed.contains("[REDACTED]=shop"), "{printed}");
-        // Every key it prints is a key the file accepts.
-        let back: Result<FileConfig, _> = toml::from_str(&printed);
-        assert!(back.is_ok(), "{back:?}\n{printed}");
-    }
-
-    #[test]
-    fn namespace_must_fit_a_data_stream_name() {
-        for bad in ["", "Prod", "a-b", "a b", "a*"] {
-            let args = ServeArgs { namespace: Some(bad.into()), ..ServeArgs::default() };
-            assert!(ServeConfig::resolve(args, no_env).is_err(), "{bad}");
+        assert!(printed.contains("spool-fsync = \"200ms\""), "{printed}");
+        // Every key it prints is a key the file accepts, with a value it takes.
+        let table: toml::Table = toml::from_str(&printed).unwrap();
+        assert!(table.len() > 20, "{printed}");
+        for key in table.keys() {
+            assert!(check_value(key, &vec!["x".into()]) != Err("unknown option".to_owned()), "{key}");
         }
     }
 }

@@ -6,7 +6,6 @@
 //! `drainpipe_elasticsearch_reachable`) but does not decide it: during an outage the spool is
 //! what should take the traffic, and a load balancer that drops every replica would lose it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +15,10 @@ use drainpipe_ingest::{ExtraRoutes, Frame, MemoryBudget};
 use drainpipe_spool::Spool;
 use http_body_util::Full;
 use hyper::{header, Method, Response, StatusCode};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::metrics;
+use crate::serve::Phase;
 
 /// Elasticsearch counts as answering when it answered this recently.
 pub const READY_WINDOW: Duration = Duration::from_secs(15);
@@ -36,15 +36,15 @@ pub struct Readiness {
     /// queue still closes when the receivers are done.
     pub queue: Option<mpsc::WeakSender<Frame>>,
     pub budget: MemoryBudget,
-    /// Set when shutdown begins: a draining replica takes no new traffic.
-    pub stopping: Arc<AtomicBool>,
+    /// Past `Running`, a draining replica takes no new traffic.
+    pub phase: watch::Receiver<Phase>,
 }
 
 impl Readiness {
     /// `Err` names why drainpipe does not accept drains now. `Ok` carries Elasticsearch's
     /// state, for the body.
     pub fn check(&self) -> Result<String, String> {
-        if self.stopping.load(Ordering::Relaxed) {
+        if *self.phase.borrow() != Phase::Running {
             return Err("shutting down".to_owned());
         }
         if let Some((spool, max)) = &self.spool {

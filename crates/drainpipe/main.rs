@@ -12,11 +12,15 @@ mod replay;
 mod serve;
 mod setup;
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+use crate::config::{BulkOptions, ElasticsearchOptions, GeneralOptions, LogFormat, ServeOptions};
 
 #[derive(Parser, Debug)]
 #[command(name = "drainpipe", version, about = "Heroku log drains into Elasticsearch")]
@@ -28,9 +32,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Receive drains (POST /logs) and index them
-    Serve(config::ServeArgs),
+    Serve(ServeOptions),
     /// Print the effective configuration, secrets redacted; exit non-zero on problems
-    CheckConfig(config::ServeArgs),
+    CheckConfig(ServeOptions),
     /// Install or update the index templates (and, with --kibana-url, the Kibana objects)
     Setup(SetupArgs),
     /// Index files of Logplex bodies or `heroku logs` output (idempotent: replaying twice stores once)
@@ -40,86 +44,108 @@ enum Command {
 #[derive(Args, Debug)]
 struct SetupArgs {
     #[command(flatten)]
-    common: config::ServeArgs,
+    general: GeneralOptions,
+    #[command(flatten)]
+    elasticsearch: ElasticsearchOptions,
     /// Also import the Kibana data view, searches and dashboard (credentials may be in the URL)
-    #[arg(long, env = "DRAINPIPE_KIBANA_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(long, value_name = "URL", hide_env_values = true)]
     kibana_url: Option<String>,
 }
 
 #[derive(Args, Debug)]
-struct ReplayArgs {
+pub struct ReplayArgs {
     #[command(flatten)]
-    common: config::ServeArgs,
+    general: GeneralOptions,
+    #[command(flatten)]
+    pub elasticsearch: ElasticsearchOptions,
+    #[command(flatten)]
+    pub bulk: BulkOptions,
     /// What the files hold
     #[arg(long, value_enum, default_value = "auto")]
-    format: replay::ReplayFormat,
+    pub format: replay::ReplayFormat,
     /// The Heroku app the lines belong to (heroku.app)
     #[arg(long, value_name = "APP")]
-    app: Option<String>,
+    pub app: Option<String>,
     /// Files to index
     #[arg(required = true, value_name = "FILE")]
-    files: Vec<PathBuf>,
+    pub files: Vec<PathBuf>,
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let env = |k: &str| std::env::var(k).ok();
+/// Options that cannot go together: a usage error, like a value clap refuses (exit code 2).
+#[derive(Debug)]
+struct Problems(Vec<String>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+
+impl std::error::Error for Problems {}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli: Cli = config::parse(&args, |k| std::env::var(k).ok()).unwrap_or_else(|e| e.exit());
+    let log_format = match &cli.command {
+        Command::Serve(o) | Command::CheckConfig(o) => o.general.log_format,
+        Command::Setup(a) => a.general.log_format,
+        Command::Replay(a) => a.general.log_format,
+    };
+    init_logging(log_format);
     let result = match cli.command {
-        Command::Serve(args) => config::ServeConfig::resolve(args, env).and_then(|config| {
-            init_logging(config.log_format);
-            let runtime = runtime()?;
-            let result = runtime.block_on(serve::run(config));
-            // Tasks still blocked (a stuck receiver, a file read) must not hold the exit.
-            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-            result
-        }),
-        Command::CheckConfig(args) => config::ServeConfig::resolve(args, env).and_then(check_config),
-        Command::Setup(args) => config::ServeConfig::resolve(args.common, env).and_then(|config| {
-            init_logging(config.log_format);
-            runtime()?.block_on(run_setup(config, args.kibana_url))
-        }),
-        Command::Replay(args) => config::ServeConfig::resolve(args.common, env).and_then(|config| {
-            init_logging(config.log_format);
-            runtime()?.block_on(replay::run(config, args.files, args.format, args.app))
-        }),
+        Command::Serve(options) => serve(options),
+        Command::CheckConfig(options) => check_config(&options),
+        Command::Setup(args) => runtime().and_then(|r| r.block_on(run_setup(args))),
+        Command::Replay(args) => runtime().and_then(|r| r.block_on(replay::run(args))),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // Logging may not be set up yet (a configuration error): say it plainly.
-            eprintln!("drainpipe: error: {e:#}");
-            std::process::ExitCode::FAILURE
+            let code = if e.is::<Problems>() { 2 } else { 1 };
+            match log_format {
+                LogFormat::Text => eprintln!("drainpipe: error: {e:#}"),
+                LogFormat::Json => tracing::error!(error = %format!("{e:#}"), "drainpipe cannot go on"),
+            }
+            ExitCode::from(code)
         }
     }
+}
+
+fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let problems = options.problems();
+    if !problems.is_empty() {
+        return Err(Problems(problems).into());
+    }
+    let runtime = runtime()?;
+    let result = runtime.block_on(serve::run(options));
+    // Tasks still blocked (a stuck receiver, a file read) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// Prints the configuration and checks what can be checked without serving: certificates,
-/// the spool folder, the Elasticsearch options.
-fn check_config(config: config::ServeConfig) -> anyhow::Result<()> {
+/// Prints the configuration and checks what can be checked without serving, changing
+/// nothing: the options together, certificates, the spool folder, the Elasticsearch options.
+fn check_config(options: &ServeOptions) -> anyhow::Result<()> {
     #[allow(clippy::print_stdout)]
     {
-        print!("{}", config.to_redacted_toml());
+        print!("{}", options.to_redacted_toml());
     }
-    let mut problems = Vec::new();
-    if let Some(tls) = &config.tls {
-        if let Err(e) = drainpipe_ingest::ReloadableCert::load(&tls.cert, &tls.key) {
+    let mut problems = options.problems();
+    if let Some((cert, key)) = options.receive.tls_files() {
+        if let Err(e) = drainpipe_ingest::ReloadableCert::load(cert, key) {
             problems.push(e.to_string());
         }
     }
-    if let Some(spool) = &config.spool {
-        let probe = spool.dir.join(".drainpipe-check");
-        let writable = std::fs::create_dir_all(&spool.dir)
-            .and_then(|()| std::fs::write(&probe, b""))
-            .and_then(|()| std::fs::remove_file(&probe));
-        if let Err(e) = writable {
-            problems.push(format!("spool-dir {} is not writable: {e}", spool.dir.display()));
+    if let Some(dir) = &options.delivery.spool_dir {
+        if let Err(e) = writable_folder(dir) {
+            problems.push(format!("spool-dir {}: {e}", dir.display()));
         }
     }
-    if let Err(e) = config.elasticsearch() {
+    if let Err(e) = options.elasticsearch.client() {
         problems.push(format!("{e:#}"));
     }
     if problems.is_empty() {
@@ -132,20 +158,32 @@ fn check_config(config: config::ServeConfig) -> anyhow::Result<()> {
     anyhow::bail!("{} problem(s) in the configuration", problems.len())
 }
 
+/// Whether `dir` is (or could be made) a folder drainpipe can write in, leaving nothing behind.
+fn writable_folder(dir: &Path) -> Result<(), String> {
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(Path::new("/"));
+    if !existing.is_dir() {
+        return Err(format!("{} is not a folder", existing.display()));
+    }
+    let probe = existing.join(format!(".drainpipe-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| format!("{} is not writable: {e}", existing.display()))
+}
+
 /// `drainpipe setup`: what Elasticsearch (and Kibana) need, installed idempotently; one line
 /// per thing, saying whether it was created, updated, left unchanged or skipped.
-async fn run_setup(config: config::ServeConfig, kibana_url: Option<String>) -> anyhow::Result<()> {
-    let client = config.elasticsearch()?;
-    let (_, mut changes) = setup::install(&client, config.retention.as_ref())
-        .await
-        .with_context(|| format!("setup against {}", client.url()))?;
-    if config.retention.is_none() {
+async fn run_setup(args: SetupArgs) -> anyhow::Result<()> {
+    let client = args.elasticsearch.client()?;
+    let retention = args.elasticsearch.retention.as_ref();
+    let mut changes =
+        setup::install(&client, retention).await.with_context(|| format!("setup against {}", client.url()))?;
+    if retention.is_none() {
         changes.push(setup::Change::Skipped(
             "retention".into(),
             "no --retention given; the installed lifecycle (if any) is kept".into(),
         ));
     }
-    match kibana_url {
+    match args.kibana_url {
         Some(url) => changes.push(setup::import_kibana(&url).await?),
         None => changes.push(setup::Change::Skipped("Kibana objects".into(), "no --kibana-url given".into())),
     }
@@ -157,11 +195,11 @@ async fn run_setup(config: config::ServeConfig, kibana_url: Option<String>) -> a
 }
 
 /// `tracing` to standard error, filtered by `DRAINPIPE_LOG` (default `info`).
-fn init_logging(format: config::LogFormat) {
+fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("DRAINPIPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
-        config::LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
-        config::LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
     }
 }

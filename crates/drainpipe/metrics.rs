@@ -1,4 +1,5 @@
-//! Metrics of the binary's own stages, and the `/metrics` exposition of every crate's.
+//! Metrics of the binary's own stages, the registration of every crate's ([`register_all`]),
+//! and their `/metrics` exposition.
 
 use std::sync::LazyLock;
 
@@ -12,9 +13,7 @@ use prometheus::{
 /// Documents built, by dataset (`none` for messages that were not syslog).
 static DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_transform_documents_total", "Documents built from messages, by dataset");
-    let c = every_dataset(IntCounterVec::new(opts, &["dataset"]).expect("valid metric"));
-    let _ = prometheus::default_registry().register(Box::new(c.clone()));
-    c
+    every_dataset(IntCounterVec::new(opts, &["dataset"]).expect("valid metric"))
 });
 
 /// Documents tagged `_drainpipe_parse_failure`, by dataset.
@@ -23,20 +22,16 @@ static PARSE_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "drainpipe_transform_parse_failures_total",
         "Messages indexed raw with a parse-failure tag, by dataset",
     );
-    let c = every_dataset(IntCounterVec::new(opts, &["dataset"]).expect("valid metric"));
-    let _ = prometheus::default_registry().register(Box::new(c.clone()));
-    c
+    every_dataset(IntCounterVec::new(opts, &["dataset"]).expect("valid metric"))
 });
 
 /// Messages Logplex says it dropped before they reached drainpipe (the counts in L10 notices).
 static LOGPLEX_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
-    let c = IntCounter::new(
+    IntCounter::new(
         "drainpipe_logplex_dropped_messages_total",
         "Messages Logplex reported dropped upstream (L10 output buffer overflow)",
     )
-    .expect("valid metric");
-    let _ = prometheus::default_registry().register(Box::new(c.clone()));
-    c
+    .expect("valid metric")
 });
 
 /// From a line's `@timestamp` to Elasticsearch confirming its document.
@@ -44,38 +39,31 @@ static INDEXING_LAG: LazyLock<Histogram> = LazyLock::new(|| {
     let opts =
         HistogramOpts::new("drainpipe_indexing_lag_seconds", "Time from a line's @timestamp until it is indexed")
             .buckets(vec![0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0]);
-    let h = Histogram::with_opts(opts).expect("valid metric");
-    let _ = prometheus::default_registry().register(Box::new(h.clone()));
-    h
+    Histogram::with_opts(opts).expect("valid metric")
 });
 
 /// Without a spool: frames accepted (answered 2xx) and not yet delivered, which a crash loses.
 pub static MEMORY_BACKLOG_FRAMES: LazyLock<IntGauge> = LazyLock::new(|| {
-    let g = IntGauge::new(
+    IntGauge::new(
         "drainpipe_memory_backlog_frames",
         "Frames accepted into memory (no spool) and not yet delivered; a crash loses them",
     )
-    .expect("valid metric");
-    let _ = prometheus::default_registry().register(Box::new(g.clone()));
-    g
+    .expect("valid metric")
 });
 
 /// The messages of [`MEMORY_BACKLOG_FRAMES`].
 pub static MEMORY_BACKLOG_MESSAGES: LazyLock<IntGauge> = LazyLock::new(|| {
-    let g = IntGauge::new(
+    IntGauge::new(
         "drainpipe_memory_backlog_messages",
         "Messages accepted into memory (no spool) and not yet delivered; a crash loses them",
     )
-    .expect("valid metric");
-    let _ = prometheus::default_registry().register(Box::new(g.clone()));
-    g
+    .expect("valid metric")
 });
 
 /// `drainpipe_build_info{version="…"} 1`.
 static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_build_info", "drainpipe's version, as a label");
     let g = IntGaugeVec::new(opts, &["version"]).expect("valid metric");
-    let _ = prometheus::default_registry().register(Box::new(g.clone()));
     g.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
     g
 });
@@ -107,36 +95,32 @@ pub fn observe_lag(timestamps: &[f64]) {
     }
 }
 
+/// Puts every crate's metrics, and the binary's own, in the registry `/metrics` serves; each
+/// starts at zero, so rates and alerts work from the first scrape.
+pub fn register_all() {
+    let registry = prometheus::default_registry();
+    let own: [Box<dyn prometheus::core::Collector>; 7] = [
+        Box::new(DOCUMENTS.clone()),
+        Box::new(PARSE_FAILURES.clone()),
+        Box::new(LOGPLEX_DROPPED.clone()),
+        Box::new(INDEXING_LAG.clone()),
+        Box::new(MEMORY_BACKLOG_FRAMES.clone()),
+        Box::new(MEMORY_BACKLOG_MESSAGES.clone()),
+        Box::new(BUILD_INFO.clone()),
+    ];
+    let registered = own
+        .into_iter()
+        .try_for_each(|c| registry.register(c))
+        .and_then(|()| drainpipe_ingest::metrics::register(registry))
+        .and_then(|()| drainpipe_spool::metrics::register(registry))
+        .and_then(|()| drainpipe_bulk_indexer::metrics::register(registry));
+    if let Err(e) = registered {
+        tracing::error!(error = %e, "registering metrics failed; /metrics may be incomplete");
+    }
+}
+
 /// Every registered metric in the Prometheus text format.
 pub fn render() -> Vec<u8> {
-    // Touch the lazily registered families so they show up (at zero) before first use.
-    LazyLock::force(&DOCUMENTS);
-    LazyLock::force(&PARSE_FAILURES);
-    LazyLock::force(&LOGPLEX_DROPPED);
-    LazyLock::force(&INDEXING_LAG);
-    LazyLock::force(&BUILD_INFO);
-    LazyLock::force(&MEMORY_BACKLOG_FRAMES);
-    LazyLock::force(&MEMORY_BACKLOG_MESSAGES);
-    LazyLock::force(&drainpipe_ingest::metrics::EMPTY_MESSAGES);
-    LazyLock::force(&drainpipe_ingest::metrics::LABEL_CHANGES);
-    LazyLock::force(&drainpipe_ingest::metrics::MEMORY_BYTES);
-    LazyLock::force(&drainpipe_ingest::metrics::MEMORY_MAX_BYTES);
-    LazyLock::force(&drainpipe_ingest::metrics::EVICTED_CONNECTIONS);
-    LazyLock::force(&drainpipe_ingest::metrics::MESSAGES);
-    LazyLock::force(&drainpipe_ingest::metrics::BYTES);
-    LazyLock::force(&drainpipe_ingest::metrics::COUNT_MISMATCHES);
-    LazyLock::force(&drainpipe_ingest::metrics::AUTH_FAILURES);
-    LazyLock::force(&drainpipe_ingest::metrics::OPEN_CONNECTIONS);
-    LazyLock::force(&drainpipe_ingest::metrics::FRAMING_PROBLEMS);
-    LazyLock::force(&drainpipe_ingest::metrics::TRUNCATED);
-    LazyLock::force(&drainpipe_bulk_indexer::metrics::DEAD_LETTER_FILE);
-    LazyLock::force(&drainpipe_bulk_indexer::metrics::REQUESTS);
-    LazyLock::force(&drainpipe_bulk_indexer::metrics::REQUEST_DURATION);
-    LazyLock::force(&drainpipe_bulk_indexer::metrics::REACHABLE);
-    LazyLock::force(&drainpipe_spool::metrics::BYTES);
-    LazyLock::force(&drainpipe_spool::metrics::OLDEST_UNACKED_AGE);
-    LazyLock::force(&drainpipe_ingest::metrics::REQUESTS);
-    LazyLock::force(&drainpipe_bulk_indexer::metrics::DOCUMENTS);
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&prometheus::gather(), &mut out) {
         tracing::error!(error = %e, "encoding metrics failed");

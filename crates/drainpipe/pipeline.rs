@@ -1,18 +1,18 @@
 //! The stage between receiving and indexing: each accepted frame's messages become documents
 //! (drainpipe-transform) written as bulk items (drainpipe-bulk-indexer) with deterministic ids.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drainpipe_bulk_indexer::Chunk;
-use drainpipe_ingest::{Frame, FrameSink, Protocol, Rejected};
+use drainpipe_bulk_indexer::{Backoff, Chunk};
+use drainpipe_ingest::{DrainTokens, Frame, FrameSink, Protocol, Rejected};
 use drainpipe_spool::{Spool, SpoolError, SpoolReader};
-use drainpipe_transform::{Context, DocumentId, FrameKey, FrameSeed, StructuredData, Timestamp, Transformer};
+use drainpipe_transform::{
+    AppForToken, Context, DocumentId, FrameKey, FrameSeed, StructuredData, Timestamp, Transformer,
+};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::ServeConfig;
 use crate::{frame_codec, metrics};
 
 /// Where the receivers hand frames: the durable spool, or (without `--spool-dir`) a bounded
@@ -74,6 +74,8 @@ impl Handoff {
 
 /// While the spool is full, Logplex is told to come back after this long.
 const SPOOL_FULL_RETRY: Duration = Duration::from_secs(5);
+/// A syslog frame waiting for room in the spool tries again after this long at first.
+const SPOOL_RETRY_MIN: Duration = Duration::from_millis(200);
 /// While the memory queue is full, Logplex is told to come back after this long.
 const QUEUE_FULL_RETRY: Duration = Duration::from_secs(1);
 
@@ -100,7 +102,7 @@ impl FrameSink for Handoff {
                 Err(SpoolError::Closed) => Err(Rejected::ShuttingDown),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot write to the spool; refusing the frame");
-                    Err(Rejected::Full { retry_after: SPOOL_FULL_RETRY })
+                    Err(Rejected::Unavailable { reason: e.to_string(), retry_after: SPOOL_FULL_RETRY })
                 }
             },
         }
@@ -123,6 +125,7 @@ impl FrameSink for Handoff {
             Queue::Spool(spool) => {
                 let record = frame_codec::encode(&frame);
                 drop(frame);
+                let mut backoff = Backoff::new(SPOOL_RETRY_MIN, SPOOL_FULL_RETRY);
                 loop {
                     match spool.append(record.clone()).await {
                         Ok(_) => return Ok(()),
@@ -132,7 +135,7 @@ impl FrameSink for Handoff {
                                 tracing::error!(error = %e, "cannot write to the spool; waiting");
                             }
                             tokio::select! {
-                                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                                () = tokio::time::sleep(backoff.next_delay()) => {}
                                 () = self.closing() => return Err(Rejected::ShuttingDown),
                             }
                         }
@@ -164,30 +167,36 @@ pub fn memory_backlog() -> (i64, i64) {
 pub struct Target {
     /// The data stream documents go to.
     pub data_stream: String,
-    /// Drain token to app, for syslog drains (HTTPS frames are resolved by the receiver).
-    pub token_apps: Arc<HashMap<String, String>>,
+    /// The drain-token list the HTTPS receiver checks, for syslog drains' tokens (HTTPS
+    /// frames arrive with their app already found).
+    pub drain_tokens: Arc<DrainTokens>,
 }
 
-impl Target {
-    pub fn new(config: &ServeConfig) -> Target {
-        Target { data_stream: config.data_stream(), token_apps: Arc::new(config.drain_tokens.as_map().clone()) }
+/// The receivers' drain-token list, as the transform looks syslog drains' tokens up in it.
+#[derive(Debug)]
+struct TokenList<'a>(&'a DrainTokens);
+
+impl AppForToken for TokenList<'_> {
+    fn app_for_token(&self, token: &str) -> Option<&str> {
+        self.0.app(token)
     }
 }
 
-/// Reads the spool in order until it is closed (or `stop` turns true), sending each frame as
+/// Reads the spool in order until it is closed (or `stop` resolves), sending each frame as
 /// chunks; each record is acknowledged once every document of its frame is done.
 pub async fn run_spooled(
     mut reader: SpoolReader,
     spool: Spool,
     chunks: mpsc::Sender<Chunk>,
     target: Target,
-    mut stop: watch::Receiver<bool>,
+    stop: impl std::future::Future<Output = ()>,
 ) {
     let mut transformer = Transformer::new();
+    tokio::pin!(stop);
     loop {
         let next = tokio::select! {
             next = reader.next() => next,
-            _ = stop.wait_for(|s| *s) => return,
+            () = &mut stop => return,
         };
         let (id, record) = match next {
             None => return,
@@ -286,7 +295,7 @@ pub async fn send_frame(
             Protocol::Https => StructuredData::Absent,
             Protocol::Syslog => StructuredData::Present,
         },
-        token_apps: Some(&target.token_apps),
+        app_for_token: Some(&TokenList(&target.drain_tokens)),
     };
     let frame_done = Arc::new(FrameDone { remaining: AtomicUsize::new(1), done: Mutex::new(Some(Box::new(done))) });
     let mut cuts = frame.cut.iter().peekable();
@@ -340,7 +349,7 @@ mod tests {
     use super::*;
 
     fn target() -> Target {
-        Target { data_stream: "logs-heroku-test".into(), token_apps: Arc::default() }
+        Target { data_stream: "logs-heroku-test".into(), drain_tokens: Arc::default() }
     }
 
     /// The `_id`s of the items `send_frame` makes of `frame`, in order.
@@ -350,10 +359,7 @@ mod tests {
         drop(tx);
         let mut out = Vec::new();
         while let Some(chunk) = rx.recv().await {
-            for i in 0..chunk.len() {
-                let action = String::from_utf8_lossy(chunk.item(i)).into_owned();
-                out.push(action.split("\"_id\":\"").nth(1).unwrap().split('"').next().unwrap().to_owned());
-            }
+            out.extend((0..chunk.len()).map(|i| chunk.id(i).to_owned()));
         }
         out
     }

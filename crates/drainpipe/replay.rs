@@ -9,21 +9,18 @@
 //! lines in it are both stored.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use drainpipe_bulk_indexer::metrics as bulk_metrics;
 use drainpipe_ingest::{framing, Frame, Protocol, StreamPosition};
 use drainpipe_transform::Transformer;
 use tokio::sync::mpsc;
 
-use crate::config::ServeConfig;
 use crate::pipeline::{self, Target};
-use crate::setup;
+use crate::{setup, ReplayArgs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReplayFormat {
@@ -38,17 +35,14 @@ pub enum ReplayFormat {
 /// `heroku logs` lines per frame handed to the pipeline.
 const LINES_PER_FRAME: usize = 500;
 
-pub async fn run(
-    config: ServeConfig,
-    files: Vec<PathBuf>,
-    format: ReplayFormat,
-    app: Option<String>,
-) -> anyhow::Result<()> {
-    let client = config.elasticsearch()?;
-    setup::install(&client, None).await.context("cannot install the index templates")?;
+pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let ReplayArgs { elasticsearch, bulk, format, app, files, .. } = args;
+    let client = elasticsearch.client()?;
+    setup::install(&client, elasticsearch.retention.as_ref()).await.context("cannot install the index templates")?;
     let (chunk_tx, chunk_rx) = mpsc::channel(8);
-    let indexer = tokio::spawn(drainpipe_bulk_indexer::run(client, config.indexer_config(), chunk_rx));
-    let target = Target::new(&config);
+    let indexer =
+        tokio::spawn(drainpipe_bulk_indexer::run(client, bulk.indexer_config(&elasticsearch, None), chunk_rx));
+    let target = Target { data_stream: elasticsearch.data_stream(), drain_tokens: Arc::default() };
 
     // A first pass counts the lines, so progress can show how far along it is.
     let mut total = 0u64;
@@ -75,18 +69,18 @@ pub async fn run(
         }
     }
     drop(chunk_tx);
-    indexer.await.context("the indexer failed")?;
+    let report = indexer.await.context("the indexer failed")?;
     progress.abort();
+    let _ = progress.await;
     let elapsed = started.elapsed();
-    let count = |outcome: &str| bulk_metrics::DOCUMENTS.with_label_values(&[outcome]).get();
     let summary = format!(
         "replayed {lines_read} lines from {} file(s) in {:.1}s ({:.0} lines/s): {} indexed, {} already there, {} dead-lettered",
         files.len(),
         elapsed.as_secs_f64(),
         lines_read as f64 / elapsed.as_secs_f64().max(0.001),
-        count("indexed"),
-        count("duplicate"),
-        count("dead_lettered"),
+        report.indexed,
+        report.duplicates,
+        report.dead_lettered,
     );
     if std::io::stderr().is_terminal() {
         eprintln!();

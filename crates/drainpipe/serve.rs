@@ -1,187 +1,284 @@
-//! `drainpipe serve`: wires receivers → queue → transform → bulk indexer, and shuts them down
-//! in that order on SIGTERM or Ctrl-C, flushing what was accepted before a deadline.
+//! `drainpipe serve`: wires receivers → hand-off (spool or memory queue) → pipeline → bulk
+//! indexer, and shuts them down in that order on SIGTERM or Ctrl-C, flushing what was accepted
+//! before one deadline. Every task it starts is owned here and joined (or stopped) on the way
+//! out; one [`Phase`] channel tells each where shutdown is.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use drainpipe_bulk_indexer::{Client, ClientConfig};
-use drainpipe_ingest::{HttpConfig, MemoryBudget, ReloadableCert, SyslogConfig};
-use drainpipe_spool::{Fsync, Spool, SpoolConfig};
+use drainpipe_bulk_indexer::{Client, IndexerReport};
+use drainpipe_ingest::{Frame, HttpConfig, MemoryBudget, ReloadableCert, SyslogConfig};
+use drainpipe_spool::{Spool, SpoolConfig, SpoolReader};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::config::{FsyncPolicy, ServeConfig};
-use crate::pipeline::{Handoff, Target};
-use crate::{frame_codec, health, pipeline, setup};
+use crate::config::{ListenAddr, ServeOptions};
+use crate::pipeline::{self, Handoff, HandoffCloser, Target};
+use crate::{health, metrics, setup};
 
 /// Frames waiting for the transform, at most (besides the byte bound, `--queue-max-bytes`);
 /// past it, HTTPS senders get 503 and retry, syslog senders are not read.
 const QUEUE_FRAMES: usize = 1024;
 
-pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    // First of all: from here on SIGHUP reloads instead of killing the process.
+/// Where the process is; it only moves forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Running,
+    /// Receivers finish what they are on and take nothing new.
+    StopReceiving,
+    /// The spooled pipeline stops reading (what is left stays on disk for the next start).
+    StopReading,
+}
+
+pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let mut background = JoinSet::new();
-    let cert = match &config.tls {
-        Some(files) => Some(ReloadableCert::load(&files.cert, &files.key)?),
-        None => None,
-    };
-    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot handle SIGHUP")?;
-    background.spawn(reload_on_sighup(hup, cert.clone()));
+    // First of all: from here on SIGHUP reloads instead of killing the process.
+    let cert = reload_on_sighup(&options, &mut background)?;
     let signal = shutdown_signal();
-
-    let ca_pem = match &config.elasticsearch_ca {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
-        None => None,
+    metrics::register_all();
+    let client = options.elasticsearch.client()?;
+    let listeners = Listeners::bind(&options, cert).await?;
+    let (phase_tx, phase) = watch::channel(Phase::Running);
+    let target = Target {
+        data_stream: options.elasticsearch.data_stream(),
+        drain_tokens: Arc::new(options.receive.drain_tokens()),
     };
-    let client = Client::with_config(&ClientConfig {
-        urls: config.elasticsearch_urls.clone(),
-        api_key: config.elasticsearch_api_key.clone(),
-        ca_pem,
-        gzip: config.elasticsearch_gzip,
-    })?;
-    let tls = cert.as_ref().map(|c| c.acceptor()).transpose()?;
-    let http_listener =
-        TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-    let http_addr = http_listener.local_addr()?;
-    let syslog_listener = bind_optional(config.syslog_listen).await?;
-    let syslog_tls_listener = bind_optional(config.syslog_tls_listen).await?;
-
-    let target = Target::new(&config);
     tracing::info!(elasticsearch = client.url(), data_stream = %target.data_stream, "starting");
-    if config.credentials.is_empty() {
-        tracing::warn!("no --basic-auth configured: anyone who can reach POST /logs can send logs");
+    let delivery = Delivery::start(&options, client.clone(), target.clone(), phase.clone(), &mut background)?;
+    let budget = MemoryBudget::new(options.receive.queue_max_bytes.0);
+    let readiness = delivery.readiness(&options, client.clone(), budget, phase.clone());
+    background.spawn(health::probe(client));
+    let handoff = delivery.handoff.clone();
+    let receivers = start_receivers(&options, listeners, handoff, &target, readiness, phase)?;
+    signal.await;
+    shut_down(options.delivery.shutdown_timeout.0, phase_tx, receivers, delivery, background).await
+}
+
+/// Every listener, bound before anything is served (so a taken port fails the start), and
+/// the TLS the drain and syslog-TLS listeners serve.
+struct Listeners {
+    http: TcpListener,
+    metrics: Option<TcpListener>,
+    syslog: Option<TcpListener>,
+    syslog_tls: Option<TcpListener>,
+    cert: Option<Arc<ReloadableCert>>,
+}
+
+impl Listeners {
+    async fn bind(options: &ServeOptions, cert: Option<Arc<ReloadableCert>>) -> anyhow::Result<Listeners> {
+        let r = &options.receive;
+        Ok(Listeners {
+            http: bind(r.listen).await?,
+            metrics: bind_optional(r.metrics_listen).await?,
+            syslog: bind_optional(r.syslog_listen).await?,
+            syslog_tls: bind_optional(r.syslog_tls_listen).await?,
+            cert,
+        })
     }
+}
 
-    // Bulk indexer: installs the templates first, then indexes until its channel closes.
-    let (chunk_tx, chunk_rx) = mpsc::channel(8);
-    let indexer_config = config.indexer_config();
-    let probe_client = client.clone();
-    let retention = config.retention.clone();
-    let indexer = tokio::spawn(async move {
-        setup::install_until_done(&client, retention.as_ref()).await?;
-        drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await;
-        anyhow::Ok(())
-    });
+async fn bind(addr: ListenAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr.0).await.with_context(|| format!("cannot listen on {}", addr.0))
+}
 
-    // The hand-off between receivers and pipeline: the spool, or a queue in memory.
-    let (stop_pipeline_tx, stop_pipeline) = watch::channel(false);
-    let (handoff, closer, pipeline, spool, queue) = match &config.spool {
-        Some(settings) => {
-            let (spool, reader) = open_spool(&config, settings)?;
-            let pipeline = tokio::spawn(pipeline::run_spooled(reader, spool.clone(), chunk_tx, target, stop_pipeline));
-            background.spawn(update_spool_metrics(spool.clone()));
-            let (handoff, closer) = Handoff::spool(spool.clone());
-            (handoff, closer, pipeline, Some(spool), None)
-        }
-        None => {
+async fn bind_optional(addr: Option<ListenAddr>) -> anyhow::Result<Option<TcpListener>> {
+    match addr {
+        Some(a) => Ok(Some(bind(a).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The hand-off between receivers and pipeline, and the tasks behind it.
+struct Delivery {
+    handoff: Handoff,
+    closer: HandoffCloser,
+    spool: Option<Spool>,
+    /// The memory queue (no spool), for readiness; weak, so it closes with the receivers.
+    queue: Option<mpsc::WeakSender<Frame>>,
+    pipeline: JoinHandle<()>,
+    indexer: JoinHandle<anyhow::Result<IndexerReport>>,
+}
+
+impl Delivery {
+    /// Starts the indexer (templates first), opens the spool or the memory queue, and starts
+    /// the pipeline between them.
+    fn start(
+        options: &ServeOptions,
+        client: Client,
+        target: Target,
+        phase: watch::Receiver<Phase>,
+        background: &mut JoinSet<()>,
+    ) -> anyhow::Result<Delivery> {
+        let (chunk_tx, chunk_rx) = mpsc::channel(8);
+        let (indexer_config, retention) = (options.indexer_config(), options.elasticsearch.retention.clone());
+        let indexer = tokio::spawn(async move {
+            setup::install_until_done(&client, retention.as_ref()).await?;
+            Ok(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await)
+        });
+        let Some(spool_config) = options.spool_config() else {
             tracing::warn!(
                 "no --spool-dir: accepted frames wait in a bounded in-memory queue, and a crash loses what has not reached Elasticsearch"
             );
             let (frame_tx, frame_rx) = mpsc::channel(QUEUE_FRAMES);
             let pipeline = tokio::spawn(pipeline::run(frame_rx, chunk_tx, target));
-            let (handoff, closer) = Handoff::memory(frame_tx.clone());
-            (handoff, closer, pipeline, None, Some(frame_tx.downgrade()))
-        }
-    };
+            let queue = Some(frame_tx.downgrade());
+            let (handoff, closer) = Handoff::memory(frame_tx);
+            return Ok(Delivery { handoff, closer, spool: None, queue, pipeline, indexer });
+        };
+        let (spool, reader) = open_spool(spool_config?)?;
+        let stop_reading = reached(phase, Phase::StopReading);
+        let pipeline = tokio::spawn(pipeline::run_spooled(reader, spool.clone(), chunk_tx, target, stop_reading));
+        background.spawn(update_spool_metrics(spool.clone()));
+        let (handoff, closer) = Handoff::spool(spool.clone());
+        Ok(Delivery { handoff, closer, spool: Some(spool), queue: None, pipeline, indexer })
+    }
 
-    let budget = MemoryBudget::new(config.queue_max_bytes);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let readiness = health::Readiness {
-        client: probe_client.clone(),
-        spool: spool.as_ref().zip(config.spool.as_ref()).map(|(s, settings)| (s.clone(), settings.max_bytes)),
-        queue,
-        budget: budget.clone(),
-        stopping: stopping.clone(),
-    };
-    background.spawn(health::probe(probe_client));
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
+    fn readiness(
+        &self,
+        options: &ServeOptions,
+        client: Client,
+        budget: MemoryBudget,
+        phase: watch::Receiver<Phase>,
+    ) -> health::Readiness {
+        health::Readiness {
+            client,
+            spool: self.spool.clone().map(|s| (s, options.delivery.spool_max_bytes.0 as u64)),
+            queue: self.queue.clone(),
+            budget,
+            phase,
         }
-    };
+    }
+
+    /// Waits for the pipeline to hand on what it holds and the indexer to deliver it. The
+    /// hand-off goes first: the memory queue ends once no sender is left.
+    async fn finish(self) -> anyhow::Result<IndexerReport> {
+        let Delivery { handoff, pipeline, indexer, .. } = self;
+        drop(handoff);
+        let _ = pipeline.await;
+        indexer.await.context("the indexer task failed")?
+    }
+}
+
+/// Opens the spool and says what it found.
+fn open_spool(config: SpoolConfig) -> anyhow::Result<(Spool, SpoolReader)> {
+    let (dir, max_bytes) = (config.dir.clone(), config.max_bytes);
+    let (spool, reader, recovery) = Spool::open(config).context("cannot open the spool")?;
+    tracing::info!(
+        dir = %dir.display(),
+        max_bytes,
+        replaying = recovery.records,
+        torn_tails_cut = recovery.torn_segments,
+        "spool open: frames are on disk before they are answered"
+    );
+    Ok((spool, reader))
+}
+
+/// Starts every receiver on its listener, each stopping once shutdown reaches them.
+fn start_receivers(
+    options: &ServeOptions,
+    listeners: Listeners,
+    handoff: Handoff,
+    target: &Target,
+    readiness: health::Readiness,
+    phase: watch::Receiver<Phase>,
+) -> anyhow::Result<JoinSet<()>> {
+    let r = &options.receive;
+    let stopped = || reached(phase.clone(), Phase::StopReceiving);
+    let tls = listeners.cert.as_ref().map(|c| c.acceptor()).transpose()?;
+    let budget = readiness.budget.clone();
     let mut receivers = JoinSet::new();
     let http = HttpConfig {
-        max_body_bytes: config.max_body_bytes,
-        max_connections: config.max_connections,
-        credentials: config.credentials.clone(),
-        drain_tokens: Arc::new(config.drain_tokens.clone()),
-        trust_forwarded_for: config.trust_forwarded_for,
+        max_body_bytes: r.max_body_size.0,
+        max_connections: r.max_connections.get(),
+        credentials: r.basic_auth.clone(),
+        drain_tokens: target.drain_tokens.clone(),
+        trust_forwarded_for: r.trust_forwarded_for,
         budget: budget.clone(),
         tls: tls.clone(),
-        extra_routes: Some(health::routes(readiness.clone(), config.metrics_listen.is_none())),
+        extra_routes: Some(health::routes(readiness.clone(), listeners.metrics.is_none())),
         ..HttpConfig::default()
     };
-    if let Some(addr) = config.metrics_listen {
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    if r.basic_auth.is_empty() {
+        tracing::warn!("no --basic-auth configured: anyone who can reach POST /logs can send logs");
+    }
+    if let Some(listener) = listeners.metrics {
         tracing::info!("serving /metrics on http://{}", listener.local_addr()?);
         // The same connection limit and timeouts as the drain listener, without TLS.
         let admin = HttpConfig { tls: None, extra_routes: None, ..http.clone() };
-        let routes = health::routes(readiness.clone(), true);
+        let routes = health::routes(readiness, true);
         receivers.spawn(drainpipe_ingest::http::run_routes(listener, admin, routes, stopped()));
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!("listening on {scheme}://{http_addr}");
-    receivers.spawn(drainpipe_ingest::http::run(http_listener, http, handoff.clone(), stopped()));
+    tracing::info!("listening on {scheme}://{}", listeners.http.local_addr()?);
+    receivers.spawn(drainpipe_ingest::http::run(listeners.http, http, handoff.clone(), stopped()));
     let syslog = SyslogConfig {
-        max_message_bytes: config.max_message_bytes,
-        max_connections: config.max_connections,
-        budget: budget.clone(),
+        max_message_bytes: r.max_message_size.0,
+        max_connections: r.max_connections.get(),
+        budget,
         ..SyslogConfig::default()
     };
-    if let Some(listener) = syslog_listener {
+    if let Some(listener) = listeners.syslog {
         tracing::info!("syslog listening on tcp://{}", listener.local_addr()?);
         receivers.spawn(drainpipe_ingest::syslog::run(listener, syslog.clone(), handoff.clone(), stopped()));
     }
-    if let Some(listener) = syslog_tls_listener {
+    if let Some(listener) = listeners.syslog_tls {
         tracing::info!("syslog listening on tls://{}", listener.local_addr()?);
-        let config = SyslogConfig { tls: tls.clone(), ..syslog };
-        receivers.spawn(drainpipe_ingest::syslog::run(listener, config, handoff.clone(), stopped()));
+        let config = SyslogConfig { tls, ..syslog };
+        receivers.spawn(drainpipe_ingest::syslog::run(listener, config, handoff, stopped()));
     }
-    drop(handoff);
+    Ok(receivers)
+}
 
-    signal.await;
-    // One deadline for the whole shutdown, whatever the receivers are waiting on.
-    let deadline = Instant::now() + config.shutdown_timeout;
-    stopping.store(true, Ordering::Relaxed);
-    let _ = stop_tx.send(true);
-    // Receivers finish the requests they are on and hand on what they read. One still waiting
-    // for room (a syslog stream behind a full queue) is released halfway: the hand-off closes,
-    // and what it holds is refused (its sender did not get an answer for it).
-    let halfway = Instant::now() + config.shutdown_timeout / 2;
-    if !join_all_until(&mut receivers, halfway).await {
+/// Resolves once shutdown has reached `phase`.
+async fn reached(mut current: watch::Receiver<Phase>, phase: Phase) {
+    let _ = current.wait_for(|p| *p >= phase).await;
+}
+
+/// Stops everything in order within `timeout`: the receivers (the hand-off closes to them
+/// halfway, so one waiting for room cannot hold the rest), then the pipeline, then the indexer
+/// flushes; background tasks last. Without a spool, frames still held at the deadline are
+/// lost, and that is the error returned.
+async fn shut_down(
+    timeout: Duration,
+    phase: watch::Sender<Phase>,
+    mut receivers: JoinSet<()>,
+    delivery: Delivery,
+    mut background: JoinSet<()>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    phase.send_replace(Phase::StopReceiving);
+    if !join_all_until(&mut receivers, Instant::now() + timeout / 2).await {
         tracing::warn!("receivers still waiting for room; closing the queue to them");
     }
-    closer.close();
+    delivery.closer.close();
     if !join_all_until(&mut receivers, deadline).await {
         tracing::warn!("receivers did not finish before the shutdown timeout; stopping them");
         receivers.shutdown().await;
     }
-
     // No more frames arrive. With a spool, what is not yet read stays there for the next start;
     // with the memory queue, the pipeline drains it. Then the indexer sends what it holds.
-    if spool.is_some() {
-        let _ = stop_pipeline_tx.send(true);
-    }
-    tracing::info!(timeout = ?config.shutdown_timeout, "stopped receiving; finishing bulk requests in flight");
-    let flushed = tokio::time::timeout_at(deadline, async {
-        let _ = pipeline.await;
-        indexer.await
-    })
-    .await;
+    phase.send_replace(Phase::StopReading);
+    tracing::info!(?timeout, "stopped receiving; finishing bulk requests in flight");
+    let spooled = delivery.spool.is_some();
+    let flushed = tokio::time::timeout_at(deadline, delivery.finish()).await;
     background.shutdown().await;
     match flushed {
-        Ok(Ok(result)) => result?,
-        Ok(Err(e)) => anyhow::bail!("indexer task failed: {e}"),
-        Err(_) if spool.is_some() => {
+        Ok(report) => {
+            let report = report?;
+            tracing::info!(
+                indexed = report.indexed,
+                duplicates = report.duplicates,
+                dead_lettered = report.dead_lettered,
+                "all accepted frames flushed; bye"
+            );
+            Ok(())
+        }
+        Err(_) if spooled => {
             tracing::warn!("shutdown timeout reached; unacknowledged frames stay in the spool for the next start");
-            return Ok(());
+            Ok(())
         }
         Err(_) => {
             let (frames, messages) = pipeline::memory_backlog();
@@ -192,47 +289,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             );
             anyhow::bail!(
                 "shutdown timed out; {frames} accepted frame(s) ({messages} messages) held in memory are lost"
-            );
+            )
         }
     }
-    tracing::info!("all accepted frames flushed; bye");
-    Ok(())
 }
 
 /// Waits for every task of `set` until `deadline`; false when some are still running.
 async fn join_all_until(set: &mut JoinSet<()>, deadline: Instant) -> bool {
     tokio::time::timeout_at(deadline, async { while set.join_next().await.is_some() {} }).await.is_ok()
-}
-
-/// Opens the spool with segments sized for the largest frame.
-fn open_spool(
-    config: &ServeConfig,
-    settings: &crate::config::SpoolSettings,
-) -> anyhow::Result<(Spool, drainpipe_spool::SpoolReader)> {
-    let fsync = match settings.fsync {
-        FsyncPolicy::Batch => Fsync::EveryBatch,
-        FsyncPolicy::Interval(d) => Fsync::Interval(d),
-    };
-    // A segment holds at least the largest frame; the spool at least two segments.
-    let largest =
-        frame_codec::max_record_len(config.max_body_bytes.max(2 * config.max_message_bytes + (64 << 10))) as u64;
-    let segment_bytes = (settings.max_bytes / 64).clamp(largest, (256 << 20).max(largest));
-    if settings.max_bytes < 2 * segment_bytes {
-        anyhow::bail!(
-            "--spool-max-bytes {} is too small: it must hold at least two segments of {segment_bytes} bytes (the largest frame, from --max-body-size, fits in one)",
-            settings.max_bytes
-        );
-    }
-    let spool_config = SpoolConfig { dir: settings.dir.clone(), max_bytes: settings.max_bytes, segment_bytes, fsync };
-    let (spool, reader, recovery) = Spool::open(spool_config).context("cannot open the spool")?;
-    tracing::info!(
-        dir = %settings.dir.display(),
-        max_bytes = settings.max_bytes,
-        replaying = recovery.records,
-        torn_tails_cut = recovery.torn_segments,
-        "spool open: frames are on disk before they are answered"
-    );
-    Ok((spool, reader))
 }
 
 /// Keeps the spool gauges current (the oldest record's age grows while nothing happens).
@@ -244,26 +308,32 @@ async fn update_spool_metrics(spool: Spool) {
     }
 }
 
-async fn bind_optional(addr: Option<std::net::SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
-    match addr {
-        Some(a) => Ok(Some(TcpListener::bind(a).await.with_context(|| format!("cannot listen on {a}"))?)),
-        None => Ok(None),
-    }
-}
-
-/// Handles SIGHUP (what `systemctl reload` sends) for the life of the process, so that it
-/// never stops it: re-reads the TLS certificate and key (a bad file keeps the old ones), and
-/// says what it did.
-async fn reload_on_sighup(mut hup: tokio::signal::unix::Signal, cert: Option<Arc<ReloadableCert>>) {
-    while hup.recv().await.is_some() {
-        match &cert {
-            None => tracing::info!("SIGHUP: nothing to reload (no TLS certificate configured)"),
-            Some(cert) => match cert.reload() {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the old one"),
-            },
+/// Loads the TLS certificate, if any, and handles SIGHUP (what `systemctl reload` sends) for
+/// the life of the process, so that it never stops it: the certificate and key are read again
+/// (a bad file keeps the old ones).
+fn reload_on_sighup(
+    options: &ServeOptions,
+    background: &mut JoinSet<()>,
+) -> anyhow::Result<Option<Arc<ReloadableCert>>> {
+    let cert = match options.receive.tls_files() {
+        Some((cert, key)) => Some(ReloadableCert::load(cert, key)?),
+        None => None,
+    };
+    let kind = tokio::signal::unix::SignalKind::hangup();
+    let mut hup = tokio::signal::unix::signal(kind).context("cannot handle SIGHUP")?;
+    let reloaded = cert.clone();
+    background.spawn(async move {
+        while hup.recv().await.is_some() {
+            match &reloaded {
+                None => tracing::info!("SIGHUP: nothing to reload (no TLS certificate configured)"),
+                Some(cert) => match cert.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the old one"),
+                },
+            }
         }
-    }
+    });
+    Ok(cert)
 }
 
 /// Resolves on SIGTERM (what platforms send) or Ctrl-C. The handlers are installed when this

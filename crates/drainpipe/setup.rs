@@ -1,11 +1,8 @@
 //! What Elasticsearch needs before the first document: the index template for
 //! `logs-heroku-*`. Installing it is idempotent (`PUT` replaces it with the same content).
 
-use std::time::Duration;
-
 use anyhow::Context as _;
-use backon::{BackoffBuilder, ExponentialBuilder};
-use drainpipe_bulk_indexer::{Client, Error, Method};
+use drainpipe_bulk_indexer::{Client, Error, RequestDecision, RetryPolicy};
 
 use crate::config::Retention;
 
@@ -14,14 +11,6 @@ const TEMPLATE: &str = include_str!("templates/logs-heroku.json");
 pub const TEMPLATE_NAME: &str = "logs-heroku";
 const DEAD_LETTER_TEMPLATE: &str = include_str!("templates/logs-heroku-deadletter.json");
 pub const DEAD_LETTER_TEMPLATE_NAME: &str = "logs-heroku-deadletter";
-
-/// Where documents land: a data stream, or (on servers without data streams) a plain index
-/// of the same name created from the same template.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TargetKind {
-    DataStream,
-    PlainIndex,
-}
 
 pub fn template() -> serde_json::Value {
     serde_json::from_str(TEMPLATE).expect("the shipped template is valid JSON")
@@ -55,11 +44,11 @@ impl std::fmt::Display for Change {
 /// to ones without `data_stream` when the server does not know data streams. `retention` sets
 /// the data streams' lifecycle where the server supports it; `None` keeps the lifecycle the
 /// installed template has, so `serve` never undoes what `setup --retention` did.
-pub async fn install(client: &Client, retention: Option<&Retention>) -> Result<(TargetKind, Vec<Change>), Error> {
+pub async fn install(client: &Client, retention: Option<&Retention>) -> Result<Vec<Change>, Error> {
     let mut changes = Vec::new();
-    let kind = install_one(client, TEMPLATE_NAME, template(), retention, &mut changes).await?;
+    install_one(client, TEMPLATE_NAME, template(), retention, &mut changes).await?;
     install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), retention, &mut changes).await?;
-    Ok((kind, changes))
+    Ok(changes)
 }
 
 async fn install_one(
@@ -68,8 +57,8 @@ async fn install_one(
     mut template: serde_json::Value,
     retention: Option<&Retention>,
     changes: &mut Vec<Change>,
-) -> Result<TargetKind, Error> {
-    let installed = installed(client, name).await?;
+) -> Result<(), Error> {
+    let installed = client.index_template(name).await?.map(|t| Installed::from(&t));
     let age = match retention {
         Some(Retention::Age(age)) => Some(age.clone()),
         Some(Retention::Forever) => None,
@@ -84,13 +73,13 @@ async fn install_one(
     let existing = installed.map(|i| i.hash);
     if existing.as_deref() == Some(hash.as_str()) {
         changes.push(Change::Unchanged(what));
-        return Ok(if template.get("data_stream").is_some() { TargetKind::DataStream } else { TargetKind::PlainIndex });
+        return Ok(());
     }
     let done = if existing.is_some() { Change::Updated(what.clone()) } else { Change::Created(what.clone()) };
     match client.put_index_template(name, &template).await {
         Ok(()) => {
             changes.push(done);
-            Ok(TargetKind::DataStream)
+            Ok(())
         }
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("lifecycle") => {
             changes.push(Change::Skipped(
@@ -102,7 +91,7 @@ async fn install_one(
             }
             client.put_index_template(name, &template).await?;
             changes.push(done);
-            Ok(TargetKind::DataStream)
+            Ok(())
         }
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("data_stream") => {
             tracing::warn!(template = name, reason = %body, "server lacks data streams; using plain indices with the same names");
@@ -115,7 +104,7 @@ async fn install_one(
             }
             client.put_index_template(name, &template).await?;
             changes.push(done);
-            Ok(TargetKind::PlainIndex)
+            Ok(())
         }
         Err(e) => Err(e),
     }
@@ -134,26 +123,14 @@ struct Installed {
     retention: Option<String>,
 }
 
-/// The installed template of that name, if there is one.
-async fn installed(client: &Client, name: &str) -> Result<Option<Installed>, Error> {
-    let path = format!("/_index_template/{name}");
-    let (status, body) = client.request(Method::Get, &path, "application/json", None).await?;
-    if status.as_u16() == 404 {
-        return Ok(None);
+impl From<&serde_json::Value> for Installed {
+    /// From an `index_template` as `GET _index_template` returns it.
+    fn from(t: &serde_json::Value) -> Installed {
+        Installed {
+            hash: t["_meta"]["drainpipe_template_hash"].as_str().unwrap_or("").to_owned(),
+            retention: t["template"]["lifecycle"]["data_retention"].as_str().map(str::to_owned),
+        }
     }
-    if !status.is_success() {
-        return Err(Error::Status {
-            request: "GET _index_template",
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
-    }
-    let v: serde_json::Value = serde_json::from_slice(&body)?;
-    let t = &v["index_templates"][0]["index_template"];
-    Ok(Some(Installed {
-        hash: t["_meta"]["drainpipe_template_hash"].as_str().unwrap_or("").to_owned(),
-        retention: t["template"]["lifecycle"]["data_retention"].as_str().map(str::to_owned),
-    }))
 }
 
 /// Imports the Kibana saved objects (data view, searches, dashboard), replacing older copies.
@@ -192,23 +169,19 @@ pub const KIBANA_OBJECTS: &str = include_str!("../../deploy/kibana/drainpipe.ndj
 /// [`install`], retried with capped backoff while Elasticsearch cannot be reached. Documents
 /// must not be written before the template exists (they would create an index with guessed
 /// mappings), so the indexer starts only after this returns.
-pub async fn install_until_done(client: &Client, retention: Option<&Retention>) -> anyhow::Result<TargetKind> {
-    let mut backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(250))
-        .with_max_delay(Duration::from_secs(30))
-        .with_jitter()
-        .without_max_times()
-        .build();
+pub async fn install_until_done(client: &Client, retention: Option<&Retention>) -> anyhow::Result<()> {
+    let policy = RetryPolicy::SETUP;
+    let mut backoff = policy.backoff();
     loop {
         match install(client, retention).await {
-            Ok((kind, changes)) => {
+            Ok(changes) => {
                 for c in changes {
                     tracing::info!(url = client.url(), "setup: {c}");
                 }
-                return Ok(kind);
+                return Ok(());
             }
-            Err(e) if e.is_retryable() => {
-                let wait = backoff.next().unwrap_or(Duration::from_secs(30));
+            Err(e) if policy.request(&e) == RequestDecision::Retry => {
+                let wait = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?wait, "cannot install the index template yet");
                 tokio::time::sleep(wait).await;
             }

@@ -12,10 +12,30 @@ pub type OnDone = Box<dyn FnOnce() + Send>;
 #[derive(Default)]
 pub struct Chunk {
     buf: Vec<u8>,
-    items: Vec<Range<usize>>,
+    items: Vec<Spans>,
     originals: Vec<u8>,
     original_spans: Vec<Range<usize>>,
     on_done: Option<OnDone>,
+}
+
+/// Where one item's parts are in its two NDJSON lines, counted from the item's first byte:
+/// its `_index` and `_id` are carried as data, never looked for again in the action line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Spans {
+    /// Both lines, with their newlines.
+    pub item: Range<usize>,
+    pub index: Range<usize>,
+    pub id: Range<usize>,
+    /// The source line, without its newline.
+    pub source: Range<usize>,
+}
+
+impl Spans {
+    /// The same spans for the item copied to `start` of another buffer.
+    pub(crate) fn moved_to(&self, start: usize) -> Spans {
+        let shift = |r: &Range<usize>| r.start - self.item.start + start..r.end - self.item.start + start;
+        Spans { item: shift(&self.item), index: shift(&self.index), id: shift(&self.id), source: shift(&self.source) }
+    }
 }
 
 impl fmt::Debug for Chunk {
@@ -48,13 +68,22 @@ impl Chunk {
         debug_assert!(!index.contains(['"', '\\']) && !id.contains(['"', '\\']));
         let start = self.buf.len();
         self.buf.extend_from_slice(b"{\"create\":{\"_index\":\"");
+        let index_at = self.buf.len();
         self.buf.extend_from_slice(index.as_bytes());
         self.buf.extend_from_slice(b"\",\"_id\":\"");
+        let id_at = self.buf.len();
         self.buf.extend_from_slice(id.as_bytes());
         self.buf.extend_from_slice(b"\"}}\n");
+        let source_at = self.buf.len();
         write_source(&mut self.buf);
+        let source = source_at..self.buf.len();
         self.buf.push(b'\n');
-        self.items.push(start..self.buf.len());
+        self.items.push(Spans {
+            item: start..self.buf.len(),
+            index: index_at..index_at + index.len(),
+            id: id_at..id_at + id.len(),
+            source,
+        });
         let o = self.originals.len();
         self.originals.extend_from_slice(original);
         self.original_spans.push(o..self.originals.len());
@@ -80,7 +109,16 @@ impl Chunk {
 
     /// One item's two lines, with their newlines.
     pub fn item(&self, i: usize) -> &[u8] {
-        &self.buf[self.items[i].clone()]
+        &self.buf[self.items[i].item.clone()]
+    }
+
+    /// One item's `_id`.
+    pub fn id(&self, i: usize) -> &str {
+        std::str::from_utf8(&self.buf[self.items[i].id.clone()]).unwrap_or_default()
+    }
+
+    pub(crate) fn spans(&self, i: usize) -> &Spans {
+        &self.items[i]
     }
 
     pub fn original(&self, i: usize) -> &[u8] {
@@ -91,23 +129,6 @@ impl Chunk {
     pub fn take_on_done(&mut self) -> Option<OnDone> {
         self.on_done.take()
     }
-}
-
-/// The source line of an item (its two lines, as in [`Chunk::item`]), without the newline.
-pub(crate) fn source_of(item: &[u8]) -> &[u8] {
-    let action_end = item.iter().position(|&b| b == b'\n').map_or(0, |p| p + 1);
-    item[action_end..].strip_suffix(b"\n").unwrap_or(&item[action_end..])
-}
-
-/// `_index` and `_id` of an item's action line.
-pub(crate) fn index_and_id(item: &[u8]) -> (String, String) {
-    let action = item.split(|&b| b == b'\n').next().unwrap_or(b"");
-    let field = |name: &str| {
-        let key = format!("\"{name}\":\"");
-        let text = String::from_utf8_lossy(action);
-        text.split_once(&key).and_then(|(_, rest)| rest.split_once('"')).map(|(v, _)| v.to_owned()).unwrap_or_default()
-    };
-    (field("_index"), field("_id"))
 }
 
 #[cfg(test)]
@@ -121,8 +142,15 @@ mod tests {
         c.push_with("logs-heroku-default", "id2", b"line two", |b| b.extend_from_slice(b"{\"a\":2}"));
         assert_eq!(c.len(), 2);
         assert_eq!(c.item(1), b"{\"create\":{\"_index\":\"logs-heroku-default\",\"_id\":\"id2\"}}\n{\"a\":2}\n");
-        assert_eq!(source_of(c.item(0)), b"{\"a\":1}");
+        let s = c.spans(1);
+        assert_eq!(&c.buf[s.source.clone()], b"{\"a\":2}");
+        assert_eq!(&c.buf[s.index.clone()], b"logs-heroku-default");
+        assert_eq!(c.id(1), "id2");
         assert_eq!(c.original(1), b"line two");
-        assert_eq!(index_and_id(c.item(1)), ("logs-heroku-default".to_owned(), "id2".to_owned()));
+        // Moved into another buffer, the spans follow.
+        let moved = s.moved_to(5);
+        let mut other = vec![b' '; 5];
+        other.extend_from_slice(c.item(1));
+        assert_eq!(&other[moved.id], b"id2");
     }
 }

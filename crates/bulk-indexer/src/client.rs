@@ -1,5 +1,5 @@
-//! The connection to Elasticsearch: one base URL (credentials in its user-info become basic
-//! auth) and the few requests drainpipe makes.
+//! The connection to Elasticsearch: one or more nodes used in turn (credentials in a URL's
+//! user-info become basic auth, or an API key), and every request drainpipe makes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use elasticsearch::Elasticsearch;
 
 use crate::Error;
 
-/// A handle to one Elasticsearch (or OpenSearch) endpoint. Cheap to clone.
+/// A handle to an Elasticsearch (or OpenSearch) cluster. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Client {
     es: Elasticsearch,
@@ -149,6 +149,20 @@ impl Client {
         Ok(())
     }
 
+    /// The composable index template of that name (its `index_template` object), if there is one.
+    pub async fn index_template(&self, name: &str) -> Result<Option<serde_json::Value>, Error> {
+        let path = format!("/_index_template/{name}");
+        let (status, body) = self.request(Method::Get, &path, "application/json", None).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(Error::Status { request: "GET _index_template", status, body: snippet(&body) });
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(&body)?;
+        Ok(Some(v["index_templates"][0]["index_template"].take()))
+    }
+
     /// Succeeds when the cluster answers its health endpoint (any colour).
     pub async fn health(&self) -> Result<(), Error> {
         let (status, body) = self.request(Method::Get, "/_cluster/health", "application/json", None).await?;
@@ -176,33 +190,22 @@ pub(crate) fn snippet(body: &[u8]) -> String {
 /// `url` with any password replaced, for error messages.
 pub fn redact(url: &str) -> String {
     match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
+        Ok(mut u) if u.has_host() && u.password().is_some() => {
             let _ = u.set_password(Some("REDACTED"));
             u.to_string()
         }
-        Ok(u) => u.to_string(),
-        Err(_) => "<unparseable URL>".to_owned(),
+        Ok(u) if u.has_host() => u.to_string(),
+        // Not a URL (`user:pass@host:9200` reads as scheme `user`): what was typed, less
+        // anything that may be credentials.
+        _ => match url.rsplit_once('@') {
+            Some((_, host)) => format!("[REDACTED]@{host}"),
+            None => url.to_owned(),
+        },
     }
 }
 
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
-        match (b[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -224,6 +227,8 @@ mod tests {
             ClientConfig { urls: vec!["https://a".into()], ca_pem: Some(b"nope".to_vec()), ..ClientConfig::default() };
         assert!(Client::with_config(&bad_ca).is_err());
         assert_eq!(redact("https://user:secret@h/"), "https://user:REDACTED@h/");
+        assert_eq!(redact("user:secret@h:9200"), "[REDACTED]@h:9200");
+        assert_eq!(redact("h:9200"), "h:9200");
         assert!(Client::new("ftp://h").is_err());
         assert!(Client::new("not a url").is_err());
     }

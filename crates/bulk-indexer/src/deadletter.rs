@@ -4,12 +4,13 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde_json::json;
 
 use crate::response::{classify, ItemOutcome};
+use crate::retry::{RequestDecision, RetryPolicy};
 use crate::{metrics, Client};
 
 /// Where dead letters are written.
@@ -60,7 +61,6 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
     if letters.is_empty() {
         return;
     }
-    metrics::DOCUMENTS.with_label_values(&["dead_lettered"]).inc_by(letters.len() as u64);
     let mut body = Vec::new();
     for l in &letters {
         let action = json!({"create": {"_index": config.index, "_id": l.id}});
@@ -82,7 +82,9 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
     );
     let body = Bytes::from(body);
     let mut refused: Vec<&DeadLetter> = letters.iter().collect();
-    for attempt in 0..3 {
+    let policy = RetryPolicy::DEAD_LETTERS;
+    let mut backoff = policy.backoff();
+    for attempt in 1.. {
         match client.bulk(body.clone()).await.and_then(|answer| classify(&answer, letters.len())) {
             Ok(outcomes) => {
                 refused = letters
@@ -93,9 +95,14 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
                     .collect();
                 break;
             }
+            Err(e) if policy.exhausted(attempt) || policy.request(&e) != RequestDecision::Retry => {
+                tracing::warn!(error = %e, attempt, "writing dead letters failed; giving up on the index");
+                break;
+            }
             Err(e) => {
-                tracing::warn!(error = %e, attempt, "writing dead letters failed");
-                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                let wait = backoff.next_delay();
+                tracing::warn!(error = %e, attempt, retry_in = ?wait, "writing dead letters failed");
+                tokio::time::sleep(wait).await;
             }
         }
     }

@@ -2,23 +2,22 @@
 //! documents, bytes or time; a few senders each take a batch and keep sending what
 //! Elasticsearch did not take until every item is stored, already there, or dead-lettered.
 
-use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, Instant};
 
-use crate::chunk::{index_and_id, source_of, OnDone};
+use crate::chunk::{OnDone, Spans};
 use crate::deadletter::{self, DeadLetter, DeadLetterConfig};
 use crate::response::{classify, ItemOutcome};
+use crate::retry::{ItemDecision, RequestDecision, RetryPolicy};
 use crate::{metrics, Chunk, Client, Error};
 
-/// When a batch is sent, how many at once, and how retries back off.
+/// When a batch is sent, how many at once, and how failures are retried.
 #[derive(Clone, Debug)]
 pub struct IndexerConfig {
     /// Send when this many documents are waiting.
@@ -29,11 +28,8 @@ pub struct IndexerConfig {
     pub flush_interval: Duration,
     /// Bulk requests in flight at once.
     pub concurrency: usize,
-    /// An item Elasticsearch keeps answering 429/5xx for is dead-lettered after this many tries.
-    pub max_item_attempts: u32,
-    /// First and longest wait between attempts at the same items.
-    pub min_backoff: Duration,
-    pub max_backoff: Duration,
+    /// Which failures are tried again, how often, and how long apart.
+    pub retry: RetryPolicy,
     pub dead_letter: DeadLetterConfig,
 }
 
@@ -44,10 +40,57 @@ impl Default for IndexerConfig {
             max_bytes: 5 * 1024 * 1024,
             flush_interval: Duration::from_secs(1),
             concurrency: 2,
-            max_item_attempts: 10,
-            min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(30),
+            retry: RetryPolicy::DELIVERY,
             dead_letter: DeadLetterConfig { index: "deadletter".to_owned(), file: None },
+        }
+    }
+}
+
+/// What one [`run`] did with the documents it was given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexerReport {
+    /// Stored now.
+    pub indexed: u64,
+    /// Already stored (409): an earlier delivery of the same line.
+    pub duplicates: u64,
+    /// Given up to the dead letters.
+    pub dead_lettered: u64,
+    /// Tries again at items Elasticsearch answered 429/5xx (one item can count several times).
+    pub retried: u64,
+}
+
+/// The running counts behind an [`IndexerReport`], shared by the senders; each count also
+/// moves its `drainpipe_bulk_documents_total` series.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    indexed: AtomicU64,
+    duplicates: AtomicU64,
+    dead_lettered: AtomicU64,
+    retried: AtomicU64,
+}
+
+impl Tally {
+    fn add(&self, outcome: &'static str, n: u64) {
+        let count = match outcome {
+            "indexed" => &self.indexed,
+            "duplicate" => &self.duplicates,
+            "retried" => &self.retried,
+            _ => &self.dead_lettered,
+        };
+        count.fetch_add(n, Ordering::Relaxed);
+        metrics::DOCUMENTS.with_label_values(&[outcome]).inc_by(n);
+    }
+
+    pub(crate) fn dead_lettered(&self, n: u64) {
+        self.add("dead_lettered", n);
+    }
+
+    fn report(&self) -> IndexerReport {
+        IndexerReport {
+            indexed: self.indexed.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
         }
     }
 }
@@ -69,8 +112,8 @@ impl Completion {
 }
 
 struct Item {
-    span: Range<usize>,
-    original: Range<usize>,
+    spans: Spans,
+    original: std::ops::Range<usize>,
     done: Arc<Completion>,
     attempts: u32,
 }
@@ -94,34 +137,33 @@ impl Batch {
         }
         let done = Arc::new(Completion { remaining: AtomicUsize::new(chunk.len()), on_done: Mutex::new(on_done) });
         for i in 0..chunk.len() {
-            self.push(chunk.item(i), chunk.original(i), done.clone(), 0);
+            self.push(chunk.item(i), chunk.spans(i), chunk.original(i), done.clone(), 0);
         }
     }
 
-    fn push(&mut self, item: &[u8], original: &[u8], done: Arc<Completion>, attempts: u32) {
-        let s = self.buf.len();
+    fn push(&mut self, item: &[u8], spans: &Spans, original: &[u8], done: Arc<Completion>, attempts: u32) {
+        let spans = spans.moved_to(self.buf.len());
         self.buf.extend_from_slice(item);
         let o = self.originals.len();
         self.originals.extend_from_slice(original);
-        self.items.push(Item { span: s..self.buf.len(), original: o..self.originals.len(), done, attempts });
+        self.items.push(Item { spans, original: o..self.originals.len(), done, attempts });
     }
 
-    fn item(&self, i: usize) -> &[u8] {
-        &self.buf[self.items[i].span.clone()]
+    fn text(&self, range: &std::ops::Range<usize>) -> String {
+        String::from_utf8_lossy(&self.buf[range.clone()]).into_owned()
     }
 
     fn dead_letter(&self, i: usize, status: u16, kind: &str, reason: &str) -> DeadLetter {
-        let item = self.item(i);
-        let (index, id) = index_and_id(item);
+        let item = &self.items[i];
         DeadLetter {
-            index,
-            id,
-            source: source_of(item).to_vec(),
-            original: self.originals[self.items[i].original.clone()].to_vec(),
+            index: self.text(&item.spans.index),
+            id: self.text(&item.spans.id),
+            source: self.buf[item.spans.source.clone()].to_vec(),
+            original: self.originals[item.original.clone()].to_vec(),
             status,
             kind: kind.to_owned(),
             reason: reason.to_owned(),
-            attempts: self.items[i].attempts + 1,
+            attempts: item.attempts + 1,
         }
     }
 
@@ -131,26 +173,40 @@ impl Batch {
         for i in which {
             let it = &self.items[i];
             let attempts = it.attempts + u32::from(bump_attempts);
-            b.push(self.item(i), &self.originals[it.original.clone()], it.done.clone(), attempts);
+            b.push(
+                &self.buf[it.spans.item.clone()],
+                &it.spans,
+                &self.originals[it.original.clone()],
+                it.done.clone(),
+                attempts,
+            );
         }
         b
+    }
+
+    fn finish(&self, which: impl IntoIterator<Item = usize>) {
+        for i in which {
+            self.items[i].done.finish_one();
+        }
     }
 }
 
 /// Indexes every chunk received on `chunks` until the channel closes, then flushes what is
-/// left, waits for the batches in flight, and returns. While every sender is busy no new
-/// chunks are read, so the bounded channel pushes back on the pipeline.
-pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiver<Chunk>) {
+/// left, waits for the batches in flight, and says what became of the documents. While every
+/// sender is busy no new chunks are read, so the bounded channel pushes back on the pipeline.
+pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiver<Chunk>) -> IndexerReport {
+    let tally = Arc::new(Tally::default());
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(1);
     let batch_rx = Arc::new(tokio::sync::Mutex::new(batch_rx));
     let mut senders = JoinSet::new();
     for _ in 0..config.concurrency.max(1) {
-        let (client, config, batch_rx) = (client.clone(), config.clone(), batch_rx.clone());
+        let sender = Sender { client: client.clone(), config: config.clone(), tally: tally.clone() };
+        let batch_rx = batch_rx.clone();
         senders.spawn(async move {
             loop {
                 let next = batch_rx.lock().await.recv().await;
                 let Some(batch) = next else { break };
-                send_until_done(&client, &config, batch).await;
+                sender.send_until_done(batch).await;
             }
         });
     }
@@ -186,119 +242,135 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
     }
     drop(batch_tx);
     while senders.join_next().await.is_some() {}
+    tally.report()
 }
 
-fn backoff(config: &IndexerConfig) -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(config.min_backoff)
-        .with_max_delay(config.max_backoff)
-        .with_jitter()
-        .without_max_times()
-        .build()
+/// One of the senders: takes a batch and sees every item of it done.
+struct Sender {
+    client: Client,
+    config: IndexerConfig,
+    tally: Arc<Tally>,
 }
 
-/// Sends `batch`, then only the items Elasticsearch asked to have again, until each item is
-/// stored, already stored, or dead-lettered. Whole-request failures that a retry can fix
-/// (connection, timeout, 429, 5xx, 401/403) are retried with capped backoff for as long as it
-/// takes; a request too large is split; any other refusal dead-letters the batch.
-async fn send_until_done(client: &Client, config: &IndexerConfig, batch: Batch) {
-    let mut delays = backoff(config);
-    let mut current = batch;
-    while !current.items.is_empty() {
+/// Which items of an answered batch are done, to be sent again, or dead letters.
+#[derive(Default)]
+struct Settled {
+    finished: Vec<usize>,
+    retry: Vec<usize>,
+    letters: Vec<DeadLetter>,
+}
+
+impl Sender {
+    /// Sends `batch`, then only the items Elasticsearch asked to have again, until each item
+    /// is stored, already stored, or dead-lettered, as the retry policy decides.
+    async fn send_until_done(&self, batch: Batch) {
+        let mut backoff = self.config.retry.backoff();
+        let mut current = batch;
+        while !current.items.is_empty() {
+            match self.attempt(&current).await {
+                Ok(outcomes) => {
+                    let settled = self.settle(&current, &outcomes);
+                    self.dead_letter(settled.letters).await;
+                    current.finish(settled.finished);
+                    if settled.retry.is_empty() {
+                        return;
+                    }
+                    let wait = backoff.next_delay();
+                    tracing::debug!(items = settled.retry.len(), retry_in = ?wait, "retrying items Elasticsearch could not take");
+                    sleep(wait).await;
+                    current = current.subset(settled.retry, true);
+                }
+                Err(e) => match self.config.retry.request(&e) {
+                    RequestDecision::Retry => {
+                        let wait = backoff.next_delay();
+                        tracing::warn!(error = %e, retry_in = ?wait, docs = current.items.len(), "bulk request failed; retrying");
+                        sleep(wait).await;
+                    }
+                    RequestDecision::Split => return Box::pin(self.split(current)).await,
+                    RequestDecision::Refuse => return self.refuse(current, &e).await,
+                },
+            }
+        }
+    }
+
+    /// One `_bulk` request of the whole batch, read item by item; counted by outcome.
+    async fn attempt(&self, batch: &Batch) -> Result<Vec<ItemOutcome>, Error> {
         let started = Instant::now();
-        let body = Bytes::copy_from_slice(&current.buf);
-        let result = match client.bulk(body).await {
-            Ok(answer) => classify(&answer, current.items.len()),
+        let body = Bytes::copy_from_slice(&batch.buf);
+        let result = match self.client.bulk(body).await {
+            Ok(answer) => classify(&answer, batch.items.len()),
             Err(e) => Err(e),
         };
         metrics::REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
-        let outcomes = match result {
-            Ok(o) => {
-                metrics::REQUESTS.with_label_values(&["ok"]).inc();
-                o
-            }
-            Err(Error::Status { status, .. }) if status.as_u16() == 413 => {
-                metrics::REQUESTS.with_label_values(&["too_large"]).inc();
-                split_or_give_up(client, config, current).await;
-                return;
-            }
-            Err(e) if e.is_retryable() => {
-                metrics::REQUESTS.with_label_values(&["error"]).inc();
-                let wait = delays.next().unwrap_or(config.max_backoff);
-                tracing::warn!(error = %e, retry_in = ?wait, docs = current.items.len(), "bulk request failed; retrying");
-                sleep(wait).await;
-                continue;
-            }
-            Err(e) => {
-                metrics::REQUESTS.with_label_values(&["refused"]).inc();
-                tracing::error!(error = %e, docs = current.items.len(), "bulk request refused; dead-lettering its documents");
-                let reason = e.to_string();
-                let status = if let Error::Status { status, .. } = &e { status.as_u16() } else { 0 };
-                let letters = (0..current.items.len())
-                    .map(|i| current.dead_letter(i, status, "bulk_request_refused", &reason))
-                    .collect();
-                deadletter::store(client, &config.dead_letter, letters).await;
-                finish_all(&current, 0..current.items.len());
-                return;
-            }
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => match self.config.retry.request(e) {
+                RequestDecision::Retry => "error",
+                RequestDecision::Split => "too_large",
+                RequestDecision::Refuse => "refused",
+            },
         };
-        let mut retry = Vec::new();
-        let mut letters = Vec::new();
-        let mut finished = Vec::new();
+        metrics::REQUESTS.with_label_values(&[outcome]).inc();
+        result
+    }
+
+    /// What the retry policy makes of each item's outcome.
+    fn settle(&self, batch: &Batch, outcomes: &[ItemOutcome]) -> Settled {
+        let mut settled = Settled::default();
         for (i, outcome) in outcomes.iter().enumerate() {
-            match outcome {
-                ItemOutcome::Created => {
-                    metrics::DOCUMENTS.with_label_values(&["indexed"]).inc();
-                    finished.push(i);
+            let attempts = batch.items[i].attempts + 1;
+            match (self.config.retry.item(outcome, attempts), outcome) {
+                (ItemDecision::Done, ItemOutcome::Created) => self.tally.add("indexed", 1),
+                (ItemDecision::Done, _) => self.tally.add("duplicate", 1),
+                (ItemDecision::Retry, _) => {
+                    self.tally.add("retried", 1);
+                    settled.retry.push(i);
+                    continue;
                 }
-                ItemOutcome::Duplicate => {
-                    metrics::DOCUMENTS.with_label_values(&["duplicate"]).inc();
-                    finished.push(i);
+                (ItemDecision::DeadLetter, ItemOutcome::Rejected { status, kind, reason }) => {
+                    settled.letters.push(batch.dead_letter(i, *status, kind, reason));
                 }
-                ItemOutcome::Retry { status } if current.items[i].attempts + 1 >= config.max_item_attempts => {
-                    let reason = format!("still answered {status} after {} attempts", current.items[i].attempts + 1);
-                    letters.push(current.dead_letter(i, *status, "retries_exhausted", &reason));
-                    finished.push(i);
-                }
-                ItemOutcome::Retry { .. } => {
-                    metrics::DOCUMENTS.with_label_values(&["retried"]).inc();
-                    retry.push(i);
-                }
-                ItemOutcome::Rejected { status, kind, reason } => {
-                    letters.push(current.dead_letter(i, *status, kind, reason));
-                    finished.push(i);
+                (ItemDecision::DeadLetter, outcome) => {
+                    let status = if let ItemOutcome::Retry { status } = outcome { *status } else { 0 };
+                    let reason = format!("still answered {status} after {attempts} attempts");
+                    settled.letters.push(batch.dead_letter(i, status, "retries_exhausted", &reason));
                 }
             }
+            settled.finished.push(i);
         }
-        deadletter::store(client, &config.dead_letter, letters).await;
-        finish_all(&current, finished);
-        if retry.is_empty() {
+        settled
+    }
+
+    async fn dead_letter(&self, letters: Vec<DeadLetter>) {
+        if letters.is_empty() {
             return;
         }
-        let wait = delays.next().unwrap_or(config.max_backoff);
-        tracing::debug!(items = retry.len(), retry_in = ?wait, "retrying items Elasticsearch could not take");
-        sleep(wait).await;
-        current = current.subset(retry, true);
+        self.tally.dead_lettered(letters.len() as u64);
+        deadletter::store(&self.client, &self.config.dead_letter, letters).await;
     }
-}
 
-fn finish_all(batch: &Batch, which: impl IntoIterator<Item = usize>) {
-    for i in which {
-        batch.items[i].done.finish_one();
+    /// A request no retry can fix: every document of it becomes a dead letter.
+    async fn refuse(&self, batch: Batch, e: &Error) {
+        tracing::error!(error = %e, docs = batch.items.len(), "bulk request refused; dead-lettering its documents");
+        let reason = e.to_string();
+        let status = if let Error::Status { status, .. } = e { status.as_u16() } else { 0 };
+        let letters =
+            (0..batch.items.len()).map(|i| batch.dead_letter(i, status, "bulk_request_refused", &reason)).collect();
+        self.dead_letter(letters).await;
+        batch.finish(0..batch.items.len());
     }
-}
 
-/// A 413: send each half on its own; a single document too large is dead-lettered.
-async fn split_or_give_up(client: &Client, config: &IndexerConfig, batch: Batch) {
-    let n = batch.items.len();
-    if n == 1 {
-        let letter =
-            batch.dead_letter(0, 413, "request_too_large", "a single document exceeds http.max_content_length");
-        deadletter::store(client, &config.dead_letter, vec![letter]).await;
-        finish_all(&batch, 0..1);
-        return;
+    /// A 413: send each half on its own; a single document too large is dead-lettered.
+    async fn split(&self, batch: Batch) {
+        let n = batch.items.len();
+        if n == 1 {
+            let letter =
+                batch.dead_letter(0, 413, "request_too_large", "a single document exceeds http.max_content_length");
+            self.dead_letter(vec![letter]).await;
+            batch.finish(0..1);
+            return;
+        }
+        self.send_until_done(batch.subset(0..n / 2, false)).await;
+        self.send_until_done(batch.subset(n / 2..n, false)).await;
     }
-    let (left, right) = (batch.subset(0..n / 2, false), batch.subset(n / 2..n, false));
-    Box::pin(send_until_done(client, config, left)).await;
-    Box::pin(send_until_done(client, config, right)).await;
 }

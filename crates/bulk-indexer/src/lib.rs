@@ -6,11 +6,14 @@
 //! 5xx items are sent again alone with backoff (dead-lettered after `max_item_attempts`),
 //! anything else is dead-lettered ([`DeadLetterConfig`]): to the dead-letter index, or a local
 //! file when even that refuses. Whole-request failures are retried with capped exponential
-//! backoff for as long as it takes. A chunk's callback runs once every item in it is done,
-//! which is how the spool learns a record may go. It knows nothing about Heroku.
+//! backoff for as long as it takes. Every one of those choices is the [`RetryPolicy`]'s. A
+//! chunk's callback runs once every item in it is done, which is how the spool learns a record
+//! may go, and [`run`] returns an [`IndexerReport`] of what became of the documents. It knows
+//! nothing about Heroku.
 //!
-//! [`Client`] is the connection (one URL, credentials from its user-info) and also carries the
-//! few other requests drainpipe makes (index templates, health).
+//! [`Client`] is the connection (one or more nodes, used in turn; credentials from a URL's
+//! user-info or an API key) and the home of every Elasticsearch REST call drainpipe makes:
+//! `_bulk`, index templates, cluster health.
 
 mod chunk;
 mod client;
@@ -19,10 +22,12 @@ mod error;
 mod indexer;
 pub mod metrics;
 pub mod response;
+mod retry;
 
 pub use chunk::Chunk;
 pub use client::{redact, Client, ClientConfig};
 pub use deadletter::DeadLetterConfig;
 pub use elasticsearch::http::{Method, StatusCode};
 pub use error::Error;
-pub use indexer::{run, IndexerConfig};
+pub use indexer::{run, IndexerConfig, IndexerReport};
+pub use retry::{Backoff, ItemDecision, RequestDecision, RetryPolicy};

@@ -1,13 +1,8 @@
-//! The bulk indexer's Prometheus metrics, registered in the default registry.
+//! The bulk indexer's Prometheus metrics; [`register`] puts them all in a registry.
 
 use std::sync::LazyLock;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
-
-fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
-    let _ = prometheus::default_registry().register(Box::new(c.clone()));
-    c
-}
 
 /// Documents by what Elasticsearch did with them: `indexed`, `duplicate` (409: stored
 /// before), `retried` (a 429/5xx item sent again; counted per retry), `dead_lettered` (will
@@ -18,7 +13,7 @@ pub static DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     for outcome in ["indexed", "duplicate", "retried", "dead_lettered"] {
         let _ = c.with_label_values(&[outcome]);
     }
-    register(c)
+    c
 });
 
 /// Bulk requests by outcome: `ok`, `error` (failed as a whole and retried), `too_large` (413,
@@ -29,28 +24,34 @@ pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     for outcome in ["ok", "error", "too_large", "refused"] {
         let _ = c.with_label_values(&[outcome]);
     }
-    register(c)
+    c
 });
 
 /// Time from sending a bulk request to reading its whole answer.
 pub static REQUEST_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     let opts = HistogramOpts::new("drainpipe_bulk_request_duration_seconds", "Bulk request latency")
         .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
-    register(Histogram::with_opts(opts).expect("valid metric"))
+    Histogram::with_opts(opts).expect("valid metric")
 });
 
 /// Dead letters the dead-letter index refused too, written to the dead-letter file instead.
 pub static DEAD_LETTER_FILE: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(
-        IntCounter::new("drainpipe_bulk_dead_letter_file_entries_total", "Dead letters written to the local file")
-            .expect("valid metric"),
-    )
+    IntCounter::new("drainpipe_bulk_dead_letter_file_entries_total", "Dead letters written to the local file")
+        .expect("valid metric")
 });
 
 /// 1 while the last request to Elasticsearch got an answer, 0 while it cannot be reached.
 pub static REACHABLE: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(
-        IntGauge::new("drainpipe_elasticsearch_reachable", "Whether Elasticsearch answered the last request")
-            .expect("valid metric"),
-    )
+    IntGauge::new("drainpipe_elasticsearch_reachable", "Whether Elasticsearch answered the last request")
+        .expect("valid metric")
 });
+
+/// Registers every metric of this crate in `registry` (the binary serves it on `/metrics`).
+pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
+    registry.register(Box::new(DOCUMENTS.clone()))?;
+    registry.register(Box::new(REQUESTS.clone()))?;
+    registry.register(Box::new(REQUEST_DURATION.clone()))?;
+    registry.register(Box::new(DEAD_LETTER_FILE.clone()))?;
+    registry.register(Box::new(REACHABLE.clone()))?;
+    Ok(())
+}

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use drainpipe_bulk_indexer::{Chunk, Client, DeadLetterConfig, IndexerConfig};
+use drainpipe_bulk_indexer::{Chunk, Client, DeadLetterConfig, IndexerConfig, IndexerReport, RetryPolicy};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -113,9 +113,11 @@ async fn start_limited(script: Arc<Script>, max_items: usize) -> FaultInjectingE
 fn config(dead_letter_file: Option<std::path::PathBuf>) -> IndexerConfig {
     IndexerConfig {
         flush_interval: Duration::from_millis(20),
-        min_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        max_item_attempts: 4,
+        retry: RetryPolicy {
+            min_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            max_attempts: Some(4),
+        },
         concurrency: 2,
         dead_letter: DeadLetterConfig { index: "dead".into(), file: dead_letter_file },
         ..IndexerConfig::default()
@@ -123,7 +125,7 @@ fn config(dead_letter_file: Option<std::path::PathBuf>) -> IndexerConfig {
 }
 
 /// Sends one chunk with these ids and waits until its callback says every item is done.
-async fn index(es: &FaultInjectingElasticsearch, config: IndexerConfig, ids: &[&str]) {
+async fn index(es: &FaultInjectingElasticsearch, config: IndexerConfig, ids: &[&str]) -> IndexerReport {
     let (tx, rx) = mpsc::channel(4);
     let indexer = tokio::spawn(drainpipe_bulk_indexer::run(Client::new(&es.url).unwrap(), config, rx));
     let done = Arc::new(AtomicUsize::new(0));
@@ -138,8 +140,9 @@ async fn index(es: &FaultInjectingElasticsearch, config: IndexerConfig, ids: &[&
     });
     tx.send(chunk).await.unwrap();
     drop(tx);
-    tokio::time::timeout(Duration::from_secs(10), indexer).await.expect("indexer finishes").unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(10), indexer).await.expect("indexer finishes").unwrap();
     assert_eq!(done.load(Ordering::SeqCst), 1, "the chunk's callback ran exactly once");
+    report
 }
 
 fn ids_of(seen: &Seen, index: &str) -> Vec<String> {
@@ -161,7 +164,9 @@ async fn each_item_gets_what_its_answer_calls_for() {
         })
     }))
     .await;
-    index(&es, config(None), &["ok", "dup", "busy", "bad", "down"]).await;
+    let report = index(&es, config(None), &["ok", "dup", "busy", "bad", "down"]).await;
+    let expected = IndexerReport { indexed: 3, duplicates: 1, dead_lettered: 1, retried: 3 };
+    assert_eq!(report, expected, "the run says what became of each document");
     let requests = es.requests.lock().unwrap().clone();
     let logs: Vec<Vec<String>> = requests.iter().map(|r| ids_of(r, "logs")).filter(|v| !v.is_empty()).collect();
     assert_eq!(logs[0], ["bad", "busy", "down", "dup", "ok"], "first request: everything");

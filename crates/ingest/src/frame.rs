@@ -192,10 +192,13 @@ impl Reservation {
 }
 
 /// Why a sink did not take a frame. Senders are told to come back later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
     #[error("pipeline full")]
     Full { retry_after: Duration },
+    /// The frame could not be stored (a spool write failed: a full or failing disk).
+    #[error("cannot store the frame: {reason}")]
+    Unavailable { reason: String, retry_after: Duration },
     #[error("shutting down")]
     ShuttingDown,
 }

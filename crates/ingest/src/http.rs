@@ -329,6 +329,10 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
         Err(Rejected::Full { retry_after }) => {
             with_retry_after(reply(StatusCode::SERVICE_UNAVAILABLE, "pipeline full, retry later"), retry_after)
         }
+        Err(Rejected::Unavailable { retry_after, .. }) => with_retry_after(
+            reply(StatusCode::SERVICE_UNAVAILABLE, "cannot store the frame now, retry later"),
+            retry_after,
+        ),
         Err(Rejected::ShuttingDown) => with_retry_after(
             reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down, retry later"),
             Duration::from_secs(5),

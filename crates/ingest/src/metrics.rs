@@ -1,5 +1,4 @@
-//! The ingest crate's Prometheus metrics, registered in the default registry (the binary
-//! exposes it on `/metrics`).
+//! The ingest crate's Prometheus metrics; [`register`] puts them all in a registry.
 
 use std::sync::LazyLock;
 
@@ -16,100 +15,80 @@ fn with_labels<T: prometheus::core::MetricVecBuilder>(
     v
 }
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
-    // Registering twice (several servers in one test process) is harmless: the first wins.
-    let _ = prometheus::default_registry().register(Box::new(c.clone()));
-    c
-}
-
 /// Answered requests by endpoint and status code.
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_requests_total", "Drain requests answered, by status code");
-    register(IntCounterVec::new(opts, &["status"]).expect("valid metric"))
+    IntCounterVec::new(opts, &["status"]).expect("valid metric")
 });
 
 /// Messages framed from accepted requests, by protocol.
 pub static MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_messages_total", "Messages received, by protocol");
-    register(with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"]))
+    with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"])
 });
 
 /// Body bytes of accepted requests (after decompression), by protocol.
 pub static BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_received_bytes_total", "Message bytes received, by protocol");
-    register(with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"]))
+    with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"])
 });
 
 /// Frames whose message count disagreed with `Logplex-Msg-Count`.
 pub static COUNT_MISMATCHES: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(
-        IntCounter::new(
-            "drainpipe_ingest_msg_count_mismatches_total",
-            "Frames whose framed message count disagreed with Logplex-Msg-Count",
-        )
-        .expect("valid metric"),
+    IntCounter::new(
+        "drainpipe_ingest_msg_count_mismatches_total",
+        "Frames whose framed message count disagreed with Logplex-Msg-Count",
     )
+    .expect("valid metric")
 });
 
 /// Frames with broken framing after some good messages (kept, and tagged downstream).
 pub static FRAMING_PROBLEMS: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(
-        IntCounter::new("drainpipe_ingest_framing_problems_total", "Frames whose octet counts broke part-way")
-            .expect("valid metric"),
-    )
+    IntCounter::new("drainpipe_ingest_framing_problems_total", "Frames whose octet counts broke part-way")
+        .expect("valid metric")
 });
 
 /// Open client connections, by protocol.
 pub static OPEN_CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_open_connections", "Open receiver connections, by protocol");
-    register(with_labels(IntGaugeVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog", "admin"]))
+    with_labels(IntGaugeVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog", "admin"])
 });
 
 /// Refused senders, by reason: `credentials` (401), `drain_token` (403), `rate_limited` (429).
 pub static AUTH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_auth_failures_total", "Requests refused for authentication, by reason");
     let reasons = ["credentials", "drain_token", "rate_limited"];
-    register(with_labels(IntCounterVec::new(opts, &["reason"]).expect("valid metric"), &reasons))
+    with_labels(IntCounterVec::new(opts, &["reason"]).expect("valid metric"), &reasons)
 });
 
 /// Syslog messages cut to the size limit (indexed, tagged `_drainpipe_truncated`).
 pub static TRUNCATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_truncated_messages_total", "Messages cut to the size limit, by protocol");
-    register(with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["syslog"]))
+    with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["syslog"])
 });
 
 /// Messages of length zero in Logplex bodies (`0 `): counted, not indexed.
 pub static EMPTY_MESSAGES: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(
-        IntCounter::new("drainpipe_ingest_empty_messages_total", "Zero-length messages in drain bodies, not indexed")
-            .expect("valid metric"),
-    )
+    IntCounter::new("drainpipe_ingest_empty_messages_total", "Zero-length messages in drain bodies, not indexed")
+        .expect("valid metric")
 });
 
 /// Drain URL labels changed to fit the label rules, by change: `renamed`, `value_cut`, `dropped`.
 pub static LABEL_CHANGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts =
         Opts::new("drainpipe_ingest_label_changes_total", "Drain URL labels rewritten, cut or dropped, by change");
-    register(with_labels(
-        IntCounterVec::new(opts, &["change"]).expect("valid metric"),
-        &["renamed", "value_cut", "dropped"],
-    ))
+    with_labels(IntCounterVec::new(opts, &["change"]).expect("valid metric"), &["renamed", "value_cut", "dropped"])
 });
 
 /// Bytes of received frames held in memory now (bodies being read, frames queued in memory).
 pub static MEMORY_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(
-        IntGauge::new("drainpipe_ingest_memory_bytes", "Bytes of received frames held in memory")
-            .expect("valid metric"),
-    )
+    IntGauge::new("drainpipe_ingest_memory_bytes", "Bytes of received frames held in memory").expect("valid metric")
 });
 
 /// The limit of [`MEMORY_BYTES`] (`--queue-max-bytes`).
 pub static MEMORY_MAX_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(
-        IntGauge::new("drainpipe_ingest_memory_max_bytes", "Limit of bytes of received frames held in memory")
-            .expect("valid metric"),
-    )
+    IntGauge::new("drainpipe_ingest_memory_max_bytes", "Limit of bytes of received frames held in memory")
+        .expect("valid metric")
 });
 
 /// Connections closed to make room for new ones, by protocol (idle first).
@@ -118,5 +97,23 @@ pub static EVICTED_CONNECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "drainpipe_ingest_evicted_connections_total",
         "Idle connections closed to make room for new ones at the connection limit, by protocol",
     );
-    register(with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog", "admin"]))
+    with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog", "admin"])
 });
+
+/// Registers every metric of this crate in `registry` (the binary serves it on `/metrics`).
+pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
+    registry.register(Box::new(REQUESTS.clone()))?;
+    registry.register(Box::new(MESSAGES.clone()))?;
+    registry.register(Box::new(BYTES.clone()))?;
+    registry.register(Box::new(COUNT_MISMATCHES.clone()))?;
+    registry.register(Box::new(FRAMING_PROBLEMS.clone()))?;
+    registry.register(Box::new(OPEN_CONNECTIONS.clone()))?;
+    registry.register(Box::new(AUTH_FAILURES.clone()))?;
+    registry.register(Box::new(TRUNCATED.clone()))?;
+    registry.register(Box::new(EMPTY_MESSAGES.clone()))?;
+    registry.register(Box::new(LABEL_CHANGES.clone()))?;
+    registry.register(Box::new(MEMORY_BYTES.clone()))?;
+    registry.register(Box::new(MEMORY_MAX_BYTES.clone()))?;
+    registry.register(Box::new(EVICTED_CONNECTIONS.clone()))?;
+    Ok(())
+}

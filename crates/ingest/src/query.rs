@@ -36,21 +36,19 @@ pub(crate) struct Query {
 /// (after rewriting) keeps its last value. Linear in the query's length.
 pub(crate) fn parse(query: Option<&str>) -> Query {
     let mut q = Query::default();
-    for part in query.unwrap_or("").split('&') {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let k = decode(k);
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if k.is_empty() {
             continue;
         }
         if k == "app" {
-            q.app = Some(decode(v)).filter(|v| !v.is_empty());
+            q.app = Some(v.into_owned()).filter(|v| !v.is_empty());
             continue;
         }
         let name = label_name(&k);
         if name != k {
             q.changes.renamed += 1;
         }
-        let mut value = decode(v);
+        let mut value = v.into_owned();
         if let Some((cut, _)) = value.char_indices().nth(MAX_VALUE) {
             value.truncate(cut);
             q.changes.values_cut += 1;
@@ -80,33 +78,6 @@ fn label_name(k: &str) -> String {
             }
         })
         .collect()
-}
-
-/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; malformed
-/// escapes are kept as written.
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (b.get(i + 1).and_then(hex), b.get(i + 2).and_then(hex)) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: &u8) -> Option<u8> {
-    (*b as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]

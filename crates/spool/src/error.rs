@@ -9,6 +9,8 @@ pub enum SpoolError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("record of {len} bytes is larger than a segment ({segment_bytes} bytes)")]
     TooLarge { len: usize, segment_bytes: u64 },
+    #[error("a spool of {max_bytes} bytes does not hold two segments of {segment_bytes} bytes (the largest record)")]
+    TooSmall { max_bytes: u64, segment_bytes: u64 },
     #[error("spool closed")]
     Closed,
 }

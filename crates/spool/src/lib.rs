@@ -54,8 +54,21 @@ pub struct SpoolConfig {
 }
 
 impl SpoolConfig {
-    pub fn new(dir: impl Into<PathBuf>) -> SpoolConfig {
-        SpoolConfig { dir: dir.into(), max_bytes: 1 << 30, segment_bytes: 16 << 20, fsync: Fsync::EveryBatch }
+    /// A spool of `max_bytes` whose segments each hold a record of `largest_record` bytes:
+    /// a 64th of the spool, at least that record, at most 256 MiB (unless the record is
+    /// larger). Refused when the spool would not hold two such segments, since a full segment
+    /// is deleted only once the next one is being written.
+    pub fn sized_for(
+        dir: PathBuf,
+        max_bytes: u64,
+        largest_record: u64,
+        fsync: Fsync,
+    ) -> Result<SpoolConfig, SpoolError> {
+        let segment_bytes = (max_bytes / 64).clamp(largest_record, (256 << 20).max(largest_record));
+        if max_bytes < 2 * segment_bytes {
+            return Err(SpoolError::TooSmall { max_bytes, segment_bytes });
+        }
+        Ok(SpoolConfig { dir, max_bytes, segment_bytes, fsync })
     }
 }
 
@@ -257,10 +270,6 @@ impl Spool {
         self.inner.lock().closed = true;
         self.inner.writes.lock().unwrap_or_else(|e| e.into_inner()).take();
         self.inner.appended.notify_waiters();
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.inner.config.dir
     }
 }
 

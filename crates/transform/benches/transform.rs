@@ -35,7 +35,7 @@ fn bench_lines(c: &mut Criterion, name: &str, lines: &[&str]) {
         labels: &[],
         received_at: Timestamp::from_unix(1_741_944_500, 0),
         structured_data: StructuredData::Absent,
-        token_apps: None,
+        app_for_token: None,
     };
     let seed = FrameSeed::new(&FrameKey {
         frame_id: ctx.frame_id,

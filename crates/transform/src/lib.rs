@@ -29,7 +29,6 @@ pub use syslog::StructuredData;
 pub use timestamp::Timestamp;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use app::App;
 use document::{Document, SyslogFields};
@@ -53,8 +52,21 @@ pub struct Context<'a> {
     /// Whether messages carry an RFC 5424 STRUCTURED-DATA field (syslog drains) or not (HTTPS).
     /// With `Present`, a HOSTNAME shaped like a Logplex drain token (`d.…`) is the drain token.
     pub structured_data: StructuredData,
-    /// Drain token to app name, for messages whose frame named no app.
-    pub token_apps: Option<&'a HashMap<String, String>>,
+    /// The app a drain token belongs to, for messages whose frame named no app: the same
+    /// lookup the receiver uses for HTTPS drains, so there is one token list.
+    pub app_for_token: Option<&'a dyn AppForToken>,
+}
+
+/// The drain-token list: the app a token belongs to. The binary hands in the list the HTTPS
+/// receiver checks, so there is one list, looked up one way.
+pub trait AppForToken: std::fmt::Debug + Sync {
+    fn app_for_token(&self, token: &str) -> Option<&str>;
+}
+
+impl AppForToken for std::collections::HashMap<String, String> {
+    fn app_for_token(&self, token: &str) -> Option<&str> {
+        self.get(token).map(String::as_str)
+    }
 }
 
 /// What the transform saw in one message, for metrics.
@@ -154,7 +166,7 @@ impl Transformer {
             doc.drain_token = header.hostname.filter(|h| h.starts_with("d."));
         }
         if doc.heroku_app.is_none() {
-            doc.heroku_app = doc.drain_token.and_then(|t| ctx.token_apps?.get(t)).map(String::as_str);
+            doc.heroku_app = doc.drain_token.and_then(|t| ctx.app_for_token?.app_for_token(t));
         }
 
         let mut failure: Option<String> = None;

@@ -12,7 +12,7 @@ fn ctx() -> Context<'static> {
         labels: &[],
         received_at: Timestamp::from_unix(1_741_944_500, 123_456_000),
         structured_data: StructuredData::Absent,
-        token_apps: None,
+        app_for_token: None,
     }
 }
 
@@ -23,7 +23,7 @@ fn syslog_drain_ctx(apps: &HashMap<String, String>) -> Context<'_> {
         drain_token: None,
         frame_id: None,
         structured_data: StructuredData::Present,
-        token_apps: Some(apps),
+        app_for_token: Some(apps),
         ..ctx()
     }
 }

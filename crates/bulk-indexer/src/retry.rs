@@ -1,0 +1,160 @@
+//! The retry policy: what drainpipe does when Elasticsearch does not take something, and how
+//! long it waits before the next try. One type decides it for bulk requests, their items, dead
+//! letters and template installs (Vector keeps this in its `ElasticsearchRetryLogic`, apart
+//! from the service that sends); the senders only follow what it says.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+use crate::response::ItemOutcome;
+use crate::Error;
+
+/// When to try again, how often, and how long to wait in between.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first wait; each next one doubles (with jitter) up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Tries at one thing Elasticsearch keeps answering 429/5xx before giving up on it (it is
+    /// then dead-lettered); `None`: as long as it takes.
+    pub max_attempts: Option<u32>,
+}
+
+/// What to do with a request that failed as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestDecision {
+    /// Send it again after a backoff: it can succeed later (no answer, 429, 5xx, 401/403
+    /// while credentials are fixed).
+    Retry,
+    /// Too large (413): send each half on its own.
+    Split,
+    /// It will never be taken: dead-letter its documents.
+    Refuse,
+}
+
+/// What to do with one item of an answered bulk request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemDecision {
+    /// Stored now, or already stored (409).
+    Done,
+    /// Send it again, alone, after a backoff.
+    Retry,
+    /// Give it up to the dead letters.
+    DeadLetter,
+}
+
+impl RetryPolicy {
+    /// Bulk requests and their items: 100 ms to 30 s; an item answered 429/5xx ten times is
+    /// dead-lettered, a failed request is tried for as long as it takes.
+    pub const DELIVERY: RetryPolicy = RetryPolicy {
+        min_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(30),
+        max_attempts: Some(10),
+    };
+
+    /// Writing dead letters: three tries, then the file.
+    pub const DEAD_LETTERS: RetryPolicy = RetryPolicy {
+        min_backoff: Duration::from_millis(500),
+        max_backoff: Duration::from_secs(2),
+        max_attempts: Some(3),
+    };
+
+    /// Installing the index templates before the first document: as long as it takes.
+    pub const SETUP: RetryPolicy = RetryPolicy {
+        min_backoff: Duration::from_millis(250),
+        max_backoff: Duration::from_secs(30),
+        max_attempts: None,
+    };
+
+    /// The waits between tries, from the first.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.min_backoff, self.max_backoff)
+    }
+
+    /// Whether `attempts` tries (the one just made included) are all this policy allows.
+    pub fn exhausted(&self, attempts: u32) -> bool {
+        self.max_attempts.is_some_and(|max| attempts >= max)
+    }
+
+    /// A request that failed as a whole.
+    pub fn request(&self, error: &Error) -> RequestDecision {
+        match error {
+            Error::Status { status, .. } if status.as_u16() == 413 => RequestDecision::Split,
+            e if e.is_retryable() => RequestDecision::Retry,
+            _ => RequestDecision::Refuse,
+        }
+    }
+
+    /// One item of an answer, after `attempts` tries at it (this one included).
+    pub fn item(&self, outcome: &ItemOutcome, attempts: u32) -> ItemDecision {
+        match outcome {
+            ItemOutcome::Created | ItemOutcome::Duplicate => ItemDecision::Done,
+            ItemOutcome::Retry { .. } if self.exhausted(attempts) => ItemDecision::DeadLetter,
+            ItemOutcome::Retry { .. } => ItemDecision::Retry,
+            ItemOutcome::Rejected { .. } => ItemDecision::DeadLetter,
+        }
+    }
+}
+
+/// Capped exponential waits with jitter, so that many senders retrying at once spread out.
+#[derive(Debug)]
+pub struct Backoff {
+    delays: backon::ExponentialBackoff,
+    max: Duration,
+}
+
+impl Backoff {
+    pub fn new(min: Duration, max: Duration) -> Backoff {
+        let delays =
+            ExponentialBuilder::default().with_min_delay(min).with_max_delay(max).with_jitter().without_max_times();
+        Backoff { delays: delays.build(), max }
+    }
+
+    /// How long to wait before the next try.
+    pub fn next_delay(&mut self) -> Duration {
+        self.delays.next().unwrap_or(self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use elasticsearch::http::StatusCode;
+
+    fn status(code: u16) -> Error {
+        Error::Status { request: "_bulk", status: StatusCode::from_u16(code).unwrap(), body: String::new() }
+    }
+
+    #[test]
+    fn requests() {
+        let p = RetryPolicy::DELIVERY;
+        assert_eq!(p.request(&status(413)), RequestDecision::Split);
+        for code in [429, 500, 503, 401, 403, 408] {
+            assert_eq!(p.request(&status(code)), RequestDecision::Retry, "{code}");
+        }
+        for code in [400, 404] {
+            assert_eq!(p.request(&status(code)), RequestDecision::Refuse, "{code}");
+        }
+    }
+
+    #[test]
+    fn items_are_retried_until_the_attempts_run_out() {
+        let p = RetryPolicy::DELIVERY;
+        let busy = ItemOutcome::Retry { status: 429 };
+        assert_eq!(p.item(&ItemOutcome::Duplicate, 1), ItemDecision::Done);
+        assert_eq!(p.item(&busy, 9), ItemDecision::Retry);
+        assert_eq!(p.item(&busy, 10), ItemDecision::DeadLetter);
+        let mapping = ItemOutcome::Rejected { status: 400, kind: "x".into(), reason: "y".into() };
+        assert_eq!(p.item(&mapping, 1), ItemDecision::DeadLetter);
+        assert!(!RetryPolicy::SETUP.exhausted(u32::MAX));
+    }
+
+    #[test]
+    fn waits_grow_and_stay_capped() {
+        let mut b = Backoff::new(Duration::from_millis(10), Duration::from_millis(80));
+        let waits: Vec<Duration> = (0..20).map(|_| b.next_delay()).collect();
+        assert!(waits.iter().all(|w| *w <= Duration::from_millis(160)), "{waits:?}");
+        assert!(waits[10..].iter().all(|w| *w >= Duration::from_millis(80)), "{waits:?}");
+    }
+}

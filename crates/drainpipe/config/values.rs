@@ -1,0 +1,354 @@
+//! The types option values parse into. Each parses (`FromStr`, which clap and the TOML file
+//! both go through), so a value that is accepted is valid, and each serialises back into what
+//! `check-config` prints, with secrets redacted.
+
+use std::net::{SocketAddr, ToSocketAddrs as _};
+use std::time::Duration;
+
+use drainpipe_ingest::{Credential, DrainTokens};
+use serde::{Serialize, Serializer};
+
+/// What a secret prints as.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// An address to listen on: `0.0.0.0:8080`, `[::]:8080`, `localhost:8080`, or a port alone
+/// (`:8080`, `8080`) for every interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenAddr(pub SocketAddr);
+
+impl std::str::FromStr for ListenAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ListenAddr, String> {
+        let s = s.trim();
+        let port = s.strip_prefix(':').unwrap_or(s);
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(ListenAddr(SocketAddr::from(([0, 0, 0, 0], port))));
+        }
+        if let Ok(addr) = s.parse() {
+            return Ok(ListenAddr(addr));
+        }
+        // A host name (`localhost:8080`): its first address.
+        match s.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(addr)) => Ok(ListenAddr(addr)),
+            _ => Err(format!("{s:?} is not an address to listen on (e.g. 0.0.0.0:8080, localhost:8080, :8080)")),
+        }
+    }
+}
+
+impl Serialize for ListenAddr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// An `http://` or `https://` URL of an Elasticsearch node, credentials perhaps in it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ElasticsearchUrl(pub String);
+
+impl std::str::FromStr for ElasticsearchUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ElasticsearchUrl, String> {
+        let s = s.trim();
+        let shown = drainpipe_bulk_indexer::redact(s);
+        match reqwest::Url::parse(s) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Ok(ElasticsearchUrl(s.to_owned()))
+            }
+            Ok(_) | Err(_) if !s.contains("://") => {
+                Err(format!("{shown:?} is not a URL; did you mean \"http://{shown}\"?"))
+            }
+            Ok(url) => Err(format!("{shown:?}: the scheme must be http or https, not {:?}", url.scheme())),
+            Err(e) => Err(format!("{shown:?} is not a URL: {e}")),
+        }
+    }
+}
+
+impl std::fmt::Debug for ElasticsearchUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&drainpipe_bulk_indexer::redact(&self.0))
+    }
+}
+
+impl Serialize for ElasticsearchUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&drainpipe_bulk_indexer::redact(&self.0))
+    }
+}
+
+/// A value that is never printed: an API key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Secret, String> {
+        if s.trim().is_empty() {
+            return Err("must not be empty".to_owned());
+        }
+        Ok(Secret(s.trim().to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(REDACTED)
+    }
+}
+
+/// `basic-auth` entries print as `user:[REDACTED]`.
+pub fn redacted_credentials<S: Serializer>(credentials: &[Credential], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(credentials.iter().map(|c| format!("{}:{REDACTED}", c.user)))
+}
+
+/// One `TOKEN=APP` of the drain-token list; the token prints as `[REDACTED]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DrainToken {
+    pub token: String,
+    pub app: String,
+}
+
+impl std::str::FromStr for DrainToken {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<DrainToken, String> {
+        let (token, app) = DrainTokens::parse_pair(s)?;
+        Ok(DrainToken { token, app })
+    }
+}
+
+impl std::fmt::Debug for DrainToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{REDACTED}={}", self.app)
+    }
+}
+
+impl Serialize for DrainToken {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{REDACTED}={}", self.app))
+    }
+}
+
+/// A data stream namespace: data stream names are `type-dataset-namespace`, so it may not hold
+/// `-`, and index names must be lowercase without `\ / * ? " < > | , # :` or spaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Namespace(pub String);
+
+impl std::str::FromStr for Namespace {
+    type Err = String;
+
+    fn from_str(ns: &str) -> Result<Namespace, String> {
+        if ns.is_empty() || ns.len() > 100 {
+            return Err(format!("must be 1 to 100 characters, got {ns:?}"));
+        }
+        if !ns.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.') {
+            return Err(format!("{ns:?} may only hold lowercase letters, digits, '_' and '.'"));
+        }
+        Ok(Namespace(ns.to_owned()))
+    }
+}
+
+/// `text` for people, `json` for log shippers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A duration written `500ms`, `30s`, `5m` or `1h` (a bare number is seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl std::str::FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<HumanDuration, String> {
+        let s = s.trim();
+        let (n, unit) = split_number(s);
+        let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m)"))?;
+        let d = match unit.trim() {
+            "ms" => Duration::from_millis(n),
+            "" | "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            other => return Err(format!("unknown duration unit {other:?} (use ms, s, m or h)")),
+        };
+        Ok(HumanDuration(d))
+    }
+}
+
+impl std::fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.subsec_millis() {
+            0 => write!(f, "{}s", self.0.as_secs()),
+            _ => write!(f, "{}ms", self.0.as_millis()),
+        }
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// How long Elasticsearch keeps documents (the data streams' lifecycle `data_retention`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// Keep documents this long: a positive whole number and `d`, `h`, `m` or `s`.
+    Age(String),
+    /// No lifecycle: documents are kept until deleted by hand.
+    Forever,
+}
+
+impl std::str::FromStr for Retention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Retention, String> {
+        let s = s.trim();
+        if s == "forever" {
+            return Ok(Retention::Forever);
+        }
+        match split_number(s) {
+            (n, "d" | "h" | "m" | "s") if n.parse::<u64>().is_ok_and(|n| n > 0) => Ok(Retention::Age(s.to_owned())),
+            _ => Err(format!("{s:?} is not a retention (e.g. 30d, 12h, or forever)")),
+        }
+    }
+}
+
+impl Serialize for Retention {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Retention::Age(age) => s.serialize_str(age),
+            Retention::Forever => s.serialize_str("forever"),
+        }
+    }
+}
+
+/// When the spool syncs to disk: `batch`, or an interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    Batch,
+    Interval(Duration),
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FsyncPolicy, String> {
+        match s.trim() {
+            "batch" => Ok(FsyncPolicy::Batch),
+            other => other
+                .parse::<HumanDuration>()
+                .map(|d| FsyncPolicy::Interval(d.0))
+                .map_err(|e| format!("expected `batch` or an interval: {e}")),
+        }
+    }
+}
+
+impl Serialize for FsyncPolicy {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FsyncPolicy::Batch => s.serialize_str("batch"),
+            FsyncPolicy::Interval(d) => HumanDuration(*d).serialize(s),
+        }
+    }
+}
+
+impl From<FsyncPolicy> for drainpipe_spool::Fsync {
+    fn from(p: FsyncPolicy) -> drainpipe_spool::Fsync {
+        match p {
+            FsyncPolicy::Batch => drainpipe_spool::Fsync::EveryBatch,
+            FsyncPolicy::Interval(d) => drainpipe_spool::Fsync::Interval(d),
+        }
+    }
+}
+
+/// A size in bytes, written `65536`, `64KiB`, `8MiB`, `1GiB` (also `KB`/`MB`/`GB` and
+/// `k`/`M`/`G`, all powers of 1024); never zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ByteSize(pub usize);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ByteSize, String> {
+        let s = s.trim();
+        let (n, unit) = split_number(s);
+        let n: usize = n.parse().map_err(|_| format!("{s:?} is not a size (e.g. 65536, 64KiB, 8MiB)"))?;
+        let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
+        };
+        n.checked_mul(mult).filter(|&b| b > 0).map(ByteSize).ok_or_else(|| format!("{s:?} is out of range"))
+    }
+}
+
+/// `"30s"` → `("30", "s")`.
+fn split_number(s: &str) -> (&str, &str) {
+    s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_as_people_write_them() {
+        let parse = |s: &str| s.parse::<ListenAddr>().map(|a| a.0.to_string());
+        assert_eq!(parse(":8080").unwrap(), "0.0.0.0:8080");
+        assert_eq!(parse("8080").unwrap(), "0.0.0.0:8080");
+        assert_eq!(parse("127.0.0.1:9").unwrap(), "127.0.0.1:9");
+        assert_eq!(parse("[::1]:9").unwrap(), "[::1]:9");
+        assert!(parse("localhost:8080").unwrap().ends_with(":8080"));
+        assert!(parse("nowhere").is_err() && parse("1.2.3.4:99999").is_err());
+    }
+
+    #[test]
+    fn elasticsearch_urls_say_what_is_wrong() {
+        assert!("https://u:p@es.example.com:9243".parse::<ElasticsearchUrl>().is_ok());
+        let err = "127.0.0.1:9200".parse::<ElasticsearchUrl>().unwrap_err();
+        assert!(err.contains("\"127.0.0.1:9200\"") && err.contains("http://127.0.0.1:9200"), "{err}");
+        let err = "localhost:9200".parse::<ElasticsearchUrl>().unwrap_err();
+        assert!(err.contains("http://localhost:9200"), "{err}");
+        let err = "ftp://h".parse::<ElasticsearchUrl>().unwrap_err();
+        assert!(err.contains("http or https"), "{err}");
+        let err = "elastic:hunter2@es:9200".parse::<ElasticsearchUrl>().unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn sizes_durations_retention_fsync() {
+        assert_eq!("64KiB".parse::<ByteSize>(), Ok(ByteSize(65_536)));
+        assert_eq!("8MiB".parse::<ByteSize>(), Ok(ByteSize(8 << 20)));
+        assert_eq!("1000".parse::<ByteSize>(), Ok(ByteSize(1000)));
+        assert!("0".parse::<ByteSize>().is_err() && "5 parsecs".parse::<ByteSize>().is_err());
+        assert_eq!("500ms".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_millis(500))));
+        assert_eq!("2m".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(120))));
+        assert!("soon".parse::<HumanDuration>().is_err());
+        assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(HumanDuration(Duration::from_secs(30)).to_string(), "30s");
+        assert_eq!("batch".parse::<FsyncPolicy>(), Ok(FsyncPolicy::Batch));
+        assert_eq!("200ms".parse::<FsyncPolicy>(), Ok(FsyncPolicy::Interval(Duration::from_millis(200))));
+        assert_eq!("30d".parse::<Retention>(), Ok(Retention::Age("30d".into())));
+        assert_eq!("forever".parse::<Retention>(), Ok(Retention::Forever));
+        for bad in ["30x", "0d", "d", "", "30", "-1d", "1.5d"] {
+            assert!(bad.parse::<Retention>().is_err(), "{bad:?} accepted");
+        }
+        for bad in ["", "Prod", "a-b", "a b", "a*"] {
+            assert!(bad.parse::<Namespace>().is_err(), "{bad}");
+        }
+    }
+}
