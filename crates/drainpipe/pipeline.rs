@@ -379,6 +379,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_frame_the_spool_cannot_store_is_refused_as_unavailable_not_as_full() {
+        let dir = std::env::temp_dir().join(format!("drainpipe-handoff-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = drainpipe_spool::SpoolConfig {
+            dir: dir.clone(),
+            max_bytes: 1 << 20,
+            segment_bytes: 4096,
+            fsync: drainpipe_spool::Fsync::EveryBatch,
+        };
+        let (spool, _reader, _) = Spool::open(config).unwrap();
+        let (handoff, _closer) = Handoff::spool(spool);
+        let line = "x".repeat(10_000);
+        match handoff.accept(syslog_frame(&[&line], 0)).await {
+            Err(Rejected::Unavailable { reason, .. }) => assert!(reason.contains("larger than a segment"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
     async fn identical_syslog_lines_get_distinct_ids_that_survive_the_spool() {
         let line = "<13>Mar 14 09:26:53 relay nginx[1]: same";
         let frame = syslog_frame(&[line, line, line], 7);

@@ -44,7 +44,7 @@ pub struct ClientConfig {
 }
 
 impl Client {
-    /// Connects to one URL, e.g. `http://127.0.0.1:9200` or `https://user:pass@host`.
+    /// A client of one node, e.g. `http://127.0.0.1:9200` or `https://user:pass@host`.
     pub fn new(url: &str) -> Result<Client, Error> {
         Client::with_config(&ClientConfig { urls: vec![url.to_owned()], ..ClientConfig::default() })
     }

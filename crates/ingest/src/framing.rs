@@ -45,7 +45,8 @@ pub enum NotLogplex {
     NoOctetCount,
 }
 
-/// Octet counts longer than this are not counts: Logplex messages are far below 10 MB.
+/// Octet counts have at most this many digits (Logplex messages are far below 100 MB); more
+/// means it is not an octet count.
 const MAX_LEN_DIGITS: usize = 8;
 
 /// Splits `body` into messages by their octet counts.
@@ -59,7 +60,7 @@ pub fn split(body: &[u8]) -> Result<Framed, NotLogplex> {
     let mut empty = 0;
     let mut pos = skip_whitespace(body, 0);
     while pos < body.len() {
-        let Some((len, msg_start)) = octet_count(body, pos) else {
+        let Some((len, msg_start)) = counted_at(body, pos) else {
             if messages.is_empty() && empty == 0 {
                 return Err(NotLogplex::NoOctetCount);
             }
@@ -89,7 +90,7 @@ pub fn message_count(body: &[u8]) -> usize {
     let mut n = 0;
     let mut pos = skip_whitespace(body, 0);
     while pos < body.len() {
-        let Some((len, msg_start)) = octet_count(body, pos) else { return n + 1 };
+        let Some((len, msg_start)) = counted_at(body, pos) else { return n + 1 };
         if len > body.len() - msg_start {
             return n + 1;
         }
@@ -99,14 +100,39 @@ pub fn message_count(body: &[u8]) -> usize {
     n
 }
 
-/// Reads `LEN SP` at `pos`: the length and where MSG starts.
-fn octet_count(body: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let digits = body[pos..].iter().take(MAX_LEN_DIGITS + 1).take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > MAX_LEN_DIGITS || body.get(pos + digits) != Some(&b' ') {
-        return None;
+/// What the bytes at the start of a buffer say about an RFC 6587 octet count (`LEN SP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OctetCount {
+    /// `LEN SP`: the length, and the bytes `LEN SP` takes.
+    Counted { len: usize, header: usize },
+    /// Only digits so far: more bytes decide.
+    Incomplete,
+    /// Not an octet count.
+    NotCounted,
+}
+
+/// Reads an octet count at the start of `buf`. Used by HTTPS bodies and syslog streams alike.
+pub(crate) fn octet_count(buf: &[u8]) -> OctetCount {
+    let digits = buf.iter().take(MAX_LEN_DIGITS + 1).take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > MAX_LEN_DIGITS {
+        return OctetCount::NotCounted;
     }
-    let len = body[pos..pos + digits].iter().fold(0usize, |n, &b| n * 10 + usize::from(b - b'0'));
-    Some((len, pos + digits + 1))
+    match buf.get(digits) {
+        None => OctetCount::Incomplete,
+        Some(b' ') => {
+            let len = buf[..digits].iter().fold(0usize, |n, &b| n * 10 + usize::from(b - b'0'));
+            OctetCount::Counted { len, header: digits + 1 }
+        }
+        Some(_) => OctetCount::NotCounted,
+    }
+}
+
+/// Reads `LEN SP` at `pos` of a whole body: the length and where MSG starts.
+fn counted_at(body: &[u8], pos: usize) -> Option<(usize, usize)> {
+    match octet_count(&body[pos..]) {
+        OctetCount::Counted { len, header } => Some((len, pos + header)),
+        OctetCount::Incomplete | OctetCount::NotCounted => None,
+    }
 }
 
 fn skip_whitespace(body: &[u8], mut pos: usize) -> usize {

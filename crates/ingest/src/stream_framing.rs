@@ -5,6 +5,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::framing::{self, OctetCount};
+
 /// One message taken off the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamMessage {
@@ -28,9 +30,6 @@ enum Skip {
     /// The rest of a cut line.
     ToNewline,
 }
-
-/// Octet counts have at most this many digits; more means the line is not octet-counted.
-const MAX_LEN_DIGITS: usize = 8;
 
 impl StreamDecoder {
     pub fn new(max_message: usize) -> StreamDecoder {
@@ -66,9 +65,9 @@ impl StreamDecoder {
             return None;
         }
         match octet_count(buf) {
-            Count::Need => None,
-            Count::Len(len, header) => self.octet_counted(buf, len, header),
-            Count::NotCounted => self.line(buf),
+            OctetCount::Incomplete => None,
+            OctetCount::Counted { len, header } => self.octet_counted(buf, len, header),
+            OctetCount::NotCounted => self.line(buf),
         }
     }
 
@@ -128,27 +127,13 @@ impl StreamDecoder {
     }
 }
 
-enum Count {
-    /// Only digits so far: wait for more bytes to decide.
-    Need,
-    /// Octet-counted: the length and the bytes taken by `LEN SP`.
-    Len(usize, usize),
-    NotCounted,
-}
-
-fn octet_count(buf: &[u8]) -> Count {
-    let digits = buf.iter().take(MAX_LEN_DIGITS + 1).take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > MAX_LEN_DIGITS || buf[0] == b'0' {
-        return Count::NotCounted;
+/// An octet count at the start of a stream's buffer; a leading `0` (no message is empty)
+/// means the line is newline-framed.
+fn octet_count(buf: &[u8]) -> OctetCount {
+    if buf.first() == Some(&b'0') {
+        return OctetCount::NotCounted;
     }
-    match buf.get(digits) {
-        None => Count::Need,
-        Some(b' ') => {
-            let len = buf[..digits].iter().fold(0usize, |n, &b| n * 10 + usize::from(b - b'0'));
-            Count::Len(len, digits + 1)
-        }
-        Some(_) => Count::NotCounted,
-    }
+    framing::octet_count(buf)
 }
 
 #[cfg(test)]

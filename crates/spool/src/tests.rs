@@ -385,3 +385,12 @@ async fn killed_mid_append_loses_nothing_acknowledged() {
     assert!(acknowledged > 0);
     fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn segments_are_sized_for_the_largest_record_and_the_spool_for_two_of_them() {
+    let sized = |max, largest| SpoolConfig::sized_for("d".into(), max, largest, Fsync::EveryBatch);
+    assert_eq!(sized(1 << 30, 1 << 20).unwrap().segment_bytes, 16 << 20, "a 64th of the spool");
+    assert_eq!(sized(1 << 30, 32 << 20).unwrap().segment_bytes, 32 << 20, "at least the largest record");
+    assert_eq!(sized(64 << 30, 1 << 20).unwrap().segment_bytes, 256 << 20, "at most 256 MiB");
+    assert!(matches!(sized(10 << 20, 8 << 20), Err(SpoolError::TooSmall { .. })));
+}

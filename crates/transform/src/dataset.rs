@@ -1,6 +1,7 @@
-//! Which kind of line a message is (`event.dataset`), from APP-NAME and PROCID alone.
+//! Which kind of line a message is (`event.dataset`), from APP-NAME and PROCID, and for
+//! `heroku` lines the message too (runtime metrics are told from other platform lines by it).
 
-/// The datasets of FIELDS.md.
+/// The datasets of docs/fields.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dataset {
     Router,

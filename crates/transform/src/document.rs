@@ -1,4 +1,4 @@
-//! The document of FIELDS.md for one message, borrowed from the raw bytes, written as JSON in a
+//! The document of docs/fields.md for one message, borrowed from the raw bytes, written as JSON in a
 //! fixed nested order (every object opened once, so no key is ever written twice).
 
 use std::borrow::Cow;

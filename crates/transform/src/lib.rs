@@ -1,4 +1,4 @@
-//! drainpipe-transform turns one Heroku syslog message into the JSON document of FIELDS.md.
+//! drainpipe-transform turns one Heroku syslog message into the JSON document of docs/fields.md.
 //!
 //! [`Transformer::transform`] takes the raw bytes of one message and the [`Context`] its frame
 //! arrived with, and appends the document's JSON to a buffer. It is pure and synchronous, knows

@@ -1,4 +1,4 @@
-//! Router lines (`heroku router`): one `key=value` line per HTTP request, typed per FIELDS.md.
+//! Router lines (`heroku router`): one `key=value` line per HTTP request, typed per docs/fields.md.
 //! Empty values (`connect=`) leave their field out; keys the router adds later are kept as
 //! `heroku.router.<key>` text.
 
