@@ -285,18 +285,8 @@ pub async fn send_frame(
         labels: &frame.labels,
         body: &frame.body,
     });
-    let ctx = Context {
-        app: frame.app.as_deref(),
-        drain_token: frame.drain_token.as_deref(),
-        frame_id: frame.frame_id.as_deref(),
-        labels: &frame.labels,
-        received_at: Timestamp::from_system_time(frame.received_at),
-        structured_data: match frame.protocol {
-            Protocol::Https => StructuredData::Absent,
-            Protocol::Syslog => StructuredData::Present,
-        },
-        app_for_token: Some(&TokenList(&target.drain_tokens)),
-    };
+    let tokens = TokenList(&target.drain_tokens);
+    let ctx = frame_context(frame, &tokens);
     let frame_done = Arc::new(FrameDone { remaining: AtomicUsize::new(1), done: Mutex::new(Some(Box::new(done))) });
     let mut cuts = frame.cut.iter().peekable();
     let mut next = 0;
@@ -310,11 +300,7 @@ pub async fn send_frame(
             let position = next;
             next += 1;
             let raw = frame.message(position);
-            let id = match (frame.stream, frame.protocol) {
-                (Some(p), _) => DocumentId::for_stream(p.stream, p.first + position as u64),
-                (None, Protocol::Https) => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
-                (None, Protocol::Syslog) => DocumentId::for_line_v1(frame.drain_token.as_deref(), raw),
-            };
+            let id = document_id(frame, &seed, position, raw);
             let cut_from = cuts.next_if(|(p, _)| *p == position).map(|(_, full)| *full);
             chunk.push_with(&target.data_stream, id.as_str(), raw, |out| {
                 let outcome = match cut_from {
@@ -338,6 +324,31 @@ pub async fn send_frame(
     }
     frame_done.finish_one();
     Ok(())
+}
+
+/// What the transform needs to know of the frame a message came in.
+fn frame_context<'a>(frame: &'a Frame, tokens: &'a TokenList<'a>) -> Context<'a> {
+    Context {
+        app: frame.app.as_deref(),
+        drain_token: frame.drain_token.as_deref(),
+        frame_id: frame.frame_id.as_deref(),
+        labels: &frame.labels,
+        received_at: Timestamp::from_system_time(frame.received_at),
+        structured_data: match frame.protocol {
+            Protocol::Https => StructuredData::Absent,
+            Protocol::Syslog => StructuredData::Present,
+        },
+        app_for_token: Some(tokens),
+    }
+}
+
+/// The `_id` of the message at `position` of `frame` (see [`send_frame`]).
+fn document_id(frame: &Frame, seed: &FrameSeed, position: usize, raw: &[u8]) -> DocumentId {
+    match (frame.stream, frame.protocol) {
+        (Some(p), _) => DocumentId::for_stream(p.stream, p.first + position as u64),
+        (None, Protocol::Https) => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
+        (None, Protocol::Syslog) => DocumentId::for_line_v1(frame.drain_token.as_deref(), raw),
+    }
 }
 
 #[cfg(test)]

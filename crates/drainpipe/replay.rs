@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use drainpipe_bulk_indexer::IndexerReport;
 use drainpipe_ingest::{framing, Frame, Protocol, StreamPosition};
 use drainpipe_transform::Transformer;
 use tokio::sync::mpsc;
@@ -72,25 +73,26 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let report = indexer.await.context("the indexer failed")?;
     progress.abort();
     let _ = progress.await;
-    let elapsed = started.elapsed();
-    let summary = format!(
-        "replayed {lines_read} lines from {} file(s) in {:.1}s ({:.0} lines/s): {} indexed, {} already there, {} dead-lettered",
-        files.len(),
-        elapsed.as_secs_f64(),
-        lines_read as f64 / elapsed.as_secs_f64().max(0.001),
-        report.indexed,
-        report.duplicates,
-        report.dead_lettered,
-    );
+    print_summary(lines_read, files.len(), started.elapsed(), &report);
+    Ok(())
+}
+
+/// The command's output (progress went to standard error).
+fn print_summary(lines: u64, files: usize, elapsed: Duration, report: &IndexerReport) {
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
-    // The summary is the command's output (progress went to standard error).
+    let rate = lines as f64 / elapsed.as_secs_f64().max(0.001);
     #[allow(clippy::print_stdout)]
     {
-        println!("{summary}");
+        println!(
+            "replayed {lines} lines from {files} file(s) in {:.1}s ({rate:.0} lines/s): {} indexed, {} already there, {} dead-lettered",
+            elapsed.as_secs_f64(),
+            report.indexed,
+            report.duplicates,
+            report.dead_lettered,
+        );
     }
-    Ok(())
 }
 
 fn read_frames(path: &std::path::Path, format: ReplayFormat, app: Option<&str>) -> anyhow::Result<Vec<Frame>> {

@@ -220,14 +220,11 @@ fn start_receivers(
         budget,
         ..SyslogConfig::default()
     };
-    if let Some(listener) = listeners.syslog {
-        tracing::info!("syslog listening on tcp://{}", listener.local_addr()?);
-        receivers.spawn(drainpipe_ingest::syslog::run(listener, syslog.clone(), handoff.clone(), stopped()));
-    }
-    if let Some(listener) = listeners.syslog_tls {
-        tracing::info!("syslog listening on tls://{}", listener.local_addr()?);
-        let config = SyslogConfig { tls, ..syslog };
-        receivers.spawn(drainpipe_ingest::syslog::run(listener, config, handoff, stopped()));
+    let plain = listeners.syslog.map(|l| (l, syslog.clone(), "tcp"));
+    let secure = listeners.syslog_tls.map(|l| (l, SyslogConfig { tls, ..syslog }, "tls"));
+    for (listener, config, scheme) in plain.into_iter().chain(secure) {
+        tracing::info!("syslog listening on {scheme}://{}", listener.local_addr()?);
+        receivers.spawn(drainpipe_ingest::syslog::run(listener, config, handoff.clone(), stopped()));
     }
     Ok(receivers)
 }
@@ -268,30 +265,23 @@ async fn shut_down(
     match flushed {
         Ok(report) => {
             let report = report?;
-            tracing::info!(
-                indexed = report.indexed,
-                duplicates = report.duplicates,
-                dead_lettered = report.dead_lettered,
-                "all accepted frames flushed; bye"
-            );
+            let (indexed, dead_lettered) = (report.indexed, report.dead_lettered);
+            tracing::info!(indexed, duplicates = report.duplicates, dead_lettered, "all accepted frames flushed; bye");
             Ok(())
         }
-        Err(_) if spooled => {
-            tracing::warn!("shutdown timeout reached; unacknowledged frames stay in the spool for the next start");
-            Ok(())
-        }
-        Err(_) => {
-            let (frames, messages) = pipeline::memory_backlog();
-            tracing::error!(
-                frames,
-                messages,
-                "shutdown timeout reached without a spool: these accepted frames are lost"
-            );
-            anyhow::bail!(
-                "shutdown timed out; {frames} accepted frame(s) ({messages} messages) held in memory are lost"
-            )
-        }
+        Err(_) => unflushed(spooled),
     }
+}
+
+/// What the deadline left undelivered: safe in the spool, or lost with the memory queue.
+fn unflushed(spooled: bool) -> anyhow::Result<()> {
+    if spooled {
+        tracing::warn!("shutdown timeout reached; unacknowledged frames stay in the spool for the next start");
+        return Ok(());
+    }
+    let (frames, messages) = pipeline::memory_backlog();
+    tracing::error!(frames, messages, "shutdown timeout reached without a spool: these accepted frames are lost");
+    anyhow::bail!("shutdown timed out; {frames} accepted frame(s) ({messages} messages) held in memory are lost")
 }
 
 /// Waits for every task of `set` until `deadline`; false when some are still running.
