@@ -15,7 +15,7 @@ fuzz_target!(|raw: &[u8]| {
             labels: &[],
             received_at: received,
             structured_data: sd,
-            token_apps: None,
+            app_for_token: None,
         };
         let mut out = Vec::new();
         Transformer::new().transform(raw, &ctx, &mut out);

@@ -172,17 +172,8 @@ impl std::str::FromStr for HumanDuration {
     type Err = String;
 
     fn from_str(s: &str) -> Result<HumanDuration, String> {
-        let s = s.trim();
-        let (n, unit) = split_number(s);
-        let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m)"))?;
-        let d = match unit.trim() {
-            "ms" => Duration::from_millis(n),
-            "" | "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            other => return Err(format!("unknown duration unit {other:?} (use ms, s, m or h)")),
-        };
-        Ok(HumanDuration(d))
+        let units: &[(&[&str], u64)] = &[(&["ms"], 1), (&["", "s"], 1000), (&["m"], 60_000), (&["h"], 3_600_000)];
+        scaled(s, "duration (e.g. 500ms, 30s, 5m)", units).map(|ms| HumanDuration(Duration::from_millis(ms)))
     }
 }
 
@@ -282,18 +273,33 @@ impl std::str::FromStr for ByteSize {
     type Err = String;
 
     fn from_str(s: &str) -> Result<ByteSize, String> {
-        let s = s.trim();
-        let (n, unit) = split_number(s);
-        let n: usize = n.parse().map_err(|_| format!("{s:?} is not a size (e.g. 65536, 64KiB, 8MiB)"))?;
-        let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "k" | "kb" | "kib" => 1 << 10,
-            "m" | "mb" | "mib" => 1 << 20,
-            "g" | "gb" | "gib" => 1 << 30,
-            other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
-        };
-        n.checked_mul(mult).filter(|&b| b > 0).map(ByteSize).ok_or_else(|| format!("{s:?} is out of range"))
+        let units: &[(&[&str], u64)] = &[
+            (&["", "b"], 1),
+            (&["k", "kb", "kib"], 1 << 10),
+            (&["m", "mb", "mib"], 1 << 20),
+            (&["g", "gb", "gib"], 1 << 30),
+        ];
+        let bytes = scaled(&s.to_ascii_lowercase(), "size (e.g. 65536, 64KiB, 8MiB)", units)?;
+        usize::try_from(bytes)
+            .ok()
+            .filter(|&b| b > 0)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{:?} is out of range", s.trim()))
     }
+}
+
+/// A whole number and one of `units` (its spellings and what one is worth), as a count of the
+/// smallest unit; `what` names the kind of value in errors.
+fn scaled(s: &str, what: &str, units: &[(&[&str], u64)]) -> Result<u64, String> {
+    let s = s.trim();
+    let (n, unit) = split_number(s);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a {what}"))?;
+    let unit = unit.trim();
+    let (_, worth) = units
+        .iter()
+        .find(|(names, _)| names.contains(&unit))
+        .ok_or_else(|| format!("unknown unit {unit:?} in {s:?}"))?;
+    n.checked_mul(*worth).ok_or_else(|| format!("{s:?} is out of range"))
 }
 
 /// `"30s"` → `("30", "s")`.
