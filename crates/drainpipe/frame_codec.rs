@@ -100,13 +100,7 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
     for _ in 0..r.u32()? {
         labels.push((r.string()?, r.string()?));
     }
-    let mut messages = Vec::new();
-    let mut end = 0usize;
-    for _ in 0..r.u32()? {
-        let start = end.checked_add(r.varint()? as usize).ok_or(DecodeError("message offset overflows"))?;
-        end = start.checked_add(r.varint()? as usize).ok_or(DecodeError("message length overflows"))?;
-        messages.push(start..end);
-    }
+    let messages = read_messages(&mut r)?;
     let mut cut = Vec::new();
     for _ in 0..r.u32()? {
         cut.push((r.u32()? as usize, r.u64()? as usize));
@@ -123,19 +117,19 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
     if messages.iter().any(|m| m.end > body.len()) {
         return Err(DecodeError("message outside the body"));
     }
-    Ok(Frame {
-        protocol,
-        body,
-        messages,
-        cut,
-        app,
-        drain_token,
-        frame_id,
-        labels,
-        received_at,
-        stream,
-        reservation: Default::default(),
-    })
+    Ok(Frame { cut, app, drain_token, frame_id, labels, received_at, stream, ..Frame::new(protocol, body, messages) })
+}
+
+/// The message index: each message as the gap since the previous one's end and its length.
+fn read_messages(r: &mut Reader<'_>) -> Result<Vec<std::ops::Range<usize>>, DecodeError> {
+    let mut messages = Vec::new();
+    let mut end = 0usize;
+    for _ in 0..r.u32()? {
+        let start = end.checked_add(r.varint()? as usize).ok_or(DecodeError("message offset overflows"))?;
+        end = start.checked_add(r.varint()? as usize).ok_or(DecodeError("message length overflows"))?;
+        messages.push(start..end);
+    }
+    Ok(messages)
 }
 
 /// The largest record a frame with a body of `body_len` bytes can need (two bytes of message

@@ -75,12 +75,21 @@ async fn install_one(
         changes.push(Change::Unchanged(what));
         return Ok(());
     }
-    let done = if existing.is_some() { Change::Updated(what.clone()) } else { Change::Created(what.clone()) };
+    put_with_fallbacks(client, name, template, changes).await?;
+    changes.push(if existing.is_some() { Change::Updated(what) } else { Change::Created(what) });
+    Ok(())
+}
+
+/// PUTs the template; a server without data stream lifecycles gets it without `lifecycle`, one
+/// without data streams without `data_stream` (plain indices of the same names), saying so.
+async fn put_with_fallbacks(
+    client: &Client,
+    name: &str,
+    mut template: serde_json::Value,
+    changes: &mut Vec<Change>,
+) -> Result<(), Error> {
     match client.put_index_template(name, &template).await {
-        Ok(()) => {
-            changes.push(done);
-            Ok(())
-        }
+        Ok(()) => Ok(()),
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("lifecycle") => {
             changes.push(Change::Skipped(
                 format!("retention on {name}"),
@@ -89,9 +98,7 @@ async fn install_one(
             if let Some(t) = template.get_mut("template").and_then(|t| t.as_object_mut()) {
                 t.remove("lifecycle");
             }
-            client.put_index_template(name, &template).await?;
-            changes.push(done);
-            Ok(())
+            client.put_index_template(name, &template).await
         }
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("data_stream") => {
             tracing::warn!(template = name, reason = %body, "server lacks data streams; using plain indices with the same names");
@@ -102,9 +109,7 @@ async fn install_one(
             if let Some(obj) = template.as_object_mut() {
                 obj.remove("data_stream");
             }
-            client.put_index_template(name, &template).await?;
-            changes.push(done);
-            Ok(())
+            client.put_index_template(name, &template).await
         }
         Err(e) => Err(e),
     }
