@@ -77,7 +77,7 @@ pub struct ElasticsearchOptions {
     #[arg(long)]
     pub elasticsearch_gzip: bool,
 
-    /// Data stream namespace: documents go to `logs-heroku-<NAMESPACE>`
+    /// Data stream namespace: documents go to `logs-heroku.<dataset>-<NAMESPACE>`
     #[arg(long, value_name = "NAMESPACE", default_value = "default")]
     pub namespace: Namespace,
 
@@ -339,11 +339,6 @@ impl ElasticsearchOptions {
         })?)
     }
 
-    /// The data stream documents are written to.
-    pub fn data_stream(&self) -> String {
-        format!("logs-heroku-{}", self.namespace.0)
-    }
-
     /// Where documents Elasticsearch will never take are kept.
     pub fn dead_letter_stream(&self) -> String {
         format!("logs-heroku.deadletter-{}", self.namespace.0)
@@ -483,7 +478,6 @@ mod tests {
         let c = serve(&[]);
         assert_eq!(c.receive.listen.0.to_string(), "0.0.0.0:8080");
         assert_eq!(format!("{:?}", c.elasticsearch.elasticsearch_url), "[http://127.0.0.1:9200/]");
-        assert_eq!(c.elasticsearch.data_stream(), "logs-heroku-default");
         assert_eq!(c.elasticsearch.dead_letter_stream(), "logs-heroku.deadletter-default");
         assert!(c.spool_config().is_none());
         assert_eq!((c.bulk.bulk_max_docs.get(), c.bulk.bulk_concurrency.get()), (5000, 2));

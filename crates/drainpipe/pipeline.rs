@@ -9,7 +9,7 @@ use drainpipe_bulk_indexer::{Backoff, Chunk};
 use drainpipe_ingest::{DrainTokens, Frame, FrameSink, Protocol, Rejected};
 use drainpipe_spool::{Spool, SpoolError, SpoolReader};
 use drainpipe_transform::{
-    AppForToken, Context, DocumentId, FrameKey, FrameSeed, StructuredData, Timestamp, Transformer,
+    AppForToken, Context, Dataset, DocumentId, FrameKey, FrameSeed, StructuredData, Timestamp, Transformer,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -165,11 +165,33 @@ pub fn memory_backlog() -> (i64, i64) {
 /// What the pipeline needs besides the frames.
 #[derive(Clone, Debug)]
 pub struct Target {
-    /// The data stream documents go to.
-    pub data_stream: String,
+    /// `data_stream.namespace`.
+    pub namespace: String,
+    /// The data stream of each dataset, in the order of `Dataset::ALL`:
+    /// `logs-heroku.router-<namespace>`, …
+    streams: Vec<String>,
     /// The drain-token list the HTTPS receiver checks, for syslog drains' tokens (HTTPS
     /// frames arrive with their app already found).
     pub drain_tokens: Arc<DrainTokens>,
+}
+
+impl Target {
+    pub fn new(namespace: &str, drain_tokens: Arc<DrainTokens>) -> Target {
+        let streams = Dataset::ALL.iter().map(|d| format!("logs-{}-{namespace}", d.as_str())).collect();
+        Target { namespace: namespace.to_owned(), streams, drain_tokens }
+    }
+
+    /// Where a document of `dataset` goes (a message that was not syslog is the app's).
+    pub fn stream(&self, dataset: Option<Dataset>) -> &str {
+        let dataset = dataset.unwrap_or(Dataset::App);
+        let i = Dataset::ALL.iter().position(|d| *d == dataset).unwrap_or(Dataset::ALL.len() - 1);
+        &self.streams[i]
+    }
+
+    /// The pattern of every stream of this namespace, for logs.
+    pub fn pattern(&self) -> String {
+        format!("logs-heroku.*-{}", self.namespace)
+    }
 }
 
 /// The receivers' drain-token list, as the transform looks syslog drains' tokens up in it.
@@ -286,7 +308,7 @@ pub async fn send_frame(
         body: &frame.body,
     });
     let tokens = TokenList(&target.drain_tokens);
-    let ctx = frame_context(frame, &tokens);
+    let ctx = frame_context(frame, target, &tokens);
     let frame_done = Arc::new(FrameDone { remaining: AtomicUsize::new(1), done: Mutex::new(Some(Box::new(done))) });
     let mut cuts = frame.cut.iter().peekable();
     let mut next = 0;
@@ -302,7 +324,7 @@ pub async fn send_frame(
             let raw = frame.message(position);
             let id = document_id(frame, &seed, position, raw);
             let cut_from = cuts.next_if(|(p, _)| *p == position).map(|(_, full)| *full);
-            chunk.push_with(&target.data_stream, id.as_str(), raw, |out| {
+            chunk.push_with(id.as_str(), raw, |out| {
                 let outcome = match cut_from {
                     None => transformer.transform(raw, &ctx, out),
                     Some(full) => transformer.transform_cut(raw, full, &ctx, out),
@@ -310,6 +332,7 @@ pub async fn send_frame(
                 metrics::record(&outcome);
                 let ts = outcome.timestamp;
                 timestamps.push(ts.unix_seconds() as f64 + f64::from(ts.subsec_nanos()) / 1e9);
+                target.stream(outcome.dataset)
             });
         }
         frame_done.remaining.fetch_add(1, Ordering::AcqRel);
@@ -327,7 +350,7 @@ pub async fn send_frame(
 }
 
 /// What the transform needs to know of the frame a message came in.
-fn frame_context<'a>(frame: &'a Frame, tokens: &'a TokenList<'a>) -> Context<'a> {
+fn frame_context<'a>(frame: &'a Frame, target: &'a Target, tokens: &'a TokenList<'a>) -> Context<'a> {
     Context {
         app: frame.app.as_deref(),
         drain_token: frame.drain_token.as_deref(),
@@ -339,6 +362,7 @@ fn frame_context<'a>(frame: &'a Frame, tokens: &'a TokenList<'a>) -> Context<'a>
             Protocol::Syslog => StructuredData::Present,
         },
         app_for_token: Some(tokens),
+        namespace: &target.namespace,
     }
 }
 
@@ -360,7 +384,7 @@ mod tests {
     use super::*;
 
     fn target() -> Target {
-        Target { data_stream: "logs-heroku-test".into(), drain_tokens: Arc::default() }
+        Target::new("test", Arc::default())
     }
 
     /// The `_id`s of the items `send_frame` makes of `frame`, in order.

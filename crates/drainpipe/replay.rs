@@ -43,7 +43,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let (chunk_tx, chunk_rx) = mpsc::channel(8);
     let indexer =
         tokio::spawn(drainpipe_bulk_indexer::run(client, bulk.indexer_config(&elasticsearch, None), chunk_rx));
-    let target = Target { data_stream: elasticsearch.data_stream(), drain_tokens: Arc::default() };
+    let target = Target::new(&elasticsearch.namespace.0, Arc::default());
 
     // A first pass counts the lines, so progress can show how far along it is.
     let mut total = 0u64;

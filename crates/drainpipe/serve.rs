@@ -42,11 +42,8 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let client = options.elasticsearch.client()?;
     let listeners = Listeners::bind(&options, cert).await?;
     let (phase_tx, phase) = watch::channel(Phase::Running);
-    let target = Target {
-        data_stream: options.elasticsearch.data_stream(),
-        drain_tokens: Arc::new(options.receive.drain_tokens()),
-    };
-    tracing::info!(elasticsearch = client.url(), data_stream = %target.data_stream, "starting");
+    let target = Target::new(&options.elasticsearch.namespace.0, Arc::new(options.receive.drain_tokens()));
+    tracing::info!(elasticsearch = client.url(), data_streams = %target.pattern(), "starting");
     let delivery = Delivery::start(&options, client.clone(), target.clone(), phase.clone(), &mut background)?;
     let budget = MemoryBudget::new(options.receive.queue_max_bytes.0);
     let readiness = delivery.readiness(&options, client.clone(), budget, phase.clone());

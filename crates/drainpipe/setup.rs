@@ -1,5 +1,6 @@
 //! What Elasticsearch needs before the first document: the index template for
-//! `logs-heroku-*`. Installing it is idempotent (`PUT` replaces it with the same content).
+//! `logs-heroku.*-*` (one data stream per dataset) and the one for dead letters. Installing is
+//! idempotent (a template already up to date is left alone).
 
 use anyhow::Context as _;
 use drainpipe_bulk_indexer::{Client, Error, RequestDecision, RetryPolicy};
@@ -8,7 +9,9 @@ use crate::config::Retention;
 
 /// The index templates, shipped inside the binary: the documents, and their dead letters.
 const TEMPLATE: &str = include_str!("templates/logs-heroku.json");
-pub const TEMPLATE_NAME: &str = "logs-heroku";
+/// Not `logs-heroku`, the name of the single-stream layout's template: Elasticsearch refuses to change
+/// that one's pattern while streams it made still exist (docs/upgrading.md).
+pub const TEMPLATE_NAME: &str = "logs-heroku-by-dataset";
 const DEAD_LETTER_TEMPLATE: &str = include_str!("templates/logs-heroku-deadletter.json");
 pub const DEAD_LETTER_TEMPLATE_NAME: &str = "logs-heroku-deadletter";
 
@@ -46,8 +49,10 @@ impl std::fmt::Display for Change {
 /// installed template has, so `serve` never undoes what `setup --retention` did.
 pub async fn install(client: &Client, retention: Option<&Retention>) -> Result<Vec<Change>, Error> {
     let mut changes = Vec::new();
-    install_one(client, TEMPLATE_NAME, template(), retention, &mut changes).await?;
+    // Dead letters first: their template must outrank the main one, whose pattern covers
+    // their stream's name too, before the main one is written.
     install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), retention, &mut changes).await?;
+    install_one(client, TEMPLATE_NAME, template(), retention, &mut changes).await?;
     Ok(changes)
 }
 
@@ -80,8 +85,12 @@ async fn install_one(
     Ok(())
 }
 
+/// Field types some servers lack, and what stands in for them there.
+const STAND_INS: [(&str, &str); 2] = [("constant_keyword", "keyword"), ("match_only_text", "text")];
+
 /// PUTs the template; a server without data stream lifecycles gets it without `lifecycle`, one
-/// without data streams without `data_stream` (plain indices of the same names), saying so.
+/// without data streams without `data_stream` (plain indices of the same names), one without
+/// a field type its stand-in ([`STAND_INS`]), saying so.
 async fn put_with_fallbacks(
     client: &Client,
     name: &str,
@@ -90,6 +99,15 @@ async fn put_with_fallbacks(
 ) -> Result<(), Error> {
     match client.put_index_template(name, &template).await {
         Ok(()) => Ok(()),
+        Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && missing_type(&body).is_some() => {
+            let (missing, stand_in) = missing_type(&body).unwrap_or_default();
+            changes.push(Change::Skipped(
+                format!("{missing} fields in {name}"),
+                format!("the server has no {missing}; mapped as {stand_in}"),
+            ));
+            replace_type(&mut template, missing, stand_in);
+            Box::pin(put_with_fallbacks(client, name, template, changes)).await
+        }
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("lifecycle") => {
             changes.push(Change::Skipped(
                 format!("retention on {name}"),
@@ -112,6 +130,30 @@ async fn put_with_fallbacks(
             client.put_index_template(name, &template).await
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The field type a refusal says the server does not have, if it has a stand-in.
+fn missing_type(body: &str) -> Option<(&'static str, &'static str)> {
+    STAND_INS.into_iter().find(|(t, _)| {
+        body.contains(&format!("No handler for type [{t}]")) || body.contains(&format!("mapper type [{t}]"))
+    })
+}
+
+/// Every `"type": from` in the mappings becomes `to`.
+fn replace_type(v: &mut serde_json::Value, from: &str, to: &str) {
+    match v {
+        serde_json::Value::Object(obj) => {
+            for (k, child) in obj.iter_mut() {
+                if k == "type" && child == from {
+                    *child = serde_json::Value::String(to.to_owned());
+                } else {
+                    replace_type(child, from, to);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| replace_type(i, from, to)),
+        _ => {}
     }
 }
 
@@ -202,7 +244,9 @@ mod tests {
     #[test]
     fn template_covers_the_data_stream_names() {
         let t = template();
-        assert_eq!(t["index_patterns"], serde_json::json!(["logs-heroku-*"]));
+        assert_eq!(t["index_patterns"], serde_json::json!(["logs-heroku.*-*"]));
+        // Dead letters' stream matches both patterns: theirs must win.
+        assert!(dead_letter_template()["priority"].as_u64() > t["priority"].as_u64());
         assert!(t["data_stream"].is_object());
         // Above Elasticsearch's built-in `logs-*-*` template (priority 100).
         assert!(t["priority"].as_u64().unwrap() > 100);

@@ -16,6 +16,7 @@ fuzz_target!(|raw: &[u8]| {
             received_at: received,
             structured_data: sd,
             app_for_token: None,
+            namespace: "default",
         };
         let mut out = Vec::new();
         Transformer::new().transform(raw, &ctx, &mut out);

@@ -238,7 +238,7 @@ async fn documents_the_real_elasticsearch_refuses_land_in_the_dead_letter_stream
     // A template of higher priority for this test's data stream only, mapping `message` as a
     // number: Elasticsearch itself refuses every document (a real mapping conflict).
     let conflict = serde_json::json!({
-        "index_patterns": [format!("logs-heroku-{ns}")],
+        "index_patterns": [format!("logs-heroku.app-{ns}")],
         "data_stream": {},
         "priority": 500,
         "template": {"mappings": {"properties": {"@timestamp": {"type": "date_nanos"}, "message": {"type": "long"}}}}
@@ -259,7 +259,7 @@ async fn documents_the_real_elasticsearch_refuses_land_in_the_dead_letter_stream
         let l = &letter["_source"];
         assert!(lines.contains(&l["message"].as_str().unwrap().to_owned()), "the original line: {l}");
         assert_eq!(l["error"]["type"], "document_parsing_exception");
-        assert_eq!(l["deadletter"]["index"], format!("logs-heroku-{ns}"));
+        assert_eq!(l["deadletter"]["index"], format!("logs-heroku.app-{ns}"));
         let rejected: serde_json::Value = serde_json::from_str(l["deadletter"]["document"].as_str().unwrap()).unwrap();
         assert_eq!(rejected["heroku"]["app"], "shop", "the rejected document itself");
     }

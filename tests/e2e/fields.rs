@@ -48,15 +48,43 @@ async fn sample_traffic_is_indexed_whole_and_typed() {
     assert_eq!(count(json!({"term": {"heroku.state.to": "up"}})).await, 1);
     assert_eq!(count(json!({"range": {"heroku.logplex.dropped": {"gte": 7}}})).await, 1);
     assert_eq!(count(json!({"term": {"user.email": "ops@example.com"}})).await, 2);
-    // Metrics: numbers with units stripped, queryable as numbers.
-    assert_eq!(count(json!({"range": {"heroku.metrics.memory_total": {"gt": 200, "lt": 220}}})).await, 1, "210.00MB");
+    // Metrics: one unit per field (bytes, milliseconds), queryable as numbers.
+    let mib = 1_048_576u64;
+    let memory = json!({"range": {"heroku.metrics.memory_total": {"gt": 200 * mib, "lt": 220 * mib}}});
+    assert_eq!(count(memory).await, 1, "210.00MB in bytes");
     assert_eq!(count(json!({"range": {"heroku.metrics.active_connections": {"gte": 400}}})).await, 1, "Redis");
     assert_eq!(count(json!({"range": {"heroku.metrics.index_cache_hit_rate": {"lt": 0.95}}})).await, 1, "Postgres");
     assert_eq!(count(json!({"term": {"heroku.addon": "postgresql-curved-12345"}})).await, 1);
     // App output.
     assert_eq!(count(json!({"term": {"app.user.plan": "pro"}})).await, 1, "JSON under app.*");
     assert_eq!(count(json!({"term": {"app.job": "SendReceipt"}})).await, 1, "logfmt under app.*");
-    assert_eq!(count(json!({"term": {"log.level": "warn"}})).await, 1);
+    // One level vocabulary; the app's own word kept beside it.
+    assert_eq!(count(json!({"term": {"app.level": "warn"}})).await, 1);
+    assert_eq!(count(json!({"term": {"log.level": "warn"}})).await, 0, "normalised to warning");
+    let app_warning =
+        json!({"bool": {"filter": [{"term": {"log.level": "warning"}}, {"term": {"app.level": "warn"}}]}});
+    assert_eq!(count(app_warning).await, 1);
+    assert_eq!(
+        count(json!({"bool": {"filter": [{"term": {"error.code": "R14"}}, {"term": {"log.level": "warning"}}]}})).await,
+        1
+    );
+    assert_eq!(
+        count(json!({"bool": {"filter": [{"term": {"error.code": "H12"}}, {"term": {"log.level": "error"}}]}})).await,
+        1
+    );
+    // Elastic's conventions: a stream per dataset, the service, the event's kind and outcome.
+    assert_eq!(
+        count(json!({"term": {"data_stream.dataset": "heroku.router"}})).await,
+        count(json!({"term": {"event.dataset": "heroku.router"}})).await
+    );
+    assert_eq!(
+        count(json!({"term": {"service.name": "shop"}})).await,
+        count(json!({"term": {"heroku.app": "shop"}})).await
+    );
+    assert_eq!(
+        count(json!({"term": {"event.outcome": "failure"}})).await,
+        count(json!({"range": {"http.response.status_code": {"gte": 400}}})).await
+    );
     assert_eq!(count(json!({"match": {"message": "bestätigt"}})).await, 1, "Unicode text");
     // Datasets.
     for (dataset, n) in [

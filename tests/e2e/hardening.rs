@@ -150,7 +150,7 @@ async fn replay_keeps_identical_lines_and_stores_nothing_new_the_second_time() {
     };
     assert!(run().contains("2 indexed"));
     assert!(run().contains("0 indexed, 2 already there"));
-    let index = format!("logs-heroku-{ns}");
+    let index = streams_of(&ns);
     assert_eq!(wait_for_count(&es, &index, 2, Duration::from_secs(30)).await, 2);
     std::fs::remove_file(file).unwrap();
 }
@@ -175,7 +175,7 @@ async fn no_label_makes_elasticsearch_refuse_a_document() {
         sent += 1;
     }
     assert_eq!(wait_for_count(&dp.es, &dp.data_stream, sent, Duration::from_secs(60)).await, sent);
-    let dead = format!("logs-heroku.deadletter-{}", dp.data_stream.trim_start_matches("logs-heroku-"));
+    let dead = format!("logs-heroku.deadletter-{}", dp.namespace);
     let client = reqwest::Client::new();
     let _ = client.post(format!("{}/{dead}/_refresh", dp.es)).send().await;
     let r = client.get(format!("{}/{dead}/_count", dp.es)).send().await.unwrap();

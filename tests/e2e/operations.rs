@@ -130,15 +130,15 @@ async fn setup_run_twice_changes_nothing_the_second_time() {
     let es = elasticsearch_url();
     drainpipe(&["setup", "--elasticsearch-url", &es]);
     let second = drainpipe(&["setup", "--elasticsearch-url", &es]);
-    assert!(second.contains("unchanged index template logs-heroku\n"), "{second}");
+    assert!(second.contains("unchanged index template logs-heroku-by-dataset\n"), "{second}");
     assert!(second.contains("unchanged index template logs-heroku-deadletter\n"), "{second}");
     assert!(!second.contains("created") && !second.contains("updated"), "{second}");
 }
 
-/// The lifecycle `data_retention` of the installed `logs-heroku` template.
+/// The lifecycle `data_retention` of the installed `logs-heroku-by-dataset` template.
 async fn installed_retention(es: &str) -> Option<String> {
     let v: serde_json::Value =
-        reqwest::get(format!("{es}/_index_template/logs-heroku")).await.unwrap().json().await.unwrap();
+        reqwest::get(format!("{es}/_index_template/logs-heroku-by-dataset")).await.unwrap().json().await.unwrap();
     v["index_templates"][0]["index_template"]["template"]["lifecycle"]["data_retention"].as_str().map(str::to_owned)
 }
 
@@ -193,7 +193,7 @@ async fn replaying_heroku_logs_twice_indexes_each_line_once() {
     assert!(first.contains(&format!("replayed {n} lines")) && first.contains(&format!("{n} indexed")), "{first}");
     let second = drainpipe(&args);
     assert!(second.contains(&format!("0 indexed, {n} already there")), "{second}");
-    let index = format!("logs-heroku-{ns}");
+    let index = streams_of(&ns);
     assert_eq!(wait_for_count(&es, &index, n as u64, Duration::from_secs(30)).await, n as u64);
     let docs = search(&es, &index, serde_json::json!({"term": {"event.dataset": "heroku.router"}})).await;
     assert_eq!(docs.len(), 5, "router lines are typed as router lines");

@@ -40,6 +40,12 @@ fn health_check(url: &str) -> Result<(), String> {
 }
 
 /// A namespace no other test uses, so tests can run in parallel against one Elasticsearch.
+/// Every dataset's data stream of `namespace`, dead letters left out.
+pub fn streams_of(namespace: &str) -> String {
+    // An exclusion only takes effect as a wildcard.
+    format!("logs-heroku.*-{namespace},-logs-heroku.deadletter-*")
+}
+
 pub fn unique_namespace(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
@@ -49,7 +55,7 @@ pub fn unique_namespace(prefix: &str) -> String {
 /// A running `drainpipe serve`, killed when dropped.
 pub struct Drainpipe {
     child: Child,
-    namespace: String,
+    pub namespace: String,
     args: Vec<String>,
     pub addr: SocketAddr,
     /// `tcp://` and `tls://` syslog listeners, when asked for with `--syslog-listen 127.0.0.1:0`.
@@ -57,6 +63,8 @@ pub struct Drainpipe {
     pub syslog_tls: Option<SocketAddr>,
     /// The `--metrics-listen` address, when asked for.
     pub metrics: Option<SocketAddr>,
+    /// Every data stream of its namespace but the dead letters' (`logs-heroku.*-<ns>`), as one
+    /// index expression for searches and counts.
     pub data_stream: String,
     pub es: String,
     /// Every line the process has logged so far.
@@ -132,7 +140,7 @@ impl Drainpipe {
             syslog,
             syslog_tls,
             metrics,
-            data_stream: format!("logs-heroku-{namespace}"),
+            data_stream: streams_of(namespace),
             es,
             logs,
         }

@@ -16,6 +16,8 @@ pub struct Chunk {
     originals: Vec<u8>,
     original_spans: Vec<Range<usize>>,
     on_done: Option<OnDone>,
+    /// Where a source is written before its action line is (reused).
+    scratch: Vec<u8>,
 }
 
 /// Where one item's parts are in its two NDJSON lines, counted from the item's first byte:
@@ -61,10 +63,22 @@ impl Chunk {
         }
     }
 
-    /// Adds a `create` of document `id` in `index`; `write_source` appends the document's JSON
-    /// (one line, no trailing newline). `original` is what the document was made from, kept
-    /// for a dead letter. `index` and `id` must need no JSON escaping.
-    pub fn push_with(&mut self, index: &str, id: &str, original: &[u8], write_source: impl FnOnce(&mut Vec<u8>)) {
+    /// Adds a `create` of document `id`: `write_source` appends the document's JSON (one line,
+    /// no trailing newline) and returns the index it goes to, which may depend on what the
+    /// document turned out to be. `original` is what the document was made from, kept for a
+    /// dead letter. `index` and `id` must need no JSON escaping.
+    pub fn push_with<I: AsRef<str>>(
+        &mut self,
+        id: &str,
+        original: &[u8],
+        write_source: impl FnOnce(&mut Vec<u8>) -> I,
+    ) {
+        // The action line comes first but names the index the source decides: the source is
+        // written aside (into a buffer kept for the next item) and copied after it.
+        let mut source = std::mem::take(&mut self.scratch);
+        source.clear();
+        let index = write_source(&mut source);
+        let index = index.as_ref();
         debug_assert!(!index.contains(['"', '\\']) && !id.contains(['"', '\\']));
         let start = self.buf.len();
         self.buf.extend_from_slice(b"{\"create\":{\"_index\":\"");
@@ -75,14 +89,15 @@ impl Chunk {
         self.buf.extend_from_slice(id.as_bytes());
         self.buf.extend_from_slice(b"\"}}\n");
         let source_at = self.buf.len();
-        write_source(&mut self.buf);
-        let source = source_at..self.buf.len();
+        self.buf.extend_from_slice(&source);
+        let source_span = source_at..self.buf.len();
         self.buf.push(b'\n');
+        self.scratch = source;
         self.items.push(Spans {
             item: start..self.buf.len(),
             index: index_at..index_at + index.len(),
             id: id_at..id_at + id.len(),
-            source,
+            source: source_span,
         });
         let o = self.originals.len();
         self.originals.extend_from_slice(original);
@@ -138,8 +153,14 @@ mod tests {
     #[test]
     fn writes_create_actions_and_keeps_spans() {
         let mut c = Chunk::new();
-        c.push_with("logs-heroku-default", "id1", b"line one", |b| b.extend_from_slice(b"{\"a\":1}"));
-        c.push_with("logs-heroku-default", "id2", b"line two", |b| b.extend_from_slice(b"{\"a\":2}"));
+        c.push_with("id1", b"line one", |b| {
+            b.extend_from_slice(b"{\"a\":1}");
+            "logs-heroku-default"
+        });
+        c.push_with("id2", b"line two", |b| {
+            b.extend_from_slice(b"{\"a\":2}");
+            "logs-heroku-default"
+        });
         assert_eq!(c.len(), 2);
         assert_eq!(c.item(1), b"{\"create\":{\"_index\":\"logs-heroku-default\",\"_id\":\"id2\"}}\n{\"a\":2}\n");
         let s = c.spans(1);

@@ -144,7 +144,7 @@ impl Client {
         let path = format!("/_index_template/{name}");
         let (status, body) = self.request(Method::Put, &path, "application/json", Some(body)).await?;
         if !status.is_success() {
-            return Err(Error::Status { request: "PUT _index_template", status, body: snippet(&body) });
+            return Err(Error::Status { request: "PUT _index_template", status, body: reasons(&body) });
         }
         Ok(())
     }
@@ -185,6 +185,22 @@ pub(crate) fn snippet(body: &[u8]) -> String {
         Some((i, _)) => format!("{}…", &line[..i]),
         None => line.to_owned(),
     }
+}
+
+/// An error answer's `reason`s, outermost first, down its `caused_by` chain (where the
+/// useful one is: "the mapper type [x] … does not exist"); else its first line.
+fn reasons(body: &[u8]) -> String {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return snippet(body) };
+    let mut out = Vec::new();
+    let mut error = &v["error"];
+    while let Some(reason) = error["reason"].as_str() {
+        out.push(reason.to_owned());
+        error = &error["caused_by"];
+    }
+    if out.is_empty() {
+        return snippet(body);
+    }
+    out.join(": ")
 }
 
 /// `url` with any password replaced, for error messages.

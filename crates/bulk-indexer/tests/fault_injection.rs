@@ -131,8 +131,10 @@ async fn index(es: &FaultInjectingElasticsearch, config: IndexerConfig, ids: &[&
     let done = Arc::new(AtomicUsize::new(0));
     let mut chunk = Chunk::new();
     for id in ids {
-        chunk
-            .push_with("logs", id, format!("original {id}").as_bytes(), |b| b.extend_from_slice(br#"{"message":"x"}"#));
+        chunk.push_with(id, format!("original {id}").as_bytes(), |b| {
+            b.extend_from_slice(br#"{"message":"x"}"#);
+            "logs"
+        });
     }
     let d = done.clone();
     chunk.on_done(move || {

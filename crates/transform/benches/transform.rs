@@ -36,6 +36,7 @@ fn bench_lines(c: &mut Criterion, name: &str, lines: &[&str]) {
         received_at: Timestamp::from_unix(1_741_944_500, 0),
         structured_data: StructuredData::Absent,
         app_for_token: None,
+        namespace: "default",
     };
     let seed = FrameSeed::new(&FrameKey {
         frame_id: ctx.frame_id,

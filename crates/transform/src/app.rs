@@ -29,7 +29,7 @@ pub(crate) enum AppFields<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct App<'a> {
     pub fields: Option<AppFields<'a>>,
-    pub level: Option<Cow<'a, str>>,
+    pub level: Option<&'static str>,
 }
 
 impl<'a> App<'a> {
@@ -73,21 +73,11 @@ enum Level<'a> {
     Number(u64),
 }
 
-/// Lower-case words; pino/bunyan numbers (10 … 60) as their names.
-fn normalise_level(level: Level<'_>) -> Option<Cow<'_, str>> {
+/// The level in `log.level`'s vocabulary (the app's own word stays in `app.level`).
+fn normalise_level(level: Level<'_>) -> Option<&'static str> {
     match level {
-        Level::Text(t) if t.is_empty() => None,
-        Level::Text(t) if t.bytes().any(|b| b.is_ascii_uppercase()) => Some(Cow::Owned(t.to_ascii_lowercase())),
-        Level::Text(t) => Some(t),
-        Level::Number(n) => Some(Cow::Borrowed(match n {
-            10 => "trace",
-            20 => "debug",
-            30 => "info",
-            40 => "warn",
-            50 => "error",
-            60 => "fatal",
-            _ => return None,
-        })),
+        Level::Text(t) => crate::level::normalise(&t),
+        Level::Number(n) => crate::level::normalise(&n.to_string()),
     }
 }
 
@@ -206,9 +196,9 @@ mod tests {
     fn json_objects_are_kept_as_written() {
         let msg = r#"{"level":"INFO","msg":"order created","order_id":42,"user":{"id":7}}"#;
         assert_eq!(json(msg).as_deref(), Some(msg));
-        assert_eq!(App::parse(msg).level.as_deref(), Some("info"));
-        assert_eq!(App::parse(r#"{"level":50,"msg":"x"}"#).level.as_deref(), Some("error"));
-        assert_eq!(App::parse(r#"{"severity":"warning","a":{"level":"nested"}}"#).level.as_deref(), Some("warning"));
+        assert_eq!(App::parse(msg).level, Some("info"));
+        assert_eq!(App::parse(r#"{"level":50,"msg":"x"}"#).level, Some("error"));
+        assert_eq!(App::parse(r#"{"severity":"warning","a":{"level":"nested"}}"#).level, Some("warning"));
     }
 
     #[test]
@@ -230,7 +220,7 @@ mod tests {
     #[test]
     fn logfmt_needs_two_pairs() {
         let app = App::parse(r#"level=warn msg="retrying job" job=SendReceipt attempt=3 job=Other"#);
-        assert_eq!(app.level.as_deref(), Some("warn"));
+        assert_eq!(app.level, Some("warning"));
         let Some(AppFields::Logfmt(pairs)) = app.fields else { panic!("logfmt") };
         assert_eq!(pairs.len(), 4);
         assert_eq!(pairs[2], ("job", Cow::Borrowed("Other")));

@@ -28,6 +28,8 @@ pub(crate) struct Document<'a> {
     pub level: Option<Cow<'a, str>>,
     pub syslog: Option<SyslogFields<'a>>,
     pub heroku_app: Option<&'a str>,
+    /// `data_stream.namespace`.
+    pub namespace: &'a str,
     pub source: Option<&'a str>,
     pub dyno: Option<&'a str>,
     pub process_type: Option<&'a str>,
@@ -66,13 +68,34 @@ impl Document<'_> {
         if let Some(formatted) = self.ingested {
             w.quoted_with("ingested", |o| o.extend_from_slice(formatted));
         }
-        w.opt_str("dataset", self.dataset.map(Dataset::as_str));
-        // Nanoseconds; left out when they would not fit Elasticsearch's `long`.
-        if let Some(ns) = router.and_then(|r| r.service_ms?.checked_mul(1_000_000)).filter(|&ns| ns <= i64::MAX as u64)
-        {
-            w.u64("duration", ns);
+        let dataset = self.dataset.unwrap_or(Dataset::App).as_str();
+        w.str("dataset", dataset);
+        w.str("kind", "event");
+        if let Some(r) = router {
+            // Nanoseconds; left out when they would not fit Elasticsearch's `long`.
+            if let Some(ns) = r.service_ms.and_then(|ms| ms.checked_mul(1_000_000)).filter(|&ns| ns <= i64::MAX as u64)
+            {
+                w.u64("duration", ns);
+            }
+            w.str("category", "web");
+            w.str("type", "access");
+            if let Some(status) = r.status {
+                w.str("outcome", if status < 400 { "success" } else { "failure" });
+            }
         }
         w.close();
+
+        w.open("data_stream");
+        w.str("type", "logs");
+        w.str("dataset", dataset);
+        w.str("namespace", self.namespace);
+        w.close();
+
+        if let Some(app) = self.heroku_app {
+            w.open("service");
+            w.str("name", app);
+            w.close();
+        }
 
         if self.level.is_some() || self.syslog.is_some() {
             w.open("log");

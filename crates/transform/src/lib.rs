@@ -14,6 +14,7 @@ mod dataset;
 mod document;
 mod id;
 mod json;
+mod level;
 mod logfmt;
 mod platform;
 mod router;
@@ -55,6 +56,8 @@ pub struct Context<'a> {
     /// The app a drain token belongs to, for messages whose frame named no app: the same
     /// lookup the receiver uses for HTTPS drains, so there is one token list.
     pub app_for_token: Option<&'a dyn AppForToken>,
+    /// The data stream namespace (`data_stream.namespace`).
+    pub namespace: &'a str,
 }
 
 /// The drain-token list: the app a token belongs to. The binary hands in the list the HTTPS
@@ -118,6 +121,7 @@ impl Transformer {
             cut: cut_from.map(|full| (raw.len(), full)),
             ingested,
             heroku_app: ctx.app,
+            namespace: ctx.namespace,
             drain_token: ctx.drain_token,
             frame_id: ctx.frame_id,
             labels: ctx.labels,
@@ -173,8 +177,8 @@ impl Transformer {
         match dataset {
             Dataset::Router => {
                 let router = Router::parse(msg);
-                if let Some(at) = router.at.clone() {
-                    doc.level = Some(at);
+                if let Some(at) = router.at.as_deref().and_then(level::normalise) {
+                    doc.level = Some(Cow::Borrowed(at));
                 }
                 failure = router.failure.clone();
                 doc.router = Some(router);
@@ -188,10 +192,15 @@ impl Transformer {
             Dataset::App => {
                 let app = App::parse(msg);
                 if let Some(level) = app.level {
-                    doc.level = Some(level);
+                    doc.level = Some(Cow::Borrowed(level));
                 }
                 doc.app = app.fields;
             }
+        }
+        let code =
+            doc.router.as_ref().and_then(|r| r.code.as_deref()).or(doc.platform.as_ref().and_then(|p| p.error_code));
+        if let Some(level) = code.and_then(level::for_error_code) {
+            doc.level = Some(Cow::Borrowed(level));
         }
         // The router names the dyno that served the request; an empty `dyno=` names none.
         if let Some(r) = &doc.router {

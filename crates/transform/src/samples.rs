@@ -1,6 +1,8 @@
 //! Metrics lines: log-runtime-metrics (`heroku web.1`), Heroku Postgres and Heroku Redis.
 //! Each `sample#NAME=VALUE[UNIT]` (also `count#`, `measure#`) becomes `heroku.metrics.NAME`,
-//! `-` and `.` in NAME turned into `_`, the number as written with its unit removed.
+//! `-` and `.` in NAME turned into `_`. One field has one unit in every dataset: sizes become
+//! whole bytes (`kB` = 1,024, `MB` = 1,048,576, `GB` = 1,073,741,824), times milliseconds (`s`
+//! × 1,000); counts, pages and percentages stay as written.
 
 use std::borrow::Cow;
 
@@ -68,12 +70,28 @@ impl<'a> Samples<'a> {
     }
 }
 
-/// `21.00MB` → `21.00`; `0.9239` → `0.9239`; `7` → `7`.
-/// Only finite doubles: Elasticsearch refuses a `double` field of `1e400` (Infinity), which
-/// would cost the whole document.
+/// `21.00MB` → `22020096`; `3944456kB` → `4039122944`; `2.5s` → `2500`; `0.9239` → `0.9239`;
+/// `7` → `7`. Only finite numbers, and whole bytes that fit a `long`: Elasticsearch refuses a
+/// field of `1e400` (Infinity), which would cost the whole document.
 fn number(value: &str) -> Option<Number> {
-    let digits = UNITS.iter().find_map(|u| value.strip_suffix(u)).unwrap_or(value);
+    let unit = UNITS.iter().find(|u| value.ends_with(*u)).copied().unwrap_or("");
+    let digits = &value[..value.len() - unit.len()];
     let f: f64 = digits.parse().ok().filter(|f: &f64| f.is_finite())?;
+    let bytes = match unit {
+        "bytes" => Some(1.0),
+        "kB" | "KB" => Some(1024.0),
+        "MB" => Some(1_048_576.0),
+        "GB" => Some(1_073_741_824.0),
+        _ => None,
+    };
+    if let Some(scale) = bytes {
+        let b = (f * scale).round();
+        // Exact in a double and in a `long`.
+        return (b.abs() <= 9_007_199_254_740_992.0).then(|| Number::Text(format!("{}", b as i64)));
+    }
+    if unit == "s" {
+        return Some(Number::Float(f * 1000.0));
+    }
     if is_json_number(digits) {
         return Some(Number::Text(digits.to_owned()));
     }
@@ -124,7 +142,7 @@ mod tests {
         assert_eq!(
             s.values,
             vec![
-                ("memory_total".into(), text("21.00")),
+                ("memory_total".into(), text("22020096")),
                 ("memory_pgpgin".into(), text("348836")),
                 ("load_avg_1m".into(), text("2.46"))
             ]
@@ -140,6 +158,19 @@ mod tests {
         assert_eq!(s.values[3].1, Number::Float(0.5));
         assert_eq!(s.failure.as_deref(), Some("metric bad=\"n/a\" is not a number"));
         assert!(s.values.iter().all(|(n, _)| n != "huge"), "1e400 is not a double Elasticsearch takes");
+    }
+
+    #[test]
+    fn one_unit_per_field() {
+        let value = |v: &str| number(v);
+        assert_eq!(value("21.00MB"), Some(text("22020096")));
+        assert_eq!(value("3944456kB"), Some(text("4039122944")), "Postgres kB and dyno MB meet in bytes");
+        assert_eq!(value("1.5GB"), Some(text("1610612736")));
+        assert_eq!(value("512bytes"), Some(text("512")));
+        assert_eq!(value("2.5s"), Some(Number::Float(2500.0)));
+        assert_eq!(value("12ms"), Some(text("12")));
+        assert_eq!(value("348836pages"), Some(text("348836")));
+        assert_eq!(value("99999999999999999999MB"), None, "past what a long holds exactly");
     }
 
     #[test]

@@ -13,6 +13,7 @@ fn ctx() -> Context<'static> {
         received_at: Timestamp::from_unix(1_741_944_500, 123_456_000),
         structured_data: StructuredData::Absent,
         app_for_token: None,
+        namespace: "default",
     }
 }
 
@@ -46,7 +47,16 @@ fn router_line_has_every_common_field() {
         json!({
             "@timestamp": "2025-03-14T09:26:53.589793Z",
             "message": "at=info method=GET path=\"/\" dyno=web.1 status=200",
-            "event": {"ingested": "2025-03-14T09:28:20.123456Z", "dataset": "heroku.router"},
+            "event": {
+                "ingested": "2025-03-14T09:28:20.123456Z",
+                "dataset": "heroku.router",
+                "kind": "event",
+                "category": "web",
+                "type": "access",
+                "outcome": "success"
+            },
+            "data_stream": {"type": "logs", "dataset": "heroku.router", "namespace": "default"},
+            "service": {"name": "shop"},
             "log": {
                 "level": "info",
                 "syslog": {
