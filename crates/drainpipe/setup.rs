@@ -48,12 +48,41 @@ impl std::fmt::Display for Change {
 /// the data streams' lifecycle where the server supports it; `None` keeps the lifecycle the
 /// installed template has, so `serve` never undoes what `setup --retention` did.
 pub async fn install(client: &Client, retention: Option<&Retention>) -> Result<Vec<Change>, Error> {
+    let server = client.server().await?;
     let mut changes = Vec::new();
+    let mut main = template();
+    if server.opensearch {
+        for_opensearch(&mut main, &mut changes);
+    }
     // Dead letters first: their template must outrank the main one, whose pattern covers
     // their stream's name too, before the main one is written.
     install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), retention, &mut changes).await?;
-    install_one(client, TEMPLATE_NAME, template(), retention, &mut changes).await?;
+    install_one(client, TEMPLATE_NAME, main, retention, &mut changes).await?;
     Ok(changes)
+}
+
+/// Fields per index on OpenSearch, which cannot ignore dynamic fields past the limit: room for
+/// thousands of label names before a document would be refused (and dead-lettered).
+const OPENSEARCH_FIELD_LIMIT: u64 = 10_000;
+
+/// OpenSearch has `flat_object` where Elasticsearch has `flattened` (without its parameters,
+/// and without aggregations: `labels` stay keywords), a `constant_keyword` that needs its value
+/// in the mapping (`keyword` here, as one template serves every dataset), and no way to ignore
+/// dynamic fields past the field limit (a higher limit instead).
+fn for_opensearch(template: &mut serde_json::Value, changes: &mut Vec<Change>) {
+    if let Some(settings) = template["template"]["settings"].as_object_mut() {
+        settings.remove("index.mapping.total_fields.ignore_dynamic_beyond_limit");
+        settings.insert("index.mapping.total_fields.limit".into(), OPENSEARCH_FIELD_LIMIT.into());
+    }
+    let mappings = &mut template["template"]["mappings"];
+    replace_type(mappings, "constant_keyword", "keyword");
+    mappings["properties"]["app"] = serde_json::json!({"type": "flat_object"});
+    changes.push(Change::Skipped(
+        "flattened app.*, constant_keyword data_stream.*".into(),
+        format!(
+            "OpenSearch has neither; mapped as flat_object and keyword; field limit {OPENSEARCH_FIELD_LIMIT} (labels past it are refused and dead-lettered)"
+        ),
+    ));
 }
 
 async fn install_one(

@@ -113,15 +113,22 @@ async fn app_keys_of_any_type_never_cost_a_document() {
         r#"{"id":{"nested":true},"created_at":"not a date","n":12.5}"#.to_owned(),
         r#"{"id":"five","created_at":1741944413,"n":{"x":[1,"y",null]}}"#.to_owned(),
         deep,
-        format!(r#"{{"long":"{}"}}"#, "z".repeat(40_000)),
+        format!(r#"{{"long":"{}"}}"#, "z".repeat(drainpipe_transform::APP_MAX_VALUE_BYTES)),
     ];
     // One frame each, so the first one's types would be the ones a dynamic mapping locked in.
     for (i, m) in messages.iter().enumerate() {
         let line = format!("<190>1 2025-03-14T09:26:5{i}.000000+00:00 host app web.1 - {m}\n");
         send(&dp, &format!("B000000000000000000000000000000{i}"), &[line]).await;
     }
-    let docs = wait_for_documents(&dp.es, &dp.data_stream, messages.len()).await;
-    assert_eq!(docs.len(), messages.len());
+    // Past what one term holds, the message stays plain text (and is stored all the same).
+    let too_long = format!(r#"{{"long":"{}"}}"#, "z".repeat(40_000));
+    let line = format!("<190>1 2025-03-14T09:26:59.000000+00:00 host app web.1 - {too_long}\n");
+    send(&dp, "B0000000000000000000000000000009", &[line]).await;
+    let docs = wait_for_documents(&dp.es, &dp.data_stream, messages.len() + 1).await;
+    assert_eq!(docs.len(), messages.len() + 1);
+    let (plain, docs): (Vec<_>, Vec<_>) = docs.iter().partition(|d| d["_source"]["message"] == too_long.as_str());
+    assert_eq!(plain.len(), 1);
+    assert!(plain[0]["_source"].get("app").is_none());
     for d in &docs {
         assert!(d["_source"].get("app").is_some(), "parsed as JSON: {}", d["_source"]["message"]);
     }

@@ -385,3 +385,14 @@ pub async fn wait_for_count(es: &str, index: &str, expected: u64, timeout: Durat
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Whether the server at `es` is OpenSearch (whose `GET /` says so; Elasticsearch's test
+/// distribution refuses `GET /`).
+pub async fn is_opensearch(es: &str) -> bool {
+    match reqwest::get(format!("{es}/")).await {
+        Ok(r) if r.status().is_success() => {
+            r.json::<Value>().await.is_ok_and(|v| v["version"]["distribution"] == "opensearch")
+        }
+        _ => false,
+    }
+}

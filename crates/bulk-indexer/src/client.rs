@@ -28,6 +28,29 @@ pub struct Client {
 /// Bulk requests of a few MiB can take a while on a busy cluster; longer than this is a failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// What answers at the other end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Server {
+    /// OpenSearch rather than Elasticsearch.
+    pub opensearch: bool,
+    /// `9.5.4`, `2.19.6`, …
+    pub version: String,
+}
+
+impl Server {
+    /// The major version (0 when unknown).
+    pub fn major(&self) -> u32 {
+        self.version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = if self.opensearch { "OpenSearch" } else { "Elasticsearch" };
+        write!(f, "{name} {}", self.version)
+    }
+}
+
 /// How to reach Elasticsearch.
 #[derive(Clone, Debug, Default)]
 pub struct ClientConfig {
@@ -161,6 +184,26 @@ impl Client {
         }
         let mut v: serde_json::Value = serde_json::from_slice(&body)?;
         Ok(Some(v["index_templates"][0]["index_template"].take()))
+    }
+
+    /// Which server this is: `GET /` names OpenSearch; Elasticsearch's test distribution
+    /// refuses `GET /`, so its version comes from the local node.
+    pub async fn server(&self) -> Result<Server, Error> {
+        let (status, body) = self.request(Method::Get, "/", "application/json", None).await?;
+        if status.is_success() {
+            let v: serde_json::Value = serde_json::from_slice(&body)?;
+            let number = v["version"]["number"].as_str().unwrap_or_default().to_owned();
+            let opensearch = v["version"]["distribution"] == "opensearch";
+            return Ok(Server { opensearch, version: number });
+        }
+        let path = "/_nodes/_local?filter_path=nodes.*.version";
+        let (status, body) = self.request(Method::Get, path, "application/json", None).await?;
+        if !status.is_success() {
+            return Err(Error::Status { request: "GET _nodes/_local", status, body: snippet(&body) });
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body)?;
+        let version = v["nodes"].as_object().and_then(|n| n.values().next()).and_then(|n| n["version"].as_str());
+        Ok(Server { opensearch: false, version: version.unwrap_or_default().to_owned() })
     }
 
     /// Succeeds when the cluster answers its health endpoint (any colour).

@@ -18,6 +18,12 @@ use crate::logfmt;
 /// template's `depth_limit` for `app`.
 pub const MAX_DEPTH: usize = 20;
 
+/// Longest string value kept under `app.*`. One Lucene term holds at most 32,766 bytes, and
+/// OpenSearch's `flat_object` indexes each value whole (with its path), without
+/// Elasticsearch's `ignore_above`: a longer value would cost the document there. Such a
+/// message stays plain text on every server.
+pub const MAX_VALUE_BYTES: usize = 16 * 1024;
+
 #[derive(Debug)]
 pub(crate) enum AppFields<'a> {
     /// A validated JSON object, exactly as the app wrote it (newlines between tokens aside).
@@ -126,10 +132,16 @@ impl<'de> Visitor<'de> for Check {
     fn visit_unit<E>(self) -> Result<Checked<'de>, E> {
         Ok(Checked::default())
     }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Checked<'de>, E> {
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Checked<'de>, E> {
+        if v.len() > MAX_VALUE_BYTES {
+            return Err(E::custom("value too long to index"));
+        }
         Ok(Checked { scalar: Some(Level::Text(Cow::Borrowed(v))), ..Checked::default() })
     }
-    fn visit_str<E>(self, v: &str) -> Result<Checked<'de>, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Checked<'de>, E> {
+        if v.len() > MAX_VALUE_BYTES {
+            return Err(E::custom("value too long to index"));
+        }
         Ok(Checked { scalar: Some(Level::Text(Cow::Owned(v.to_owned()))), ..Checked::default() })
     }
 
@@ -208,6 +220,8 @@ mod tests {
         assert_eq!(json(r#"{"a":1} trailing"#), None);
         assert_eq!(json(r#"{"a":1}{"b":2}"#), None);
         assert_eq!(json("{not json}"), None);
+        let long = format!(r#"{{"a":"{}","b":1}}"#, "x".repeat(MAX_VALUE_BYTES + 1));
+        assert!(App::parse(&long).fields.is_none(), "a value past one term's limit keeps the message plain");
         let deep = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
         assert_eq!(json(&deep), None);
         let ok = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));

@@ -22,7 +22,7 @@ mod samples;
 pub mod syslog;
 mod timestamp;
 
-pub use app::MAX_DEPTH as APP_MAX_DEPTH;
+pub use app::{MAX_DEPTH as APP_MAX_DEPTH, MAX_VALUE_BYTES as APP_MAX_VALUE_BYTES};
 pub use dataset::Dataset;
 pub use document::{PARSE_FAILURE_TAG, TRUNCATED_TAG};
 pub use id::{DocumentId, FrameKey, FrameSeed};
