@@ -28,7 +28,7 @@ use serde::Serialize;
 
 pub use values::{
     ByteSize, DrainToken, ElasticsearchUrl, FsyncPolicy, HumanDuration, ListenAddr, LogFormat, Namespace, Retention,
-    Secret,
+    RetentionRule, Secret,
 };
 
 /// Variables other software sets, read for an option when neither its flag nor its
@@ -81,10 +81,11 @@ pub struct ElasticsearchOptions {
     #[arg(long, value_name = "NAMESPACE", default_value = "default")]
     pub namespace: Namespace,
 
-    /// Keep documents this long (`30d`, `12h`), or `forever`, where the server has data
+    /// Keep documents this long (`30d`, `12h`, or `forever`), and per dataset with
+    /// `DATASET=AGE` (`router=7d`); repeatable, or comma-separated. Where the server has data
     /// stream lifecycles. Unset: whatever is installed is kept
-    #[arg(long, value_name = "AGE")]
-    pub retention: Option<Retention>,
+    #[arg(long, value_name = "AGE", value_delimiter = ',')]
+    pub retention: Vec<RetentionRule>,
 }
 
 /// How documents are batched into bulk requests.
@@ -483,7 +484,7 @@ mod tests {
         assert_eq!((c.bulk.bulk_max_docs.get(), c.bulk.bulk_concurrency.get()), (5000, 2));
         assert_eq!(c.delivery.shutdown_timeout.0, std::time::Duration::from_secs(30));
         assert_eq!(c.receive.queue_max_bytes.0, 64 << 20);
-        assert_eq!(c.elasticsearch.retention, None, "unset keeps what is installed");
+        assert!(c.elasticsearch.retention.is_empty(), "unset keeps what is installed");
         assert!(c.problems().is_empty(), "{:?}", c.problems());
     }
 

@@ -174,10 +174,10 @@ fn writable_folder(dir: &Path) -> Result<(), String> {
 /// per thing, saying whether it was created, updated, left unchanged or skipped.
 async fn run_setup(args: SetupArgs) -> anyhow::Result<()> {
     let client = args.elasticsearch.client()?;
-    let retention = args.elasticsearch.retention.as_ref();
+    let retention = &args.elasticsearch.retention;
     let mut changes =
         setup::install(&client, retention).await.with_context(|| format!("setup against {}", client.url()))?;
-    if retention.is_none() {
+    if retention.is_empty() {
         changes.push(setup::Change::Skipped(
             "retention".into(),
             "no --retention given; the installed lifecycle (if any) is kept".into(),

@@ -39,7 +39,7 @@ const LINES_PER_FRAME: usize = 500;
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let ReplayArgs { elasticsearch, bulk, format, app, files, .. } = args;
     let client = elasticsearch.client()?;
-    setup::install(&client, elasticsearch.retention.as_ref()).await.context("cannot install the index templates")?;
+    setup::install(&client, &elasticsearch.retention).await.context("cannot install the index templates")?;
     let (chunk_tx, chunk_rx) = mpsc::channel(8);
     let indexer =
         tokio::spawn(drainpipe_bulk_indexer::run(client, bulk.indexer_config(&elasticsearch, None), chunk_rx));

@@ -112,7 +112,7 @@ impl Delivery {
         let (chunk_tx, chunk_rx) = mpsc::channel(8);
         let (indexer_config, retention) = (options.indexer_config(), options.elasticsearch.retention.clone());
         let indexer = tokio::spawn(async move {
-            setup::install_until_done(&client, retention.as_ref()).await?;
+            setup::install_until_done(&client, &retention).await?;
             Ok(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await)
         });
         let Some(spool_config) = options.spool_config() else {

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use drainpipe_bulk_indexer::{Client, Error, RequestDecision, RetryPolicy};
 
-use crate::config::Retention;
+use crate::config::{Retention, RetentionRule};
 
 /// The index templates, shipped inside the binary: the documents, and their dead letters.
 const TEMPLATE: &str = include_str!("templates/logs-heroku.json");
@@ -29,6 +29,7 @@ pub enum Change {
     Created(String),
     Updated(String),
     Unchanged(String),
+    Deleted(String),
     Skipped(String, String),
 }
 
@@ -38,6 +39,7 @@ impl std::fmt::Display for Change {
             Change::Created(what) => write!(f, "created   {what}"),
             Change::Updated(what) => write!(f, "updated   {what}"),
             Change::Unchanged(what) => write!(f, "unchanged {what}"),
+            Change::Deleted(what) => write!(f, "deleted   {what}"),
             Change::Skipped(what, why) => write!(f, "skipped   {what}: {why}"),
         }
     }
@@ -47,18 +49,64 @@ impl std::fmt::Display for Change {
 /// to ones without `data_stream` when the server does not know data streams. `retention` sets
 /// the data streams' lifecycle where the server supports it; `None` keeps the lifecycle the
 /// installed template has, so `serve` never undoes what `setup --retention` did.
-pub async fn install(client: &Client, retention: Option<&Retention>) -> Result<Vec<Change>, Error> {
+pub async fn install(client: &Client, retention: &[RetentionRule]) -> Result<Vec<Change>, Error> {
     let server = client.server().await?;
     let mut changes = Vec::new();
     let mut main = template();
     if server.opensearch {
         for_opensearch(&mut main, &mut changes);
     }
+    // The last entry without a dataset; none keeps what is installed.
+    let default = retention.iter().rev().find(|r| r.dataset.is_none()).map(|r| &r.retention);
     // Dead letters first: their template must outrank the main one, whose pattern covers
     // their stream's name too, before the main one is written.
-    install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), retention, &mut changes).await?;
-    install_one(client, TEMPLATE_NAME, main, retention, &mut changes).await?;
+    install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), default, &mut changes).await?;
+    install_one(client, TEMPLATE_NAME, main.clone(), default, &mut changes).await?;
+    install_dataset_overrides(client, &main, retention, &mut changes).await?;
     Ok(changes)
+}
+
+/// Priority of a dataset's own template: above the one for every dataset (200), below the
+/// dead letters' (210), whose pattern no dataset's overlaps.
+const DATASET_PRIORITY: u64 = 205;
+
+/// A retention of its own for some datasets: the main template again, for that dataset's
+/// streams only (`logs-heroku-by-dataset-router` for `logs-heroku.router-*`), with its own
+/// lifecycle. Given any `--retention`, the overrides are exactly its `DATASET=AGE` entries
+/// (others are removed); given none, the installed ones are brought up to date and keep their
+/// retention.
+async fn install_dataset_overrides(
+    client: &Client,
+    main: &serde_json::Value,
+    retention: &[RetentionRule],
+    changes: &mut Vec<Change>,
+) -> Result<(), Error> {
+    let prefix = format!("{TEMPLATE_NAME}-");
+    let installed: Vec<String> =
+        client.index_templates(&format!("{prefix}*")).await?.into_iter().map(|(name, _)| name).collect();
+    let wanted: Vec<(String, Option<&Retention>)> = if retention.is_empty() {
+        installed.iter().map(|n| (n[prefix.len()..].to_owned(), None)).collect()
+    } else {
+        let mut rules: Vec<(String, Option<&Retention>)> = Vec::new();
+        for r in retention {
+            if let Some(d) = &r.dataset {
+                rules.retain(|(x, _)| x != d);
+                rules.push((d.clone(), Some(&r.retention)));
+            }
+        }
+        rules
+    };
+    for (dataset, age) in &wanted {
+        let mut t = main.clone();
+        t["index_patterns"] = serde_json::json!([format!("logs-heroku.{dataset}-*")]);
+        t["priority"] = DATASET_PRIORITY.into();
+        install_one(client, &format!("{prefix}{dataset}"), t, *age, changes).await?;
+    }
+    for name in installed.iter().filter(|n| !wanted.iter().any(|(d, _)| n[prefix.len()..] == **d)) {
+        client.delete_index_template(name).await?;
+        changes.push(Change::Deleted(format!("index template {name}")));
+    }
+    Ok(())
 }
 
 /// Fields per index on OpenSearch, which cannot ignore dynamic fields past the limit: room for
@@ -245,7 +293,7 @@ pub const KIBANA_OBJECTS: &str = include_str!("../../deploy/kibana/drainpipe.ndj
 /// [`install`], retried with capped backoff while Elasticsearch cannot be reached. Documents
 /// must not be written before the template exists (they would create an index with guessed
 /// mappings), so the indexer starts only after this returns.
-pub async fn install_until_done(client: &Client, retention: Option<&Retention>) -> anyhow::Result<()> {
+pub async fn install_until_done(client: &Client, retention: &[RetentionRule]) -> anyhow::Result<()> {
     let policy = RetryPolicy::SETUP;
     let mut backoff = policy.backoff();
     loop {

@@ -137,8 +137,13 @@ async fn setup_run_twice_changes_nothing_the_second_time() {
 
 /// The lifecycle `data_retention` of the installed `logs-heroku-by-dataset` template.
 async fn installed_retention(es: &str) -> Option<String> {
+    installed_retention_of(es, "logs-heroku-by-dataset").await
+}
+
+/// The lifecycle `data_retention` of an installed template (`None` also when there is none).
+async fn installed_retention_of(es: &str, template: &str) -> Option<String> {
     let v: serde_json::Value =
-        reqwest::get(format!("{es}/_index_template/logs-heroku-by-dataset")).await.unwrap().json().await.unwrap();
+        reqwest::get(format!("{es}/_index_template/{template}")).await.unwrap().json().await.unwrap();
     v["index_templates"][0]["index_template"]["template"]["lifecycle"]["data_retention"].as_str().map(str::to_owned)
 }
 
@@ -174,6 +179,20 @@ async fn retention_set_by_setup_is_kept_by_serve_and_validated() {
     assert!(!typo.status.success());
     assert!(String::from_utf8_lossy(&typo.stderr).contains("30x"));
     assert_eq!(installed_retention(&es).await.as_deref(), Some("7d"));
+    // Per dataset: the router's own template, kept by serve, gone once no longer asked for.
+    let said = drainpipe(&["setup", "--elasticsearch-url", &es, "--retention", "30d,router=7d"]);
+    assert!(said.contains("index template logs-heroku-by-dataset-router"), "{said}");
+    assert_eq!(installed_retention(&es).await.as_deref(), Some("30d"));
+    let router = "logs-heroku-by-dataset-router";
+    assert_eq!(installed_retention_of(&es, router).await.as_deref(), Some("7d"));
+    let dp = Drainpipe::start_against(&es, &unique_namespace("retention"), &[]);
+    dp.wait_for_log("setup: ", Duration::from_secs(30));
+    drop(dp);
+    assert_eq!(installed_retention_of(&es, router).await.as_deref(), Some("7d"), "serve keeps it");
+    let said = drainpipe(&["setup", "--elasticsearch-url", &es, "--retention", "30d"]);
+    assert!(said.contains("deleted   index template logs-heroku-by-dataset-router"), "{said}");
+    let gone = reqwest::get(format!("{es}/_index_template/{router}")).await.unwrap().status();
+    assert_eq!(gone, 404);
     drainpipe(&["setup", "--elasticsearch-url", &es, "--retention", "forever"]);
     assert_eq!(installed_retention(&es).await, None);
     std::fs::remove_file(file).unwrap();

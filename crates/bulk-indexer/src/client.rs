@@ -186,6 +186,34 @@ impl Client {
         Ok(Some(v["index_templates"][0]["index_template"].take()))
     }
 
+    /// Every composable index template whose name matches `pattern` (`name-*`), by name.
+    pub async fn index_templates(&self, pattern: &str) -> Result<Vec<(String, serde_json::Value)>, Error> {
+        let path = format!("/_index_template/{pattern}");
+        let (status, body) = self.request(Method::Get, &path, "application/json", None).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        if !status.is_success() {
+            return Err(Error::Status { request: "GET _index_template", status, body: snippet(&body) });
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(&body)?;
+        let templates = v["index_templates"].as_array_mut().map(std::mem::take).unwrap_or_default();
+        Ok(templates
+            .into_iter()
+            .filter_map(|mut t| Some((t["name"].as_str()?.to_owned(), t["index_template"].take())))
+            .collect())
+    }
+
+    /// Deletes a composable index template (gone already is fine).
+    pub async fn delete_index_template(&self, name: &str) -> Result<(), Error> {
+        let path = format!("/_index_template/{name}");
+        let (status, body) = self.request(Method::Delete, &path, "application/json", None).await?;
+        if !status.is_success() && status != StatusCode::NOT_FOUND {
+            return Err(Error::Status { request: "DELETE _index_template", status, body: snippet(&body) });
+        }
+        Ok(())
+    }
+
     /// Which server this is: `GET /` names OpenSearch; Elasticsearch's test distribution
     /// refuses `GET /`, so its version comes from the local node.
     pub async fn server(&self) -> Result<Server, Error> {

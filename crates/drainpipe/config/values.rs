@@ -225,6 +225,48 @@ impl Serialize for Retention {
     }
 }
 
+/// One `--retention` entry: `30d` for every dataset, or `router=7d` for one (`forever` for
+/// no lifecycle).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionRule {
+    /// The dataset's short name (`router`, `app`, …); `None` for every dataset.
+    pub dataset: Option<String>,
+    pub retention: Retention,
+}
+
+impl std::str::FromStr for RetentionRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<RetentionRule, String> {
+        let Some((dataset, age)) = s.split_once('=') else {
+            return Ok(RetentionRule { dataset: None, retention: s.parse()? });
+        };
+        let dataset = dataset.trim();
+        let short = dataset.strip_prefix("heroku.").unwrap_or(dataset);
+        let known: Vec<&str> = drainpipe_transform::Dataset::ALL
+            .iter()
+            .map(|d| d.as_str().strip_prefix("heroku.").unwrap_or(d.as_str()))
+            .collect();
+        if !known.contains(&short) {
+            return Err(format!("unknown dataset {dataset:?} (one of {})", known.join(", ")));
+        }
+        Ok(RetentionRule { dataset: Some(short.to_owned()), retention: age.parse()? })
+    }
+}
+
+impl Serialize for RetentionRule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let age = match &self.retention {
+            Retention::Age(age) => age.as_str(),
+            Retention::Forever => "forever",
+        };
+        match &self.dataset {
+            Some(d) => s.collect_str(&format_args!("{d}={age}")),
+            None => s.serialize_str(age),
+        }
+    }
+}
+
 /// When the spool syncs to disk: `batch`, or an interval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FsyncPolicy {
@@ -353,6 +395,12 @@ mod tests {
         for bad in ["30x", "0d", "d", "", "30", "-1d", "1.5d"] {
             assert!(bad.parse::<Retention>().is_err(), "{bad:?} accepted");
         }
+        let rule = |s: &str| s.parse::<RetentionRule>();
+        assert_eq!(rule("30d"), Ok(RetentionRule { dataset: None, retention: Retention::Age("30d".into()) }));
+        let router = RetentionRule { dataset: Some("router".into()), retention: Retention::Age("7d".into()) };
+        assert_eq!((rule("router=7d"), rule("heroku.router=7d")), (Ok(router.clone()), Ok(router)));
+        assert!(rule("routers=7d").unwrap_err().contains("runtime_metrics"));
+        assert!(rule("router=7x").is_err());
         for bad in ["", "Prod", "a-b", "a b", "a*"] {
             assert!(bad.parse::<Namespace>().is_err(), "{bad}");
         }
