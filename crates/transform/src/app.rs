@@ -83,7 +83,7 @@ enum Level<'a> {
 fn normalise_level(level: Level<'_>) -> Option<&'static str> {
     match level {
         Level::Text(t) => crate::level::normalise(&t),
-        Level::Number(n) => crate::level::normalise(&n.to_string()),
+        Level::Number(n) => crate::level::from_number(n),
     }
 }
 

@@ -2,20 +2,51 @@
 //! `debug`, `info`, `notice`, `warning`, `error`, `critical`, `alert`, `emergency` (the syslog
 //! severities, plus `trace`). The word an app wrote stays in `app.level`.
 
-/// An app's or the router's level word, or a pino/bunyan number, in the vocabulary; `None`
-/// for words it does not know (the syslog severity then stands).
+/// Words apps and the router write, and what they mean; compared ignoring case.
+const WORDS: [(&str, &str); 24] = [
+    ("info", "info"),
+    ("error", "error"),
+    ("warn", "warning"),
+    ("warning", "warning"),
+    ("debug", "debug"),
+    ("trace", "trace"),
+    ("notice", "notice"),
+    ("fatal", "critical"),
+    ("critical", "critical"),
+    ("crit", "critical"),
+    ("err", "error"),
+    ("information", "info"),
+    ("informational", "info"),
+    ("dbg", "debug"),
+    ("alert", "alert"),
+    ("emergency", "emergency"),
+    ("emerg", "emergency"),
+    ("panic", "emergency"),
+    // pino/bunyan numbers, when written as text.
+    ("10", "trace"),
+    ("20", "debug"),
+    ("30", "info"),
+    ("40", "warning"),
+    ("50", "error"),
+    ("60", "critical"),
+];
+
+/// An app's or the router's level word in the vocabulary; `None` for words it does not know
+/// (the syslog severity then stands). No allocation: it runs for most lines.
 pub(crate) fn normalise(word: &str) -> Option<&'static str> {
-    let lower = word.trim().to_ascii_lowercase();
-    Some(match lower.as_str() {
-        "trace" | "10" => "trace",
-        "debug" | "dbg" | "20" => "debug",
-        "info" | "information" | "informational" | "30" => "info",
-        "notice" => "notice",
-        "warn" | "warning" | "40" => "warning",
-        "error" | "err" | "50" => "error",
-        "critical" | "crit" | "fatal" | "60" => "critical",
-        "alert" => "alert",
-        "emergency" | "emerg" | "panic" => "emergency",
+    let word = word.trim();
+    WORDS.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)).map(|(_, level)| *level)
+}
+
+/// A pino/bunyan numeric level.
+pub(crate) fn from_number(n: u64) -> Option<&'static str> {
+    Some(match n {
+        10 => "trace",
+        20 => "debug",
+        30 => "info",
+        40 => "warning",
+        50 => "error",
+        60 => "critical",
         _ => return None,
     })
 }
@@ -53,6 +84,14 @@ mod tests {
         }
         assert_eq!(normalise("verbose"), None);
         assert_eq!(normalise("70"), None);
+    }
+
+    #[test]
+    fn numbers_as_numbers_and_as_text_agree() {
+        for n in [10, 20, 30, 40, 50, 60] {
+            assert_eq!(from_number(n), normalise(&n.to_string()), "{n}");
+        }
+        assert_eq!(from_number(70), None);
     }
 
     #[test]
