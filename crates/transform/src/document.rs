@@ -92,9 +92,7 @@ impl Document<'_> {
         w.close();
 
         if let Some(app) = self.heroku_app {
-            w.open("service");
-            w.str("name", app);
-            w.close();
+            w.object_str("service", "name", app);
         }
 
         if self.level.is_some() || self.syslog.is_some() {
@@ -142,9 +140,7 @@ impl Document<'_> {
                 w.close();
             }
             if let Some(client) = r.fwd.first() {
-                w.open("source");
-                w.str("ip", client);
-                w.close();
+                w.object_str("source", "ip", client);
             }
         }
         if let Some(p) = platform {
@@ -157,9 +153,7 @@ impl Document<'_> {
                 w.close();
             }
             if let Some(email) = p.user_email {
-                w.open("user");
-                w.str("email", email);
-                w.close();
+                w.object_str("user", "email", email);
             }
         }
         match &self.app {
@@ -243,9 +237,7 @@ impl Document<'_> {
                 w.close();
             }
             if let Some(v) = p.release_version {
-                w.open("release");
-                w.str("version", v);
-                w.close();
+                w.object_str("release", "version", v);
             }
             if let Some(n) = p.dropped {
                 w.open("logplex");

@@ -70,6 +70,13 @@ impl<'o> JsonWriter<'o> {
         write_text(self.out, value);
     }
 
+    /// `"object":{"key":"value"}`, an object of one string (`service.name`, `user.email`, …).
+    pub(crate) fn object_str(&mut self, object: &str, key: &str, value: &str) {
+        self.open(object);
+        self.str(key, value);
+        self.close();
+    }
+
     pub(crate) fn opt_str(&mut self, key: &str, value: Option<&str>) {
         if let Some(v) = value {
             self.str(key, v);
