@@ -62,27 +62,32 @@ pub struct IndexerReport {
 /// The running counts behind an [`IndexerReport`], shared by the senders; each count also
 /// moves its `drainpipe_bulk_documents_total` series.
 #[derive(Debug, Default)]
-pub(crate) struct Tally {
+struct Tally {
     indexed: AtomicU64,
     duplicates: AtomicU64,
     dead_lettered: AtomicU64,
     retried: AtomicU64,
 }
 
+/// What a document's count is kept under.
+#[derive(Clone, Copy, Debug)]
+enum Counted {
+    Indexed,
+    Duplicate,
+    Retried,
+    DeadLettered,
+}
+
 impl Tally {
-    fn add(&self, outcome: &'static str, n: u64) {
-        let count = match outcome {
-            "indexed" => &self.indexed,
-            "duplicate" => &self.duplicates,
-            "retried" => &self.retried,
-            _ => &self.dead_lettered,
+    fn add(&self, what: Counted, n: u64) {
+        let (count, label) = match what {
+            Counted::Indexed => (&self.indexed, "indexed"),
+            Counted::Duplicate => (&self.duplicates, "duplicate"),
+            Counted::Retried => (&self.retried, "retried"),
+            Counted::DeadLettered => (&self.dead_lettered, "dead_lettered"),
         };
         count.fetch_add(n, Ordering::Relaxed);
-        metrics::DOCUMENTS.with_label_values(&[outcome]).inc_by(n);
-    }
-
-    pub(crate) fn dead_lettered(&self, n: u64) {
-        self.add("dead_lettered", n);
+        metrics::DOCUMENTS.with_label_values(&[label]).inc_by(n);
     }
 
     fn report(&self) -> IndexerReport {
@@ -320,10 +325,10 @@ impl Sender {
         for (i, outcome) in outcomes.iter().enumerate() {
             let attempts = batch.items[i].attempts + 1;
             match (self.config.retry.item(outcome, attempts), outcome) {
-                (ItemDecision::Done, ItemOutcome::Created) => self.tally.add("indexed", 1),
-                (ItemDecision::Done, _) => self.tally.add("duplicate", 1),
+                (ItemDecision::Done, ItemOutcome::Created) => self.tally.add(Counted::Indexed, 1),
+                (ItemDecision::Done, _) => self.tally.add(Counted::Duplicate, 1),
                 (ItemDecision::Retry, _) => {
-                    self.tally.add("retried", 1);
+                    self.tally.add(Counted::Retried, 1);
                     settled.retry.push(i);
                     continue;
                 }
@@ -345,7 +350,7 @@ impl Sender {
         if letters.is_empty() {
             return;
         }
-        self.tally.dead_lettered(letters.len() as u64);
+        self.tally.add(Counted::DeadLettered, letters.len() as u64);
         deadletter::store(&self.client, &self.config.dead_letter, letters).await;
     }
 
