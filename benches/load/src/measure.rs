@@ -1,0 +1,100 @@
+//! What is measured and how: a process's CPU time and memory from /proc, latency percentiles,
+//! and the lag from sending a line to its being stored.
+
+use std::time::{Duration, Instant};
+
+/// CPU seconds (user + system, every thread) a process has used so far.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; fields after it are counted from its closing ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    // Fields 14 and 15 of stat(5) (utime, stime) are the 12th and 13th after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clock_ticks() as f64)
+}
+
+fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100)
+    })
+}
+
+/// Resident memory now and at its peak (`VmRSS`, `VmHWM`), in bytes.
+pub fn memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok().map(|k| k * 1024)
+    };
+    Some((kib("VmRSS:")?, kib("VmHWM:")?))
+}
+
+/// The `q` quantile (0..=1) of sorted values.
+pub fn quantile(sorted: &[Duration], q: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    Some(sorted[i])
+}
+
+/// Drain-to-stored lag of each frame, from when it was sent (`sent`: send time and lines, in
+/// sending order) to when the sink's count of stored lines (`stored`: time and count so far)
+/// first covered it. Lines are taken to be stored in the order they were sent: drainpipe's
+/// queue and spool are FIFO, and with one count per bulk request the error is at most one
+/// request's worth.
+pub fn lags(sent: &[(Instant, u64)], stored: &[(Instant, u64)]) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(sent.len());
+    let mut cumulative = 0;
+    let mut s = 0;
+    for &(at, lines) in sent {
+        cumulative += lines;
+        while s < stored.len() && stored[s].1 < cumulative {
+            s += 1;
+        }
+        let Some(&(when, _)) = stored.get(s) else { break };
+        out.push(when.saturating_duration_since(at));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_pick_the_value_at_or_above_the_rank() {
+        let v: Vec<Duration> = (1..=1000).map(Duration::from_millis).collect();
+        assert_eq!(quantile(&v, 0.5), Some(Duration::from_millis(500)));
+        assert_eq!(quantile(&v, 0.99), Some(Duration::from_millis(990)));
+        assert_eq!(quantile(&v, 0.999), Some(Duration::from_millis(999)));
+        assert_eq!(quantile(&v, 1.0), Some(Duration::from_millis(1000)));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn a_frame_is_stored_when_the_count_first_covers_its_lines() {
+        let t = Instant::now();
+        let ms = |n| t + Duration::from_millis(n);
+        let sent = [(ms(0), 10), (ms(1), 10), (ms(2), 10)];
+        let stored = [(ms(5), 5), (ms(7), 20), (ms(30), 29)];
+        // The third frame's last line is never counted: it has no lag (it is lost, counted apart).
+        assert_eq!(lags(&sent, &stored), [Duration::from_millis(7), Duration::from_millis(6)]);
+    }
+
+    #[test]
+    fn this_process_can_be_measured() {
+        let pid = std::process::id();
+        assert!(cpu_seconds(pid).is_some());
+        let (rss, peak) = memory(pid).unwrap();
+        assert!(rss > 0 && peak >= rss);
+    }
+}
