@@ -204,24 +204,28 @@ impl AppForToken for TokenList<'_> {
     }
 }
 
-/// Reads the spool in order until it is closed (or `stop` resolves), sending each frame as
-/// chunks; each record is acknowledged once every document of its frame is done.
+/// Reads the spool in order until it is closed (or `stop` resolves), sending each frame's
+/// documents on; each record is acknowledged once every document of its frame is done.
 pub async fn run_spooled(
     mut reader: SpoolReader,
     spool: Spool,
-    chunks: mpsc::Sender<Chunk>,
+    mut chunks: Chunker,
     target: Target,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let mut transformer = Transformer::new();
     tokio::pin!(stop);
     loop {
+        // Nothing more to read at once: what is gathered goes now rather than waiting.
+        if !reader.has_next() && chunks.flush().await.is_err() {
+            break;
+        }
         let next = tokio::select! {
             next = reader.next() => next,
             () = &mut stop => return,
         };
         let (id, record) = match next {
-            None => return,
+            None => break,
             Some(Ok(r)) => r,
             Some(Err(e)) => {
                 tracing::error!(error = %e, "unreadable spool record; skipping the rest of its segment");
@@ -239,28 +243,37 @@ pub async fn run_spooled(
         };
         drop(record);
         let acks = spool.clone();
-        if send_frame(&mut transformer, &frame, &target, &chunks, move || acks.ack(id)).await.is_err() {
+        if send_frame(&mut transformer, &frame, &target, &mut chunks, move || acks.ack(id)).await.is_err() {
             tracing::error!("indexer stopped; the pipeline cannot hand on documents");
             return;
         }
     }
+    let _ = chunks.flush().await;
 }
 
-/// Transforms frames until `frames` closes, sending each frame as chunks to the indexer.
-pub async fn run(mut frames: mpsc::Receiver<Frame>, chunks: mpsc::Sender<Chunk>, target: Target) {
+/// Transforms frames until `frames` closes, sending their documents to the indexer.
+pub async fn run(mut frames: mpsc::Receiver<Frame>, mut chunks: Chunker, target: Target) {
     let mut transformer = Transformer::new();
-    while let Some(frame) = frames.recv().await {
+    loop {
+        if frames.is_empty() && chunks.flush().await.is_err() {
+            break;
+        }
+        let Some(frame) = frames.recv().await else { break };
         let messages = frame.messages.len();
-        if send_frame(&mut transformer, &frame, &target, &chunks, move || backlog_done(messages)).await.is_err() {
+        if send_frame(&mut transformer, &frame, &target, &mut chunks, move || backlog_done(messages)).await.is_err() {
             tracing::error!("indexer stopped; the pipeline cannot hand on documents");
             return;
         }
     }
+    let _ = chunks.flush().await;
 }
 
-/// A chunk closes at this many documents or NDJSON bytes, whichever comes first, so that a
-/// frame of millions of tiny messages is never built in memory at once: what the pipeline
-/// holds is bounded by these times the chunk channel's depth, whatever a sender sends.
+/// Chunks written and not yet taken by the indexer.
+pub const CHUNKS_WAITING: usize = 4;
+
+/// A chunk closes at this many documents or NDJSON bytes (or the bulk request's limits, if
+/// lower): small enough to be written while it is still in the CPU's cache, and to bound what
+/// the pipeline holds, whatever a sender sends.
 const CHUNK_DOCS: usize = 1_000;
 const CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -268,9 +281,9 @@ const CHUNK_BYTES: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct IndexerGone;
 
-/// Counts a frame's chunks down; the last one done runs the frame's callback. The producer
-/// holds one count itself until it has sent every chunk, so an early chunk finishing first
-/// cannot end the frame.
+/// Counts down the chunks holding a frame's documents; the last one done runs the frame's
+/// callback. The producer holds one count itself until it has written every document, so an
+/// early chunk finishing first cannot end the frame.
 struct FrameDone {
     remaining: AtomicUsize,
     done: Mutex<Option<Box<dyn FnOnce() + Send>>>,
@@ -286,9 +299,79 @@ impl FrameDone {
     }
 }
 
-/// Every message of `frame` as a `create` of its document in the target data stream, sent
-/// to `chunks` in chunks of at most [`CHUNK_DOCS`] documents or [`CHUNK_BYTES`] bytes.
-/// `done` runs once every document is stored, already stored, or dead-lettered.
+/// Gathers documents of consecutive frames into chunks of at most [`CHUNK_DOCS`] documents
+/// and [`CHUNK_BYTES`] bytes; a chunk goes when full, or when no frame is waiting
+/// ([`Chunker::flush`]), so that a quiet drain's lines are not held back.
+#[derive(Debug)]
+pub struct Chunker {
+    chunks: mpsc::Sender<Chunk>,
+    max_docs: usize,
+    max_bytes: usize,
+    open: Option<OpenChunk>,
+}
+
+struct OpenChunk {
+    chunk: Chunk,
+    /// The frames with documents in this chunk.
+    frames: Vec<Arc<FrameDone>>,
+    /// Each document's timestamp, for the indexing-lag histogram.
+    timestamps: Vec<f64>,
+}
+
+impl std::fmt::Debug for OpenChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenChunk").field("chunk", &self.chunk).field("frames", &self.frames.len()).finish()
+    }
+}
+
+/// A chunk's buffer has room for a document past its byte limit without growing.
+const CHUNK_SLACK: usize = 64 * 1024;
+
+impl Chunker {
+    pub fn new(chunks: mpsc::Sender<Chunk>, max_docs: usize, max_bytes: usize) -> Chunker {
+        Chunker {
+            chunks,
+            max_docs: max_docs.clamp(1, CHUNK_DOCS),
+            max_bytes: max_bytes.clamp(1, CHUNK_BYTES),
+            open: None,
+        }
+    }
+
+    /// The chunk being filled, with `frame` counted among its frames.
+    fn open(&mut self, frame: &Arc<FrameDone>) -> &mut OpenChunk {
+        let (docs, bytes) = (self.max_docs, self.max_bytes);
+        let open = self.open.get_or_insert_with(|| OpenChunk {
+            chunk: Chunk::with_capacity(bytes + CHUNK_SLACK, docs),
+            frames: Vec::new(),
+            timestamps: Vec::with_capacity(docs),
+        });
+        if !open.frames.last().is_some_and(|f| Arc::ptr_eq(f, frame)) {
+            frame.remaining.fetch_add(1, Ordering::AcqRel);
+            open.frames.push(frame.clone());
+        }
+        open
+    }
+
+    fn is_full(&self) -> bool {
+        self.open.as_ref().is_some_and(|o| o.chunk.len() >= self.max_docs || o.chunk.byte_len() >= self.max_bytes)
+    }
+
+    /// Sends the chunk being filled, if any.
+    pub async fn flush(&mut self) -> Result<(), IndexerGone> {
+        let Some(OpenChunk { mut chunk, frames, timestamps }) = self.open.take() else { return Ok(()) };
+        chunk.on_done(move || {
+            metrics::observe_lag(&timestamps);
+            for frame in frames {
+                frame.finish_one();
+            }
+        });
+        self.chunks.send(chunk).await.map_err(|_| IndexerGone)
+    }
+}
+
+/// Every message of `frame` as a `create` of its document in the target data stream, written
+/// into `chunks`. `done` runs once every document is stored, already stored, or
+/// dead-lettered.
 ///
 /// Ids: an HTTPS message by its frame (`Logplex-Frame-Id`, else body and drain URL) and its
 /// position; a syslog or replayed message by its stream and number on it; a syslog frame
@@ -297,7 +380,7 @@ pub async fn send_frame(
     transformer: &mut Transformer,
     frame: &Frame,
     target: &Target,
-    chunks: &mpsc::Sender<Chunk>,
+    chunks: &mut Chunker,
     done: impl FnOnce() + Send + 'static,
 ) -> Result<(), IndexerGone> {
     let seed = FrameSeed::new(&FrameKey {
@@ -311,38 +394,23 @@ pub async fn send_frame(
     let ctx = frame_context(frame, target, &tokens);
     let frame_done = Arc::new(FrameDone { remaining: AtomicUsize::new(1), done: Mutex::new(Some(Box::new(done))) });
     let mut cuts = frame.cut.iter().peekable();
-    let mut next = 0;
-    while next < frame.messages.len() {
-        let docs = CHUNK_DOCS.min(frame.messages.len() - next);
-        // Documents run to about twice their message's size plus the fixed fields.
-        let rest = frame.body.len() - frame.messages[next].start;
-        let mut chunk = Chunk::with_capacity((rest * 2 + docs * 640).min(CHUNK_BYTES + 64 * 1024), docs);
-        let mut timestamps = Vec::with_capacity(docs);
-        while next < frame.messages.len() && chunk.len() < CHUNK_DOCS && chunk.byte_len() < CHUNK_BYTES {
-            let position = next;
-            next += 1;
-            let raw = frame.message(position);
-            let id = document_id(frame, &seed, position, raw);
-            let cut_from = cuts.next_if(|(p, _)| *p == position).map(|(_, full)| *full);
-            chunk.push_with(id.as_str(), raw, |out| {
-                let outcome = match cut_from {
-                    None => transformer.transform(raw, &ctx, out),
-                    Some(full) => transformer.transform_cut(raw, full, &ctx, out),
-                };
-                metrics::record(&outcome);
-                let ts = outcome.timestamp;
-                timestamps.push(ts.unix_seconds() as f64 + f64::from(ts.subsec_nanos()) / 1e9);
-                target.stream(outcome.dataset)
-            });
-        }
-        frame_done.remaining.fetch_add(1, Ordering::AcqRel);
-        let counter = frame_done.clone();
-        chunk.on_done(move || {
-            metrics::observe_lag(&timestamps);
-            counter.finish_one();
+    for position in 0..frame.messages.len() {
+        let raw = frame.message(position);
+        let id = document_id(frame, &seed, position, raw);
+        let cut_from = cuts.next_if(|(p, _)| *p == position).map(|(_, full)| *full);
+        let open = chunks.open(&frame_done);
+        open.chunk.push_with(id.as_str(), frame.body.slice(frame.messages[position].clone()), |out| {
+            let outcome = match cut_from {
+                None => transformer.transform(raw, &ctx, out),
+                Some(full) => transformer.transform_cut(raw, full, &ctx, out),
+            };
+            metrics::record(&outcome);
+            let ts = outcome.timestamp;
+            open.timestamps.push(ts.unix_seconds() as f64 + f64::from(ts.subsec_nanos()) / 1e9);
+            target.stream(outcome.dataset)
         });
-        if chunks.send(chunk).await.is_err() {
-            return Err(IndexerGone);
+        if chunks.is_full() {
+            chunks.flush().await?;
         }
     }
     frame_done.finish_one();
@@ -390,8 +458,10 @@ mod tests {
     /// The `_id`s of the items `send_frame` makes of `frame`, in order.
     async fn ids(frame: &Frame) -> Vec<String> {
         let (tx, mut rx) = mpsc::channel(1024);
-        send_frame(&mut Transformer::new(), frame, &target(), &tx, || {}).await.unwrap();
-        drop(tx);
+        let mut chunks = Chunker::new(tx, 1000, 1 << 20);
+        send_frame(&mut Transformer::new(), frame, &target(), &mut chunks, || {}).await.unwrap();
+        chunks.flush().await.unwrap();
+        drop(chunks);
         let mut out = Vec::new();
         while let Some(chunk) = rx.recv().await {
             out.extend((0..chunk.len()).map(|i| chunk.id(i).to_owned()));
@@ -455,14 +525,16 @@ mod tests {
         frame.protocol = Protocol::Https;
         frame.stream = None;
         let (tx, mut rx) = mpsc::channel(16);
+        let mut chunks = Chunker::new(tx, 1000, 1 << 20);
         let done = Arc::new(AtomicUsize::new(0));
         let counter = done.clone();
-        send_frame(&mut Transformer::new(), &frame, &target(), &tx, move || {
+        send_frame(&mut Transformer::new(), &frame, &target(), &mut chunks, move || {
             counter.fetch_add(1, Ordering::SeqCst);
         })
         .await
         .unwrap();
-        drop(tx);
+        chunks.flush().await.unwrap();
+        drop(chunks);
         let mut chunks = Vec::new();
         while let Some(c) = rx.recv().await {
             chunks.push(c);
@@ -474,5 +546,34 @@ mod tests {
             (c.take_on_done().expect("every chunk has a callback"))();
         }
         assert_eq!(done.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn frames_share_a_chunk_and_each_is_done_only_when_its_documents_are() {
+        let line = "<190>1 2025-03-14T09:26:53.589793+00:00 host app web.1 - hello\n";
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut chunks = Chunker::new(tx, 5, 1 << 20);
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let mut transformer = Transformer::new();
+        for (n, lines) in [(0, 3), (1, 3), (2, 1)] {
+            let mut frame = syslog_frame(&vec![line; lines], n * 10);
+            frame.stream = Some(StreamPosition { stream: n, first: 0 });
+            let d = done.clone();
+            send_frame(&mut transformer, &frame, &target(), &mut chunks, move || d.lock().unwrap().push(n))
+                .await
+                .unwrap();
+        }
+        // Five documents fill the first chunk; the last two wait for more until a flush.
+        let mut first = rx.try_recv().expect("a full chunk goes at once");
+        assert_eq!(first.len(), 5);
+        assert!(rx.try_recv().is_err());
+        chunks.flush().await.unwrap();
+        let mut second = rx.try_recv().expect("flushed");
+        assert_eq!(second.len(), 2);
+        (first.take_on_done().unwrap())();
+        // Frame 0 is all in the first chunk; frame 1 has a document in the second.
+        assert_eq!(*done.lock().unwrap(), [0]);
+        (second.take_on_done().unwrap())();
+        assert_eq!(*done.lock().unwrap(), [0, 1, 2]);
     }
 }

@@ -40,9 +40,10 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let ReplayArgs { elasticsearch, bulk, format, app, files, .. } = args;
     let client = elasticsearch.client()?;
     setup::install(&client, &elasticsearch.retention).await.context("cannot install the index templates")?;
-    let (chunk_tx, chunk_rx) = mpsc::channel(8);
-    let indexer =
-        tokio::spawn(drainpipe_bulk_indexer::run(client, bulk.indexer_config(&elasticsearch, None), chunk_rx));
+    let (chunk_tx, chunk_rx) = mpsc::channel(pipeline::CHUNKS_WAITING);
+    let config = bulk.indexer_config(&elasticsearch, None);
+    let mut chunks = pipeline::Chunker::new(chunk_tx, config.max_docs, config.max_bytes);
+    let indexer = tokio::spawn(drainpipe_bulk_indexer::run(client, config, chunk_rx));
     let target = Target::new(&elasticsearch.namespace.0, Arc::default());
 
     // A first pass counts the lines, so progress can show how far along it is.
@@ -61,7 +62,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             let n = frame.messages.len() as u64;
             lines_read += n;
             let counter = done.clone();
-            let sent = pipeline::send_frame(&mut transformer, &frame, &target, &chunk_tx, move || {
+            let sent = pipeline::send_frame(&mut transformer, &frame, &target, &mut chunks, move || {
                 counter.fetch_add(n, Ordering::Relaxed);
             });
             if sent.await.is_err() {
@@ -69,7 +70,10 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             }
         }
     }
-    drop(chunk_tx);
+    if chunks.flush().await.is_err() {
+        anyhow::bail!("the indexer stopped");
+    }
+    drop(chunks);
     let report = indexer.await.context("the indexer failed")?;
     progress.abort();
     let _ = progress.await;

@@ -109,8 +109,9 @@ impl Delivery {
         phase: watch::Receiver<Phase>,
         background: &mut JoinSet<()>,
     ) -> anyhow::Result<Delivery> {
-        let (chunk_tx, chunk_rx) = mpsc::channel(8);
+        let (chunk_tx, chunk_rx) = mpsc::channel(pipeline::CHUNKS_WAITING);
         let (indexer_config, retention) = (options.indexer_config(), options.elasticsearch.retention.clone());
+        let chunks = pipeline::Chunker::new(chunk_tx, indexer_config.max_docs, indexer_config.max_bytes);
         let indexer = tokio::spawn(async move {
             setup::install_until_done(&client, &retention).await?;
             Ok(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await)
@@ -120,14 +121,14 @@ impl Delivery {
                 "no --spool-dir: accepted frames wait in a bounded in-memory queue, and a crash loses what has not reached Elasticsearch"
             );
             let (frame_tx, frame_rx) = mpsc::channel(QUEUE_FRAMES);
-            let pipeline = tokio::spawn(pipeline::run(frame_rx, chunk_tx, target));
+            let pipeline = tokio::spawn(pipeline::run(frame_rx, chunks, target));
             let queue = Some(frame_tx.downgrade());
             let (handoff, closer) = Handoff::memory(frame_tx);
             return Ok(Delivery { handoff, closer, spool: None, queue, pipeline, indexer });
         };
         let (spool, reader) = open_spool(spool_config?)?;
         let stop_reading = reached(phase, Phase::StopReading);
-        let pipeline = tokio::spawn(pipeline::run_spooled(reader, spool.clone(), chunk_tx, target, stop_reading));
+        let pipeline = tokio::spawn(pipeline::run_spooled(reader, spool.clone(), chunks, target, stop_reading));
         background.spawn(update_spool_metrics(spool.clone()));
         let (handoff, closer) = Handoff::spool(spool.clone());
         Ok(Delivery { handoff, closer, spool: Some(spool), queue: None, pipeline, indexer })

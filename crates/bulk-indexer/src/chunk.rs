@@ -5,19 +5,22 @@
 use std::fmt;
 use std::ops::Range;
 
+use bytes::Bytes;
+
 /// Called once every item of a chunk is stored, already there (409) or dead-lettered.
 pub type OnDone = Box<dyn FnOnce() + Send>;
 
-/// Items bound for `_bulk`, serialised once.
+/// Items bound for `_bulk`, serialised once: the indexer sends a chunk's buffer as the body of
+/// a bulk request without copying it when the chunk alone fills a request.
 #[derive(Default)]
 pub struct Chunk {
-    buf: Vec<u8>,
-    items: Vec<Spans>,
-    originals: Vec<u8>,
-    original_spans: Vec<Range<usize>>,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) items: Vec<Spans>,
+    /// What each item was made from (a slice of the received body: shared, not copied).
+    pub(crate) originals: Vec<Bytes>,
     on_done: Option<OnDone>,
-    /// Where a source is written before its action line is (reused).
-    scratch: Vec<u8>,
+    /// Bytes the last action line took: the room left for the next one before its source.
+    action_room: usize,
 }
 
 /// Where one item's parts are in its two NDJSON lines, counted from the item's first byte:
@@ -49,6 +52,10 @@ impl fmt::Debug for Chunk {
     }
 }
 
+const ACTION_START: &[u8] = b"{\"create\":{\"_index\":\"";
+const ACTION_ID: &[u8] = b"\",\"_id\":\"";
+const ACTION_END: &[u8] = b"\"}}\n";
+
 impl Chunk {
     pub fn new() -> Chunk {
         Chunk::default()
@@ -58,7 +65,7 @@ impl Chunk {
         Chunk {
             buf: Vec::with_capacity(bytes),
             items: Vec::with_capacity(items),
-            original_spans: Vec::with_capacity(items),
+            originals: Vec::with_capacity(items),
             ..Chunk::default()
         }
     }
@@ -70,38 +77,52 @@ impl Chunk {
     pub fn push_with<I: AsRef<str>>(
         &mut self,
         id: &str,
-        original: &[u8],
+        original: Bytes,
         write_source: impl FnOnce(&mut Vec<u8>) -> I,
     ) {
-        // The action line comes first but names the index the source decides: the source is
-        // written aside (into a buffer kept for the next item) and copied after it.
-        let mut source = std::mem::take(&mut self.scratch);
-        source.clear();
-        let index = write_source(&mut source);
+        // The action line comes first but names the index the source decides. The source is
+        // written straight into the buffer after room for the action line (as long as the
+        // last one); a shorter action is padded with spaces inside its JSON object, and only
+        // a longer one moves the source.
+        let start = self.buf.len();
+        let room = self.action_room.max(ACTION_START.len() + ACTION_ID.len() + id.len() + ACTION_END.len());
+        self.buf.resize(start + room, b' ');
+        let index = write_source(&mut self.buf);
         let index = index.as_ref();
         debug_assert!(!index.contains(['"', '\\']) && !id.contains(['"', '\\']));
-        let start = self.buf.len();
-        self.buf.extend_from_slice(b"{\"create\":{\"_index\":\"");
-        let index_at = self.buf.len();
-        self.buf.extend_from_slice(index.as_bytes());
-        self.buf.extend_from_slice(b"\",\"_id\":\"");
-        let id_at = self.buf.len();
-        self.buf.extend_from_slice(id.as_bytes());
-        self.buf.extend_from_slice(b"\"}}\n");
-        let source_at = self.buf.len();
-        self.buf.extend_from_slice(&source);
+        let action = ACTION_START.len() + index.len() + ACTION_ID.len() + id.len() + ACTION_END.len();
+        if action > room {
+            let grow = action - room;
+            let end = self.buf.len();
+            self.buf.resize(end + grow, b' ');
+            self.buf.copy_within(start + room..end, start + action);
+        }
+        let room = room.max(action);
+        let line = &mut self.buf[start..start + room];
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            line[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+            at
+        };
+        let index_at = put(ACTION_START);
+        let id_at = put(index.as_bytes()) + ACTION_ID.len();
+        put(ACTION_ID);
+        put(id.as_bytes());
+        // Padding (if any) sits between the id's closing quote and the braces: `"id"   }}`.
+        line[room - (ACTION_END.len() - 1)..].copy_from_slice(&ACTION_END[1..]);
+        line[at] = b'"';
+        self.action_room = action;
+        let source_at = start + room;
         let source_span = source_at..self.buf.len();
         self.buf.push(b'\n');
-        self.scratch = source;
         self.items.push(Spans {
             item: start..self.buf.len(),
-            index: index_at..index_at + index.len(),
-            id: id_at..id_at + id.len(),
+            index: start + index_at..start + index_at + index.len(),
+            id: start + id_at..start + id_at + id.len(),
             source: source_span,
         });
-        let o = self.originals.len();
-        self.originals.extend_from_slice(original);
-        self.original_spans.push(o..self.originals.len());
+        self.originals.push(original);
     }
 
     /// Sets what to call once every item is done (at once, for an empty chunk).
@@ -132,12 +153,8 @@ impl Chunk {
         std::str::from_utf8(&self.buf[self.items[i].id.clone()]).unwrap_or_default()
     }
 
-    pub(crate) fn spans(&self, i: usize) -> &Spans {
-        &self.items[i]
-    }
-
     pub fn original(&self, i: usize) -> &[u8] {
-        &self.originals[self.original_spans[i].clone()]
+        &self.originals[i]
     }
 
     /// Takes the callback out: whoever completes the chunk's items calls it, once.
@@ -153,17 +170,17 @@ mod tests {
     #[test]
     fn writes_create_actions_and_keeps_spans() {
         let mut c = Chunk::new();
-        c.push_with("id1", b"line one", |b| {
+        c.push_with("id1", Bytes::from_static(b"line one"), |b| {
             b.extend_from_slice(b"{\"a\":1}");
             "logs-heroku-default"
         });
-        c.push_with("id2", b"line two", |b| {
+        c.push_with("id2", Bytes::from_static(b"line two"), |b| {
             b.extend_from_slice(b"{\"a\":2}");
             "logs-heroku-default"
         });
         assert_eq!(c.len(), 2);
         assert_eq!(c.item(1), b"{\"create\":{\"_index\":\"logs-heroku-default\",\"_id\":\"id2\"}}\n{\"a\":2}\n");
-        let s = c.spans(1);
+        let s = &c.items[1];
         assert_eq!(&c.buf[s.source.clone()], b"{\"a\":2}");
         assert_eq!(&c.buf[s.index.clone()], b"logs-heroku-default");
         assert_eq!(c.id(1), "id2");
@@ -173,5 +190,35 @@ mod tests {
         let mut other = vec![b' '; 5];
         other.extend_from_slice(c.item(1));
         assert_eq!(&other[moved.id], b"id2");
+    }
+
+    #[test]
+    fn a_shorter_action_line_is_padded_inside_its_object_and_a_longer_one_moves_the_source() {
+        let mut c = Chunk::new();
+        for (id, index) in [("a", "logs-heroku.router-x"), ("b", "logs-heroku.app-x"), ("c", "logs-heroku.platform-x")]
+        {
+            c.push_with(id, Bytes::new(), |b| {
+                b.extend_from_slice(format!("{{\"id\":\"{id}\"}}").as_bytes());
+                index
+            });
+        }
+        let text = std::str::from_utf8(&c.buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], "{\"create\":{\"_index\":\"logs-heroku.app-x\",\"_id\":\"b\"   }}");
+        for (i, (id, index)) in
+            [("a", "logs-heroku.router-x"), ("b", "logs-heroku.app-x"), ("c", "logs-heroku.platform-x")]
+                .into_iter()
+                .enumerate()
+        {
+            let action: serde_json::Value = serde_json::from_str(lines[2 * i]).unwrap();
+            assert_eq!(
+                (action["create"]["_id"].as_str(), action["create"]["_index"].as_str()),
+                (Some(id), Some(index))
+            );
+            assert_eq!(lines[2 * i + 1], format!("{{\"id\":\"{id}\"}}"));
+            assert_eq!(c.id(i), id);
+            assert_eq!(&c.buf[c.items[i].index.clone()], index.as_bytes());
+            assert_eq!(&c.buf[c.items[i].source.clone()], lines[2 * i + 1].as_bytes());
+        }
     }
 }

@@ -118,20 +118,23 @@ impl Completion {
 
 struct Item {
     spans: Spans,
-    original: std::ops::Range<usize>,
+    original: Bytes,
     done: Arc<Completion>,
     attempts: u32,
 }
 
-/// Items ready to send: their NDJSON, the originals, and whom to tell when each is done.
+/// Items gathered for the next request, copied into a buffer of a request's size.
 #[derive(Default)]
-struct Batch {
+struct Pending {
     buf: Vec<u8>,
-    originals: Vec<u8>,
     items: Vec<Item>,
 }
 
-impl Batch {
+impl Pending {
+    fn new(buf: Vec<u8>) -> Pending {
+        Pending { buf, items: Vec::new() }
+    }
+
     fn add_chunk(&mut self, mut chunk: Chunk) {
         let on_done = chunk.take_on_done();
         if chunk.is_empty() {
@@ -141,19 +144,66 @@ impl Batch {
             return;
         }
         let done = Arc::new(Completion { remaining: AtomicUsize::new(chunk.len()), on_done: Mutex::new(on_done) });
-        for i in 0..chunk.len() {
-            self.push(chunk.item(i), chunk.spans(i), chunk.original(i), done.clone(), 0);
+        self.buf.reserve(chunk.buf.len());
+        self.items.reserve(chunk.len());
+        for (spans, original) in chunk.items.iter().zip(std::mem::take(&mut chunk.originals)) {
+            self.push(&chunk.buf[spans.item.clone()], spans, original, done.clone(), 0);
         }
     }
 
-    fn push(&mut self, item: &[u8], spans: &Spans, original: &[u8], done: Arc<Completion>, attempts: u32) {
+    fn push(&mut self, item: &[u8], spans: &Spans, original: Bytes, done: Arc<Completion>, attempts: u32) {
         let spans = spans.moved_to(self.buf.len());
         self.buf.extend_from_slice(item);
-        let o = self.originals.len();
-        self.originals.extend_from_slice(original);
-        self.items.push(Item { spans, original: o..self.originals.len(), done, attempts });
+        self.items.push(Item { spans, original, done, attempts });
     }
 
+    /// The request body, frozen: every attempt sends the same bytes without copying them.
+    fn seal(self) -> Batch {
+        Batch { buf: Bytes::from(self.buf), items: self.items }
+    }
+}
+
+/// Request buffers used again: a buffer the size of a bulk request, allocated and freed per
+/// request, costs page faults and zeroing on every use.
+#[derive(Debug, Default)]
+struct Buffers {
+    idle: Mutex<Vec<Vec<u8>>>,
+    capacity: usize,
+    keep: usize,
+}
+
+impl Buffers {
+    fn new(capacity: usize, keep: usize) -> Buffers {
+        Buffers { idle: Mutex::default(), capacity, keep }
+    }
+
+    fn take(&self) -> Vec<u8> {
+        let reused = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        reused.unwrap_or_else(|| Vec::with_capacity(self.capacity))
+    }
+
+    /// Takes a sent request's body back, unless something still holds it.
+    fn give(&self, body: Bytes) {
+        let Ok(body) = body.try_into_mut() else { return };
+        let mut buf = Vec::from(body);
+        if buf.capacity() < self.capacity {
+            return;
+        }
+        buf.clear();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.keep {
+            idle.push(buf);
+        }
+    }
+}
+
+/// Items ready to send: their NDJSON, the originals, and whom to tell when each is done.
+struct Batch {
+    buf: Bytes,
+    items: Vec<Item>,
+}
+
+impl Batch {
     fn text(&self, range: &std::ops::Range<usize>) -> String {
         String::from_utf8_lossy(&self.buf[range.clone()]).into_owned()
     }
@@ -164,7 +214,7 @@ impl Batch {
             index: self.text(&item.spans.index),
             id: self.text(&item.spans.id),
             source: self.buf[item.spans.source.clone()].to_vec(),
-            original: self.originals[item.original.clone()].to_vec(),
+            original: item.original.to_vec(),
             status,
             kind: kind.to_owned(),
             reason: reason.to_owned(),
@@ -174,19 +224,13 @@ impl Batch {
 
     /// The items at `which`, as a new batch.
     fn subset(&self, which: impl IntoIterator<Item = usize>, bump_attempts: bool) -> Batch {
-        let mut b = Batch::default();
+        let mut b = Pending::default();
         for i in which {
             let it = &self.items[i];
             let attempts = it.attempts + u32::from(bump_attempts);
-            b.push(
-                &self.buf[it.spans.item.clone()],
-                &it.spans,
-                &self.originals[it.original.clone()],
-                it.done.clone(),
-                attempts,
-            );
+            b.push(&self.buf[it.spans.item.clone()], &it.spans, it.original.clone(), it.done.clone(), attempts);
         }
-        b
+        b.seal()
     }
 
     fn finish(&self, which: impl IntoIterator<Item = usize>) {
@@ -203,20 +247,24 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
     let tally = Arc::new(Tally::default());
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(1);
     let batch_rx = Arc::new(tokio::sync::Mutex::new(batch_rx));
+    // A batch closes at the first chunk that reaches a limit: room for one chunk past it.
+    let buffers = Arc::new(Buffers::new(config.max_bytes + config.max_bytes / 4, config.concurrency + 2));
     let mut senders = JoinSet::new();
     for _ in 0..config.concurrency.max(1) {
         let sender = Sender { client: client.clone(), config: config.clone(), tally: tally.clone() };
-        let batch_rx = batch_rx.clone();
+        let (batch_rx, buffers) = (batch_rx.clone(), buffers.clone());
         senders.spawn(async move {
             loop {
                 let next = batch_rx.lock().await.recv().await;
                 let Some(batch) = next else { break };
+                let body = batch.buf.clone();
                 sender.send_until_done(batch).await;
+                buffers.give(body);
             }
         });
     }
 
-    let mut pending = Batch::default();
+    let mut pending = Pending::new(buffers.take());
     let mut deadline: Option<Instant> = None;
     loop {
         let far = Instant::now() + Duration::from_secs(86_400);
@@ -234,7 +282,7 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
         let due = deadline.is_some_and(|d| d <= Instant::now());
         let full = pending.items.len() >= config.max_docs || pending.buf.len() >= config.max_bytes;
         if !pending.items.is_empty() && (closed || due || full) {
-            if batch_tx.send(std::mem::take(&mut pending)).await.is_err() {
+            if batch_tx.send(std::mem::replace(&mut pending, Pending::new(buffers.take())).seal()).await.is_err() {
                 break;
             }
             deadline = None;
@@ -301,8 +349,7 @@ impl Sender {
     /// One `_bulk` request of the whole batch, read item by item; counted by outcome.
     async fn attempt(&self, batch: &Batch) -> Result<Vec<ItemOutcome>, Error> {
         let started = Instant::now();
-        let body = Bytes::copy_from_slice(&batch.buf);
-        let result = match self.client.bulk(body).await {
+        let result = match self.client.bulk(batch.buf.clone()).await {
             Ok(answer) => classify(&answer, batch.items.len()),
             Err(e) => Err(e),
         };
@@ -377,5 +424,25 @@ impl Sender {
         }
         self.send_until_done(batch.subset(0..n / 2, false)).await;
         self.send_until_done(batch.subset(n / 2..n, false)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sent_body_nobody_holds_is_used_again_and_a_held_one_is_not() {
+        let buffers = Buffers::new(1024, 1);
+        let mut buf = buffers.take();
+        buf.extend_from_slice(b"{}\n");
+        let ptr = buf.as_ptr();
+        let body = Bytes::from(buf);
+        let held = body.clone();
+        buffers.give(body);
+        assert!(buffers.idle.lock().unwrap().is_empty(), "a clone still reads it");
+        buffers.give(held);
+        let again = buffers.take();
+        assert_eq!((again.as_ptr(), again.len(), again.capacity() >= 1024), (ptr, 0, true));
     }
 }

@@ -131,7 +131,7 @@ async fn index(es: &FaultInjectingElasticsearch, config: IndexerConfig, ids: &[&
     let done = Arc::new(AtomicUsize::new(0));
     let mut chunk = Chunk::new();
     for id in ids {
-        chunk.push_with(id, format!("original {id}").as_bytes(), |b| {
+        chunk.push_with(id, Bytes::from(format!("original {id}")), |b| {
             b.extend_from_slice(br#"{"message":"x"}"#);
             "logs"
         });

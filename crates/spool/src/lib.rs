@@ -545,6 +545,11 @@ impl SpoolReader {
         }
     }
 
+    /// Whether a record is written and not yet read: [`SpoolReader::next`] would not wait.
+    pub fn has_next(&self) -> bool {
+        (self.segment, self.offset) < self.spool.inner.lock().readable
+    }
+
     fn segment_len(&self) -> u64 {
         self.spool.inner.lock().segments.get(&self.segment).map_or(0, |s| s.bytes)
     }
