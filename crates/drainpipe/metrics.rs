@@ -76,14 +76,39 @@ fn every_dataset(c: IntCounterVec) -> IntCounterVec {
     c
 }
 
-pub fn record(outcome: &Outcome) {
-    let dataset = outcome.dataset.map_or("none", Dataset::as_str);
-    DOCUMENTS.with_label_values(&[dataset]).inc();
-    if outcome.failure.is_some() {
-        PARSE_FAILURES.with_label_values(&[dataset]).inc();
+/// The transform's outcomes of one frame, counted locally and added to the counters when
+/// dropped: a labelled counter's lookup per document is a hash of its label.
+#[derive(Debug, Default)]
+pub struct TransformTally {
+    /// Per dataset in the order of `Dataset::ALL`, then `none`.
+    documents: [u64; Dataset::ALL.len() + 1],
+    failures: [u64; Dataset::ALL.len() + 1],
+    dropped: u64,
+}
+
+impl TransformTally {
+    pub fn record(&mut self, outcome: &Outcome) {
+        let i = outcome.dataset.and_then(|d| Dataset::ALL.iter().position(|a| *a == d)).unwrap_or(Dataset::ALL.len());
+        self.documents[i] += 1;
+        self.failures[i] += u64::from(outcome.failure.is_some());
+        self.dropped += outcome.logplex_dropped.unwrap_or(0);
     }
-    if let Some(n) = outcome.logplex_dropped {
-        LOGPLEX_DROPPED.inc_by(n);
+}
+
+impl Drop for TransformTally {
+    fn drop(&mut self) {
+        let names = Dataset::ALL.iter().map(|d| d.as_str()).chain(["none"]);
+        for ((name, docs), failures) in names.zip(self.documents).zip(self.failures) {
+            if docs > 0 {
+                DOCUMENTS.with_label_values(&[name]).inc_by(docs);
+            }
+            if failures > 0 {
+                PARSE_FAILURES.with_label_values(&[name]).inc_by(failures);
+            }
+        }
+        if self.dropped > 0 {
+            LOGPLEX_DROPPED.inc_by(self.dropped);
+        }
     }
 }
 

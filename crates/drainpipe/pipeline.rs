@@ -394,6 +394,7 @@ pub async fn send_frame(
     let ctx = frame_context(frame, target, &tokens);
     let frame_done = Arc::new(FrameDone { remaining: AtomicUsize::new(1), done: Mutex::new(Some(Box::new(done))) });
     let mut cuts = frame.cut.iter().peekable();
+    let mut tally = metrics::TransformTally::default();
     for position in 0..frame.messages.len() {
         let raw = frame.message(position);
         let id = document_id(frame, &seed, position, raw);
@@ -404,7 +405,7 @@ pub async fn send_frame(
                 None => transformer.transform(raw, &ctx, out),
                 Some(full) => transformer.transform_cut(raw, full, &ctx, out),
             };
-            metrics::record(&outcome);
+            tally.record(&outcome);
             let ts = outcome.timestamp;
             open.timestamps.push(ts.unix_seconds() as f64 + f64::from(ts.subsec_nanos()) / 1e9);
             target.stream(outcome.dataset)

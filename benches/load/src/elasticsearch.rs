@@ -24,12 +24,23 @@ pub async fn refresh(client: &reqwest::Client, url: &str, namespace: &str) -> an
     Ok(())
 }
 
-/// Polls the count every `every` until it reaches `expected` or nothing changed for `idle`;
-/// returns (time, count) at every poll.
-pub async fn watch_count(
+/// Documents drainpipe's indexer has had acknowledged by Elasticsearch (stored, already
+/// stored, or dead-lettered), from its `/metrics`.
+pub async fn acknowledged(client: &reqwest::Client, drainpipe: &str) -> anyhow::Result<u64> {
+    let text = client.get(format!("{drainpipe}/metrics")).send().await?.text().await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("drainpipe_bulk_documents_total{"))
+        .filter(|l| !l.contains("\"retried\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
+}
+
+/// Polls drainpipe's acknowledged count every `every` until it reaches `expected` (known once
+/// sending is over) or nothing changed for `idle`; returns (time, count) at every poll.
+pub async fn watch_acknowledged(
     client: &reqwest::Client,
-    url: &str,
-    namespace: &str,
+    drainpipe: &str,
     expected: impl Fn() -> Option<u64>,
     every: Duration,
     idle: Duration,
@@ -37,7 +48,7 @@ pub async fn watch_count(
     let mut progress: Vec<(Instant, u64)> = Vec::new();
     let mut changed = Instant::now();
     loop {
-        let n = count(client, url, namespace).await?;
+        let n = acknowledged(client, drainpipe).await?;
         let now = Instant::now();
         if progress.last().is_none_or(|p| p.1 != n) {
             changed = now;
@@ -129,9 +140,10 @@ pub async fn direct_bulk(
         sent?;
     }
     refresh(client, url, namespace).await?;
+    let elapsed = started.elapsed();
     let documents = count(client, url, namespace).await?;
     let refused = *refused.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(Direct { documents, elapsed: started.elapsed(), refused })
+    Ok(Direct { documents, elapsed, refused })
 }
 
 #[cfg(test)]

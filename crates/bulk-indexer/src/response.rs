@@ -22,8 +22,6 @@ pub enum ItemOutcome {
 #[derive(Deserialize)]
 struct BulkResponse {
     #[serde(default)]
-    errors: bool,
-    #[serde(default)]
     items: Vec<Item>,
 }
 
@@ -55,15 +53,49 @@ struct ItemError {
     reason: Option<String>,
 }
 
+/// An answer read only as far as "did anything fail, and how many items": when nothing
+/// failed (the usual case), the items are counted, not built.
+#[derive(Deserialize)]
+struct Summary {
+    #[serde(default)]
+    errors: bool,
+    #[serde(default)]
+    items: ItemCount,
+}
+
+#[derive(Default)]
+struct ItemCount(usize);
+
+impl<'de> Deserialize<'de> for ItemCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ItemCount, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = ItemCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ItemCount, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(ItemCount(n))
+            }
+        }
+        d.deserialize_seq(Counter)
+    }
+}
+
 /// Classifies every item of a bulk answer body, in request order.
 pub fn classify(body: &[u8], sent: usize) -> Result<Vec<ItemOutcome>, crate::Error> {
-    let response: BulkResponse = serde_json::from_slice(body)?;
-    if response.items.len() != sent {
-        return Err(crate::Error::ItemCount { sent, got: response.items.len() });
+    let summary: Summary = serde_json::from_slice(body)?;
+    if summary.items.0 != sent {
+        return Err(crate::Error::ItemCount { sent, got: summary.items.0 });
     }
-    if !response.errors {
+    if !summary.errors {
         return Ok(vec![ItemOutcome::Created; sent]);
     }
+    let response: BulkResponse = serde_json::from_slice(body)?;
     Ok(response.items.into_iter().map(outcome).collect())
 }
 
