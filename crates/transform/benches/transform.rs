@@ -4,12 +4,18 @@
 //!
 //!     cargo bench -p drainpipe-transform --bench transform
 //!
-//! Throughput is reported in lines per second (criterion's "elem/s").
+//! Throughput is reported in lines per second (criterion's "elem/s"). `router/reference` is
+//! the minimal reference of the load tool (benches/load/src/reference.rs: framing, header,
+//! router fields, a 15-field JSON document) over the same router lines, so every run gives
+//! drainpipe's rate as a share of it: timings swing between runs, the ratio much less.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use drainpipe_transform::{Context, FrameKey, FrameSeed, StructuredData, Timestamp, Transformer};
+
+#[path = "../../../benches/load/src/reference.rs"]
+mod reference;
 
 const ROUTER: &[&str] = &[
     "<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - at=info method=GET path=\"/\" host=shop.example.com request_id=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d fwd=\"198.51.100.23\" dyno=web.1 connect=1ms service=18ms status=200 bytes=975 protocol=https\n",
@@ -63,6 +69,15 @@ fn bench_lines(c: &mut Criterion, name: &str, lines: &[&str]) {
             black_box(out.len())
         })
     });
+    if name == "router" {
+        let body: Vec<u8> = lines.iter().flat_map(|l| format!("{} {l}", l.len()).into_bytes()).collect();
+        group.bench_function("reference", |b| {
+            b.iter(|| {
+                out.clear();
+                black_box(reference::frame(black_box(&body), &mut out))
+            })
+        });
+    }
     group.finish();
 }
 
