@@ -94,11 +94,11 @@ pub struct ElasticsearchOptions {
 #[serde(rename_all = "kebab-case")]
 pub struct BulkOptions {
     /// Documents per bulk request at most
-    #[arg(long, value_name = "N", default_value = "5000")]
+    #[arg(long, value_name = "N", default_value = "2000")]
     pub bulk_max_docs: NonZeroUsize,
 
     /// Bytes per bulk request at most
-    #[arg(long, value_name = "SIZE", default_value = "5MiB")]
+    #[arg(long, value_name = "SIZE", default_value = "2MiB")]
     pub bulk_max_bytes: ByteSize,
 
     /// Longest wait before a partly filled bulk request is sent
@@ -481,7 +481,7 @@ mod tests {
         assert_eq!(format!("{:?}", c.elasticsearch.elasticsearch_url), "[http://127.0.0.1:9200/]");
         assert_eq!(c.elasticsearch.dead_letter_stream(), "logs-heroku.deadletter-default");
         assert!(c.spool_config().is_none());
-        assert_eq!((c.bulk.bulk_max_docs.get(), c.bulk.bulk_concurrency.get()), (5000, 2));
+        assert_eq!((c.bulk.bulk_max_docs.get(), c.bulk.bulk_concurrency.get()), (2000, 2));
         assert_eq!(c.delivery.shutdown_timeout.0, std::time::Duration::from_secs(30));
         assert_eq!(c.receive.queue_max_bytes.0, 64 << 20);
         assert!(c.elasticsearch.retention.is_empty(), "unset keeps what is installed");

@@ -27,9 +27,9 @@ fn peak_rss(pid: u32) -> u64 {
 }
 
 /// The peak memory drainpipe may reach with default limits, whatever it is sent (see
-/// docs/operations.md, "Memory"): the 64 MiB receive budget, the pipeline's chunks (8 queued
-/// and one being built, ~2 MiB each with their originals), bulk batches (5 MiB being built,
-/// 2 in flight, each copied once for sending), the runtime and allocator slack.
+/// docs/operations.md, "Memory"): the 64 MiB receive budget, the pipeline's chunks (4 queued
+/// and one being built, ~1 MiB each), bulk batches (2 MiB being built, one waiting, 2 in
+/// flight), the runtime and allocator slack.
 const MEMORY_BOUND: u64 = 256 << 20;
 
 fn base36(mut n: u32) -> String {

@@ -36,8 +36,8 @@ pub struct IndexerConfig {
 impl Default for IndexerConfig {
     fn default() -> IndexerConfig {
         IndexerConfig {
-            max_docs: 5_000,
-            max_bytes: 5 * 1024 * 1024,
+            max_docs: 2_000,
+            max_bytes: 2 * 1024 * 1024,
             flush_interval: Duration::from_secs(1),
             concurrency: 2,
             retry: RetryPolicy::DELIVERY,
