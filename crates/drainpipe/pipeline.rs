@@ -247,6 +247,8 @@ pub async fn run_spooled(
             tracing::error!("indexer stopped; the pipeline cannot hand on documents");
             return;
         }
+        // A frame is a millisecond of work or more: let the receivers answer in between.
+        tokio::task::yield_now().await;
     }
     let _ = chunks.flush().await;
 }
@@ -264,6 +266,7 @@ pub async fn run(mut frames: mpsc::Receiver<Frame>, mut chunks: Chunker, target:
             tracing::error!("indexer stopped; the pipeline cannot hand on documents");
             return;
         }
+        tokio::task::yield_now().await;
     }
     let _ = chunks.flush().await;
 }

@@ -164,14 +164,15 @@ async fn null_run(
     workdir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let sink = Arc::new(Sink::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sink_url = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(sink::serve(listener, sink.clone()));
+    let sink_url = sink::start(sink.clone())?;
     let drainpipe = Drainpipe::start(launch, &sink_url, "load", workdir).await?;
     let pid = drainpipe.pid;
     let cpu_before = cpu_seconds(pid).context("drainpipe's CPU time")?;
     let tool_cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
     let (rss, sampler) = sample_memory(pid);
+    let metrics_client = reqwest::Client::new();
+    let scrape = || async { metrics_client.get(format!("{}/metrics", drainpipe.url)).send().await?.text().await };
+    let metrics_before = scrape().await?;
     let plan = Plan {
         connections: args.connections,
         duration: Some(Duration::from_secs(args.seconds)),
@@ -190,8 +191,8 @@ async fn null_run(
     let tool_cpu = cpu_seconds(std::process::id()).unwrap_or_default() - tool_cpu_before;
     let (_, peak) = memory(pid).context("drainpipe's memory")?;
     sampler.abort();
+    let metrics_after = scrape().await?;
     drainpipe.stop().await?;
-    server.abort();
 
     let ledger = sink.ledger.lock().unwrap_or_else(|e| e.into_inner());
     let lost: u64 = sent
@@ -216,6 +217,7 @@ async fn null_run(
     );
     report_cost(cpu, answered, peak, &rss.lock().unwrap_or_else(|e| e.into_inner()));
     report_latency(&sent, &ledger.progress);
+    report_server_latency(&metrics_before, &metrics_after);
     println!(
         "ledger: lines answered 2xx {}, stored {}, lost {lost}, doubled {}, 409 answers {}, ids shared by two lines {}, \
          documents without a line number {}, bulk requests {}",
@@ -260,9 +262,7 @@ async fn real_run(
     // 1. The documents drainpipe makes of this traffic, from a run into the null sink.
     let capture_path = workdir.join("bulk.ndjson");
     let sink = Arc::new(Sink { capture: Some(Mutex::new(std::fs::File::create(&capture_path)?)), ..Sink::default() });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sink_url = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(sink::serve(listener, sink.clone()));
+    let sink_url = sink::start(sink.clone())?;
     let capture_launch = Launch { spool: None, ..launch.clone() };
     let capture_ns = "loadcap";
     let drainpipe = Drainpipe::start(&capture_launch, &sink_url, capture_ns, workdir).await?;
@@ -272,7 +272,7 @@ async fn real_run(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drainpipe.stop().await?;
-    server.abort();
+    // The sink's thread stays (idle); the capture file is complete once drainpipe stopped.
     drop(sink);
     let captured = std::fs::read(&capture_path)?;
     let bodies = |ns: &str| elasticsearch::rebodies(&captured, capture_ns, ns, 5 * 1024 * 1024);
@@ -409,6 +409,19 @@ fn report_latency(sent: &Sent, stored: &[(Instant, u64)]) {
         ms(quantile(&lags, 0.5)),
         ms(quantile(&lags, 0.99)),
     );
+}
+
+/// Answer latency as drainpipe itself measured it: from a request's headers to its answer,
+/// without the network and this tool's own scheduling; bucket bounds, so "at most".
+fn report_server_latency(before: &str, after: &str) {
+    let name = "drainpipe_ingest_request_duration_seconds";
+    let (before, after) = (measure::histogram(before, name), measure::histogram(after, name));
+    let q = |q| match measure::bucket_quantile(&before, &after, q) {
+        Some(s) if s.is_finite() => format!("<= {} ms", s * 1e3),
+        Some(_) => "above the largest bucket".to_owned(),
+        None => "-".to_owned(),
+    };
+    println!("answer latency inside drainpipe ({name}): p50 {}, p99 {}, p999 {}", q(0.5), q(0.99), q(0.999));
 }
 
 fn rate(per_second: f64) -> String {

@@ -66,9 +66,49 @@ pub fn lags(sent: &[(Instant, u64)], stored: &[(Instant, u64)]) -> Vec<Duration>
     out
 }
 
+/// A Prometheus histogram's cumulative buckets, (upper bound, count), from `/metrics` text.
+pub fn histogram(text: &str, name: &str) -> Vec<(f64, u64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The upper bound of the bucket holding the `q` quantile of what was observed between two
+/// scrapes of one histogram.
+pub fn bucket_quantile(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> Option<f64> {
+    let counts: Vec<(f64, u64)> =
+        after.iter().map(|&(le, n)| (le, n - before.iter().find(|b| b.0 == le).map_or(0, |b| b.1))).collect();
+    let total = counts.last()?.1;
+    let rank = (total as f64 * q).ceil() as u64;
+    (total > 0).then(|| counts.iter().find(|c| c.1 >= rank).map_or(f64::INFINITY, |c| c.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quantile_is_read_from_the_buckets_filled_between_two_scrapes() {
+        let scrape = |a: u64, b: u64, c: u64| {
+            format!(
+                "# TYPE x histogram\nx_bucket{{le=\"0.001\"}} {a}\nx_bucket{{le=\"0.01\"}} {b}\nx_bucket{{le=\"+Inf\"}} {c}\nx_sum 1\n"
+            )
+        };
+        let before = histogram(&scrape(5, 5, 5), "x");
+        assert_eq!(before, [(0.001, 5), (0.01, 5), (f64::INFINITY, 5)]);
+        // Since then: 90 under 1 ms, 9 under 10 ms, 1 above.
+        let after = histogram(&scrape(95, 104, 105), "x");
+        assert_eq!(bucket_quantile(&before, &after, 0.5), Some(0.001));
+        assert_eq!(bucket_quantile(&before, &after, 0.99), Some(0.01));
+        assert_eq!(bucket_quantile(&before, &after, 0.999), Some(f64::INFINITY));
+        assert_eq!(bucket_quantile(&after, &after, 0.5), None);
+    }
 
     #[test]
     fn quantiles_pick_the_value_at_or_above_the_rank() {

@@ -138,8 +138,25 @@ impl Sink {
     }
 }
 
+/// Starts the null Elasticsearch on a thread of its own (so that answering a bulk request
+/// never delays reading drainpipe's answers to the sender), returning its URL.
+pub fn start(sink: Arc<Sink>) -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("null-elasticsearch".into()).spawn(move || {
+        runtime.block_on(async move {
+            if let Ok(listener) = TcpListener::from_std(listener) {
+                serve(listener, sink).await;
+            }
+        });
+    })?;
+    Ok(url)
+}
+
 /// Serves the null Elasticsearch on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, sink: Arc<Sink>) {
+async fn serve(listener: TcpListener, sink: Arc<Sink>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let sink = sink.clone();

@@ -220,7 +220,12 @@ async fn serve_connection<I, H, F>(
 
 async fn handle<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: &State<S>) -> Response<Full<Bytes>> {
     let response = match (req.method(), req.uri().path()) {
-        (&Method::POST, "/logs") => receive(req, peer, state).await,
+        (&Method::POST, "/logs") => {
+            let started = Instant::now();
+            let answer = receive(req, peer, state).await;
+            metrics::REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
+            answer
+        }
         (_, "/logs") => reply(StatusCode::METHOD_NOT_ALLOWED, "drain requests are POST /logs"),
         (method, path) => match state.config.extra_routes.as_ref().and_then(|r| r(method, path)) {
             Some(r) => return r,

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 /// Starts every known label value at zero, so rates and alerts work from the first scrape.
 fn with_labels<T: prometheus::core::MetricVecBuilder>(
@@ -19,6 +19,16 @@ fn with_labels<T: prometheus::core::MetricVecBuilder>(
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_requests_total", "Drain requests answered, by status code");
     IntCounterVec::new(opts, &["status"]).expect("valid metric")
+});
+
+/// Time from a drain request's headers to its answer (`POST /logs` only): what Logplex waits.
+pub static REQUEST_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+    let opts = HistogramOpts::new(
+        "drainpipe_ingest_request_duration_seconds",
+        "Time from a drain request's headers to its answer",
+    )
+    .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]);
+    Histogram::with_opts(opts).expect("valid metric")
 });
 
 /// Messages framed from accepted requests, by protocol.
@@ -103,6 +113,7 @@ pub static EVICTED_CONNECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 /// Registers every metric of this crate in `registry` (the binary serves it on `/metrics`).
 pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(REQUESTS.clone()))?;
+    registry.register(Box::new(REQUEST_DURATION.clone()))?;
     registry.register(Box::new(MESSAGES.clone()))?;
     registry.register(Box::new(BYTES.clone()))?;
     registry.register(Box::new(COUNT_MISMATCHES.clone()))?;
