@@ -14,6 +14,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use drainpipe_transform::{Context, FrameKey, FrameSeed, StructuredData, Timestamp, Transformer};
 
+// Its own tests are compiled away here (no test harness), leaving their import unused.
+#[allow(unused_imports)]
 #[path = "../../../benches/load/src/reference.rs"]
 mod reference;
 
