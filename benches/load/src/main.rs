@@ -165,7 +165,7 @@ async fn null_run(
 ) -> anyhow::Result<()> {
     let sink = Arc::new(Sink::default());
     let sink_url = sink::start(sink.clone())?;
-    let drainpipe = Drainpipe::start(launch, &sink_url, "load", workdir).await?;
+    let mut drainpipe = Drainpipe::start(launch, &sink_url, "load", workdir).await?;
     let pid = drainpipe.pid;
     let cpu_before = cpu_seconds(pid).context("drainpipe's CPU time")?;
     let tool_cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
@@ -265,7 +265,7 @@ async fn real_run(
     let sink_url = sink::start(sink.clone())?;
     let capture_launch = Launch { spool: None, ..launch.clone() };
     let capture_ns = "loadcap";
-    let drainpipe = Drainpipe::start(&capture_launch, &sink_url, capture_ns, workdir).await?;
+    let mut drainpipe = Drainpipe::start(&capture_launch, &sink_url, capture_ns, workdir).await?;
     let plan = Plan { connections: args.connections, duration: None, frames: Some(total_frames), rate: None };
     let sent = send::run(&format!("{}/logs", drainpipe.url), frames.clone(), plan).await?;
     while sink.created() < sent.lines() {
@@ -284,7 +284,7 @@ async fn real_run(
 
     // 3. Through drainpipe.
     let namespace = format!("loadp{tag}");
-    let drainpipe = Drainpipe::start(launch, url, &namespace, workdir).await?;
+    let mut drainpipe = Drainpipe::start(launch, url, &namespace, workdir).await?;
     let pid = drainpipe.pid;
     let cpu_before = cpu_seconds(pid).context("drainpipe's CPU time")?;
     let (rss, sampler) = sample_memory(pid);

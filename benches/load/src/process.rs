@@ -88,7 +88,7 @@ impl Drainpipe {
     }
 
     /// SIGTERM, then the exit (SIGKILL after 30 s).
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
         let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.child.try_wait()?.is_none() {
@@ -99,6 +99,16 @@ impl Drainpipe {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
+    }
+}
+
+/// A run that fails part-way leaves no drainpipe behind.
+impl Drop for Drainpipe {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
