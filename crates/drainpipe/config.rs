@@ -101,7 +101,7 @@ pub struct BulkOptions {
     #[arg(long, value_name = "SIZE", default_value = "2MiB")]
     pub bulk_max_bytes: ByteSize,
 
-    /// Longest wait before a partly filled bulk request is sent
+    /// Longest wait before a partly filled bulk request is sent (50 ms while a sender is idle)
     #[arg(long, value_name = "DURATION", default_value = "1s")]
     pub bulk_flush_interval: HumanDuration,
 

@@ -277,7 +277,9 @@ async fn real_run(
     let captured = std::fs::read(&capture_path)?;
     let bodies = |ns: &str| elasticsearch::rebodies(&captured, capture_ns, ns, 5 * 1024 * 1024);
 
-    // 2. Straight into Elasticsearch: 5 MiB bodies, two at a time.
+    // 2. Straight into Elasticsearch: 5 MiB bodies, two at a time. A first load, not counted,
+    // warms Elasticsearch up (its JIT, its caches): a cold first run is the slowest by far.
+    elasticsearch::direct_bulk(&client, url, &format!("loadw{tag}"), bodies(&format!("loadw{tag}")), 2).await?;
     let first =
         elasticsearch::direct_bulk(&client, url, &format!("loadd1{tag}"), bodies(&format!("loadd1{tag}")), 2).await?;
     report_direct("direct bulk, before", &first, lines);

@@ -240,22 +240,37 @@ impl Batch {
     }
 }
 
+/// A partly filled batch this old goes as soon as a sender is idle (and `flush_interval` is
+/// longer); below it, chunks arriving back to back still gather into one request.
+pub const IDLE_FLUSH: Duration = Duration::from_millis(50);
+
 /// Indexes every chunk received on `chunks` until the channel closes, then flushes what is
-/// left, waits for the batches in flight, and says what became of the documents. While every
-/// sender is busy no new chunks are read, so the bounded channel pushes back on the pipeline.
+/// left, waits for the batches in flight, and says what became of the documents. A batch goes
+/// when it is full, when `flush_interval` has passed, or once it is [`IDLE_FLUSH`] old while a
+/// sender is idle and no chunk is waiting: a quiet drain's lines wait 50 ms, not a second, and
+/// Elasticsearch is never left idle with documents ready. While every sender is busy and a batch
+/// waits, no new chunks are read, so the bounded channel pushes back on the pipeline.
 pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiver<Chunk>) -> IndexerReport {
     let tally = Arc::new(Tally::default());
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(1);
     let batch_rx = Arc::new(tokio::sync::Mutex::new(batch_rx));
     // A batch closes at the first chunk that reaches a limit: room for one chunk past it.
     let buffers = Arc::new(Buffers::new(config.max_bytes + config.max_bytes / 4, config.concurrency + 2));
+    // Senders waiting for a batch: while one is, a batch goes as soon as no chunk is waiting
+    // (Elasticsearch has room); only while all are busy does a batch fill to its limits.
+    let idle = Arc::new(AtomicUsize::new(0));
+    let became_idle = Arc::new(tokio::sync::Notify::new());
     let mut senders = JoinSet::new();
     for _ in 0..config.concurrency.max(1) {
         let sender = Sender { client: client.clone(), config: config.clone(), tally: tally.clone() };
-        let (batch_rx, buffers) = (batch_rx.clone(), buffers.clone());
+        let (batch_rx, buffers, idle, became_idle) =
+            (batch_rx.clone(), buffers.clone(), idle.clone(), became_idle.clone());
         senders.spawn(async move {
             loop {
+                idle.fetch_add(1, Ordering::AcqRel);
+                became_idle.notify_one();
                 let next = batch_rx.lock().await.recv().await;
+                idle.fetch_sub(1, Ordering::AcqRel);
                 let Some(batch) = next else { break };
                 let body = batch.buf.clone();
                 sender.send_until_done(batch).await;
@@ -265,29 +280,38 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
     }
 
     let mut pending = Pending::new(buffers.take());
-    let mut deadline: Option<Instant> = None;
+    // When the first chunk of the pending batch arrived.
+    let mut first: Option<Instant> = None;
     loop {
         let far = Instant::now() + Duration::from_secs(86_400);
+        let wait = if idle.load(Ordering::Acquire) > 0 {
+            IDLE_FLUSH.min(config.flush_interval)
+        } else {
+            config.flush_interval
+        };
         let closed = tokio::select! {
             received = chunks.recv() => match received {
                 Some(chunk) => {
                     pending.add_chunk(chunk);
-                    deadline.get_or_insert_with(|| Instant::now() + config.flush_interval);
+                    first.get_or_insert_with(Instant::now);
                     false
                 }
                 None => true,
             },
-            () = sleep_until(deadline.unwrap_or(far)) => false,
+            () = sleep_until(first.map_or(far, |f| f + wait)) => false,
+            () = became_idle.notified(), if first.is_some() => false,
         };
-        let due = deadline.is_some_and(|d| d <= Instant::now());
+        let age = first.map(|f| f.elapsed());
+        let sender_idle = idle.load(Ordering::Acquire) > 0 && chunks.is_empty();
+        let due = age.is_some_and(|a| a >= config.flush_interval || (sender_idle && a >= IDLE_FLUSH));
         let full = pending.items.len() >= config.max_docs || pending.buf.len() >= config.max_bytes;
         if !pending.items.is_empty() && (closed || due || full) {
             if batch_tx.send(std::mem::replace(&mut pending, Pending::new(buffers.take())).seal()).await.is_err() {
                 break;
             }
-            deadline = None;
+            first = None;
         } else if pending.items.is_empty() {
-            deadline = None;
+            first = None;
         }
         if closed {
             break;
