@@ -10,8 +10,7 @@ use bytes::Bytes;
 /// Called once every item of a chunk is stored, already there (409) or dead-lettered.
 pub type OnDone = Box<dyn FnOnce() + Send>;
 
-/// Items bound for `_bulk`, serialised once: the indexer sends a chunk's buffer as the body of
-/// a bulk request without copying it when the chunk alone fills a request.
+/// Items bound for `_bulk`, serialised once, each written in place (no source is copied).
 #[derive(Default)]
 pub struct Chunk {
     pub(crate) buf: Vec<u8>,
