@@ -88,7 +88,7 @@ pub struct TransformTally {
 
 impl TransformTally {
     pub fn record(&mut self, outcome: &Outcome) {
-        let i = outcome.dataset.and_then(|d| Dataset::ALL.iter().position(|a| *a == d)).unwrap_or(Dataset::ALL.len());
+        let i = outcome.dataset.map_or(Dataset::ALL.len(), Dataset::index);
         self.documents[i] += 1;
         self.failures[i] += u64::from(outcome.failure.is_some());
         self.dropped += outcome.logplex_dropped.unwrap_or(0);

@@ -183,9 +183,7 @@ impl Target {
 
     /// Where a document of `dataset` goes (a message that was not syslog is the app's).
     pub fn stream(&self, dataset: Option<Dataset>) -> &str {
-        let dataset = dataset.unwrap_or(Dataset::App);
-        let i = Dataset::ALL.iter().position(|d| *d == dataset).unwrap_or(Dataset::ALL.len() - 1);
-        &self.streams[i]
+        &self.streams[dataset.unwrap_or(Dataset::App).index()]
     }
 
     /// The pattern of every stream of this namespace, for logs.

@@ -142,18 +142,9 @@ impl Chunk {
         self.buf.len()
     }
 
-    /// One item's two lines, with their newlines.
-    pub fn item(&self, i: usize) -> &[u8] {
-        &self.buf[self.items[i].item.clone()]
-    }
-
     /// One item's `_id`.
     pub fn id(&self, i: usize) -> &str {
         std::str::from_utf8(&self.buf[self.items[i].id.clone()]).unwrap_or_default()
-    }
-
-    pub fn original(&self, i: usize) -> &[u8] {
-        &self.originals[i]
     }
 
     /// Takes the callback out: whoever completes the chunk's items calls it, once.
@@ -178,16 +169,19 @@ mod tests {
             "logs-heroku-default"
         });
         assert_eq!(c.len(), 2);
-        assert_eq!(c.item(1), b"{\"create\":{\"_index\":\"logs-heroku-default\",\"_id\":\"id2\"}}\n{\"a\":2}\n");
+        assert_eq!(
+            &c.buf[c.items[1].item.clone()],
+            b"{\"create\":{\"_index\":\"logs-heroku-default\",\"_id\":\"id2\"}}\n{\"a\":2}\n"
+        );
         let s = &c.items[1];
         assert_eq!(&c.buf[s.source.clone()], b"{\"a\":2}");
         assert_eq!(&c.buf[s.index.clone()], b"logs-heroku-default");
         assert_eq!(c.id(1), "id2");
-        assert_eq!(c.original(1), b"line two");
+        assert_eq!(c.originals[1], &b"line two"[..]);
         // Moved into another buffer, the spans follow.
         let moved = s.moved_to(5);
         let mut other = vec![b' '; 5];
-        other.extend_from_slice(c.item(1));
+        other.extend_from_slice(&c.buf[c.items[1].item.clone()]);
         assert_eq!(&other[moved.id], b"id2");
     }
 

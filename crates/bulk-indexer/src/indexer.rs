@@ -254,7 +254,8 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
     let tally = Arc::new(Tally::default());
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(1);
     let batch_rx = Arc::new(tokio::sync::Mutex::new(batch_rx));
-    // A batch closes at the first chunk that reaches a limit: room for one chunk past it.
+    // A batch closes at the first chunk that reaches a limit, so it may pass it: room for a
+    // quarter more, and a buffer that had to grow is kept at its grown size.
     let buffers = Arc::new(Buffers::new(config.max_bytes + config.max_bytes / 4, config.concurrency + 2));
     // Senders waiting for a batch: while one is, a batch goes as soon as no chunk is waiting
     // (Elasticsearch has room); only while all are busy does a batch fill to its limits.
@@ -279,16 +280,15 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
         });
     }
 
+    // How old a partly filled batch may get, depending on whether a sender waits for one.
+    let flush_after =
+        |sender_idle: bool| if sender_idle { IDLE_FLUSH.min(config.flush_interval) } else { config.flush_interval };
     let mut pending = Pending::new(buffers.take());
     // When the first chunk of the pending batch arrived.
     let mut first: Option<Instant> = None;
     loop {
         let far = Instant::now() + Duration::from_secs(86_400);
-        let wait = if idle.load(Ordering::Acquire) > 0 {
-            IDLE_FLUSH.min(config.flush_interval)
-        } else {
-            config.flush_interval
-        };
+        let wait = flush_after(idle.load(Ordering::Acquire) > 0);
         let closed = tokio::select! {
             received = chunks.recv() => match received {
                 Some(chunk) => {
@@ -301,9 +301,8 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
             () = sleep_until(first.map_or(far, |f| f + wait)) => false,
             () = became_idle.notified(), if first.is_some() => false,
         };
-        let age = first.map(|f| f.elapsed());
         let sender_idle = idle.load(Ordering::Acquire) > 0 && chunks.is_empty();
-        let due = age.is_some_and(|a| a >= config.flush_interval || (sender_idle && a >= IDLE_FLUSH));
+        let due = first.is_some_and(|f| f.elapsed() >= flush_after(sender_idle));
         let full = pending.items.len() >= config.max_docs || pending.buf.len() >= config.max_bytes;
         if !pending.items.is_empty() && (closed || due || full) {
             if batch_tx.send(std::mem::replace(&mut pending, Pending::new(buffers.take())).seal()).await.is_err() {

@@ -24,6 +24,11 @@ impl Dataset {
         Dataset::App,
     ];
 
+    /// Where this dataset is in [`Dataset::ALL`]: an index for per-dataset tables.
+    pub fn index(self) -> usize {
+        Dataset::ALL.iter().position(|d| *d == self).unwrap_or(0)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Dataset::Router => "heroku.router",
@@ -65,6 +70,13 @@ pub fn process_type(dyno: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_dataset_is_indexed_by_its_place_in_all() {
+        for (i, d) in Dataset::ALL.into_iter().enumerate() {
+            assert_eq!(d.index(), i, "{d:?}");
+        }
+    }
 
     #[test]
     fn classifies_by_appname_and_procid() {
