@@ -236,3 +236,25 @@ async fn a_413_splits_the_request_and_a_document_too_large_alone_is_dead_lettere
     let dead: Vec<String> = requests.iter().flat_map(|r| ids_of(r, "dead")).collect();
     assert_eq!(dead, ["huge"], "dead-lettered once alone it is still too large");
 }
+
+#[tokio::test]
+async fn a_partly_filled_batch_goes_soon_while_a_sender_is_idle_not_after_the_flush_interval() {
+    let es = start(Arc::new(|_: &str, _: &str, _| Some(201))).await;
+    let config = IndexerConfig { flush_interval: Duration::from_secs(60), ..config(None) };
+    let (tx, rx) = mpsc::channel(4);
+    let indexer = tokio::spawn(drainpipe_bulk_indexer::run(Client::new(&es.url).unwrap(), config, rx));
+    let mut chunk = Chunk::new();
+    chunk.push_with("a", Bytes::from_static(b"original a"), |b| {
+        b.extend_from_slice(br#"{"message":"x"}"#);
+        "logs"
+    });
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    chunk.on_done(move || {
+        let _ = done_tx.send(());
+    });
+    // The channel stays open: only the idle sender can make this batch go before a minute.
+    tx.send(chunk).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), done_rx).await.expect("stored within seconds").unwrap();
+    drop(tx);
+    indexer.await.unwrap();
+}
