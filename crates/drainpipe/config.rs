@@ -224,10 +224,16 @@ pub fn env_name(flag: &str) -> String {
     format!("DRAINPIPE_{}", flag.to_ascii_uppercase().replace('-', "_"))
 }
 
+/// The command line of `C` as users meet it: every flag with its `DRAINPIPE_*` variable (for
+/// the man page and shell completions too).
+pub fn command<C: clap::CommandFactory>() -> Command {
+    with_env_names(C::command())
+}
+
 /// Parses `args` into `C`, with every option layered as the module says. `env` reads the
 /// platform's variables (the `DRAINPIPE_*` ones clap reads itself).
 pub fn parse<C: clap::Parser>(args: &[OsString], env: impl Fn(&str) -> Option<String>) -> Result<C, clap::Error> {
-    let command = with_env_names(C::command());
+    let command = command::<C>();
     let matches = command.clone().try_get_matches_from(args)?;
     let Some((name, sub)) = matches.subcommand() else { return C::from_arg_matches(&matches) };
     let mut fallbacks = match sub.try_get_one::<PathBuf>("config").ok().flatten() {
@@ -581,6 +587,48 @@ mod tests {
         // And so is the example in docs/configuration.md.
         let docs = include_str!("../../docs/configuration.md");
         check(docs.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).unwrap());
+    }
+
+    /// app.json (the Heroku Deploy button) holds only fields of Heroku's app.json schema, and
+    /// every config var it offers is one drainpipe reads, with a default `serve` takes.
+    #[test]
+    fn the_heroku_app_json_uses_heroku_fields_and_our_variables() {
+        const APP_FIELDS: &str = "name description keywords website repository logo success_url scripts env \
+                                  formation image addons buildpacks environments stack";
+        const ENV_FIELDS: &[&str] = &["description", "value", "required", "generator"];
+        let app: serde_json::Value = serde_json::from_str(include_str!("../../app.json")).unwrap();
+        let app = app.as_object().unwrap();
+        for key in app.keys() {
+            assert!(APP_FIELDS.split_whitespace().any(|f| f == key), "app.json: {key} is not an app.json field");
+        }
+        assert_eq!(app["stack"], "container", "heroku.yml needs the container stack");
+        let serve = with_env_names(Command::new("d").subcommand(ServeOptions::augment_args(Command::new("serve"))));
+        let serve = serve.find_subcommand("serve").unwrap();
+        let env = app["env"].as_object().unwrap();
+        assert!(env.contains_key("DRAINPIPE_BASIC_AUTH") && env.contains_key("ELASTICSEARCH_URL"));
+        for (var, spec) in env {
+            let spec = spec.as_object().unwrap();
+            for key in spec.keys() {
+                assert!(ENV_FIELDS.contains(&key.as_str()), "app.json: {var}.{key} is not an env field");
+            }
+            assert!(spec["description"].as_str().is_some_and(|d| !d.is_empty()), "{var} has no description");
+            if let Some(generator) = spec.get("generator") {
+                assert_eq!(generator, "secret", "{var}");
+            }
+            let flag = serve
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|e| e == var.as_str()))
+                .and_then(|a| a.get_long())
+                .or_else(|| PLATFORM_VARIABLES.iter().find(|(_, vars)| vars.contains(&var.as_str())).map(|(f, _)| *f))
+                .unwrap_or_else(|| panic!("app.json: drainpipe does not read {var}"));
+            if let Some(value) = spec.get("value").and_then(|v| v.as_str()) {
+                check_value(flag, &vec![value.to_owned()]).unwrap_or_else(|e| panic!("app.json: {var}={value}: {e}"));
+            }
+        }
+        // The stage heroku.yml builds exists, and runs without a shell.
+        let heroku_yml = include_str!("../../heroku.yml");
+        let dockerfile = include_str!("../../Dockerfile");
+        assert!(heroku_yml.contains("target: heroku") && dockerfile.contains("FROM base AS heroku\nENTRYPOINT ["));
     }
 
     #[test]

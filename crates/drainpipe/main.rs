@@ -6,6 +6,7 @@
 mod config;
 mod frame_codec;
 mod health;
+mod healthcheck;
 mod metrics;
 mod pipeline;
 mod replay;
@@ -23,7 +24,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{BulkOptions, ElasticsearchOptions, GeneralOptions, LogFormat, ServeOptions};
 
 #[derive(Parser, Debug)]
-#[command(name = "drainpipe", version, about = "Heroku log drains into Elasticsearch")]
+#[command(name = "drainpipe", version = version(), about = "Heroku log drains into Elasticsearch")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,6 +40,31 @@ enum Command {
     Setup(SetupArgs),
     /// Index files of Logplex bodies or `heroku logs` output (idempotent: replaying twice stores once)
     Replay(ReplayArgs),
+    /// Exit 0 when the drainpipe serving here answers /healthz (for container health checks)
+    Healthcheck(healthcheck::HealthcheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one per command into a folder
+    Man {
+        /// Write drainpipe.1 and drainpipe-<command>.1 here instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `0.1.0 (git 1a2b3c4d5e6f, x86_64-unknown-linux-gnu, static)`: what was built, from which
+/// commit, and whether it needs the C library at run time.
+fn version() -> String {
+    let linkage = if cfg!(target_feature = "crt-static") { "static" } else { "dynamic" };
+    format!(
+        "{} (git {}, {}, {linkage})",
+        env!("CARGO_PKG_VERSION"),
+        env!("DRAINPIPE_GIT_REV"),
+        env!("DRAINPIPE_TARGET")
+    )
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +116,7 @@ fn main() -> ExitCode {
         Command::Serve(o) | Command::CheckConfig(o) => o.general.log_format,
         Command::Setup(a) => a.general.log_format,
         Command::Replay(a) => a.general.log_format,
+        Command::Healthcheck(_) | Command::Completions { .. } | Command::Man { .. } => LogFormat::Text,
     };
     init_logging(log_format);
     let result = match cli.command {
@@ -97,6 +124,17 @@ fn main() -> ExitCode {
         Command::CheckConfig(options) => check_config(&options),
         Command::Setup(args) => runtime().and_then(|r| r.block_on(run_setup(args))),
         Command::Replay(args) => runtime().and_then(|r| r.block_on(replay::run(args))),
+        Command::Healthcheck(args) => runtime().and_then(|r| r.block_on(healthcheck::run(&args))),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut config::command::<Cli>(), "drainpipe", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir: None } => {
+            clap_mangen::Man::new(config::command::<Cli>()).render(&mut std::io::stdout()).map_err(Into::into)
+        }
+        Command::Man { dir: Some(dir) } => std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(config::command::<Cli>(), &dir))
+            .with_context(|| format!("writing manual pages to {}", dir.display())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -113,7 +113,14 @@ impl Delivery {
         let (indexer_config, retention) = (options.indexer_config(), options.elasticsearch.retention.clone());
         let chunks = pipeline::Chunker::new(chunk_tx, indexer_config.max_docs, indexer_config.max_bytes);
         let indexer = tokio::spawn(async move {
-            setup::install_until_done(&client, &retention).await?;
+            tokio::select! {
+                installed = setup::install_until_done(&client, &retention) => installed?,
+                // Stopped before Elasticsearch ever answered, holding nothing: nothing to wait
+                // for (a container with a wrong URL would otherwise take the whole timeout).
+                () = closed_with_nothing_waiting(&chunk_rx) => {
+                    tracing::info!("stopping before the index templates were installed; nothing was waiting for them");
+                }
+            }
             Ok(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await)
         });
         let Some(spool_config) = options.spool_config() else {
@@ -157,6 +164,13 @@ impl Delivery {
         drop(handoff);
         let _ = pipeline.await;
         indexer.await.context("the indexer task failed")?
+    }
+}
+
+/// Resolves once the pipeline is done with `chunks` (shutdown) and left no chunk in it.
+async fn closed_with_nothing_waiting<T>(chunks: &mpsc::Receiver<T>) {
+    while !(chunks.is_closed() && chunks.is_empty()) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -269,6 +269,25 @@ async fn sigterm_without_a_spool_says_how_many_frames_it_could_not_deliver() {
     assert!(said.contains("7 accepted frame(s) (35 messages)"), "{said}");
 }
 
+/// A container stopped before Elasticsearch ever answered (a wrong URL, a cluster not up yet),
+/// holding nothing: it exits at once and cleanly, with a spool and without one. It used to wait
+/// out the whole shutdown timeout for the index templates, then fail with "0 frames lost".
+#[tokio::test]
+async fn sigterm_before_elasticsearch_ever_answered_exits_at_once_when_nothing_is_held() {
+    let spool = std::env::temp_dir().join(unique_namespace("termnever"));
+    for extra in [&[][..], &["--spool-dir", spool.to_str().unwrap()]] {
+        let args = [&["--shutdown-timeout", "20s"][..], extra].concat();
+        let mut dp = Drainpipe::start_against(NO_ELASTICSEARCH, &unique_namespace("termnever"), &args);
+        dp.wait_for_log("cannot install the index template yet", Duration::from_secs(10));
+        let started = Instant::now();
+        dp.signal("-TERM");
+        let status = dp.wait_exit(Duration::from_secs(10)).expect("exits well before the shutdown timeout");
+        assert!(status.success(), "{extra:?}: {status:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{extra:?}: took {:?}", started.elapsed());
+    }
+    let _ = std::fs::remove_dir_all(spool);
+}
+
 #[tokio::test]
 async fn sigterm_finishes_within_the_timeout_with_a_full_spool_and_a_blocked_syslog_sender() {
     let spool = std::env::temp_dir().join(unique_namespace("termfull"));
