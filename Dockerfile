@@ -27,7 +27,6 @@ RUN target="$(rustc -vV | sed -n 's/^host: //p')" \
 # Everything from here on is what runs; deploy/check builds it with podman.
 FROM scratch AS base
 COPY --from=build /rootfs/ /
-COPY --from=build --chown=65532:65532 /rootfs/var/lib/drainpipe/ /var/lib/drainpipe/
 USER 65532:65532
 ENV DRAINPIPE_SPOOL_DIR=/var/lib/drainpipe/spool
 VOLUME ["/var/lib/drainpipe"]
