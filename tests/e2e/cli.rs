@@ -96,3 +96,56 @@ fn each_command_offers_only_its_own_options() {
     assert!(setup.contains("--kibana-url") && setup.contains("--retention"), "{setup}");
     assert!(replay.contains("--bulk-max-docs") && !setup.contains("--bulk-max-docs"), "{replay}");
 }
+
+#[test]
+fn version_names_the_git_revision_the_target_and_the_linkage() {
+    let out = run(&["--version"], &[]);
+    let version = text(&out.stdout);
+    let rev = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().ok();
+    let rev = rev.filter(|o| o.status.success()).map(|o| text(&o.stdout).trim().to_owned());
+    let expected = format!("git {}", rev.as_deref().unwrap_or("unknown"));
+    assert!(version.starts_with(&format!("drainpipe {} (", env!("CARGO_PKG_VERSION"))), "{version}");
+    assert!(version.contains(&expected) && version.contains("linux"), "{version}");
+    assert!(version.contains(", static)") || version.contains(", dynamic)"), "{version}");
+}
+
+/// The container health check: it finds the listener from the same options `serve` takes (here
+/// `PORT`, as on Heroku; and HTTPS with a self-signed certificate), exits 0 while drainpipe
+/// answers and 1 with a one-line reason once it does not.
+#[test]
+fn healthcheck_follows_the_serve_options_and_fails_when_nothing_answers() {
+    let dir = std::env::temp_dir().join(format!("drainpipe-healthcheck-{}", std::process::id()));
+    let (cert, key) = crate::support::self_signed_certificate(&dir);
+    let namespace = crate::support::unique_namespace("healthcheck");
+    for tls in [false, true] {
+        let extra: Vec<&str> = if tls { vec!["--tls-cert", &cert, "--tls-key", &key] } else { vec![] };
+        let dp = crate::support::Drainpipe::start_against("http://127.0.0.1:9", &namespace, &extra);
+        let port = dp.addr.port().to_string();
+        let out = run(&[&["healthcheck"][..], &extra].concat(), &[("PORT", &port)]);
+        assert_eq!(out.status.code(), Some(0), "tls {tls}: {}", text(&out.stderr));
+        drop(dp);
+        let out = run(&[&["healthcheck"][..], &extra].concat(), &[("PORT", &port)]);
+        assert_eq!(out.status.code(), Some(1));
+        let said = text(&out.stderr);
+        let scheme = if tls { "https" } else { "http" };
+        assert!(said.contains(&format!("{scheme}://127.0.0.1:{port}/healthz")) && said.lines().count() == 1, "{said}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn completions_and_manual_pages_cover_every_command() {
+    let bash = text(&run(&["completions", "bash"], &[]).stdout);
+    for word in ["serve", "setup", "replay", "healthcheck", "--spool-dir", "--elasticsearch-url"] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    let dir = std::env::temp_dir().join(format!("drainpipe-man-{}", std::process::id()));
+    let out = run(&["man", "--dir", dir.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let serve = std::fs::read_to_string(dir.join("drainpipe-serve.1")).unwrap();
+    assert!(serve.contains("DRAINPIPE_SPOOL_DIR") && serve.contains("spool\\-dir"), "{serve}");
+    for page in ["drainpipe.1", "drainpipe-setup.1", "drainpipe-healthcheck.1", "drainpipe-replay.1"] {
+        assert!(dir.join(page).exists(), "{page}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
