@@ -11,18 +11,14 @@
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 COPY . .
 # .git is not in the build context: the revision for `drainpipe --version` comes in here.
 ARG DRAINPIPE_GIT_REV=unknown
 ENV DRAINPIPE_GIT_REV=${DRAINPIPE_GIT_REV}
-# Static against glibc (+crt-static on the gnu target needs no other toolchain); --target
-# keeps the flag off build scripts and proc macros, which must stay dynamic.
-RUN target="$(rustc -vV | sed -n 's/^host: //p')" \
-    && RUSTFLAGS="-C target-feature=+crt-static" \
-       cargo build --locked --release --target "$target" -p drainpipe \
-    && deploy/container/rootfs "target/$target/release/drainpipe" /rootfs
+# deploy/build-static: the release build linked statically against glibc (the same script
+# makes the binary deploy/check puts in this image); rootfs lays out the image's files.
+RUN deploy/container/rootfs "$(deploy/build-static)" /rootfs
 
 # Everything from here on is what runs; deploy/check builds it with podman.
 FROM scratch AS base
