@@ -454,7 +454,7 @@ impl ServeOptions {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[derive(clap::Parser, Debug)]
@@ -468,7 +468,9 @@ mod tests {
         Serve(ServeOptions),
     }
 
-    fn serve_with(args: &[&str], env: impl Fn(&str) -> Option<String>) -> Result<ServeOptions, clap::Error> {
+    /// `serve`'s options from `args` and the platform variables `env` gives (other modules'
+    /// tests use it too).
+    pub(crate) fn serve_with(args: &[&str], env: impl Fn(&str) -> Option<String>) -> Result<ServeOptions, clap::Error> {
         let args: Vec<OsString> = ["drainpipe", "serve"].iter().chain(args).map(OsString::from).collect();
         parse::<Cli>(&args, env).map(|c| {
             let Sub::Serve(o) = c.command;

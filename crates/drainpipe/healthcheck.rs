@@ -62,24 +62,11 @@ fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse;
-
-    #[derive(clap::Parser, Debug)]
-    struct Cli {
-        #[command(subcommand)]
-        command: Sub,
-    }
-
-    #[derive(clap::Subcommand, Debug)]
-    enum Sub {
-        Healthcheck(HealthcheckArgs),
-    }
+    use crate::config::tests::serve_with;
 
     fn url(args: &[&str], env: &[(&str, &str)]) -> String {
-        let args: Vec<std::ffi::OsString> = ["drainpipe", "healthcheck"].iter().chain(args).map(Into::into).collect();
-        let cli: Cli = parse(&args, |k| env.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned())).unwrap();
-        let Sub::Healthcheck(args) = cli.command;
-        healthz_url(&args.serve).unwrap().to_string()
+        let serve = serve_with(args, |k| env.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned()));
+        healthz_url(&serve.unwrap()).unwrap().to_string()
     }
 
     #[test]
