@@ -126,11 +126,16 @@ fn main() -> ExitCode {
         Command::Replay(args) => runtime().and_then(|r| r.block_on(replay::run(args))),
         Command::Healthcheck(args) => runtime().and_then(|r| r.block_on(healthcheck::run(&args))),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut config::command::<Cli>(), "drainpipe", &mut std::io::stdout());
-            Ok(())
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut config::command::<Cli>(), "drainpipe", &mut script);
+            print_all(&script)
         }
         Command::Man { dir: None } => {
-            clap_mangen::Man::new(config::command::<Cli>()).render(&mut std::io::stdout()).map_err(Into::into)
+            let mut page = Vec::new();
+            clap_mangen::Man::new(config::command::<Cli>())
+                .render(&mut page)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| print_all(&page))
         }
         Command::Man { dir: Some(dir) } => std::fs::create_dir_all(&dir)
             .and_then(|()| clap_mangen::generate_to(config::command::<Cli>(), &dir))
@@ -146,6 +151,15 @@ fn main() -> ExitCode {
             }
             ExitCode::from(code)
         }
+    }
+}
+
+/// Writes `bytes` to standard output; a reader that went away (`| head`) is not an error.
+fn print_all(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 

@@ -139,6 +139,18 @@ fn completions_and_manual_pages_cover_every_command() {
     for word in ["serve", "setup", "replay", "healthcheck", "--spool-dir", "--elasticsearch-url"] {
         assert!(bash.contains(word), "bash completion lacks {word}");
     }
+    // A reader that stops early (`| head`) is no error, and no panic.
+    for args in [["completions", "bash"], ["man", "--"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_drainpipe"))
+            .args(args.iter().filter(|a| **a != "--"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+    }
     let dir = std::env::temp_dir().join(format!("drainpipe-man-{}", std::process::id()));
     let out = run(&["man", "--dir", dir.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
