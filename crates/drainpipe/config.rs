@@ -131,6 +131,12 @@ pub struct ReceiveOptions {
     #[arg(long, value_name = "TOKEN=APP", value_delimiter = ',', hide_env_values = true)]
     pub drain_token: Vec<DrainToken>,
 
+    /// With --drain-token, also take HTTPS requests that carry no drain token at all (Private
+    /// Spaces drains send none); a token that is sent must still be listed. Basic auth is what
+    /// keeps strangers out; the token list routes and tidies
+    #[arg(long)]
+    pub allow_tokenless: bool,
+
     /// PEM certificate chain: serve HTTPS (and syslog over TLS) with it
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,

@@ -207,6 +207,7 @@ fn start_receivers(
         max_connections: r.max_connections.get(),
         credentials: r.basic_auth.clone(),
         drain_tokens: target.drain_tokens.clone(),
+        allow_tokenless: r.allow_tokenless,
         trust_forwarded_for: r.trust_forwarded_for,
         budget: budget.clone(),
         tls: tls.clone(),

@@ -53,6 +53,9 @@ pub struct HttpConfig {
     pub credentials: Vec<Credential>,
     /// Known drain tokens and their apps; when not empty, other tokens get 403.
     pub drain_tokens: Arc<DrainTokens>,
+    /// With `drain_tokens`, still take requests that carry no token at all (Private Spaces
+    /// drains send none); a token that is present must still be on the list.
+    pub allow_tokenless: bool,
     /// Failed authentications under one key (client address and user name) within
     /// `auth_failure_window` before further failures get 429.
     pub max_auth_failures: u32,
@@ -76,6 +79,7 @@ impl Default for HttpConfig {
             body_read_timeout: Duration::from_secs(30),
             credentials: Vec::new(),
             drain_tokens: Arc::default(),
+            allow_tokenless: false,
             max_auth_failures: 20,
             auth_failure_window: Duration::from_secs(60),
             trust_forwarded_for: false,
@@ -95,6 +99,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("credentials", &self.credentials.len())
             .field("drain_tokens", &self.drain_tokens.len())
+            .field("allow_tokenless", &self.allow_tokenless)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("budget", &self.budget.max_bytes())
             .field("tls", &self.tls.is_some())
@@ -250,6 +255,7 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     if !tokens.is_empty() {
         // The allow-list is configuration, not a secret: a refusal here is not a guess.
         let refusal = match drain_token {
+            None if state.config.allow_tokenless => None,
             None => Some("no Logplex-Drain-Token, and this endpoint accepts only listed drain tokens"),
             Some(t) if tokens.app(t).is_none() => Some("drain token not on the allow-list"),
             Some(_) => None,

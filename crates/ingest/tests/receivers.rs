@@ -240,6 +240,21 @@ async fn drain_tokens_allow_list_and_app_mapping() {
     assert_eq!(known.send().await.unwrap().status(), 200);
 }
 
+/// Private Spaces drains carry no token: `allow_tokenless` takes those, and still refuses a
+/// token that is not on the list.
+#[tokio::test]
+async fn tokenless_requests_pass_the_allow_list_only_when_allowed() {
+    let tokens = DrainTokens::new([("d.known".to_owned(), "shop".to_owned())]);
+    let config = HttpConfig { drain_tokens: Arc::new(tokens), allow_tokenless: true, ..HttpConfig::default() };
+    let mut s = start_http(config).await;
+    let tokenless = post(&s, "/logs?app=private").body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(tokenless.status(), 200);
+    let frame = next_frame(&mut s).await;
+    assert_eq!((frame.drain_token, frame.app.as_deref()), (None, Some("private")));
+    let unknown = post(&s, "/logs").header("Logplex-Drain-Token", "d.other").body(logplex_body(&[LINE]));
+    assert_eq!(unknown.send().await.unwrap().status(), 403);
+}
+
 #[tokio::test]
 async fn labels_follow_the_naming_rule() {
     let mut s = start_http(HttpConfig::default()).await;
