@@ -66,6 +66,11 @@ impl Readiness {
 
     /// One line on whether Elasticsearch answers.
     pub fn elasticsearch(&self) -> String {
+        if let Some(r) = self.client.refusal() {
+            let what = if r.status == 401 { "drainpipe's credentials" } else { "drainpipe's privileges" };
+            let secs = r.for_how_long().as_secs();
+            return format!("elasticsearch: refusing {what} ({}) for {secs}s (frames wait in the queue)", r.status);
+        }
         match self.client.since_last_answer() {
             Some(d) if d <= READY_WINDOW => "elasticsearch: answering".to_owned(),
             Some(d) => format!("elasticsearch: not answering for {}s (frames wait in the queue)", d.as_secs()),

@@ -2,7 +2,7 @@
 //! user-info become basic auth, or an API key), and every request drainpipe makes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -23,7 +23,29 @@ pub struct Client {
     display_url: String,
     /// When Elasticsearch last answered anything (ms since the epoch; 0 = never).
     last_answer_ms: Arc<AtomicU64>,
+    /// Since when `_bulk` has been refusing drainpipe's credentials, and with which status:
+    /// set at the first 401/403, cleared by the next 200.
+    refused: Arc<Mutex<Option<Refusal>>>,
+    /// When the last refusal was logged (ms since the epoch), to log one a minute.
+    refusal_logged_ms: Arc<AtomicU64>,
 }
+
+/// Elasticsearch refusing drainpipe's credentials (401) or their privileges (403).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    since_ms: u64,
+}
+
+impl Refusal {
+    /// How long every `_bulk` request has been refused.
+    pub fn for_how_long(&self) -> Duration {
+        Duration::from_millis(now_ms().saturating_sub(self.since_ms))
+    }
+}
+
+/// A refusal is logged as an error at most this often (each retry would be one more line).
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Bulk requests of a few MiB can take a while on a busy cluster; longer than this is a failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -115,7 +137,13 @@ impl Client {
             builder = builder.cert_validation(CertificateValidation::Full(cert));
         }
         let transport = builder.build().map_err(|e| bad(&first, e.to_string()))?;
-        Ok(Client { es: Elasticsearch::new(transport), display_url, last_answer_ms: Arc::default() })
+        Ok(Client {
+            es: Elasticsearch::new(transport),
+            display_url,
+            last_answer_ms: Arc::default(),
+            refused: Arc::default(),
+            refusal_logged_ms: Arc::default(),
+        })
     }
 
     /// The URL, without credentials.
@@ -155,10 +183,50 @@ impl Client {
     pub async fn bulk(&self, ndjson: Bytes) -> Result<Bytes, Error> {
         let path = format!("/_bulk?filter_path={}", crate::response::FILTER_PATH);
         let (status, body) = self.request(Method::Post, &path, "application/x-ndjson", Some(ndjson)).await?;
+        self.note_refusal(status, &body);
         if status != StatusCode::OK {
             return Err(Error::Status { request: "_bulk", status, body: snippet(&body) });
         }
         Ok(body)
+    }
+
+    /// `Some` while `_bulk` refuses drainpipe's credentials or their privileges (the spool
+    /// fills meanwhile; the requests are retried).
+    pub fn refusal(&self) -> Option<Refusal> {
+        *self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps [`Client::refusal`] current after a `_bulk` answer, counts refusals, and says so
+    /// loudly: once a minute, as an error, while it lasts.
+    fn note_refusal(&self, status: StatusCode, body: &[u8]) {
+        let code = status.as_u16();
+        let mut refused = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !matches!(code, 401 | 403) {
+            if status == StatusCode::OK {
+                *refused = None;
+            }
+            return;
+        }
+        crate::metrics::CREDENTIALS_REFUSED.with_label_values(&[if code == 401 { "401" } else { "403" }]).inc();
+        let since_ms = refused.filter(|r| r.status == code).map_or_else(now_ms, |r| r.since_ms);
+        *refused = Some(Refusal { status: code, since_ms });
+        drop(refused);
+        let now = now_ms();
+        let last = self.refusal_logged_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= REFUSAL_LOG_EVERY.as_millis() as u64
+            && self.refusal_logged_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            let what = if code == 401 {
+                "refuses drainpipe's credentials (401): check the user and password in the URL, or the API key"
+            } else {
+                "refuses to let drainpipe write (403): the role lacks privileges on logs-heroku.* (docs/operations.md)"
+            };
+            tracing::error!(
+                url = %self.display_url,
+                answer = %snippet(body),
+                "Elasticsearch {what}; retrying, and accepted lines wait in the spool or queue meanwhile"
+            );
+        }
     }
 
     /// Installs or replaces a composable index template.

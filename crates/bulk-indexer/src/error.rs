@@ -16,6 +16,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// A 401 or 403: Elasticsearch refuses drainpipe's credentials or their privileges.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::Status { status, .. } if matches!(status.as_u16(), 401 | 403))
+    }
+
     /// Whether trying the same request again later can succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

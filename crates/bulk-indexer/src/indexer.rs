@@ -359,7 +359,10 @@ impl Sender {
                 Err(e) => match self.config.retry.request(&e) {
                     RequestDecision::Retry => {
                         let wait = backoff.next_delay();
-                        tracing::warn!(error = %e, retry_in = ?wait, docs = current.items.len(), "bulk request failed; retrying");
+                        // A refusal of the credentials is logged by the client, once a minute.
+                        if !e.is_refusal() {
+                            tracing::warn!(error = %e, retry_in = ?wait, docs = current.items.len(), "bulk request failed; retrying");
+                        }
                         sleep(wait).await;
                     }
                     RequestDecision::Split => return Box::pin(self.split(current)).await,

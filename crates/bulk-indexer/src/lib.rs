@@ -25,7 +25,7 @@ pub mod response;
 mod retry;
 
 pub use chunk::Chunk;
-pub use client::{redact, Client, ClientConfig, Server};
+pub use client::{redact, Client, ClientConfig, Refusal, Server};
 pub use deadletter::DeadLetterConfig;
 pub use elasticsearch::http::{Method, StatusCode};
 pub use error::Error;

@@ -46,6 +46,20 @@ pub static REACHABLE: LazyLock<IntGauge> = LazyLock::new(|| {
         .expect("valid metric")
 });
 
+/// `_bulk` requests Elasticsearch refused for drainpipe's credentials (401) or their
+/// privileges (403); they are retried, and nothing is stored until someone fixes them.
+pub static CREDENTIALS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "drainpipe_elasticsearch_credentials_refused_total",
+        "Bulk requests Elasticsearch answered 401 or 403, by status",
+    );
+    let c = IntCounterVec::new(opts, &["status"]).expect("valid metric");
+    for status in ["401", "403"] {
+        let _ = c.with_label_values(&[status]);
+    }
+    c
+});
+
 /// Registers every metric of this crate in `registry` (the binary serves it on `/metrics`).
 pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(DOCUMENTS.clone()))?;
@@ -53,5 +67,6 @@ pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(REQUEST_DURATION.clone()))?;
     registry.register(Box::new(DEAD_LETTER_FILE.clone()))?;
     registry.register(Box::new(REACHABLE.clone()))?;
+    registry.register(Box::new(CREDENTIALS_REFUSED.clone()))?;
     Ok(())
 }

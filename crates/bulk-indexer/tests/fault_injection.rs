@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 type Seen = Vec<(String, String)>;
 
 /// Decides each item's status from its index, id and how often that item was seen before;
-/// `None` answers the whole request with 429, and 413 answers the whole request with 413 (the
-/// item is too large, even alone).
+/// `None` answers the whole request with 429, 413 answers the whole request with 413 (the
+/// item is too large, even alone), and 401 or 403 the whole request with that (credentials).
 type Script = dyn Fn(&str, &str, usize) -> Option<u16> + Send + Sync;
 
 struct FaultInjectingElasticsearch {
@@ -73,6 +73,13 @@ async fn start_limited(script: Arc<Script>, max_items: usize) -> FaultInjectingE
                                 None => whole_429 = true,
                             }
                             items.push((index, id));
+                        }
+                        if let Some(&refusal) = statuses.iter().find(|s| matches!(s, 401 | 403)) {
+                            log.lock().unwrap().push(items);
+                            let mut r =
+                                Response::new(Full::new(Bytes::from_static(b"{\"error\":\"security_exception\"}")));
+                            *r.status_mut() = hyper::StatusCode::from_u16(refusal).unwrap();
+                            return Ok::<_, Infallible>(r);
                         }
                         let too_large = items.len() > max_items || statuses.contains(&413);
                         log.lock().unwrap().push(items);
@@ -257,4 +264,39 @@ async fn a_partly_filled_batch_goes_soon_while_a_sender_is_idle_not_after_the_fl
     tokio::time::timeout(Duration::from_secs(5), done_rx).await.expect("stored within seconds").unwrap();
     drop(tx);
     indexer.await.unwrap();
+}
+
+/// Elasticsearch refusing the credentials (as after a password rotation) is retried until it
+/// takes them, loses and dead-letters nothing, and is visible while it lasts: the client's
+/// refusal (for /readyz) and the counter.
+#[tokio::test]
+async fn refused_credentials_are_retried_reported_and_cleared_when_accepted() {
+    let accept = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let open = accept.clone();
+    let es =
+        start(Arc::new(move |_: &str, _: &str, _| Some(if open.load(Ordering::SeqCst) { 201 } else { 401 }))).await;
+    let refused = |status| drainpipe_bulk_indexer::metrics::CREDENTIALS_REFUSED.with_label_values(&[status]).get();
+    let before = refused("401");
+    let client = Client::new(&es.url).unwrap();
+    let (tx, rx) = mpsc::channel(4);
+    let indexer = tokio::spawn(drainpipe_bulk_indexer::run(client.clone(), config(None), rx));
+    let mut chunk = Chunk::new();
+    for id in ["a", "b"] {
+        chunk.push_with(id, Bytes::from(format!("original {id}")), |b| {
+            b.extend_from_slice(br#"{"message":"x"}"#);
+            "logs"
+        });
+    }
+    tx.send(chunk).await.unwrap();
+    drop(tx);
+    // More refusals than the retry policy's attempts: a refusal is never given up on.
+    while es.requests.lock().unwrap().len() < 6 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(client.refusal().map(|r| r.status), Some(401));
+    assert!(refused("401") >= before + 6);
+    accept.store(true, Ordering::SeqCst);
+    let report = tokio::time::timeout(Duration::from_secs(10), indexer).await.expect("indexer finishes").unwrap();
+    assert_eq!((report.indexed, report.dead_lettered), (2, 0));
+    assert_eq!(client.refusal(), None, "a 200 clears it");
 }
