@@ -69,7 +69,7 @@ pub struct ElasticsearchOptions {
     #[arg(long, value_name = "KEY", hide_env_values = true)]
     pub elasticsearch_api_key: Option<Secret>,
 
-    /// PEM file of CA certificates to trust for Elasticsearch (besides the system's)
+    /// PEM file of CA certificates to trust for Elasticsearch, besides the built-in Mozilla roots
     #[arg(long, value_name = "FILE")]
     pub elasticsearch_ca: Option<PathBuf>,
 

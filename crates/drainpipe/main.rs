@@ -255,3 +255,119 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().with_current_span(false).init(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `drainpipe …` command line in a shell block of README.md and docs/, continuation
+    /// lines joined, comments and prompts dropped.
+    fn documented_command_lines() -> Vec<(&'static str, String)> {
+        const DOCS: &[(&str, &str)] = &[
+            ("README.md", include_str!("../../README.md")),
+            ("docs/operations.md", include_str!("../../docs/operations.md")),
+            ("docs/configuration.md", include_str!("../../docs/configuration.md")),
+            ("docs/upgrading.md", include_str!("../../docs/upgrading.md")),
+            ("docs/metrics.md", include_str!("../../docs/metrics.md")),
+            ("docs/fields.md", include_str!("../../docs/fields.md")),
+            ("docs/performance.md", include_str!("../../docs/performance.md")),
+            ("benches/README.md", include_str!("../../benches/README.md")),
+        ];
+        let mut found = Vec::new();
+        for (file, text) in DOCS {
+            let mut in_shell = false;
+            let mut pending = String::new();
+            for line in text.lines() {
+                if let Some(fence) = line.trim_start().strip_prefix("```") {
+                    in_shell = !in_shell && matches!(fence, "sh" | "bash" | "console" | "shell");
+                    continue;
+                }
+                if !in_shell {
+                    // Inline spans too, but not usage synopses (`[--opt]`, `a|b`) or output.
+                    for span in line.split('`').skip(1).step_by(2) {
+                        let synopsis = span.contains(['[', '|']);
+                        let output =
+                            span.split(' ').nth(1).is_some_and(|w| w.starts_with(|c: char| c.is_ascii_digit()));
+                        if span.starts_with("drainpipe ") && !synopsis && !output {
+                            found.push((*file, span.to_owned()));
+                        }
+                    }
+                    continue;
+                }
+                let line = line.trim().trim_start_matches("$ ");
+                match line.strip_suffix('\\') {
+                    Some(part) => pending.push_str(part),
+                    None => {
+                        pending.push_str(line);
+                        let whole = std::mem::take(&mut pending);
+                        let command = whole.split(" #").next().unwrap_or_default().trim().to_owned();
+                        let command = command.strip_prefix("sudo ").unwrap_or(&command).to_owned();
+                        if command.starts_with("drainpipe ") {
+                            found.push((*file, command));
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Splits like a shell for the quoting the docs use: single and double quotes, no
+    /// expansion (`$(…)` and `$VAR` stay as written).
+    fn shell_words(line: &str) -> Vec<String> {
+        let (mut words, mut word, mut quote, mut any) = (Vec::new(), String::new(), None, false);
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => (quote, any) = (Some(c), true),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if any || !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    any = false;
+                }
+                (_, c) => word.push(c),
+            }
+        }
+        if any || !word.is_empty() {
+            words.push(word);
+        }
+        words
+    }
+
+    /// A command line the docs show, copied as written, is one drainpipe takes. Placeholders
+    /// (`…`, `<password>`) stand for the reader's values, and a `--config` file for the
+    /// example one.
+    #[test]
+    fn every_documented_command_line_parses() {
+        let lines = documented_command_lines();
+        assert!(lines.len() >= 10, "found only {lines:?}");
+        let mut refused = Vec::new();
+        for (file, line) in &lines {
+            let mut words = shell_words(line);
+            for w in &mut words {
+                if w == "…" {
+                    "x".clone_into(w);
+                }
+            }
+            if let Some(i) = words.iter().position(|w| w == "--config") {
+                if let Some(path) = words.get_mut(i + 1) {
+                    *path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/drainpipe.toml").to_owned();
+                }
+            }
+            let args: Vec<OsString> = words.iter().map(OsString::from).collect();
+            match config::parse::<Cli>(&args, |_| None) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                    ) => {}
+                Err(e) => {
+                    refused.push(format!("{file}: {line}\n  {}", e.to_string().lines().next().unwrap_or_default()))
+                }
+            }
+        }
+        assert!(refused.is_empty(), "documented command lines drainpipe refuses:\n{}", refused.join("\n"));
+    }
+}

@@ -1,4 +1,4 @@
-//! The typed documents of FIELDS.md in the real Elasticsearch: the sample drain traffic lands
+//! The typed documents of docs/fields.md in the real Elasticsearch: the sample drain traffic lands
 //! whole, typed fields answer typed queries, and app keys of any type never cost a document.
 
 use serde_json::json;
