@@ -2,7 +2,7 @@
 # C library: the binary is static), as user 65532, with the spool on a volume.
 #
 #   docker build -t drainpipe --build-arg DRAINPIPE_GIT_REV="$(git rev-parse --short=12 HEAD)" .
-#   docker run -p 8080:8080 -v drainpipe-spool:/var/lib/drainpipe \
+#   docker run --stop-timeout 40 -p 8080:8080 -v drainpipe-spool:/var/lib/drainpipe \
 #       -e ELASTICSEARCH_URL=http://elasticsearch:9200 drainpipe
 #
 # scripts/test builds the runtime stage with podman around a binary built here and runs it

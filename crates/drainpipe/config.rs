@@ -195,6 +195,11 @@ pub struct DeliveryOptions {
     #[arg(long, value_name = "SIZE", default_value = "1GiB")]
     pub spool_max_bytes: ByteSize,
 
+    /// The spool's disk does not outlive the process (a Heroku dyno): on SIGTERM, send all it
+    /// holds within --shutdown-timeout, not only what is in flight (the rest would be lost)
+    #[arg(long)]
+    pub spool_ephemeral: bool,
+
     /// `batch` (fsync before answering, shared by concurrent requests) or an interval such as
     /// `200ms`
     #[arg(long, value_name = "POLICY", default_value = "batch")]

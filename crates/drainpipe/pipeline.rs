@@ -202,7 +202,8 @@ impl AppForToken for TokenList<'_> {
     }
 }
 
-/// Reads the spool in order until it is closed (or `stop` resolves), sending each frame's
+/// Reads the spool in order until it is closed or `stop` resolves (then, with `drain_on_stop`,
+/// until nothing is left to read), sending each frame's
 /// documents on; each record is acknowledged once every document of its frame is done.
 pub async fn run_spooled(
     mut reader: SpoolReader,
@@ -210,17 +211,31 @@ pub async fn run_spooled(
     mut chunks: Chunker,
     target: Target,
     stop: impl std::future::Future<Output = ()>,
+    drain_on_stop: bool,
 ) {
     let mut transformer = Transformer::new();
     tokio::pin!(stop);
+    // Past `stop` with `drain_on_stop`: reading on until the spool has nothing more.
+    let mut draining = false;
     loop {
         // Nothing more to read at once: what is gathered goes now rather than waiting.
-        if !reader.has_next() && chunks.flush().await.is_err() {
+        if !reader.has_next() && (draining || chunks.flush().await.is_err()) {
             break;
         }
-        let next = tokio::select! {
-            next = reader.next() => next,
-            () = &mut stop => return,
+        let next = if draining {
+            reader.next().await
+        } else {
+            tokio::select! {
+                next = reader.next() => next,
+                () = &mut stop => {
+                    if !drain_on_stop {
+                        return;
+                    }
+                    tracing::info!("sending what the spool holds before stopping (its disk goes with the process)");
+                    draining = true;
+                    continue;
+                }
+            }
         };
         let (id, record) = match next {
             None => break,

@@ -135,7 +135,8 @@ impl Delivery {
         };
         let (spool, reader) = open_spool(spool_config?)?;
         let stop_reading = reached(phase, Phase::StopReading);
-        let pipeline = tokio::spawn(pipeline::run_spooled(reader, spool.clone(), chunks, target, stop_reading));
+        let drain = options.delivery.spool_ephemeral;
+        let pipeline = tokio::spawn(pipeline::run_spooled(reader, spool.clone(), chunks, target, stop_reading, drain));
         background.spawn(update_spool_metrics(spool.clone()));
         let (handoff, closer) = Handoff::spool(spool.clone());
         Ok(Delivery { handoff, closer, spool: Some(spool), queue: None, pipeline, indexer })

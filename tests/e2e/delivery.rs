@@ -268,3 +268,46 @@ async fn documents_the_real_elasticsearch_refuses_land_in_the_dead_letter_stream
     assert_eq!(wait_for_count(&es, &dp.data_stream, 0, Duration::from_secs(1)).await, 0);
     let _ = client.delete(format!("{es}/_index_template/conflict-{ns}")).send().await;
 }
+
+/// On a disk that goes with the process (a Heroku dyno), SIGTERM must send what the spool
+/// holds, not only what is in flight. Frames pile up unread while Elasticsearch is away; the
+/// stop comes, Elasticsearch returns during the shutdown, and with `--spool-ephemeral` every
+/// frame answered 2xx is indexed before the exit.
+#[tokio::test]
+async fn sigterm_with_an_ephemeral_spool_sends_everything_it_holds() {
+    let _turn = FAULT_ES_TURN.lock().await;
+    let es = FaultElasticsearch::start();
+    let spool = temp_spool("ephemeral");
+    let ns = unique_namespace("ephemeral");
+    let mut dp = Drainpipe::start_against(
+        &es.url,
+        &ns,
+        &[
+            "--spool-dir",
+            spool.to_str().unwrap(),
+            "--spool-ephemeral",
+            "--bulk-max-docs",
+            "50",
+            "--shutdown-timeout",
+            "90s",
+        ],
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", dp.addr);
+    assert_eq!(post(&client, &base, 0, 0).await, Some(200));
+    assert_eq!(wait_for_count(&es.url, &dp.data_stream, 10, Duration::from_secs(30)).await, 10);
+    es.pause();
+    // Far more than the pipeline reads ahead (chunks of 50 documents, a few waiting).
+    let frames: Vec<usize> = (0..=200).collect();
+    for &n in &frames[1..] {
+        assert_eq!(post(&client, &base, n, 0).await, Some(200), "frame {n}: the spool takes it");
+    }
+    dp.signal("-TERM");
+    es.resume();
+    let status = dp.wait_exit(Duration::from_secs(100)).expect("exits within the shutdown timeout");
+    assert!(status.success(), "{status:?}");
+    let expected = (frames.len() * LINES_PER_FRAME) as u64;
+    assert_eq!(wait_for_count(&es.url, &dp.data_stream, expected, Duration::from_secs(30)).await, expected);
+    assert_exactly_once(&counts_by_label(&es.url, &dp.data_stream, "frame").await, &frames);
+    let _ = std::fs::remove_dir_all(spool);
+}
