@@ -152,3 +152,42 @@ pub fn render() -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Names `drainpipe_…` used in a text (PromQL in alerts and dashboards), without the
+    /// `_bucket`/`_sum`/`_count` of histograms.
+    fn metric_names(text: &str) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for (i, _) in text.match_indices("drainpipe_") {
+            // `_drainpipe_parse_failure` is a tag, not a metric.
+            if text[..i].ends_with(|c: char| c == '_' || c.is_ascii_alphanumeric()) {
+                continue;
+            }
+            let name: String =
+                text[i..].chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+            let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
+            names.insert(base.to_owned());
+        }
+        names
+    }
+
+    /// An alert or a panel on a metric drainpipe does not export never fires and never draws:
+    /// every name the shipped alerts and dashboard use is one `/metrics` serves.
+    #[test]
+    fn the_alerts_and_the_dashboard_use_only_metrics_drainpipe_exports() {
+        super::register_all();
+        let exported: BTreeSet<String> = prometheus::gather().iter().map(|f| f.name().to_owned()).collect();
+        for (file, text) in [
+            ("deploy/prometheus/alerts.yaml", include_str!("../../deploy/prometheus/alerts.yaml")),
+            ("deploy/grafana/drainpipe.json", include_str!("../../deploy/grafana/drainpipe.json")),
+        ] {
+            let used = metric_names(text);
+            assert!(used.len() > 5, "{file}: {used:?}");
+            let unknown: Vec<_> = used.difference(&exported).collect();
+            assert!(unknown.is_empty(), "{file} uses metrics drainpipe does not export: {unknown:?}");
+        }
+    }
+}

@@ -31,7 +31,6 @@ pub async fn acknowledged(client: &reqwest::Client, drainpipe: &str) -> anyhow::
     Ok(text
         .lines()
         .filter(|l| l.starts_with("drainpipe_bulk_documents_total{"))
-        .filter(|l| !l.contains("\"retried\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64)
 }

@@ -81,13 +81,16 @@ enum Counted {
 impl Tally {
     fn add(&self, what: Counted, n: u64) {
         let (count, label) = match what {
-            Counted::Indexed => (&self.indexed, "indexed"),
-            Counted::Duplicate => (&self.duplicates, "duplicate"),
-            Counted::Retried => (&self.retried, "retried"),
-            Counted::DeadLettered => (&self.dead_lettered, "dead_lettered"),
+            Counted::Indexed => (&self.indexed, Some("indexed")),
+            Counted::Duplicate => (&self.duplicates, Some("duplicate")),
+            Counted::Retried => (&self.retried, None),
+            Counted::DeadLettered => (&self.dead_lettered, Some("dead_lettered")),
         };
         count.fetch_add(n, Ordering::Relaxed);
-        metrics::DOCUMENTS.with_label_values(&[label]).inc_by(n);
+        match label {
+            Some(outcome) => metrics::DOCUMENTS.with_label_values(&[outcome]).inc_by(n),
+            None => metrics::DOCUMENT_RETRIES.inc_by(n),
+        }
     }
 
     fn report(&self) -> IndexerReport {

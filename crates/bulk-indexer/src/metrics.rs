@@ -4,16 +4,23 @@ use std::sync::LazyLock;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 
-/// Documents by what Elasticsearch did with them: `indexed`, `duplicate` (409: stored
-/// before), `retried` (a 429/5xx item sent again; counted per retry), `dead_lettered` (will
-/// never be stored in its index; see the dead-letter index or file).
+/// Documents by what finally became of them: `indexed`, `duplicate` (409: stored before),
+/// `dead_lettered` (will never be stored in its index; see the dead-letter index or file).
+/// Each document is counted once, so the outcomes add up to the documents sent.
 pub static DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_bulk_documents_total", "Documents sent to Elasticsearch, by outcome");
     let c = IntCounterVec::new(opts, &["outcome"]).expect("valid metric");
-    for outcome in ["indexed", "duplicate", "retried", "dead_lettered"] {
+    for outcome in ["indexed", "duplicate", "dead_lettered"] {
         let _ = c.with_label_values(&[outcome]);
     }
     c
+});
+
+/// Items Elasticsearch answered 429 or 5xx inside a bulk answer, sent again (once per retry):
+/// not an outcome, since each is indexed, a duplicate or dead-lettered in the end.
+pub static DOCUMENT_RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new("drainpipe_bulk_document_retries_total", "Documents sent again after a 429 or 5xx item answer")
+        .expect("valid metric")
 });
 
 /// Bulk requests by outcome: `ok`, `error` (failed as a whole and retried), `too_large` (413,
@@ -64,6 +71,7 @@ pub static CREDENTIALS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
 pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(DOCUMENTS.clone()))?;
     registry.register(Box::new(REQUESTS.clone()))?;
+    registry.register(Box::new(DOCUMENT_RETRIES.clone()))?;
     registry.register(Box::new(REQUEST_DURATION.clone()))?;
     registry.register(Box::new(DEAD_LETTER_FILE.clone()))?;
     registry.register(Box::new(REACHABLE.clone()))?;

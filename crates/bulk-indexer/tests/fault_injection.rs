@@ -173,9 +173,14 @@ async fn each_item_gets_what_its_answer_calls_for() {
         })
     }))
     .await;
+    let retries_before = drainpipe_bulk_indexer::metrics::DOCUMENT_RETRIES.get();
     let report = index(&es, config(None), &["ok", "dup", "busy", "bad", "down"]).await;
     let expected = IndexerReport { indexed: 3, duplicates: 1, dead_lettered: 1, retried: 3 };
     assert_eq!(report, expected, "the run says what became of each document");
+    // Retries have their own counter: the outcomes count each document once.
+    assert!(drainpipe_bulk_indexer::metrics::DOCUMENT_RETRIES.get() >= retries_before + 3);
+    let outcomes = drainpipe_bulk_indexer::metrics::DOCUMENTS.with_label_values(&["retried"]).get();
+    assert_eq!(outcomes, 0, "retried is not an outcome");
     let requests = es.requests.lock().unwrap().clone();
     let logs: Vec<Vec<String>> = requests.iter().map(|r| ids_of(r, "logs")).filter(|v| !v.is_empty()).collect();
     assert_eq!(logs[0], ["bad", "busy", "down", "dup", "ok"], "first request: everything");

@@ -18,7 +18,13 @@ fn with_labels<T: prometheus::core::MetricVecBuilder>(
 /// Answered requests by endpoint and status code.
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_requests_total", "Drain requests answered, by status code");
-    IntCounterVec::new(opts, &["status"]).expect("valid metric")
+    let c = IntCounterVec::new(opts, &["status"]).expect("valid metric");
+    // Every answer POST /logs gives (docs/configuration.md), at zero from the start, so that a
+    // rate of 503s is 0 rather than no data before the first one.
+    for status in ["200", "400", "401", "403", "405", "408", "413", "415", "429", "503"] {
+        let _ = c.with_label_values(&[status]);
+    }
+    c
 });
 
 /// Time from a drain request's headers to its answer (`POST /logs` only): what Logplex waits.
