@@ -236,7 +236,13 @@ async fn run_setup(args: SetupArgs) -> anyhow::Result<()> {
         ));
     }
     match args.kibana_url {
-        Some(url) => changes.push(setup::import_kibana(&url).await?),
+        Some(url) => {
+            let es = &args.elasticsearch;
+            let ca = es.elasticsearch_ca.as_ref().map(|p| std::fs::read(p).with_context(|| p.display().to_string()));
+            let key = es.elasticsearch_api_key.as_ref().map(|k| k.0.as_str());
+            let kibana = setup::Kibana::new(&url, key, ca.transpose()?.as_deref())?;
+            changes.push(kibana.import().await?);
+        }
         None => changes.push(setup::Change::Skipped("Kibana objects".into(), "no --kibana-url given".into())),
     }
     #[allow(clippy::print_stdout)]

@@ -257,34 +257,124 @@ impl From<&serde_json::Value> for Installed {
     }
 }
 
-/// Imports the Kibana saved objects (data view, searches, dashboard), replacing older copies.
-pub async fn import_kibana(kibana_url: &str) -> anyhow::Result<Change> {
-    let mut url = reqwest::Url::parse(kibana_url).context("invalid --kibana-url")?;
-    let (user, pass) = (url.username().to_owned(), url.password().map(str::to_owned));
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.set_path("/api/saved_objects/_import");
-    url.set_query(Some("overwrite=true"));
-    let boundary = "drainpipe-saved-objects-boundary";
-    let mut body = Vec::new();
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"drainpipe.ndjson\"\r\nContent-Type: application/ndjson\r\n\r\n").as_bytes());
-    body.extend_from_slice(KIBANA_OBJECTS.as_bytes());
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let mut request = reqwest::Client::new()
-        .post(url.clone())
-        .header("kbn-xsrf", "true")
-        .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
-        .body(body);
-    if !user.is_empty() {
-        request = request.basic_auth(user, pass);
+/// How to reach Kibana: its URL (a base path and a space, `/s/<space>`, kept; credentials in
+/// it become basic auth), else Elasticsearch's API key (Kibana takes those), and the CA that
+/// `--elasticsearch-ca` names, for a Kibana behind the same private CA.
+#[derive(Debug)]
+pub struct Kibana {
+    base: reqwest::Url,
+    basic: Option<(String, Option<String>)>,
+    api_key: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Kibana {
+    pub fn new(kibana_url: &str, api_key: Option<&str>, ca_pem: Option<&[u8]>) -> anyhow::Result<Kibana> {
+        let mut base = reqwest::Url::parse(kibana_url).context("invalid --kibana-url")?;
+        let user = percent_encoding::percent_decode_str(base.username()).decode_utf8_lossy().into_owned();
+        let pass = base.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+        base.set_query(None);
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
+        if let Some(pem) = ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem).context("--elasticsearch-ca")? {
+                client = client.add_root_certificate(cert);
+            }
+        }
+        let basic = (!user.is_empty()).then_some((user, pass));
+        let api_key = api_key.map(encoded_api_key);
+        Ok(Kibana { base, basic, api_key, client: client.build()? })
     }
-    let answer = request.send().await.with_context(|| format!("cannot reach Kibana at {url}"))?;
-    let status = answer.status();
-    let text = answer.text().await.unwrap_or_default();
-    if !status.is_success() || !text.contains("\"success\":true") {
-        anyhow::bail!("Kibana refused the saved objects ({status}): {text}");
+
+    /// `path` under the base path and space of the URL given.
+    fn url(&self, path: &str) -> anyhow::Result<reqwest::Url> {
+        Ok(self.base.join(path)?)
     }
-    Ok(Change::Updated(format!("Kibana saved objects at {url}")))
+
+    fn request(&self, method: reqwest::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, url).header("kbn-xsrf", "true");
+        match (&self.basic, &self.api_key) {
+            (Some((user, pass)), _) => request.basic_auth(user, pass.as_ref()),
+            (None, Some(key)) => request.header("Authorization", format!("ApiKey {key}")),
+            (None, None) => request,
+        }
+    }
+
+    /// Imports the saved objects, unless Kibana already holds them exactly as shipped.
+    pub async fn import(&self) -> anyhow::Result<Change> {
+        let what = format!("Kibana saved objects at {}", self.base);
+        let stored = self.stored_objects().await?;
+        let shipped = shipped_kibana_objects();
+        if stored.iter().flatten().count() == shipped.len()
+            && stored.iter().zip(&shipped).all(|(s, ours)| s.as_ref().is_some_and(|s| same_object(s, ours)))
+        {
+            return Ok(Change::Unchanged(what));
+        }
+        let url = self.url("api/saved_objects/_import?overwrite=true")?;
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(KIBANA_OBJECTS.as_bytes())
+                .file_name("drainpipe.ndjson")
+                .mime_str("application/ndjson")?,
+        );
+        let answer = self.request(reqwest::Method::POST, url.clone()).multipart(form).send().await;
+        let answer = answer.with_context(|| format!("cannot reach Kibana at {url}"))?;
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        if !status.is_success() || !text.contains("\"success\":true") {
+            anyhow::bail!("Kibana refused the saved objects ({status}): {text}");
+        }
+        let existed = stored.iter().flatten().count();
+        Ok(if existed == 0 { Change::Created(what) } else { Change::Updated(what) })
+    }
+
+    /// What Kibana holds under each shipped object's type and id (`None`: not there).
+    async fn stored_objects(&self) -> anyhow::Result<Vec<Option<serde_json::Value>>> {
+        let shipped = shipped_kibana_objects();
+        let wanted: Vec<_> = shipped.iter().map(|o| serde_json::json!({"type": o["type"], "id": o["id"]})).collect();
+        let url = self.url("api/saved_objects/_bulk_get")?;
+        let answer = self.request(reqwest::Method::POST, url.clone()).json(&wanted).send().await;
+        let answer = answer.with_context(|| format!("cannot reach Kibana at {url}"))?;
+        let status = answer.status();
+        if !status.is_success() {
+            let text = answer.text().await.unwrap_or_default();
+            anyhow::bail!("Kibana answered {status} to {url}: {text}");
+        }
+        let body: serde_json::Value = answer.json().await.context("Kibana's _bulk_get answer")?;
+        let objects = body["saved_objects"].as_array().cloned().unwrap_or_default();
+        Ok(objects.into_iter().map(|o| o.get("error").is_none().then_some(o)).collect())
+    }
+}
+
+/// An API key as Kibana's `Authorization: ApiKey` header wants it: `id:key` encoded, or the
+/// `encoded` form as given.
+fn encoded_api_key(key: &str) -> String {
+    use base64::Engine as _;
+    if key.contains(':') {
+        base64::engine::general_purpose::STANDARD.encode(key)
+    } else {
+        key.to_owned()
+    }
+}
+
+fn shipped_kibana_objects() -> Vec<serde_json::Value> {
+    KIBANA_OBJECTS.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Whether Kibana's copy has our attributes and references (what it adds itself, such as
+/// `updated_at` or newer migration versions, does not count).
+fn same_object(stored: &serde_json::Value, ours: &serde_json::Value) -> bool {
+    let sorted = |v: &serde_json::Value| {
+        let mut refs = v["references"].as_array().cloned().unwrap_or_default();
+        refs.sort_by_key(|r| (r["name"].to_string(), r["id"].to_string()));
+        refs
+    };
+    stored["attributes"] == ours["attributes"] && sorted(stored) == sorted(ours)
 }
 
 /// The Kibana saved objects, shipped inside the binary.
@@ -317,6 +407,76 @@ pub async fn install_until_done(client: &Client, retention: &[RetentionRule]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in for Kibana (none can be obtained here): it records each request's method,
+    /// path and `Authorization`, answers `_bulk_get` with the shipped objects when `holds`, or
+    /// with not-found errors, and `_import` with success.
+    async fn stand_in_kibana(holds: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>) {
+        use http_body_util::{BodyExt as _, Full};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>> = Default::default();
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let auth = req.headers().get("authorization").map(|v| v.to_str().unwrap_or("").to_owned());
+                            let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                            log.lock().unwrap().push((
+                                req.method().to_string(),
+                                path.clone(),
+                                auth.unwrap_or_default(),
+                            ));
+                            let _ = req.into_body().collect().await;
+                            let body = if path.contains("_bulk_get") {
+                                let objects: Vec<serde_json::Value> = shipped_kibana_objects()
+                                    .into_iter()
+                                    .map(|o| if holds { o } else { serde_json::json!({"id": o["id"], "type": o["type"], "error": {"statusCode": 404}}) })
+                                    .collect();
+                                serde_json::json!({ "saved_objects": objects }).to_string()
+                            } else {
+                                r#"{"success":true,"successCount":18}"#.to_owned()
+                            };
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(bytes::Bytes::from(body))))
+                        }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    /// `--kibana-url` keeps a base path and a space, authenticates with the URL's credentials
+    /// or else the API key, imports what is missing and says `unchanged` when Kibana holds the
+    /// objects as shipped.
+    #[tokio::test]
+    async fn kibana_import_keeps_base_path_and_space_and_says_unchanged() {
+        let (url, seen) = stand_in_kibana(false).await;
+        let with_space = format!("{}/kibana/s/ops", url.replace("http://", "http://ops:p%40ss@"));
+        let change = Kibana::new(&with_space, None, None).unwrap().import().await.unwrap();
+        assert!(matches!(change, Change::Created(_)), "{change}");
+        let requests = seen.lock().unwrap().clone();
+        let paths: Vec<&str> = requests.iter().map(|(_, p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/kibana/s/ops/api/saved_objects/_bulk_get", "/kibana/s/ops/api/saved_objects/_import?overwrite=true"]
+        );
+        assert!(requests.iter().all(|(_, _, a)| a == "Basic b3BzOnBAc3M="), "ops:p@ss, decoded: {requests:?}");
+
+        let (url, seen) = stand_in_kibana(true).await;
+        let change = Kibana::new(&url, Some("id:key"), None).unwrap().import().await.unwrap();
+        assert!(matches!(change, Change::Unchanged(_)), "{change}");
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1, "nothing imported: {requests:?}");
+        assert_eq!(requests[0].2, "ApiKey aWQ6a2V5", "the API key, encoded");
+    }
 
     #[test]
     fn template_covers_the_data_stream_names() {
@@ -389,6 +549,53 @@ mod tests {
             .map(|l| if l.contains("\"type\":\"dashboard\"") { "dashboard" } else { "" })
             .collect();
         assert!(types.contains(&"dashboard"));
+    }
+
+    /// Every object carries the migration versions its shape already has, so that Kibana runs
+    /// only the migrations after them: without them it runs every migration of the type, and
+    /// Lens's 8.6 one replaces `formBased` layers with the old `indexpattern` key's (empty).
+    /// The values are the oldest each shape satisfies (read from Kibana's source: core 8.8.0;
+    /// index-pattern and search 8.0.0; lens and dashboard 8.9.0), so one file imports into every
+    /// Kibana from 8.9 on; newer Kibanas migrate the objects forward themselves.
+    #[test]
+    fn kibana_objects_carry_their_migration_versions_and_lens_has_its_current_shape() {
+        let mut lens = 0;
+        for line in KIBANA_OBJECTS.lines() {
+            let obj: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (kind, id) = (obj["type"].as_str().unwrap(), &obj["id"]);
+            let expected = match kind {
+                "index-pattern" | "search" => "8.0.0",
+                "lens" | "dashboard" => "8.9.0",
+                other => panic!("{id}: unexpected type {other}"),
+            };
+            assert_eq!(obj["coreMigrationVersion"], "8.8.0", "{id}");
+            assert_eq!(obj["typeMigrationVersion"], expected, "{id}");
+            if kind != "lens" {
+                continue;
+            }
+            lens += 1;
+            let attributes = &obj["attributes"];
+            assert!(attributes["title"].as_str().is_some_and(|t| !t.is_empty()), "{id}: title");
+            assert!(attributes["visualizationType"].as_str().is_some_and(|t| t.starts_with("lns")), "{id}");
+            let state = &attributes["state"];
+            for key in ["visualization", "query", "filters"] {
+                assert!(!state[key].is_null(), "{id}: state.{key}");
+            }
+            assert!(state["datasourceStates"]["indexpattern"].is_null(), "{id}: the pre-8.6 key");
+            let layers = state["datasourceStates"]["formBased"]["layers"].as_object().expect("formBased layers");
+            assert!(!layers.is_empty(), "{id}");
+            for (layer, spec) in layers {
+                assert!(spec["columns"].is_object() && spec["columnOrder"].is_array(), "{id}: layer {layer}");
+                let name = format!("indexpattern-datasource-layer-{layer}");
+                let referenced = obj["references"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| r["name"] == name.as_str() && r["type"] == "index-pattern");
+                assert!(referenced, "{id}: no index-pattern reference named {name}");
+            }
+        }
+        assert_eq!(lens, 8);
     }
 
     /// Field names in `sourceField`, `columns`, `timeFieldName` and KQL queries.
