@@ -138,7 +138,9 @@ pub fn register_all() {
         .try_for_each(|c| registry.register(c))
         .and_then(|()| drainpipe_ingest::metrics::register(registry))
         .and_then(|()| drainpipe_spool::metrics::register(registry))
-        .and_then(|()| drainpipe_bulk_indexer::metrics::register(registry));
+        .and_then(|()| drainpipe_bulk_indexer::metrics::register(registry))
+        // process_cpu_seconds_total, process_resident_memory_bytes, open file descriptors…
+        .and_then(|()| registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self())));
     if let Err(e) = registered {
         tracing::error!(error = %e, "registering metrics failed; /metrics may be incomplete");
     }
@@ -180,6 +182,9 @@ mod tests {
     fn the_alerts_and_the_dashboard_use_only_metrics_drainpipe_exports() {
         super::register_all();
         let exported: BTreeSet<String> = prometheus::gather().iter().map(|f| f.name().to_owned()).collect();
+        for process in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"] {
+            assert!(exported.contains(process), "{process} is not exported");
+        }
         for (file, text) in [
             ("deploy/prometheus/alerts.yaml", include_str!("../../deploy/prometheus/alerts.yaml")),
             ("deploy/grafana/drainpipe.json", include_str!("../../deploy/grafana/drainpipe.json")),
