@@ -8,6 +8,7 @@ mod frame_codec;
 mod health;
 mod healthcheck;
 mod metrics;
+mod online;
 mod pipeline;
 mod replay;
 mod serve;
@@ -34,8 +35,8 @@ struct Cli {
 enum Command {
     /// Receive drains (POST /logs) and index them
     Serve(ServeOptions),
-    /// Print the effective configuration, secrets redacted; exit non-zero on problems
-    CheckConfig(ServeOptions),
+    /// Print the effective configuration, secrets redacted; exit 78 on problems
+    CheckConfig(CheckConfigArgs),
     /// Install or update the index templates (and, with --kibana-url, the Kibana objects)
     Setup(SetupArgs),
     /// Index files of Logplex bodies or `heroku logs` output (idempotent: replaying twice stores once)
@@ -65,6 +66,16 @@ fn version() -> String {
         env!("DRAINPIPE_GIT_REV"),
         env!("DRAINPIPE_TARGET")
     )
+}
+
+#[derive(Args, Debug)]
+struct CheckConfigArgs {
+    #[command(flatten)]
+    serve: ServeOptions,
+    /// Also ask each Elasticsearch node: it answers, takes the credentials, grants the
+    /// privileges drainpipe needs; and whether the index templates are current. Changes nothing
+    #[arg(long)]
+    online: bool,
 }
 
 #[derive(Args, Debug)]
@@ -113,7 +124,8 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli: Cli = config::parse(&args, |k| std::env::var(k).ok()).unwrap_or_else(|e| e.exit());
     let log_format = match &cli.command {
-        Command::Serve(o) | Command::CheckConfig(o) => o.general.log_format,
+        Command::Serve(o) => o.general.log_format,
+        Command::CheckConfig(a) => a.serve.general.log_format,
         Command::Setup(a) => a.general.log_format,
         Command::Replay(a) => a.general.log_format,
         Command::Healthcheck(_) | Command::Completions { .. } | Command::Man { .. } => LogFormat::Text,
@@ -121,7 +133,7 @@ fn main() -> ExitCode {
     init_logging(log_format);
     let result = match cli.command {
         Command::Serve(options) => serve(options),
-        Command::CheckConfig(options) => check_config(&options),
+        Command::CheckConfig(args) => check_config(&args),
         Command::Setup(args) => runtime().and_then(|r| r.block_on(run_setup(args))),
         Command::Replay(args) => runtime().and_then(|r| r.block_on(replay::run(args))),
         Command::Healthcheck(args) => runtime().and_then(|r| r.block_on(healthcheck::run(&args))),
@@ -144,7 +156,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = if e.is::<Problems>() { 2 } else { 1 };
+            let code = if e.is::<Problems>() {
+                2
+            } else if e.is::<ConfigProblems>() {
+                EX_CONFIG
+            } else {
+                1
+            };
             match log_format {
                 LogFormat::Text => eprintln!("drainpipe: error: {e:#}"),
                 LogFormat::Json => tracing::error!(error = %format!("{e:#}"), "drainpipe cannot go on"),
@@ -179,9 +197,26 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
+/// sysexits.h's "configuration error": what `check-config` exits with when it finds problems.
+const EX_CONFIG: u8 = 78;
+
+/// Problems `check-config` found in a configuration that parsed.
+#[derive(Debug)]
+struct ConfigProblems(usize);
+
+impl std::fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} problem(s) in the configuration", self.0)
+    }
+}
+
+impl std::error::Error for ConfigProblems {}
+
 /// Prints the configuration and checks what can be checked without serving, changing
-/// nothing: the options together, certificates, the spool folder, the Elasticsearch options.
-fn check_config(options: &ServeOptions) -> anyhow::Result<()> {
+/// nothing: the options together, certificates, the spool folder, the Elasticsearch options;
+/// with `--online`, what the cluster says too.
+fn check_config(args: &CheckConfigArgs) -> anyhow::Result<()> {
+    let options = &args.serve;
     #[allow(clippy::print_stdout)]
     {
         print!("{}", options.to_redacted_toml());
@@ -199,6 +234,12 @@ fn check_config(options: &ServeOptions) -> anyhow::Result<()> {
     }
     if let Err(e) = options.elasticsearch.client() {
         problems.push(format!("{e:#}"));
+    } else if args.online {
+        let found = runtime()?.block_on(online::check(options));
+        for note in &found.notes {
+            eprintln!("online: {note}");
+        }
+        problems.extend(found.problems);
     }
     if problems.is_empty() {
         eprintln!("configuration OK");
@@ -207,7 +248,7 @@ fn check_config(options: &ServeOptions) -> anyhow::Result<()> {
     for p in &problems {
         eprintln!("problem: {p}");
     }
-    anyhow::bail!("{} problem(s) in the configuration", problems.len())
+    Err(ConfigProblems(problems.len()).into())
 }
 
 /// Whether `dir` is (or could be made) a folder drainpipe can write in, leaving nothing behind.

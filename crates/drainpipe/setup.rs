@@ -50,6 +50,22 @@ impl std::fmt::Display for Change {
 /// the data streams' lifecycle where the server supports it; `None` keeps the lifecycle the
 /// installed template has, so `serve` never undoes what `setup --retention` did.
 pub async fn install(client: &Client, retention: &[RetentionRule]) -> Result<Vec<Change>, Error> {
+    install_or_plan(client, retention, Write::Yes).await
+}
+
+/// What [`install`] would change, changing nothing (`check-config --online`).
+pub async fn plan(client: &Client, retention: &[RetentionRule]) -> Result<Vec<Change>, Error> {
+    install_or_plan(client, retention, Write::No).await
+}
+
+/// Whether setup writes, or only says what it would write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    Yes,
+    No,
+}
+
+async fn install_or_plan(client: &Client, retention: &[RetentionRule], write: Write) -> Result<Vec<Change>, Error> {
     let server = client.server().await?;
     let mut changes = Vec::new();
     let mut main = template();
@@ -60,9 +76,9 @@ pub async fn install(client: &Client, retention: &[RetentionRule]) -> Result<Vec
     let default = retention.iter().rev().find(|r| r.dataset.is_none()).map(|r| &r.retention);
     // Dead letters first: their template must outrank the main one, whose pattern covers
     // their stream's name too, before the main one is written.
-    install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), default, &mut changes).await?;
-    install_one(client, TEMPLATE_NAME, main.clone(), default, &mut changes).await?;
-    install_dataset_overrides(client, &main, retention, &mut changes).await?;
+    install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), default, write, &mut changes).await?;
+    install_one(client, TEMPLATE_NAME, main.clone(), default, write, &mut changes).await?;
+    install_dataset_overrides(client, &main, retention, write, &mut changes).await?;
     Ok(changes)
 }
 
@@ -79,6 +95,7 @@ async fn install_dataset_overrides(
     client: &Client,
     main: &serde_json::Value,
     retention: &[RetentionRule],
+    write: Write,
     changes: &mut Vec<Change>,
 ) -> Result<(), Error> {
     let prefix = format!("{TEMPLATE_NAME}-");
@@ -100,10 +117,12 @@ async fn install_dataset_overrides(
         let mut t = main.clone();
         t["index_patterns"] = serde_json::json!([format!("logs-heroku.{dataset}-*")]);
         t["priority"] = DATASET_PRIORITY.into();
-        install_one(client, &format!("{prefix}{dataset}"), t, *age, changes).await?;
+        install_one(client, &format!("{prefix}{dataset}"), t, *age, write, changes).await?;
     }
     for name in installed.iter().filter(|n| !wanted.iter().any(|(d, _)| n[prefix.len()..] == **d)) {
-        client.delete_index_template(name).await?;
+        if write == Write::Yes {
+            client.delete_index_template(name).await?;
+        }
         changes.push(Change::Deleted(format!("index template {name}")));
     }
     Ok(())
@@ -138,6 +157,7 @@ async fn install_one(
     name: &str,
     mut template: serde_json::Value,
     retention: Option<&Retention>,
+    write: Write,
     changes: &mut Vec<Change>,
 ) -> Result<(), Error> {
     let installed = client.index_template(name).await?.map(|t| Installed::from(&t));
@@ -157,7 +177,9 @@ async fn install_one(
         changes.push(Change::Unchanged(what));
         return Ok(());
     }
-    put_with_fallbacks(client, name, template, changes).await?;
+    if write == Write::Yes {
+        put_with_fallbacks(client, name, template, changes).await?;
+    }
     changes.push(if existing.is_some() { Change::Updated(what) } else { Change::Created(what) });
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The command line as operators meet it: where options come from, what a wrong one says, and
-//! the exit codes (0 fine, 1 a failure at run time or problems check-config found, 2 options
-//! that cannot be used). None of these needs Elasticsearch.
+//! the exit codes (0 fine, 1 a failure at run time, 2 options that cannot be used, 78 problems
+//! check-config found). None of these needs Elasticsearch but `check-config --online`'s.
 
 use std::process::{Command, Output};
 
@@ -33,7 +33,7 @@ fn the_drain_token_variable_is_the_flag_name_upper_cased_and_the_old_one_still_w
 #[test]
 fn check_config_finds_clashes_and_changes_nothing() {
     let out = run(&["check-config", "--listen", "127.0.0.1:18080", "--metrics-listen", ":18080"], &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(text(&out.stderr).contains("same address"), "{}", text(&out.stderr));
 
     let dir = std::env::temp_dir().join(format!("drainpipe-cli-{}", std::process::id()));
@@ -42,7 +42,7 @@ fn check_config_finds_clashes_and_changes_nothing() {
     std::fs::create_dir_all(&dir).unwrap();
     let spool_arg = spool.to_str().unwrap();
     let out = run(&["check-config", "--spool-dir", spool_arg, "--spool-max-bytes", "10MiB"], &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(text(&out.stderr).contains("two segments"), "{}", text(&out.stderr));
     let out = run(&["check-config", "--spool-dir", spool_arg], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -160,4 +160,20 @@ fn completions_and_manual_pages_cover_every_command() {
         assert!(dir.join(page).exists(), "{page}");
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `check-config --online` asks the cluster and changes nothing: against the test
+/// Elasticsearch it answers and the templates' state is told; against nothing, exit 78.
+#[test]
+fn check_config_online_asks_the_cluster() {
+    let es = crate::support::elasticsearch_url();
+    let namespace = crate::support::unique_namespace("online");
+    let out = run(&["check-config", "--online", "--elasticsearch-url", &es, "--namespace", &namespace], &[]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("answers") && said.contains("index template logs-heroku-by-dataset:"), "{said}");
+    assert!(said.contains("privileges"), "{said}");
+    let out = run(&["check-config", "--online", "--elasticsearch-url", "http://127.0.0.1:9"], &[]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot reach Elasticsearch"));
 }

@@ -1,0 +1,110 @@
+//! `check-config --online`: asks each Elasticsearch node what `serve` would meet there (it
+//! answers, takes the credentials, grants the privileges drainpipe needs, and whether the
+//! index templates are installed and current), changing nothing.
+
+use drainpipe_bulk_indexer::{Client, Method};
+
+use crate::config::ServeOptions;
+use crate::setup::{self, Change};
+
+/// What drainpipe needs: index templates (unless they are managed elsewhere), the cluster's
+/// health for readiness, and to create documents in its data streams (`auto_configure` lets a
+/// first document create its stream from the template).
+const CLUSTER_PRIVILEGES: [&str; 2] = ["monitor", "manage_index_templates"];
+const INDEX_PRIVILEGES: [&str; 2] = ["create_doc", "auto_configure"];
+
+/// Problems found (each makes check-config fail), and notes on what was found.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+pub async fn check(options: &ServeOptions) -> Findings {
+    let mut found = Findings::default();
+    for url in &options.elasticsearch.elasticsearch_url {
+        let mut one = options.elasticsearch.clone();
+        one.elasticsearch_url = vec![url.clone()];
+        let client = match one.client() {
+            Ok(c) => c,
+            Err(e) => {
+                found.problems.push(format!("{e:#}"));
+                continue;
+            }
+        };
+        let shown = client.url().to_owned();
+        match client.server().await {
+            Ok(server) => {
+                let kind = if server.opensearch { "OpenSearch" } else { "Elasticsearch" };
+                found.notes.push(format!("{shown}: {kind} answers"));
+            }
+            Err(e) => {
+                found.problems.push(format!("{shown}: {e}"));
+                continue;
+            }
+        }
+        privileges(&client, &shown, &mut found).await;
+    }
+    if found.problems.is_empty() {
+        if let Ok(client) = options.elasticsearch.client() {
+            templates(&client, options, &mut found).await;
+        }
+    }
+    found
+}
+
+/// The user's privileges, where the server has a security API that is on.
+async fn privileges(client: &Client, shown: &str, found: &mut Findings) {
+    let body = serde_json::json!({
+        "cluster": CLUSTER_PRIVILEGES,
+        "index": [{"names": ["logs-heroku.*"], "privileges": INDEX_PRIVILEGES}],
+    });
+    let body = bytes::Bytes::from(body.to_string());
+    let answer = client.request(Method::Post, "/_security/user/_has_privileges", "application/json", Some(body)).await;
+    let (status, body) = match answer {
+        Ok(a) => a,
+        Err(e) => return found.problems.push(format!("{shown}: {e}")),
+    };
+    match status.as_u16() {
+        200 => {}
+        401 => return found.problems.push(format!("{shown}: the credentials are refused (401)")),
+        _ => {
+            return found.notes.push(format!(
+                "{shown}: no security API answered ({status}): privileges not checked (security off, or OpenSearch)"
+            ))
+        }
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if answer["has_all_requested"] == true {
+        return found.notes.push(format!("{shown}: the user has every privilege drainpipe needs"));
+    }
+    let mut missing: Vec<String> =
+        CLUSTER_PRIVILEGES.iter().filter(|p| answer["cluster"][**p] != true).map(|p| format!("cluster {p}")).collect();
+    missing.extend(
+        INDEX_PRIVILEGES
+            .iter()
+            .filter(|p| answer["index"]["logs-heroku.*"][**p] != true)
+            .map(|p| format!("{p} on logs-heroku.*")),
+    );
+    found
+        .problems
+        .push(format!("{shown}: the user lacks {} (docs/operations.md#the-elasticsearch-role)", missing.join(", ")));
+}
+
+/// Whether the index templates are there and current, as `setup` would find them.
+async fn templates(client: &Client, options: &ServeOptions, found: &mut Findings) {
+    match setup::plan(client, &options.elasticsearch.retention).await {
+        Ok(changes) => {
+            for change in changes {
+                found.notes.push(match change {
+                    Change::Unchanged(what) => format!("{what}: installed and current"),
+                    Change::Created(what) => format!("{what}: missing; serve or setup installs it"),
+                    Change::Updated(what) => format!("{what}: out of date; serve or setup updates it"),
+                    Change::Deleted(what) => format!("{what}: no longer wanted; setup removes it"),
+                    Change::Skipped(what, why) => format!("{what}: {why}"),
+                });
+            }
+        }
+        Err(e) => found.problems.push(format!("index templates: {e}")),
+    }
+}
