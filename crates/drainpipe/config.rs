@@ -205,6 +205,12 @@ pub struct DeliveryOptions {
     #[arg(long, value_name = "POLICY", default_value = "batch")]
     pub spool_fsync: FsyncPolicy,
 
+    /// Install and update the index templates at start-up. `false` where drainpipe may only
+    /// write documents and the templates are managed elsewhere (`drainpipe setup` run by
+    /// someone who may, or your own tooling)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub manage_templates: bool,
+
     /// How long SIGTERM waits for requests in flight before exiting
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub shutdown_timeout: HumanDuration,

@@ -49,6 +49,13 @@ pub async fn check(options: &ServeOptions) -> Findings {
         if let Ok(client) = options.elasticsearch.client() {
             templates(&client, options, &mut found).await;
         }
+        // Nobody else will install them: documents would land in streams with guessed mappings.
+        if !options.delivery.manage_templates {
+            let missing: Vec<String> = found.notes.iter().filter(|n| n.contains(": missing;")).cloned().collect();
+            for note in missing {
+                found.problems.push(format!("{note} (--manage-templates false: run drainpipe setup where it may)"));
+            }
+        }
     }
     found
 }

@@ -111,8 +111,13 @@ impl Delivery {
     ) -> anyhow::Result<Delivery> {
         let (chunk_tx, chunk_rx) = mpsc::channel(pipeline::CHUNKS_WAITING);
         let (indexer_config, retention) = (options.indexer_config(), options.elasticsearch.retention.clone());
+        let manage_templates = options.delivery.manage_templates;
         let chunks = pipeline::Chunker::new(chunk_tx, indexer_config.max_docs, indexer_config.max_bytes);
         let indexer = tokio::spawn(async move {
+            if !manage_templates {
+                tracing::info!("--manage-templates false: the index templates are left to whoever manages them");
+                return Ok(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await);
+            }
             tokio::select! {
                 installed = setup::install_until_done(&client, &retention) => installed?,
                 // Stopped before Elasticsearch ever answered, holding nothing: nothing to wait

@@ -388,3 +388,14 @@ async fn healthz_stays_fast_while_gzip_bodies_inflate() {
     // Inflating on the async workers, this took 1.8 s.
     assert!(slowest < Duration::from_secs(1), "/healthz took {slowest:?}");
 }
+
+/// `--manage-templates false` (drainpipe may only write): serve never tries to install the
+/// index templates.
+#[tokio::test]
+async fn with_manage_templates_false_serve_leaves_the_templates_alone() {
+    let dp =
+        Drainpipe::start_against(NO_ELASTICSEARCH, &unique_namespace("notemplates"), &["--manage-templates", "false"]);
+    dp.wait_for_log("left to whoever manages them", Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(dp.logged("cannot install the index template"), None, "it tried the templates");
+}
