@@ -52,6 +52,13 @@ fn check_config_finds_clashes_and_changes_nothing() {
 }
 
 #[test]
+fn a_mistyped_flag_gets_a_suggestion() {
+    let out = run(&["serve", "--spool-dri", "/tmp/x"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("a similar argument exists: '--spool-dir'"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn unusable_options_exit_2_with_what_was_typed() {
     for args in [
         &["serve", "--drain-token", "d.1"][..],

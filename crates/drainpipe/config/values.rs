@@ -164,7 +164,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// A duration written `500ms`, `30s`, `5m` or `1h` (a bare number is seconds).
+/// A duration written `500ms`, `30s`, `5m`, `1h30m` (humantime's syntax; a bare number is
+/// seconds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
 
@@ -172,8 +173,13 @@ impl std::str::FromStr for HumanDuration {
     type Err = String;
 
     fn from_str(s: &str) -> Result<HumanDuration, String> {
-        let units: &[(&[&str], u64)] = &[(&["ms"], 1), (&["", "s"], 1000), (&["m"], 60_000), (&["h"], 3_600_000)];
-        scaled(s, "duration (e.g. 500ms, 30s, 5m)", units).map(|ms| HumanDuration(Duration::from_millis(ms)))
+        let s = s.trim();
+        if let Ok(secs) = s.parse::<u64>() {
+            return Ok(HumanDuration(Duration::from_secs(secs)));
+        }
+        humantime::parse_duration(s)
+            .map(HumanDuration)
+            .map_err(|e| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m, 1h30m): {e}"))
     }
 }
 
@@ -315,33 +321,17 @@ impl std::str::FromStr for ByteSize {
     type Err = String;
 
     fn from_str(s: &str) -> Result<ByteSize, String> {
-        let units: &[(&[&str], u64)] = &[
-            (&["", "b"], 1),
-            (&["k", "kb", "kib"], 1 << 10),
-            (&["m", "mb", "mib"], 1 << 20),
-            (&["g", "gb", "gib"], 1 << 30),
-        ];
-        let bytes = scaled(&s.to_ascii_lowercase(), "size (e.g. 65536, 64KiB, 8MiB)", units)?;
+        // Binary units whatever the spelling (`8MB` is 8 MiB, as people mean for buffers).
+        let bytes = parse_size::Config::new()
+            .with_binary()
+            .parse_size(s.trim())
+            .map_err(|e| format!("{:?} is not a size (e.g. 65536, 64KiB, 8MiB): {e}", s.trim()))?;
         usize::try_from(bytes)
             .ok()
             .filter(|&b| b > 0)
             .map(ByteSize)
             .ok_or_else(|| format!("{:?} is out of range", s.trim()))
     }
-}
-
-/// A whole number and one of `units` (its spellings and what one is worth), as a count of the
-/// smallest unit; `what` names the kind of value in errors.
-fn scaled(s: &str, what: &str, units: &[(&[&str], u64)]) -> Result<u64, String> {
-    let s = s.trim();
-    let (n, unit) = split_number(s);
-    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a {what}"))?;
-    let unit = unit.trim();
-    let (_, worth) = units
-        .iter()
-        .find(|(names, _)| names.contains(&unit))
-        .ok_or_else(|| format!("unknown unit {unit:?} in {s:?}"))?;
-    n.checked_mul(*worth).ok_or_else(|| format!("{s:?} is out of range"))
 }
 
 /// `"30s"` → `("30", "s")`.
@@ -386,6 +376,11 @@ mod tests {
         assert_eq!("500ms".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_millis(500))));
         assert_eq!("2m".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(120))));
         assert!("soon".parse::<HumanDuration>().is_err());
+        // humantime's and parse-size's syntax, as people write them.
+        assert_eq!("1h30m".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(5400))));
+        assert_eq!("45".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(45))));
+        assert_eq!("1.5GiB".parse::<ByteSize>(), Ok(ByteSize(3 << 29)));
+        assert_eq!("64KB".parse::<ByteSize>(), Ok(ByteSize(65_536)), "binary units whatever the spelling");
         assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
         assert_eq!(HumanDuration(Duration::from_secs(30)).to_string(), "30s");
         assert_eq!("batch".parse::<FsyncPolicy>(), Ok(FsyncPolicy::Batch));
