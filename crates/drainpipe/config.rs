@@ -27,8 +27,8 @@ use drainpipe_spool::SpoolConfig;
 use serde::Serialize;
 
 pub use values::{
-    ByteSize, DrainToken, ElasticsearchUrl, FsyncPolicy, HumanDuration, ListenAddr, LogFormat, Namespace, Retention,
-    RetentionRule, Secret,
+    ByteSize, Credentials, DrainToken, ElasticsearchUrl, FsyncPolicy, HumanDuration, ListenAddr, LogFormat, Namespace,
+    Retention, RetentionRule, Secret,
 };
 
 /// Variables other software sets, read for an option when neither its flag nor its
@@ -120,11 +120,11 @@ pub struct ReceiveOptions {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
     pub listen: ListenAddr,
 
-    /// Accept drains only with these basic-auth credentials (repeatable, or comma-separated).
-    /// None: the endpoint is open
-    #[arg(long, value_name = "USER:PASS", value_delimiter = ',', hide_env_values = true)]
+    /// Accept drains only with these basic-auth credentials (repeatable, or comma-separated;
+    /// a password may hold commas). None: the endpoint is open
+    #[arg(long, value_name = "USER:PASS", hide_env_values = true)]
     #[serde(serialize_with = "values::redacted_credentials")]
-    pub basic_auth: Vec<Credential>,
+    pub basic_auth: Vec<Credentials>,
 
     /// Map a Logplex drain token to an app name (repeatable, or comma-separated). When any is
     /// set, requests carrying another token get 403
@@ -394,6 +394,11 @@ impl ReceiveOptions {
         self.tls_cert.as_deref().zip(self.tls_key.as_deref())
     }
 
+    /// Every `--basic-auth` credential, however they were given.
+    pub fn credentials(&self) -> Vec<Credential> {
+        self.basic_auth.iter().flat_map(|l| l.0.iter().cloned()).collect()
+    }
+
     pub fn drain_tokens(&self) -> DrainTokens {
         DrainTokens::new(self.drain_token.iter().map(|t| (t.token.clone(), t.app.clone())))
     }
@@ -568,7 +573,7 @@ pub(crate) mod tests {
         assert_eq!(format!("{:?}", c.elasticsearch.elasticsearch_url), "[http://file:9200/]");
         assert_eq!(c.elasticsearch.namespace.0, "flag");
         assert!(c.elasticsearch.elasticsearch_gzip);
-        assert_eq!((c.bulk.bulk_max_docs.get(), c.receive.basic_auth.len()), (10, 2));
+        assert_eq!((c.bulk.bulk_max_docs.get(), c.receive.credentials().len()), (10, 2));
         // PORT is above the file.
         let c = serve_with(&["--config", p], |k| (k == "PORT").then(|| "5000".to_owned())).unwrap();
         assert_eq!(c.receive.listen.0.port(), 5000);

@@ -211,7 +211,7 @@ fn start_receivers(
     let http = HttpConfig {
         max_body_bytes: r.max_body_size.0,
         max_connections: r.max_connections.get(),
-        credentials: r.basic_auth.clone(),
+        credentials: r.credentials(),
         drain_tokens: target.drain_tokens.clone(),
         allow_tokenless: r.allow_tokenless,
         trust_forwarded_for: r.trust_forwarded_for,

@@ -105,8 +105,39 @@ impl Serialize for Secret {
 }
 
 /// `basic-auth` entries print as `user:[REDACTED]`.
-pub fn redacted_credentials<S: Serializer>(credentials: &[Credential], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(credentials.iter().map(|c| format!("{}:{REDACTED}", c.user)))
+pub fn redacted_credentials<S: Serializer>(lists: &[Credentials], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(lists.iter().flat_map(|l| &l.0).map(|c| format!("{}:{REDACTED}", c.user)))
+}
+
+/// One `--basic-auth` value: a `USER:PASS`, or several separated by commas. A comma starts a
+/// new credential only where what follows it has a `:` of its own, so a password may hold
+/// commas (`logplex:a,b` is one credential); `u:a,b:c` is two (give such a password alone in a
+/// TOML array item, or repeat the flag).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials(pub Vec<Credential>);
+
+impl std::str::FromStr for Credentials {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Credentials, String> {
+        let mut pieces: Vec<String> = Vec::new();
+        for piece in s.split(',') {
+            match pieces.last_mut() {
+                Some(last) if !piece.contains(':') => {
+                    last.push(',');
+                    last.push_str(piece);
+                }
+                _ => pieces.push(piece.to_owned()),
+            }
+        }
+        pieces.iter().map(|p| p.parse::<Credential>()).collect::<Result<_, _>>().map(Credentials)
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|c| format!("{}:{REDACTED}", c.user))).finish()
+    }
 }
 
 /// One `TOKEN=APP` of the drain-token list; the token prints as `[REDACTED]`.
@@ -376,6 +407,15 @@ mod tests {
         assert_eq!("500ms".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_millis(500))));
         assert_eq!("2m".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(120))));
         assert!("soon".parse::<HumanDuration>().is_err());
+        // A comma starts a credential only where a `user:` follows it.
+        let users = |s: &str| {
+            let list = s.parse::<Credentials>().unwrap();
+            list.0.iter().map(|c| format!("{}={}", c.user, c.password.expose())).collect::<Vec<_>>()
+        };
+        assert_eq!(users("logplex:a,b"), ["logplex=a,b"], "a comma inside a password");
+        assert_eq!(users("old:x,new:y"), ["old=x", "new=y"], "rotation");
+        assert_eq!(users("old:x,y,new:z"), ["old=x,y", "new=z"]);
+        assert!("nopassword".parse::<Credentials>().is_err());
         // humantime's and parse-size's syntax, as people write them.
         assert_eq!("1h30m".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(5400))));
         assert_eq!("45".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(45))));
