@@ -318,10 +318,15 @@ fn scalar(value: toml::Value) -> Option<String> {
     }
 }
 
+/// `serve`'s command line alone, with its variables.
+fn serve_command() -> Command {
+    let serve = with_env_names(Command::new("drainpipe").subcommand(ServeOptions::augment_args(Command::new("serve"))));
+    serve.find_subcommand("serve").cloned().unwrap_or_default()
+}
+
 /// Whether `serve`'s `--<flag>` takes `values` (every option file key is one of serve's).
 fn check_value(flag: &str, values: &Vec<String>) -> Result<(), String> {
-    let serve = with_env_names(Command::new("drainpipe").subcommand(ServeOptions::augment_args(Command::new("serve"))));
-    let serve = serve.find_subcommand("serve").cloned().unwrap_or_default();
+    let serve = serve_command();
     let Some(arg) = serve.get_arguments().find(|a| a.get_long() == Some(flag)) else {
         return Err("unknown option".to_owned());
     };
@@ -351,16 +356,19 @@ fn invalid(message: String) -> clap::Error {
 impl ElasticsearchOptions {
     /// The client these options describe.
     pub fn client(&self) -> anyhow::Result<Client> {
-        let ca_pem = match &self.elasticsearch_ca {
-            Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
-            None => None,
-        };
+        let ca_pem = self.ca_pem()?;
         Ok(Client::with_config(&ClientConfig {
             urls: self.elasticsearch_url.iter().map(|u| u.0.clone()).collect(),
             api_key: self.elasticsearch_api_key.as_ref().map(|k| k.0.clone()),
             ca_pem,
             gzip: self.elasticsearch_gzip,
         })?)
+    }
+
+    /// The `--elasticsearch-ca` file's certificates (Kibana is trusted with them too).
+    pub fn ca_pem(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+        self.elasticsearch_ca.as_ref().map(read).transpose()
     }
 
     /// Where documents Elasticsearch will never take are kept.
@@ -626,8 +634,7 @@ pub(crate) mod tests {
             assert!(APP_FIELDS.split_whitespace().any(|f| f == key), "app.json: {key} is not an app.json field");
         }
         assert_eq!(app["stack"], "container", "heroku.yml needs the container stack");
-        let serve = with_env_names(Command::new("d").subcommand(ServeOptions::augment_args(Command::new("serve"))));
-        let serve = serve.find_subcommand("serve").unwrap();
+        let serve = serve_command();
         let env = app["env"].as_object().unwrap();
         assert!(env.contains_key("DRAINPIPE_BASIC_AUTH") && env.contains_key("ELASTICSEARCH_URL"));
         for (var, spec) in env {

@@ -108,17 +108,26 @@ pub struct ReplayArgs {
     pub files: Vec<PathBuf>,
 }
 
-/// Options that cannot go together: a usage error, like a value clap refuses (exit code 2).
+/// A failure with an exit code of its own: [`USAGE`] for options that cannot go together (like
+/// a value clap refuses), [`EX_CONFIG`] for problems `check-config` found. Others exit 1.
 #[derive(Debug)]
-struct Problems(Vec<String>);
+struct Exit {
+    code: u8,
+    message: String,
+}
 
-impl std::fmt::Display for Problems {
+/// Options that cannot be used: clap's own exit code for them.
+const USAGE: u8 = 2;
+/// sysexits.h's "configuration error": what `check-config` exits with when it finds problems.
+const EX_CONFIG: u8 = 78;
+
+impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("; "))
+        f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for Problems {}
+impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -156,13 +165,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = if e.is::<Problems>() {
-                2
-            } else if e.is::<ConfigProblems>() {
-                EX_CONFIG
-            } else {
-                1
-            };
+            let code = e.downcast_ref::<Exit>().map_or(1, |exit| exit.code);
             match log_format {
                 LogFormat::Text => eprintln!("drainpipe: error: {e:#}"),
                 LogFormat::Json => tracing::error!(error = %format!("{e:#}"), "drainpipe cannot go on"),
@@ -184,7 +187,7 @@ fn print_all(bytes: &[u8]) -> anyhow::Result<()> {
 fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let problems = options.problems();
     if !problems.is_empty() {
-        return Err(Problems(problems).into());
+        return Err(Exit { code: USAGE, message: problems.join("; ") }.into());
     }
     let runtime = runtime()?;
     let result = runtime.block_on(serve::run(options));
@@ -196,21 +199,6 @@ fn serve(options: ServeOptions) -> anyhow::Result<()> {
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
-
-/// sysexits.h's "configuration error": what `check-config` exits with when it finds problems.
-const EX_CONFIG: u8 = 78;
-
-/// Problems `check-config` found in a configuration that parsed.
-#[derive(Debug)]
-struct ConfigProblems(usize);
-
-impl std::fmt::Display for ConfigProblems {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} problem(s) in the configuration", self.0)
-    }
-}
-
-impl std::error::Error for ConfigProblems {}
 
 /// Prints the configuration and checks what can be checked without serving, changing
 /// nothing: the options together, certificates, the spool folder, the Elasticsearch options;
@@ -248,7 +236,7 @@ fn check_config(args: &CheckConfigArgs) -> anyhow::Result<()> {
     for p in &problems {
         eprintln!("problem: {p}");
     }
-    Err(ConfigProblems(problems.len()).into())
+    Err(Exit { code: EX_CONFIG, message: format!("{} problem(s) in the configuration", problems.len()) }.into())
 }
 
 /// Whether `dir` is (or could be made) a folder drainpipe can write in, leaving nothing behind.
@@ -279,9 +267,8 @@ async fn run_setup(args: SetupArgs) -> anyhow::Result<()> {
     match args.kibana_url {
         Some(url) => {
             let es = &args.elasticsearch;
-            let ca = es.elasticsearch_ca.as_ref().map(|p| std::fs::read(p).with_context(|| p.display().to_string()));
             let key = es.elasticsearch_api_key.as_ref().map(|k| k.0.as_str());
-            let kibana = setup::Kibana::new(&url, key, ca.transpose()?.as_deref())?;
+            let kibana = setup::Kibana::new(&url, key, es.ca_pem()?.as_deref())?;
             changes.push(kibana.import().await?);
         }
         None => changes.push(setup::Change::Skipped("Kibana objects".into(), "no --kibana-url given".into())),

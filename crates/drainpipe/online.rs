@@ -49,13 +49,6 @@ pub async fn check(options: &ServeOptions) -> Findings {
         if let Ok(client) = options.elasticsearch.client() {
             templates(&client, options, &mut found).await;
         }
-        // Nobody else will install them: documents would land in streams with guessed mappings.
-        if !options.delivery.manage_templates {
-            let missing: Vec<String> = found.notes.iter().filter(|n| n.contains(": missing;")).cloned().collect();
-            for note in missing {
-                found.problems.push(format!("{note} (--manage-templates false: run drainpipe setup where it may)"));
-            }
-        }
     }
     found
 }
@@ -105,6 +98,14 @@ async fn templates(client: &Client, options: &ServeOptions, found: &mut Findings
             for change in changes {
                 found.notes.push(match change {
                     Change::Unchanged(what) => format!("{what}: installed and current"),
+                    // Nobody else will install it: documents would land in streams with
+                    // guessed mappings.
+                    Change::Created(what) if !options.delivery.manage_templates => {
+                        found.problems.push(format!(
+                            "{what}: missing; with --manage-templates false, run drainpipe setup where it may"
+                        ));
+                        continue;
+                    }
                     Change::Created(what) => format!("{what}: missing; serve or setup installs it"),
                     Change::Updated(what) => format!("{what}: out of date; serve or setup updates it"),
                     Change::Deleted(what) => format!("{what}: no longer wanted; setup removes it"),

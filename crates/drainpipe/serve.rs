@@ -116,14 +116,14 @@ impl Delivery {
         let indexer = tokio::spawn(async move {
             if !manage_templates {
                 tracing::info!("--manage-templates false: the index templates are left to whoever manages them");
-                return Ok(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await);
-            }
-            tokio::select! {
-                installed = setup::install_until_done(&client, &retention) => installed?,
-                // Stopped before Elasticsearch ever answered, holding nothing: nothing to wait
-                // for (a container with a wrong URL would otherwise take the whole timeout).
-                () = closed_with_nothing_waiting(&chunk_rx) => {
-                    tracing::info!("stopping before the index templates were installed; nothing was waiting for them");
+            } else {
+                tokio::select! {
+                    installed = setup::install_until_done(&client, &retention) => installed?,
+                    // Stopped before Elasticsearch ever answered, holding nothing: nothing to
+                    // wait for (a container with a wrong URL would otherwise take the whole timeout).
+                    () = closed_with_nothing_waiting(&chunk_rx) => {
+                        tracing::info!("stopping before the index templates were installed; nothing was waiting for them");
+                    }
                 }
             }
             Ok(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await)

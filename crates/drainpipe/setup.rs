@@ -330,9 +330,10 @@ impl Kibana {
     /// Imports the saved objects, unless Kibana already holds them exactly as shipped.
     pub async fn import(&self) -> anyhow::Result<Change> {
         let what = format!("Kibana saved objects at {}", self.base);
-        let stored = self.stored_objects().await?;
         let shipped = shipped_kibana_objects();
-        if stored.iter().flatten().count() == shipped.len()
+        let stored = self.stored_objects(&shipped).await?;
+        let existed = stored.iter().flatten().count();
+        if existed == shipped.len()
             && stored.iter().zip(&shipped).all(|(s, ours)| s.as_ref().is_some_and(|s| same_object(s, ours)))
         {
             return Ok(Change::Unchanged(what));
@@ -351,13 +352,11 @@ impl Kibana {
         if !status.is_success() || !text.contains("\"success\":true") {
             anyhow::bail!("Kibana refused the saved objects ({status}): {text}");
         }
-        let existed = stored.iter().flatten().count();
         Ok(if existed == 0 { Change::Created(what) } else { Change::Updated(what) })
     }
 
-    /// What Kibana holds under each shipped object's type and id (`None`: not there).
-    async fn stored_objects(&self) -> anyhow::Result<Vec<Option<serde_json::Value>>> {
-        let shipped = shipped_kibana_objects();
+    /// What Kibana holds under each of `shipped`'s type and id (`None`: not there).
+    async fn stored_objects(&self, shipped: &[serde_json::Value]) -> anyhow::Result<Vec<Option<serde_json::Value>>> {
         let wanted: Vec<_> = shipped.iter().map(|o| serde_json::json!({"type": o["type"], "id": o["id"]})).collect();
         let url = self.url("api/saved_objects/_bulk_get")?;
         let answer = self.request(reqwest::Method::POST, url.clone()).json(&wanted).send().await;

@@ -201,7 +201,7 @@ impl Client {
     fn note_refusal(&self, status: StatusCode, body: &[u8]) {
         let code = status.as_u16();
         let mut refused = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !matches!(code, 401 | 403) {
+        if !crate::error::is_refusal_status(status) {
             if status == StatusCode::OK {
                 *refused = None;
             }

@@ -15,10 +15,15 @@ pub enum Error {
     ItemCount { sent: usize, got: usize },
 }
 
+/// A 401 or 403: Elasticsearch refuses drainpipe's credentials or their privileges.
+pub(crate) fn is_refusal_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 401 | 403)
+}
+
 impl Error {
-    /// A 401 or 403: Elasticsearch refuses drainpipe's credentials or their privileges.
+    /// A 401 or 403 answer (see [`is_refusal_status`]).
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Error::Status { status, .. } if matches!(status.as_u16(), 401 | 403))
+        matches!(self, Error::Status { status, .. } if is_refusal_status(*status))
     }
 
     /// Whether trying the same request again later can succeed.

@@ -106,7 +106,12 @@ impl Serialize for Secret {
 
 /// `basic-auth` entries print as `user:[REDACTED]`.
 pub fn redacted_credentials<S: Serializer>(lists: &[Credentials], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(lists.iter().flat_map(|l| &l.0).map(|c| format!("{}:{REDACTED}", c.user)))
+    s.collect_seq(lists.iter().flat_map(|l| &l.0).map(redacted))
+}
+
+/// `user:[REDACTED]`.
+fn redacted(c: &Credential) -> String {
+    format!("{}:{REDACTED}", c.user)
 }
 
 /// One `--basic-auth` value: a `USER:PASS`, or several separated by commas. A comma starts a
@@ -136,7 +141,7 @@ impl std::str::FromStr for Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|c| format!("{}:{REDACTED}", c.user))).finish()
+        f.debug_list().entries(self.0.iter().map(redacted)).finish()
     }
 }
 
