@@ -252,7 +252,16 @@ pub fn command<C: clap::CommandFactory>() -> Command {
 pub fn parse<C: clap::Parser>(args: &[OsString], env: impl Fn(&str) -> Option<String>) -> Result<C, clap::Error> {
     let command = command::<C>();
     let matches = command.clone().try_get_matches_from(args)?;
-    let Some((name, sub)) = matches.subcommand() else { return C::from_arg_matches(&matches) };
+    // The command that takes the options: `serve`, or `list` in `deadletter list`.
+    let mut path = Vec::new();
+    let mut sub = &matches;
+    while let Some((name, next)) = sub.subcommand() {
+        path.push(name.to_owned());
+        sub = next;
+    }
+    if path.is_empty() {
+        return C::from_arg_matches(&matches);
+    }
     let mut fallbacks = match sub.try_get_one::<PathBuf>("config").ok().flatten() {
         Some(path) => read_file(path).map_err(|e| clap::Error::raw(clap::error::ErrorKind::Io, format!("{e:#}\n")))?,
         None => BTreeMap::new(),
@@ -264,25 +273,31 @@ pub fn parse<C: clap::Parser>(args: &[OsString], env: impl Fn(&str) -> Option<St
             fallbacks.insert((*flag).to_owned(), values);
         }
     }
-    let command = command.mut_subcommand(name, |mut sub| {
-        for (flag, values) in &fallbacks {
-            let id = sub.get_arguments().find(|a| a.get_long() == Some(flag.as_str())).map(|a| a.get_id().clone());
-            if let Some(id) = id {
-                sub = sub.mut_arg(id, |a| a.default_values(values.clone()));
-            }
-        }
-        sub
-    });
+    let command = with_defaults(command, &path, &fallbacks);
     C::from_arg_matches(&command.try_get_matches_from(args)?)
 }
 
-/// Every subcommand's flags read `DRAINPIPE_<FLAG>` too.
+/// `command` with the subcommand at `path` taking `fallbacks` as its defaults.
+fn with_defaults(command: Command, path: &[String], fallbacks: &BTreeMap<String, Vec<String>>) -> Command {
+    let Some((name, rest)) = path.split_first() else {
+        return fallbacks.iter().fold(command, |sub, (flag, values)| {
+            let id = sub.get_arguments().find(|a| a.get_long() == Some(flag.as_str())).map(|a| a.get_id().clone());
+            match id {
+                Some(id) => sub.mut_arg(id, |a| a.default_values(values.clone())),
+                None => sub,
+            }
+        });
+    };
+    command.mut_subcommand(name, |sub| with_defaults(sub, rest, fallbacks))
+}
+
+/// Every subcommand's flags (at any depth) read `DRAINPIPE_<FLAG>` too.
 fn with_env_names(command: Command) -> Command {
     command.mut_subcommands(|sub| {
-        sub.mut_args(|arg| match arg.get_long().map(env_name) {
+        with_env_names(sub.mut_args(|arg| match arg.get_long().map(env_name) {
             Some(var) if arg.get_env().is_none() => arg.env(var),
             _ => arg,
-        })
+        }))
     })
 }
 

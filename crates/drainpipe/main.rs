@@ -4,6 +4,7 @@
 //! together (see ARCHITECTURE.md). Only here are `anyhow`, `clap` and a tracing subscriber used.
 
 mod config;
+mod deadletter;
 mod frame_codec;
 mod health;
 mod healthcheck;
@@ -41,6 +42,8 @@ enum Command {
     Setup(SetupArgs),
     /// Index files of Logplex bodies or `heroku logs` output (idempotent: replaying twice stores once)
     Replay(ReplayArgs),
+    /// List dead letters by reason, or send them again once the cause is fixed
+    Deadletter(deadletter::DeadLetterArgs),
     /// Exit 0 when the drainpipe serving here answers /healthz (for container health checks)
     Healthcheck(healthcheck::HealthcheckArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(a) => a.serve.general.log_format,
         Command::Setup(a) => a.general.log_format,
         Command::Replay(a) => a.general.log_format,
+        Command::Deadletter(a) => a.action.general().log_format,
         Command::Healthcheck(_) | Command::Completions { .. } | Command::Man { .. } => LogFormat::Text,
     };
     init_logging(log_format);
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => check_config(&args),
         Command::Setup(args) => runtime().and_then(|r| r.block_on(run_setup(args))),
         Command::Replay(args) => runtime().and_then(|r| r.block_on(replay::run(args))),
+        Command::Deadletter(args) => runtime().and_then(|r| r.block_on(deadletter::run(args.action))),
         Command::Healthcheck(args) => runtime().and_then(|r| r.block_on(healthcheck::run(&args))),
         Command::Completions { shell } => {
             let mut script = Vec::new();

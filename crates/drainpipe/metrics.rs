@@ -121,8 +121,8 @@ pub fn observe_lag(timestamps: &[f64]) {
 }
 
 /// Puts every crate's metrics, and the binary's own, in the registry `/metrics` serves; each
-/// starts at zero, so rates and alerts work from the first scrape.
-pub fn register_all() {
+/// starts at zero, so rates and alerts work from the first scrape. Once per process.
+pub fn register_all() -> prometheus::Result<()> {
     let registry = prometheus::default_registry();
     let own: [Box<dyn prometheus::core::Collector>; 7] = [
         Box::new(DOCUMENTS.clone()),
@@ -133,17 +133,13 @@ pub fn register_all() {
         Box::new(MEMORY_BACKLOG_MESSAGES.clone()),
         Box::new(BUILD_INFO.clone()),
     ];
-    let registered = own
-        .into_iter()
+    own.into_iter()
         .try_for_each(|c| registry.register(c))
         .and_then(|()| drainpipe_ingest::metrics::register(registry))
         .and_then(|()| drainpipe_spool::metrics::register(registry))
         .and_then(|()| drainpipe_bulk_indexer::metrics::register(registry))
-        // process_cpu_seconds_total, process_resident_memory_bytes, open file descriptors…
-        .and_then(|()| registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self())));
-    if let Err(e) = registered {
-        tracing::error!(error = %e, "registering metrics failed; /metrics may be incomplete");
-    }
+    // process_cpu_seconds_total, process_resident_memory_bytes, open file descriptors…: the
+    // default registry holds that collector already (the prometheus crate's `process` feature).
 }
 
 /// Every registered metric in the Prometheus text format.
@@ -180,7 +176,7 @@ mod tests {
     /// every name the shipped alerts and dashboard use is one `/metrics` serves.
     #[test]
     fn the_alerts_and_the_dashboard_use_only_metrics_drainpipe_exports() {
-        super::register_all();
+        super::register_all().expect("every metric registers once, none twice");
         let exported: BTreeSet<String> = prometheus::gather().iter().map(|f| f.name().to_owned()).collect();
         for process in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"] {
             assert!(exported.contains(process), "{process} is not exported");

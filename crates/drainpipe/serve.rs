@@ -38,7 +38,9 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     // First of all: from here on SIGHUP reloads instead of killing the process.
     let cert = reload_on_sighup(&options, &mut background)?;
     let signal = shutdown_signal();
-    metrics::register_all();
+    if let Err(e) = metrics::register_all() {
+        tracing::error!(error = %e, "registering metrics failed; /metrics may be incomplete");
+    }
     let client = options.elasticsearch.client()?;
     let listeners = Listeners::bind(&options, cert).await?;
     let (phase_tx, phase) = watch::channel(Phase::Running);

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod deadletters;
 mod delivery;
 mod drain_slice;
 mod fields;

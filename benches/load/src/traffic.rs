@@ -172,7 +172,7 @@ fn app_line(ts: &str, i: usize, rng: &mut Rng) -> (String, usize) {
         1 => format!("{head}at=warn msg=\"payment retried\" attempt={} request_id=", 1 + rng.below(3)),
         _ => format!("{head}Completed 200 OK in {}ms (Views: 3.1ms | ActiveRecord: 1.2ms) request_id=", rng.below(900)),
     };
-    let close = if i % 3 == 0 { "\"}" } else { "" };
+    let close = if i.is_multiple_of(3) { "\"}" } else { "" };
     (format!("{before_id}{id}{close}"), before_id.len() + id_at)
 }
 

@@ -1,9 +1,14 @@
 //! Where documents go that Elasticsearch will never take: the dead-letter index, and when even
 //! that refuses them, a local file. Each entry holds the original text, Elasticsearch's reason,
 //! and the rejected document itself.
+//!
+//! The file is shared with `drainpipe deadletter replay`, which moves it aside ([`take_file`])
+//! while `serve` may be appending: both hold an exclusive lock on it, and a writer that finds
+//! the file moved while it waited writes to the new one ([`append`]).
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -114,7 +119,7 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
     let written = match config.file.clone() {
         // The write and its fsync block: off the async workers.
         Some(path) => tokio::task::spawn_blocking(move || {
-            append(&path, lines.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+            DeadLetterFile::new(&path).append(lines.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
         })
         .await
         .unwrap_or_else(|e| Err(format!("the dead-letter file write failed: {e}"))),
@@ -127,8 +132,94 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
     }
 }
 
-fn append(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    f.write_all(data)?;
-    f.sync_data()
+/// The dead-letter file: one JSON entry per line, appended by `serve`, taken aside by a replay.
+#[derive(Clone, Debug)]
+pub struct DeadLetterFile {
+    path: PathBuf,
+}
+
+impl DeadLetterFile {
+    pub fn new(path: impl Into<PathBuf>) -> DeadLetterFile {
+        DeadLetterFile { path: path.into() }
+    }
+
+    /// Where entries are appended.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where [`DeadLetterFile::take`] moves the file: `<file>.replaying`.
+    pub fn taken_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".replaying");
+        self.path.with_file_name(name)
+    }
+
+    /// Appends `data` and syncs it. Under the file's lock, and into the file that is at the
+    /// path once the lock is held, so nothing is written into a file a replay has just taken.
+    pub fn append(&self, data: &[u8]) -> std::io::Result<()> {
+        loop {
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+            f.lock()?;
+            let opened = f.metadata()?;
+            let current = std::fs::metadata(&self.path).ok();
+            if current.is_some_and(|c| c.dev() == opened.dev() && c.ino() == opened.ino()) {
+                f.write_all(data)?;
+                return f.sync_data();
+            }
+            // Taken (or removed) while this waited: the entries go to the new file.
+        }
+    }
+
+    /// Moves the file to [`DeadLetterFile::taken_path`] under its lock (so no append is
+    /// half-written in it), for a replay to read while `serve` starts a new file. `false` when
+    /// there is no file. A file already taken (a replay that stopped half-way) must be dealt with
+    /// first: this refuses to overwrite it.
+    pub fn take(&self) -> std::io::Result<bool> {
+        let taken = self.taken_path();
+        if taken.exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} is there already (an unfinished replay)", taken.display()),
+            ));
+        }
+        let f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        f.lock()?;
+        std::fs::rename(&self.path, &taken)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_append_after_the_file_was_taken_starts_a_new_file() {
+        let dir = std::env::temp_dir().join(format!("drainpipe-deadletter-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = DeadLetterFile::new(dir.join("dead-letters.ndjson"));
+        assert!(!file.take().unwrap(), "no file, nothing taken");
+        file.append(b"one\n").unwrap();
+        // A replay holds the lock while an append waits for it, then takes the file.
+        let held = std::fs::File::open(file.path()).unwrap();
+        held.lock().unwrap();
+        let writer = {
+            let file = file.clone();
+            std::thread::spawn(move || file.append(b"two\n").unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::fs::rename(file.path(), file.taken_path()).unwrap();
+        drop(held);
+        writer.join().unwrap();
+        assert!(file.take().is_err(), "an unfinished replay is not overwritten");
+        assert_eq!(std::fs::read(file.taken_path()).unwrap(), b"one\n");
+        assert_eq!(std::fs::read(file.path()).unwrap(), b"two\n", "the waiting append went to the new file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,0 +1,584 @@
+//! `drainpipe deadletter list|replay`: the dead letters (the dead-letter stream's and the
+//! spool folder's file), grouped by reason, and sent again once their cause is fixed, as
+//! Logstash's dead_letter_queue input does.
+//!
+//! A replay sends each dead letter's document to the data stream it was meant for with its
+//! original `_id` (so a line stored meanwhile, or by an earlier replay, is not stored twice) and
+//! removes the dead letters that are now stored; what is still refused stays, and the exit is 1.
+//! The file is taken aside while it is read (`serve` may be appending; see
+//! `drainpipe_bulk_indexer::DeadLetterFile`), and what stays is appended back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use drainpipe_bulk_indexer::response::{classify, ItemOutcome};
+use drainpipe_bulk_indexer::{Backoff, Client, DeadLetterFile, Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::config::{ElasticsearchOptions, GeneralOptions};
+
+#[derive(Args, Debug)]
+pub struct DeadLetterArgs {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Action {
+    /// Show dead letters grouped by target, error type and reason, with counts and times
+    List {
+        #[command(flatten)]
+        select: Selection,
+        /// One JSON object per group instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters again with their original ids, and remove those now stored
+    Replay {
+        #[command(flatten)]
+        select: Selection,
+        /// Roll each target data stream over first, so a fixed index template applies to what
+        /// is sent (a new mapping reaches only new backing indices)
+        #[arg(long)]
+        rollover: bool,
+    },
+}
+
+impl Action {
+    pub fn general(&self) -> &GeneralOptions {
+        match self {
+            Action::List { select, .. } | Action::Replay { select, .. } => &select.general,
+        }
+    }
+}
+
+/// Which dead letters, and where they are.
+#[derive(Args, Debug)]
+pub struct Selection {
+    #[command(flatten)]
+    pub general: GeneralOptions,
+    #[command(flatten)]
+    elasticsearch: ElasticsearchOptions,
+    /// serve's spool folder: the dead letters in its dead-letters.ndjson are included
+    #[arg(long, value_name = "DIR", help_heading = "Dead letters")]
+    spool_dir: Option<PathBuf>,
+    /// Only dead letters from the last DURATION (`2h`, `7d`) or since a time (`2026-11-24T10:00:00Z`)
+    #[arg(long, value_name = "WHEN", value_parser = since_ms, help_heading = "Dead letters")]
+    since: Option<u64>,
+    /// Only dead letters whose error type or reason contains TEXT (any case)
+    #[arg(long, value_name = "TEXT", help_heading = "Dead letters")]
+    reason: Option<String>,
+}
+
+impl Selection {
+    fn file(&self) -> Option<DeadLetterFile> {
+        self.spool_dir.as_ref().map(|d| DeadLetterFile::new(d.join("dead-letters.ndjson")))
+    }
+
+    fn matches(&self, letter: &Letter) -> bool {
+        self.since.is_none_or(|since| letter.at_ms >= since)
+            && self.reason.as_ref().is_none_or(|r| {
+                let r = r.to_lowercase();
+                letter.kind.to_lowercase().contains(&r) || letter.reason.to_lowercase().contains(&r)
+            })
+    }
+}
+
+/// `--since`: a duration back from now, or a time.
+fn since_ms(value: &str) -> Result<u64, String> {
+    let at = match humantime::parse_duration(value) {
+        Ok(ago) => SystemTime::now().checked_sub(ago).unwrap_or(UNIX_EPOCH),
+        Err(_) => humantime::parse_rfc3339_weak(value)
+            .map_err(|_| format!("{value:?} is neither a duration (`2h`) nor a time (`2026-11-24T10:00:00Z`)"))?,
+    };
+    Ok(at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+}
+
+pub async fn run(action: Action) -> anyhow::Result<()> {
+    match action {
+        Action::List { select, json } => list(&select, json).await,
+        Action::Replay { select, rollover } => replay(&select, rollover).await,
+    }
+}
+
+/// One dead letter, as `serve` wrote it (bulk-indexer's `DeadLetter::document`).
+#[derive(Debug)]
+struct Letter {
+    at_ms: u64,
+    /// Where the document was meant to go, and its `_id`.
+    target: String,
+    id: String,
+    kind: String,
+    reason: String,
+    document: String,
+}
+
+impl Letter {
+    fn from_entry(entry: &Value) -> Option<Letter> {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        Some(Letter {
+            at_ms: entry["@timestamp"].as_u64().unwrap_or(0),
+            target: text(&entry["deadletter"]["index"])?,
+            id: text(&entry["deadletter"]["id"])?,
+            kind: text(&entry["error"]["type"]).unwrap_or_default(),
+            reason: text(&entry["error"]["message"]).unwrap_or_default(),
+            document: text(&entry["deadletter"]["document"])?,
+        })
+    }
+
+    /// The group a letter is listed under: its target, error type, and reason without what
+    /// differs per document (`[1:42]`, the id and value in quotes).
+    fn group(&self) -> (String, String, String) {
+        (self.target.clone(), self.kind.clone(), generic_reason(&self.reason))
+    }
+}
+
+/// `[1:40] failed to parse field [message] of type [long] in document with id 'abc'. Preview
+/// of field's value: 'x'` → `failed to parse field [message] of type [long] in document with
+/// id '…'. Preview of field's value: '…'`.
+fn generic_reason(reason: &str) -> String {
+    let reason = match reason.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((position, rest)) if position.chars().all(|c| c.is_ascii_digit() || c == ':') => rest,
+        _ => reason,
+    };
+    // A quote opens after a non-word character and closes before one: `field's` is no quote.
+    let chars: Vec<char> = reason.chars().collect();
+    let word = |i: Option<usize>| i.and_then(|i| chars.get(i)).is_some_and(|c| c.is_alphanumeric());
+    let mut out = String::with_capacity(reason.len());
+    let mut open: Option<usize> = None;
+    for (i, &c) in chars.iter().enumerate() {
+        match open {
+            None if c == '\'' && !word(i.checked_sub(1)) && chars[i + 1..].contains(&'\'') => {
+                out.push_str("'…'");
+                open = Some(i);
+            }
+            None => out.push(c),
+            Some(_) if c == '\'' && !word(Some(i + 1)) => open = None,
+            Some(_) => {}
+        }
+    }
+    if let Some(start) = open {
+        // Never closed: what followed was not quoted after all.
+        out.truncate(out.len() - "'…'".len());
+        out.extend(&chars[start..]);
+    }
+    out
+}
+
+/// A page of the dead-letter stream at a time, oldest first, from `--since` on.
+struct StreamPages<'a> {
+    client: &'a Client,
+    stream: String,
+    since: Option<u64>,
+    after: Option<Value>,
+    done: bool,
+}
+
+/// A dead letter in the stream: the backing index and `_id` to remove it by.
+struct Stored {
+    index: String,
+    id: String,
+    letter: Option<Letter>,
+}
+
+const PAGE: usize = 500;
+
+impl StreamPages<'_> {
+    async fn next(&mut self) -> anyhow::Result<Vec<Stored>> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let range = self.since.map(|ms| json!({"range": {"@timestamp": {"gte": ms, "format": "epoch_millis"}}}));
+        let mut query = json!({
+            "size": PAGE,
+            "query": {"bool": {"filter": range.into_iter().collect::<Vec<_>>()}},
+            // unmapped_type: a stream someone else's template made is read, not refused.
+            "sort": [
+                {"@timestamp": {"order": "asc", "unmapped_type": "date"}},
+                {"deadletter.id": {"order": "asc", "unmapped_type": "keyword"}},
+            ],
+            "track_total_hits": false,
+        });
+        if let Some(after) = &self.after {
+            query["search_after"] = after.clone();
+        }
+        let path = format!("/{}/_search?ignore_unavailable=true", self.stream);
+        let (status, body) =
+            self.client.request(Method::Post, &path, "application/json", Some(Bytes::from(query.to_string()))).await?;
+        if !status.is_success() {
+            anyhow::bail!("searching {} answered {status}: {}", self.stream, String::from_utf8_lossy(&body));
+        }
+        let mut answer: Value = serde_json::from_slice(&body)?;
+        let hits = answer["hits"]["hits"].as_array_mut().map(std::mem::take).unwrap_or_default();
+        self.done = hits.len() < PAGE;
+        self.after = hits.last().map(|h| h["sort"].clone());
+        Ok(hits
+            .into_iter()
+            .map(|h| Stored {
+                index: h["_index"].as_str().unwrap_or_default().to_owned(),
+                id: h["_id"].as_str().unwrap_or_default().to_owned(),
+                letter: Letter::from_entry(&h["_source"]),
+            })
+            .collect())
+    }
+}
+
+fn pages<'a>(client: &'a Client, select: &Selection) -> StreamPages<'a> {
+    StreamPages {
+        client,
+        stream: select.elasticsearch.dead_letter_stream(),
+        since: select.since,
+        after: None,
+        done: false,
+    }
+}
+
+/// How many dead letters a group has, and when the first and last were written.
+#[derive(Default)]
+struct Group {
+    count: u64,
+    first_ms: u64,
+    last_ms: u64,
+}
+
+impl Group {
+    fn add(&mut self, at_ms: u64) {
+        self.first_ms = if self.count == 0 { at_ms } else { self.first_ms.min(at_ms) };
+        self.last_ms = self.last_ms.max(at_ms);
+        self.count += 1;
+    }
+}
+
+type Groups = BTreeMap<(&'static str, (String, String, String)), Group>;
+
+async fn list(select: &Selection, as_json: bool) -> anyhow::Result<()> {
+    let client = select.elasticsearch.client()?;
+    let mut groups = Groups::new();
+    let mut unreadable = 0u64;
+    let mut pages = pages(&client, select);
+    loop {
+        let page = pages.next().await?;
+        if page.is_empty() {
+            break;
+        }
+        for stored in page {
+            match stored.letter {
+                Some(l) if select.matches(&l) => groups.entry(("stream", l.group())).or_default().add(l.at_ms),
+                Some(_) => {}
+                None => unreadable += 1,
+            }
+        }
+    }
+    let mut files = Vec::new();
+    if let Some(file) = select.file() {
+        for path in [file.taken_path(), file.path().to_owned()] {
+            if let Some(n) = read_file(&path, |letter| {
+                if let Some(l) = letter.filter(|l| select.matches(l)) {
+                    groups.entry(("file", l.group())).or_default().add(l.at_ms);
+                }
+            })? {
+                unreadable += n;
+                files.push(path);
+            }
+        }
+    }
+    let mut out = String::new();
+    for ((place, (target, kind, reason)), g) in &groups {
+        let (first, last) = (time(g.first_ms), time(g.last_ms));
+        if as_json {
+            let line = json!({"count": g.count, "where": place, "index": target, "error_type": kind, "reason": reason, "first": first, "last": last});
+            out.push_str(&format!("{line}\n"));
+        } else {
+            out.push_str(&format!(
+                "{:>8}  {place:<6}  {target}  {first} … {last}\n          {kind}: {reason}\n",
+                g.count
+            ));
+        }
+    }
+    if !as_json {
+        let total: u64 = groups.values().map(|g| g.count).sum();
+        let mut places = vec![select.elasticsearch.dead_letter_stream()];
+        places.extend(files.iter().map(|f| f.display().to_string()));
+        out.push_str(&format!("{total} dead letter(s) in {} group(s), from {}\n", groups.len(), places.join(" and ")));
+        if unreadable > 0 {
+            out.push_str(&format!("{unreadable} entr(ies) could not be read as dead letters and were left out\n"));
+        }
+    }
+    crate::print_all(out.as_bytes())
+}
+
+fn time(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// Calls `each` with the dead letter of every line of the file at `path` (`None` when a line
+/// holds none); `None` when there is no file, else how many lines were not dead letters.
+fn read_file(path: &Path, mut each: impl FnMut(Option<Letter>)) -> anyhow::Result<Option<u64>> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut unreadable = 0;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let letter = serde_json::from_str::<Value>(&line).ok().and_then(|v| Letter::from_entry(&v));
+        unreadable += u64::from(letter.is_none());
+        each(letter);
+    }
+    Ok(Some(unreadable))
+}
+
+/// What became of the dead letters a replay sent.
+#[derive(Default)]
+struct Tally {
+    stored: u64,
+    already_there: u64,
+    /// Refused again, by group: they stay.
+    refused: BTreeMap<(String, String, String), u64>,
+    /// Still answered 429/5xx (or no answer) after every try: they stay.
+    not_now: u64,
+    /// Stored, but their dead letter could not be removed (a next replay finds them stored).
+    not_removed: u64,
+}
+
+/// What became of one letter.
+enum Sent {
+    Stored,
+    AlreadyThere,
+    Refused { kind: String, reason: String },
+    NotNow,
+}
+
+impl Sent {
+    fn is_stored(&self) -> bool {
+        matches!(self, Sent::Stored | Sent::AlreadyThere)
+    }
+}
+
+/// Tries at a letter Elasticsearch answers 429/5xx for (or a request it does not answer).
+const ATTEMPTS: u32 = 5;
+
+struct Replayer {
+    client: Client,
+    rollover: bool,
+    rolled_over: BTreeSet<String>,
+    tally: Tally,
+}
+
+impl Replayer {
+    /// Sends `letters` to their targets with their ids; what became of each, in order.
+    async fn send(&mut self, letters: &[&Letter]) -> anyhow::Result<Vec<Sent>> {
+        for l in letters {
+            if self.rollover && self.rolled_over.insert(l.target.clone()) {
+                self.roll_over(&l.target).await?;
+            }
+        }
+        let mut results: Vec<Option<Sent>> = letters.iter().map(|_| None).collect();
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        for attempt in 1..=ATTEMPTS {
+            let pending: Vec<usize> = (0..letters.len()).filter(|&i| results[i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            let mut body = Vec::new();
+            for &i in &pending {
+                let l = letters[i];
+                body.extend_from_slice(json!({"create": {"_index": l.target, "_id": l.id}}).to_string().as_bytes());
+                body.push(b'\n');
+                body.extend_from_slice(l.document.replace('\n', " ").as_bytes());
+                body.push(b'\n');
+            }
+            match self.client.bulk(Bytes::from(body)).await.and_then(|b| classify(&b, pending.len())) {
+                Ok(outcomes) => {
+                    for (i, outcome) in pending.into_iter().zip(outcomes) {
+                        results[i] = match outcome {
+                            ItemOutcome::Created => Some(Sent::Stored),
+                            ItemOutcome::Duplicate => Some(Sent::AlreadyThere),
+                            ItemOutcome::Rejected { kind, reason, .. } => Some(Sent::Refused { kind, reason }),
+                            ItemOutcome::Retry { .. } => None,
+                        };
+                    }
+                }
+                Err(e) if !e.is_retryable() => anyhow::bail!("Elasticsearch refused the replay: {e}"),
+                Err(e) => tracing::warn!(error = %e, attempt, "replaying dead letters failed; trying again"),
+            }
+            if attempt < ATTEMPTS && results.iter().any(Option::is_none) {
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+        let sent: Vec<Sent> = results.into_iter().map(|r| r.unwrap_or(Sent::NotNow)).collect();
+        for (l, s) in letters.iter().zip(&sent) {
+            match s {
+                Sent::Stored => self.tally.stored += 1,
+                Sent::AlreadyThere => self.tally.already_there += 1,
+                Sent::Refused { kind, reason } => {
+                    let group = (l.target.clone(), kind.clone(), generic_reason(reason));
+                    *self.tally.refused.entry(group).or_default() += 1;
+                }
+                Sent::NotNow => self.tally.not_now += 1,
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn roll_over(&self, stream: &str) -> anyhow::Result<()> {
+        let path = format!("/{stream}/_rollover");
+        let (status, body) = self.client.request(Method::Post, &path, "application/json", None).await?;
+        // A stream that does not exist yet is created by the first document, from the template.
+        if !status.is_success() && status != StatusCode::NOT_FOUND {
+            anyhow::bail!("rolling {stream} over answered {status}: {}", String::from_utf8_lossy(&body));
+        }
+        eprintln!("rolled {stream} over");
+        Ok(())
+    }
+
+    /// Removes stored dead letters from the stream, visible to the next search once done.
+    async fn remove(&mut self, stored: &[&Stored]) -> anyhow::Result<()> {
+        if stored.is_empty() {
+            return Ok(());
+        }
+        let mut body = Vec::new();
+        for s in stored {
+            body.extend_from_slice(json!({"delete": {"_index": s.index, "_id": s.id}}).to_string().as_bytes());
+            body.push(b'\n');
+        }
+        let path = "/_bulk?refresh=wait_for&filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason";
+        let (status, answer) =
+            self.client.request(Method::Post, path, "application/x-ndjson", Some(Bytes::from(body))).await?;
+        if status != StatusCode::OK {
+            anyhow::bail!("removing replayed dead letters answered {status}: {}", String::from_utf8_lossy(&answer));
+        }
+        let failed = classify(&answer, stored.len())?
+            .into_iter()
+            .filter(|o| !matches!(o, ItemOutcome::Created | ItemOutcome::Rejected { status: 404, .. }))
+            .count();
+        self.tally.not_removed += failed as u64;
+        Ok(())
+    }
+
+    /// The file taken aside at `taken`, a page at a time: its matching letters sent, what stays
+    /// (not matching, not a letter, not stored) appended back to `file`, then `taken` removed.
+    async fn replay_file(&mut self, select: &Selection, file: &DeadLetterFile, taken: &Path) -> anyhow::Result<()> {
+        let cannot_read = || format!("cannot read {}", taken.display());
+        let mut lines = std::io::BufReader::new(std::fs::File::open(taken).with_context(cannot_read)?).lines();
+        loop {
+            let mut stays = String::new();
+            let mut batch: Vec<(String, Letter)> = Vec::new();
+            let mut ended = true;
+            for line in lines.by_ref() {
+                let line = line.with_context(cannot_read)?;
+                let letter = serde_json::from_str::<Value>(&line).ok().and_then(|v| Letter::from_entry(&v));
+                match letter {
+                    Some(l) if select.matches(&l) => batch.push((line, l)),
+                    _ if line.trim().is_empty() => {}
+                    _ => stays.push_str(&format!("{line}\n")),
+                }
+                if batch.len() == PAGE {
+                    ended = false;
+                    break;
+                }
+            }
+            let letters: Vec<&Letter> = batch.iter().map(|(_, l)| l).collect();
+            let sent = self.send(&letters).await?;
+            for ((line, _), s) in batch.iter().zip(sent) {
+                if !s.is_stored() {
+                    stays.push_str(&format!("{line}\n"));
+                }
+            }
+            if !stays.is_empty() {
+                file.append(stays.as_bytes()).with_context(|| format!("cannot write {}", file.path().display()))?;
+            }
+            if ended {
+                break;
+            }
+        }
+        std::fs::remove_file(taken).with_context(|| format!("cannot remove {}", taken.display()))
+    }
+}
+
+async fn replay(select: &Selection, rollover: bool) -> anyhow::Result<()> {
+    let client = select.elasticsearch.client()?;
+    let mut replayer =
+        Replayer { client: client.clone(), rollover, rolled_over: BTreeSet::new(), tally: Tally::default() };
+    let mut pages = pages(&client, select);
+    loop {
+        let page = pages.next().await?;
+        if page.is_empty() {
+            break;
+        }
+        let matching: Vec<&Stored> =
+            page.iter().filter(|s| s.letter.as_ref().is_some_and(|l| select.matches(l))).collect();
+        let letters: Vec<&Letter> = matching.iter().filter_map(|s| s.letter.as_ref()).collect();
+        let sent = replayer.send(&letters).await?;
+        let stored: Vec<&Stored> =
+            matching.into_iter().zip(sent).filter(|(_, s)| s.is_stored()).map(|(s, _)| s).collect();
+        replayer.remove(&stored).await?;
+    }
+    if let Some(file) = select.file() {
+        let taken = file.taken_path();
+        // A replay that stopped half-way left its file taken: finish that one first.
+        if taken.exists() {
+            replayer.replay_file(select, &file, &taken).await?;
+        }
+        if file.take().with_context(|| format!("cannot take {} aside", file.path().display()))? {
+            replayer.replay_file(select, &file, &taken).await?;
+        }
+    }
+    let t = &replayer.tally;
+    let refused: u64 = t.refused.values().sum();
+    let mut out = format!(
+        "replayed {} dead letter(s): {} stored, {} already there, {refused} refused again, {} not answered\n",
+        t.stored + t.already_there + refused + t.not_now,
+        t.stored,
+        t.already_there,
+        t.not_now
+    );
+    for ((target, kind, reason), n) in &t.refused {
+        out.push_str(&format!("{n:>8}  {target}  {kind}: {reason}\n"));
+    }
+    crate::print_all(out.as_bytes())?;
+    if t.not_removed > 0 {
+        eprintln!("{} stored dead letter(s) could not be removed; a next replay finds them stored", t.not_removed);
+    }
+    if refused + t.not_now > 0 {
+        anyhow::bail!("{} dead letter(s) were not stored and stay where they were", refused + t.not_now);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_grouped_without_what_differs_per_document() {
+        let a = "[1:40] failed to parse field [message] of type [long] in document with id 'abc'. Preview of field's value: 'refused 0'";
+        let b = "[1:52] failed to parse field [message] of type [long] in document with id 'xyz'. Preview of field's value: 'other'";
+        assert_eq!(generic_reason(a), generic_reason(b));
+        assert_eq!(
+            generic_reason(a),
+            "failed to parse field [message] of type [long] in document with id '…'. Preview of field's value: '…'"
+        );
+        assert_eq!(generic_reason("can't parse"), "can't parse", "an apostrophe is no quote");
+        assert_eq!(generic_reason("bad 'x y"), "bad 'x y", "an unclosed quote is kept");
+        assert_eq!(generic_reason("[abc] x"), "[abc] x");
+    }
+
+    #[test]
+    fn since_takes_a_duration_or_a_time() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let two_hours_ago = since_ms("2h").unwrap();
+        assert!(now - two_hours_ago >= 7_200_000 && now - two_hours_ago < 7_260_000);
+        assert_eq!(since_ms("2026-11-24T10:00:00Z").unwrap(), 1_795_514_400_000);
+        assert!(since_ms("yesterday").unwrap_err().contains("neither a duration"));
+    }
+}
