@@ -8,7 +8,8 @@
 //! line's position in it: replaying the same file again stores nothing new, and two identical
 //! lines in it are both stored.
 
-use std::io::IsTerminal as _;
+use std::io::{BufRead, IsTerminal as _, Read as _};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use drainpipe_bulk_indexer::IndexerReport;
 use drainpipe_ingest::{framing, Frame, Protocol, StreamPosition};
 use drainpipe_transform::Transformer;
+use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::pipeline::{self, Target};
@@ -46,24 +48,22 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let indexer = tokio::spawn(drainpipe_bulk_indexer::run(client, config, chunk_rx));
     let target = Target::new(&elasticsearch.namespace.0, Arc::default());
 
-    // A first pass counts the lines, so progress can show how far along it is.
+    // Progress is by bytes, so no pass is needed to count lines first.
     let mut total = 0u64;
     for path in &files {
-        total += read_frames(path, format, app.as_deref())?.iter().map(|f| f.messages.len() as u64).sum::<u64>();
+        total += std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
     }
-    let started = Instant::now();
-    let done = Arc::new(AtomicU64::new(0));
-    let progress = tokio::spawn(report_progress(done.clone(), total, started));
+    let progress = Progress::start(total);
     let mut transformer = Transformer::new();
     let mut lines_read = 0u64;
     for path in &files {
-        let frames = read_frames(path, format, app.as_deref())?;
-        for frame in frames {
+        let mut frames = FileFrames::open(path, format, app.as_deref())?;
+        while let Some((frame, bytes)) = frames.next().with_context(|| format!("cannot read {}", path.display()))? {
             let n = frame.messages.len() as u64;
             lines_read += n;
-            let counter = done.clone();
+            let progress = progress.clone();
             let sent = pipeline::send_frame(&mut transformer, &frame, &target, &mut chunks, move || {
-                counter.fetch_add(n, Ordering::Relaxed);
+                progress.delivered(n, bytes);
             });
             if sent.await.is_err() {
                 anyhow::bail!("the indexer stopped");
@@ -75,17 +75,13 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     }
     drop(chunks);
     let report = indexer.await.context("the indexer failed")?;
-    progress.abort();
-    let _ = progress.await;
-    print_summary(lines_read, files.len(), started.elapsed(), &report);
+    progress.finish();
+    print_summary(lines_read, files.len(), progress.started.elapsed(), &report);
     Ok(())
 }
 
 /// The command's output (progress went to standard error).
 fn print_summary(lines: u64, files: usize, elapsed: Duration, report: &IndexerReport) {
-    if std::io::stderr().is_terminal() {
-        eprintln!();
-    }
     let rate = lines as f64 / elapsed.as_secs_f64().max(0.001);
     #[allow(clippy::print_stdout)]
     {
@@ -99,14 +95,83 @@ fn print_summary(lines: u64, files: usize, elapsed: Duration, report: &IndexerRe
     }
 }
 
-fn read_frames(path: &std::path::Path, format: ReplayFormat, app: Option<&str>) -> anyhow::Result<Vec<Frame>> {
-    let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(match detect(format, &body) {
-        ReplayFormat::Logplex => {
-            vec![logplex_frame(Bytes::from(body), app.map(str::to_owned)).with_context(|| path.display().to_string())?]
+/// A file's frames, read as they are sent: a Logplex body is one frame; `heroku logs` text is
+/// read a frame of lines at a time, after one streaming pass for the file's identity.
+enum FileFrames<R> {
+    Logplex(Option<Box<Frame>>, u64),
+    HerokuLogs { reader: R, file: u64, lines: u64, app: Option<String> },
+}
+
+impl FileFrames<std::io::BufReader<std::fs::File>> {
+    fn open(path: &Path, format: ReplayFormat, app: Option<&str>) -> anyhow::Result<Self> {
+        let cannot_read = || format!("cannot read {}", path.display());
+        let mut reader =
+            std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path).with_context(cannot_read)?);
+        let format = detect(format, reader.fill_buf().with_context(cannot_read)?);
+        if format == ReplayFormat::Logplex {
+            let mut body = Vec::new();
+            reader.read_to_end(&mut body).with_context(cannot_read)?;
+            let len = body.len() as u64;
+            let frame =
+                logplex_frame(Bytes::from(body), app.map(str::to_owned)).with_context(|| path.display().to_string())?;
+            return Ok(FileFrames::Logplex(Some(Box::new(frame)), len));
         }
-        _ => heroku_logs_frames(&body, app),
-    })
+        let file = content_hash(std::fs::File::open(path).with_context(cannot_read)?).with_context(cannot_read)?;
+        Ok(FileFrames::HerokuLogs { reader, file, lines: 0, app: app.map(str::to_owned) })
+    }
+}
+
+impl<R: BufRead> FileFrames<R> {
+    /// The next frame and how many bytes of the file it took; `None` at the end.
+    fn next(&mut self) -> std::io::Result<Option<(Frame, u64)>> {
+        match self {
+            FileFrames::Logplex(frame, len) => Ok(frame.take().map(|f| (*f, *len))),
+            FileFrames::HerokuLogs { reader, file, lines, app } => {
+                let first = *lines;
+                let (mut body, mut messages, mut taken, mut line) = (Vec::new(), Vec::new(), 0u64, Vec::new());
+                while messages.len() < LINES_PER_FRAME {
+                    line.clear();
+                    let n = reader.read_until(b'\n', &mut line)?;
+                    if n == 0 {
+                        break;
+                    }
+                    taken += n as u64;
+                    let text = line.strip_suffix(b"\n").unwrap_or(&line);
+                    if text.trim_ascii().is_empty() {
+                        continue;
+                    }
+                    let start = body.len();
+                    match as_syslog(text) {
+                        Some(msg) => body.extend_from_slice(msg.as_bytes()),
+                        None => body.extend_from_slice(text),
+                    }
+                    messages.push(start..body.len());
+                }
+                if messages.is_empty() {
+                    return Ok(None);
+                }
+                *lines += messages.len() as u64;
+                let frame = Frame {
+                    app: app.clone(),
+                    stream: Some(StreamPosition { stream: *file, first }),
+                    ..Frame::new(Protocol::Syslog, Bytes::from(body), messages)
+                };
+                Ok(Some((frame, taken)))
+            }
+        }
+    }
+}
+
+/// A file's identity for ids: the hash of its whole content, read in pieces.
+fn content_hash(mut file: impl std::io::Read) -> std::io::Result<u64> {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(hasher.digest()),
+            n => hasher.update(&buf[..n]),
+        }
+    }
 }
 
 fn detect(format: ReplayFormat, body: &[u8]) -> ReplayFormat {
@@ -129,34 +194,6 @@ fn logplex_frame(body: Bytes, app: Option<String>) -> anyhow::Result<Frame> {
     Ok(Frame { app, ..Frame::new(Protocol::Https, body, framed.messages) })
 }
 
-/// Rebuilds each `heroku logs` line as the syslog message Heroku sent; a line that does not
-/// look like one is kept as it is (and indexed with the parse-failure tag).
-fn heroku_logs_frames(text: &[u8], app: Option<&str>) -> Vec<Frame> {
-    let file = xxhash_rust::xxh3::xxh3_64(text);
-    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).collect();
-    lines
-        .chunks(LINES_PER_FRAME)
-        .enumerate()
-        .map(|(n, group)| {
-            let mut body = Vec::new();
-            let mut messages = Vec::with_capacity(group.len());
-            for line in group {
-                let start = body.len();
-                match as_syslog(line) {
-                    Some(msg) => body.extend_from_slice(msg.as_bytes()),
-                    None => body.extend_from_slice(line),
-                }
-                messages.push(start..body.len());
-            }
-            Frame {
-                app: app.map(str::to_owned),
-                stream: Some(StreamPosition { stream: file, first: (n * LINES_PER_FRAME) as u64 }),
-                ..Frame::new(Protocol::Syslog, Bytes::from(body), messages)
-            }
-        })
-        .collect()
-}
-
 /// `2025-03-14T09:26:53.589793+00:00 heroku[router]: at=info …` →
 /// `<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - - at=info …`.
 fn as_syslog(line: &[u8]) -> Option<String> {
@@ -175,28 +212,75 @@ fn as_syslog(line: &[u8]) -> Option<String> {
     Some(format!("<{pri}>1 {timestamp} host {appname} {procid} - - {message}"))
 }
 
-/// Progress: a bar that rewrites itself on a terminal, a plain line every five seconds
-/// otherwise; both with lines per second.
-async fn report_progress(done: Arc<AtomicU64>, total: u64, started: Instant) {
-    let terminal = std::io::stderr().is_terminal();
-    let mut tick = tokio::time::interval(if terminal { Duration::from_millis(200) } else { Duration::from_secs(5) });
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let n = done.load(Ordering::Relaxed);
-        let rate = n as f64 / started.elapsed().as_secs_f64().max(0.001);
-        if terminal {
-            eprint!("\r{} {n}/{total} lines, {rate:.0} lines/s   ", bar(n, total, 30));
-        } else {
-            eprintln!("replay: {n}/{total} lines indexed, {rate:.0} lines/s");
-        }
-    }
+/// Progress on standard error: an indicatif bar on a terminal, else a plain line every five
+/// seconds; both by bytes of the files, with lines per second.
+#[derive(Clone)]
+struct Progress {
+    bar: Option<ProgressBar>,
+    lines: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+    total: u64,
+    started: Instant,
+    lines_task: Option<Arc<tokio::task::JoinHandle<()>>>,
 }
 
-/// `[#########.....................]`
-fn bar(done: u64, total: u64, width: usize) -> String {
-    let filled = if total == 0 { width } else { ((done.min(total) as f64 / total as f64) * width as f64) as usize };
-    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+impl Progress {
+    fn start(total: u64) -> Progress {
+        let mut p = Progress {
+            bar: None,
+            lines: Arc::default(),
+            bytes: Arc::default(),
+            total,
+            started: Instant::now(),
+            lines_task: None,
+        };
+        if std::io::stderr().is_terminal() {
+            let style = ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {msg} ({elapsed}, {eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            p.bar = Some(ProgressBar::new(total).with_style(style));
+        } else {
+            let every = p.clone();
+            p.lines_task = Some(Arc::new(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    eprintln!("replay: {}", every.line());
+                }
+            })));
+        }
+        p
+    }
+
+    /// `1234 lines indexed (12% of 8.0 MiB), 5678 lines/s`
+    fn line(&self) -> String {
+        let (lines, bytes) = (self.lines.load(Ordering::Relaxed), self.bytes.load(Ordering::Relaxed));
+        let share = (bytes.min(self.total) * 100).checked_div(self.total).unwrap_or(100);
+        format!("{lines} lines indexed ({share}% of {} bytes), {:.0} lines/s", self.total, self.rate(lines))
+    }
+
+    fn rate(&self, lines: u64) -> f64 {
+        lines as f64 / self.started.elapsed().as_secs_f64().max(0.001)
+    }
+
+    /// A frame of `lines`, `bytes` of the file, is stored.
+    fn delivered(&self, lines: u64, bytes: u64) {
+        let lines = self.lines.fetch_add(lines, Ordering::Relaxed) + lines;
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+            bar.set_message(format!("{lines} lines, {:.0} lines/s", self.rate(lines)));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if let Some(task) = &self.lines_task {
+            task.abort();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -219,17 +303,29 @@ mod tests {
     }
 
     #[test]
-    fn the_bar_fills_with_progress() {
-        assert_eq!(bar(0, 10, 10), "[..........]");
-        assert_eq!(bar(5, 10, 10), "[#####.....]");
-        assert_eq!(bar(12, 10, 10), "[##########]");
-    }
-
-    #[test]
     fn formats_are_told_apart() {
         assert_eq!(detect(ReplayFormat::Auto, b"63 <158>1 2025"), ReplayFormat::Logplex);
         assert_eq!(detect(ReplayFormat::Auto, b"2025-03-14T09:26:53+00:00 app[web.1]: x"), ReplayFormat::HerokuLogs);
-        let frames = heroku_logs_frames(&b"2025-03-14T09:26:53+00:00 app[web.1]: x\n".repeat(1001), None);
-        assert_eq!(frames.iter().map(|f| f.messages.len()).collect::<Vec<_>>(), [500, 500, 1]);
+    }
+
+    /// Read a frame at a time, the frames and ids are those of the whole file read at once:
+    /// the file's hash, and each line's number among the non-empty lines.
+    #[test]
+    fn heroku_logs_text_is_read_a_frame_at_a_time() {
+        let mut text = b"2025-03-14T09:26:53+00:00 app[web.1]: x\n\n".repeat(1001);
+        text.extend_from_slice(b"no newline at the end");
+        let file = xxhash_rust::xxh3::xxh3_64(&text);
+        assert_eq!(content_hash(&text[..]).unwrap(), file);
+        let mut frames = FileFrames::HerokuLogs { reader: &text[..], file, lines: 0, app: None };
+        let mut seen = Vec::new();
+        let mut bytes = 0;
+        while let Some((frame, taken)) = frames.next().unwrap() {
+            let position = frame.stream.unwrap();
+            assert_eq!(position.stream, file);
+            seen.push((position.first, frame.messages.len()));
+            bytes += taken;
+        }
+        assert_eq!(seen, [(0, 500), (500, 500), (1000, 2)]);
+        assert_eq!(bytes, text.len() as u64, "every byte is accounted for progress");
     }
 }
