@@ -256,7 +256,9 @@ fn replace_type(v: &mut serde_json::Value, from: &str, to: &str) {
     }
 }
 
-/// A stable hash of the template as drainpipe would install it.
+/// A stable hash of the template as drainpipe would install it. Not the template's own
+/// `version` field: Elasticsearch stores that integer for outside bookkeeping and never compares
+/// it with the content, so a hand-edited template would still look current; the hash notices.
 fn content_hash(template: &serde_json::Value) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(template.to_string().as_bytes()))
 }
