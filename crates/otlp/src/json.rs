@@ -1,0 +1,182 @@
+//! OTLP JSON (the protobuf JSON mapping with OTLP's rules): keys in lowerCamelCase (the
+//! `.proto` names are accepted too), 64-bit integers as decimal strings or numbers, enums as
+//! integers, trace and span ids as hex, `bytesValue` as base64. Unknown keys are ignored, as
+//! OTLP asks of receivers; a known key with a value of the wrong type is an error.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::proto::{
+    AnyValue, ArrayValue, ExportLogsServiceRequest, InstrumentationScope, KeyValue, KeyValueList, LogRecord, Resource,
+    ResourceLogs, ScopeLogs, Value as V,
+};
+use crate::DecodeError;
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+pub(crate) fn logs_request(body: &[u8]) -> Result<ExportLogsServiceRequest> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| DecodeError(format!("not an OTLP logs export request (JSON): {e}")))?;
+    let top = object(&v, "the request")?;
+    Ok(ExportLogsServiceRequest { resource_logs: list(top, "resourceLogs", "resource_logs", resource_logs)? })
+}
+
+fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
+    v.as_object().ok_or_else(|| DecodeError(format!("{what} is not a JSON object")))
+}
+
+/// The value under `camel` (or the `.proto` name `snake`).
+fn field<'a>(o: &'a Map<String, Value>, camel: &str, snake: &str) -> Option<&'a Value> {
+    o.get(camel).or_else(|| o.get(snake)).filter(|v| !v.is_null())
+}
+
+fn list<T>(o: &Map<String, Value>, camel: &str, snake: &str, each: fn(&Value) -> Result<T>) -> Result<Vec<T>> {
+    match field(o, camel, snake) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(each).collect(),
+        Some(_) => Err(DecodeError(format!("{camel} is not an array"))),
+    }
+}
+
+fn string(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<String> {
+    match field(o, camel, snake) {
+        None => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(DecodeError(format!("{camel} is not a string"))),
+    }
+}
+
+/// A 64-bit integer: a decimal string (as OTLP writes them) or a number.
+fn integer(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<i128> {
+    let bad = || DecodeError(format!("{camel} is not an integer"));
+    match field(o, camel, snake) {
+        None => Ok(0),
+        Some(Value::String(s)) => s.trim().parse().map_err(|_| bad()),
+        Some(Value::Number(n)) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)).ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
+fn unsigned(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<u64> {
+    u64::try_from(integer(o, camel, snake)?).map_err(|_| DecodeError(format!("{camel} is out of range")))
+}
+
+/// Trace and span ids: hex, as OTLP JSON writes them (not base64).
+fn hex_id(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<Vec<u8>> {
+    let s = string(o, camel, snake)?;
+    if s.len() % 2 != 0 {
+        return Err(DecodeError(format!("{camel} is not hex")));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| DecodeError(format!("{camel} is not hex"))))
+        .collect()
+}
+
+fn resource_logs(v: &Value) -> Result<ResourceLogs> {
+    let o = object(v, "a resourceLogs entry")?;
+    Ok(ResourceLogs {
+        resource: field(o, "resource", "resource").map(resource).transpose()?,
+        scope_logs: list(o, "scopeLogs", "scope_logs", scope_logs)?,
+    })
+}
+
+fn resource(v: &Value) -> Result<Resource> {
+    let o = object(v, "resource")?;
+    Ok(Resource { attributes: list(o, "attributes", "attributes", key_value)? })
+}
+
+fn scope_logs(v: &Value) -> Result<ScopeLogs> {
+    let o = object(v, "a scopeLogs entry")?;
+    Ok(ScopeLogs {
+        scope: field(o, "scope", "scope").map(scope).transpose()?,
+        log_records: list(o, "logRecords", "log_records", log_record)?,
+    })
+}
+
+fn scope(v: &Value) -> Result<InstrumentationScope> {
+    let o = object(v, "scope")?;
+    Ok(InstrumentationScope {
+        name: string(o, "name", "name")?,
+        version: string(o, "version", "version")?,
+        attributes: list(o, "attributes", "attributes", key_value)?,
+    })
+}
+
+fn log_record(v: &Value) -> Result<LogRecord> {
+    let o = object(v, "a log record")?;
+    let severity = match field(o, "severityNumber", "severity_number") {
+        // Enums are integers in OTLP JSON; the protobuf JSON mapping's names are taken too.
+        Some(Value::String(name)) if name.starts_with("SEVERITY_NUMBER_") => severity_by_name(name),
+        _ => i32::try_from(integer(o, "severityNumber", "severity_number")?)
+            .map_err(|_| DecodeError("severityNumber is out of range".to_owned()))?,
+    };
+    Ok(LogRecord {
+        time_unix_nano: unsigned(o, "timeUnixNano", "time_unix_nano")?,
+        observed_time_unix_nano: unsigned(o, "observedTimeUnixNano", "observed_time_unix_nano")?,
+        severity_number: severity,
+        severity_text: string(o, "severityText", "severity_text")?,
+        body: field(o, "body", "body").map(any_value).transpose()?,
+        attributes: list(o, "attributes", "attributes", key_value)?,
+        flags: u32::try_from(integer(o, "flags", "flags")?)
+            .map_err(|_| DecodeError("flags is out of range".to_owned()))?,
+        trace_id: hex_id(o, "traceId", "trace_id")?,
+        span_id: hex_id(o, "spanId", "span_id")?,
+        event_name: string(o, "eventName", "event_name")?,
+    })
+}
+
+/// `SEVERITY_NUMBER_WARN2` → 14.
+fn severity_by_name(name: &str) -> i32 {
+    let rest = name.trim_start_matches("SEVERITY_NUMBER_");
+    let (level, n) = match rest.char_indices().find(|(_, c)| c.is_ascii_digit()) {
+        Some((i, _)) => (&rest[..i], rest[i..].parse::<i32>().unwrap_or(1)),
+        None => (rest, 1),
+    };
+    let base = match level {
+        "TRACE" => 1,
+        "DEBUG" => 5,
+        "INFO" => 9,
+        "WARN" => 13,
+        "ERROR" => 17,
+        "FATAL" => 21,
+        _ => return 0,
+    };
+    base + (n.clamp(1, 4) - 1)
+}
+
+fn key_value(v: &Value) -> Result<KeyValue> {
+    let o = object(v, "an attribute")?;
+    Ok(KeyValue { key: string(o, "key", "key")?, value: field(o, "value", "value").map(any_value).transpose()? })
+}
+
+fn any_value(v: &Value) -> Result<AnyValue> {
+    let o = object(v, "a value")?;
+    let value = if let Some(s) = field(o, "stringValue", "string_value") {
+        Some(V::String(s.as_str().ok_or_else(|| DecodeError("stringValue is not a string".to_owned()))?.to_owned()))
+    } else if let Some(b) = field(o, "boolValue", "bool_value") {
+        Some(V::Bool(b.as_bool().ok_or_else(|| DecodeError("boolValue is not a boolean".to_owned()))?))
+    } else if field(o, "intValue", "int_value").is_some() {
+        let n = integer(o, "intValue", "int_value")?;
+        Some(V::Int(i64::try_from(n).map_err(|_| DecodeError("intValue is out of range".to_owned()))?))
+    } else if let Some(d) = field(o, "doubleValue", "double_value") {
+        let n = match d {
+            Value::String(s) => s.parse().ok(),
+            other => other.as_f64(),
+        };
+        Some(V::Double(n.ok_or_else(|| DecodeError("doubleValue is not a number".to_owned()))?))
+    } else if let Some(a) = field(o, "arrayValue", "array_value") {
+        Some(V::Array(ArrayValue { values: list(object(a, "arrayValue")?, "values", "values", any_value)? }))
+    } else if let Some(kv) = field(o, "kvlistValue", "kvlist_value") {
+        Some(V::KvList(KeyValueList { values: list(object(kv, "kvlistValue")?, "values", "values", key_value)? }))
+    } else if let Some(b) = field(o, "bytesValue", "bytes_value") {
+        let text = b.as_str().ok_or_else(|| DecodeError("bytesValue is not a string".to_owned()))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| DecodeError("bytesValue is not base64".to_owned()))?;
+        Some(V::Bytes(bytes))
+    } else {
+        None
+    };
+    Ok(AnyValue { value })
+}

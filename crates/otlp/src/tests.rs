@@ -1,0 +1,68 @@
+use prost::Message as _;
+
+use super::proto::{ExportLogsServiceRequest, Value};
+use super::*;
+
+const JSON: &str = r#"{"resourceLogs":[{"resource":{"attributes":[
+    {"key":"service.name","value":{"stringValue":"shop"}},
+    {"key":"heroku.dyno.name","value":{"stringValue":"web.1"}}]},
+  "scopeLogs":[{"scope":{"name":"rails","version":"7"},"logRecords":[
+    {"timeUnixNano":"1732442400123456789","severityNumber":9,"severityText":"INFO",
+     "body":{"stringValue":"hello"},"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174",
+     "attributes":[{"key":"user.id","value":{"intValue":"42"}}]},
+    {"time_unix_nano":1732442400000000000,"severity_number":"SEVERITY_NUMBER_WARN2",
+     "body":{"kvlistValue":{"values":[{"key":"a","value":{"doubleValue":1.5}},{"key":"b","value":{"bytesValue":"aGk="}}]}}}
+  ]}]}]}"#;
+
+#[test]
+fn json_decodes_with_otlp_s_rules() {
+    let request = decode_logs(JSON.as_bytes(), Encoding::Json).unwrap();
+    let records = &request.resource_logs[0].scope_logs[0].log_records;
+    assert_eq!(records[0].time_unix_nano, 1_732_442_400_123_456_789);
+    assert_eq!(
+        records[0].trace_id,
+        [0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c]
+    );
+    assert_eq!(records[0].span_id.len(), 8);
+    assert_eq!(records[0].attributes[0].value.as_ref().unwrap().value, Some(Value::Int(42)));
+    assert_eq!(records[1].severity_number, 14, "names and snake_case keys are taken too");
+    let Some(Value::KvList(kv)) = &records[1].body.as_ref().unwrap().value else { panic!("a map body") };
+    assert_eq!(kv.values[1].value.as_ref().unwrap().value, Some(Value::Bytes(b"hi".to_vec())));
+}
+
+#[test]
+fn protobuf_and_json_of_the_same_request_make_the_same_records() {
+    let from_json = decode_logs(JSON.as_bytes(), Encoding::Json).unwrap();
+    let protobuf = from_json.encode_to_vec();
+    let from_protobuf = decode_logs(&protobuf, Encoding::Protobuf).unwrap();
+    let records = split(from_json);
+    assert_eq!(records, split(from_protobuf));
+    assert_eq!(records.len(), 2);
+    let first = Record::read(&records[0]).unwrap();
+    assert_eq!(first.scope.unwrap().name, "rails");
+    assert_eq!(first.resource.unwrap().attributes.len(), 2, "each record keeps its resource");
+}
+
+#[test]
+fn what_is_not_an_export_request_is_refused_with_a_reason() {
+    assert!(decode_logs(b"\xff\xff\xff", Encoding::Protobuf).unwrap_err().0.contains("protobuf"));
+    assert!(decode_logs(b"{", Encoding::Json).unwrap_err().0.contains("JSON"));
+    assert!(decode_logs(b"[]", Encoding::Json).is_err());
+    let wrong = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"xyz"}]}]}]}"#;
+    assert_eq!(decode_logs(wrong, Encoding::Json).unwrap_err().0, "traceId is not hex");
+    let unknown = br#"{"resourceLogs":[],"somethingNew":1}"#;
+    assert!(decode_logs(unknown, Encoding::Json).unwrap().resource_logs.is_empty(), "unknown keys are ignored");
+}
+
+#[test]
+fn content_types_and_answers() {
+    assert_eq!(Encoding::from_content_type("application/x-protobuf"), Some(Encoding::Protobuf));
+    assert_eq!(Encoding::from_content_type("application/json; charset=utf-8"), Some(Encoding::Json));
+    assert_eq!(Encoding::from_content_type("text/plain"), None);
+    assert!(logs_response(Encoding::Protobuf, 0, "").is_empty());
+    assert_eq!(logs_response(Encoding::Json, 0, ""), b"{}");
+    let partial = logs_response(Encoding::Protobuf, 3, "too large");
+    let decoded = proto::ExportLogsServiceResponse::decode(&partial[..]).unwrap().partial_success.unwrap();
+    assert_eq!((decoded.rejected_log_records, decoded.error_message.as_str()), (3, "too large"));
+    let _ = ExportLogsServiceRequest::default();
+}
