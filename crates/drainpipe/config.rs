@@ -291,13 +291,19 @@ fn with_defaults(command: Command, path: &[String], fallbacks: &BTreeMap<String,
     command.mut_subcommand(name, |sub| with_defaults(sub, rest, fallbacks))
 }
 
-/// Every subcommand's flags (at any depth) read `DRAINPIPE_<FLAG>` too.
+/// Flags that choose what one run does, not how drainpipe is set up: no variable, so a
+/// leftover one cannot silently narrow a `deadletter replay`.
+const NO_VARIABLE: [&str; 4] = ["since", "reason", "rollover", "json"];
+
+/// Every subcommand's flags (at any depth) read `DRAINPIPE_<FLAG>` too, but [`NO_VARIABLE`]'s.
 fn with_env_names(command: Command) -> Command {
     command.mut_subcommands(|sub| {
-        with_env_names(sub.mut_args(|arg| match arg.get_long().map(env_name) {
-            Some(var) if arg.get_env().is_none() => arg.env(var),
-            _ => arg,
-        }))
+        with_env_names(sub.mut_args(
+            |arg| match arg.get_long().map(|flag| (NO_VARIABLE.contains(&flag), env_name(flag))) {
+                Some((false, var)) if arg.get_env().is_none() => arg.env(var),
+                _ => arg,
+            },
+        ))
     })
 }
 

@@ -175,6 +175,7 @@ struct StreamPages<'a> {
     client: &'a Client,
     stream: String,
     since: Option<u64>,
+    until: u64,
     after: Option<Value>,
     done: bool,
 }
@@ -193,10 +194,14 @@ impl StreamPages<'_> {
         if self.done {
             return Ok(Vec::new());
         }
-        let range = self.since.map(|ms| json!({"range": {"@timestamp": {"gte": ms, "format": "epoch_millis"}}}));
+        // Up to when the command started: what `serve` dead-letters meanwhile waits for the next run.
+        let mut range = json!({"lte": self.until, "format": "epoch_millis"});
+        if let Some(since) = self.since {
+            range["gte"] = json!(since);
+        }
         let mut query = json!({
             "size": PAGE,
-            "query": {"bool": {"filter": range.into_iter().collect::<Vec<_>>()}},
+            "query": {"bool": {"filter": [{"range": {"@timestamp": range}}]}},
             // unmapped_type: a stream someone else's template made is read, not refused.
             "sort": [
                 {"@timestamp": {"order": "asc", "unmapped_type": "date"}},
@@ -207,11 +212,19 @@ impl StreamPages<'_> {
         if let Some(after) = &self.after {
             query["search_after"] = after.clone();
         }
-        let path = format!("/{}/_search?ignore_unavailable=true", self.stream);
-        let (status, body) =
-            self.client.request(Method::Post, &path, "application/json", Some(Bytes::from(query.to_string()))).await?;
+        let path = format!("/{}/_search", self.stream);
+        let (status, body) = self
+            .client
+            .request(Method::Post, &path, "application/json", Some(Bytes::from(query.to_string())))
+            .await
+            .with_context(|| format!("reading {}", self.stream))?;
+        if status == StatusCode::NOT_FOUND {
+            // No dead letter was ever written in this namespace.
+            self.done = true;
+            return Ok(Vec::new());
+        }
         if !status.is_success() {
-            anyhow::bail!("searching {} answered {status}: {}", self.stream, String::from_utf8_lossy(&body));
+            anyhow::bail!("reading {} answered {status}{}", self.stream, privileges_hint(status, &body));
         }
         let mut answer: Value = serde_json::from_slice(&body)?;
         let hits = answer["hits"]["hits"].as_array_mut().map(std::mem::take).unwrap_or_default();
@@ -228,11 +241,27 @@ impl StreamPages<'_> {
     }
 }
 
+/// What to tell a user whose request Elasticsearch refused: the privileges these commands
+/// need beyond `serve`'s role, or Elasticsearch's reason.
+fn privileges_hint(status: StatusCode, body: &[u8]) -> String {
+    if matches!(status.as_u16(), 401 | 403) {
+        return ": the user needs `read` and `delete` on logs-heroku.deadletter-*, `read` and `create_doc` on \
+                logs-heroku.* (and `manage` there for --rollover); see docs/operations.md, \"The Elasticsearch role\""
+            .to_owned();
+    }
+    let v: Value = serde_json::from_slice(body).unwrap_or_default();
+    match v["error"]["reason"].as_str() {
+        Some(reason) => format!(": {reason}"),
+        None => format!(": {}", String::from_utf8_lossy(body).chars().take(300).collect::<String>()),
+    }
+}
+
 fn pages<'a>(client: &'a Client, select: &Selection) -> StreamPages<'a> {
     StreamPages {
         client,
         stream: select.elasticsearch.dead_letter_stream(),
         since: select.since,
+        until: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
         after: None,
         done: false,
     }
@@ -344,7 +373,7 @@ struct Tally {
     already_there: u64,
     /// Refused again, by group: they stay.
     refused: BTreeMap<(String, String, String), u64>,
-    /// Still answered 429/5xx (or no answer) after every try: they stay.
+    /// Still answered 429/5xx (or not answered) after every try: they stay.
     not_now: u64,
     /// Stored, but their dead letter could not be removed (a next replay finds them stored).
     not_removed: u64,
@@ -371,6 +400,9 @@ struct Replayer {
     client: Client,
     rollover: bool,
     rolled_over: BTreeSet<String>,
+    /// (target, id) of every file letter sent in this run: one put back and met again in the
+    /// same run stays without being sent or counted twice.
+    seen: BTreeSet<(String, String)>,
     tally: Tally,
 }
 
@@ -382,7 +414,13 @@ impl Replayer {
                 self.roll_over(&l.target).await?;
             }
         }
-        let mut results: Vec<Option<Sent>> = letters.iter().map(|_| None).collect();
+        // `create` finds an id only in the stream's current write index: after a rollover (this
+        // replay's, or anyone's) a document stored before would be stored again. So look first.
+        let there = self.already_stored(letters).await?;
+        let mut results: Vec<Option<Sent>> = letters
+            .iter()
+            .map(|l| there.contains(&(l.target.as_str(), l.id.as_str())).then_some(Sent::AlreadyThere))
+            .collect();
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         for attempt in 1..=ATTEMPTS {
             let pending: Vec<usize> = (0..letters.len()).filter(|&i| results[i].is_none()).collect();
@@ -408,7 +446,10 @@ impl Replayer {
                         };
                     }
                 }
-                Err(e) if !e.is_retryable() => anyhow::bail!("Elasticsearch refused the replay: {e}"),
+                Err(e) if e.is_refusal() || !e.is_retryable() => anyhow::bail!(
+                    "Elasticsearch refused the replay: {e}{}",
+                    if e.is_refusal() { privileges_hint(StatusCode::FORBIDDEN, b"") } else { String::new() }
+                ),
                 Err(e) => tracing::warn!(error = %e, attempt, "replaying dead letters failed; trying again"),
             }
             if attempt < ATTEMPTS && results.iter().any(Option::is_none) {
@@ -430,14 +471,55 @@ impl Replayer {
         Ok(sent)
     }
 
+    /// Which of `letters` their target stream holds already (in any backing index).
+    async fn already_stored<'l>(&self, letters: &[&'l Letter]) -> anyhow::Result<BTreeSet<(&'l str, &'l str)>> {
+        let mut by_target: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for l in letters {
+            by_target.entry(l.target.as_str()).or_default().push(l.id.as_str());
+        }
+        let mut there = BTreeSet::new();
+        for (target, ids) in by_target {
+            let query = json!({"size": ids.len(), "_source": false, "query": {"ids": {"values": ids}}});
+            let path = format!("/{target}/_search");
+            let (status, body) = self
+                .client
+                .request(Method::Post, &path, "application/json", Some(Bytes::from(query.to_string())))
+                .await
+                .with_context(|| format!("looking for the dead letters' ids in {target}"))?;
+            if status == StatusCode::NOT_FOUND {
+                continue;
+            }
+            if !status.is_success() {
+                anyhow::bail!(
+                    "looking for the dead letters' ids in {target} answered {status}{}",
+                    privileges_hint(status, &body)
+                );
+            }
+            let answer: Value = serde_json::from_slice(&body)?;
+            for hit in answer["hits"]["hits"].as_array().into_iter().flatten() {
+                if let Some(l) =
+                    letters.iter().find(|l| l.target == target && Some(l.id.as_str()) == hit["_id"].as_str())
+                {
+                    there.insert((l.target.as_str(), l.id.as_str()));
+                }
+            }
+        }
+        Ok(there)
+    }
+
     async fn roll_over(&self, stream: &str) -> anyhow::Result<()> {
         let path = format!("/{stream}/_rollover");
-        let (status, body) = self.client.request(Method::Post, &path, "application/json", None).await?;
-        // A stream that does not exist yet is created by the first document, from the template.
-        if !status.is_success() && status != StatusCode::NOT_FOUND {
-            anyhow::bail!("rolling {stream} over answered {status}: {}", String::from_utf8_lossy(&body));
+        let (status, body) = self
+            .client
+            .request(Method::Post, &path, "application/json", None)
+            .await
+            .with_context(|| format!("rolling {stream} over"))?;
+        match status {
+            // A stream that does not exist yet is created by the first document, from the template.
+            StatusCode::NOT_FOUND => {}
+            s if s.is_success() => eprintln!("rolled {stream} over"),
+            s => anyhow::bail!("rolling {stream} over answered {s}{}", privileges_hint(s, &body)),
         }
-        eprintln!("rolled {stream} over");
         Ok(())
     }
 
@@ -466,9 +548,14 @@ impl Replayer {
     }
 
     /// The file taken aside at `taken`, a page at a time: its matching letters sent, what stays
-    /// (not matching, not a letter, not stored) appended back to `file`, then `taken` removed.
+    /// (not matching, not a letter, not stored, or seen already in this run) gathered in the
+    /// staying file; then `taken` removed and what stays appended back to the live file.
     async fn replay_file(&mut self, select: &Selection, file: &DeadLetterFile, taken: &Path) -> anyhow::Result<()> {
         let cannot_read = || format!("cannot read {}", taken.display());
+        let staying_path = file.staying_path();
+        let cannot_write = || format!("cannot write {}", staying_path.display());
+        let mut staying =
+            std::fs::OpenOptions::new().create(true).append(true).open(&staying_path).with_context(cannot_write)?;
         let mut lines = std::io::BufReader::new(std::fs::File::open(taken).with_context(cannot_read)?).lines();
         loop {
             let mut stays = String::new();
@@ -478,7 +565,9 @@ impl Replayer {
                 let line = line.with_context(cannot_read)?;
                 let letter = serde_json::from_str::<Value>(&line).ok().and_then(|v| Letter::from_entry(&v));
                 match letter {
-                    Some(l) if select.matches(&l) => batch.push((line, l)),
+                    Some(l) if select.matches(&l) && self.seen.insert((l.target.clone(), l.id.clone())) => {
+                        batch.push((line, l));
+                    }
                     _ if line.trim().is_empty() => {}
                     _ => stays.push_str(&format!("{line}\n")),
                 }
@@ -494,21 +583,40 @@ impl Replayer {
                     stays.push_str(&format!("{line}\n"));
                 }
             }
-            if !stays.is_empty() {
-                file.append(stays.as_bytes()).with_context(|| format!("cannot write {}", file.path().display()))?;
-            }
+            std::io::Write::write_all(&mut staying, stays.as_bytes()).with_context(cannot_write)?;
             if ended {
                 break;
             }
         }
-        std::fs::remove_file(taken).with_context(|| format!("cannot remove {}", taken.display()))
+        staying.sync_data().with_context(cannot_write)?;
+        std::fs::remove_file(taken).with_context(|| format!("cannot remove {}", taken.display()))?;
+        put_back(file)
     }
+}
+
+/// Appends what a replay left in the staying file to the live file, and removes it.
+fn put_back(file: &DeadLetterFile) -> anyhow::Result<()> {
+    let staying = file.staying_path();
+    let stays = match std::fs::read(&staying) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", staying.display())),
+    };
+    if !stays.is_empty() {
+        file.append(&stays).with_context(|| format!("cannot write {}", file.path().display()))?;
+    }
+    std::fs::remove_file(&staying).with_context(|| format!("cannot remove {}", staying.display()))
 }
 
 async fn replay(select: &Selection, rollover: bool) -> anyhow::Result<()> {
     let client = select.elasticsearch.client()?;
-    let mut replayer =
-        Replayer { client: client.clone(), rollover, rolled_over: BTreeSet::new(), tally: Tally::default() };
+    let mut replayer = Replayer {
+        client: client.clone(),
+        rollover,
+        rolled_over: BTreeSet::new(),
+        seen: BTreeSet::new(),
+        tally: Tally::default(),
+    };
     let mut pages = pages(&client, select);
     loop {
         let page = pages.next().await?;
@@ -524,10 +632,16 @@ async fn replay(select: &Selection, rollover: bool) -> anyhow::Result<()> {
         replayer.remove(&stored).await?;
     }
     if let Some(file) = select.file() {
+        let _one_at_a_time = file.lock_replays().with_context(|| format!("cannot replay {}", file.path().display()))?;
         let taken = file.taken_path();
-        // A replay that stopped half-way left its file taken: finish that one first.
         if taken.exists() {
+            // A replay stopped half-way through the file it took: do that one again, from the
+            // start (what it stored is found already there), and drop what it had gathered.
+            let _ = std::fs::remove_file(file.staying_path());
             replayer.replay_file(select, &file, &taken).await?;
+        } else {
+            // Or it stopped between removing that file and putting back what stays.
+            put_back(&file)?;
         }
         if file.take().with_context(|| format!("cannot take {} aside", file.path().display()))? {
             replayer.replay_file(select, &file, &taken).await?;
@@ -536,7 +650,7 @@ async fn replay(select: &Selection, rollover: bool) -> anyhow::Result<()> {
     let t = &replayer.tally;
     let refused: u64 = t.refused.values().sum();
     let mut out = format!(
-        "replayed {} dead letter(s): {} stored, {} already there, {refused} refused again, {} not answered\n",
+        "replayed {} dead letter(s): {} stored, {} already there, {refused} refused again, {} not taken now (429/5xx or no answer; try later)\n",
         t.stored + t.already_there + refused + t.not_now,
         t.stored,
         t.already_there,

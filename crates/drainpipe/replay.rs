@@ -102,7 +102,7 @@ enum FileFrames<R> {
     HerokuLogs { reader: R, file: u64, lines: u64, app: Option<String> },
 }
 
-impl FileFrames<std::io::BufReader<std::fs::File>> {
+impl FileFrames<std::io::Take<std::io::BufReader<std::fs::File>>> {
     fn open(path: &Path, format: ReplayFormat, app: Option<&str>) -> anyhow::Result<Self> {
         let cannot_read = || format!("cannot read {}", path.display());
         let mut reader =
@@ -116,8 +116,11 @@ impl FileFrames<std::io::BufReader<std::fs::File>> {
                 logplex_frame(Bytes::from(body), app.map(str::to_owned)).with_context(|| path.display().to_string())?;
             return Ok(FileFrames::Logplex(Some(Box::new(frame)), len));
         }
-        let file = content_hash(std::fs::File::open(path).with_context(cannot_read)?).with_context(cannot_read)?;
-        Ok(FileFrames::HerokuLogs { reader, file, lines: 0, app: app.map(str::to_owned) })
+        // Lines are read only as far as the hash went: a file still being written does not get
+        // lines past it under its beginning's identity.
+        let (file, len) =
+            content_hash(std::fs::File::open(path).with_context(cannot_read)?).with_context(cannot_read)?;
+        Ok(FileFrames::HerokuLogs { reader: reader.take(len), file, lines: 0, app: app.map(str::to_owned) })
     }
 }
 
@@ -162,14 +165,18 @@ impl<R: BufRead> FileFrames<R> {
     }
 }
 
-/// A file's identity for ids: the hash of its whole content, read in pieces.
-fn content_hash(mut file: impl std::io::Read) -> std::io::Result<u64> {
+/// A file's identity for ids: the hash of its whole content, read in pieces; and its length.
+fn content_hash(mut file: impl std::io::Read) -> std::io::Result<(u64, u64)> {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 256 * 1024];
+    let mut len = 0;
     loop {
         match file.read(&mut buf)? {
-            0 => return Ok(hasher.digest()),
-            n => hasher.update(&buf[..n]),
+            0 => return Ok((hasher.digest(), len)),
+            n => {
+                hasher.update(&buf[..n]);
+                len += n as u64;
+            }
         }
     }
 }
@@ -315,7 +322,7 @@ mod tests {
         let mut text = b"2025-03-14T09:26:53+00:00 app[web.1]: x\n\n".repeat(1001);
         text.extend_from_slice(b"no newline at the end");
         let file = xxhash_rust::xxh3::xxh3_64(&text);
-        assert_eq!(content_hash(&text[..]).unwrap(), file);
+        assert_eq!(content_hash(&text[..]).unwrap(), (file, text.len() as u64));
         let mut frames = FileFrames::HerokuLogs { reader: &text[..], file, lines: 0, app: None };
         let mut seen = Vec::new();
         let mut bytes = 0;

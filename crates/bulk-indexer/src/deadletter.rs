@@ -155,6 +155,33 @@ impl DeadLetterFile {
         self.path.with_file_name(name)
     }
 
+    /// Where a replay gathers the entries that stay, before it appends them back in one go.
+    pub fn staying_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".staying");
+        self.path.with_file_name(name)
+    }
+
+    /// Held by a replay from start to end, so two never work on the file at once; an error
+    /// when another holds it.
+    pub fn lock_replays(&self) -> std::io::Result<std::fs::File> {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path.with_file_name(name))?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!("another replay is working on {}", self.path.display()),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     /// Appends `data` and syncs it. Under the file's lock, and into the file that is at the
     /// path once the lock is held, so nothing is written into a file a replay has just taken.
     pub fn append(&self, data: &[u8]) -> std::io::Result<()> {
@@ -220,6 +247,10 @@ mod tests {
         assert!(file.take().is_err(), "an unfinished replay is not overwritten");
         assert_eq!(std::fs::read(file.taken_path()).unwrap(), b"one\n");
         assert_eq!(std::fs::read(file.path()).unwrap(), b"two\n", "the waiting append went to the new file");
+        let replaying = file.lock_replays().unwrap();
+        assert!(file.lock_replays().is_err(), "one replay at a time");
+        drop(replaying);
+        assert!(file.lock_replays().is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
