@@ -22,13 +22,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Command};
 use drainpipe_bulk_indexer::{Client, ClientConfig, DeadLetterConfig, IndexerConfig};
-use drainpipe_ingest::{Credential, DrainTokens};
+use drainpipe_ingest::{BearerTokens, Credential, DrainTokens};
 use drainpipe_spool::SpoolConfig;
 use serde::Serialize;
 
 pub use values::{
     ByteSize, Credentials, DrainToken, ElasticsearchUrl, FsyncPolicy, HumanDuration, ListenAddr, LogFormat, Namespace,
-    Retention, RetentionRule, Secret,
+    OtlpToken, Retention, RetentionRule, Secret,
 };
 
 /// Variables other software sets, read for an option when neither its flag nor its
@@ -130,6 +130,13 @@ pub struct ReceiveOptions {
     /// set, requests carrying another token get 403
     #[arg(long, value_name = "TOKEN=APP", value_delimiter = ',', hide_env_values = true)]
     pub drain_token: Vec<DrainToken>,
+
+    /// Bearer token OTLP senders must present on /v1/logs (`Authorization: Bearer TOKEN`, as
+    /// `heroku telemetry:add --headers` sets it); `TOKEN=APP` names the app for records whose
+    /// resource names none. Repeatable, or comma-separated. Basic auth is accepted there too;
+    /// with neither, the OTLP endpoints are open
+    #[arg(long, value_name = "TOKEN[=APP]", value_delimiter = ',', hide_env_values = true)]
+    pub otlp_token: Vec<OtlpToken>,
 
     /// With --drain-token, also take HTTPS requests that carry no drain token at all (Private
     /// Spaces drains send none); a token that is sent must still be listed. Basic auth is what
@@ -426,6 +433,13 @@ impl ReceiveOptions {
     /// Every `--basic-auth` credential, however they were given.
     pub fn credentials(&self) -> Vec<Credential> {
         self.basic_auth.iter().flat_map(|l| l.0.iter().cloned()).collect()
+    }
+
+    /// The OTLP endpoints' bearer tokens.
+    pub fn otlp_tokens(&self) -> BearerTokens {
+        BearerTokens::new(
+            self.otlp_token.iter().map(|t| (drainpipe_ingest::Secret::new(t.token.clone()), t.app.clone())),
+        )
     }
 
     pub fn drain_tokens(&self) -> DrainTokens {

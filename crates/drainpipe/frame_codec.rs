@@ -28,6 +28,7 @@ pub fn encode(frame: &Frame) -> Bytes {
     out.push(match frame.protocol {
         Protocol::Https => 0,
         Protocol::Syslog => 1,
+        Protocol::Otlp => 2,
     });
     let since = frame.received_at.duration_since(UNIX_EPOCH).unwrap_or_default();
     out.extend_from_slice(&since.as_secs().to_le_bytes());
@@ -84,6 +85,7 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
     let protocol = match r.u8()? {
         0 => Protocol::Https,
         1 => Protocol::Syslog,
+        2 => Protocol::Otlp,
         _ => return Err(DecodeError("unknown protocol")),
     };
     let secs = r.u64()?;

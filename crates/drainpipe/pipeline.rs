@@ -417,9 +417,10 @@ pub async fn send_frame(
         let cut_from = cuts.next_if(|(p, _)| *p == position).map(|(_, full)| *full);
         let open = chunks.open(&frame_done);
         open.chunk.push_with(id.as_str(), frame.body.slice(frame.messages[position].clone()), |out| {
-            let outcome = match cut_from {
-                None => transformer.transform(raw, &ctx, out),
-                Some(full) => transformer.transform_cut(raw, full, &ctx, out),
+            let outcome = match (frame.protocol, cut_from) {
+                (Protocol::Otlp, _) => transformer.transform_otlp(raw, &ctx, out),
+                (_, None) => transformer.transform(raw, &ctx, out),
+                (_, Some(full)) => transformer.transform_cut(raw, full, &ctx, out),
             };
             tally.record(&outcome);
             let ts = outcome.timestamp;
@@ -443,7 +444,7 @@ fn frame_context<'a>(frame: &'a Frame, target: &'a Target, tokens: &'a TokenList
         labels: &frame.labels,
         received_at: Timestamp::from_system_time(frame.received_at),
         structured_data: match frame.protocol {
-            Protocol::Https => StructuredData::Absent,
+            Protocol::Https | Protocol::Otlp => StructuredData::Absent,
             Protocol::Syslog => StructuredData::Present,
         },
         app_for_token: Some(tokens),
@@ -457,6 +458,7 @@ fn document_id(frame: &Frame, seed: &FrameSeed, position: usize, raw: &[u8]) -> 
         (Some(p), _) => DocumentId::for_stream(p.stream, p.first + position as u64),
         (None, Protocol::Https) => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
         (None, Protocol::Syslog) => DocumentId::for_line_v1(frame.drain_token.as_deref(), raw),
+        (None, Protocol::Otlp) => DocumentId::for_otlp_record(raw, u32::try_from(position).unwrap_or(u32::MAX)),
     }
 }
 

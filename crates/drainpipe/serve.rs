@@ -215,6 +215,7 @@ fn start_receivers(
         max_connections: r.max_connections.get(),
         credentials: r.credentials(),
         drain_tokens: target.drain_tokens.clone(),
+        otlp_tokens: r.otlp_tokens(),
         allow_tokenless: r.allow_tokenless,
         trust_forwarded_for: r.trust_forwarded_for,
         budget: budget.clone(),
@@ -224,6 +225,9 @@ fn start_receivers(
     };
     if r.basic_auth.is_empty() {
         tracing::warn!("no --basic-auth configured: anyone who can reach POST /logs can send logs");
+        if r.otlp_token.is_empty() {
+            tracing::warn!("no --otlp-token or --basic-auth configured: POST /v1/logs is open too");
+        }
     }
     if let Some(listener) = listeners.metrics {
         tracing::info!("serving /metrics on http://{}", listener.local_addr()?);

@@ -143,9 +143,9 @@ fn for_opensearch(template: &mut serde_json::Value, changes: &mut Vec<Change>) {
     }
     let mappings = &mut template["template"]["mappings"];
     replace_type(mappings, "constant_keyword", "keyword");
-    mappings["properties"]["app"] = serde_json::json!({"type": "flat_object"});
+    flattened_to_flat_object(mappings);
     changes.push(Change::Skipped(
-        "flattened app.*, constant_keyword data_stream.*".into(),
+        "flattened app.* and otel.resource.*, constant_keyword data_stream.*".into(),
         format!(
             "OpenSearch has neither; mapped as flat_object and keyword; field limit {OPENSEARCH_FIELD_LIMIT} (labels past it are refused and dead-lettered)"
         ),
@@ -240,6 +240,18 @@ fn missing_type(body: &str) -> Option<(&'static str, &'static str)> {
 }
 
 /// Every `"type": from` in the mappings becomes `to`.
+/// Every `flattened` field (`app`, `otel.resource`) as OpenSearch's `flat_object`, which takes
+/// none of its parameters.
+fn flattened_to_flat_object(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(obj) if obj.get("type").and_then(|t| t.as_str()) == Some("flattened") => {
+            *v = serde_json::json!({"type": "flat_object"});
+        }
+        serde_json::Value::Object(obj) => obj.values_mut().for_each(flattened_to_flat_object),
+        _ => {}
+    }
+}
+
 fn replace_type(v: &mut serde_json::Value, from: &str, to: &str) {
     match v {
         serde_json::Value::Object(obj) => {

@@ -173,6 +173,44 @@ impl Serialize for DrainToken {
     }
 }
 
+/// One `--otlp-token`: `TOKEN`, or `TOKEN=APP` for senders whose resource names no app; the
+/// token prints as `[REDACTED]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtlpToken {
+    pub token: String,
+    pub app: Option<String>,
+}
+
+impl std::str::FromStr for OtlpToken {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<OtlpToken, String> {
+        let (token, app) = match s.split_once('=') {
+            Some((token, app)) => (token.trim(), Some(app.trim()).filter(|a| !a.is_empty())),
+            None => (s.trim(), None),
+        };
+        if token.is_empty() {
+            return Err("expected TOKEN or TOKEN=APP".to_owned());
+        }
+        Ok(OtlpToken { token: token.to_owned(), app: app.map(str::to_owned) })
+    }
+}
+
+impl std::fmt::Debug for OtlpToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.app {
+            Some(app) => write!(f, "{REDACTED}={app}"),
+            None => f.write_str(REDACTED),
+        }
+    }
+}
+
+impl Serialize for OtlpToken {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{self:?}"))
+    }
+}
+
 /// A data stream namespace: data stream names are `type-dataset-namespace`, so it may not hold
 /// `-`, and index names must be lowercase without `\ / * ? " < > | , # :` or spaces.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -137,6 +137,37 @@ fn strip_scheme(value: &[u8]) -> Option<&[u8]> {
 }
 
 /// Compares in time that depends only on `expected`'s length.
+/// Bearer tokens OTLP senders may present (`Authorization: Bearer …`, as `heroku telemetry:add
+/// --headers` sets it), each with the app its records belong to when the resource names none.
+#[derive(Clone, Debug, Default)]
+pub struct BearerTokens(Vec<(Secret, Option<String>)>);
+
+impl BearerTokens {
+    pub fn new(tokens: impl IntoIterator<Item = (Secret, Option<String>)>) -> BearerTokens {
+        BearerTokens(tokens.into_iter().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The token the header carries, if it is one of these: `Some(app)`. Every token is
+    /// compared in full, as credentials are.
+    pub(crate) fn find(&self, header: Option<&[u8]>) -> Option<Option<&str>> {
+        let given = header.and_then(|h| {
+            let (scheme, rest) = h.split_at(h.iter().position(|&b| b == b' ')?);
+            scheme.eq_ignore_ascii_case(b"bearer").then(|| rest.trim_ascii())
+        })?;
+        let mut found = None;
+        for (token, app) in &self.0 {
+            if constant_time_eq(given, token.expose().as_bytes()) && found.is_none() {
+                found = Some(app.as_deref());
+            }
+        }
+        found
+    }
+}
+
 fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
     let mut diff = u8::from(given.len() != expected.len());
     for (i, &e) in expected.iter().enumerate() {

@@ -16,6 +16,9 @@ pub enum Protocol {
     Https,
     /// A syslog stream over TCP or TLS (RFC 6587 octet counting or newline-terminated).
     Syslog,
+    /// An OTLP logs export (`POST /v1/logs`): each message is one log record with its resource
+    /// and scope, as drainpipe-otlp's `split` encodes it.
+    Otlp,
 }
 
 impl Protocol {
@@ -23,6 +26,7 @@ impl Protocol {
         match self {
             Protocol::Https => "https",
             Protocol::Syslog => "syslog",
+            Protocol::Otlp => "otlp",
         }
     }
 }

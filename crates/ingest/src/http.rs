@@ -29,11 +29,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{BasicAuth, Credential, DrainTokens, FailureLimiter, LimiterKey};
+use crate::auth::{BasicAuth, BearerTokens, Credential, DrainTokens, FailureLimiter, LimiterKey};
 use crate::frame::{Frame, FrameSink, MemoryBudget, Protocol, Rejected, Reservation};
 use crate::listener::{accept_loop, handshake, Connection};
 use crate::log_throttle::LogThrottle;
 use crate::{framing, metrics, query};
+use drainpipe_otlp::Signal;
 
 /// Answers the routes the receiver does not own (`/healthz`, `/metrics`): `None` means 404.
 pub type ExtraRoutes = Arc<dyn Fn(&Method, &str) -> Option<Response<Full<Bytes>>> + Send + Sync>;
@@ -53,6 +54,9 @@ pub struct HttpConfig {
     pub credentials: Vec<Credential>,
     /// Known drain tokens and their apps; when not empty, other tokens get 403.
     pub drain_tokens: Arc<DrainTokens>,
+    /// Bearer tokens accepted on the OTLP endpoints (besides `credentials`); with neither, they
+    /// are open, like `POST /logs`.
+    pub otlp_tokens: BearerTokens,
     /// With `drain_tokens`, still take requests that carry no token at all (Private Spaces
     /// drains send none); a token that is present must still be on the list.
     pub allow_tokenless: bool,
@@ -79,6 +83,7 @@ impl Default for HttpConfig {
             body_read_timeout: Duration::from_secs(30),
             credentials: Vec::new(),
             drain_tokens: Arc::default(),
+            otlp_tokens: BearerTokens::default(),
             allow_tokenless: false,
             max_auth_failures: 20,
             auth_failure_window: Duration::from_secs(60),
@@ -99,6 +104,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("credentials", &self.credentials.len())
             .field("drain_tokens", &self.drain_tokens.len())
+            .field("otlp_tokens", &!self.otlp_tokens.is_empty())
             .field("allow_tokenless", &self.allow_tokenless)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("budget", &self.budget.max_bytes())
@@ -107,22 +113,22 @@ impl std::fmt::Debug for HttpConfig {
     }
 }
 
-struct State<S> {
-    config: HttpConfig,
-    auth: BasicAuth,
-    limiter: FailureLimiter,
-    sink: S,
+pub(crate) struct State<S> {
+    pub(crate) config: HttpConfig,
+    pub(crate) auth: BasicAuth,
+    pub(crate) limiter: FailureLimiter,
+    pub(crate) sink: S,
 }
 
 static COUNT_MISMATCH_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 static FRAMING_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
-static AUTH_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+pub(crate) static AUTH_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 static BUDGET_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 
 /// While the receive memory budget is spent, senders are told to come back after this long.
-const MEMORY_FULL_RETRY: Duration = Duration::from_secs(1);
+pub(crate) const MEMORY_FULL_RETRY: Duration = Duration::from_secs(1);
 /// Bodies at least this large (or compressed) are inflated and framed off the async workers.
-const BLOCKING_BODY: usize = 256 * 1024;
+pub(crate) const BLOCKING_BODY: usize = 256 * 1024;
 
 /// Serves drain requests on `listener` until `shutdown` resolves, then waits for open
 /// connections to finish the request they are on.
@@ -232,6 +238,20 @@ async fn handle<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: &
             answer
         }
         (_, "/logs") => reply(StatusCode::METHOD_NOT_ALLOWED, "drain requests are POST /logs"),
+        (method, path @ ("/v1/logs" | "/v1/metrics" | "/v1/traces")) => {
+            let signal = match path {
+                "/v1/logs" => Signal::Logs,
+                "/v1/metrics" => Signal::Metrics,
+                _ => Signal::Traces,
+            };
+            let answer = if method == Method::POST {
+                crate::otlp::receive(req, peer, state, signal).await
+            } else {
+                reply(StatusCode::METHOD_NOT_ALLOWED, "OTLP exports are POST")
+            };
+            metrics::OTLP_REQUESTS.with_label_values(&[signal.as_str(), answer.status().as_str()]).inc();
+            return answer;
+        }
         (method, path) => match state.config.extra_routes.as_ref().and_then(|r| r(method, path)) {
             Some(r) => return r,
             None => reply(StatusCode::NOT_FOUND, "not found"),
@@ -378,7 +398,7 @@ async fn authenticate<S>(headers: &HeaderMap, peer: SocketAddr, state: &State<S>
 
 /// The client's address: the peer, or with a trusted proxy in front, the last address in
 /// `X-Forwarded-For` (the one the proxy itself saw; earlier entries are the sender's to write).
-fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> IpAddr {
+pub(crate) fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> IpAddr {
     if !trust_forwarded_for {
         return peer.ip();
     }
@@ -401,7 +421,7 @@ fn count_label_changes(changes: query::LabelChanges) {
 }
 
 /// Why a body was not taken.
-enum BodyError {
+pub(crate) enum BodyError {
     /// Past `--max-body-size`, before or after inflating (413).
     TooLarge(&'static str),
     /// The receive memory budget is spent (503, retried).
@@ -409,6 +429,8 @@ enum BodyError {
     /// Unreadable or not Logplex (400).
     Invalid(&'static str),
     NotLogplex(framing::NotLogplex),
+    /// Not an OTLP export request (400).
+    Otlp(drainpipe_otlp::DecodeError),
 }
 
 fn body_error(e: BodyError, peer: SocketAddr) -> Response<Full<Bytes>> {
@@ -425,13 +447,18 @@ fn body_error(e: BodyError, peer: SocketAddr) -> Response<Full<Bytes>> {
         }
         BodyError::Invalid(reason) => reply(StatusCode::BAD_REQUEST, reason),
         BodyError::NotLogplex(e) => reply(StatusCode::BAD_REQUEST, &e.to_string()),
+        BodyError::Otlp(e) => reply(StatusCode::BAD_REQUEST, &e.0),
     }
 }
 
 /// Reads the body, holding budget for every byte before it is kept. When the budget is spent
 /// the rest is still read, and dropped, so that the sender gets its 503 on a clean connection
 /// (Logplex retries a 503; a reset mid-body looks like a network failure).
-async fn read_body(mut body: Incoming, max: usize, reservation: &mut Reservation) -> Result<Bytes, BodyError> {
+pub(crate) async fn read_body(
+    mut body: Incoming,
+    max: usize,
+    reservation: &mut Reservation,
+) -> Result<Bytes, BodyError> {
     const TOO_LARGE: BodyError = BodyError::TooLarge("request body exceeds the configured limit");
     let hint = body.size_hint();
     if hint.lower() > max as u64 {
@@ -501,7 +528,7 @@ fn unsupported_content_type(value: Option<&HeaderValue>) -> Option<&'static str>
 }
 
 /// `Ok(true)` for gzip, `Ok(false)` for none or identity.
-fn content_encoding(value: Option<&HeaderValue>) -> Result<bool, &'static str> {
+pub(crate) fn content_encoding(value: Option<&HeaderValue>) -> Result<bool, &'static str> {
     let Some(value) = value else { return Ok(false) };
     match value.to_str().unwrap_or("").trim().to_ascii_lowercase().as_str() {
         "" | "identity" => Ok(false),
@@ -512,7 +539,7 @@ fn content_encoding(value: Option<&HeaderValue>) -> Result<bool, &'static str> {
 
 /// Decompresses a gzip body (several members allowed), refusing to grow past `max` bytes or
 /// past what the memory budget grants.
-fn gunzip(compressed: &[u8], max: usize, reservation: &mut Reservation) -> Result<Bytes, BodyError> {
+pub(crate) fn gunzip(compressed: &[u8], max: usize, reservation: &mut Reservation) -> Result<Bytes, BodyError> {
     const STEP: usize = 256 * 1024;
     // A gzip member ends with its inflated size (mod 2^32): for the usual single member an
     // exact first reservation; more output than that grows in steps.
@@ -553,14 +580,14 @@ fn gunzip(compressed: &[u8], max: usize, reservation: &mut Reservation) -> Resul
     Ok(Bytes::from(out))
 }
 
-fn with_retry_after(mut r: Response<Full<Bytes>>, wait: Duration) -> Response<Full<Bytes>> {
+pub(crate) fn with_retry_after(mut r: Response<Full<Bytes>>, wait: Duration) -> Response<Full<Bytes>> {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
     r
 }
 
 /// An answer with a one-line plain-text reason, or an empty body (`Content-Length: 0`).
-fn reply(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
+pub(crate) fn reply(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
     let body = if reason.is_empty() { Bytes::new() } else { Bytes::from(format!("{reason}\n")) };
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = status;

@@ -6,6 +6,11 @@
 //! [`Frame`] to a [`FrameSink`]. It answers 2xx with an empty body as soon as the sink has taken
 //! the frame, and never waits for anything further down the pipeline.
 //!
+//! The same server takes OTLP log exports (`POST /v1/logs`, Heroku Fir's telemetry drains) as
+//! protobuf or JSON, with a bearer token or basic auth: each log record is one message of the
+//! frame, encoded with its resource and scope by drainpipe-otlp. Metrics and traces exports are
+//! answered with a partial success that refuses them, and counted.
+//!
 //! [`syslog::run`] serves syslog drains over TCP or TLS ([`tls`]), framing each message by
 //! octet count or newline ([`stream_framing`]), and stops reading while the sink is full.
 //!
@@ -20,12 +25,13 @@ pub mod http;
 mod listener;
 mod log_throttle;
 pub mod metrics;
+mod otlp;
 mod query;
 pub mod stream_framing;
 pub mod syslog;
 pub mod tls;
 
-pub use auth::{Credential, DrainTokens, Secret};
+pub use auth::{BearerTokens, Credential, DrainTokens, Secret};
 pub use frame::{Frame, FrameSink, MemoryBudget, Protocol, Rejected, Reservation, StreamPosition};
 pub use http::{ExtraRoutes, HttpConfig};
 pub use syslog::SyslogConfig;

@@ -39,14 +39,35 @@ pub static REQUEST_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
 
 /// Messages framed from accepted requests, by protocol.
 pub static MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    let opts = Opts::new("drainpipe_ingest_messages_total", "Messages received, by protocol");
-    with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"])
+    let opts = Opts::new("drainpipe_ingest_messages_total", "Messages received (OTLP: log records), by protocol");
+    with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog", "otlp"])
 });
 
 /// Body bytes of accepted requests (after decompression), by protocol.
 pub static BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_received_bytes_total", "Message bytes received, by protocol");
-    with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog"])
+    with_labels(IntCounterVec::new(opts, &["protocol"]).expect("valid metric"), &["https", "syslog", "otlp"])
+});
+
+/// OTLP export requests, by signal and the status they were answered.
+pub static OTLP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new("drainpipe_otlp_requests_total", "OTLP export requests, by signal and answer status");
+    let counter = IntCounterVec::new(opts, &["signal", "status"]).expect("valid metric");
+    for signal in ["logs", "metrics", "traces"] {
+        for status in ["200", "400", "401", "413", "415", "429", "503"] {
+            counter.with_label_values(&[signal, status]);
+        }
+    }
+    counter
+});
+
+/// Metric data points and spans refused (answered with a partial success): drainpipe stores logs.
+pub static OTLP_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "drainpipe_otlp_refused_total",
+        "OTLP metric data points and spans refused with a partial success (only logs are stored), by signal",
+    );
+    with_labels(IntCounterVec::new(opts, &["signal"]).expect("valid metric"), &["metrics", "traces"])
 });
 
 /// Frames whose message count disagreed with `Logplex-Msg-Count`.
@@ -132,5 +153,7 @@ pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(MEMORY_BYTES.clone()))?;
     registry.register(Box::new(MEMORY_MAX_BYTES.clone()))?;
     registry.register(Box::new(EVICTED_CONNECTIONS.clone()))?;
+    registry.register(Box::new(OTLP_REQUESTS.clone()))?;
+    registry.register(Box::new(OTLP_REFUSED.clone()))?;
     Ok(())
 }

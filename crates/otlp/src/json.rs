@@ -10,7 +10,7 @@ use crate::proto::{
     AnyValue, ArrayValue, ExportLogsServiceRequest, InstrumentationScope, KeyValue, KeyValueList, LogRecord, Resource,
     ResourceLogs, ScopeLogs, Value as V,
 };
-use crate::DecodeError;
+use crate::{DecodeError, Signal};
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
@@ -179,4 +179,44 @@ fn any_value(v: &Value) -> Result<AnyValue> {
         None
     };
     Ok(AnyValue { value })
+}
+
+/// Data points (metrics) or spans (traces) in a JSON export request.
+pub(crate) fn count(signal: Signal, body: &[u8]) -> Result<u64> {
+    let what = signal.as_str();
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| DecodeError(format!("not an OTLP {what} export request (JSON): {e}")))?;
+    let (resources, scopes, items) = match signal {
+        Signal::Traces => (("resourceSpans", "resource_spans"), ("scopeSpans", "scope_spans"), ("spans", "spans")),
+        _ => (("resourceMetrics", "resource_metrics"), ("scopeMetrics", "scope_metrics"), ("metrics", "metrics")),
+    };
+    let array = |o: &Value, (camel, snake): (&str, &str)| -> Result<Vec<Value>> {
+        let o = object(o, "an entry")?;
+        match field(o, camel, snake) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => Ok(a.clone()),
+            Some(_) => Err(DecodeError(format!("{camel} is not an array"))),
+        }
+    };
+    let mut n = 0;
+    for r in array(&v, resources)? {
+        for s in array(&r, scopes)? {
+            for item in array(&s, items)? {
+                n += match signal {
+                    Signal::Traces => 1,
+                    _ => {
+                        let kinds = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
+                        let mut points = 0;
+                        for kind in kinds {
+                            if let Some(k) = object(&item, "a metric")?.get(kind) {
+                                points += array(k, ("dataPoints", "data_points"))?.len() as u64;
+                            }
+                        }
+                        points
+                    }
+                };
+            }
+        }
+    }
+    Ok(n)
 }

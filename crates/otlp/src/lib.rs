@@ -99,23 +99,74 @@ impl Record {
     }
 }
 
-/// The answer to a logs export: empty when every record was taken, else how many were refused
-/// and why (the exporter logs it and does not retry them).
-pub fn logs_response(encoding: Encoding, rejected: i64, message: &str) -> Vec<u8> {
-    let partial = (rejected > 0 || !message.is_empty())
-        .then(|| proto::ExportLogsPartialSuccess { rejected_log_records: rejected, error_message: message.to_owned() });
+/// What an export carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Logs,
+    Metrics,
+    Traces,
+}
+
+impl Signal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Logs => "logs",
+            Signal::Metrics => "metrics",
+            Signal::Traces => "traces",
+        }
+    }
+
+    /// What one item of this signal is called in a partial success.
+    fn item_key(self) -> &'static str {
+        match self {
+            Signal::Logs => "rejectedLogRecords",
+            Signal::Metrics => "rejectedDataPoints",
+            Signal::Traces => "rejectedSpans",
+        }
+    }
+}
+
+/// How many data points (metrics) or spans (traces) an export request holds.
+pub fn count(signal: Signal, body: &[u8], encoding: Encoding) -> Result<u64, DecodeError> {
+    let what = signal.as_str();
     match encoding {
-        Encoding::Protobuf => proto::ExportLogsServiceResponse { partial_success: partial }.encode_to_vec(),
+        Encoding::Protobuf => {
+            let batches = proto::Batches::decode(body)
+                .map_err(|e| DecodeError(format!("not an OTLP {what} export request (protobuf): {e}")))?;
+            let items = batches.resources.iter().flat_map(|r| &r.scopes).flat_map(|s| &s.items);
+            Ok(items
+                .map(|i| match signal {
+                    Signal::Metrics => [&i.gauge, &i.sum, &i.histogram, &i.exponential_histogram, &i.summary]
+                        .into_iter()
+                        .flatten()
+                        .map(|p| p.data_points.len() as u64)
+                        .sum(),
+                    _ => 1,
+                })
+                .sum())
+        }
+        Encoding::Json => json::count(signal, body),
+    }
+}
+
+/// The answer to an export: empty when everything was taken, else how many items were refused
+/// and why (the exporter logs it and does not send them again).
+pub fn response(signal: Signal, encoding: Encoding, rejected: i64, message: &str) -> Vec<u8> {
+    let partial = (rejected > 0 || !message.is_empty())
+        .then(|| proto::PartialSuccess { rejected, error_message: message.to_owned() });
+    match encoding {
+        Encoding::Protobuf => proto::ExportResponse { partial_success: partial }.encode_to_vec(),
         Encoding::Json => match partial {
             None => b"{}".to_vec(),
-            Some(p) => serde_json::json!({"partialSuccess": {"rejectedLogRecords": p.rejected_log_records.to_string(), "errorMessage": p.error_message}})
+            Some(p) => serde_json::json!({"partialSuccess": {signal.item_key(): p.rejected.to_string(), "errorMessage": p.error_message}})
                 .to_string()
                 .into_bytes(),
         },
     }
 }
 
-/// An error answer's body: a `google.rpc.Status` with `message`, as OTLP/HTTP asks.
+/// An error answer's body: a `google.rpc.Status` with `message`, as OTLP/HTTP asks (`code` is
+/// gRPC's: 3 invalid argument, 8 resource exhausted, 14 unavailable, 16 unauthenticated).
 pub fn status(encoding: Encoding, code: i32, message: &str) -> Vec<u8> {
     match encoding {
         Encoding::Protobuf => proto::Status { code, message: message.to_owned() }.encode_to_vec(),

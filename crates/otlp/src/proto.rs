@@ -131,3 +131,67 @@ pub struct Status {
     #[prost(string, tag = "2")]
     pub message: String,
 }
+
+/// The partial success of any export answer: logs count records, metrics data points, traces
+/// spans; the field numbers are the same in all three.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PartialSuccess {
+    #[prost(int64, tag = "1")]
+    pub rejected: i64,
+    #[prost(string, tag = "2")]
+    pub error_message: String,
+}
+
+/// Any `Export*ServiceResponse`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExportResponse {
+    #[prost(message, optional, tag = "1")]
+    pub partial_success: Option<PartialSuccess>,
+}
+
+/// Metrics and traces are only counted: each level keeps only the list below it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Batches {
+    /// `resource_metrics` / `resource_spans`.
+    #[prost(message, repeated, tag = "1")]
+    pub resources: Vec<ResourceBatch>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResourceBatch {
+    /// `scope_metrics` / `scope_spans`.
+    #[prost(message, repeated, tag = "2")]
+    pub scopes: Vec<ScopeBatch>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ScopeBatch {
+    /// `metrics` / `spans`.
+    #[prost(message, repeated, tag = "2")]
+    pub items: Vec<Item>,
+}
+
+/// A span (counted as one), or a metric, whose data points are under the field of its type:
+/// gauge 5, sum 7, histogram 9, exponential histogram 10, summary 11.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Item {
+    #[prost(message, optional, tag = "5")]
+    pub gauge: Option<Points>,
+    #[prost(message, optional, tag = "7")]
+    pub sum: Option<Points>,
+    #[prost(message, optional, tag = "9")]
+    pub histogram: Option<Points>,
+    #[prost(message, optional, tag = "10")]
+    pub exponential_histogram: Option<Points>,
+    #[prost(message, optional, tag = "11")]
+    pub summary: Option<Points>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Points {
+    #[prost(message, repeated, tag = "1")]
+    pub data_points: Vec<Empty>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Empty {}

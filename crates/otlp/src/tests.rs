@@ -59,10 +59,30 @@ fn content_types_and_answers() {
     assert_eq!(Encoding::from_content_type("application/x-protobuf"), Some(Encoding::Protobuf));
     assert_eq!(Encoding::from_content_type("application/json; charset=utf-8"), Some(Encoding::Json));
     assert_eq!(Encoding::from_content_type("text/plain"), None);
-    assert!(logs_response(Encoding::Protobuf, 0, "").is_empty());
-    assert_eq!(logs_response(Encoding::Json, 0, ""), b"{}");
-    let partial = logs_response(Encoding::Protobuf, 3, "too large");
+    assert!(response(Signal::Logs, Encoding::Protobuf, 0, "").is_empty());
+    assert_eq!(response(Signal::Logs, Encoding::Json, 0, ""), b"{}");
+    let partial = response(Signal::Logs, Encoding::Protobuf, 3, "too large");
     let decoded = proto::ExportLogsServiceResponse::decode(&partial[..]).unwrap().partial_success.unwrap();
     assert_eq!((decoded.rejected_log_records, decoded.error_message.as_str()), (3, "too large"));
+    let json: serde_json::Value = serde_json::from_slice(&response(Signal::Metrics, Encoding::Json, 2, "no")).unwrap();
+    assert_eq!(json, serde_json::json!({"partialSuccess": {"rejectedDataPoints": "2", "errorMessage": "no"}}));
     let _ = ExportLogsServiceRequest::default();
+}
+
+#[test]
+fn metrics_data_points_and_spans_are_counted() {
+    let metrics = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
+        {"name":"memory","gauge":{"dataPoints":[{"asDouble":1},{"asDouble":2}]}},
+        {"name":"requests","sum":{"dataPoints":[{"asInt":"3"}],"isMonotonic":true}}]}]}]}"#;
+    assert_eq!(count(Signal::Metrics, metrics, Encoding::Json).unwrap(), 3);
+    let traces = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a"},{"name":"b"}]}]}]}"#;
+    assert_eq!(count(Signal::Traces, traces, Encoding::Json).unwrap(), 2);
+    // The same metrics as protobuf: resource_metrics 1 > scope_metrics 2 > metrics 2 > gauge 5 > data_points 1.
+    let points = proto::Points { data_points: vec![proto::Empty {}, proto::Empty {}] };
+    let item = proto::Item { gauge: Some(points), ..proto::Item::default() };
+    let request = proto::Batches {
+        resources: vec![proto::ResourceBatch { scopes: vec![proto::ScopeBatch { items: vec![item] }] }],
+    };
+    assert_eq!(count(Signal::Metrics, &request.encode_to_vec(), Encoding::Protobuf).unwrap(), 2);
+    assert!(count(Signal::Traces, b"{", Encoding::Json).is_err());
 }

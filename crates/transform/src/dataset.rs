@@ -57,7 +57,7 @@ impl Dataset {
 }
 
 /// log-runtime-metrics lines start `source=web.1 dyno=heroku.… sample#…`.
-fn is_runtime_metrics(msg: &[u8]) -> bool {
+pub(crate) fn is_runtime_metrics(msg: &[u8]) -> bool {
     msg.starts_with(b"source=") && msg.windows(7).any(|w| w == b"sample#")
 }
 

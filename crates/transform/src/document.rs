@@ -44,6 +44,14 @@ pub(crate) struct Document<'a> {
     pub failure: Option<Cow<'static, str>>,
     /// (kept length, original length) when the receiver cut the message.
     pub cut: Option<(usize, usize)>,
+    /// OTLP records: `heroku.app_id`, `heroku.release.version`, `trace.id`, `span.id`, the
+    /// resource's other attributes (a validated JSON object) and the scope's name and version.
+    pub app_id: Option<&'a str>,
+    pub release_version: Option<&'a str>,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub otel_resource: Option<&'a [u8]>,
+    pub otel_scope: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Debug)]
@@ -105,6 +113,27 @@ impl Document<'_> {
         }
 
         self.write_heroku(&mut w);
+        if let Some(id) = &self.trace_id {
+            w.object_str("trace", "id", id);
+        }
+        if let Some(id) = &self.span_id {
+            w.object_str("span", "id", id);
+        }
+        if self.otel_resource.is_some() || self.otel_scope.is_some() {
+            w.open("otel");
+            if let Some(object) = self.otel_resource {
+                w.raw("resource", |o| app::write_json_object(o, object));
+            }
+            if let Some((name, version)) = self.otel_scope {
+                w.open("scope");
+                w.str("name", name);
+                if !version.is_empty() {
+                    w.str("version", version);
+                }
+                w.close();
+            }
+            w.close();
+        }
 
         if let Some(r) = router {
             let has_request = r.method.is_some() || r.request_id.is_some();
@@ -200,6 +229,7 @@ impl Document<'_> {
         w.open("heroku");
         w.opt_str("app", self.heroku_app);
         w.opt_str("source", self.source);
+        w.opt_str("app_id", self.app_id);
         w.opt_str("dyno", self.dyno);
         let samples = self.samples.as_ref();
         w.opt_str("dyno_id", samples.and_then(|s| s.dyno_id.as_deref()));
@@ -229,6 +259,9 @@ impl Document<'_> {
                 w.close();
             }
         }
+        if let Some(v) = self.release_version.or(self.platform.as_ref().and_then(|p| p.release_version)) {
+            w.object_str("release", "version", v);
+        }
         if let Some(p) = &self.platform {
             if p.state_from.is_some() || p.state_to.is_some() {
                 w.open("state");
@@ -236,9 +269,7 @@ impl Document<'_> {
                 w.opt_str("to", p.state_to);
                 w.close();
             }
-            if let Some(v) = p.release_version {
-                w.object_str("release", "version", v);
-            }
+
             if let Some(n) = p.dropped {
                 w.open("logplex");
                 w.u64("dropped", n);

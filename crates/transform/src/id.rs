@@ -36,6 +36,17 @@ impl DocumentId {
         DocumentId::from_hash(xxh3_128(&key))
     }
 
+    /// The id of an OTLP log record: a hash of the record as spooled (with its resource and
+    /// scope) and its position in the export request, so an exporter's retry stores nothing
+    /// new and two identical records in one request are both stored.
+    pub fn for_otlp_record(record: &[u8], position: u32) -> DocumentId {
+        let mut h = Xxh3::new();
+        h.update(b"o");
+        h.update(&position.to_le_bytes());
+        h.update(record);
+        DocumentId::from_hash(h.digest128())
+    }
+
     /// The id drainpipe 0.1 gave a syslog line: its drain token and text. Only for frames
     /// spooled by that version, so that replaying them after an upgrade still deduplicates.
     pub fn for_line_v1(drain_token: Option<&str>, raw: &[u8]) -> DocumentId {

@@ -16,6 +16,7 @@ mod id;
 mod json;
 mod level;
 mod logfmt;
+mod otlp;
 mod platform;
 mod router;
 mod samples;
@@ -108,13 +109,25 @@ impl Transformer {
         self.build(raw, Some(original_len), ctx, out)
     }
 
-    fn build(&mut self, raw: &[u8], cut_from: Option<usize>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+    /// Appends the JSON document for one OTLP log record, as drainpipe-otlp's `split` encoded
+    /// it with its resource and scope (docs/fields.md, "OTLP logs").
+    pub fn transform_otlp(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+        let ingested = self.ingested(ctx);
+        otlp::transform(raw, ctx, ingested, out)
+    }
+
+    /// `event.ingested`, formatted once per frame.
+    fn ingested(&mut self, ctx: &Context<'_>) -> Option<&[u8]> {
         if self.ingested.as_ref().map(|(t, _)| *t) != Some(ctx.received_at) {
             let mut formatted = Vec::with_capacity(32);
             ctx.received_at.write_rfc3339(&mut formatted);
             self.ingested = Some((ctx.received_at, formatted));
         }
-        let ingested = self.ingested.as_ref().map(|(_, f)| f.as_slice());
+        self.ingested.as_ref().map(|(_, f)| f.as_slice())
+    }
+
+    fn build(&mut self, raw: &[u8], cut_from: Option<usize>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+        let ingested = self.ingested(ctx);
         // Validated once; every parser below borrows from it. Invalid bytes become U+FFFD.
         let lossy;
         let mut doc = Document {

@@ -258,13 +258,168 @@ fn testdata() {
     assert!(failures.is_empty(), "{} of {cases} cases differ:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// One line of testdata through the transform. `syslog-drain` files arrive as syslog drains.
+/// One line of testdata through the transform. `syslog-drain` files arrive as syslog drains;
+/// each line of `otlp` files is an OTLP JSON logs export of one record.
 fn check(file: &str, line: &[u8]) -> Value {
     let apps: HashMap<String, String> =
         [("d.0b7a3c2e-5d4f-4e6a-9b8c-7d6e5f4a3b2c".to_owned(), "shop".to_owned())].into();
     let c = if file.starts_with("syslog-drain") { syslog_drain_ctx(&apps) } else { ctx() };
     let mut out = Vec::new();
-    Transformer::new().transform(line, &c, &mut out);
+    if file.starts_with("otlp") {
+        let request = drainpipe_otlp::decode_logs(line, drainpipe_otlp::Encoding::Json).unwrap();
+        let records = drainpipe_otlp::split(request);
+        assert_eq!(records.len(), 1, "one record per line");
+        let c = Context { app: None, drain_token: None, frame_id: None, ..c };
+        Transformer::new().transform_otlp(&records[0], &c, &mut out);
+    } else {
+        Transformer::new().transform(line, &c, &mut out);
+    }
     assert!(!out.contains(&b'\n'), "a document is one NDJSON line");
     serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
+}
+
+mod otlp {
+    use super::*;
+    use drainpipe_otlp::proto::{
+        AnyValue, InstrumentationScope, KeyValue, KeyValueList, LogRecord, Resource, Value as V,
+    };
+    use drainpipe_otlp::Record;
+    use prost::Message as _;
+
+    fn text(key: &str, value: &str) -> KeyValue {
+        KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(V::String(value.to_owned())) }) }
+    }
+
+    fn fir_resource() -> Resource {
+        Resource {
+            attributes: vec![
+                text("service.name", "shop"),
+                text("heroku.app.id", "1f0e2d3c-0000-4000-8000-000000000001"),
+                text("heroku.dyno.name", "web.1"),
+                text("heroku.dyno.type", "web"),
+                text("heroku.release.version", "v42"),
+                text("cloud.region", "virginia"),
+            ],
+        }
+    }
+
+    fn transform_record(record: LogRecord, resource: Resource) -> (Value, Outcome) {
+        let scope = InstrumentationScope { name: "rails".to_owned(), version: "7.2".to_owned(), attributes: vec![] };
+        let raw = Record { resource: Some(resource), scope: Some(scope), record: Some(record) }.encode_to_vec();
+        let mut out = Vec::new();
+        let c = Context { app: None, drain_token: None, frame_id: None, ..ctx() };
+        let outcome = Transformer::new().transform_otlp(&raw, &c, &mut out);
+        let doc = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
+        (doc, outcome)
+    }
+
+    #[test]
+    fn a_fir_record_has_the_fields_a_cedar_line_has() {
+        let record = LogRecord {
+            time_unix_nano: 1_732_442_400_123_456_789,
+            severity_text: "WARN".to_owned(),
+            body: Some(AnyValue { value: Some(V::String("payment retried".to_owned())) }),
+            attributes: vec![KeyValue { key: "order".to_owned(), value: Some(AnyValue { value: Some(V::Int(7)) }) }],
+            trace_id: vec![0xab; 16],
+            span_id: vec![0xcd; 8],
+            ..LogRecord::default()
+        };
+        let (doc, outcome) = transform_record(record, fir_resource());
+        assert_eq!(outcome.dataset, Some(Dataset::App));
+        assert_eq!(doc["@timestamp"], "2024-11-24T10:00:00.123456Z", "microseconds, as every document");
+        assert_eq!(doc["message"], "payment retried");
+        assert_eq!(doc["log"]["level"], "warning");
+        assert_eq!(doc["service"]["name"], "shop");
+        assert_eq!(doc["event"]["dataset"], "heroku.app");
+        assert_eq!(doc["data_stream"]["dataset"], "heroku.app");
+        let heroku = &doc["heroku"];
+        assert_eq!(
+            (
+                &heroku["app"],
+                &heroku["app_id"],
+                &heroku["dyno"],
+                &heroku["process_type"],
+                &heroku["release"]["version"]
+            ),
+            (
+                &json!("shop"),
+                &json!("1f0e2d3c-0000-4000-8000-000000000001"),
+                &json!("web.1"),
+                &json!("web"),
+                &json!("v42")
+            )
+        );
+        assert_eq!(heroku["source"], "app");
+        assert_eq!(doc["trace"]["id"], "ab".repeat(16));
+        assert_eq!(doc["span"]["id"], "cd".repeat(8));
+        assert_eq!(doc["app"], json!({"order": 7}));
+        assert_eq!(
+            doc["otel"],
+            json!({"resource": {"cloud.region": "virginia"}, "scope": {"name": "rails", "version": "7.2"}})
+        );
+        assert!(doc.get("tags").is_none(), "{doc}");
+    }
+
+    #[test]
+    fn a_router_line_over_otlp_is_a_router_document() {
+        let line = "at=error code=H12 desc=\"Request timeout\" method=POST path=\"/checkout\" host=shop.example.com request_id=abc fwd=\"203.0.113.7\" dyno=web.2 connect=1ms service=30000ms status=503 bytes=0 protocol=https";
+        let record = LogRecord {
+            observed_time_unix_nano: 1_732_442_400_000_000_000,
+            body: Some(AnyValue { value: Some(V::String(line.to_owned())) }),
+            ..LogRecord::default()
+        };
+        let (doc, outcome) = transform_record(record, Resource { attributes: vec![text("heroku.app.name", "shop")] });
+        assert_eq!(outcome.dataset, Some(Dataset::Router));
+        assert_eq!(doc["@timestamp"], "2024-11-24T10:00:00.000000Z", "observed time when there is no time");
+        assert_eq!(doc["http"]["response"]["status_code"], 503);
+        assert_eq!(doc["log"]["level"], "error");
+        assert_eq!(doc["heroku"]["dyno"], "web.2");
+        assert_eq!(doc["heroku"]["source"], "heroku");
+        assert_eq!(doc["error"]["code"], "H12");
+    }
+
+    #[test]
+    fn a_map_body_goes_under_app_and_message_holds_its_json() {
+        let body = KeyValueList { values: vec![text("msg", "hi"), text("level", "error")] };
+        let record = LogRecord {
+            severity_number: 9,
+            body: Some(AnyValue { value: Some(V::KvList(body)) }),
+            attributes: vec![text("msg", "not this one"), text("extra", "x")],
+            ..LogRecord::default()
+        };
+        let (doc, _) = transform_record(record, fir_resource());
+        assert_eq!(doc["app"], json!({"msg": "hi", "level": "error", "extra": "x"}), "the body's keys win");
+        let message: Value = serde_json::from_str(doc["message"].as_str().unwrap()).unwrap();
+        assert_eq!(message, json!({"msg": "hi", "level": "error"}));
+        assert_eq!(doc["log"]["level"], "info", "severityNumber 9 before the body's level");
+        assert_eq!(doc["@timestamp"], "2025-03-14T09:28:20.123456Z", "the receive time when the record has none");
+    }
+
+    proptest::proptest! {
+        /// Whatever a sender posts, decoding does not panic and every record is a document.
+        #[test]
+        fn any_export_body_decodes_or_is_refused_and_every_record_is_a_document(
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            json in "[\\[\\]{}:,\"a-zA-Z0-9 .]{0,200}",
+        ) {
+            for (body, encoding) in [(&raw[..], drainpipe_otlp::Encoding::Protobuf), (json.as_bytes(), drainpipe_otlp::Encoding::Json)] {
+                if let Ok(request) = drainpipe_otlp::decode_logs(body, encoding) {
+                    for record in drainpipe_otlp::split(request) {
+                        let mut out = Vec::new();
+                        Transformer::new().transform_otlp(&record, &ctx(), &mut out);
+                        proptest::prop_assert!(serde_json::from_slice::<Value>(&out).is_ok());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_record_is_still_indexed_raw() {
+        let mut out = Vec::new();
+        let outcome = Transformer::new().transform_otlp(b"\xff\xfe not protobuf", &ctx(), &mut out);
+        let doc: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(outcome.failure, Some("not an OTLP log record"));
+        assert_eq!(doc["tags"], json!(["_drainpipe_parse_failure"]));
+    }
 }

@@ -1,0 +1,233 @@
+//! OTLP/HTTP exports on the drain listener: `POST /v1/logs` (Heroku Fir's telemetry drains, or
+//! any OpenTelemetry exporter), protobuf or JSON, gzip allowed, answered as the OTLP/HTTP
+//! specification asks so that the exporter's own retry does the right thing: 200 with an export
+//! response once the records are handed on (on disk with a spool), 400 for a body that is not an
+//! export request, 401, 413, 415, and 503 with `Retry-After` while the pipeline is full.
+//! `/v1/metrics` and `/v1/traces` are answered 200 with a partial success refusing every data
+//! point or span (and counted), so an exporter sending all signals says so in its log and does
+//! not retry them forever.
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use drainpipe_otlp::{Encoding, Signal};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::{Request, Response, StatusCode};
+
+use crate::auth::LimiterKey;
+use crate::frame::{Frame, FrameSink, Protocol, Rejected, Reservation};
+use crate::http::{
+    client_ip, content_encoding, gunzip, read_body, with_retry_after, BodyError, State, AUTH_LOG, BLOCKING_BODY,
+    MEMORY_FULL_RETRY,
+};
+use crate::metrics;
+
+/// gRPC status codes, which OTLP/HTTP error bodies carry.
+const INVALID_ARGUMENT: i32 = 3;
+const RESOURCE_EXHAUSTED: i32 = 8;
+const UNAVAILABLE: i32 = 14;
+const UNAUTHENTICATED: i32 = 16;
+
+pub(crate) async fn receive<S: FrameSink>(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    state: &State<S>,
+    signal: Signal,
+) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let received_at = SystemTime::now();
+    let (parts, body) = req.into_parts();
+    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let declared = Encoding::from_content_type(content_type);
+    // Errors are answered in the request's encoding; protobuf when it named none we know.
+    let encoding = declared.unwrap_or(Encoding::Protobuf);
+    let app = match authorize(&parts.headers, peer, state, encoding).await {
+        Ok(app) => app.map(str::to_owned),
+        Err(r) => return r,
+    };
+    if declared.is_none() {
+        return status(
+            encoding,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            INVALID_ARGUMENT,
+            "expected Content-Type application/x-protobuf or application/json",
+        );
+    }
+    let gzipped = match content_encoding(parts.headers.get(CONTENT_ENCODING)) {
+        Ok(g) => g,
+        Err(reason) => return status(encoding, StatusCode::UNSUPPORTED_MEDIA_TYPE, INVALID_ARGUMENT, reason),
+    };
+    let max = state.config.max_body_bytes;
+    let mut reservation = state.config.budget.reservation();
+    let body = match tokio::time::timeout(state.config.body_read_timeout, read_body(body, max, &mut reservation)).await
+    {
+        Err(_) => {
+            return status(encoding, StatusCode::REQUEST_TIMEOUT, UNAVAILABLE, "request body not received in time")
+        }
+        Ok(Err(e)) => return body_error(encoding, e),
+        Ok(Ok(body)) => body,
+    };
+    let decode = move |mut reservation: Reservation| {
+        let result = decode(body, gzipped, max, signal, encoding, &mut reservation);
+        (result, reservation)
+    };
+    let (decoded, reservation) = if gzipped || body_len_hint(&parts.headers) >= BLOCKING_BODY {
+        // Inflating and decoding megabytes takes milliseconds: not on the async workers.
+        tokio::task::spawn_blocking(move || decode(reservation))
+            .await
+            .unwrap_or_else(|_| (Err(BodyError::Invalid("request body could not be decoded")), Reservation::default()))
+    } else {
+        decode(reservation)
+    };
+    let answer = match decoded {
+        Err(e) => body_error(encoding, e),
+        Ok(Decoded::Refused(n)) => {
+            metrics::OTLP_REFUSED.with_label_values(&[signal.as_str()]).inc_by(n);
+            let why = format!(
+                "drainpipe stores logs only: {n} {} refused; send {} to another endpoint",
+                if signal == Signal::Metrics { "metric data point(s)" } else { "span(s)" },
+                signal.as_str()
+            );
+            ok(encoding, drainpipe_otlp::response(signal, encoding, n as i64, if n > 0 { &why } else { "" }))
+        }
+        Ok(Decoded::Records(body, messages)) => {
+            if messages.is_empty() {
+                return ok(encoding, drainpipe_otlp::response(signal, encoding, 0, ""));
+            }
+            metrics::MESSAGES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(messages.len() as u64);
+            metrics::BYTES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(body.len() as u64);
+            let mut frame = Frame { app, received_at, reservation, ..Frame::new(Protocol::Otlp, body, messages) };
+            let held = frame.memory_bytes();
+            frame.reservation.shrink_to(held);
+            match state.sink.accept(frame).await {
+                Ok(()) => ok(encoding, drainpipe_otlp::response(signal, encoding, 0, "")),
+                Err(Rejected::Full { retry_after } | Rejected::Unavailable { retry_after, .. }) => with_retry_after(
+                    status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "pipeline full, retry later"),
+                    retry_after,
+                ),
+                Err(Rejected::ShuttingDown) => with_retry_after(
+                    status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "shutting down, retry later"),
+                    std::time::Duration::from_secs(5),
+                ),
+            }
+        }
+    };
+    metrics::REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
+    answer
+}
+
+fn body_len_hint(headers: &HeaderMap) -> usize {
+    headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(usize::MAX)
+}
+
+enum Decoded {
+    /// Log records, each encoded with its resource and scope, one after another in the body.
+    Records(Bytes, Vec<std::ops::Range<usize>>),
+    /// Metric data points or spans, refused.
+    Refused(u64),
+}
+
+/// Inflates and decodes the body, holding budget for what the records take.
+fn decode(
+    body: Bytes,
+    gzipped: bool,
+    max: usize,
+    signal: Signal,
+    encoding: Encoding,
+    reservation: &mut Reservation,
+) -> Result<Decoded, BodyError> {
+    let body = if gzipped { gunzip(&body, max, reservation)? } else { body };
+    if signal != Signal::Logs {
+        return drainpipe_otlp::count(signal, &body, encoding).map(Decoded::Refused).map_err(BodyError::Otlp);
+    }
+    let request = drainpipe_otlp::decode_logs(&body, encoding).map_err(BodyError::Otlp)?;
+    drop(body);
+    let records = drainpipe_otlp::split(request);
+    let len: usize = records.iter().map(Vec::len).sum();
+    // Each record carries its resource again: the budget must cover what is kept.
+    let needed = len + records.len() * Frame::BYTES_PER_MESSAGE;
+    if needed > reservation.bytes() && !reservation.try_grow(needed - reservation.bytes()) {
+        return Err(BodyError::MemoryFull);
+    }
+    let mut joined = Vec::with_capacity(len);
+    let mut messages = Vec::with_capacity(records.len());
+    for r in records {
+        let start = joined.len();
+        joined.extend_from_slice(&r);
+        messages.push(start..joined.len());
+    }
+    Ok(Decoded::Records(Bytes::from(joined), messages))
+}
+
+/// A bearer token from `--otlp-token`, or basic auth; open when neither is configured. Failures
+/// count toward the same guessing limiter as `POST /logs`. The app a token maps to, if any.
+async fn authorize<'s, S>(
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    state: &'s State<S>,
+    encoding: Encoding,
+) -> Result<Option<&'s str>, Response<Full<Bytes>>> {
+    let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    let tokens = &state.config.otlp_tokens;
+    if let Some(app) = tokens.find(authorization) {
+        return Ok(app);
+    }
+    let open = tokens.is_empty() && state.auth.is_open();
+    if open || (!state.auth.is_open() && state.auth.allows(authorization)) {
+        return Ok(None);
+    }
+    let client = client_ip(headers, peer, state.config.trust_forwarded_for);
+    let key = LimiterKey::new(client, authorization);
+    let now = Instant::now();
+    if let Some(wait) = state.limiter.blocked(key, now) {
+        metrics::AUTH_FAILURES.with_label_values(&["rate_limited"]).inc();
+        tokio::time::sleep(state.limiter.penalty()).await;
+        let r = status(encoding, StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, "too many failed authentications");
+        return Err(with_retry_after(r, wait));
+    }
+    state.limiter.record_failure(key, now);
+    metrics::AUTH_FAILURES.with_label_values(&["credentials"]).inc();
+    if let Some(held) = AUTH_LOG.allow() {
+        tracing::warn!(%peer, %client, suppressed = held, "OTLP export with a missing or wrong token");
+    }
+    let mut r = status(encoding, StatusCode::UNAUTHORIZED, UNAUTHENTICATED, "missing or wrong credentials");
+    let challenge = if tokens.is_empty() { "Basic realm=\"drainpipe\"" } else { "Bearer realm=\"drainpipe\"" };
+    r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    Err(r)
+}
+
+fn body_error(encoding: Encoding, e: BodyError) -> Response<Full<Bytes>> {
+    match e {
+        BodyError::TooLarge(reason) => status(encoding, StatusCode::PAYLOAD_TOO_LARGE, INVALID_ARGUMENT, reason),
+        BodyError::MemoryFull => with_retry_after(
+            status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "receive buffer full, retry later"),
+            MEMORY_FULL_RETRY,
+        ),
+        BodyError::Invalid(reason) => status(encoding, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, reason),
+        BodyError::NotLogplex(e) => status(encoding, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, &e.to_string()),
+        BodyError::Otlp(e) => status(encoding, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, &e.0),
+    }
+}
+
+fn content_type(encoding: Encoding) -> HeaderValue {
+    HeaderValue::from_static(match encoding {
+        Encoding::Protobuf => "application/x-protobuf",
+        Encoding::Json => "application/json",
+    })
+}
+
+fn ok(encoding: Encoding, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(CONTENT_TYPE, content_type(encoding));
+    r
+}
+
+/// An error answer with a `google.rpc.Status` body.
+fn status(encoding: Encoding, code: StatusCode, grpc: i32, message: &str) -> Response<Full<Bytes>> {
+    let mut r = ok(encoding, drainpipe_otlp::status(encoding, grpc, message));
+    *r.status_mut() = code;
+    r
+}

@@ -1,0 +1,243 @@
+//! One OTLP log record (with its resource and scope, as drainpipe-otlp's `split` wrote it) as
+//! the document of docs/fields.md "OTLP logs": the same fields as a Cedar line, so one data
+//! view shows Cedar and Fir apps side by side.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use drainpipe_otlp::proto::{AnyValue, KeyValue, Value};
+use drainpipe_otlp::Record;
+use serde_json::{Map, Value as Json};
+
+use crate::app::App;
+use crate::dataset::{self, Dataset};
+use crate::document::Document;
+use crate::router::Router;
+use crate::samples::Samples;
+use crate::timestamp::Timestamp;
+use crate::{level, Context, Outcome};
+
+/// Resource attributes that become `heroku.*` and `service.name` (first spelling found wins);
+/// the others go under `otel.resource`.
+const APP: [&str; 2] = ["heroku.app.name", "service.name"];
+const APP_ID: &str = "heroku.app.id";
+const DYNO: [&str; 2] = ["heroku.dyno.name", "service.instance.id"];
+const PROCESS_TYPE: [&str; 2] = ["heroku.dyno.type", "heroku.workload.id"];
+const RELEASE: &str = "heroku.release.version";
+
+/// Appends the document for the spooled record `raw` to `out`.
+pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out: &mut Vec<u8>) -> Outcome {
+    let mut doc = Document {
+        ingested,
+        namespace: ctx.namespace,
+        labels: ctx.labels,
+        heroku_app: ctx.app,
+        dataset: Some(Dataset::App),
+        timestamp: Some(ctx.received_at),
+        ..Document::default()
+    };
+    let record = match Record::read(raw) {
+        Ok(Record { record: Some(r), resource, scope }) => (r, resource.unwrap_or_default(), scope.unwrap_or_default()),
+        Ok(_) | Err(_) => {
+            let lossy = String::from_utf8_lossy(raw);
+            doc.message = &lossy;
+            doc.failure = Some(Cow::Borrowed("not an OTLP log record"));
+            doc.write(out);
+            return Outcome {
+                dataset: None,
+                failure: Some("not an OTLP log record"),
+                timestamp: ctx.received_at,
+                logplex_dropped: None,
+            };
+        }
+    };
+    let (record, resource, scope) = record;
+    let attribute = |keys: &[&str]| keys.iter().find_map(|k| text_attribute(&resource.attributes, k));
+    let (app, app_id, dyno) = (attribute(&APP), attribute(&[APP_ID]), attribute(&DYNO));
+    let (process_type, release) = (attribute(&PROCESS_TYPE), attribute(&[RELEASE]));
+    let known =
+        |k: &str| APP.contains(&k) || DYNO.contains(&k) || PROCESS_TYPE.contains(&k) || k == APP_ID || k == RELEASE;
+    let others: Map<String, Json> = resource
+        .attributes
+        .iter()
+        .filter(|kv| !known(&kv.key))
+        .map(|kv| (kv.key.clone(), json(kv.value.as_ref())))
+        .collect();
+    let resource_json = (!others.is_empty()).then(|| Json::Object(others).to_string());
+    let resource_fields = resource_json.as_deref().and_then(|text| match App::parse(text).fields {
+        Some(crate::app::AppFields::Json(object)) => Some(object),
+        _ => None,
+    });
+
+    let nanos = [record.time_unix_nano, record.observed_time_unix_nano].into_iter().find(|&n| n > 0);
+    if let Some(n) = nanos.and_then(|n| i64::try_from(n).ok()) {
+        doc.timestamp = Some(Timestamp::from_unix(n.div_euclid(1_000_000_000), n.rem_euclid(1_000_000_000) as u32));
+    }
+    // The body as text: a string as it is, a map (or anything else) as its JSON.
+    let message: Cow<'_, str> = match record.body.as_ref().and_then(|b| b.value.as_ref()) {
+        Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+        None => Cow::Borrowed(""),
+        Some(Value::KvList(_) | Value::Array(_)) => Cow::Owned(json(record.body.as_ref()).to_string()),
+        Some(other) => Cow::Owned(scalar_text(other)),
+    };
+    let message: &str = &message;
+    doc.message = message;
+    doc.heroku_app = app.or(ctx.app);
+    doc.app_id = app_id;
+    doc.release_version = release;
+    doc.dyno = dyno;
+    doc.process_type = process_type.or_else(|| dyno.and_then(dataset::process_type));
+    doc.trace_id = (!record.trace_id.is_empty()).then(|| hex(&record.trace_id));
+    doc.span_id = (!record.span_id.is_empty()).then(|| hex(&record.span_id));
+    doc.otel_resource = resource_fields;
+    doc.otel_scope = (!scope.name.is_empty()).then_some((scope.name.as_str(), scope.version.as_str()));
+
+    // A router or runtime-metrics line forwarded over OTLP reads as it does on Cedar.
+    let dataset = if dyno == Some("router") || is_router_line(message) {
+        Dataset::Router
+    } else if dataset::is_runtime_metrics(message.as_bytes()) {
+        Dataset::RuntimeMetrics
+    } else {
+        Dataset::App
+    };
+    doc.dataset = Some(dataset);
+    doc.source = Some(if dataset == Dataset::App { "app" } else { "heroku" });
+    doc.level = severity(&record.severity_text, record.severity_number).map(Cow::Borrowed);
+
+    // app.*: a map body's keys (or the JSON or logfmt of a string body, as on Cedar), then the
+    // record's attributes under keys the body did not use.
+    let mut fields: Map<String, Json> = match record.body.as_ref().and_then(|b| b.value.as_ref()) {
+        Some(Value::KvList(kv)) => kv.values.iter().map(|kv| (kv.key.clone(), json(kv.value.as_ref()))).collect(),
+        _ => Map::new(),
+    };
+    let mut failure = None;
+    let app_text;
+    match dataset {
+        Dataset::Router => {
+            let router = Router::parse(message);
+            if let Some(at) = router.at.as_deref().and_then(level::normalise) {
+                doc.level = Some(Cow::Borrowed(at));
+            }
+            failure = router.failure.clone();
+            doc.router = Some(router);
+        }
+        Dataset::RuntimeMetrics => {
+            let samples = Samples::parse(message);
+            failure = samples.failure.clone();
+            doc.samples = Some(samples);
+        }
+        _ => {}
+    }
+    if dataset == Dataset::App && fields.is_empty() && record.attributes.is_empty() {
+        // A string body alone: exactly as a Cedar app line.
+        let parsed = App::parse(message);
+        if doc.level.is_none() {
+            doc.level = parsed.level.map(Cow::Borrowed);
+        }
+        doc.app = parsed.fields;
+    } else {
+        if dataset == Dataset::App && fields.is_empty() {
+            // A string body's own JSON or logfmt fields come first, as on Cedar.
+            match App::parse(message).fields {
+                Some(crate::app::AppFields::Json(object)) => {
+                    fields = serde_json::from_slice(object).unwrap_or_default();
+                }
+                Some(crate::app::AppFields::Logfmt(pairs)) => {
+                    fields = pairs.into_iter().map(|(k, v)| (k.to_owned(), Json::String(v.into_owned()))).collect();
+                }
+                None => {}
+            }
+        }
+        for kv in &record.attributes {
+            fields.entry(kv.key.clone()).or_insert_with(|| json(kv.value.as_ref()));
+        }
+        if !fields.is_empty() {
+            app_text = Json::Object(fields).to_string();
+            let parsed = App::parse(&app_text);
+            if doc.level.is_none() {
+                doc.level = parsed.level.map(Cow::Borrowed);
+            }
+            doc.app = parsed.fields;
+            if doc.app.is_none() {
+                failure = Some("the record's attributes are nested too deep or too long for app.*".to_owned());
+            }
+        }
+    }
+    if let Some(code) = doc.router.as_ref().and_then(|r| r.code.as_deref()).and_then(level::for_error_code) {
+        doc.level = Some(Cow::Borrowed(code));
+    }
+    if let Some(r) = &doc.router {
+        if r.dyno.is_some() {
+            doc.dyno = r.dyno.as_deref();
+            doc.process_type = doc.dyno.and_then(dataset::process_type);
+        }
+    }
+    let failed = failure.is_some();
+    doc.failure = failure.map(Cow::Owned);
+    doc.write(out);
+    Outcome {
+        dataset: Some(dataset),
+        failure: failed.then_some("a field could not be parsed"),
+        timestamp: doc.timestamp.unwrap_or(ctx.received_at),
+        logplex_dropped: None,
+    }
+}
+
+fn text_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+        Value::String(s) if !s.is_empty() => Some(s.as_str()),
+        _ => None,
+    })
+}
+
+/// `at=info method=GET path=… status=200 …`: the router's line, whoever forwarded it.
+fn is_router_line(message: &str) -> bool {
+    message.starts_with("at=") && message.contains(" method=") && message.contains(" status=")
+}
+
+/// `severityText` in the one vocabulary, else `severityNumber` (1–4 trace, 5–8 debug, 9–12
+/// info, 13–16 warning, 17–20 error, 21–24 critical).
+fn severity(text: &str, number: i32) -> Option<&'static str> {
+    level::normalise(text).or(match number {
+        1..=4 => Some("trace"),
+        5..=8 => Some("debug"),
+        9..=12 => Some("info"),
+        13..=16 => Some("warning"),
+        17..=20 => Some("error"),
+        21..=24 => Some("critical"),
+        _ => None,
+    })
+}
+
+/// An OTLP value as JSON: bytes as base64, a map as an object.
+fn json(value: Option<&AnyValue>) -> Json {
+    match value.and_then(|v| v.value.as_ref()) {
+        None => Json::Null,
+        Some(Value::String(s)) => Json::String(s.clone()),
+        Some(Value::Bool(b)) => Json::Bool(*b),
+        Some(Value::Int(n)) => Json::from(*n),
+        Some(Value::Double(d)) => {
+            serde_json::Number::from_f64(*d).map_or_else(|| Json::String(d.to_string()), Json::Number)
+        }
+        Some(Value::Bytes(b)) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        Some(Value::Array(a)) => Json::Array(a.values.iter().map(|v| json(Some(v))).collect()),
+        Some(Value::KvList(kv)) => {
+            Json::Object(kv.values.iter().map(|kv| (kv.key.clone(), json(kv.value.as_ref()))).collect())
+        }
+    }
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::Bool(b) => b.to_string(),
+        Value::Int(n) => n.to_string(),
+        Value::Double(d) => d.to_string(),
+        Value::Bytes(b) => base64::engine::general_purpose::STANDARD.encode(b),
+        Value::String(s) => s.clone(),
+        Value::Array(_) | Value::KvList(_) => String::new(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
