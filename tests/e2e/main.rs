@@ -11,5 +11,6 @@ mod drain_slice;
 mod fields;
 mod hardening;
 mod operations;
+mod otlp;
 mod receivers;
 mod support;
