@@ -56,11 +56,29 @@ fn bearer() -> String {
     format!("Bearer {TOKEN}")
 }
 
-/// Documents of the app data stream whose message contains `run`.
+/// Documents of the app data stream whose message contains `run`, once there are `expected`
+/// of them (or 30 s passed).
 async fn documents(es: &str, ns: &str, run: &str, expected: usize) -> Vec<Value> {
     let index = format!("logs-heroku.app-{ns}");
-    wait_for_documents(es, &index, expected).await;
-    search(es, &index, json!({"match_phrase": {"message": run}})).await
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = reqwest::Client::new().post(format!("{es}/{index}/_refresh")).send().await;
+        let found = match reqwest::Client::new()
+            .post(format!("{es}/{index}/_search"))
+            .json(&json!({"size": 100, "query": {"match_phrase": {"message": run}}}))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {
+                r.json::<Value>().await.unwrap()["hits"]["hits"].as_array().cloned().unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        if found.len() >= expected || std::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
@@ -238,4 +256,71 @@ async fn a_full_pipeline_answers_503_with_retry_after_and_loses_nothing() {
     assert_eq!(count, accepted, "every record answered 200 is stored, once");
     drop(dp);
     let _ = std::fs::remove_dir_all(spool);
+}
+
+/// Emits three records through the Rust OpenTelemetry SDK's OTLP/HTTP exporter (on a thread of
+/// its own: it uses reqwest's blocking client) with `protocol`.
+fn emit_with_rust_sdk(url: &str, protocol: opentelemetry_otlp::Protocol, run: &str) {
+    use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+
+    let (url, run) = (url.to_owned(), run.to_owned());
+    std::thread::spawn(move || {
+        let exporter = opentelemetry_otlp::LogExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{url}/v1/logs"))
+            .with_protocol(protocol)
+            .with_headers([("Authorization".to_owned(), bearer())].into())
+            .build()
+            .expect("an exporter");
+        let resource = opentelemetry_sdk::Resource::builder_empty()
+            .with_attributes([
+                opentelemetry::KeyValue::new("service.name", "shop"),
+                opentelemetry::KeyValue::new("heroku.dyno.name", "worker.2"),
+                opentelemetry::KeyValue::new("heroku.workload.id", "worker"),
+            ])
+            .build();
+        let provider = opentelemetry_sdk::logs::SdkLoggerProvider::builder()
+            .with_resource(resource)
+            .with_simple_exporter(exporter)
+            .build();
+        let logger = provider.logger("jobs");
+        for (i, (severity, text)) in
+            [(Severity::Info, "INFO"), (Severity::Warn, "WARN"), (Severity::Error, "ERROR")].into_iter().enumerate()
+        {
+            let mut record = logger.create_log_record();
+            record.set_timestamp(std::time::SystemTime::now());
+            record.set_severity_number(severity);
+            record.set_severity_text(text);
+            record.set_body(AnyValue::from(format!("job {i} of {run}")));
+            record.add_attribute("job.id", i as i64);
+            logger.emit(record);
+        }
+        provider.shutdown().expect("every export succeeded");
+    })
+    .join()
+    .expect("the exporter thread");
+}
+
+#[tokio::test]
+async fn rust_sdk_exporter_records_arrive_as_protobuf_and_as_json() {
+    let ns = unique_namespace("otlprust");
+    let dp = Drainpipe::start_with(&ns, &["--otlp-token", TOKEN]);
+    for (protocol, run) in
+        [(opentelemetry_otlp::Protocol::HttpBinary, "protobufrun"), (opentelemetry_otlp::Protocol::HttpJson, "jsonrun")]
+    {
+        emit_with_rust_sdk(&dp.url(""), protocol, run);
+        let docs = documents(&dp.es, &ns, run, 3).await;
+        assert_eq!(docs.len(), 3, "{run}: {docs:?}");
+        let levels: Vec<&str> = docs.iter().map(|d| d["_source"]["log"]["level"].as_str().unwrap()).collect();
+        assert_eq!(levels.len(), 3);
+        for level in ["info", "warning", "error"] {
+            assert!(levels.contains(&level), "{run}: {levels:?}");
+        }
+        let d = &docs[0]["_source"];
+        assert_eq!((&d["heroku"]["app"], &d["heroku"]["dyno"]), (&json!("shop"), &json!("worker.2")), "{run}: {d}");
+        assert_eq!(d["heroku"]["process_type"], "worker", "the older heroku.workload.id spelling");
+        assert!(d["app"]["job.id"].is_number(), "{run}: {d}");
+        assert_eq!(d["otel"]["scope"]["name"], "jobs");
+    }
 }
