@@ -300,7 +300,23 @@ fn with_defaults(command: Command, path: &[String], fallbacks: &BTreeMap<String,
 
 /// Flags that choose what one run does, not how drainpipe is set up: no variable, so a
 /// leftover one cannot silently narrow a `deadletter replay`.
-const NO_VARIABLE: [&str; 4] = ["since", "reason", "rollover", "json"];
+const NO_VARIABLE: [&str; 15] = [
+    "since",
+    "reason",
+    "rollover",
+    "json",
+    "until",
+    "count",
+    "app",
+    "dyno",
+    "process-type",
+    "dataset",
+    "level",
+    "status",
+    "num",
+    "no-follow",
+    "late",
+];
 
 /// Every subcommand's flags (at any depth) read `DRAINPIPE_<FLAG>` too, but [`NO_VARIABLE`]'s.
 fn with_env_names(command: Command) -> Command {

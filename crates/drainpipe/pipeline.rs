@@ -455,10 +455,14 @@ fn frame_context<'a>(frame: &'a Frame, target: &'a Target, tokens: &'a TokenList
 /// The `_id` of the message at `position` of `frame` (see [`send_frame`]).
 fn document_id(frame: &Frame, seed: &FrameSeed, position: usize, raw: &[u8]) -> DocumentId {
     match (frame.stream, frame.protocol) {
+        // An OTLP frame's stream position is where its first record was in the request.
+        (p, Protocol::Otlp) => {
+            let at = p.map_or(0, |p| p.first) + position as u64;
+            DocumentId::for_otlp_record(raw, u32::try_from(at).unwrap_or(u32::MAX))
+        }
         (Some(p), _) => DocumentId::for_stream(p.stream, p.first + position as u64),
         (None, Protocol::Https) => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
         (None, Protocol::Syslog) => DocumentId::for_line_v1(frame.drain_token.as_deref(), raw),
-        (None, Protocol::Otlp) => DocumentId::for_otlp_record(raw, u32::try_from(position).unwrap_or(u32::MAX)),
     }
 }
 

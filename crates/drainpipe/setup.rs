@@ -239,7 +239,6 @@ fn missing_type(body: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
-/// Every `"type": from` in the mappings becomes `to`.
 /// Every `flattened` field (`app`, `otel.resource`) as OpenSearch's `flat_object`, which takes
 /// none of its parameters.
 fn flattened_to_flat_object(v: &mut serde_json::Value) {
@@ -252,6 +251,7 @@ fn flattened_to_flat_object(v: &mut serde_json::Value) {
     }
 }
 
+/// Every `"type": from` in the mappings becomes `to`.
 fn replace_type(v: &mut serde_json::Value, from: &str, to: &str) {
     match v {
         serde_json::Value::Object(obj) => {

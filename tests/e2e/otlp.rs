@@ -305,7 +305,8 @@ fn emit_with_rust_sdk(url: &str, protocol: opentelemetry_otlp::Protocol, run: &s
 #[tokio::test]
 async fn rust_sdk_exporter_records_arrive_as_protobuf_and_as_json() {
     let ns = unique_namespace("otlprust");
-    let dp = Drainpipe::start_with(&ns, &["--otlp-token", TOKEN]);
+    // The token names the app: it wins over the SDK's service.name (docs/fields.md).
+    let dp = Drainpipe::start_with(&ns, &["--otlp-token", &format!("{TOKEN}=fir-shop")]);
     for (protocol, run) in
         [(opentelemetry_otlp::Protocol::HttpBinary, "protobufrun"), (opentelemetry_otlp::Protocol::HttpJson, "jsonrun")]
     {
@@ -318,7 +319,8 @@ async fn rust_sdk_exporter_records_arrive_as_protobuf_and_as_json() {
             assert!(levels.contains(&level), "{run}: {levels:?}");
         }
         let d = &docs[0]["_source"];
-        assert_eq!((&d["heroku"]["app"], &d["heroku"]["dyno"]), (&json!("shop"), &json!("worker.2")), "{run}: {d}");
+        assert_eq!((&d["heroku"]["app"], &d["heroku"]["dyno"]), (&json!("fir-shop"), &json!("worker.2")), "{run}: {d}");
+        assert_eq!(d["otel"]["resource"]["service.name"], "shop", "kept");
         assert_eq!(d["heroku"]["process_type"], "worker", "the older heroku.workload.id spelling");
         assert!(d["app"]["job.id"].is_number(), "{run}: {d}");
         assert_eq!(d["otel"]["scope"]["name"], "jobs");

@@ -173,8 +173,8 @@ impl Serialize for DrainToken {
     }
 }
 
-/// One `--otlp-token`: `TOKEN`, or `TOKEN=APP` for senders whose resource names no app; the
-/// token prints as `[REDACTED]`.
+/// One `--otlp-token`: `TOKEN`, or `TOKEN=APP` for senders whose resource names no app (the app
+/// follows the last `=`); the token prints as `[REDACTED]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OtlpToken {
     pub token: String,
@@ -185,9 +185,11 @@ impl std::str::FromStr for OtlpToken {
     type Err = String;
 
     fn from_str(s: &str) -> Result<OtlpToken, String> {
-        let (token, app) = match s.split_once('=') {
-            Some((token, app)) => (token.trim(), Some(app.trim()).filter(|a| !a.is_empty())),
-            None => (s.trim(), None),
+        // The app follows the last `=`: base64 tokens end in `=` padding (`abc==` is a token
+        // alone, `abc===shop` that token for app shop).
+        let (token, app) = match s.trim().rsplit_once('=') {
+            Some((token, app)) if !app.trim().is_empty() => (token.trim(), Some(app.trim())),
+            _ => (s.trim(), None),
         };
         if token.is_empty() {
             return Err("expected TOKEN or TOKEN=APP".to_owned());
@@ -416,6 +418,18 @@ fn split_number(s: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_otlp_token_keeps_its_base64_padding() {
+        let t: OtlpToken = "abc==".parse().unwrap();
+        assert_eq!((t.token.as_str(), t.app), ("abc==", None));
+        let t: OtlpToken = "abc===shop".parse().unwrap();
+        assert_eq!((t.token.as_str(), t.app.as_deref()), ("abc==", Some("shop")));
+        let t: OtlpToken = "tok=shop".parse().unwrap();
+        assert_eq!((t.token.as_str(), t.app.as_deref()), ("tok", Some("shop")));
+        assert!("=shop".parse::<OtlpToken>().is_err() && "".parse::<OtlpToken>().is_err());
+        assert_eq!(format!("{t:?}"), "[REDACTED]=shop");
+    }
 
     #[test]
     fn listen_addresses_as_people_write_them() {

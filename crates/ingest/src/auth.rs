@@ -136,7 +136,6 @@ fn strip_scheme(value: &[u8]) -> Option<&[u8]> {
     scheme.eq_ignore_ascii_case(b"basic ").then(|| rest.trim_ascii())
 }
 
-/// Compares in time that depends only on `expected`'s length.
 /// Bearer tokens OTLP senders may present (`Authorization: Bearer …`, as `heroku telemetry:add
 /// --headers` sets it), each with the app its records belong to when the resource names none.
 #[derive(Clone, Debug, Default)]
@@ -168,6 +167,7 @@ impl BearerTokens {
     }
 }
 
+/// Compares in time that depends only on `expected`'s length.
 fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
     let mut diff = u8::from(given.len() != expected.len());
     for (i, &e) in expected.iter().enumerate() {

@@ -187,6 +187,13 @@ impl Reservation {
         }
     }
 
+    /// Moves up to `bytes` of what this holds into a reservation of its own (one frame's share
+    /// of what a request reserved).
+    pub fn split_off(&mut self, bytes: usize) -> Reservation {
+        let permit = self.permit.as_mut().and_then(|p| p.split((units(bytes) as usize).min(p.num_permits())));
+        Reservation { permit, budget: self.budget.clone() }
+    }
+
     fn merge(&mut self, p: OwnedSemaphorePermit) {
         match self.permit.as_mut() {
             Some(held) => held.merge(p),

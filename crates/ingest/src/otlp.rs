@@ -18,7 +18,7 @@ use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CON
 use hyper::{Request, Response, StatusCode};
 
 use crate::auth::LimiterKey;
-use crate::frame::{Frame, FrameSink, Protocol, Rejected, Reservation};
+use crate::frame::{Frame, FrameSink, Protocol, Rejected, Reservation, StreamPosition};
 use crate::http::{
     client_ip, content_encoding, gunzip, read_body, with_retry_after, BodyError, State, AUTH_LOG, BLOCKING_BODY,
     MEMORY_FULL_RETRY,
@@ -70,11 +70,12 @@ pub(crate) async fn receive<S: FrameSink>(
         Ok(Err(e)) => return body_error(encoding, e),
         Ok(Ok(body)) => body,
     };
+    let budget_max = state.config.budget.max_bytes();
     let decode = move |mut reservation: Reservation| {
-        let result = decode(body, gzipped, max, signal, encoding, &mut reservation);
+        let result = decode(body, gzipped, max, budget_max, signal, encoding, &mut reservation);
         (result, reservation)
     };
-    let (decoded, reservation) = if gzipped || body_len_hint(&parts.headers) >= BLOCKING_BODY {
+    let (decoded, mut reservation) = if gzipped || body_len_hint(&parts.headers) >= BLOCKING_BODY {
         // Inflating and decoding megabytes takes milliseconds: not on the async workers.
         tokio::task::spawn_blocking(move || decode(reservation))
             .await
@@ -93,30 +94,50 @@ pub(crate) async fn receive<S: FrameSink>(
             );
             ok(encoding, drainpipe_otlp::response(signal, encoding, n as i64, if n > 0 { &why } else { "" }))
         }
-        Ok(Decoded::Records(body, messages)) => {
-            if messages.is_empty() {
-                return ok(encoding, drainpipe_otlp::response(signal, encoding, 0, ""));
+        Ok(Decoded::Records { frames, rejected }) => {
+            // One frame after another; a refusal part-way is answered 503, and the exporter's
+            // retry stores only what is missing (the ids are the same).
+            let mut answer = None;
+            for part in frames {
+                metrics::MESSAGES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(part.messages.len() as u64);
+                metrics::BYTES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(part.body.len() as u64);
+                let mut frame = Frame {
+                    app: app.clone(),
+                    received_at,
+                    stream: Some(StreamPosition { stream: 0, first: part.first }),
+                    ..Frame::new(Protocol::Otlp, part.body, part.messages)
+                };
+                frame.reservation = reservation.split_off(frame.memory_bytes());
+                if let Err(rejected) = state.sink.accept(frame).await {
+                    answer = Some(unavailable(encoding, rejected));
+                    break;
+                }
             }
-            metrics::MESSAGES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(messages.len() as u64);
-            metrics::BYTES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(body.len() as u64);
-            let mut frame = Frame { app, received_at, reservation, ..Frame::new(Protocol::Otlp, body, messages) };
-            let held = frame.memory_bytes();
-            frame.reservation.shrink_to(held);
-            match state.sink.accept(frame).await {
-                Ok(()) => ok(encoding, drainpipe_otlp::response(signal, encoding, 0, "")),
-                Err(Rejected::Full { retry_after } | Rejected::Unavailable { retry_after, .. }) => with_retry_after(
-                    status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "pipeline full, retry later"),
-                    retry_after,
-                ),
-                Err(Rejected::ShuttingDown) => with_retry_after(
-                    status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "shutting down, retry later"),
-                    std::time::Duration::from_secs(5),
-                ),
-            }
+            answer.unwrap_or_else(|| {
+                let why = if rejected > 0 {
+                    format!("{rejected} log record(s) larger than --max-body-size refused")
+                } else {
+                    String::new()
+                };
+                ok(encoding, drainpipe_otlp::response(signal, encoding, rejected as i64, &why))
+            })
         }
     };
     metrics::REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
     answer
+}
+
+fn unavailable(encoding: Encoding, rejected: Rejected) -> Response<Full<Bytes>> {
+    match rejected {
+        Rejected::Full { retry_after } | Rejected::Unavailable { retry_after, .. } => with_retry_after(
+            status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "pipeline full, retry later"),
+            retry_after,
+        ),
+        Rejected::ShuttingDown => with_retry_after(
+            status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "shutting down, retry later"),
+            std::time::Duration::from_secs(5),
+        ),
+    }
 }
 
 fn body_len_hint(headers: &HeaderMap) -> usize {
@@ -124,42 +145,93 @@ fn body_len_hint(headers: &HeaderMap) -> usize {
 }
 
 enum Decoded {
-    /// Log records, each encoded with its resource and scope, one after another in the body.
-    Records(Bytes, Vec<std::ops::Range<usize>>),
+    /// Log records in frames of at most the body limit (each record encoded with its resource
+    /// and scope), and how many records were refused for being larger than that alone.
+    Records { frames: Vec<Part>, rejected: u64 },
     /// Metric data points or spans, refused.
     Refused(u64),
 }
 
-/// Inflates and decodes the body, holding budget for what the records take.
+/// One frame's worth of records: their bytes one after another, where each is, and the
+/// position of the first in the request (positions make the ids).
+struct Part {
+    body: Bytes,
+    messages: Vec<std::ops::Range<usize>>,
+    first: u64,
+}
+
+/// Inflates and decodes the body, and splits its records into frames, holding budget for each
+/// step before it allocates: what decoding may take (counted before decoding), then the frames.
 fn decode(
     body: Bytes,
     gzipped: bool,
     max: usize,
+    budget_max: usize,
     signal: Signal,
     encoding: Encoding,
     reservation: &mut Reservation,
 ) -> Result<Decoded, BodyError> {
-    let body = if gzipped { gunzip(&body, max, reservation)? } else { body };
+    let body = if gzipped {
+        let inflated = gunzip(&body, max, reservation)?;
+        // The reservation no longer counts the compressed body: it must go now.
+        drop(body);
+        inflated
+    } else {
+        body
+    };
     if signal != Signal::Logs {
         return drainpipe_otlp::count(signal, &body, encoding).map(Decoded::Refused).map_err(BodyError::Otlp);
     }
+    const TOO_MUCH: BodyError = BodyError::TooLarge(
+        "the export takes more memory than --queue-max-bytes allows once decoded and split; send smaller batches",
+    );
+    let hold = |reservation: &mut Reservation, bytes: usize| -> Result<(), BodyError> {
+        if bytes > budget_max {
+            return Err(TOO_MUCH);
+        }
+        if bytes > reservation.bytes() && !reservation.try_grow(bytes - reservation.bytes()) {
+            return Err(BodyError::MemoryFull);
+        }
+        Ok(())
+    };
+    let decoded = drainpipe_otlp::decoded_len_bound(&body, encoding).map_err(BodyError::Otlp)?;
+    hold(reservation, body.len() + decoded)?;
     let request = drainpipe_otlp::decode_logs(&body, encoding).map_err(BodyError::Otlp)?;
     drop(body);
-    let records = drainpipe_otlp::split(request);
-    let len: usize = records.iter().map(Vec::len).sum();
-    // Each record carries its resource again: the budget must cover what is kept.
-    let needed = len + records.len() * Frame::BYTES_PER_MESSAGE;
-    if needed > reservation.bytes() && !reservation.try_grow(needed - reservation.bytes()) {
-        return Err(BodyError::MemoryFull);
-    }
-    let mut joined = Vec::with_capacity(len);
-    let mut messages = Vec::with_capacity(records.len());
-    for r in records {
+    let count: usize = request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
+    let split = drainpipe_otlp::split_len(&request) + count * Frame::BYTES_PER_MESSAGE;
+    hold(reservation, decoded + split)?;
+    let (mut frames, mut rejected) = (Vec::new(), 0);
+    let mut part = Part { body: Bytes::new(), messages: Vec::new(), first: 0 };
+    let mut joined = Vec::new();
+    for (position, record) in drainpipe_otlp::records(request).enumerate() {
+        let bytes = prost::Message::encode_to_vec(&record);
+        if bytes.len() > max {
+            // Alone over the limit a spool record is sized for: refused (partial success).
+            rejected += 1;
+            continue;
+        }
+        if !joined.is_empty() && joined.len() + bytes.len() > max {
+            part.body = Bytes::from(std::mem::take(&mut joined));
+            frames.push(std::mem::replace(
+                &mut part,
+                Part { body: Bytes::new(), messages: Vec::new(), first: position as u64 },
+            ));
+        }
+        if part.messages.is_empty() {
+            part.first = position as u64;
+        }
         let start = joined.len();
-        joined.extend_from_slice(&r);
-        messages.push(start..joined.len());
+        joined.extend_from_slice(&bytes);
+        part.messages.push(start..joined.len());
     }
-    Ok(Decoded::Records(Bytes::from(joined), messages))
+    if !part.messages.is_empty() {
+        part.body = Bytes::from(joined);
+        frames.push(part);
+    }
+    let held: usize = frames.iter().map(|p| p.body.len() + p.messages.len() * Frame::BYTES_PER_MESSAGE).sum();
+    reservation.shrink_to(held);
+    Ok(Decoded::Records { frames, rejected })
 }
 
 /// A bearer token from `--otlp-token`, or basic auth; open when neither is configured. Failures

@@ -643,3 +643,73 @@ fn certificate_of(path: &std::path::Path) -> reqwest::Certificate {
 fn credential(s: &str) -> Credential {
     s.parse().unwrap()
 }
+
+/// An OTLP logs export of `records` records with a resource of `resource_bytes` bytes.
+fn otlp_export(records: usize, resource_bytes: usize, body: &str) -> Vec<u8> {
+    use drainpipe_otlp::proto::{
+        AnyValue, ExportLogsServiceRequest, KeyValue, LogRecord, Resource, ResourceLogs, ScopeLogs, Value,
+    };
+    let text = |s: String| Some(AnyValue { value: Some(Value::String(s)) });
+    let resource =
+        Resource { attributes: vec![KeyValue { key: "padding".into(), value: text("r".repeat(resource_bytes)) }] };
+    let log_records =
+        (0..records).map(|i| LogRecord { body: text(format!("{body} {i}")), ..LogRecord::default() }).collect();
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(resource),
+            scope_logs: vec![ScopeLogs { scope: None, log_records }],
+        }],
+    };
+    prost::Message::encode_to_vec(&request)
+}
+
+fn otlp(server: &Server, path: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+    post(server, path).header("Content-Type", "application/x-protobuf").body(body)
+}
+
+#[tokio::test]
+async fn an_otlp_export_too_large_for_one_frame_once_split_goes_as_several() {
+    // 40 records, each carrying a 4 KiB resource once split: 160 KiB, in frames of 64 KiB.
+    let mut s = start_http(HttpConfig { max_body_bytes: 64 * 1024, ..HttpConfig::default() }).await;
+    let r = otlp(&s, "/v1/logs", otlp_export(40, 4096, "record")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.unwrap().is_empty(), "all taken: an empty response");
+    let (mut next, mut frames) = (0, 0);
+    while next < 40 {
+        let f = next_frame(&mut s).await;
+        assert_eq!(f.protocol, Protocol::Otlp);
+        assert!(f.body.len() <= 64 * 1024);
+        assert_eq!(f.stream.unwrap().first, next, "each frame says where its records were in the export");
+        next += f.messages.len() as u64;
+        frames += 1;
+    }
+    assert_eq!(next, 40);
+    assert!(frames >= 3, "{frames} frames");
+}
+
+#[tokio::test]
+async fn an_otlp_export_that_would_decode_past_the_memory_budget_is_refused_before_decoding() {
+    // 5,000 empty records are 10 KB on the wire and megabytes once decoded.
+    let budget = MemoryBudget::new(400 * 1024);
+    let s = start_http(HttpConfig { budget: budget.clone(), ..HttpConfig::default() }).await;
+    let r = otlp(&s, "/v1/logs", otlp_export(5000, 0, "")).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(budget.used_bytes(), 0, "nothing held after the answer");
+    let r = otlp(&s, "/v1/logs", otlp_export(10, 0, "fine")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn protobuf_traces_are_refused_with_a_partial_success() {
+    // resource_spans 1 > scope_spans 2 > spans 2 { name 5, start_time_unix_nano 7 }.
+    let span: Vec<u8> = [&[0x2a, 5][..], b"GET /", &[0x39], &[1, 0, 0, 0, 0, 0, 0, 0]].concat();
+    let scope: Vec<u8> = [vec![0x12, span.len() as u8], span.clone(), vec![0x12, span.len() as u8], span].concat();
+    let resource: Vec<u8> = [vec![0x12, scope.len() as u8], scope].concat();
+    let request: Vec<u8> = [vec![0x0a, resource.len() as u8], resource].concat();
+    let s = start_http(HttpConfig::default()).await;
+    let r = otlp(&s, "/v1/traces", request).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let answer = r.bytes().await.unwrap();
+    // partial_success 1 { rejected_spans 1: 2, error_message 2 }
+    assert_eq!(&answer[..4], &[0x0a, answer[1], 0x08, 2], "{answer:?}");
+}

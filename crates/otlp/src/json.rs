@@ -64,7 +64,7 @@ fn unsigned(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<u64> {
 /// Trace and span ids: hex, as OTLP JSON writes them (not base64).
 fn hex_id(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<Vec<u8>> {
     let s = string(o, camel, snake)?;
-    if s.len() % 2 != 0 {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(DecodeError(format!("{camel} is not hex")));
     }
     (0..s.len())
@@ -171,9 +171,12 @@ fn any_value(v: &Value) -> Result<AnyValue> {
         Some(V::KvList(KeyValueList { values: list(object(kv, "kvlistValue")?, "values", "values", key_value)? }))
     } else if let Some(b) = field(o, "bytesValue", "bytes_value") {
         let text = b.as_str().ok_or_else(|| DecodeError("bytesValue is not a string".to_owned()))?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(|_| DecodeError("bytesValue is not base64".to_owned()))?;
+        // The protobuf JSON mapping takes either alphabet, padded or not.
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        let bytes = [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(text).ok())
+            .ok_or_else(|| DecodeError("bytesValue is not base64".to_owned()))?;
         Some(V::Bytes(bytes))
     } else {
         None
@@ -205,10 +208,16 @@ pub(crate) fn count(signal: Signal, body: &[u8]) -> Result<u64> {
                 n += match signal {
                     Signal::Traces => 1,
                     _ => {
-                        let kinds = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
+                        let kinds = [
+                            ("gauge", "gauge"),
+                            ("sum", "sum"),
+                            ("histogram", "histogram"),
+                            ("exponentialHistogram", "exponential_histogram"),
+                            ("summary", "summary"),
+                        ];
                         let mut points = 0;
-                        for kind in kinds {
-                            if let Some(k) = object(&item, "a metric")?.get(kind) {
+                        for (camel, snake) in kinds {
+                            if let Some(k) = field(object(&item, "a metric")?, camel, snake) {
                                 points += array(k, ("dataPoints", "data_points"))?.len() as u64;
                             }
                         }

@@ -11,6 +11,7 @@
 
 mod json;
 pub mod proto;
+mod wire;
 
 use prost::Message as _;
 
@@ -65,20 +66,52 @@ pub fn decode_logs(body: &[u8], encoding: Encoding) -> Result<proto::ExportLogsS
 /// Every log record of `request`, each encoded on its own with its resource and scope, in
 /// request order.
 pub fn split(request: proto::ExportLogsServiceRequest) -> Vec<Vec<u8>> {
-    let mut records = Vec::new();
-    for resource_logs in request.resource_logs {
-        for scope_logs in resource_logs.scope_logs {
-            for record in scope_logs.log_records {
-                let one = Record {
-                    resource: resource_logs.resource.clone(),
-                    scope: scope_logs.scope.clone(),
-                    record: Some(record),
-                };
-                records.push(one.encode_to_vec());
-            }
+    records(request).map(|r| r.encode_to_vec()).collect()
+}
+
+/// Every log record of `request` with its resource and scope, in request order, not yet encoded
+/// (`encoded_len` says how much each will take).
+pub fn records(request: proto::ExportLogsServiceRequest) -> impl Iterator<Item = Record> {
+    request.resource_logs.into_iter().flat_map(|resource_logs| {
+        let resource = resource_logs.resource;
+        resource_logs.scope_logs.into_iter().flat_map(move |scope_logs| {
+            let (resource, scope) = (resource.clone(), scope_logs.scope);
+            scope_logs.log_records.into_iter().map(move |record| Record {
+                resource: resource.clone(),
+                scope: scope.clone(),
+                record: Some(record),
+            })
+        })
+    })
+}
+
+/// At least what [`split`] would make of `request`, in bytes, without making it: each record
+/// carries its resource and scope again.
+pub fn split_len(request: &proto::ExportLogsServiceRequest) -> usize {
+    let mut total = 0;
+    for rl in &request.resource_logs {
+        let resource = rl.resource.as_ref().map_or(0, |r| r.encoded_len() + 6);
+        for sl in &rl.scope_logs {
+            let scope = sl.scope.as_ref().map_or(0, |s| s.encoded_len() + 6);
+            total += sl.log_records.iter().map(|r| resource + scope + r.encoded_len() + 6).sum::<usize>();
         }
     }
-    records
+    total
+}
+
+/// Bytes that decoding `body` may take at most, before decoding it: the body, and per log
+/// record (counted on the wire, without decoding) the record's in-memory size; JSON's values
+/// take a few times their text.
+pub fn decoded_len_bound(body: &[u8], encoding: Encoding) -> Result<usize, DecodeError> {
+    match encoding {
+        Encoding::Json => Ok(body.len().saturating_mul(6)),
+        Encoding::Protobuf => {
+            let records = wire::count_log_records(body).ok_or_else(|| {
+                DecodeError("not an OTLP logs export request (protobuf): truncated or malformed".to_owned())
+            })?;
+            Ok(body.len() + records * (size_of::<LogRecord>() + size_of::<Record>()))
+        }
+    }
 }
 
 /// One log record with the resource and scope it came with, as [`split`] encodes it.
@@ -131,17 +164,21 @@ pub fn count(signal: Signal, body: &[u8], encoding: Encoding) -> Result<u64, Dec
     let what = signal.as_str();
     match encoding {
         Encoding::Protobuf => {
-            let batches = proto::Batches::decode(body)
-                .map_err(|e| DecodeError(format!("not an OTLP {what} export request (protobuf): {e}")))?;
+            let malformed =
+                |e: prost::DecodeError| DecodeError(format!("not an OTLP {what} export request (protobuf): {e}"));
+            if signal == Signal::Traces {
+                let batches = proto::SpanBatches::decode(body).map_err(malformed)?;
+                return Ok(batches.resources.iter().flat_map(|r| &r.scopes).map(|s| s.spans.len() as u64).sum());
+            }
+            let batches = proto::Batches::decode(body).map_err(malformed)?;
             let items = batches.resources.iter().flat_map(|r| &r.scopes).flat_map(|s| &s.items);
             Ok(items
-                .map(|i| match signal {
-                    Signal::Metrics => [&i.gauge, &i.sum, &i.histogram, &i.exponential_histogram, &i.summary]
+                .map(|i| {
+                    [&i.gauge, &i.sum, &i.histogram, &i.exponential_histogram, &i.summary]
                         .into_iter()
                         .flatten()
                         .map(|p| p.data_points.len() as u64)
-                        .sum(),
-                    _ => 1,
+                        .sum::<u64>()
                 })
                 .sum())
         }

@@ -166,12 +166,32 @@ pub struct ResourceBatch {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ScopeBatch {
-    /// `metrics` / `spans`.
+    /// `metrics`.
     #[prost(message, repeated, tag = "2")]
     pub items: Vec<Item>,
 }
 
-/// A span (counted as one), or a metric, whose data points are under the field of its type:
+/// `ExportTraceServiceRequest` > `resource_spans` > `scope_spans` > `spans`, counted only.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SpanBatches {
+    #[prost(message, repeated, tag = "1")]
+    pub resources: Vec<ResourceSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResourceSpans {
+    #[prost(message, repeated, tag = "2")]
+    pub scopes: Vec<ScopeSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ScopeSpans {
+    /// A span's own fields (name, times, attributes) are skipped.
+    #[prost(message, repeated, tag = "2")]
+    pub spans: Vec<Empty>,
+}
+
+/// A metric, whose data points are under the field of its type:
 /// gauge 5, sum 7, histogram 9, exponential histogram 10, summary 11.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Item {

@@ -86,3 +86,53 @@ fn metrics_data_points_and_spans_are_counted() {
     assert_eq!(count(Signal::Metrics, &request.encode_to_vec(), Encoding::Protobuf).unwrap(), 2);
     assert!(count(Signal::Traces, b"{", Encoding::Json).is_err());
 }
+
+#[test]
+fn records_are_counted_on_the_wire_before_decoding() {
+    let request = decode_logs(JSON.as_bytes(), Encoding::Json).unwrap();
+    let body = request.encode_to_vec();
+    assert_eq!(wire::count_log_records(&body), Some(2));
+    assert!(decoded_len_bound(&body, Encoding::Protobuf).unwrap() > body.len());
+    assert!(decoded_len_bound(&body[..body.len() - 3], Encoding::Protobuf).is_err(), "truncated");
+    let split_bytes: usize = split(request.clone()).iter().map(Vec::len).sum();
+    assert!(split_len(&request) >= split_bytes, "a bound on what the split takes");
+}
+
+#[test]
+fn protobuf_spans_are_counted() {
+    // resource_spans 1 > scope_spans 2 > spans 2, each span with a name (5) and a start time (7).
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Span {
+        #[prost(string, tag = "5")]
+        name: String,
+        #[prost(fixed64, tag = "7")]
+        start: u64,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Scope {
+        #[prost(message, repeated, tag = "2")]
+        spans: Vec<Span>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct ResourceSpans {
+        #[prost(message, repeated, tag = "2")]
+        scopes: Vec<Scope>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Request {
+        #[prost(message, repeated, tag = "1")]
+        resources: Vec<ResourceSpans>,
+    }
+    let span = Span { name: "GET /".to_owned(), start: 1 };
+    let request =
+        Request { resources: vec![ResourceSpans { scopes: vec![Scope { spans: vec![span.clone(), span] }] }] };
+    assert_eq!(count(Signal::Traces, &request.encode_to_vec(), Encoding::Protobuf).unwrap(), 2);
+}
+
+#[test]
+fn a_non_ascii_id_is_refused_not_a_panic() {
+    let body = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"aéb"}]}]}]}"#;
+    assert_eq!(decode_logs(body.as_bytes(), Encoding::Json).unwrap_err().0, "traceId is not hex");
+    let url_safe = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"bytesValue":"-_8"}}]}]}]}"#;
+    assert!(decode_logs(url_safe.as_bytes(), Encoding::Json).is_ok(), "URL-safe, unpadded base64");
+}

@@ -12,14 +12,14 @@ use serde_json::{Map, Value as Json};
 use crate::app::App;
 use crate::dataset::{self, Dataset};
 use crate::document::Document;
+use crate::platform::Platform;
 use crate::router::Router;
 use crate::samples::Samples;
 use crate::timestamp::Timestamp;
 use crate::{level, Context, Outcome};
 
-/// Resource attributes that become `heroku.*` and `service.name` (first spelling found wins);
-/// the others go under `otel.resource`.
-const APP: [&str; 2] = ["heroku.app.name", "service.name"];
+/// Resource attributes that become `heroku.*` (first spelling found wins); the others go under
+/// `otel.resource`. The app is `heroku.app.name` or `service.name` (see `transform`).
 const APP_ID: &str = "heroku.app.id";
 const DYNO: [&str; 2] = ["heroku.dyno.name", "service.instance.id"];
 const PROCESS_TYPE: [&str; 2] = ["heroku.dyno.type", "heroku.workload.id"];
@@ -52,15 +52,27 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
         }
     };
     let (record, resource, scope) = record;
-    let attribute = |keys: &[&str]| keys.iter().find_map(|k| text_attribute(&resource.attributes, k));
-    let (app, app_id, dyno) = (attribute(&APP), attribute(&[APP_ID]), attribute(&DYNO));
+    // The first spelling found wins; the spellings not used stay under `otel.resource`.
+    let mut used: Vec<&str> = Vec::new();
+    let mut attribute = |keys: &[&'static str]| {
+        let found = keys.iter().find_map(|k| text_attribute(&resource.attributes, k).map(|v| (*k, v)));
+        used.extend(found.map(|(k, _)| k));
+        found.map(|(_, v)| v)
+    };
+    let named_app = attribute(&["heroku.app.name"]);
+    let (app_id, dyno) = (attribute(&[APP_ID]), attribute(&DYNO));
     let (process_type, release) = (attribute(&PROCESS_TYPE), attribute(&[RELEASE]));
-    let known =
-        |k: &str| APP.contains(&k) || DYNO.contains(&k) || PROCESS_TYPE.contains(&k) || k == APP_ID || k == RELEASE;
+    // The app: heroku.app.name, else the app the sender's token maps to, else service.name
+    // (SDKs set `unknown_service:<process>` when nobody named one).
+    let service = text_attribute(&resource.attributes, "service.name").filter(|s| !s.starts_with("unknown_service"));
+    let app = named_app.or(ctx.app).or(service);
+    if app.is_some() && app == service && named_app.is_none() && ctx.app.is_none() {
+        used.push("service.name");
+    }
     let others: Map<String, Json> = resource
         .attributes
         .iter()
-        .filter(|kv| !known(&kv.key))
+        .filter(|kv| !used.contains(&kv.key.as_str()))
         .map(|kv| (kv.key.clone(), json(kv.value.as_ref())))
         .collect();
     let resource_json = (!others.is_empty()).then(|| Json::Object(others).to_string());
@@ -82,7 +94,7 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
     };
     let message: &str = &message;
     doc.message = message;
-    doc.heroku_app = app.or(ctx.app);
+    doc.heroku_app = app;
     doc.app_id = app_id;
     doc.release_version = release;
     doc.dyno = dyno;
@@ -92,11 +104,16 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
     doc.otel_resource = resource_fields;
     doc.otel_scope = (!scope.name.is_empty()).then_some((scope.name.as_str(), scope.version.as_str()));
 
-    // A router or runtime-metrics line forwarded over OTLP reads as it does on Cedar.
+    // A router or runtime-metrics line forwarded over OTLP reads as it does on Cedar; other
+    // platform output only when the record says it is the platform's (`heroku.source`), as
+    // nothing else (no Logplex APP-NAME) tells it from the app's own.
+    let from_heroku = text_attribute(&record.attributes, "heroku.source") == Some("heroku");
     let dataset = if dyno == Some("router") || is_router_line(message) {
         Dataset::Router
     } else if dataset::is_runtime_metrics(message.as_bytes()) {
         Dataset::RuntimeMetrics
+    } else if from_heroku {
+        Dataset::Platform
     } else {
         Dataset::App
     };
@@ -126,9 +143,11 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
             failure = samples.failure.clone();
             doc.samples = Some(samples);
         }
+        Dataset::Platform => doc.platform = Some(Platform::parse(message)),
         _ => {}
     }
-    if dataset == Dataset::App && fields.is_empty() && record.attributes.is_empty() {
+    let attributes = record.attributes.iter().filter(|kv| kv.key != "heroku.source").count();
+    if dataset == Dataset::App && fields.is_empty() && attributes == 0 {
         // A string body alone: exactly as a Cedar app line.
         let parsed = App::parse(message);
         if doc.level.is_none() {
@@ -148,7 +167,7 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
                 None => {}
             }
         }
-        for kv in &record.attributes {
+        for kv in record.attributes.iter().filter(|kv| kv.key != "heroku.source") {
             fields.entry(kv.key.clone()).or_insert_with(|| json(kv.value.as_ref()));
         }
         if !fields.is_empty() {
@@ -163,7 +182,8 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
             }
         }
     }
-    if let Some(code) = doc.router.as_ref().and_then(|r| r.code.as_deref()).and_then(level::for_error_code) {
+    let code = doc.router.as_ref().and_then(|r| r.code.as_deref()).or(doc.platform.as_ref().and_then(|p| p.error_code));
+    if let Some(code) = code.and_then(level::for_error_code) {
         doc.level = Some(Cow::Borrowed(code));
     }
     if let Some(r) = &doc.router {
