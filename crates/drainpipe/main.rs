@@ -12,6 +12,7 @@ mod metrics;
 mod online;
 mod pipeline;
 mod replay;
+mod search;
 mod serve;
 mod setup;
 
@@ -42,6 +43,10 @@ enum Command {
     Setup(SetupArgs),
     /// Index files of Logplex bodies or `heroku logs` output (idempotent: replaying twice stores once)
     Replay(ReplayArgs),
+    /// Print matching lines as they arrive, as `heroku logs --tail` does, from the last N
+    Tail(search::TailArgs),
+    /// Print every line matching the filters in a time range, oldest first
+    Search(search::SearchArgs),
     /// List dead letters by reason, or send them again once the cause is fixed
     Deadletter(deadletter::DeadLetterArgs),
     /// Exit 0 when the drainpipe serving here answers /healthz (for container health checks)
@@ -141,6 +146,8 @@ fn main() -> ExitCode {
         Command::Setup(a) => a.general.log_format,
         Command::Replay(a) => a.general.log_format,
         Command::Deadletter(a) => a.action.general().log_format,
+        Command::Tail(a) => a.filters.general.log_format,
+        Command::Search(a) => a.filters.general.log_format,
         Command::Healthcheck(_) | Command::Completions { .. } | Command::Man { .. } => LogFormat::Text,
     };
     init_logging(log_format);
@@ -150,6 +157,8 @@ fn main() -> ExitCode {
         Command::Setup(args) => runtime().and_then(|r| r.block_on(run_setup(args))),
         Command::Replay(args) => runtime().and_then(|r| r.block_on(replay::run(args))),
         Command::Deadletter(args) => runtime().and_then(|r| r.block_on(deadletter::run(args.action))),
+        Command::Tail(args) => runtime().and_then(|r| r.block_on(search::tail(args))),
+        Command::Search(args) => runtime().and_then(|r| r.block_on(search::search(args))),
         Command::Healthcheck(args) => runtime().and_then(|r| r.block_on(healthcheck::run(&args))),
         Command::Completions { shell } => {
             let mut script = Vec::new();

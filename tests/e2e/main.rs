@@ -13,4 +13,5 @@ mod hardening;
 mod operations;
 mod otlp;
 mod receivers;
+mod search;
 mod support;

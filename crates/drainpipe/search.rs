@@ -1,0 +1,543 @@
+//! `drainpipe tail` and `drainpipe search`: the `heroku logs` experience from a terminal, over
+//! everything drainpipe ever stored.
+//!
+//! Both build one Elasticsearch query from the filters (term and range queries on the fields of
+//! docs/fields.md, and QUERY in the query-string syntax, on `message` unless it names a field)
+//! and print each document as `heroku logs` does: `2026-11-24T10:00:00.123456+00:00
+//! app[web.1]: message`, coloured on a terminal, or its JSON with `--json`.
+//!
+//! `search` reads a time range oldest first with a scroll (which every target of the test
+//! matrix has), so it goes past 10,000 matches. `tail` prints the last N lines, then polls
+//! every second for lines from a little before the newest it has shown (`--late`, for lines
+//! indexed late or refreshed a second later), and remembers the ids it printed in that window:
+//! no line is shown twice, none is skipped, even when many share one timestamp.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{IsTerminal as _, Write as _};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use clap::Args;
+use drainpipe_bulk_indexer::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::config::{ElasticsearchOptions, GeneralOptions, HumanDuration};
+use crate::{Exit, USAGE};
+
+/// What both commands select by.
+#[derive(Args, Debug)]
+pub struct Filters {
+    #[command(flatten)]
+    pub general: GeneralOptions,
+    #[command(flatten)]
+    elasticsearch: ElasticsearchOptions,
+    /// Only this app's lines (heroku.app)
+    #[arg(long, value_name = "APP", help_heading = "Filters")]
+    app: Option<String>,
+    /// Only the lines this dyno wrote (web.1, router, api, …), as `heroku logs --dyno`
+    #[arg(long, value_name = "DYNO", conflicts_with = "process_type", help_heading = "Filters")]
+    dyno: Option<String>,
+    /// Only the lines dynos of this process type wrote (web, worker, …)
+    #[arg(long, value_name = "TYPE", help_heading = "Filters")]
+    process_type: Option<String>,
+    /// Only this dataset: router, app, platform, runtime_metrics, logplex, postgres, redis
+    #[arg(long, value_name = "DATASET", value_parser = dataset, help_heading = "Filters")]
+    dataset: Option<String>,
+    /// Only lines at this level or more severe (trace, debug, info, notice, warning, error,
+    /// critical, alert, emergency)
+    #[arg(long, value_name = "LEVEL", value_parser = level, help_heading = "Filters")]
+    level: Option<&'static str>,
+    /// Only router lines with this status or in this range (`503`, `500-599`, `5xx`)
+    #[arg(long, value_name = "STATUS", value_parser = status, help_heading = "Filters")]
+    status: Option<(u16, u16)>,
+    /// Print each line's document as one JSON object (NDJSON)
+    #[arg(long)]
+    json: bool,
+    /// Query-string syntax, on the message unless a field is named (`timeout`,
+    /// `app.user.plan:pro AND NOT path:/health`)
+    #[arg(value_name = "QUERY")]
+    query: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub filters: Filters,
+    /// Lines to print before following
+    #[arg(short = 'n', long = "num", value_name = "N", default_value = "100")]
+    num: usize,
+    /// Print the last lines and exit, as `heroku logs` without --tail
+    #[arg(long)]
+    no_follow: bool,
+    /// How late a line may be indexed after newer ones and still be shown (refresh interval,
+    /// spool catching up)
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    late: HumanDuration,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub filters: Filters,
+    /// From this long ago (`2h`) or this time (`2026-11-24T10:00:00Z`); default: everything
+    #[arg(long, value_name = "WHEN", value_parser = when)]
+    since: Option<u64>,
+    /// Up to this long ago or this time; default: now
+    #[arg(long, value_name = "WHEN", value_parser = when)]
+    until: Option<u64>,
+    /// Print only how many lines match
+    #[arg(long)]
+    count: bool,
+}
+
+const DATASETS: [&str; 7] = ["router", "app", "platform", "runtime_metrics", "logplex", "postgres", "redis"];
+const LEVELS: [&str; 9] = ["trace", "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+fn dataset(value: &str) -> Result<String, String> {
+    let name = value.strip_prefix("heroku.").unwrap_or(value);
+    if DATASETS.contains(&name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!("unknown dataset {value:?}; one of {}", DATASETS.join(", ")))
+    }
+}
+
+fn level(value: &str) -> Result<&'static str, String> {
+    let value = if value.eq_ignore_ascii_case("warn") { "warning" } else { value };
+    LEVELS
+        .iter()
+        .find(|l| l.eq_ignore_ascii_case(value))
+        .copied()
+        .ok_or_else(|| format!("unknown level {value:?}; one of {}", LEVELS.join(", ")))
+}
+
+/// `503`, `500-599` or `5xx`, as an inclusive range.
+fn status(value: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("{value:?} is not a status, a range (500-599) or a class (5xx)");
+    let number = |s: &str| s.trim().parse::<u16>().ok().filter(|n| (100..=599).contains(n));
+    if let Some(class) = value.strip_suffix("xx").and_then(|c| c.parse::<u16>().ok()).filter(|c| (1..=5).contains(c)) {
+        return Ok((class * 100, class * 100 + 99));
+    }
+    match value.split_once('-') {
+        Some((from, to)) => match (number(from), number(to)) {
+            (Some(a), Some(b)) if a <= b => Ok((a, b)),
+            _ => Err(bad()),
+        },
+        None => number(value).map(|n| (n, n)).ok_or_else(bad),
+    }
+}
+
+/// A duration back from now, or a time: epoch milliseconds.
+fn when(value: &str) -> Result<u64, String> {
+    let at = match humantime::parse_duration(value) {
+        Ok(ago) => SystemTime::now().checked_sub(ago).unwrap_or(UNIX_EPOCH),
+        Err(_) => humantime::parse_rfc3339_weak(value)
+            .map_err(|_| format!("{value:?} is neither a duration (`2h`) nor a time (`2026-11-24T10:00:00Z`)"))?,
+    };
+    // `@timestamp` is date_nanos, which ends in 2262.
+    const LAST_NANOS_MS: u64 = i64::MAX as u64 / 1_000_000;
+    Ok(at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64).min(LAST_NANOS_MS))
+}
+
+impl Filters {
+    /// The data streams to read: one dataset's, or every dataset's but the dead letters'.
+    fn streams(&self) -> String {
+        let ns = &self.elasticsearch.namespace.0;
+        match &self.dataset {
+            Some(d) => format!("logs-heroku.{d}-{ns}"),
+            None => format!("logs-heroku.*-{ns},-logs-heroku.deadletter-{ns}"),
+        }
+    }
+
+    /// The query: every filter a term or range, QUERY a query_string, `extra` besides.
+    fn query(&self, extra: Option<Value>) -> Value {
+        let mut filter = Vec::new();
+        let term = |field: &str, value: &str| json!({"term": {field: value}});
+        if let Some(app) = &self.app {
+            filter.push(term("heroku.app", app));
+        }
+        // As `heroku logs --dyno`: the process that wrote the line (PROCID), not the dyno a
+        // router line names; OTLP records, which have no PROCID, by their resource's dyno.
+        let by_writer = |syslog: Value, otlp: Value| {
+            let without_procid =
+                json!({"bool": {"must_not": {"exists": {"field": "log.syslog.procid"}}, "filter": otlp}});
+            json!({"bool": {"should": [syslog, without_procid], "minimum_should_match": 1}})
+        };
+        if let Some(dyno) = &self.dyno {
+            filter.push(by_writer(term("log.syslog.procid", dyno), term("heroku.dyno", dyno)));
+        }
+        if let Some(t) = &self.process_type {
+            let procid = json!({"prefix": {"log.syslog.procid": format!("{t}.")}});
+            filter.push(by_writer(procid, term("heroku.process_type", t)));
+        }
+        if let Some(level) = self.level {
+            let at_least: Vec<&str> = LEVELS.iter().skip_while(|l| **l != level).copied().collect();
+            filter.push(json!({"terms": {"log.level": at_least}}));
+        }
+        if let Some((from, to)) = self.status {
+            filter.push(json!({"range": {"http.response.status_code": {"gte": from, "lte": to}}}));
+        }
+        if let Some(q) = &self.query {
+            filter.push(json!({"query_string": {"query": q, "default_field": "message", "default_operator": "AND"}}));
+        }
+        filter.extend(extra);
+        json!({"bool": {"filter": filter}})
+    }
+}
+
+/// Fails with a message a user understands when QUERY names a field no stream has, or no
+/// stream exists yet in the namespace.
+async fn check_target(client: &Client, filters: &Filters) -> anyhow::Result<()> {
+    let streams = filters.streams();
+    let pattern = streams.split(',').next().unwrap_or_default();
+    // No data stream API in every target (Elasticsearch's test distribution lacks it): a
+    // count over no index at all answers with no shards.
+    let (status, body) = client
+        .request(Method::Get, &format!("/{pattern}/_count"), "application/json", None)
+        .await
+        .with_context(|| format!("asking {} for {pattern}", client.url()))?;
+    let shards = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["_shards"]["total"].as_u64());
+    if status == StatusCode::NOT_FOUND || shards == Some(0) {
+        anyhow::bail!(
+            "no data stream matches {pattern} on {} yet: is drainpipe writing there (namespace {:?})?",
+            client.url(),
+            filters.elasticsearch.namespace.0
+        );
+    }
+    let named = filters.query.as_deref().map(query_fields).unwrap_or_default();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let path = format!("/{streams}/_field_caps?fields={}", named.join(","));
+    let (status, body) = client.request(Method::Get, &path, "application/json", None).await?;
+    if !status.is_success() {
+        return Ok(());
+    }
+    let caps: Value = serde_json::from_slice(&body)?;
+    let known = |f: &str| caps["fields"].get(f).is_some() || f.starts_with("app.") || f.starts_with("otel.resource.");
+    let unknown: Vec<&String> = named.iter().filter(|f| !known(f)).collect();
+    if let Some(f) = unknown.first() {
+        return Err(Exit {
+            code: USAGE,
+            message: format!(
+                "unknown field `{f}` in the query: no document in {pattern} has it (fields are named as in docs/fields.md: heroku.dyno, log.level, http.response.status_code, app.<key>, …)"
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Field names a query string uses (`name:` outside quotes), wildcards left out.
+fn query_fields(query: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut quoted = false;
+    let mut word = String::new();
+    for c in query.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                word.clear();
+            }
+            ':' if !quoted && !word.is_empty() => {
+                if !word.contains('*') && !word.starts_with('_') && !fields.contains(&word) {
+                    fields.push(word.clone());
+                }
+                word.clear();
+            }
+            c if !quoted && (c.is_alphanumeric() || matches!(c, '.' | '_' | '@' | '*' | '-')) => word.push(c),
+            _ => word.clear(),
+        }
+    }
+    fields
+}
+
+async fn post_json(client: &Client, path: &str, body: &Value, what: &str) -> anyhow::Result<Value> {
+    let (status, answer) = client
+        .request(Method::Post, path, "application/json", Some(Bytes::from(body.to_string())))
+        .await
+        .with_context(|| format!("{what} on {}", client.url()))?;
+    let v: Value = serde_json::from_slice(&answer).unwrap_or_default();
+    if !status.is_success() {
+        let reason = v["error"]["root_cause"][0]["reason"].as_str().or(v["error"]["reason"].as_str()).unwrap_or("");
+        anyhow::bail!("{what} answered {status}: {reason}");
+    }
+    Ok(v)
+}
+
+/// Standard output, where a reader that went away (`| head`) ends the command quietly.
+struct Output {
+    out: std::io::BufWriter<std::io::Stdout>,
+    json: bool,
+    colour: bool,
+}
+
+/// The reader of our output has gone: stop, successfully.
+#[derive(Debug)]
+struct Closed;
+
+impl Output {
+    fn new(json: bool) -> Output {
+        let colour = !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Output { out: std::io::BufWriter::new(std::io::stdout()), json, colour }
+    }
+
+    fn line(&mut self, hit: &Value) -> Result<(), Closed> {
+        let text = if self.json { hit["_source"].to_string() } else { format_line(&hit["_source"], self.colour) };
+        writeln!(self.out, "{text}").map_err(|_| Closed)
+    }
+
+    fn flush(&mut self) -> Result<(), Closed> {
+        self.out.flush().map_err(|_| Closed)
+    }
+}
+
+/// `2025-03-14T09:26:53.589793+00:00 heroku[router]: at=info …`, as `heroku logs` prints it.
+pub fn format_line(doc: &Value, colour: bool) -> String {
+    let timestamp = doc["@timestamp"].as_str().unwrap_or("-");
+    let timestamp = timestamp.strip_suffix('Z').map_or_else(|| timestamp.to_owned(), |t| format!("{t}+00:00"));
+    let source = doc["log"]["syslog"]["appname"].as_str().or(doc["heroku"]["source"].as_str()).unwrap_or("app");
+    let process = doc["log"]["syslog"]["procid"]
+        .as_str()
+        .or(doc["heroku"]["dyno"].as_str())
+        .or(doc["heroku"]["addon"].as_str())
+        .unwrap_or("-");
+    let message = doc["message"].as_str().unwrap_or("");
+    if !colour {
+        return format!("{timestamp} {source}[{process}]: {message}");
+    }
+    let level = doc["log"]["level"].as_str().unwrap_or("");
+    let status = doc["http"]["response"]["status_code"].as_u64().unwrap_or(0);
+    let message_colour = match (level, status) {
+        (_, 500..) | ("error" | "critical" | "alert" | "emergency", _) => "31",
+        (_, 400..=499) | ("warning", _) => "33",
+        ("debug" | "trace", _) => "2",
+        _ => "0",
+    };
+    // Each dyno keeps one colour, as the Heroku CLI does.
+    let palette = ["36", "32", "35", "34", "33", "96", "92", "95"];
+    let hash = process.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+    let dyno_colour = if source == "heroku" { "90" } else { palette[hash % palette.len()] };
+    format!("\x1b[2m{timestamp}\x1b[0m \x1b[{dyno_colour}m{source}[{process}]:\x1b[0m \x1b[{message_colour}m{message}\x1b[0m")
+}
+
+/// What `search` sorts and pages by: time, then the receive time and position (`_doc`) for
+/// lines of one timestamp.
+fn sort() -> Value {
+    json!([{"@timestamp": {"order": "asc"}}, {"_doc": {"order": "asc"}}])
+}
+
+pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
+    let client = args.filters.elasticsearch.client()?;
+    check_target(&client, &args.filters).await?;
+    let mut range = serde_json::Map::new();
+    if let Some(since) = args.since {
+        range.insert("gte".into(), since.into());
+    }
+    if let Some(until) = args.until {
+        range.insert("lte".into(), until.into());
+    }
+    let extra = (!range.is_empty()).then(|| {
+        range.insert("format".into(), "epoch_millis".into());
+        json!({"range": {"@timestamp": range}})
+    });
+    let query = args.filters.query(extra);
+    let streams = args.filters.streams();
+    if args.count {
+        let v = post_json(&client, &format!("/{streams}/_count"), &json!({"query": query}), "counting").await?;
+        crate::print_all(format!("{}\n", v["count"].as_u64().unwrap_or(0)).as_bytes())?;
+        return Ok(());
+    }
+    let mut out = Output::new(args.filters.json);
+    let body = json!({"size": 1000, "query": query, "sort": sort()});
+    let mut page = post_json(&client, &format!("/{streams}/_search?scroll=1m"), &body, "searching").await?;
+    let result = loop {
+        let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            break Ok(());
+        }
+        if hits.iter().try_for_each(|h| out.line(h)).is_err() {
+            break Ok(());
+        }
+        let Some(id) = page["_scroll_id"].as_str() else { break Ok(()) };
+        match post_json(&client, "/_search/scroll", &json!({"scroll": "1m", "scroll_id": id}), "reading on").await {
+            Ok(next) => page = next,
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(id) = page["_scroll_id"].as_str() {
+        let body = Bytes::from(json!({"scroll_id": id}).to_string());
+        let _ = client.request(Method::Delete, "/_search/scroll", "application/json", Some(body)).await;
+    }
+    let _ = out.flush();
+    result
+}
+
+/// The ids `tail` printed, by timestamp, so a line met again in the next poll is not printed
+/// twice; those older than the window are forgotten.
+#[derive(Default)]
+struct Printed {
+    ids: HashSet<String>,
+    by_time: BTreeMap<u128, Vec<String>>,
+}
+
+impl Printed {
+    fn insert(&mut self, timestamp: u128, id: &str) -> bool {
+        if !self.ids.insert(id.to_owned()) {
+            return false;
+        }
+        self.by_time.entry(timestamp).or_default().push(id.to_owned());
+        true
+    }
+
+    fn forget_before(&mut self, timestamp: u128) {
+        let keep = self.by_time.split_off(&timestamp);
+        for ids in std::mem::replace(&mut self.by_time, keep).into_values() {
+            for id in ids {
+                self.ids.remove(&id);
+            }
+        }
+    }
+}
+
+/// A hit's `@timestamp` in nanoseconds since the epoch (0 if it has none).
+fn timestamp_of(hit: &Value) -> u128 {
+    let text = hit["_source"]["@timestamp"].as_str().unwrap_or("");
+    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
+}
+
+pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
+    let filters = &args.filters;
+    let client = filters.elasticsearch.client()?;
+    check_target(&client, filters).await?;
+    let streams = filters.streams();
+    let path = format!("/{streams}/_search");
+    let mut out = Output::new(filters.json);
+    let mut printed = Printed::default();
+    // The last N lines, newest first from Elasticsearch, printed oldest first.
+    let body =
+        json!({"size": args.num, "query": filters.query(None), "sort": [{"@timestamp": "desc"}, {"_doc": "desc"}]});
+    let first = post_json(&client, &path, &body, "reading the last lines").await?;
+    let mut newest = 0u128;
+    let mut hits = first["hits"]["hits"].as_array().cloned().unwrap_or_default();
+    hits.reverse();
+    for hit in &hits {
+        let ts = timestamp_of(hit);
+        printed.insert(ts, hit["_id"].as_str().unwrap_or(""));
+        if out.line(hit).is_err() {
+            return Ok(());
+        }
+        newest = newest.max(ts);
+    }
+    if out.flush().is_err() || args.no_follow {
+        return Ok(());
+    }
+    if newest == 0 {
+        newest = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    }
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        // From a little before the newest line shown: lines indexed late are still found.
+        let from = time_before(newest, args.late.0);
+        let extra = json!({"range": {"@timestamp": {"gte": from}}});
+        let body = json!({"size": 10_000, "query": filters.query(Some(extra)), "sort": sort()});
+        let page = match post_json(&client, &path, &body, "following").await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "following failed; trying again");
+                continue;
+            }
+        };
+        for hit in page["hits"]["hits"].as_array().into_iter().flatten() {
+            let ts = timestamp_of(hit);
+            if printed.insert(ts, hit["_id"].as_str().unwrap_or("")) {
+                if out.line(hit).is_err() {
+                    return Ok(());
+                }
+                newest = newest.max(ts);
+            }
+        }
+        if out.flush().is_err() {
+            return Ok(());
+        }
+        printed.forget_before(newest.saturating_sub(args.late.0.as_nanos() * 2));
+    }
+}
+
+/// `nanos` since the epoch less `by`, as RFC 3339 with nanoseconds.
+fn time_before(nanos: u128, by: Duration) -> String {
+    let at = UNIX_EPOCH + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+    humantime::format_rfc3339_nanos(at.checked_sub(by).unwrap_or(UNIX_EPOCH)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_as_heroku_logs_prints_them() {
+        let router = json!({"@timestamp": "2025-03-14T09:26:53.589793Z", "message": "at=info method=GET",
+            "log": {"syslog": {"appname": "heroku", "procid": "router"}}});
+        assert_eq!(format_line(&router, false), "2025-03-14T09:26:53.589793+00:00 heroku[router]: at=info method=GET");
+        let fir = json!({"@timestamp": "2025-03-14T09:26:53.000000Z", "message": "hi", "heroku": {"source": "app", "dyno": "web.1"}});
+        assert_eq!(format_line(&fir, false), "2025-03-14T09:26:53.000000+00:00 app[web.1]: hi");
+        assert!(format_line(&fir, true).contains("\x1b["));
+    }
+
+    #[test]
+    fn filter_values_are_checked() {
+        assert_eq!(status("5xx"), Ok((500, 599)));
+        assert_eq!(status("500-504"), Ok((500, 504)));
+        assert_eq!(status("404"), Ok((404, 404)));
+        assert!(status("600").is_err() && status("504-500").is_err());
+        assert_eq!(level("WARN"), Ok("warning"));
+        assert!(level("loud").unwrap_err().contains("one of trace"));
+        assert_eq!(dataset("heroku.router"), Ok("router".to_owned()));
+        assert!(dataset("routers").is_err());
+    }
+
+    #[test]
+    fn the_fields_a_query_names_are_found() {
+        assert_eq!(query_fields("timeout"), Vec::<String>::new());
+        assert_eq!(
+            query_fields("heroku.dyno:web.1 AND (log.level:error OR app.user.plan:pro) \"a:b\" _id:x a*:y"),
+            ["heroku.dyno", "log.level", "app.user.plan"]
+        );
+    }
+
+    #[test]
+    fn a_level_means_that_level_or_worse() {
+        let f = Filters {
+            general: GeneralOptions { config: None, log_format: crate::config::LogFormat::Text },
+            elasticsearch: default_es(),
+            app: None,
+            dyno: None,
+            process_type: None,
+            dataset: None,
+            level: Some("error"),
+            status: None,
+            json: false,
+            query: None,
+        };
+        assert_eq!(
+            f.query(None)["bool"]["filter"][0]["terms"]["log.level"],
+            json!(["error", "critical", "alert", "emergency"])
+        );
+    }
+
+    fn default_es() -> ElasticsearchOptions {
+        use clap::{Args as _, FromArgMatches as _};
+        let command = ElasticsearchOptions::augment_args(clap::Command::new("x"));
+        ElasticsearchOptions::from_arg_matches(&command.get_matches_from(["x"])).unwrap()
+    }
+}
