@@ -122,7 +122,7 @@ pub(crate) struct State<S> {
 
 static COUNT_MISMATCH_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 static FRAMING_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
-pub(crate) static AUTH_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+static AUTH_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 static BUDGET_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 
 /// While the receive memory budget is spent, senders are told to come back after this long.
@@ -378,27 +378,50 @@ async fn authenticate<S>(headers: &HeaderMap, peer: SocketAddr, state: &State<S>
     if state.auth.allows(authorization) {
         return Ok(());
     }
+    let r = match refused(headers, peer, state, "drain request").await {
+        Refused::Limited(wait) => {
+            with_retry_after(reply(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications"), wait)
+        }
+        Refused::Wrong => {
+            let mut r = reply(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
+            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"drainpipe\""));
+            r
+        }
+    };
+    Err(r)
+}
+
+/// How a sender with missing or wrong credentials is answered.
+pub(crate) enum Refused {
+    /// 429 after this long: too many failures under its key.
+    Limited(Duration),
+    /// 401.
+    Wrong,
+}
+
+/// The guessing limiter's bookkeeping for a failed authentication (`what` names the request in
+/// the log): past the limit, after a penalty, `Limited`; else counted and `Wrong`.
+pub(crate) async fn refused<S>(headers: &HeaderMap, peer: SocketAddr, state: &State<S>, what: &str) -> Refused {
+    let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
     let client = client_ip(headers, peer, state.config.trust_forwarded_for);
     let key = LimiterKey::new(client, authorization);
     let now = Instant::now();
     if let Some(wait) = state.limiter.blocked(key, now) {
         metrics::AUTH_FAILURES.with_label_values(&["rate_limited"]).inc();
         tokio::time::sleep(state.limiter.penalty()).await;
-        return Err(with_retry_after(reply(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications"), wait));
+        return Refused::Limited(wait);
     }
     state.limiter.record_failure(key, now);
     metrics::AUTH_FAILURES.with_label_values(&["credentials"]).inc();
     if let Some(held) = AUTH_LOG.allow() {
-        tracing::warn!(%peer, %client, suppressed = held, "drain request with missing or wrong credentials");
+        tracing::warn!(%peer, %client, suppressed = held, "{what} with missing or wrong credentials");
     }
-    let mut r = reply(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
-    r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"drainpipe\""));
-    Err(r)
+    Refused::Wrong
 }
 
 /// The client's address: the peer, or with a trusted proxy in front, the last address in
 /// `X-Forwarded-For` (the one the proxy itself saw; earlier entries are the sender's to write).
-pub(crate) fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> IpAddr {
+fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> IpAddr {
     if !trust_forwarded_for {
         return peer.ip();
     }

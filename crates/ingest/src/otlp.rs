@@ -17,10 +17,9 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Request, Response, StatusCode};
 
-use crate::auth::LimiterKey;
 use crate::frame::{Frame, FrameSink, Protocol, Rejected, Reservation, StreamPosition};
 use crate::http::{
-    client_ip, content_encoding, gunzip, read_body, with_retry_after, BodyError, State, AUTH_LOG, BLOCKING_BODY,
+    content_encoding, gunzip, read_body, refused, with_retry_after, BodyError, Refused, State, BLOCKING_BODY,
     MEMORY_FULL_RETRY,
 };
 use crate::metrics;
@@ -251,23 +250,18 @@ async fn authorize<'s, S>(
     if open || (!state.auth.is_open() && state.auth.allows(authorization)) {
         return Ok(None);
     }
-    let client = client_ip(headers, peer, state.config.trust_forwarded_for);
-    let key = LimiterKey::new(client, authorization);
-    let now = Instant::now();
-    if let Some(wait) = state.limiter.blocked(key, now) {
-        metrics::AUTH_FAILURES.with_label_values(&["rate_limited"]).inc();
-        tokio::time::sleep(state.limiter.penalty()).await;
-        let r = status(encoding, StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, "too many failed authentications");
-        return Err(with_retry_after(r, wait));
-    }
-    state.limiter.record_failure(key, now);
-    metrics::AUTH_FAILURES.with_label_values(&["credentials"]).inc();
-    if let Some(held) = AUTH_LOG.allow() {
-        tracing::warn!(%peer, %client, suppressed = held, "OTLP export with a missing or wrong token");
-    }
-    let mut r = status(encoding, StatusCode::UNAUTHORIZED, UNAUTHENTICATED, "missing or wrong credentials");
-    let challenge = if tokens.is_empty() { "Basic realm=\"drainpipe\"" } else { "Bearer realm=\"drainpipe\"" };
-    r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    let r = match refused(headers, peer, state, "OTLP export").await {
+        Refused::Limited(wait) => with_retry_after(
+            status(encoding, StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, "too many failed authentications"),
+            wait,
+        ),
+        Refused::Wrong => {
+            let mut r = status(encoding, StatusCode::UNAUTHORIZED, UNAUTHENTICATED, "missing or wrong credentials");
+            let challenge = if tokens.is_empty() { "Basic realm=\"drainpipe\"" } else { "Bearer realm=\"drainpipe\"" };
+            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            r
+        }
+    };
     Err(r)
 }
 

@@ -210,11 +210,7 @@ impl Transformer {
                 doc.app = app.fields;
             }
         }
-        let code =
-            doc.router.as_ref().and_then(|r| r.code.as_deref()).or(doc.platform.as_ref().and_then(|p| p.error_code));
-        if let Some(level) = code.and_then(level::for_error_code) {
-            doc.level = Some(Cow::Borrowed(level));
-        }
+        level_from_error_code(&mut doc);
         // The router names the dyno that served the request; an empty `dyno=` names none.
         if let Some(r) = &doc.router {
             doc.dyno = r.dyno.as_deref();
@@ -222,13 +218,26 @@ impl Transformer {
         doc.process_type = doc.dyno.and_then(dataset::process_type);
         let failed = failure.is_some();
         doc.failure = failure.map(Cow::Owned);
-        doc.write(out);
-        Outcome {
-            dataset: Some(dataset),
-            failure: failed.then_some("a field could not be parsed"),
-            timestamp: doc.timestamp.unwrap_or(ctx.received_at),
-            logplex_dropped: doc.platform.as_ref().and_then(|p| p.dropped),
-        }
+        written(&doc, dataset, failed, ctx, out)
+    }
+}
+
+/// An error code (router `code=`, platform `Error R14`) sets the level.
+fn level_from_error_code(doc: &mut Document<'_>) {
+    let code = doc.router.as_ref().and_then(|r| r.code.as_deref()).or(doc.platform.as_ref().and_then(|p| p.error_code));
+    if let Some(level) = code.and_then(level::for_error_code) {
+        doc.level = Some(Cow::Borrowed(level));
+    }
+}
+
+/// Writes the finished document; what the transform saw, for metrics.
+fn written(doc: &Document<'_>, dataset: Dataset, failed: bool, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+    doc.write(out);
+    Outcome {
+        dataset: Some(dataset),
+        failure: failed.then_some("a field could not be parsed"),
+        timestamp: doc.timestamp.unwrap_or(ctx.received_at),
+        logplex_dropped: doc.platform.as_ref().and_then(|p| p.dropped),
     }
 }
 

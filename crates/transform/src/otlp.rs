@@ -182,10 +182,7 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
             }
         }
     }
-    let code = doc.router.as_ref().and_then(|r| r.code.as_deref()).or(doc.platform.as_ref().and_then(|p| p.error_code));
-    if let Some(code) = code.and_then(level::for_error_code) {
-        doc.level = Some(Cow::Borrowed(code));
-    }
+    crate::level_from_error_code(&mut doc);
     if let Some(r) = &doc.router {
         if r.dyno.is_some() {
             doc.dyno = r.dyno.as_deref();
@@ -194,13 +191,7 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
     }
     let failed = failure.is_some();
     doc.failure = failure.map(Cow::Owned);
-    doc.write(out);
-    Outcome {
-        dataset: Some(dataset),
-        failure: failed.then_some("a field could not be parsed"),
-        timestamp: doc.timestamp.unwrap_or(ctx.received_at),
-        logplex_dropped: None,
-    }
+    crate::written(&doc, dataset, failed, ctx, out)
 }
 
 fn text_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
