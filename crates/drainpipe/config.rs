@@ -299,8 +299,8 @@ fn with_defaults(command: Command, path: &[String], fallbacks: &BTreeMap<String,
 }
 
 /// Flags that choose what one run does, not how drainpipe is set up: no variable, so a
-/// leftover one cannot silently narrow a `deadletter replay`.
-const NO_VARIABLE: [&str; 15] = [
+/// leftover one cannot silently narrow a `deadletter replay`, a `search` or a `tail`.
+const NO_VARIABLE: [&str; 16] = [
     "since",
     "reason",
     "rollover",
@@ -316,6 +316,7 @@ const NO_VARIABLE: [&str; 15] = [
     "num",
     "no-follow",
     "late",
+    "follow-page",
 ];
 
 /// Every subcommand's flags (at any depth) read `DRAINPIPE_<FLAG>` too, but [`NO_VARIABLE`]'s.

@@ -74,6 +74,9 @@ pub struct TailArgs {
     /// spool catching up)
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     late: HumanDuration,
+    /// Lines per answer while following (small in tests, to cross pages)
+    #[arg(long, value_name = "N", default_value = "5000", hide = true)]
+    follow_page: usize,
 }
 
 #[derive(Args, Debug)]
@@ -450,22 +453,36 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
         // From a little before the newest line shown: lines indexed late are still found.
         let from = time_before(newest, args.late.0);
         let extra = json!({"range": {"@timestamp": {"gte": from}}});
-        let body = json!({"size": 10_000, "query": filters.query(Some(extra)), "sort": sort()});
-        let page = match post_json(&client, &path, &body, "following").await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "following failed; trying again");
-                continue;
+        // Page by page: the window may hold more lines than one answer (a busy app, a spool
+        // catching up), and those already printed come first.
+        let mut after: Option<Value> = None;
+        loop {
+            let mut body =
+                json!({"size": args.follow_page.max(1), "query": filters.query(Some(extra.clone())), "sort": sort()});
+            if let Some(a) = after.take() {
+                body["search_after"] = a;
             }
-        };
-        for hit in page["hits"]["hits"].as_array().into_iter().flatten() {
-            let ts = timestamp_of(hit);
-            if printed.insert(ts, hit["_id"].as_str().unwrap_or("")) {
-                if out.line(hit).is_err() {
-                    return Ok(());
+            let page = match post_json(&client, &path, &body, "following").await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "following failed; trying again");
+                    break;
                 }
-                newest = newest.max(ts);
+            };
+            let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
+            for hit in &hits {
+                let ts = timestamp_of(hit);
+                if printed.insert(ts, hit["_id"].as_str().unwrap_or("")) {
+                    if out.line(hit).is_err() {
+                        return Ok(());
+                    }
+                    newest = newest.max(ts);
+                }
             }
+            if hits.len() < args.follow_page.max(1) {
+                break;
+            }
+            after = hits.last().map(|h| h["sort"].clone());
         }
         if out.flush().is_err() {
             return Ok(());

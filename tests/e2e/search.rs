@@ -154,7 +154,8 @@ async fn tail_shows_each_new_line_once_in_order_with_a_burst_and_a_late_line() {
     assert_eq!(wait_for_count(&dp.es, &dp.data_stream, 1, Duration::from_secs(30)).await, 1);
 
     let mut tail = Command::new(env!("CARGO_BIN_EXE_drainpipe"))
-        .args(["tail", "--json", "-n", "10", "--late", "20s"])
+        // Pages of 20 while following: the burst of 50 crosses pages.
+        .args(["tail", "--json", "-n", "10", "--late", "20s", "--follow-page", "20"])
         .args(["--elasticsearch-url", &elasticsearch_url(), "--namespace", &ns])
         .env("DRAINPIPE_LOG", "warn")
         .stdout(Stdio::piped())
