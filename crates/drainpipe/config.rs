@@ -269,7 +269,13 @@ pub fn parse<C: clap::Parser>(args: &[OsString], env: impl Fn(&str) -> Option<St
     if path.is_empty() {
         return C::from_arg_matches(&matches);
     }
-    let mut fallbacks = match sub.try_get_one::<PathBuf>("config").ok().flatten() {
+    // The commands an operator runs by hand on a machine that runs drainpipe read its
+    // configuration file when none is named, so they need no flags there.
+    let installed = Path::new(INSTALLED_CONFIG);
+    let by_hand = OPERATOR_COMMANDS.contains(&path[0].as_str()) && installed.is_file();
+    let file =
+        sub.try_get_one::<PathBuf>("config").ok().flatten().map(PathBuf::as_path).or(by_hand.then_some(installed));
+    let mut fallbacks = match file {
         Some(path) => read_file(path).map_err(|e| clap::Error::raw(clap::error::ErrorKind::Io, format!("{e:#}\n")))?,
         None => BTreeMap::new(),
     };
@@ -297,6 +303,12 @@ fn with_defaults(command: Command, path: &[String], fallbacks: &BTreeMap<String,
     };
     command.mut_subcommand(name, |sub| with_defaults(sub, rest, fallbacks))
 }
+
+/// Where the Debian package installs the configuration (`deploy/drainpipe.toml`).
+const INSTALLED_CONFIG: &str = "/etc/drainpipe/drainpipe.toml";
+
+/// Commands that read [`INSTALLED_CONFIG`] when no `--config` is given.
+const OPERATOR_COMMANDS: [&str; 3] = ["tail", "search", "deadletter"];
 
 /// Flags that choose what one run does, not how drainpipe is set up: no variable, so a
 /// leftover one cannot silently narrow a `deadletter replay`, a `search` or a `tail`.

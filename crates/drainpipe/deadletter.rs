@@ -91,12 +91,13 @@ impl Selection {
 
 /// `--since`: a duration back from now, or a time.
 fn since_ms(value: &str) -> Result<u64, String> {
-    let at = match humantime::parse_duration(value) {
-        Ok(ago) => SystemTime::now().checked_sub(ago).unwrap_or(UNIX_EPOCH),
-        Err(_) => humantime::parse_rfc3339_weak(value)
-            .map_err(|_| format!("{value:?} is neither a duration (`2h`) nor a time (`2026-11-24T10:00:00Z`)"))?,
-    };
-    Ok(at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    match humantime::parse_duration(value) {
+        Ok(ago) => Ok(now.saturating_sub(ago.as_millis() as u64)),
+        Err(_) => drainpipe_transform::Timestamp::parse_rfc3339(value.as_bytes())
+            .map(|t| u64::try_from(t.unix_nanos() / 1_000_000).unwrap_or(0))
+            .ok_or_else(|| format!("{value:?} is neither a duration (`2h`) nor a time (`2026-11-24T10:00:00Z`)")),
+    }
 }
 
 pub async fn run(action: Action) -> anyhow::Result<()> {

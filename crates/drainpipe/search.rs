@@ -22,6 +22,8 @@ use clap::Args;
 use drainpipe_bulk_indexer::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
+use drainpipe_transform::Timestamp;
+
 use crate::config::{ElasticsearchOptions, GeneralOptions, HumanDuration};
 use crate::{Exit, USAGE};
 
@@ -55,7 +57,7 @@ pub struct Filters {
     #[arg(long)]
     json: bool,
     /// Query-string syntax, on the message unless a field is named (`timeout`,
-    /// `app.user.plan:pro AND NOT path:/health`)
+    /// `app.user.plan:pro AND NOT heroku.dyno:web.2`)
     #[arg(value_name = "QUERY")]
     query: Option<String>,
 }
@@ -131,16 +133,22 @@ fn status(value: &str) -> Result<(u16, u16), String> {
     }
 }
 
-/// A duration back from now, or a time: epoch milliseconds.
+/// A duration back from now, or a time (RFC 3339, any offset): epoch milliseconds.
 fn when(value: &str) -> Result<u64, String> {
-    let at = match humantime::parse_duration(value) {
-        Ok(ago) => SystemTime::now().checked_sub(ago).unwrap_or(UNIX_EPOCH),
-        Err(_) => humantime::parse_rfc3339_weak(value)
-            .map_err(|_| format!("{value:?} is neither a duration (`2h`) nor a time (`2026-11-24T10:00:00Z`)"))?,
+    let ms = match humantime::parse_duration(value) {
+        Ok(ago) => now_ms().saturating_sub(ago.as_millis() as u64),
+        // Any offset; UTC times past what nanoseconds since 1970 hold (2262) too.
+        Err(_) => Timestamp::parse_rfc3339(value.as_bytes())
+            .map(|t| u64::try_from(t.unix_nanos() / 1_000_000).unwrap_or(0))
+            .or_else(|| {
+                let t = humantime::parse_rfc3339_weak(value).ok()?;
+                Some(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+            })
+            .ok_or_else(|| format!("{value:?} is neither a duration (`2h`) nor a time (`2026-11-24T10:00:00Z`)"))?,
     };
     // `@timestamp` is date_nanos, which ends in 2262.
     const LAST_NANOS_MS: u64 = i64::MAX as u64 / 1_000_000;
-    Ok(at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64).min(LAST_NANOS_MS))
+    Ok(ms.min(LAST_NANOS_MS))
 }
 
 impl Filters {
@@ -269,30 +277,52 @@ async fn post_json(client: &Client, path: &str, body: &Value, what: &str) -> any
     Ok(v)
 }
 
-/// Standard output, where a reader that went away (`| head`) ends the command quietly.
+/// Standard output, where a reader that went away (`| head`) ends the command quietly; any other
+/// write error ends it with that error.
 struct Output {
     out: std::io::BufWriter<std::io::Stdout>,
     json: bool,
     colour: bool,
+    failed: Option<std::io::Error>,
 }
 
-/// The reader of our output has gone: stop, successfully.
+/// Output can go no further: its reader went away, or a write failed (see [`Output::finish`]).
 #[derive(Debug)]
 struct Closed;
 
 impl Output {
     fn new(json: bool) -> Output {
         let colour = !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Output { out: std::io::BufWriter::new(std::io::stdout()), json, colour }
+        Output { out: std::io::BufWriter::new(std::io::stdout()), json, colour, failed: None }
     }
 
     fn line(&mut self, hit: &Value) -> Result<(), Closed> {
         let text = if self.json { hit["_source"].to_string() } else { format_line(&hit["_source"], self.colour) };
-        writeln!(self.out, "{text}").map_err(|_| Closed)
+        let written = writeln!(self.out, "{text}");
+        self.check(written)
     }
 
     fn flush(&mut self) -> Result<(), Closed> {
-        self.out.flush().map_err(|_| Closed)
+        let flushed = self.out.flush();
+        self.check(flushed)
+    }
+
+    fn check(&mut self, result: std::io::Result<()>) -> Result<(), Closed> {
+        result.map_err(|e| {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                self.failed.get_or_insert(e);
+            }
+            Closed
+        })
+    }
+
+    /// Flushes; the write error that ended the output, if it was not a reader going away.
+    fn finish(mut self) -> anyhow::Result<()> {
+        let _ = self.flush();
+        match self.failed {
+            Some(e) => Err(anyhow::Error::from(e).context("writing to standard output")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -310,6 +340,8 @@ pub fn format_line(doc: &Value, colour: bool) -> String {
     if !colour {
         return format!("{timestamp} {source}[{process}]: {message}");
     }
+    // On a terminal a line's own escape sequences could repaint it: control characters show as �.
+    let message: String = message.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect();
     let level = doc["log"]["level"].as_str().unwrap_or("");
     let status = doc["http"]["response"]["status_code"].as_u64().unwrap_or(0);
     let message_colour = match (level, status) {
@@ -354,7 +386,7 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
     }
     let mut out = Output::new(args.filters.json);
     let body = json!({"size": 1000, "query": query, "sort": sort()});
-    let mut page = post_json(&client, &format!("/{streams}/_search?scroll=1m"), &body, "searching").await?;
+    let mut page = post_json(&client, &format!("/{streams}/_search?scroll=5m"), &body, "searching").await?;
     let result = loop {
         let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
         if hits.is_empty() {
@@ -364,7 +396,7 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
             break Ok(());
         }
         let Some(id) = page["_scroll_id"].as_str() else { break Ok(()) };
-        match post_json(&client, "/_search/scroll", &json!({"scroll": "1m", "scroll_id": id}), "reading on").await {
+        match post_json(&client, "/_search/scroll", &json!({"scroll": "5m", "scroll_id": id}), "reading on").await {
             Ok(next) => page = next,
             Err(e) => break Err(e),
         }
@@ -373,29 +405,28 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
         let body = Bytes::from(json!({"scroll_id": id}).to_string());
         let _ = client.request(Method::Delete, "/_search/scroll", "application/json", Some(body)).await;
     }
-    let _ = out.flush();
-    result
+    result.and(out.finish())
 }
 
-/// The ids `tail` printed, by timestamp, so a line met again in the next poll is not printed
-/// twice; those older than the window are forgotten.
+/// The ids `tail` printed, by when they were received, so a line met again in the next poll is
+/// not printed twice; those older than the window are forgotten.
 #[derive(Default)]
 struct Printed {
     ids: HashSet<String>,
-    by_time: BTreeMap<u128, Vec<String>>,
+    by_time: BTreeMap<u64, Vec<String>>,
 }
 
 impl Printed {
-    fn insert(&mut self, timestamp: u128, id: &str) -> bool {
+    fn insert(&mut self, ingested_ms: u64, id: &str) -> bool {
         if !self.ids.insert(id.to_owned()) {
             return false;
         }
-        self.by_time.entry(timestamp).or_default().push(id.to_owned());
+        self.by_time.entry(ingested_ms).or_default().push(id.to_owned());
         true
     }
 
-    fn forget_before(&mut self, timestamp: u128) {
-        let keep = self.by_time.split_off(&timestamp);
+    fn forget_before(&mut self, ingested_ms: u64) {
+        let keep = self.by_time.split_off(&ingested_ms);
         for ids in std::mem::replace(&mut self.by_time, keep).into_values() {
             for id in ids {
                 self.ids.remove(&id);
@@ -404,97 +435,141 @@ impl Printed {
     }
 }
 
-/// A hit's `@timestamp` in nanoseconds since the epoch (0 if it has none).
-fn timestamp_of(hit: &Value) -> u128 {
-    let text = hit["_source"]["@timestamp"].as_str().unwrap_or("");
-    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos())
+/// When drainpipe received a hit's line (`event.ingested`), in milliseconds; 0 if unknown.
+fn ingested_ms(hit: &Value) -> u64 {
+    let text = hit["_source"]["event"]["ingested"].as_str().unwrap_or("");
+    Timestamp::parse_rfc3339(text.as_bytes()).map_or(0, |t| u64::try_from(t.unix_nanos() / 1_000_000).unwrap_or(0))
 }
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Elasticsearch answers at most this many hits at once.
+const MAX_WINDOW: usize = 10_000;
 
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let filters = &args.filters;
     let client = filters.elasticsearch.client()?;
     check_target(&client, filters).await?;
-    let streams = filters.streams();
-    let path = format!("/{streams}/_search");
+    let path = format!("/{}/_search", filters.streams());
     let mut out = Output::new(filters.json);
     let mut printed = Printed::default();
-    // The last N lines, newest first from Elasticsearch, printed oldest first.
-    let body =
-        json!({"size": args.num, "query": filters.query(None), "sort": [{"@timestamp": "desc"}, {"_doc": "desc"}]});
+    // The last N lines by time, newest first from Elasticsearch, printed oldest first.
+    let num = args.num.min(MAX_WINDOW);
+    let body = json!({"size": num, "query": filters.query(None), "sort": [{"@timestamp": "desc"}, {"_doc": "desc"}]});
     let first = post_json(&client, &path, &body, "reading the last lines").await?;
-    let mut newest = 0u128;
     let mut hits = first["hits"]["hits"].as_array().cloned().unwrap_or_default();
     hits.reverse();
+    // What arrives from here on is new: lines received before the newest shown are older lines.
+    let mut floor = if hits.is_empty() { now_ms() } else { 0 };
     for hit in &hits {
-        let ts = timestamp_of(hit);
-        printed.insert(ts, hit["_id"].as_str().unwrap_or(""));
+        let received = ingested_ms(hit);
+        floor = floor.max(received);
+        printed.insert(received, hit["_id"].as_str().unwrap_or(""));
         if out.line(hit).is_err() {
-            return Ok(());
+            return out.finish();
         }
-        newest = newest.max(ts);
     }
     if out.flush().is_err() || args.no_follow {
-        return Ok(());
+        return out.finish();
     }
-    if newest == 0 {
-        newest = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    }
+    let mut follow = Follow { client: &client, path: &path, filters, printed, newest: floor, floor, args: &args };
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            _ = &mut stop => return Ok(()),
+            _ = &mut stop => return out.finish(),
             _ = tick.tick() => {}
         }
-        // From a little before the newest line shown: lines indexed late are still found.
-        let from = time_before(newest, args.late.0);
-        let extra = json!({"range": {"@timestamp": {"gte": from}}});
-        // Page by page: the window may hold more lines than one answer (a busy app, a spool
-        // catching up), and those already printed come first.
-        let mut after: Option<Value> = None;
-        loop {
-            let mut body =
-                json!({"size": args.follow_page.max(1), "query": filters.query(Some(extra.clone())), "sort": sort()});
-            if let Some(a) = after.take() {
-                body["search_after"] = a;
-            }
-            let page = match post_json(&client, &path, &body, "following").await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "following failed; trying again");
-                    break;
-                }
-            };
-            let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
-            for hit in &hits {
-                let ts = timestamp_of(hit);
-                if printed.insert(ts, hit["_id"].as_str().unwrap_or("")) {
-                    if out.line(hit).is_err() {
-                        return Ok(());
-                    }
-                    newest = newest.max(ts);
-                }
-            }
-            if hits.len() < args.follow_page.max(1) {
-                break;
-            }
-            after = hits.last().map(|h| h["sort"].clone());
+        // Ctrl-C also ends a poll that is waiting on Elasticsearch.
+        let polled = tokio::select! {
+            _ = &mut stop => return out.finish(),
+            polled = follow.poll(&mut out) => polled,
+        };
+        match polled {
+            Ok(Ok(())) => {}
+            Ok(Err(Closed)) => return out.finish(),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "following failed; trying again"),
         }
-        if out.flush().is_err() {
-            return Ok(());
-        }
-        printed.forget_before(newest.saturating_sub(args.late.0.as_nanos() * 2));
     }
 }
 
-/// `nanos` since the epoch less `by`, as RFC 3339 with nanoseconds.
-fn time_before(nanos: u128, by: Duration) -> String {
-    let at = UNIX_EPOCH + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
-    humantime::format_rfc3339_nanos(at.checked_sub(by).unwrap_or(UNIX_EPOCH)).to_string()
+/// `tail`'s follow: lines by when drainpipe received them (`event.ingested`, the receiver's
+/// clock, so an app's skewed clock moves nothing), from `--late` before the newest received
+/// (or now, if that is earlier): lines indexed late still appear, and the ids printed in the
+/// window keep any from appearing twice.
+struct Follow<'a> {
+    client: &'a Client,
+    path: &'a str,
+    filters: &'a Filters,
+    printed: Printed,
+    /// When the newest line printed was received (ms).
+    newest: u64,
+    /// Nothing received until this (ms) is new: the last lines printed first end here.
+    floor: u64,
+    args: &'a TailArgs,
+}
+
+impl Follow<'_> {
+    async fn poll(&mut self, out: &mut Output) -> anyhow::Result<Result<(), Closed>> {
+        let late = self.args.late.0.as_millis() as u64;
+        // Strictly after the floor: a line received with the last ones shown (the same frame)
+        // and older than them is not new.
+        let from = self.newest.min(now_ms()).saturating_sub(late).max(self.floor + 1);
+        let window = json!({"range": {"event.ingested": {"gte": from, "format": "epoch_millis"}}});
+        let query = self.filters.query(Some(window));
+        // 1. Which lines of the window are new: ids only, from a scroll (one consistent view of
+        //    every backing index, whatever the ties between them).
+        let mut fresh = Vec::new();
+        let body = json!({"size": self.args.follow_page.max(1), "_source": false, "query": query, "sort": ["_doc"]});
+        let mut page = post_json(self.client, &format!("{}?scroll=5m", self.path), &body, "following").await?;
+        loop {
+            let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
+            fresh.extend(
+                hits.iter()
+                    .filter_map(|h| h["_id"].as_str())
+                    .filter(|id| !self.printed.ids.contains(*id))
+                    .map(str::to_owned),
+            );
+            let Some(id) = page["_scroll_id"].as_str().filter(|_| !hits.is_empty()) else { break };
+            page = post_json(self.client, "/_search/scroll", &json!({"scroll": "5m", "scroll_id": id}), "following")
+                .await?;
+        }
+        if let Some(id) = page["_scroll_id"].as_str() {
+            let body = Bytes::from(json!({"scroll_id": id}).to_string());
+            let _ = self.client.request(Method::Delete, "/_search/scroll", "application/json", Some(body)).await;
+        }
+        // 2. Those lines, in the order they were received.
+        let mut lines = Vec::with_capacity(fresh.len());
+        for ids in fresh.chunks(1000) {
+            let body = json!({"size": ids.len(), "query": {"ids": {"values": ids}}, "sort": [{"event.ingested": "asc"}, {"@timestamp": "asc"}]});
+            let found = post_json(self.client, self.path, &body, "following").await?;
+            lines.extend(found["hits"]["hits"].as_array().cloned().unwrap_or_default());
+        }
+        lines.sort_by_key(|h| (ingested_ms(h), timestamp_of(h)));
+        for hit in &lines {
+            let received = ingested_ms(hit);
+            if self.printed.insert(received, hit["_id"].as_str().unwrap_or("")) {
+                if out.line(hit).is_err() {
+                    return Ok(Err(Closed));
+                }
+                self.newest = self.newest.max(received);
+            }
+        }
+        if out.flush().is_err() {
+            return Ok(Err(Closed));
+        }
+        self.printed.forget_before(self.newest.min(now_ms()).saturating_sub(late * 2));
+        Ok(Ok(()))
+    }
+}
+
+/// A hit's `@timestamp` in nanoseconds since the epoch (0 if it has none).
+fn timestamp_of(hit: &Value) -> i64 {
+    let text = hit["_source"]["@timestamp"].as_str().unwrap_or("");
+    Timestamp::parse_rfc3339(text.as_bytes()).map_or(0, |t| t.unix_nanos())
 }
 
 #[cfg(test)]
