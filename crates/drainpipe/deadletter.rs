@@ -68,7 +68,7 @@ pub struct Selection {
     #[arg(long, value_name = "DIR", help_heading = "Dead letters")]
     spool_dir: Option<PathBuf>,
     /// Only dead letters from the last DURATION (`2h`, `7d`) or since a time (`2026-11-24T10:00:00Z`)
-    #[arg(long, value_name = "WHEN", value_parser = since_ms, help_heading = "Dead letters")]
+    #[arg(long, value_name = "WHEN", value_parser = crate::search::when, help_heading = "Dead letters")]
     since: Option<u64>,
     /// Only dead letters whose error type or reason contains TEXT (any case)
     #[arg(long, value_name = "TEXT", help_heading = "Dead letters")]
@@ -86,17 +86,6 @@ impl Selection {
                 let r = r.to_lowercase();
                 letter.kind.to_lowercase().contains(&r) || letter.reason.to_lowercase().contains(&r)
             })
-    }
-}
-
-/// `--since`: a duration back from now, or a time.
-fn since_ms(value: &str) -> Result<u64, String> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    match humantime::parse_duration(value) {
-        Ok(ago) => Ok(now.saturating_sub(ago.as_millis() as u64)),
-        Err(_) => drainpipe_transform::Timestamp::parse_rfc3339(value.as_bytes())
-            .map(|t| u64::try_from(t.unix_nanos() / 1_000_000).unwrap_or(0))
-            .ok_or_else(|| format!("{value:?} is neither a duration (`2h`) nor a time (`2026-11-24T10:00:00Z`)")),
     }
 }
 
@@ -686,14 +675,5 @@ mod tests {
         assert_eq!(generic_reason("can't parse"), "can't parse", "an apostrophe is no quote");
         assert_eq!(generic_reason("bad 'x y"), "bad 'x y", "an unclosed quote is kept");
         assert_eq!(generic_reason("[abc] x"), "[abc] x");
-    }
-
-    #[test]
-    fn since_takes_a_duration_or_a_time() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        let two_hours_ago = since_ms("2h").unwrap();
-        assert!(now - two_hours_ago >= 7_200_000 && now - two_hours_ago < 7_260_000);
-        assert_eq!(since_ms("2026-11-24T10:00:00Z").unwrap(), 1_795_514_400_000);
-        assert!(since_ms("yesterday").unwrap_err().contains("neither a duration"));
     }
 }

@@ -133,8 +133,9 @@ fn status(value: &str) -> Result<(u16, u16), String> {
     }
 }
 
-/// A duration back from now, or a time (RFC 3339, any offset): epoch milliseconds.
-fn when(value: &str) -> Result<u64, String> {
+/// `--since`/`--until` (here and in `deadletter`): a duration back from now, or a time (RFC
+/// 3339, any offset): epoch milliseconds.
+pub(crate) fn when(value: &str) -> Result<u64, String> {
     let ms = match humantime::parse_duration(value) {
         Ok(ago) => now_ms().saturating_sub(ago.as_millis() as u64),
         // Any offset; UTC times past what nanoseconds since 1970 hold (2262) too.
@@ -596,6 +597,21 @@ mod tests {
         assert!(level("loud").unwrap_err().contains("one of trace"));
         assert_eq!(dataset("heroku.router"), Ok("router".to_owned()));
         assert!(dataset("routers").is_err());
+    }
+
+    #[test]
+    fn since_takes_a_duration_or_a_time_with_any_offset() {
+        let two_hours_ago = when("2h").unwrap();
+        let ago = now_ms() - two_hours_ago;
+        assert!((7_200_000..7_260_000).contains(&ago), "{ago}");
+        assert_eq!(when("2026-11-24T10:00:00Z").unwrap(), 1_795_514_400_000);
+        assert_eq!(when("2026-11-24T11:00:00+01:00").unwrap(), 1_795_514_400_000);
+        assert_eq!(
+            when("2999-01-01T00:00:00Z").unwrap(),
+            i64::MAX as u64 / 1_000_000,
+            "clamped to what date_nanos holds"
+        );
+        assert!(when("yesterday").unwrap_err().contains("neither a duration"));
     }
 
     #[test]

@@ -244,4 +244,3 @@ async fn tail_shows_each_new_line_once_in_order_with_a_burst_and_a_late_line() {
     let status = tail.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
-
