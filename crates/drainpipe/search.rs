@@ -158,7 +158,8 @@ impl Filters {
         let ns = &self.elasticsearch.namespace.0;
         match &self.dataset {
             Some(d) => format!("logs-heroku.{d}-{ns}"),
-            None => format!("logs-heroku.*-{ns},-logs-heroku.deadletter-{ns}"),
+            // A wildcard exclusion: OpenSearch refuses to exclude a name that does not exist.
+            None => format!("logs-heroku.*-{ns},-logs-heroku.deadletter-*"),
         }
     }
 
