@@ -160,6 +160,16 @@ async fn search_reads_past_ten_thousand_matches_oldest_first() {
     let _ = std::fs::remove_file(file);
 }
 
+/// A follower that a failed assertion does not leave running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
 async fn tail_shows_each_new_line_once_in_order_with_a_burst_and_a_late_line() {
     let ns = unique_namespace("tail");
@@ -177,16 +187,18 @@ async fn tail_shows_each_new_line_once_in_order_with_a_burst_and_a_late_line() {
     send("TAIL0", before).await;
     assert_eq!(wait_for_count(&dp.es, &dp.data_stream, 3, Duration::from_secs(30)).await, 3);
 
-    let mut tail = Command::new(env!("CARGO_BIN_EXE_drainpipe"))
-        // Pages of 20 while following: the burst of 50 crosses pages.
-        .args(["tail", "--json", "-n", "1", "--late", "20s", "--follow-page", "20"])
-        .args(["--elasticsearch-url", &elasticsearch_url(), "--namespace", &ns])
-        .env("DRAINPIPE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut tail = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_drainpipe"))
+            // Pages of 20 while following: the burst of 50 crosses pages.
+            .args(["tail", "--json", "-n", "1", "--late", "20s", "--follow-page", "20"])
+            .args(["--elasticsearch-url", &elasticsearch_url(), "--namespace", &ns])
+            .env("DRAINPIPE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stdout = tail.stdout.take().unwrap();
+    let stdout = tail.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for l in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(l);
@@ -240,7 +252,7 @@ async fn tail_shows_each_new_line_once_in_order_with_a_burst_and_a_late_line() {
     assert_eq!(&seen[51..53], ["after 1", "after 2"], "in order");
 
     // Ctrl-C ends it cleanly.
-    assert!(Command::new("kill").args(["-INT", &tail.id().to_string()]).status().unwrap().success());
-    let status = tail.wait().unwrap();
+    assert!(Command::new("kill").args(["-INT", &tail.0.id().to_string()]).status().unwrap().success());
+    let status = tail.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
