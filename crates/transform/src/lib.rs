@@ -186,29 +186,13 @@ impl Transformer {
             doc.heroku_app = doc.drain_token.and_then(|t| ctx.app_for_token?.app_for_token(t));
         }
 
-        let mut failure: Option<String> = None;
-        match dataset {
-            Dataset::Router => {
-                let router = Router::parse(msg);
-                if let Some(at) = router.at.as_deref().and_then(level::normalise) {
-                    doc.level = Some(Cow::Borrowed(at));
-                }
-                failure = router.failure.clone();
-                doc.router = Some(router);
+        let failure = typed_fields(&mut doc, dataset, msg);
+        if dataset == Dataset::App {
+            let app = App::parse(msg);
+            if let Some(level) = app.level {
+                doc.level = Some(Cow::Borrowed(level));
             }
-            Dataset::RuntimeMetrics | Dataset::Postgres | Dataset::Redis => {
-                let samples = Samples::parse(msg);
-                failure = samples.failure.clone();
-                doc.samples = Some(samples);
-            }
-            Dataset::Platform | Dataset::Logplex => doc.platform = Some(Platform::parse(msg)),
-            Dataset::App => {
-                let app = App::parse(msg);
-                if let Some(level) = app.level {
-                    doc.level = Some(Cow::Borrowed(level));
-                }
-                doc.app = app.fields;
-            }
+            doc.app = app.fields;
         }
         level_from_error_code(&mut doc);
         // The router names the dyno that served the request; an empty `dyno=` names none.
@@ -219,6 +203,33 @@ impl Transformer {
         let failed = failure.is_some();
         doc.failure = failure.map(Cow::Owned);
         written(&doc, dataset, failed, ctx, out)
+    }
+}
+
+/// The typed fields of a router, metrics or platform line (the app's own output is its
+/// caller's: a Cedar line and an OTLP record read it differently); what could not be parsed.
+fn typed_fields<'a>(doc: &mut Document<'a>, dataset: Dataset, msg: &'a str) -> Option<String> {
+    match dataset {
+        Dataset::Router => {
+            let router = Router::parse(msg);
+            if let Some(at) = router.at.as_deref().and_then(level::normalise) {
+                doc.level = Some(Cow::Borrowed(at));
+            }
+            let failure = router.failure.clone();
+            doc.router = Some(router);
+            failure
+        }
+        Dataset::RuntimeMetrics | Dataset::Postgres | Dataset::Redis => {
+            let samples = Samples::parse(msg);
+            let failure = samples.failure.clone();
+            doc.samples = Some(samples);
+            failure
+        }
+        Dataset::Platform | Dataset::Logplex => {
+            doc.platform = Some(Platform::parse(msg));
+            None
+        }
+        Dataset::App => None,
     }
 }
 

@@ -12,9 +12,6 @@ use serde_json::{Map, Value as Json};
 use crate::app::App;
 use crate::dataset::{self, Dataset};
 use crate::document::Document;
-use crate::platform::Platform;
-use crate::router::Router;
-use crate::samples::Samples;
 use crate::timestamp::Timestamp;
 use crate::{level, Context, Outcome};
 
@@ -127,25 +124,8 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
         Some(Value::KvList(kv)) => kv.values.iter().map(|kv| (kv.key.clone(), json(kv.value.as_ref()))).collect(),
         _ => Map::new(),
     };
-    let mut failure = None;
+    let mut failure = crate::typed_fields(&mut doc, dataset, message);
     let app_text;
-    match dataset {
-        Dataset::Router => {
-            let router = Router::parse(message);
-            if let Some(at) = router.at.as_deref().and_then(level::normalise) {
-                doc.level = Some(Cow::Borrowed(at));
-            }
-            failure = router.failure.clone();
-            doc.router = Some(router);
-        }
-        Dataset::RuntimeMetrics => {
-            let samples = Samples::parse(message);
-            failure = samples.failure.clone();
-            doc.samples = Some(samples);
-        }
-        Dataset::Platform => doc.platform = Some(Platform::parse(message)),
-        _ => {}
-    }
     let attributes = record.attributes.iter().filter(|kv| kv.key != "heroku.source").count();
     if dataset == Dataset::App && fields.is_empty() && attributes == 0 {
         // A string body alone: exactly as a Cedar app line.
