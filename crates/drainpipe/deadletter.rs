@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -119,6 +119,11 @@ impl Letter {
             reason: text(&entry["error"]["message"]).unwrap_or_default(),
             document: text(&entry["deadletter"]["document"])?,
         })
+    }
+
+    /// A line of the dead-letter file; `None` when it holds no dead letter.
+    fn from_line(line: &str) -> Option<Letter> {
+        Letter::from_entry(&serde_json::from_str::<Value>(line).ok()?)
     }
 
     /// The group a letter is listed under: its target, error type, and reason without what
@@ -251,7 +256,7 @@ fn pages<'a>(client: &'a Client, select: &Selection) -> StreamPages<'a> {
         client,
         stream: select.elasticsearch.dead_letter_stream(),
         since: select.since,
-        until: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        until: crate::search::now_ms(),
         after: None,
         done: false,
     }
@@ -349,7 +354,7 @@ fn read_file(path: &Path, mut each: impl FnMut(Option<Letter>)) -> anyhow::Resul
         if line.trim().is_empty() {
             continue;
         }
-        let letter = serde_json::from_str::<Value>(&line).ok().and_then(|v| Letter::from_entry(&v));
+        let letter = Letter::from_line(&line);
         unreadable += u64::from(letter.is_none());
         each(letter);
     }
@@ -553,7 +558,7 @@ impl Replayer {
             let mut ended = true;
             for line in lines.by_ref() {
                 let line = line.with_context(cannot_read)?;
-                let letter = serde_json::from_str::<Value>(&line).ok().and_then(|v| Letter::from_entry(&v));
+                let letter = Letter::from_line(&line);
                 match letter {
                     Some(l) if select.matches(&l) && self.seen.insert((l.target.clone(), l.id.clone())) => {
                         batch.push((line, l));

@@ -359,6 +359,34 @@ pub fn format_line(doc: &Value, colour: bool) -> String {
     format!("\x1b[2m{timestamp}\x1b[0m \x1b[{dyno_colour}m{source}[{process}]:\x1b[0m \x1b[{message_colour}m{message}\x1b[0m")
 }
 
+/// Reads a scroll over `path` (`body` its first search) page by page, handing each page's hits
+/// to `each` until it returns false or the hits run out; the scroll is cleared in every case.
+async fn scroll(
+    client: &Client,
+    path: &str,
+    body: &Value,
+    what: &str,
+    mut each: impl FnMut(&[Value]) -> bool,
+) -> anyhow::Result<()> {
+    let mut page = post_json(client, &format!("{path}?scroll=5m"), body, what).await?;
+    let result = loop {
+        let hits = page["hits"]["hits"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if hits.is_empty() || !each(hits) {
+            break Ok(());
+        }
+        let Some(id) = page["_scroll_id"].as_str() else { break Ok(()) };
+        match post_json(client, "/_search/scroll", &json!({"scroll": "5m", "scroll_id": id}), what).await {
+            Ok(next) => page = next,
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(id) = page["_scroll_id"].as_str() {
+        let body = Bytes::from(json!({"scroll_id": id}).to_string());
+        let _ = client.request(Method::Delete, "/_search/scroll", "application/json", Some(body)).await;
+    }
+    result
+}
+
 /// What `search` sorts and pages by: time, then the receive time and position (`_doc`) for
 /// lines of one timestamp.
 fn sort() -> Value {
@@ -388,25 +416,10 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
     }
     let mut out = Output::new(args.filters.json);
     let body = json!({"size": 1000, "query": query, "sort": sort()});
-    let mut page = post_json(&client, &format!("/{streams}/_search?scroll=5m"), &body, "searching").await?;
-    let result = loop {
-        let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
-        if hits.is_empty() {
-            break Ok(());
-        }
-        if hits.iter().try_for_each(|h| out.line(h)).is_err() {
-            break Ok(());
-        }
-        let Some(id) = page["_scroll_id"].as_str() else { break Ok(()) };
-        match post_json(&client, "/_search/scroll", &json!({"scroll": "5m", "scroll_id": id}), "reading on").await {
-            Ok(next) => page = next,
-            Err(e) => break Err(e),
-        }
-    };
-    if let Some(id) = page["_scroll_id"].as_str() {
-        let body = Bytes::from(json!({"scroll_id": id}).to_string());
-        let _ = client.request(Method::Delete, "/_search/scroll", "application/json", Some(body)).await;
-    }
+    let result = scroll(&client, &format!("/{streams}/_search"), &body, "searching", |hits| {
+        hits.iter().try_for_each(|h| out.line(h)).is_ok()
+    })
+    .await;
     result.and(out.finish())
 }
 
@@ -443,7 +456,7 @@ fn ingested_ms(hit: &Value) -> u64 {
     Timestamp::parse_rfc3339(text.as_bytes()).map_or(0, |t| u64::try_from(t.unix_nanos() / 1_000_000).unwrap_or(0))
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -526,23 +539,13 @@ impl Follow<'_> {
         //    every backing index, whatever the ties between them).
         let mut fresh = Vec::new();
         let body = json!({"size": self.args.follow_page.max(1), "_source": false, "query": query, "sort": ["_doc"]});
-        let mut page = post_json(self.client, &format!("{}?scroll=5m", self.path), &body, "following").await?;
-        loop {
-            let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
-            fresh.extend(
-                hits.iter()
-                    .filter_map(|h| h["_id"].as_str())
-                    .filter(|id| !self.printed.ids.contains(*id))
-                    .map(str::to_owned),
-            );
-            let Some(id) = page["_scroll_id"].as_str().filter(|_| !hits.is_empty()) else { break };
-            page = post_json(self.client, "/_search/scroll", &json!({"scroll": "5m", "scroll_id": id}), "following")
-                .await?;
-        }
-        if let Some(id) = page["_scroll_id"].as_str() {
-            let body = Bytes::from(json!({"scroll_id": id}).to_string());
-            let _ = self.client.request(Method::Delete, "/_search/scroll", "application/json", Some(body)).await;
-        }
+        let printed = &self.printed;
+        scroll(self.client, self.path, &body, "following", |hits| {
+            let new = hits.iter().filter_map(|h| h["_id"].as_str()).filter(|id| !printed.ids.contains(*id));
+            fresh.extend(new.map(str::to_owned));
+            true
+        })
+        .await?;
         // 2. Those lines, in the order they were received.
         let mut lines = Vec::with_capacity(fresh.len());
         for ids in fresh.chunks(1000) {
