@@ -457,20 +457,34 @@ pub(crate) enum BodyError {
 }
 
 fn body_error(e: BodyError, peer: SocketAddr) -> Response<Full<Bytes>> {
-    match e {
-        BodyError::TooLarge(reason) => reply(StatusCode::PAYLOAD_TOO_LARGE, reason),
-        BodyError::MemoryFull => {
-            if let Some(held) = BUDGET_LOG.allow() {
-                tracing::warn!(%peer, suppressed = held, "receive memory budget spent (--queue-max-bytes); answering 503");
+    let (status, reason, retry_after) = e.answer(peer);
+    let r = reply(status, &reason);
+    match retry_after {
+        Some(wait) => with_retry_after(r, wait),
+        None => r,
+    }
+}
+
+impl BodyError {
+    /// The status, one-line reason and `Retry-After` a sender gets for this (both endpoints
+    /// answer alike; each writes the body its protocol expects). A spent memory budget is logged.
+    pub(crate) fn answer(self, peer: SocketAddr) -> (StatusCode, String, Option<Duration>) {
+        match self {
+            BodyError::TooLarge(reason) => (StatusCode::PAYLOAD_TOO_LARGE, reason.to_owned(), None),
+            BodyError::MemoryFull => {
+                if let Some(held) = BUDGET_LOG.allow() {
+                    tracing::warn!(%peer, suppressed = held, "receive memory budget spent (--queue-max-bytes); answering 503");
+                }
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "receive buffer full, retry later".to_owned(),
+                    Some(MEMORY_FULL_RETRY),
+                )
             }
-            with_retry_after(
-                reply(StatusCode::SERVICE_UNAVAILABLE, "receive buffer full, retry later"),
-                MEMORY_FULL_RETRY,
-            )
+            BodyError::Invalid(reason) => (StatusCode::BAD_REQUEST, reason.to_owned(), None),
+            BodyError::NotLogplex(e) => (StatusCode::BAD_REQUEST, e.to_string(), None),
+            BodyError::Otlp(e) => (StatusCode::BAD_REQUEST, e.0, None),
         }
-        BodyError::Invalid(reason) => reply(StatusCode::BAD_REQUEST, reason),
-        BodyError::NotLogplex(e) => reply(StatusCode::BAD_REQUEST, &e.to_string()),
-        BodyError::Otlp(e) => reply(StatusCode::BAD_REQUEST, &e.0),
     }
 }
 

@@ -20,7 +20,6 @@ use hyper::{Request, Response, StatusCode};
 use crate::frame::{Frame, FrameSink, Protocol, Rejected, Reservation, StreamPosition};
 use crate::http::{
     content_encoding, gunzip, read_body, refused, with_retry_after, BodyError, Refused, State, BLOCKING_BODY,
-    MEMORY_FULL_RETRY,
 };
 use crate::metrics;
 
@@ -66,7 +65,7 @@ pub(crate) async fn receive<S: FrameSink>(
         Err(_) => {
             return status(encoding, StatusCode::REQUEST_TIMEOUT, UNAVAILABLE, "request body not received in time")
         }
-        Ok(Err(e)) => return body_error(encoding, e),
+        Ok(Err(e)) => return body_error(encoding, e, peer),
         Ok(Ok(body)) => body,
     };
     let budget_max = state.config.budget.max_bytes();
@@ -83,7 +82,7 @@ pub(crate) async fn receive<S: FrameSink>(
         decode(reservation)
     };
     let answer = match decoded {
-        Err(e) => body_error(encoding, e),
+        Err(e) => body_error(encoding, e, peer),
         Ok(Decoded::Refused(n)) => {
             metrics::OTLP_REFUSED.with_label_values(&[signal.as_str()]).inc_by(n);
             let why = format!(
@@ -265,16 +264,13 @@ async fn authorize<'s, S>(
     Err(r)
 }
 
-fn body_error(encoding: Encoding, e: BodyError) -> Response<Full<Bytes>> {
-    match e {
-        BodyError::TooLarge(reason) => status(encoding, StatusCode::PAYLOAD_TOO_LARGE, INVALID_ARGUMENT, reason),
-        BodyError::MemoryFull => with_retry_after(
-            status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "receive buffer full, retry later"),
-            MEMORY_FULL_RETRY,
-        ),
-        BodyError::Invalid(reason) => status(encoding, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, reason),
-        BodyError::NotLogplex(e) => status(encoding, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, &e.to_string()),
-        BodyError::Otlp(e) => status(encoding, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, &e.0),
+fn body_error(encoding: Encoding, e: BodyError, peer: SocketAddr) -> Response<Full<Bytes>> {
+    let (code, reason, retry_after) = e.answer(peer);
+    let grpc = if code == StatusCode::SERVICE_UNAVAILABLE { UNAVAILABLE } else { INVALID_ARGUMENT };
+    let r = status(encoding, code, grpc, &reason);
+    match retry_after {
+        Some(wait) => with_retry_after(r, wait),
+        None => r,
     }
 }
 
