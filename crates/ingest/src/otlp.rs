@@ -20,6 +20,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::frame::{Frame, FrameSink, Protocol, Rejected, Reservation, StreamPosition};
 use crate::http::{
     content_encoding, gunzip, read_body, refused, with_retry_after, BodyError, Refused, State, BLOCKING_BODY,
+    MEMORY_FULL_RETRY,
 };
 use crate::metrics;
 
@@ -62,8 +63,12 @@ pub(crate) async fn receive<S: FrameSink>(
     let mut reservation = state.config.budget.reservation();
     let body = match tokio::time::timeout(state.config.body_read_timeout, read_body(body, max, &mut reservation)).await
     {
+        // 503, not 408: OTLP exporters retry 429, 502, 503 and 504 only.
         Err(_) => {
-            return status(encoding, StatusCode::REQUEST_TIMEOUT, UNAVAILABLE, "request body not received in time")
+            return with_retry_after(
+                status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "request body not received in time"),
+                MEMORY_FULL_RETRY,
+            )
         }
         Ok(Err(e)) => return body_error(encoding, e, peer),
         Ok(Ok(body)) => body,

@@ -438,6 +438,24 @@ async fn a_body_that_stops_arriving_gets_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
 }
 
+/// OTLP exporters retry only 429, 502, 503 and 504: a body that stops arriving is a 503 to
+/// them, with `Retry-After`, so the export is sent again rather than dropped.
+#[tokio::test]
+async fn an_otlp_body_that_stops_arriving_gets_503_with_retry_after() {
+    let s = start_http(HttpConfig { body_read_timeout: Duration::from_millis(300), ..HttpConfig::default() }).await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let head =
+        "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n";
+    c.write_all(head.as_bytes()).await.unwrap();
+    c.write_all(&[0x0a, 0x10]).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut c, &mut answer));
+    let _ = read.await;
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 503"), "{answer:?}");
+    assert!(answer.contains("retry-after: 1"), "{answer:?}");
+}
+
 #[tokio::test]
 async fn slow_headers_are_cut_off() {
     let s = start_http(HttpConfig { header_read_timeout: Duration::from_millis(300), ..HttpConfig::default() }).await;
