@@ -75,6 +75,10 @@ fn metrics_data_points_and_spans_are_counted() {
         {"name":"memory","gauge":{"dataPoints":[{"asDouble":1},{"asDouble":2}]}},
         {"name":"requests","sum":{"dataPoints":[{"asInt":"3"}],"isMonotonic":true}}]}]}]}"#;
     assert_eq!(count(Signal::Metrics, metrics, Encoding::Json).unwrap(), 3);
+    // The .proto names are taken as well as the camelCase ones.
+    let snake = br#"{"resource_metrics":[{"scope_metrics":[{"metrics":[
+        {"exponential_histogram":{"data_points":[{"count":"1"},{"count":"2"}]}}]}]}]}"#;
+    assert_eq!(count(Signal::Metrics, snake, Encoding::Json).unwrap(), 2);
     let traces = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a"},{"name":"b"}]}]}]}"#;
     assert_eq!(count(Signal::Traces, traces, Encoding::Json).unwrap(), 2);
     // The same metrics as protobuf: resource_metrics 1 > scope_metrics 2 > metrics 2 > gauge 5 > data_points 1.
