@@ -8,6 +8,7 @@ mod cli;
 mod deadletters;
 mod delivery;
 mod drain_slice;
+mod failover;
 mod fields;
 mod hardening;
 mod operations;

@@ -1,7 +1,13 @@
 //! The connection to Elasticsearch: one or more nodes used in turn (credentials in a URL's
 //! user-info become basic auth, or an API key), and every request drainpipe makes.
+//!
+//! Failover: a node that cannot be reached is set aside at once and the same request goes to
+//! the next node, so one node going down costs no retry delay. A node set aside is probed
+//! every [`PROBE_EVERY`] (any HTTP answer will do) and used again once it answers. Nodes are
+//! the URLs given, not discovered (`_nodes/http` sniffing): behind a cloud proxy or a load
+//! balancer the addresses nodes publish are not reachable from drainpipe (docs/scaling.md).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +15,7 @@ use bytes::Bytes;
 use elasticsearch::auth::Credentials;
 use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
-use elasticsearch::http::transport::{MultiNodeConnectionPool, SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::http::{Method, StatusCode, Url};
 use elasticsearch::Elasticsearch;
 
@@ -18,8 +24,10 @@ use crate::Error;
 /// A handle to an Elasticsearch (or OpenSearch) cluster. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Client {
-    es: Elasticsearch,
-    /// The URL without credentials, for logs.
+    nodes: Arc<[Node]>,
+    /// Where the next request starts looking for a node that is up (round robin).
+    next: Arc<AtomicUsize>,
+    /// The URLs without credentials, for logs.
     display_url: String,
     /// When Elasticsearch last answered anything (ms since the epoch; 0 = never).
     last_answer_ms: Arc<AtomicU64>,
@@ -50,6 +58,76 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Bulk requests of a few MiB can take a while on a busy cluster; longer than this is a failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How often a node that could not be reached is asked whether it is back.
+pub const PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// A probe that takes longer than this counts as no answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One node (one URL given) and whether requests go to it.
+#[derive(Debug)]
+struct Node {
+    es: Elasticsearch,
+    /// The URL without credentials: logs and the `node` label of its metrics.
+    url: String,
+    /// 0 while the node is used; else when it was last probed or failed (ms since the epoch).
+    down_since_probe_ms: AtomicU64,
+    /// A probe of this node is under way.
+    probing: AtomicBool,
+}
+
+impl Node {
+    fn is_up(&self) -> bool {
+        self.down_since_probe_ms.load(Ordering::Relaxed) == 0
+    }
+
+    /// Sets the node aside after `error`; true if it was in use until now.
+    fn set_down(&self, error: &elasticsearch::Error) -> bool {
+        let was_up = self.down_since_probe_ms.swap(now_ms().max(1), Ordering::Relaxed) == 0;
+        if was_up {
+            crate::metrics::NODE_UP.with_label_values(&[&self.url]).set(0);
+            tracing::warn!(node = %self.url, %error, "Elasticsearch node cannot be reached; sending to the other nodes until it answers");
+        }
+        was_up
+    }
+
+    fn set_up(&self) {
+        if self.down_since_probe_ms.swap(0, Ordering::Relaxed) != 0 {
+            crate::metrics::NODE_UP.with_label_values(&[&self.url]).set(1);
+            tracing::info!(node = %self.url, "Elasticsearch node answers again; sending to it");
+        }
+    }
+}
+
+/// Starts a probe of node `i` if it is set aside, its time has come and no probe is running.
+fn probe_if_due(nodes: &Arc<[Node]>, i: usize) {
+    let node = &nodes[i];
+    let since = node.down_since_probe_ms.load(Ordering::Relaxed);
+    if since == 0 || now_ms().saturating_sub(since) < PROBE_EVERY.as_millis() as u64 {
+        return;
+    }
+    if node.probing.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let nodes = nodes.clone();
+    tokio::spawn(async move {
+        let node = &nodes[i];
+        let answer =
+            node.es.send::<Bytes, ()>(Method::Get, "/", HeaderMap::new(), None, None, Some(PROBE_TIMEOUT)).await;
+        match answer {
+            Ok(_) => node.set_up(),
+            // Still down (unless a request found it up meanwhile): the next probe is
+            // PROBE_EVERY from now.
+            Err(_) => {
+                let _ = node
+                    .down_since_probe_ms
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |since| (since != 0).then(|| now_ms().max(1)));
+            }
+        }
+        node.probing.store(false, Ordering::Release);
+    });
+}
+
 /// What answers at the other end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Server {
@@ -76,8 +154,8 @@ impl std::fmt::Display for Server {
 /// How to reach Elasticsearch.
 #[derive(Clone, Debug, Default)]
 pub struct ClientConfig {
-    /// One or more nodes, used in turn (a failed request's retry goes to the next). Credentials
-    /// in a URL's user-info become basic auth.
+    /// One or more nodes, used in turn; a node that cannot be reached is skipped until it
+    /// answers again. Credentials in a URL's user-info become basic auth.
     pub urls: Vec<String>,
     /// An API key (`id:key`, or the base64 form Elasticsearch prints as `encoded`); wins over
     /// basic auth.
@@ -123,22 +201,32 @@ impl Client {
             });
         }
         let display_url = urls.iter().map(Url::to_string).collect::<Vec<_>>().join(",");
-        let mut builder = if urls.len() == 1 {
-            TransportBuilder::new(SingleNodeConnectionPool::new(urls.remove(0)))
-        } else {
-            TransportBuilder::new(MultiNodeConnectionPool::round_robin(urls, None))
-        };
-        builder = builder.timeout(REQUEST_TIMEOUT).request_body_compression(config.gzip);
-        if let Some(c) = credentials {
-            builder = builder.auth(c);
+        let mut nodes = Vec::with_capacity(urls.len());
+        for url in urls {
+            let shown = url.to_string();
+            let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+                .timeout(REQUEST_TIMEOUT)
+                .request_body_compression(config.gzip);
+            if let Some(c) = &credentials {
+                builder = builder.auth(c.clone());
+            }
+            if let Some(pem) = &config.ca_pem {
+                let cert = Certificate::from_pem(pem).map_err(|e| bad(&first, format!("CA certificate: {e}")))?;
+                builder = builder.cert_validation(CertificateValidation::Full(cert));
+            }
+            let transport = builder.build().map_err(|e| bad(&first, e.to_string()))?;
+            crate::metrics::NODE_UP.with_label_values(&[&shown]).set(1);
+            let _ = crate::metrics::NODE_FAILOVERS.with_label_values(&[&shown]);
+            nodes.push(Node {
+                es: Elasticsearch::new(transport),
+                url: shown,
+                down_since_probe_ms: AtomicU64::new(0),
+                probing: AtomicBool::new(false),
+            });
         }
-        if let Some(pem) = &config.ca_pem {
-            let cert = Certificate::from_pem(pem).map_err(|e| bad(&first, format!("CA certificate: {e}")))?;
-            builder = builder.cert_validation(CertificateValidation::Full(cert));
-        }
-        let transport = builder.build().map_err(|e| bad(&first, e.to_string()))?;
         Ok(Client {
-            es: Elasticsearch::new(transport),
+            nodes: nodes.into(),
+            next: Arc::default(),
             display_url,
             last_answer_ms: Arc::default(),
             refused: Arc::default(),
@@ -159,7 +247,14 @@ impl Client {
         }
     }
 
-    /// Sends one request and returns status and body, whatever the status.
+    /// Which nodes requests go to now: each URL (without credentials) and whether it is up.
+    pub fn nodes(&self) -> Vec<(String, bool)> {
+        self.nodes.iter().map(|n| (n.url.clone(), n.is_up())).collect()
+    }
+
+    /// Sends one request and returns status and body, whatever the status. It goes to the
+    /// next node that is up; a node that cannot be reached is set aside and the request goes
+    /// to the next one at once. When every node is set aside, each is tried in turn anyway.
     pub async fn request(
         &self,
         method: Method,
@@ -167,14 +262,51 @@ impl Client {
         content_type: &'static str,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), Error> {
+        let count = self.nodes.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let order: Vec<usize> = (0..count).map(|k| (start + k) % count).collect();
+        for &i in &order {
+            probe_if_due(&self.nodes, i);
+        }
+        let up: Vec<usize> = order.iter().copied().filter(|&i| self.nodes[i].is_up()).collect();
+        let tries = if up.is_empty() { order } else { up };
+        let mut last_error = None;
+        for i in tries {
+            let node = &self.nodes[i];
+            match self.send_to(node, method, path, content_type, body.clone()).await {
+                Ok(answer) => {
+                    crate::metrics::REACHABLE.set(1);
+                    self.last_answer_ms.store(now_ms(), Ordering::Relaxed);
+                    node.set_up();
+                    return Ok(answer);
+                }
+                Err(e) => {
+                    node.set_down(&e);
+                    if count > 1 {
+                        crate::metrics::NODE_FAILOVERS.with_label_values(&[&node.url]).inc();
+                    }
+                    last_error = Some(e);
+                }
+            }
+        }
+        crate::metrics::REACHABLE.set(0);
+        Err(last_error
+            .map_or_else(|| Error::Url { url: self.display_url.clone(), reason: "no node".into() }, Error::from))
+    }
+
+    /// One request to one node: the answer, or why there was none (no connection, a timeout,
+    /// a body cut short).
+    async fn send_to(
+        &self,
+        node: &Node,
+        method: Method,
+        path: &str,
+        content_type: &'static str,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes), elasticsearch::Error> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        let sent = self.es.send::<Bytes, ()>(method, path, headers, None, body, None).await;
-        crate::metrics::REACHABLE.set(i64::from(sent.is_ok()));
-        if sent.is_ok() {
-            self.last_answer_ms.store(now_ms(), Ordering::Relaxed);
-        }
-        let response = sent?;
+        let response = node.es.send::<Bytes, ()>(method, path, headers, None, body, None).await?;
         let status = response.status_code();
         Ok((status, response.bytes().await?))
     }

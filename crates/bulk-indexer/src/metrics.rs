@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 /// Documents by what finally became of them: `indexed`, `duplicate` (409: stored before),
 /// `dead_lettered` (will never be stored in its index; see the dead-letter index or file).
@@ -47,10 +47,30 @@ pub static DEAD_LETTER_FILE: LazyLock<IntCounter> = LazyLock::new(|| {
         .expect("valid metric")
 });
 
-/// 1 while the last request to Elasticsearch got an answer, 0 while it cannot be reached.
+/// 1 while the last request to Elasticsearch got an answer (from any node), 0 while no node
+/// can be reached.
 pub static REACHABLE: LazyLock<IntGauge> = LazyLock::new(|| {
     IntGauge::new("drainpipe_elasticsearch_reachable", "Whether Elasticsearch answered the last request")
         .expect("valid metric")
+});
+
+/// Per node (each URL given, without credentials): 1 while requests go to it, 0 while it is
+/// set aside because it could not be reached (it is probed until it answers).
+pub static NODE_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "drainpipe_elasticsearch_node_up",
+        "Whether requests go to this Elasticsearch node (1) or it is set aside as unreachable (0)",
+    );
+    IntGaugeVec::new(opts, &["node"]).expect("valid metric")
+});
+
+/// Requests that could not reach a node and went to the next one (only with several nodes).
+pub static NODE_FAILOVERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "drainpipe_elasticsearch_node_failovers_total",
+        "Requests that could not reach this Elasticsearch node and went to the next one",
+    );
+    IntCounterVec::new(opts, &["node"]).expect("valid metric")
 });
 
 /// `_bulk` requests Elasticsearch refused for drainpipe's credentials (401) or their
@@ -75,6 +95,8 @@ pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(REQUEST_DURATION.clone()))?;
     registry.register(Box::new(DEAD_LETTER_FILE.clone()))?;
     registry.register(Box::new(REACHABLE.clone()))?;
+    registry.register(Box::new(NODE_UP.clone()))?;
+    registry.register(Box::new(NODE_FAILOVERS.clone()))?;
     registry.register(Box::new(CREDENTIALS_REFUSED.clone()))?;
     Ok(())
 }
