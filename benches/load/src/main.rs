@@ -8,14 +8,6 @@
 
 #![allow(clippy::print_stdout)]
 
-mod elasticsearch;
-mod measure;
-mod process;
-mod reference;
-mod send;
-mod sink;
-mod traffic;
-
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,11 +15,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Parser;
 
-use crate::measure::{cpu_seconds, memory, quantile};
-use crate::process::{Drainpipe, Launch};
-use crate::send::{Plan, Sent};
-use crate::sink::Sink;
-use crate::traffic::{Frames, Mix};
+use drainpipe_load::measure::{self, cpu_seconds, memory, quantile};
+use drainpipe_load::process::{self, Drainpipe, Launch};
+use drainpipe_load::send::{self, Plan, Sent};
+use drainpipe_load::sink::{self, Sink};
+use drainpipe_load::traffic::{Frames, Mix};
+use drainpipe_load::{elasticsearch, reference};
 
 /// End-to-end load on drainpipe: Logplex traffic in, a null or real Elasticsearch behind.
 #[derive(Debug, Parser)]
@@ -178,6 +171,7 @@ async fn null_run(
         duration: Some(Duration::from_secs(args.seconds)),
         frames: None,
         rate: args.rate,
+        resend_every: None,
     };
     let sent = send::run(&format!("{}/logs", drainpipe.url), frames.clone(), plan).await?;
     let answered = sent.lines();
@@ -266,7 +260,13 @@ async fn real_run(
     let capture_launch = Launch { spool: None, ..launch.clone() };
     let capture_ns = "loadcap";
     let mut drainpipe = Drainpipe::start(&capture_launch, &sink_url, capture_ns, workdir).await?;
-    let plan = Plan { connections: args.connections, duration: None, frames: Some(total_frames), rate: None };
+    let plan = Plan {
+        connections: args.connections,
+        duration: None,
+        frames: Some(total_frames),
+        rate: None,
+        resend_every: None,
+    };
     let sent = send::run(&format!("{}/logs", drainpipe.url), frames.clone(), plan).await?;
     while sink.created() < sent.lines() {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -291,7 +291,13 @@ async fn real_run(
     let cpu_before = cpu_seconds(pid).context("drainpipe's CPU time")?;
     let (rss, sampler) = sample_memory(pid);
     let answered = Arc::new(Mutex::new(None));
-    let plan = Plan { connections: args.connections, duration: None, frames: Some(total_frames), rate: None };
+    let plan = Plan {
+        connections: args.connections,
+        duration: None,
+        frames: Some(total_frames),
+        rate: None,
+        resend_every: None,
+    };
     let send_url = format!("{}/logs", drainpipe.url);
     let sending = {
         let (frames, answered) = (frames.clone(), answered.clone());

@@ -28,14 +28,27 @@ pub struct Launch {
 }
 
 impl Drainpipe {
+    /// A fresh drainpipe (an empty spool) on a free port, its log named after `namespace`.
     pub async fn start(
         launch: &Launch,
         elasticsearch: &str,
         namespace: &str,
         workdir: &Path,
     ) -> anyhow::Result<Drainpipe> {
-        let port = free_port()?;
         let log = workdir.join(format!("drainpipe-{namespace}.log"));
+        Drainpipe::start_on(launch, elasticsearch, namespace, free_port()?, log, true).await
+    }
+
+    /// A drainpipe on `port`, logging to `log` (appended to); `fresh`: empty its spool first,
+    /// else start on whatever the spool holds (a restart).
+    pub async fn start_on(
+        launch: &Launch,
+        elasticsearch: &str,
+        namespace: &str,
+        port: u16,
+        log: PathBuf,
+        fresh: bool,
+    ) -> anyhow::Result<Drainpipe> {
         let mut command = match &launch.cpus {
             Some(cpus) => {
                 let mut c = Command::new("taskset");
@@ -50,9 +63,11 @@ impl Drainpipe {
             .env_remove("PORT")
             .env_remove("ELASTICSEARCH_URL")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?);
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log)?);
         if let Some(spool) = &launch.spool {
-            let _ = std::fs::remove_dir_all(spool);
+            if fresh {
+                let _ = std::fs::remove_dir_all(spool);
+            }
             command.arg("--spool-dir").arg(spool);
         }
         command.args(&launch.extra_args);
@@ -87,6 +102,13 @@ impl Drainpipe {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
+    /// `kill -9`: no chance to finish anything.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// SIGTERM, then the exit (SIGKILL after 30 s).
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
@@ -112,7 +134,7 @@ impl Drop for Drainpipe {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

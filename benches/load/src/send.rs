@@ -1,6 +1,7 @@
 //! The Logplex side: frames POSTed over keep-alive connections, at full speed or at a fixed
 //! rate, each retried with its own frame id until it is answered 2xx (as Logplex retries a
-//! 503), or refused for good by a 4xx.
+//! 429, a 5xx or a connection error), or refused for good by another 4xx. A share of frames
+//! can be sent once more after their 2xx, as Logplex does when an answer is lost on the way.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,8 @@ pub struct Plan {
     pub frames: Option<u64>,
     /// Lines per second; `None` is as fast as answers come.
     pub rate: Option<u64>,
+    /// Send every this-many-th frame again after its 2xx (same frame id and body).
+    pub resend_every: Option<u64>,
 }
 
 /// What the sender saw.
@@ -28,8 +31,12 @@ pub struct Sent {
     pub frames: Vec<(u64, Instant, u64)>,
     /// Time from sending to a 2xx answer, per frame (the last attempt's).
     pub latencies: Vec<Duration>,
-    /// Answers 429 or 503 (then sent again).
+    /// Answers 429 or 5xx (then sent again).
     pub refused: u64,
+    /// Frames sent once more after their 2xx (`Plan::resend_every`) and answered 2xx again.
+    pub resent: u64,
+    /// The longest time from a frame's first send to its 2xx, retries included.
+    pub slowest: Duration,
     /// Frames refused for good (another 4xx), or given up after many attempts.
     pub failed: u64,
     /// Connection errors (then sent again).
@@ -73,7 +80,8 @@ pub async fn run(url: &str, frames: Arc<Frames>, plan: Plan) -> anyhow::Result<S
                     }
                     None => Instant::now(),
                 };
-                send_frame(&client, &url, &frames, n, first_sent, &sent).await;
+                let resend = plan.resend_every.is_some_and(|k| k > 0 && n % k == k / 2);
+                send_frame(&client, &url, &frames, n, first_sent, &sent, resend).await;
             }
         });
     }
@@ -90,39 +98,60 @@ async fn send_frame(
     n: u64,
     first_sent: Instant,
     sent: &Mutex<Sent>,
+    resend: bool,
 ) {
     let body = bytes::Bytes::from(frames.body(n));
     let lines = frames.lines_per_frame as u64;
-    let mut sent_at = first_sent;
+    let Some(latency) = until_2xx(client, url, frames, n, &body, sent, first_sent).await else { return };
+    let now = Instant::now();
+    {
+        let mut sent = sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.frames.push((n, first_sent, lines));
+        sent.latencies.push(latency);
+        sent.slowest = sent.slowest.max(now - first_sent);
+        sent.finished = Some(now);
+    }
+    if resend && until_2xx(client, url, frames, n, &body, sent, Instant::now()).await.is_some() {
+        sent.lock().unwrap_or_else(|e| e.into_inner()).resent += 1;
+    }
+}
+
+/// Sends frame `n` until it is answered 2xx (`Some` with the last attempt's latency), refused
+/// for good, or given up after [`ATTEMPTS`]. The first attempt's latency counts from `first`
+/// (at a fixed rate, when it was due: a sender running late is not a fast answer).
+async fn until_2xx(
+    client: &reqwest::Client,
+    url: &str,
+    frames: &Frames,
+    n: u64,
+    body: &bytes::Bytes,
+    sent: &Mutex<Sent>,
+    first: Instant,
+) -> Option<Duration> {
+    let mut sent_at = first;
     for _ in 0..ATTEMPTS {
         let answer = client
             .post(url)
             .header("content-type", "application/logplex-1")
-            .header("logplex-msg-count", lines)
+            .header("logplex-msg-count", frames.lines_per_frame)
             .header("logplex-frame-id", frames.frame_id(n))
             .header("logplex-drain-token", frames.drain_token())
             .header("user-agent", "Logplex/v123 (drainpipe-load)")
             .body(body.clone())
             .send()
             .await;
-        let now = Instant::now();
         let pause = {
             let mut sent = sent.lock().unwrap_or_else(|e| e.into_inner());
             match answer {
-                Ok(a) if a.status().is_success() => {
-                    sent.frames.push((n, first_sent, lines));
-                    sent.latencies.push(now - sent_at);
-                    sent.finished = Some(now);
-                    return;
-                }
-                Ok(a) if a.status() == 429 || a.status() == 503 => {
+                Ok(a) if a.status().is_success() => return Some(sent_at.elapsed()),
+                Ok(a) if a.status() == 429 || a.status().is_server_error() => {
                     sent.refused += 1;
                     let after = a.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
                     Duration::from_secs(after.unwrap_or(1).min(5))
                 }
                 Ok(_) => {
                     sent.failed += 1;
-                    return;
+                    return None;
                 }
                 Err(_) => {
                     sent.errors += 1;
@@ -134,4 +163,5 @@ async fn send_frame(
         sent_at = Instant::now();
     }
     sent.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
+    None
 }
