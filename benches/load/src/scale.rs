@@ -115,9 +115,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.node_down,
     );
 
-    // The replicas: one spool each, both node URLs.
+    // The replicas: one spool each, both node URLs, started at once (as a StatefulSet with
+    // `podManagementPolicy: Parallel` or a Heroku formation does: each installs the templates).
     let es = urls.join(",");
-    let mut replicas = Vec::new();
+    let mut starting = tokio::task::JoinSet::new();
     for k in 0..args.replicas {
         let launch = Launch {
             binary: binary.clone(),
@@ -127,9 +128,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         };
         let log = workdir.join(format!("replica-{}.log", k + 1));
         let port = free_port()?;
-        let dp = Drainpipe::start_on(&launch, &es, &namespace, port, log.clone(), true).await?;
-        replicas.push(Replica { launch, port, log, dp, cpu_before_restarts: 0.0, peak_rss: 0 });
+        let (es, namespace) = (es.clone(), namespace.clone());
+        starting.spawn(async move {
+            let dp = Drainpipe::start_on(&launch, &es, &namespace, port, log.clone(), true).await;
+            (k, dp.map(|dp| Replica { launch, port, log, dp, cpu_before_restarts: 0.0, peak_rss: 0 }))
+        });
     }
+    let mut replicas: Vec<(usize, Replica)> = Vec::new();
+    while let Some(started) = starting.join_next().await {
+        let (k, replica) = started?;
+        replicas.push((k, replica?));
+    }
+    replicas.sort_by_key(|r| r.0);
+    let mut replicas: Vec<Replica> = replicas.into_iter().map(|r| r.1).collect();
     let balancer = Haproxy::start(&args.haproxy, &replicas, &workdir).await?;
     println!(
         "haproxy: {} in front of {}",
