@@ -201,11 +201,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let sum = |name: &str| metrics.iter().map(|m| sample_sum(m, name)).sum::<f64>();
 
     println!(
-        "sent: {} frames ({} lines), {} of them again after their 2xx; 429/5xx answers {}, connection errors {}, \
-         given up {}",
+        "sent: {} frames ({} lines), {} of them again after their 2xx ({} of those answered by another replica \
+         than the first time); 429/5xx answers {}, connection errors {}, given up {}",
         sent.frames.len() as u64 + sent.failed,
         (sent.frames.len() as u64 + sent.failed) * lines,
         sent.resent,
+        sent.resent_elsewhere,
         sent.refused,
         sent.errors,
         sent.failed,
@@ -332,7 +333,7 @@ impl Haproxy {
              defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server 10s\n\
              \x20   retries 3\n    option redispatch 1\n\
              frontend drains\n    bind 127.0.0.1:{port}\n    default_backend drainpipe\n\
-             backend drainpipe\n    balance roundrobin\n    option httpchk\n    http-check send meth GET uri /readyz\n\
+             backend drainpipe\n    balance roundrobin\n    http-response set-header x-served-by %s\n    option httpchk\n    http-check send meth GET uri /readyz\n\
              \x20   http-check expect status 200\n    default-server inter 500ms fall 2 rise 2\n{servers}"
         );
         let path = workdir.join("haproxy.cfg");

@@ -35,6 +35,9 @@ pub struct Sent {
     pub refused: u64,
     /// Frames sent once more after their 2xx (`Plan::resend_every`) and answered 2xx again.
     pub resent: u64,
+    /// Of those, how many were answered by another server than the first time, by the
+    /// `x-served-by` header a balancer adds (none: 0).
+    pub resent_elsewhere: u64,
     /// The longest time from a frame's first send to its 2xx, retries included.
     pub slowest: Duration,
     /// Frames refused for good (another 4xx), or given up after many attempts.
@@ -102,7 +105,7 @@ async fn send_frame(
 ) {
     let body = bytes::Bytes::from(frames.body(n));
     let lines = frames.lines_per_frame as u64;
-    let Some(latency) = until_2xx(client, url, frames, n, &body, sent, first_sent).await else { return };
+    let Some((latency, server)) = until_2xx(client, url, frames, n, &body, sent, first_sent).await else { return };
     let now = Instant::now();
     {
         let mut sent = sent.lock().unwrap_or_else(|e| e.into_inner());
@@ -111,13 +114,18 @@ async fn send_frame(
         sent.slowest = sent.slowest.max(now - first_sent);
         sent.finished = Some(now);
     }
-    if resend && until_2xx(client, url, frames, n, &body, sent, Instant::now()).await.is_some() {
-        sent.lock().unwrap_or_else(|e| e.into_inner()).resent += 1;
+    if !resend {
+        return;
+    }
+    if let Some((_, again)) = until_2xx(client, url, frames, n, &body, sent, Instant::now()).await {
+        let mut sent = sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.resent += 1;
+        sent.resent_elsewhere += u64::from(server.is_some() && again != server);
     }
 }
 
-/// Sends frame `n` until it is answered 2xx (`Some` with the last attempt's latency), refused
-/// for good, or given up after [`ATTEMPTS`]. The first attempt's latency counts from `first`
+/// Sends frame `n` until it is answered 2xx (`Some` with the last attempt's latency and the
+/// `x-served-by` header), refused for good, or given up after [`ATTEMPTS`]. The first attempt's latency counts from `first`
 /// (at a fixed rate, when it was due: a sender running late is not a fast answer).
 async fn until_2xx(
     client: &reqwest::Client,
@@ -127,7 +135,7 @@ async fn until_2xx(
     body: &bytes::Bytes,
     sent: &Mutex<Sent>,
     first: Instant,
-) -> Option<Duration> {
+) -> Option<(Duration, Option<String>)> {
     let mut sent_at = first;
     for _ in 0..ATTEMPTS {
         let answer = client
@@ -143,7 +151,10 @@ async fn until_2xx(
         let pause = {
             let mut sent = sent.lock().unwrap_or_else(|e| e.into_inner());
             match answer {
-                Ok(a) if a.status().is_success() => return Some(sent_at.elapsed()),
+                Ok(a) if a.status().is_success() => {
+                    let server = a.headers().get("x-served-by").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    return Some((sent_at.elapsed(), server));
+                }
                 Ok(a) if a.status() == 429 || a.status().is_server_error() => {
                     sent.refused += 1;
                     let after = a.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
