@@ -177,6 +177,9 @@ mod tests {
     #[test]
     fn the_alerts_and_the_dashboard_use_only_metrics_drainpipe_exports() {
         super::register_all().expect("every metric registers once, none twice");
+        // Per-node metrics get their series when a client names its nodes, as `serve` does
+        // before anything is scraped.
+        let _client = drainpipe_bulk_indexer::Client::new("http://127.0.0.1:9200").expect("a valid URL");
         let exported: BTreeSet<String> = prometheus::gather().iter().map(|f| f.name().to_owned()).collect();
         for process in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"] {
             assert!(exported.contains(process), "{process} is not exported");

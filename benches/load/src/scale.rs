@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use drainpipe_load::measure::{cpu_seconds, memory};
 use drainpipe_load::process::{free_port, Drainpipe, Launch};
 use drainpipe_load::send::{self, Plan};
-use drainpipe_load::traffic::{Frames, Mix};
+use drainpipe_load::traffic::{line_number, Frames, Mix};
 
 /// Replicas behind HAProxy on a two-node cluster, with a replica and a node taken away under load.
 #[derive(Debug, Parser)]
@@ -67,9 +67,6 @@ struct Args {
     /// only vote, so stopping it stops writes until it is back
     #[arg(long, value_name = "NAME", default_value = "node-2")]
     node: String,
-    /// Lines to send
-    #[arg(long, value_enum, default_value = "router")]
-    mix: Mix,
     /// The HAProxy binary
     #[arg(long, value_name = "PATH", default_value = "haproxy")]
     haproxy: PathBuf,
@@ -99,7 +96,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let workdir = std::env::temp_dir().join(format!("drainpipe-scale-{}", std::process::id()));
     std::fs::create_dir_all(&workdir)?;
     let namespace = format!("scale{:x}", std::process::id());
-    let frames = Arc::new(Frames::new(args.mix, args.lines_per_frame));
+    // Router lines: each carries its number in `http.request.id`, so every line is counted.
+    let frames = Arc::new(Frames::new(Mix::Router, args.lines_per_frame));
     println!(
         "drainpipe-scale: {} replicas behind HAProxy, a {nodes}-node cluster ({}), {} lines/s for {} s, {} lines per frame, \
          every {}th frame sent twice; kill -9 of replica 2 at {} s, {} stopped at {} s for {} s",
@@ -178,7 +176,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let searchable_after = last_send.elapsed();
-    let per_frame = counts_per_frame(&http, &urls, &index).await?;
+    let per_frame = counts_per_value(&http, &urls, &index, "heroku.drain.frame_id").await?;
+    let per_request_id = counts_per_value(&http, &urls, &index, "http.request.id").await?;
+    let documents = count(&http, &urls, &index).await?;
 
     let mut metrics = Vec::new();
     for r in &mut replicas {
@@ -191,12 +191,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     drop(balancer);
 
-    // Every frame answered 2xx holds exactly its lines; no frame holds more.
+    // Per frame id: every frame answered 2xx holds exactly its lines; no frame holds more.
     let lines = args.lines_per_frame as u64;
     let answered_ids: Vec<String> = sent.frames.iter().map(|f| frames.frame_id(f.0).to_lowercase()).collect();
     let lost: u64 = answered_ids.iter().map(|id| lines.saturating_sub(per_frame.get(id).copied().unwrap_or(0))).sum();
     let doubled: u64 = per_frame.values().map(|&c| c.saturating_sub(lines)).sum();
     let stored_total: u64 = per_frame.values().sum();
+    // Per line, by the number in its request id: a line lost and another doubled in one frame
+    // do not cancel out, and a document without its frame id or number is seen too.
+    let mut per_line: HashMap<u64, u64> = HashMap::new();
+    let mut unnumbered = documents.saturating_sub(per_request_id.values().sum());
+    for (id, count) in &per_request_id {
+        match line_number(id.as_bytes()) {
+            Some(n) => *per_line.entry(n).or_insert(0) += count,
+            None => unnumbered += count,
+        }
+    }
+    let lines_lost =
+        sent.frames.iter().flat_map(|f| f.0 * lines..(f.0 + 1) * lines).filter(|n| !per_line.contains_key(n)).count()
+            as u64;
+    let lines_doubled: u64 = per_line.values().map(|&c| c.saturating_sub(1)).sum();
+    let without_frame_id = documents.saturating_sub(stored_total);
     let worst = sent.latencies.iter().max().copied().unwrap_or_default();
     let sum = |name: &str| metrics.iter().map(|m| sample_sum(m, name)).sum::<f64>();
 
@@ -212,12 +227,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         sent.failed,
     );
     println!(
-        "answered 2xx: {answered} lines; stored: {stored_total}; lost: {lost}; doubled: {doubled}; \
+        "answered 2xx: {answered} lines; stored: {documents}; lost: {lost}; doubled: {doubled} (per frame id); \
          worst answer latency {:.0} ms (slowest frame from first send to 2xx, retries included: {:.1} s); \
          searchable {:.1} s after the last send",
         worst.as_secs_f64() * 1e3,
         sent.slowest.as_secs_f64(),
         searchable_after.as_secs_f64(),
+    );
+    println!(
+        "per line (the number in each request id): lost {lines_lost}, doubled {lines_doubled}; documents without \
+         a line number {unnumbered}, without a frame id {without_frame_id}"
     );
     println!(
         "replicas (as counted by each process since its last start): documents Elasticsearch answered 409 \
@@ -245,9 +264,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
         cpu * 1e6 / answered.max(1) as f64,
         replicas.iter().map(|r| (r.peak_rss >> 20).to_string()).collect::<Vec<_>>().join(" / "),
     );
-    if lost > 0 || doubled > 0 || sent.frames.is_empty() {
+    let mut failures = Vec::new();
+    if lost + doubled + lines_lost + lines_doubled + unnumbered + without_frame_id > 0 || sent.frames.is_empty() {
+        failures.push(format!("{lost} lines lost and {doubled} stored twice of {answered} answered 2xx"));
+    }
+    if sent.failed > 0 {
+        failures.push(format!("{} frames were refused for good or given up", sent.failed));
+    }
+    if sum("drainpipe_elasticsearch_node_failovers_total") == 0.0 {
+        failures.push(format!("no replica moved a request off {} while it was stopped", args.node));
+    }
+    let all_up = metrics.iter().all(|m| {
+        let up: Vec<f64> = m
+            .lines()
+            .filter(|l| l.starts_with("drainpipe_elasticsearch_node_up{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        up.len() == urls.len() && up.iter().all(|&v| v == 1.0)
+    });
+    if !all_up {
+        failures.push(format!("not every replica sends to {} again", args.node));
+    }
+    if !failures.is_empty() {
         println!("logs kept in {}", workdir.display());
-        bail!("{lost} lines lost and {doubled} stored twice of {answered} answered 2xx");
+        bail!("{}", failures.join("; "));
     }
     let _ = std::fs::remove_dir_all(&workdir);
     Ok(())
@@ -389,27 +429,28 @@ async fn count(http: &reqwest::Client, urls: &[String], index: &str) -> anyhow::
     Ok(v["count"].as_u64().unwrap_or(0))
 }
 
-/// Documents per `heroku.drain.frame_id` (lower case), every frame, page by page.
-async fn counts_per_frame(
+/// Documents per value of a keyword `field` (lower case), every value, page by page.
+async fn counts_per_value(
     http: &reqwest::Client,
     urls: &[String],
     index: &str,
+    field: &str,
 ) -> anyhow::Result<HashMap<String, u64>> {
     let mut counts = HashMap::new();
     let mut after: Option<Value> = None;
     loop {
-        let mut composite = json!({"size": 5000, "sources": [{"id": {"terms": {"field": "heroku.drain.frame_id"}}}]});
+        let mut composite = json!({"size": 10_000, "sources": [{"v": {"terms": {"field": field}}}]});
         if let Some(a) = &after {
             composite["after"] = a.clone();
         }
-        let body = json!({"size": 0, "track_total_hits": false, "aggs": {"frames": {"composite": composite}}});
+        let body = json!({"size": 0, "track_total_hits": false, "aggs": {"values": {"composite": composite}}});
         let v: Value = first_answer(urls, |u| http.post(format!("{u}/{index}/_search")).json(&body)).await?;
-        let buckets = v["aggregations"]["frames"]["buckets"].as_array().cloned().unwrap_or_default();
+        let buckets = v["aggregations"]["values"]["buckets"].as_array().cloned().unwrap_or_default();
         for b in &buckets {
-            let id = b["key"]["id"].as_str().unwrap_or_default().to_lowercase();
-            *counts.entry(id).or_insert(0) += b["doc_count"].as_u64().unwrap_or(0);
+            let value = b["key"]["v"].as_str().unwrap_or_default().to_lowercase();
+            *counts.entry(value).or_insert(0) += b["doc_count"].as_u64().unwrap_or(0);
         }
-        match v["aggregations"]["frames"].get("after_key") {
+        match v["aggregations"]["values"].get("after_key") {
             Some(a) if !buckets.is_empty() => after = Some(a.clone()),
             _ => return Ok(counts),
         }

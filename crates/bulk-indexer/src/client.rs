@@ -1,11 +1,14 @@
 //! The connection to Elasticsearch: one or more nodes used in turn (credentials in a URL's
 //! user-info become basic auth, or an API key), and every request drainpipe makes.
 //!
-//! Failover: a node that cannot be reached is set aside at once and the same request goes to
-//! the next node, so one node going down costs no retry delay. A node set aside is probed
-//! every [`PROBE_EVERY`] (any HTTP answer will do) and used again once it answers. Nodes are
-//! the URLs given, not discovered (`_nodes/http` sniffing): behind a cloud proxy or a load
-//! balancer the addresses nodes publish are not reachable from drainpipe (docs/scaling.md).
+//! Failover: a node that refuses the connection (or cannot be connected to at all) is set aside
+//! and the same request goes to the next node at once, so a node going down costs no retry
+//! delay. A request that timed out is not sent elsewhere at once (the node may still be doing
+//! the work, and an overloaded cluster must not get it twice as fast): the node is set aside
+//! and the caller's retry, with backoff, goes to another. A node set aside is probed every
+//! [`PROBE_EVERY`] while requests are made (any HTTP answer will do) and used again once it
+//! answers. Nodes are the URLs given, not discovered (`_nodes/http` sniffing): behind a cloud
+//! proxy or a load balancer the addresses nodes publish are not reachable (docs/scaling.md).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +21,7 @@ use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::http::{Method, StatusCode, Url};
 use elasticsearch::Elasticsearch;
+use prometheus::{IntCounter, IntGauge};
 
 use crate::Error;
 
@@ -74,6 +78,9 @@ struct Node {
     down_since_probe_ms: AtomicU64,
     /// A probe of this node is under way.
     probing: AtomicBool,
+    /// `drainpipe_elasticsearch_node_up` and `_node_failovers_total` of this node.
+    up_gauge: IntGauge,
+    failovers: IntCounter,
 }
 
 impl Node {
@@ -81,22 +88,38 @@ impl Node {
         self.down_since_probe_ms.load(Ordering::Relaxed) == 0
     }
 
-    /// Sets the node aside after `error`; true if it was in use until now.
-    fn set_down(&self, error: &elasticsearch::Error) -> bool {
+    /// Sets the node aside after `error` (again: the next probe is [`PROBE_EVERY`] from now).
+    fn set_down(&self, error: &elasticsearch::Error) {
         let was_up = self.down_since_probe_ms.swap(now_ms().max(1), Ordering::Relaxed) == 0;
+        // Set on every change, not only the first: a success racing with a failure leaves the
+        // gauge right at the next one.
+        self.up_gauge.set(0);
         if was_up {
-            crate::metrics::NODE_UP.with_label_values(&[&self.url]).set(0);
-            tracing::warn!(node = %self.url, %error, "Elasticsearch node cannot be reached; sending to the other nodes until it answers");
+            tracing::warn!(node = %self.url, %error, "Elasticsearch node set aside; sending to the other nodes until it answers");
         }
-        was_up
     }
 
     fn set_up(&self) {
-        if self.down_since_probe_ms.swap(0, Ordering::Relaxed) != 0 {
-            crate::metrics::NODE_UP.with_label_values(&[&self.url]).set(1);
+        let was_down = self.down_since_probe_ms.swap(0, Ordering::Relaxed) != 0;
+        self.up_gauge.set(1);
+        if was_down {
             tracing::info!(node = %self.url, "Elasticsearch node answers again; sending to it");
         }
     }
+}
+
+/// Whether `error` says the node could not be connected to at all (refused, unreachable, no
+/// such host, a failed TLS handshake): nothing was sent, so another node can take the request
+/// at once.
+fn is_connect_error(error: &elasticsearch::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(e) = e.downcast_ref::<reqwest::Error>() {
+            return e.is_connect();
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Starts a probe of node `i` if it is set aside, its time has come and no probe is running.
@@ -119,9 +142,12 @@ fn probe_if_due(nodes: &Arc<[Node]>, i: usize) {
             // Still down (unless a request found it up meanwhile): the next probe is
             // PROBE_EVERY from now.
             Err(_) => {
-                let _ = node
+                let still_down = node
                     .down_since_probe_ms
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |since| (since != 0).then(|| now_ms().max(1)));
+                if still_down.is_ok() {
+                    node.up_gauge.set(0);
+                }
             }
         }
         node.probing.store(false, Ordering::Release);
@@ -215,13 +241,15 @@ impl Client {
                 builder = builder.cert_validation(CertificateValidation::Full(cert));
             }
             let transport = builder.build().map_err(|e| bad(&first, e.to_string()))?;
-            crate::metrics::NODE_UP.with_label_values(&[&shown]).set(1);
-            let _ = crate::metrics::NODE_FAILOVERS.with_label_values(&[&shown]);
+            let up_gauge = crate::metrics::NODE_UP.with_label_values(&[&shown]);
+            up_gauge.set(1);
             nodes.push(Node {
                 es: Elasticsearch::new(transport),
+                failovers: crate::metrics::NODE_FAILOVERS.with_label_values(&[&shown]),
                 url: shown,
                 down_since_probe_ms: AtomicU64::new(0),
                 probing: AtomicBool::new(false),
+                up_gauge,
             });
         }
         Ok(Client {
@@ -253,8 +281,10 @@ impl Client {
     }
 
     /// Sends one request and returns status and body, whatever the status. It goes to the
-    /// next node that is up; a node that cannot be reached is set aside and the request goes
-    /// to the next one at once. When every node is set aside, each is tried in turn anyway.
+    /// next node in use (round robin among them). A node that cannot be connected to is set
+    /// aside and the request goes to the next at once, then to the nodes set aside, so no
+    /// request fails while a node can take it. A timeout or a broken answer sets the node
+    /// aside too but is returned: the caller retries with backoff.
     pub async fn request(
         &self,
         method: Method,
@@ -262,16 +292,18 @@ impl Client {
         content_type: &'static str,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), Error> {
-        let count = self.nodes.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let order: Vec<usize> = (0..count).map(|k| (start + k) % count).collect();
-        for &i in &order {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.nodes.len() {
             probe_if_due(&self.nodes, i);
         }
-        let up: Vec<usize> = order.iter().copied().filter(|&i| self.nodes[i].is_up()).collect();
-        let tries = if up.is_empty() { order } else { up };
-        let mut last_error = None;
-        for i in tries {
+        let (mut order, aside): (Vec<usize>, Vec<usize>) = (0..self.nodes.len()).partition(|&i| self.nodes[i].is_up());
+        if !order.is_empty() {
+            let start = turn % order.len();
+            order.rotate_left(start);
+        }
+        order.extend(aside);
+        let mut tried = order.iter().peekable();
+        while let Some(&i) = tried.next() {
             let node = &self.nodes[i];
             match self.send_to(node, method, path, content_type, body.clone()).await {
                 Ok(answer) => {
@@ -281,17 +313,20 @@ impl Client {
                     return Ok(answer);
                 }
                 Err(e) => {
-                    node.set_down(&e);
-                    if count > 1 {
-                        crate::metrics::NODE_FAILOVERS.with_label_values(&[&node.url]).inc();
+                    let connect = is_connect_error(&e);
+                    if connect || e.is_timeout() {
+                        node.set_down(&e);
                     }
-                    last_error = Some(e);
+                    if connect && tried.peek().is_some() {
+                        node.failovers.inc();
+                        continue;
+                    }
+                    crate::metrics::REACHABLE.set(0);
+                    return Err(e.into());
                 }
             }
         }
-        crate::metrics::REACHABLE.set(0);
-        Err(last_error
-            .map_or_else(|| Error::Url { url: self.display_url.clone(), reason: "no node".into() }, Error::from))
+        Err(Error::Url { url: self.display_url.clone(), reason: "no Elasticsearch URL".into() })
     }
 
     /// One request to one node: the answer, or why there was none (no connection, a timeout,
