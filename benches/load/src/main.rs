@@ -260,6 +260,7 @@ async fn real_run(
     let capture_launch = Launch { spool: None, ..launch.clone() };
     let capture_ns = "loadcap";
     let mut drainpipe = Drainpipe::start(&capture_launch, &sink_url, capture_ns, workdir).await?;
+    // The same traffic for the capture and for the run through drainpipe below.
     let plan = Plan {
         connections: args.connections,
         duration: None,
@@ -291,13 +292,6 @@ async fn real_run(
     let cpu_before = cpu_seconds(pid).context("drainpipe's CPU time")?;
     let (rss, sampler) = sample_memory(pid);
     let answered = Arc::new(Mutex::new(None));
-    let plan = Plan {
-        connections: args.connections,
-        duration: None,
-        frames: Some(total_frames),
-        rate: None,
-        resend_every: None,
-    };
     let send_url = format!("{}/logs", drainpipe.url);
     let sending = {
         let (frames, answered) = (frames.clone(), answered.clone());
