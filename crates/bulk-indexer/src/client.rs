@@ -63,7 +63,7 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How often a node that could not be reached is asked whether it is back.
-pub const PROBE_EVERY: Duration = Duration::from_secs(2);
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 /// A probe that takes longer than this counts as no answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -273,11 +273,6 @@ impl Client {
             0 => None,
             ms => Some(Duration::from_millis(now_ms().saturating_sub(ms))),
         }
-    }
-
-    /// Which nodes requests go to now: each URL (without credentials) and whether it is up.
-    pub fn nodes(&self) -> Vec<(String, bool)> {
-        self.nodes.iter().map(|n| (n.url.clone(), n.is_up())).collect()
     }
 
     /// Sends one request and returns status and body, whatever the status. It goes to the
