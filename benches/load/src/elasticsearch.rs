@@ -28,11 +28,7 @@ pub async fn refresh(client: &reqwest::Client, url: &str, namespace: &str) -> an
 /// stored, or dead-lettered), from its `/metrics`.
 pub async fn acknowledged(client: &reqwest::Client, drainpipe: &str) -> anyhow::Result<u64> {
     let text = client.get(format!("{drainpipe}/metrics")).send().await?.text().await?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with("drainpipe_bulk_documents_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64)
+    Ok(crate::measure::sample_sum(&text, "drainpipe_bulk_documents_total") as u64)
 }
 
 /// Polls drainpipe's acknowledged count every `every` until it reaches `expected` (known once

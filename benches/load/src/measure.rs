@@ -66,6 +66,14 @@ pub fn lags(sent: &[(Instant, u64)], stored: &[(Instant, u64)]) -> Vec<Duration>
     out
 }
 
+/// The sum of every sample of a metric (each label set) in a Prometheus text page.
+pub fn sample_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// A Prometheus histogram's cumulative buckets, (upper bound, count), from `/metrics` text.
 pub fn histogram(text: &str, name: &str) -> Vec<(f64, u64)> {
     let prefix = format!("{name}_bucket{{le=\"");

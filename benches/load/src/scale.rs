@@ -17,7 +17,8 @@ use anyhow::{bail, Context as _};
 use clap::Parser;
 use serde_json::{json, Value};
 
-use drainpipe_load::measure::{cpu_seconds, memory};
+use drainpipe_load::elasticsearch;
+use drainpipe_load::measure::{cpu_seconds, memory, sample_sum};
 use drainpipe_load::process::{free_port, Drainpipe, Launch};
 use drainpipe_load::send::{self, Plan};
 use drainpipe_load::traffic::{line_number, Frames, Mix};
@@ -165,20 +166,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let last_send = sent.finished.unwrap_or_else(Instant::now);
 
     // Until everything answered is searchable (or clearly is not going to be).
-    let index = format!("logs-heroku.*-{namespace}");
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut stored = 0;
     while Instant::now() < deadline {
-        stored = count(&http, &urls, &index).await.unwrap_or(stored);
+        stored = count(&http, &urls, &namespace).await.unwrap_or(stored);
         if stored >= answered {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let searchable_after = last_send.elapsed();
+    let index = format!("logs-heroku.*-{namespace}");
     let per_frame = counts_per_value(&http, &urls, &index, "heroku.drain.frame_id").await?;
     let per_request_id = counts_per_value(&http, &urls, &index, "http.request.id").await?;
-    let documents = count(&http, &urls, &index).await?;
+    let documents = count(&http, &urls, &namespace).await?;
 
     let mut metrics = Vec::new();
     for r in &mut replicas {
@@ -244,20 +245,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         sum("drainpipe_bulk_documents_total{outcome=\"duplicate\"}"),
         sum("drainpipe_elasticsearch_node_failovers_total"),
     );
-    let up: Vec<String> = metrics
+    let up: Vec<Vec<(&str, bool)>> = metrics.iter().map(|m| nodes_up(m)).collect();
+    let in_use: Vec<String> = up
         .iter()
         .enumerate()
-        .map(|(k, m)| {
-            let nodes: Vec<&str> = m
-                .lines()
-                .filter_map(|l| l.strip_prefix("drainpipe_elasticsearch_node_up{node=\""))
-                .map(|l| l.split_once("\"} ").map_or(l, |(node, v)| if v.trim() == "1" { node } else { "" }))
-                .filter(|n| !n.is_empty())
-                .collect();
-            format!("replica {}: {}", k + 1, nodes.join(" "))
+        .map(|(k, nodes)| {
+            let used: Vec<&str> = nodes.iter().filter(|n| n.1).map(|n| n.0).collect();
+            format!("replica {}: {}", k + 1, used.join(" "))
         })
         .collect();
-    println!("nodes in use at the end (drainpipe_elasticsearch_node_up 1): {}", up.join("; "));
+    println!("nodes in use at the end (drainpipe_elasticsearch_node_up 1): {}", in_use.join("; "));
     let cpu: f64 = replicas.iter().map(|r| r.cpu_before_restarts).sum();
     println!(
         "cost: {:.2} CPU-seconds per 1M lines over all replicas ({cpu:.1} s); peak RSS per replica {} MiB",
@@ -266,7 +263,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let mut failures = Vec::new();
     if lost + doubled + lines_lost + lines_doubled + unnumbered + without_frame_id > 0 || sent.frames.is_empty() {
-        failures.push(format!("{lost} lines lost and {doubled} stored twice of {answered} answered 2xx"));
+        failures.push(format!(
+            "of {answered} lines answered 2xx, per frame id {lost} lost and {doubled} doubled, per line \
+             {lines_lost} lost and {lines_doubled} doubled; {unnumbered} documents without a line number, \
+             {without_frame_id} without a frame id"
+        ));
     }
     if sent.failed > 0 {
         failures.push(format!("{} frames were refused for good or given up", sent.failed));
@@ -274,15 +275,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if sum("drainpipe_elasticsearch_node_failovers_total") == 0.0 {
         failures.push(format!("no replica moved a request off {} while it was stopped", args.node));
     }
-    let all_up = metrics.iter().all(|m| {
-        let up: Vec<f64> = m
-            .lines()
-            .filter(|l| l.starts_with("drainpipe_elasticsearch_node_up{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-            .collect();
-        up.len() == urls.len() && up.iter().all(|&v| v == 1.0)
-    });
-    if !all_up {
+    if !up.iter().all(|nodes| nodes.len() == urls.len() && nodes.iter().all(|n| n.1)) {
         failures.push(format!("not every replica sends to {} again", args.node));
     }
     if !failures.is_empty() {
@@ -420,13 +413,19 @@ async fn cluster_nodes(http: &reqwest::Client, urls: &[String]) -> anyhow::Resul
     Ok(v["number_of_nodes"].as_u64().unwrap_or(0))
 }
 
-/// Documents in `index` after a refresh, from the first node that answers.
-async fn count(http: &reqwest::Client, urls: &[String], index: &str) -> anyhow::Result<u64> {
+/// Documents of `namespace` after a refresh, from the first node that answers.
+async fn count(http: &reqwest::Client, urls: &[String], namespace: &str) -> anyhow::Result<u64> {
     for u in urls {
-        let _ = http.post(format!("{u}/{index}/_refresh")).send().await;
+        let _ = elasticsearch::refresh(http, u, namespace).await;
     }
-    let v: Value = first_answer(urls, |u| http.get(format!("{u}/{index}/_count"))).await?;
-    Ok(v["count"].as_u64().unwrap_or(0))
+    let mut last = None;
+    for u in urls {
+        match elasticsearch::count(http, u, namespace).await {
+            Ok(n) => return Ok(n),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no Elasticsearch URL")))
 }
 
 /// Documents per value of a keyword `field` (lower case), every value, page by page.
@@ -469,10 +468,11 @@ async fn first_answer(urls: &[String], request: impl Fn(&str) -> reqwest::Reques
     Err(last.map_or_else(|| anyhow::anyhow!("no Elasticsearch URL"), anyhow::Error::from))
 }
 
-/// The sum of every sample of a metric (each label set) in a Prometheus text page.
-fn sample_sum(text: &str, name: &str) -> f64 {
+/// Each node on a replica's `/metrics` and whether it is in use (`drainpipe_elasticsearch_node_up`).
+fn nodes_up(text: &str) -> Vec<(&str, bool)> {
     text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .filter_map(|l| l.strip_prefix("drainpipe_elasticsearch_node_up{node=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(node, v)| (node, v.trim() == "1"))
+        .collect()
 }

@@ -125,8 +125,9 @@ async fn send_frame(
 }
 
 /// Sends frame `n` until it is answered 2xx (`Some` with the last attempt's latency and the
-/// `x-served-by` header), refused for good, or given up after [`ATTEMPTS`]. The first attempt's latency counts from `first`
-/// (at a fixed rate, when it was due: a sender running late is not a fast answer).
+/// `x-served-by` header), refused for good, or given up after [`ATTEMPTS`]. The first
+/// attempt's latency counts from `first` (at a fixed rate, when it was due: a sender running
+/// late is not a fast answer).
 async fn until_2xx(
     client: &reqwest::Client,
     url: &str,
