@@ -1,6 +1,7 @@
 //! The bulk indexer against a fault-injecting stand-in for Elasticsearch (a test-only HTTP
 //! server that answers `_bulk` from a script): item-level 429s, 409s and mapping errors inside
-//! a 200, a whole-request 429 storm, a dead-letter index that refuses. A real Elasticsearch
+//! a 200, a whole-request 429 storm, a dead-letter index that refuses; and plain stand-in
+//! nodes that stop and start on demand, for the client's choice of node. A real Elasticsearch
 //! cannot be made to answer like this on demand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use drainpipe_bulk_indexer::{Chunk, Client, DeadLetterConfig, IndexerConfig, IndexerReport, RetryPolicy};
+use drainpipe_bulk_indexer::{
+    Chunk, Client, ClientConfig, DeadLetterConfig, IndexerConfig, IndexerReport, RetryPolicy,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -304,4 +307,82 @@ async fn refused_credentials_are_retried_reported_and_cleared_when_accepted() {
     let report = tokio::time::timeout(Duration::from_secs(10), indexer).await.expect("indexer finishes").unwrap();
     assert_eq!((report.indexed, report.dead_lettered), (2, 0));
     assert_eq!(client.refusal(), None, "a 200 clears it");
+}
+
+/// A stand-in that answers every request `200 {}` on a connection of its own (no keep-alive,
+/// so stopping it refuses the next request at once), counting them. Aborting the returned
+/// task stops it.
+fn plain_node(listener: TcpListener, hits: Arc<AtomicUsize>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let hits = hits.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |_req: Request<hyper::body::Incoming>| {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}")))) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(false)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
+async fn listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// A port nothing listens on (for now).
+fn closed_port() -> (u16, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    (port, format!("http://127.0.0.1:{port}"))
+}
+
+/// With one node of three refusing connections, every request is answered, and the other two
+/// share the requests evenly (round robin over the nodes in use, not over all of them).
+#[tokio::test]
+async fn a_node_set_aside_leaves_its_share_evenly_to_the_others() {
+    let (a_hits, c_hits) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (a, a_url) = listener().await;
+    let (c, c_url) = listener().await;
+    let _a = plain_node(a, a_hits.clone());
+    let _c = plain_node(c, c_hits.clone());
+    let (_, b_url) = closed_port();
+    let config = ClientConfig { urls: vec![a_url, b_url, c_url], ..ClientConfig::default() };
+    let client = Client::with_config(&config).unwrap();
+    for _ in 0..60 {
+        client.health().await.expect("a node that answers takes every request");
+    }
+    let (a, c) = (a_hits.load(Ordering::SeqCst), c_hits.load(Ordering::SeqCst));
+    assert_eq!(a + c, 60);
+    assert!(a.abs_diff(c) <= 2, "uneven: {a} and {c}");
+}
+
+/// When the nodes in use refuse connections, the nodes set aside are tried before the request
+/// fails: here the node set aside has just come back and its probe is not due yet.
+#[tokio::test]
+async fn nodes_set_aside_are_tried_when_the_others_fail() {
+    let a_hits = Arc::new(AtomicUsize::new(0));
+    let (a, a_url) = listener().await;
+    let a_server = plain_node(a, a_hits.clone());
+    let (b_port, b_url) = closed_port();
+    let config = ClientConfig { urls: vec![a_url, b_url], ..ClientConfig::default() };
+    let client = Client::with_config(&config).unwrap();
+    // The second request meets the closed port first and sets it aside.
+    for _ in 0..2 {
+        client.health().await.unwrap();
+    }
+    assert_eq!(a_hits.load(Ordering::SeqCst), 2);
+    // Now the node set aside answers, and the one in use refuses.
+    let b_hits = Arc::new(AtomicUsize::new(0));
+    let _b = plain_node(TcpListener::bind(("127.0.0.1", b_port)).await.unwrap(), b_hits.clone());
+    a_server.abort();
+    let _ = a_server.await;
+    client.health().await.expect("the node set aside takes the request");
+    assert_eq!(b_hits.load(Ordering::SeqCst), 1);
 }
