@@ -67,9 +67,10 @@ fn hex_id(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<Vec<u8>> {
     if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(DecodeError(format!("{camel} is not hex")));
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| DecodeError(format!("{camel} is not hex"))))
+    let bad = || DecodeError(format!("{camel} is not hex"));
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| std::str::from_utf8(pair).ok().and_then(|pair| u8::from_str_radix(pair, 16).ok()).ok_or_else(bad))
         .collect()
 }
 
@@ -129,8 +130,8 @@ fn log_record(v: &Value) -> Result<LogRecord> {
 /// `SEVERITY_NUMBER_WARN2` → 14.
 fn severity_by_name(name: &str) -> i32 {
     let rest = name.trim_start_matches("SEVERITY_NUMBER_");
-    let (level, n) = match rest.char_indices().find(|(_, c)| c.is_ascii_digit()) {
-        Some((i, _)) => (&rest[..i], rest[i..].parse::<i32>().unwrap_or(1)),
+    let (level, n) = match rest.find(|c: char| c.is_ascii_digit()).and_then(|i| rest.split_at_checked(i)) {
+        Some((level, digits)) => (level, digits.parse::<i32>().unwrap_or(1)),
         None => (rest, 1),
     };
     let base = match level {

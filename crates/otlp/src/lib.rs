@@ -9,6 +9,17 @@
 //! reads; prost skips the rest): `opentelemetry-proto`'s message feature would bring tonic and
 //! the OpenTelemetry SDK along.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 mod json;
 pub mod proto;
 mod wire;
@@ -90,10 +101,15 @@ pub fn records(request: proto::ExportLogsServiceRequest) -> impl Iterator<Item =
 pub fn split_len(request: &proto::ExportLogsServiceRequest) -> usize {
     let mut total = 0;
     for rl in &request.resource_logs {
-        let resource = rl.resource.as_ref().map_or(0, |r| r.encoded_len() + 6);
+        let resource = rl.resource.as_ref().map_or(0, |r| r.encoded_len().saturating_add(6));
         for sl in &rl.scope_logs {
-            let scope = sl.scope.as_ref().map_or(0, |s| s.encoded_len() + 6);
-            total += sl.log_records.iter().map(|r| resource + scope + r.encoded_len() + 6).sum::<usize>();
+            // A resource and scope are repeated for each of their records, so the total can pass
+            // what the request itself holds by far: it saturates rather than wrap.
+            let scope = sl.scope.as_ref().map_or(0, |s| s.encoded_len().saturating_add(6));
+            let shared = resource.saturating_add(scope).saturating_add(6);
+            for r in &sl.log_records {
+                total = shared.saturating_add(r.encoded_len()).saturating_add(total);
+            }
         }
     }
     total
@@ -109,7 +125,7 @@ pub fn decoded_len_bound(body: &[u8], encoding: Encoding) -> Result<usize, Decod
             let records = wire::count_log_records(body).ok_or_else(|| {
                 DecodeError("not an OTLP logs export request (protobuf): truncated or malformed".to_owned())
             })?;
-            Ok(body.len() + records * (size_of::<LogRecord>() + size_of::<Record>()))
+            Ok(records.saturating_mul(size_of::<LogRecord>() + size_of::<Record>()).saturating_add(body.len()))
         }
     }
 }
