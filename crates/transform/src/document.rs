@@ -168,7 +168,7 @@ impl Document<'_> {
                 w.opt_str("scheme", r.protocol.as_deref());
                 w.close();
             }
-            if let Some(client) = r.fwd.first() {
+            if let Some(client) = r.client() {
                 w.object_str("source", "ip", client);
             }
         }

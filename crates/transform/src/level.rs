@@ -51,14 +51,20 @@ pub(crate) fn from_number(n: u64) -> Option<&'static str> {
     })
 }
 
-/// The level a Heroku error code means: `R14` (memory quota exceeded) is a warning; the other
-/// runtime errors that stop work (`R10`, `R15`, `R16`, `R17`), every router `H*` and Logplex
-/// `L*` code are errors. Other codes leave the syslog severity.
+/// The level a Heroku error code means (docs/fields.md): every router `H*` and Logplex `L*`
+/// code and the runtime errors that stop work or say the platform failed (`R10`, `R15`, `R16`,
+/// `R17`, `R99`) are errors; `R14` (memory quota exceeded) is a warning. Other codes (`R12` exit
+/// timeout, `R13` attach error), and a `code=` not shaped like one (a letter, then digits),
+/// leave the syslog severity.
 pub(crate) fn for_error_code(code: &str) -> Option<&'static str> {
-    match code.as_bytes().first()? {
-        b'H' | b'L' => Some("error"),
-        _ if code == "R14" => Some("warning"),
-        _ if matches!(code, "R10" | "R15" | "R16" | "R17") => Some("error"),
+    let (letter, number) = code.split_at_checked(1)?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match (letter, number) {
+        ("H" | "L", _) => Some("error"),
+        ("R", "14") => Some("warning"),
+        ("R", "10" | "15" | "16" | "17" | "99") => Some("error"),
         _ => None,
     }
 }
@@ -100,6 +106,9 @@ mod tests {
         assert_eq!(for_error_code("L10"), Some("error"));
         assert_eq!(for_error_code("R14"), Some("warning"));
         assert_eq!(for_error_code("R15"), Some("error"));
-        assert_eq!(for_error_code("R99"), None);
+        assert_eq!(for_error_code("R99"), Some("error"));
+        for not_an_error in ["R12", "R13", "R18", "H", "Hello", "L1x", "h12", ""] {
+            assert_eq!(for_error_code(not_an_error), None, "{not_an_error:?}");
+        }
     }
 }

@@ -200,8 +200,11 @@ impl Transformer {
             doc.dyno = r.dyno.as_deref();
         }
         doc.process_type = doc.dyno.and_then(dataset::process_type);
+        // The header's own failure (an RFC 3164 date it could not place) is named first, as it
+        // comes first in the line.
+        let failure = header.failure.map(Cow::Borrowed).or(failure.map(Cow::Owned));
         let failed = failure.is_some();
-        doc.failure = failure.map(Cow::Owned);
+        doc.failure = failure;
         written(&doc, dataset, failed, ctx, out)
     }
 }
@@ -233,9 +236,16 @@ fn typed_fields<'a>(doc: &mut Document<'a>, dataset: Dataset, msg: &'a str) -> O
     }
 }
 
-/// An error code (router `code=`, platform `Error R14`) sets the level.
+/// An error code (router `code=`, platform `Error R14`) sets the level. On a router line `at=`
+/// is Heroku's own judgment and wins (`at=warning code=H27` is a client that hung up, not an
+/// error): there the code decides only when the line has no `at=`.
 fn level_from_error_code(doc: &mut Document<'_>) {
-    let code = doc.router.as_ref().and_then(|r| r.code.as_deref()).or(doc.platform.as_ref().and_then(|p| p.error_code));
+    let code = match (&doc.router, &doc.platform) {
+        (Some(r), _) if r.at.is_some() => return,
+        (Some(r), _) => r.code.as_deref(),
+        (None, Some(p)) => p.error_code,
+        (None, None) => None,
+    };
     if let Some(level) = code.and_then(level::for_error_code) {
         doc.level = Some(Cow::Borrowed(level));
     }

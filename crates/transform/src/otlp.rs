@@ -80,7 +80,7 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
 
     let nanos = [record.time_unix_nano, record.observed_time_unix_nano].into_iter().find(|&n| n > 0);
     if let Some(n) = nanos.and_then(|n| i64::try_from(n).ok()) {
-        doc.timestamp = Some(Timestamp::from_unix(n.div_euclid(1_000_000_000), n.rem_euclid(1_000_000_000) as u32));
+        doc.timestamp = Some(Timestamp::from_unix_nanos(n));
     }
     // The body as text: a string as it is, a map (or anything else) as its JSON.
     let message: Cow<'_, str> = match record.body.as_ref().and_then(|b| b.value.as_ref()) {

@@ -16,8 +16,12 @@ pub(crate) struct Router<'a> {
     pub path: Option<Cow<'a, str>>,
     pub host: Option<Cow<'a, str>>,
     pub request_id: Option<Cow<'a, str>>,
-    /// Valid addresses of `fwd`, in order; the first is the client.
+    /// Valid addresses of `fwd`, in order.
     pub fwd: Vec<Cow<'a, str>>,
+    /// Whether the first entry of `fwd` was an address (then it is the client, `fwd[0]`);
+    /// `None` before any entry. After an entry that is not one (`unknown`), the next address is
+    /// a proxy's.
+    fwd_starts_with_address: Option<bool>,
     pub dyno: Option<Cow<'a, str>>,
     pub connect_ms: Option<u64>,
     pub service_ms: Option<u64>,
@@ -99,7 +103,9 @@ impl<'a> Router<'a> {
             }
         };
         for addr in parts {
-            if addr.parse::<IpAddr>().is_ok() {
+            let is_address = addr.parse::<IpAddr>().is_ok();
+            self.fwd_starts_with_address.get_or_insert(is_address);
+            if is_address {
                 self.fwd.push(addr);
             } else {
                 self.fail(format!("router fwd address {addr:?} is not an IP address"));
@@ -111,6 +117,11 @@ impl<'a> Router<'a> {
         if self.failure.is_none() {
             self.failure = Some(reason);
         }
+    }
+
+    /// The client's address (`source.ip`): the first entry of `fwd`, when that is an address.
+    pub(crate) fn client(&self) -> Option<&str> {
+        self.fwd.first().filter(|_| self.fwd_starts_with_address == Some(true)).map(|a| a.as_ref())
     }
 
     /// `url.path` and `url.query` from `path`.
@@ -160,6 +171,9 @@ mod tests {
         let r = Router::parse("status=abc fwd=\"unknown, 192.0.2.1\"");
         assert_eq!(r.status, None);
         assert_eq!(r.fwd, vec!["192.0.2.1"]);
+        assert_eq!(r.client(), None, "the first entry is not an address: 192.0.2.1 is a proxy");
         assert_eq!(r.failure.as_deref(), Some("router status=\"abc\" is not a number"));
+        let r = Router::parse("fwd=\"203.0.113.7, unknown\" fwd=\"10.0.0.1\"");
+        assert_eq!((r.client(), r.fwd.len()), (Some("203.0.113.7"), 2));
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Lines without VERSION are read as RFC 3164 (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`), as
 //! relays send them. Their timestamp has no year and no zone: it is taken as UTC, in the year
-//! that puts it no more than a day after the time the line was received.
+//! that puts it no more than a day after the time the line was received. A `Feb 29` with no
+//! 29 February in the year before that keeps the receive time, and the header says why.
 
 use crate::timestamp::Timestamp;
 
@@ -21,7 +22,11 @@ pub enum StructuredData {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header<'a> {
     pub priority: u8,
+    /// `None` for `-`, and for an RFC 3164 date that names no day near the receive time
+    /// (`failure` then says why).
     pub timestamp: Option<Timestamp>,
+    /// What in an otherwise readable header could not be used, and why.
+    pub failure: Option<&'static str>,
     pub hostname: Option<&'a str>,
     pub appname: Option<&'a str>,
     pub procid: Option<&'a str>,
@@ -86,13 +91,16 @@ pub fn parse(raw: &[u8], sd: StructuredData, received: Timestamp) -> Result<Head
     if sd == StructuredData::Present && !rest.is_empty() {
         rest = skip_structured_data(rest).ok_or(HeaderError::StructuredData)?;
     }
-    Ok(Header { priority, timestamp, hostname, appname, procid, msgid, msg: trim_newline(rest) })
+    Ok(Header { priority, timestamp, failure: None, hostname, appname, procid, msgid, msg: trim_newline(rest) })
 }
 
 /// `Mmm dd hh:mm:ss [HOSTNAME] TAG[[PID]][:] MSG`.
 fn parse_rfc3164(priority: u8, s: &[u8], received: Timestamp) -> Option<Header<'_>> {
     let ts = s.get(..15)?;
-    let timestamp = Timestamp::from_rfc3164(ts, received)?;
+    let (timestamp, failure) = match Timestamp::from_rfc3164(ts, received)? {
+        Ok(t) => (Some(t), None),
+        Err(why) => (None, Some(why)),
+    };
     let rest = s.get(15..)?.strip_prefix(b" ").unwrap_or(&[]);
     let (first, after_first) = token(rest);
     // No HOSTNAME when the first word is already the tag (`app[12]:` or `app:`).
@@ -112,15 +120,7 @@ fn parse_rfc3164(priority: u8, s: &[u8], received: Timestamp) -> Option<Header<'
     }
     rest = rest.strip_prefix(b":").unwrap_or(rest);
     rest = rest.strip_prefix(b" ").unwrap_or(rest);
-    Some(Header {
-        priority,
-        timestamp: Some(timestamp),
-        hostname,
-        appname,
-        procid,
-        msgid: None,
-        msg: trim_newline(rest),
-    })
+    Some(Header { priority, timestamp, failure, hostname, appname, procid, msgid: None, msg: trim_newline(rest) })
 }
 
 /// Removes the one trailing `\n` (and a `\r` before it) that ends a Logplex message.

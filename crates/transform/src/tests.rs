@@ -93,6 +93,95 @@ fn router_error_level_and_empty_dyno() {
     assert_eq!(doc["heroku"].get("process_type"), None);
 }
 
+/// Router `at=` is Heroku's own judgment and wins; a code sets the level only without `at=`.
+#[test]
+fn router_at_wins_over_the_error_code() {
+    let level = |line: &str| {
+        let (doc, _) =
+            transform(&format!("<158>1 2025-03-14T09:26:41.324679+00:00 host heroku router - {line}\n"), &ctx());
+        (doc["log"]["level"].clone(), doc["error"]["code"].clone())
+    };
+    let h27 = "code=H27 desc=\"Client Request Interrupted\" method=POST path=\"/upload\" status=499";
+    assert_eq!(level(&format!("sock=client at=warning {h27}")), (json!("warning"), json!("H27")));
+    assert_eq!(level(&format!("at=info {h27}")), (json!("info"), json!("H27")));
+    assert_eq!(level(&format!("at=error {h27}")), (json!("error"), json!("H27")));
+    // No `at=` (or an empty one): the code decides.
+    assert_eq!(level(h27), (json!("error"), json!("H27")));
+    assert_eq!(level(&format!("at= {h27}")), (json!("error"), json!("H27")));
+    // A `code=` that is not a Heroku code sets nothing.
+    assert_eq!(level("code=Hello method=GET path=\"/\" status=200").0, json!("info"));
+}
+
+/// `source.ip` is the client: the first entry of `fwd`, and only when that entry is an address.
+#[test]
+fn source_ip_only_when_fwd_starts_with_an_address() {
+    let router = |fwd: &str| {
+        let raw = format!(
+            "<158>1 2025-03-14T09:26:37Z host heroku router - at=info method=GET path=\"/\" fwd=\"{fwd}\" status=200\n"
+        );
+        transform(&raw, &ctx()).0
+    };
+    let doc = router("unknown, 192.0.2.1");
+    assert_eq!(doc.get("source"), None, "192.0.2.1 is a proxy, not the client: {doc}");
+    assert_eq!(doc["heroku"]["router"]["fwd"], json!(["192.0.2.1"]));
+    assert_eq!(doc["tags"], json!([PARSE_FAILURE_TAG]));
+    let doc = router("203.0.113.7,unknown,10.0.0.1");
+    assert_eq!(doc["source"]["ip"], "203.0.113.7");
+    assert_eq!(doc["heroku"]["router"]["fwd"], json!(["203.0.113.7", "10.0.0.1"]));
+    let doc = router("2001:db8::7");
+    assert_eq!(doc["source"]["ip"], "2001:db8::7");
+}
+
+/// docs/fields.md: `H*`, `R10`, `R15`, `R16`, `R17`, `R99`, `L*` are errors, `R14` a warning;
+/// any other code (`R12`, `R13`) keeps the syslog severity.
+#[test]
+fn platform_error_codes_set_the_level() {
+    for (code, level) in [
+        ("H10", "error"),
+        ("R10", "error"),
+        ("R12", "notice"),
+        ("R13", "notice"),
+        ("R14", "warning"),
+        ("R15", "error"),
+        ("R16", "error"),
+        ("R17", "error"),
+        ("R99", "error"),
+        ("L10", "error"),
+    ] {
+        let raw = format!("<45>1 2025-03-14T09:26:17.134623+00:00 host heroku web.1 - Error {code} (Something)\n");
+        let (doc, _) = transform(&raw, &ctx());
+        assert_eq!(doc["error"]["code"], code);
+        assert_eq!(doc["log"]["level"], level, "{code}");
+    }
+}
+
+/// An RFC 3164 date names no year: it is read in the year up to a day after receipt. `Feb 29`
+/// with no 29 February in that year is not guessed into an older year: the receive time stands
+/// and the document says why; the rest of the header is still read.
+#[test]
+fn rfc3164_feb_29_outside_a_leap_year_uses_the_receive_time() {
+    let apps = HashMap::new();
+    let c = syslog_drain_ctx(&apps);
+    let (doc, outcome) = transform("<13>Feb 29 09:26:53 host app: not a leap year in 2025", &c);
+    assert_eq!(doc["@timestamp"], "2025-03-14T09:28:20.123456Z", "{doc}");
+    assert_eq!(outcome.timestamp, c.received_at);
+    assert_eq!(doc["tags"], json!([PARSE_FAILURE_TAG]));
+    assert_eq!(
+        doc["error"]["message"],
+        "RFC 3164 TIMESTAMP names no day in the year before it was received (Feb 29 outside a leap year)"
+    );
+    assert_eq!(doc["message"], "not a leap year in 2025");
+    assert_eq!((&doc["log"]["syslog"]["hostname"], &doc["log"]["syslog"]["appname"]), (&json!("host"), &json!("app")));
+    // Within that year, 29 February is read as usual.
+    let jan = Context { received_at: Timestamp::parse_rfc3339(b"2025-01-10T00:00:00Z").unwrap(), ..c.clone() };
+    let (doc, _) = transform("<13>Feb 29 09:26:53 host app: last year's leap day", &jan);
+    assert_eq!(doc["@timestamp"], "2024-02-29T09:26:53Z");
+    assert_eq!(doc.get("tags"), None);
+    let leap = Context { received_at: Timestamp::parse_rfc3339(b"2028-02-28T23:30:00Z").unwrap(), ..c };
+    let (doc, _) = transform("<13>Feb 29 00:10:00 host app: a sender's clock a little ahead", &leap);
+    assert_eq!(doc["@timestamp"], "2028-02-29T00:10:00Z");
+}
+
 #[test]
 fn app_line_takes_dyno_from_procid() {
     let raw = "<190>1 2025-03-14T10:26:53.000001+01:00 host app worker.3 - Processing job 42\n";
@@ -326,7 +415,7 @@ mod otlp {
         };
         let (doc, outcome) = transform_record(record, fir_resource());
         assert_eq!(outcome.dataset, Some(Dataset::App));
-        assert_eq!(doc["@timestamp"], "2024-11-24T10:00:00.123456Z", "microseconds, as every document");
+        assert_eq!(doc["@timestamp"], "2024-11-24T10:00:00.123456789Z", "the nanoseconds the record came with");
         assert_eq!(doc["message"], "payment retried");
         assert_eq!(doc["log"]["level"], "warning");
         assert_eq!(doc["service"]["name"], "shop");
@@ -370,7 +459,7 @@ mod otlp {
         };
         let (doc, outcome) = transform_record(record, Resource { attributes: vec![text("heroku.app.name", "shop")] });
         assert_eq!(outcome.dataset, Some(Dataset::Router));
-        assert_eq!(doc["@timestamp"], "2024-11-24T10:00:00.000000Z", "observed time when there is no time");
+        assert_eq!(doc["@timestamp"], "2024-11-24T10:00:00.000000000Z", "observed time when there is no time");
         assert_eq!(doc["http"]["response"]["status_code"], 503);
         assert_eq!(doc["log"]["level"], "error");
         assert_eq!(doc["heroku"]["dyno"], "web.2");

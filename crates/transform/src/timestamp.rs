@@ -1,5 +1,5 @@
 //! RFC 3339 timestamps: parsed without allocation, converted to UTC, written back with the
-//! fraction digits they came with (so microseconds survive into `date_nanos`).
+//! fraction digits they came with (up to nanoseconds, all of which `date_nanos` holds).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,10 +17,22 @@ pub struct Timestamp {
 const MIN_SECS: i64 = 0;
 const MAX_SECS: i64 = 9_223_372_036; // i64::MAX nanoseconds, in seconds
 
+/// Why an RFC 3164 `Feb 29` got the receive time (`error.message`).
+const NO_LEAP_DAY: &str =
+    "RFC 3164 TIMESTAMP names no day in the year before it was received (Feb 29 outside a leap year)";
+
 impl Timestamp {
     /// `secs` since the Unix epoch plus `nanos`, printed with microseconds.
     pub fn from_unix(secs: i64, nanos: u32) -> Timestamp {
         Timestamp { secs, nanos: nanos.min(999_999_999), digits: 6 }
+    }
+
+    /// Nanoseconds since the Unix epoch (an OTLP `timeUnixNano`), printed with all nine fraction
+    /// digits: the precision it came with, which `date_nanos` holds.
+    pub fn from_unix_nanos(nanos: i64) -> Timestamp {
+        let secs = nanos.div_euclid(1_000_000_000);
+        let nanos = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
+        Timestamp { secs, nanos, digits: 9 }
     }
 
     pub fn now() -> Timestamp {
@@ -107,8 +119,14 @@ impl Timestamp {
     }
 
     /// Parses an RFC 3164 `Mmm dd hh:mm:ss` (day padded with a space or a zero) as UTC, in the
-    /// year that puts it at most a day after `received`.
-    pub fn from_rfc3164(s: &[u8], received: Timestamp) -> Option<Timestamp> {
+    /// year that puts it at most a day after `received`: the latest such instant, which is always
+    /// within the year before (the one window in which a date without a year names one day).
+    ///
+    /// `None` when `s` is not such a timestamp (or names a day no year has, `Apr 31`).
+    /// `Some(Err(why))` for `Feb 29` when that window holds no 29 February: choosing an older
+    /// leap year would be a guess (and date the line years back, out of every recent search), so
+    /// the caller keeps the receive time and reports why.
+    pub fn from_rfc3164(s: &[u8], received: Timestamp) -> Option<Result<Timestamp, &'static str>> {
         const MONTHS: [&[u8; 3]; 12] =
             [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
         if s.len() != 15 || s[3] != b' ' || s[6] != b' ' || s[9] != b':' || s[12] != b':' {
@@ -123,17 +141,26 @@ impl Timestamp {
         if hour > 23 || minute > 59 || second > 60 || day == 0 {
             return None;
         }
+        if day > days_in_month(2000, month) {
+            return None; // 2000 was a leap year: no year has this day
+        }
+        let latest = received.secs.saturating_add(86_400);
         let (year, _, _) = civil_from_days(received.secs.div_euclid(86_400));
         for y in [year + 1, year, year - 1] {
             if day > days_in_month(y, month) {
                 continue;
             }
             let secs = days_from_civil(y, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-            if secs <= received.secs + 86_400 && (MIN_SECS..=MAX_SECS).contains(&secs) {
-                return Some(Timestamp { secs, nanos: 0, digits: 0 });
+            if secs > latest {
+                continue;
             }
+            // Any other date recurs within 366 days, so only a 29 February can be older.
+            if secs <= latest.saturating_sub(366 * 86_400) {
+                break;
+            }
+            return (MIN_SECS..=MAX_SECS).contains(&secs).then_some(Ok(Timestamp { secs, nanos: 0, digits: 0 }));
         }
-        None
+        Some(Err(NO_LEAP_DAY))
     }
 
     /// Appends `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
@@ -273,6 +300,44 @@ mod tests {
             "2025-03-14T09:26:53Z junk",
         ] {
             assert_eq!(Timestamp::parse_rfc3339(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn unix_nanos_keep_all_nine_digits() {
+        let mut out = Vec::new();
+        Timestamp::from_unix_nanos(1_732_442_400_123_456_789).write_rfc3339(&mut out);
+        assert_eq!(out, b"2024-11-24T10:00:00.123456789Z");
+        out.clear();
+        Timestamp::from_unix_nanos(1_732_442_400_000_000_001).write_rfc3339(&mut out);
+        assert_eq!(out, b"2024-11-24T10:00:00.000000001Z");
+        assert_eq!(Timestamp::from_unix_nanos(i64::MAX).unix_nanos(), i64::MAX);
+    }
+
+    #[test]
+    fn rfc3164_dates_fall_in_the_year_up_to_a_day_after_receipt() {
+        let at = |s: &str, received: &str| {
+            let received = Timestamp::parse_rfc3339(received.as_bytes()).unwrap();
+            Timestamp::from_rfc3164(s.as_bytes(), received).map(|r| {
+                r.map(|t| {
+                    let mut out = Vec::new();
+                    t.write_rfc3339(&mut out);
+                    String::from_utf8(out).unwrap()
+                })
+            })
+        };
+        let ok = |s: &str| Some(Ok(s.to_owned()));
+        assert_eq!(at("Mar 15 11:00:00", "2025-03-14T12:00:00Z"), ok("2025-03-15T11:00:00Z"), "a day ahead");
+        assert_eq!(at("Mar 15 13:00:00", "2025-03-14T12:00:00Z"), ok("2024-03-15T13:00:00Z"), "else a year back");
+        assert_eq!(at("Feb 29 09:00:00", "2025-01-10T00:00:00Z"), ok("2024-02-29T09:00:00Z"));
+        assert_eq!(at("Feb 29 09:00:00", "2024-12-31T23:00:00Z"), ok("2024-02-29T09:00:00Z"));
+        assert_eq!(at("Feb 29 00:10:00", "2028-02-28T23:30:00Z"), ok("2028-02-29T00:10:00Z"));
+        for received in ["2025-03-14T12:00:00Z", "2026-06-01T00:00:00Z", "2027-12-31T00:00:00Z", "2101-03-01T00:00:00Z"]
+        {
+            assert_eq!(at("Feb 29 09:00:00", received), Some(Err(NO_LEAP_DAY)), "{received}");
+        }
+        for not_a_day in ["Apr 31 09:00:00", "Feb 30 09:00:00", "Feb 00 09:00:00"] {
+            assert_eq!(at(not_a_day, "2024-03-14T12:00:00Z"), None, "{not_a_day}");
         }
     }
 
