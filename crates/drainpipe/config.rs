@@ -430,7 +430,7 @@ impl ElasticsearchOptions {
 
     /// Where documents Elasticsearch will never take are kept.
     pub fn dead_letter_stream(&self) -> String {
-        format!("logs-heroku.deadletter-{}", self.namespace.0)
+        crate::pipeline::Target::dead_letter_stream(&self.namespace.0)
     }
 }
 

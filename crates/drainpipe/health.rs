@@ -1,6 +1,6 @@
 //! `/healthz`, `/readyz` and `/metrics`, and the probe that keeps readiness current.
 //!
-//! `/healthz` says the process runs. `/readyz` says drainpipe should get traffic: it is
+//! `/healthz` says the process runs, and fails (503, naming it) once a task it needs stopped. `/readyz` says drainpipe should get traffic: it is
 //! accepting drains (not shutting down, and the spool or the memory queue has room). Whether
 //! Elasticsearch answers is reported beside it (in the body, and as
 //! `drainpipe_elasticsearch_reachable`) but does not decide it: during an outage the spool is
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::metrics;
 use crate::serve::Phase;
+use crate::supervise::Supervisor;
 
 /// Elasticsearch counts as answering when it answered this recently.
 pub const READY_WINDOW: Duration = Duration::from_secs(15);
@@ -38,12 +39,17 @@ pub struct Readiness {
     pub budget: MemoryBudget,
     /// Past `Running`, a draining replica takes no new traffic.
     pub phase: watch::Receiver<Phase>,
+    /// A task drainpipe needs that stopped fails `/healthz` and `/readyz`.
+    pub supervisor: Supervisor,
 }
 
 impl Readiness {
     /// `Err` names why drainpipe does not accept drains now. `Ok` carries Elasticsearch's
     /// state, for the body.
     pub fn check(&self) -> Result<String, String> {
+        if let Some(failed) = self.supervisor.failure() {
+            return Err(failed.to_string());
+        }
         if *self.phase.borrow() != Phase::Running {
             return Err("shutting down".to_owned());
         }
@@ -99,7 +105,10 @@ pub fn routes(readiness: Readiness, with_metrics: bool) -> ExtraRoutes {
         }
         let text = "text/plain; charset=utf-8";
         let (status, content_type, body) = match path {
-            "/healthz" => (StatusCode::OK, text, Bytes::from_static(b"ok\n")),
+            "/healthz" => match readiness.supervisor.failure() {
+                None => (StatusCode::OK, text, Bytes::from_static(b"ok\n")),
+                Some(failed) => (StatusCode::SERVICE_UNAVAILABLE, text, Bytes::from(format!("failing: {failed}\n"))),
+            },
             "/readyz" => match readiness.check() {
                 Ok(es) => (StatusCode::OK, text, Bytes::from(format!("ready\n{es}\n"))),
                 Err(why) => (
@@ -122,4 +131,35 @@ pub fn routes(readiness: Readiness, with_metrics: bool) -> ExtraRoutes {
         r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
         Some(r)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn healthz_and_readyz_fail_naming_the_task_once_one_stopped() {
+        let (_phase_tx, phase) = watch::channel(Phase::Running);
+        let (supervisor, _ended) = Supervisor::new(phase.clone());
+        let readiness = Readiness {
+            client: Client::new("http://127.0.0.1:9").unwrap(),
+            spool: None,
+            queue: None,
+            budget: MemoryBudget::new(1 << 20),
+            phase,
+            supervisor: supervisor.clone(),
+        };
+        let routes = routes(readiness, false);
+        let get = |path: &str| routes(&Method::GET, path).unwrap();
+        assert_eq!(get("/healthz").status(), StatusCode::OK);
+        assert_eq!(get("/readyz").status(), StatusCode::OK);
+        tokio::spawn(supervisor.watch("pipeline", async {})).await.unwrap();
+        for path in ["/healthz", "/readyz"] {
+            let answer = get(path);
+            assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            let body = http_body_util::BodyExt::collect(answer.into_body()).await.unwrap().to_bytes();
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains("the pipeline task stopped: it returned"), "{path}: {body}");
+        }
+    }
 }

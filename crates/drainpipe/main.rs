@@ -10,11 +10,13 @@ mod health;
 mod healthcheck;
 mod metrics;
 mod online;
+mod panic_guard;
 mod pipeline;
 mod replay;
 mod search;
 mod serve;
 mod setup;
+mod supervise;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -151,6 +153,7 @@ fn main() -> ExitCode {
         Command::Healthcheck(_) | Command::Completions { .. } | Command::Man { .. } => LogFormat::Text,
     };
     init_logging(log_format);
+    panic_guard::install_hook();
     let result = match cli.command {
         Command::Serve(options) => serve(options),
         Command::CheckConfig(args) => check_config(&args),

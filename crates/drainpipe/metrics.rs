@@ -25,6 +25,24 @@ static PARSE_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     every_dataset(IntCounterVec::new(opts, &["dataset"]).expect("valid metric"))
 });
 
+/// Messages the transform panicked on: each was dead-lettered raw and the pipeline went on.
+pub static TRANSFORM_PANICS: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new(
+        "drainpipe_transform_panics_total",
+        "Messages the transform failed on with a panic (a bug): each is dead-lettered with its raw line",
+    )
+    .expect("valid metric")
+});
+
+/// Long-lived tasks that ended while the process was running (it then stops, non-zero).
+pub static TASK_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "drainpipe_task_failures_total",
+        "Long-lived tasks that ended or panicked while drainpipe was running, by task",
+    );
+    IntCounterVec::new(opts, &["task"]).expect("valid metric")
+});
+
 /// Messages Logplex says it dropped before they reached drainpipe (the counts in L10 notices).
 static LOGPLEX_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     IntCounter::new(
@@ -124,8 +142,10 @@ pub fn observe_lag(timestamps: &[f64]) {
 /// starts at zero, so rates and alerts work from the first scrape. Once per process.
 pub fn register_all() -> prometheus::Result<()> {
     let registry = prometheus::default_registry();
-    let own: [Box<dyn prometheus::core::Collector>; 7] = [
+    let own: [Box<dyn prometheus::core::Collector>; 9] = [
         Box::new(DOCUMENTS.clone()),
+        Box::new(TRANSFORM_PANICS.clone()),
+        Box::new(TASK_FAILURES.clone()),
         Box::new(PARSE_FAILURES.clone()),
         Box::new(LOGPLEX_DROPPED.clone()),
         Box::new(INDEXING_LAG.clone()),

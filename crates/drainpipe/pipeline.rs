@@ -5,15 +5,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drainpipe_bulk_indexer::{Backoff, Chunk};
-use drainpipe_ingest::{DrainTokens, Frame, FrameSink, Protocol, Rejected};
+use drainpipe_bulk_indexer::{Backoff, Chunk, DeadLetter};
+use drainpipe_ingest::{DrainTokens, Frame, FrameSink, LogThrottle, Protocol, Rejected};
 use drainpipe_spool::{Spool, SpoolError, SpoolReader};
 use drainpipe_transform::{
-    AppForToken, Context, Dataset, DocumentId, FrameKey, FrameSeed, StructuredData, Timestamp, Transformer,
+    AppForToken, Context, Dataset, DocumentId, FrameKey, FrameSeed, Outcome, StructuredData, Timestamp, Transformer,
 };
 use tokio::sync::{mpsc, watch};
 
-use crate::{frame_codec, metrics};
+use crate::{frame_codec, metrics, panic_guard};
 
 /// Where the receivers hand frames: the durable spool, or (without `--spool-dir`) a bounded
 /// in-memory queue. Full means 503 with `Retry-After` for HTTPS, and no reading for syslog.
@@ -170,6 +170,8 @@ pub struct Target {
     /// The data stream of each dataset, in the order of `Dataset::ALL`:
     /// `logs-heroku.router-<namespace>`, …
     streams: Vec<String>,
+    /// `logs-heroku.deadletter-<namespace>`: where a message the transform failed on goes.
+    dead_letters: String,
     /// The drain-token list the HTTPS receiver checks, for syslog drains' tokens (HTTPS
     /// frames arrive with their app already found).
     pub drain_tokens: Arc<DrainTokens>,
@@ -178,7 +180,13 @@ pub struct Target {
 impl Target {
     pub fn new(namespace: &str, drain_tokens: Arc<DrainTokens>) -> Target {
         let streams = Dataset::ALL.iter().map(|d| format!("logs-{}-{namespace}", d.as_str())).collect();
-        Target { namespace: namespace.to_owned(), streams, drain_tokens }
+        let dead_letters = Target::dead_letter_stream(namespace);
+        Target { namespace: namespace.to_owned(), streams, dead_letters, drain_tokens }
+    }
+
+    /// The dead-letter stream of `namespace`.
+    pub fn dead_letter_stream(namespace: &str) -> String {
+        format!("logs-heroku.deadletter-{namespace}")
     }
 
     /// Where a document of `dataset` goes (a message that was not syslog is the app's).
@@ -417,15 +425,29 @@ pub async fn send_frame(
         let cut_from = cuts.next_if(|(p, _)| *p == position).map(|(_, full)| *full);
         let open = chunks.open(&frame_done);
         open.chunk.push_with(id.as_str(), frame.body.slice(frame.messages[position].clone()), |out| {
-            let outcome = match (frame.protocol, cut_from) {
-                (Protocol::Otlp, _) => transformer.transform_otlp(raw, &ctx, out),
-                (_, None) => transformer.transform(raw, &ctx, out),
-                (_, Some(full)) => transformer.transform_cut(raw, full, &ctx, out),
+            let start = out.len();
+            #[cfg(debug_assertions)]
+            panic_guard::injected_fault(raw, false);
+            let transformed = panic_guard::guarded(|| {
+                #[cfg(debug_assertions)]
+                panic_guard::injected_fault(raw, true);
+                match (frame.protocol, cut_from) {
+                    (Protocol::Otlp, _) => transformer.transform_otlp(raw, &ctx, out),
+                    (_, None) => transformer.transform(raw, &ctx, out),
+                    (_, Some(full)) => transformer.transform_cut(raw, full, &ctx, out),
+                }
+            });
+            let (outcome, stream) = match transformed {
+                Ok(outcome) => (outcome, target.stream(outcome.dataset)),
+                Err(caught) => {
+                    out.truncate(start);
+                    dead_letter_panic(transformer, raw, id.as_str(), &caught, &ctx, target, out)
+                }
             };
             tally.record(&outcome);
             let ts = outcome.timestamp;
             open.timestamps.push(ts.unix_seconds() as f64 + f64::from(ts.subsec_nanos()) / 1e9);
-            target.stream(outcome.dataset)
+            stream
         });
         if chunks.is_full() {
             chunks.flush().await?;
@@ -433,6 +455,54 @@ pub async fn send_frame(
     }
     frame_done.finish_one();
     Ok(())
+}
+
+/// Logs a caught transform panic at most this often (each is counted and dead-lettered).
+static PANIC_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+
+/// A message the transform panicked on, as a dead letter in `out`: its raw line, the panic as
+/// the reason, and the document it is stored as by `deadletter replay` (the line kept raw,
+/// tagged). The pipeline goes on with the next message. Returns the outcome to count and the
+/// stream the entry goes to.
+fn dead_letter_panic<'t>(
+    transformer: &mut Transformer,
+    raw: &[u8],
+    id: &str,
+    caught: &panic_guard::Caught,
+    ctx: &Context<'_>,
+    target: &'t Target,
+    out: &mut Vec<u8>,
+) -> (Outcome, &'t str) {
+    metrics::TRANSFORM_PANICS.inc();
+    if let Some(held_back) = PANIC_LOG.allow() {
+        tracing::error!(
+            panic = %caught,
+            id,
+            bytes = raw.len(),
+            held_back,
+            "the transform panicked on a message (a bug: please report it); the message is dead-lettered raw and delivery goes on"
+        );
+    }
+    let reason = format!("the transform panicked: {caught}");
+    let mut source = Vec::new();
+    // The raw document writes no parsed field; should even it fail, the entry keeps the line.
+    let outcome = panic_guard::guarded(|| transformer.transform_raw(raw, &reason, ctx, &mut source))
+        .unwrap_or_else(|_| {
+            source.clear();
+            Outcome { dataset: Some(Dataset::App), failure: Some("the transform failed"), timestamp: ctx.received_at, logplex_dropped: None }
+        });
+    let letter = DeadLetter {
+        index: target.stream(Some(Dataset::App)).to_owned(),
+        id: id.to_owned(),
+        source,
+        original: raw.to_vec(),
+        status: 0,
+        kind: "transform_panic".to_owned(),
+        reason,
+        attempts: 0,
+    };
+    out.extend_from_slice(letter.document().to_string().as_bytes());
+    (outcome, &target.dead_letters)
 }
 
 /// What the transform needs to know of the frame a message came in.
@@ -504,6 +574,65 @@ mod tests {
             stream: Some(StreamPosition { stream: 42, first }),
             ..Frame::new(Protocol::Syslog, Bytes::from(body), messages)
         }
+    }
+
+    /// The chunks `send_frame` makes of `frame`, flushed, and whether the frame was done.
+    async fn chunks_of(frame: &Frame, transformer: &mut Transformer) -> (Vec<Chunk>, bool) {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let mut chunker = Chunker::new(tx, 1000, 1 << 20);
+        let done = Arc::new(AtomicUsize::new(0));
+        let counter = done.clone();
+        send_frame(transformer, frame, &target(), &mut chunker, move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .await
+        .unwrap();
+        chunker.flush().await.unwrap();
+        drop(chunker);
+        let mut chunks = Vec::new();
+        while let Some(mut c) = rx.recv().await {
+            (c.take_on_done().unwrap())();
+            chunks.push(c);
+        }
+        (chunks, done.load(Ordering::SeqCst) == 1)
+    }
+
+    #[tokio::test]
+    async fn a_message_the_transform_panics_on_is_dead_lettered_raw_and_the_rest_go_on() {
+        panic_guard::install_hook();
+        let poison = "<190>1 2025-03-14T09:26:53Z host heroku web.1 - - Error POISON R14\n";
+        let good = "<190>1 2025-03-14T09:26:53Z host app web.1 - - hello\n";
+        let frame = syslog_frame(&[good, poison, good], 0);
+        panic_guard::TEST_FAULT.with(|f| *f.borrow_mut() = Some((b"POISON".to_vec(), false)));
+        let before = metrics::TRANSFORM_PANICS.get();
+        let mut transformer = Transformer::new();
+        let (chunks, done) = chunks_of(&frame, &mut transformer).await;
+        // The same transformer, after a panic, still works for the next frame.
+        let (after, _) = chunks_of(&syslog_frame(&[good], 3), &mut transformer).await;
+        panic_guard::TEST_FAULT.with(|f| *f.borrow_mut() = None);
+        assert!(done, "the frame completes, so its spool record is acknowledged");
+        assert_eq!(metrics::TRANSFORM_PANICS.get() - before, 1);
+        let c = &chunks[0];
+        assert_eq!(c.len(), 3);
+        assert_eq!([c.index_of(0), c.index_of(1), c.index_of(2)], ["logs-heroku.app-test", "logs-heroku.deadletter-test", "logs-heroku.app-test"]);
+        let letter: serde_json::Value = serde_json::from_slice(c.source(1)).unwrap();
+        assert_eq!(letter["message"], poison);
+        assert_eq!(letter["error"]["type"], "transform_panic");
+        let reason = letter["error"]["message"].as_str().unwrap();
+        assert!(reason.contains("injected fault") && reason.contains("panic_guard.rs"), "{reason}");
+        assert_eq!(letter["deadletter"]["index"], "logs-heroku.app-test");
+        assert_eq!(letter["deadletter"]["id"], c.id(1));
+        // What `deadletter replay` stores: the line kept raw, tagged.
+        let stored: serde_json::Value = serde_json::from_str(letter["deadletter"]["document"].as_str().unwrap()).unwrap();
+        assert_eq!(stored["message"], poison.trim_end());
+        assert!(stored["tags"].as_array().unwrap().iter().any(|t| t == drainpipe_transform::PARSE_FAILURE_TAG), "{stored}");
+        for i in [0, 2] {
+            let doc: serde_json::Value = serde_json::from_slice(c.source(i)).unwrap();
+            assert_eq!(doc["message"], "hello");
+        }
+        assert_eq!(after[0].len(), 1);
+        let doc: serde_json::Value = serde_json::from_slice(after[0].source(0)).unwrap();
+        assert_eq!(doc["message"], "hello");
     }
 
     #[tokio::test]

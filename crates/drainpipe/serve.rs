@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::config::{ListenAddr, ServeOptions};
 use crate::pipeline::{self, Handoff, HandoffCloser, Target};
+use crate::supervise::{self, Supervisor};
 use crate::{health, metrics, setup};
 
 /// Frames waiting for the transform, at most (besides the byte bound, `--queue-max-bytes`);
@@ -35,25 +36,39 @@ pub enum Phase {
 
 pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let mut background = JoinSet::new();
+    let (phase_tx, phase) = watch::channel(Phase::Running);
+    let (supervisor, mut ended) = Supervisor::new(phase.clone());
     // First of all: from here on SIGHUP reloads instead of killing the process.
-    let cert = reload_on_sighup(&options, &mut background)?;
+    let cert = reload_on_sighup(&options, &supervisor, &mut background)?;
     let signal = shutdown_signal();
     if let Err(e) = metrics::register_all() {
         tracing::error!(error = %e, "registering metrics failed; /metrics may be incomplete");
     }
     let client = options.elasticsearch.client()?;
     let listeners = Listeners::bind(&options, cert).await?;
-    let (phase_tx, phase) = watch::channel(Phase::Running);
     let target = Target::new(&options.elasticsearch.namespace.0, Arc::new(options.receive.drain_tokens()));
     tracing::info!(elasticsearch = client.url(), data_streams = %target.pattern(), "starting");
-    let delivery = Delivery::start(&options, client.clone(), target.clone(), phase.clone(), &mut background)?;
+    let delivery = Delivery::start(&options, client.clone(), target.clone(), &supervisor, &mut background)?;
     let budget = MemoryBudget::new(options.receive.queue_max_bytes.0);
-    let readiness = delivery.readiness(&options, client.clone(), budget, phase.clone());
-    background.spawn(health::probe(client));
+    let readiness = delivery.readiness(&options, client.clone(), budget, supervisor.clone());
+    background.spawn(supervisor.watch("elasticsearch probe", health::probe(client)));
     let handoff = delivery.handoff.clone();
-    let receivers = start_receivers(&options, listeners, handoff, &target, readiness, phase)?;
-    signal.await;
-    shut_down(options.delivery.shutdown_timeout.0, phase_tx, receivers, delivery, background).await
+    let receivers = start_receivers(&options, listeners, handoff, &target, readiness, &supervisor)?;
+    // Until SIGTERM, or a task drainpipe cannot run without stops (then exit non-zero, soon,
+    // so that the platform restarts it: frames it accepted are in the spool).
+    let failed = tokio::select! {
+        () = signal => None,
+        Some(ended) = ended.recv() => Some(ended),
+    };
+    let timeout = options.delivery.shutdown_timeout.0;
+    let Some(failed) = failed else {
+        return shut_down(timeout, phase_tx, receivers, delivery, background).await;
+    };
+    let stopped = shut_down(timeout.min(supervise::EXIT_WITHIN), phase_tx, receivers, delivery, background).await;
+    if let Err(e) = stopped {
+        tracing::error!(error = %e, "while stopping");
+    }
+    Err(anyhow::anyhow!("{failed}"))
 }
 
 /// Every listener, bound before anything is served (so a taken port fails the start), and
@@ -108,14 +123,14 @@ impl Delivery {
         options: &ServeOptions,
         client: Client,
         target: Target,
-        phase: watch::Receiver<Phase>,
+        supervisor: &Supervisor,
         background: &mut JoinSet<()>,
     ) -> anyhow::Result<Delivery> {
         let (chunk_tx, chunk_rx) = mpsc::channel(pipeline::CHUNKS_WAITING);
         let (indexer_config, retention) = (options.indexer_config(), options.elasticsearch.retention.clone());
         let manage_templates = options.delivery.manage_templates;
         let chunks = pipeline::Chunker::new(chunk_tx, indexer_config.max_docs, indexer_config.max_bytes);
-        let indexer = tokio::spawn(async move {
+        let indexer = tokio::spawn(supervisor.watch("indexer", async move {
             if !manage_templates {
                 tracing::info!("--manage-templates false: the index templates are left to whoever manages them");
             } else {
@@ -129,22 +144,23 @@ impl Delivery {
                 }
             }
             Ok(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await)
-        });
+        }));
         let Some(spool_config) = options.spool_config() else {
             tracing::warn!(
                 "no --spool-dir: accepted frames wait in a bounded in-memory queue, and a crash loses what has not reached Elasticsearch"
             );
             let (frame_tx, frame_rx) = mpsc::channel(QUEUE_FRAMES);
-            let pipeline = tokio::spawn(pipeline::run(frame_rx, chunks, target));
+            let pipeline = tokio::spawn(supervisor.watch("pipeline", pipeline::run(frame_rx, chunks, target)));
             let queue = Some(frame_tx.downgrade());
             let (handoff, closer) = Handoff::memory(frame_tx);
             return Ok(Delivery { handoff, closer, spool: None, queue, pipeline, indexer });
         };
         let (spool, reader) = open_spool(spool_config?)?;
-        let stop_reading = reached(phase, Phase::StopReading);
+        let stop_reading = reached(supervisor.phase(), Phase::StopReading);
         let drain = options.delivery.spool_ephemeral;
-        let pipeline = tokio::spawn(pipeline::run_spooled(reader, spool.clone(), chunks, target, stop_reading, drain));
-        background.spawn(update_spool_metrics(spool.clone()));
+        let run = pipeline::run_spooled(reader, spool.clone(), chunks, target, stop_reading, drain);
+        let pipeline = tokio::spawn(supervisor.watch("pipeline", run));
+        background.spawn(supervisor.watch("spool metrics", update_spool_metrics(spool.clone())));
         let (handoff, closer) = Handoff::spool(spool.clone());
         Ok(Delivery { handoff, closer, spool: Some(spool), queue: None, pipeline, indexer })
     }
@@ -154,14 +170,15 @@ impl Delivery {
         options: &ServeOptions,
         client: Client,
         budget: MemoryBudget,
-        phase: watch::Receiver<Phase>,
+        supervisor: Supervisor,
     ) -> health::Readiness {
         health::Readiness {
             client,
             spool: self.spool.clone().map(|s| (s, options.delivery.spool_max_bytes.0 as u64)),
             queue: self.queue.clone(),
             budget,
-            phase,
+            phase: supervisor.phase(),
+            supervisor,
         }
     }
 
@@ -203,10 +220,10 @@ fn start_receivers(
     handoff: Handoff,
     target: &Target,
     readiness: health::Readiness,
-    phase: watch::Receiver<Phase>,
+    supervisor: &Supervisor,
 ) -> anyhow::Result<JoinSet<()>> {
     let r = &options.receive;
-    let stopped = || reached(phase.clone(), Phase::StopReceiving);
+    let stopped = || reached(supervisor.phase(), Phase::StopReceiving);
     let tls = listeners.cert.as_ref().map(|c| c.acceptor()).transpose()?;
     let budget = readiness.budget.clone();
     let mut receivers = JoinSet::new();
@@ -234,22 +251,25 @@ fn start_receivers(
         // The same connection limit and timeouts as the drain listener, without TLS.
         let admin = HttpConfig { tls: None, extra_routes: None, ..http.clone() };
         let routes = health::routes(readiness, true);
-        receivers.spawn(drainpipe_ingest::http::run_routes(listener, admin, routes, stopped()));
+        let serve = drainpipe_ingest::http::run_routes(listener, admin, routes, stopped());
+        receivers.spawn(supervisor.watch("metrics listener", serve));
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{}", listeners.http.local_addr()?);
-    receivers.spawn(drainpipe_ingest::http::run(listeners.http, http, handoff.clone(), stopped()));
+    let serve = drainpipe_ingest::http::run(listeners.http, http, handoff.clone(), stopped());
+    receivers.spawn(supervisor.watch("drain listener", serve));
     let syslog = SyslogConfig {
         max_message_bytes: r.max_message_size.0,
         max_connections: r.max_connections.get(),
         budget,
         ..SyslogConfig::default()
     };
-    let plain = listeners.syslog.map(|l| (l, syslog.clone(), "tcp"));
-    let secure = listeners.syslog_tls.map(|l| (l, SyslogConfig { tls, ..syslog }, "tls"));
-    for (listener, config, scheme) in plain.into_iter().chain(secure) {
+    let plain = listeners.syslog.map(|l| (l, syslog.clone(), "tcp", "syslog listener"));
+    let secure = listeners.syslog_tls.map(|l| (l, SyslogConfig { tls, ..syslog }, "tls", "syslog TLS listener"));
+    for (listener, config, scheme, task) in plain.into_iter().chain(secure) {
         tracing::info!("syslog listening on {scheme}://{}", listener.local_addr()?);
-        receivers.spawn(drainpipe_ingest::syslog::run(listener, config, handoff.clone(), stopped()));
+        let serve = drainpipe_ingest::syslog::run(listener, config, handoff.clone(), stopped());
+        receivers.spawn(supervisor.watch(task, serve));
     }
     Ok(receivers)
 }
@@ -284,29 +304,39 @@ async fn shut_down(
     // with the memory queue, the pipeline drains it. Then the indexer sends what it holds.
     phase.send_replace(Phase::StopReading);
     tracing::info!(?timeout, "stopped receiving; finishing bulk requests in flight");
-    let spooled = delivery.spool.is_some();
+    let spool = delivery.spool.clone();
     let flushed = tokio::time::timeout_at(deadline, delivery.finish()).await;
     background.shutdown().await;
-    match flushed {
-        Ok(report) => {
-            let report = report?;
-            let (indexed, dead_lettered) = (report.indexed, report.dead_lettered);
-            tracing::info!(indexed, duplicates = report.duplicates, dead_lettered, "all accepted frames flushed; bye");
-            Ok(())
-        }
-        Err(_) => unflushed(spooled),
-    }
+    let report = match flushed {
+        Ok(report) => Some(report?),
+        Err(_) => None,
+    };
+    left_behind(report.as_ref(), spool.as_ref())
 }
 
-/// What the deadline left undelivered: safe in the spool, or lost with the memory queue.
-fn unflushed(spooled: bool) -> anyhow::Result<()> {
-    if spooled {
-        tracing::warn!("shutdown timeout reached; unacknowledged frames stay in the spool for the next start");
+/// Says what shutdown delivered (`report`: `None` when the deadline came first) and what it
+/// left: frames that stay in the spool for the next start, or, without a spool, frames held in
+/// memory, which are lost (the error returned).
+fn left_behind(report: Option<&IndexerReport>, spool: Option<&Spool>) -> anyhow::Result<()> {
+    let (indexed, duplicates, dead_lettered) = report.map_or((0, 0, 0), |r| (r.indexed, r.duplicates, r.dead_lettered));
+    let deadline = if report.is_some() { "stopped" } else { "shutdown timeout reached" };
+    if let Some(spool) = spool {
+        let (records, bytes) = (spool.unacked_records(), spool.used_bytes());
+        if records == 0 {
+            tracing::info!(indexed, duplicates, dead_lettered, "{deadline}: every accepted frame is delivered; bye");
+        } else {
+            tracing::warn!(indexed, duplicates, dead_lettered, spooled_frames = records, spool_bytes = bytes,
+                "{deadline}: frames not yet delivered stay in the spool for the next start");
+        }
         return Ok(());
     }
     let (frames, messages) = pipeline::memory_backlog();
-    tracing::error!(frames, messages, "shutdown timeout reached without a spool: these accepted frames are lost");
-    anyhow::bail!("shutdown timed out; {frames} accepted frame(s) ({messages} messages) held in memory are lost")
+    if frames == 0 {
+        tracing::info!(indexed, duplicates, dead_lettered, "{deadline}: every accepted frame is delivered; bye");
+        return Ok(());
+    }
+    tracing::error!(indexed, duplicates, dead_lettered, frames, messages, "{deadline} without a spool: these accepted frames are lost");
+    anyhow::bail!("{deadline} with {frames} accepted frame(s) ({messages} messages) held in memory and lost")
 }
 
 /// Waits for every task of `set` until `deadline`; false when some are still running.
@@ -328,6 +358,7 @@ async fn update_spool_metrics(spool: Spool) {
 /// (a bad file keeps the old ones).
 fn reload_on_sighup(
     options: &ServeOptions,
+    supervisor: &Supervisor,
     background: &mut JoinSet<()>,
 ) -> anyhow::Result<Option<Arc<ReloadableCert>>> {
     let cert = match options.receive.tls_files() {
@@ -337,7 +368,7 @@ fn reload_on_sighup(
     let kind = tokio::signal::unix::SignalKind::hangup();
     let mut hup = tokio::signal::unix::signal(kind).context("cannot handle SIGHUP")?;
     let reloaded = cert.clone();
-    background.spawn(async move {
+    background.spawn(supervisor.watch("SIGHUP handler", async move {
         while hup.recv().await.is_some() {
             match &reloaded {
                 None => tracing::info!("SIGHUP: nothing to reload (no TLS certificate configured)"),
@@ -347,7 +378,7 @@ fn reload_on_sighup(
                 },
             }
         }
-    });
+    }));
     Ok(cert)
 }
 

@@ -14,5 +14,6 @@ mod hardening;
 mod operations;
 mod otlp;
 mod receivers;
+mod robustness;
 mod search;
 mod support;

@@ -83,6 +83,11 @@ impl Drainpipe {
 
     /// The same, against a given Elasticsearch (which need not be up).
     pub fn start_against(es: &str, namespace: &str, extra: &[&str]) -> Drainpipe {
+        Drainpipe::start_with_env(es, namespace, extra, &[])
+    }
+
+    /// The same, with extra environment variables (the debug build's fault injection).
+    pub fn start_with_env(es: &str, namespace: &str, extra: &[&str], env: &[(&str, &str)]) -> Drainpipe {
         let es = es.to_owned();
         let wants = |flag: &str| extra.contains(&flag);
         let expected = 1
@@ -93,6 +98,7 @@ impl Drainpipe {
             .args(["serve", "--listen", "127.0.0.1:0", "--elasticsearch-url", &es, "--namespace", namespace])
             .args(extra)
             .env("DRAINPIPE_LOG", "info")
+            .envs(env.iter().copied())
             .env_remove("PORT")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -147,6 +147,16 @@ impl Chunk {
         std::str::from_utf8(&self.buf[self.items[i].id.clone()]).unwrap_or_default()
     }
 
+    /// One item's `_index`.
+    pub fn index_of(&self, i: usize) -> &str {
+        std::str::from_utf8(&self.buf[self.items[i].index.clone()]).unwrap_or_default()
+    }
+
+    /// One item's source (the document's JSON).
+    pub fn source(&self, i: usize) -> &[u8] {
+        &self.buf[self.items[i].source.clone()]
+    }
+
     /// Takes the callback out: whoever completes the chunk's items calls it, once.
     pub fn take_on_done(&mut self) -> Option<OnDone> {
         self.on_done.take()

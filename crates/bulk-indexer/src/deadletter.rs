@@ -27,9 +27,10 @@ pub struct DeadLetterConfig {
     pub file: Option<PathBuf>,
 }
 
-/// One document that will not be indexed.
+/// One document that will not be indexed (or, from the binary's panic guard, that could not
+/// be made): written by the indexer, and by the pipeline for a message its transform failed on.
 #[derive(Clone, Debug)]
-pub(crate) struct DeadLetter {
+pub struct DeadLetter {
     pub index: String,
     pub id: String,
     pub source: Vec<u8>,
@@ -43,7 +44,7 @@ pub(crate) struct DeadLetter {
 impl DeadLetter {
     /// The entry as stored: `message` is the original text, `deadletter.document` the
     /// rejected document as a string.
-    pub(crate) fn document(&self) -> serde_json::Value {
+    pub fn document(&self) -> serde_json::Value {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         json!({
             "@timestamp": now_ms,

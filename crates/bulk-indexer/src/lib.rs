@@ -26,7 +26,7 @@ mod retry;
 
 pub use chunk::Chunk;
 pub use client::{redact, Client, ClientConfig, Refusal, Server};
-pub use deadletter::{DeadLetterConfig, DeadLetterFile};
+pub use deadletter::{DeadLetter, DeadLetterConfig, DeadLetterFile};
 pub use elasticsearch::http::{Method, StatusCode};
 pub use error::Error;
 pub use indexer::{run, IndexerConfig, IndexerReport};

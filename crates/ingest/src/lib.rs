@@ -18,6 +18,17 @@
 //! Invariant: a request that is framed at all is handed on whole; a message that is not syslog
 //! is passed on raw for the transform to tag, never dropped here.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 pub mod auth;
 pub mod frame;
 pub mod framing;
@@ -34,5 +45,6 @@ pub mod tls;
 pub use auth::{BearerTokens, Credential, DrainTokens, Secret};
 pub use frame::{Frame, FrameSink, MemoryBudget, Protocol, Rejected, Reservation, StreamPosition};
 pub use http::{ExtraRoutes, HttpConfig};
+pub use log_throttle::LogThrottle;
 pub use syslog::SyslogConfig;
 pub use tls::{ReloadableCert, TlsError};

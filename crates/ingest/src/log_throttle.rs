@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 static START: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 #[derive(Debug)]
-pub(crate) struct LogThrottle {
+pub struct LogThrottle {
     interval: Duration,
     /// Milliseconds since START of the last line logged, plus one (0 = never).
     last: AtomicU64,
@@ -16,12 +16,12 @@ pub(crate) struct LogThrottle {
 }
 
 impl LogThrottle {
-    pub(crate) const fn new(interval: Duration) -> LogThrottle {
+    pub const fn new(interval: Duration) -> LogThrottle {
         LogThrottle { interval, last: AtomicU64::new(0), suppressed: AtomicU64::new(0) }
     }
 
     /// `Some(n)` when a line may be logged now, `n` being how many were held back since the last.
-    pub(crate) fn allow(&self) -> Option<u64> {
+    pub fn allow(&self) -> Option<u64> {
         let now = START.elapsed().as_millis() as u64 + 1;
         let last = self.last.load(Ordering::Relaxed);
         let due = last == 0 || now.saturating_sub(last) >= self.interval.as_millis() as u64;

@@ -9,6 +9,12 @@
 //! Document ids come from [`FrameSeed`] (HTTPS frames) or [`DocumentId::for_stream`] (syslog
 //! streams), so a frame sent twice yields the same ids.
 
+// Input never panics (STYLE.md): every index, slice and unwrap on a message's bytes is checked.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::string_slice, clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod app;
 mod dataset;
 mod document;
@@ -114,6 +120,34 @@ impl Transformer {
     pub fn transform_otlp(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
         let ingested = self.ingested(ctx);
         otlp::transform(raw, ctx, ingested, out)
+    }
+
+    /// The document of a message kept as received, parsing nothing: its text as `message`, the
+    /// app's dataset, the receive time, the parse-failure tag and `reason`. For a message the
+    /// transform itself failed on (the binary's panic guard), so that it can still be stored.
+    pub fn transform_raw(&mut self, raw: &[u8], reason: &str, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+        let ingested = self.ingested(ctx);
+        let message = String::from_utf8_lossy(syslog::trim_newline(raw));
+        let doc = Document {
+            ingested,
+            heroku_app: ctx.app,
+            namespace: ctx.namespace,
+            drain_token: ctx.drain_token,
+            frame_id: ctx.frame_id,
+            labels: ctx.labels,
+            dataset: Some(Dataset::App),
+            timestamp: Some(ctx.received_at),
+            message: &message,
+            failure: Some(Cow::Owned(reason.to_owned())),
+            ..Document::default()
+        };
+        doc.write(out);
+        Outcome {
+            dataset: Some(Dataset::App),
+            failure: Some("the transform failed"),
+            timestamp: ctx.received_at,
+            logplex_dropped: None,
+        }
     }
 
     /// `event.ingested`, formatted once per frame.
