@@ -329,21 +329,24 @@ impl Output {
 }
 
 /// `2025-03-14T09:26:53.589793+00:00 heroku[router]: at=info …`, as `heroku logs` prints it.
+/// Every field is stored data a drain sent, so none may reach the terminal raw: control
+/// characters (escape sequences that retitle or clear a terminal among them) and bidirectional
+/// overrides are shown as visible escapes ([`visible`]), coloured or not.
 pub fn format_line(doc: &Value, colour: bool) -> String {
     let timestamp = doc["@timestamp"].as_str().unwrap_or("-");
     let timestamp = timestamp.strip_suffix('Z').map_or_else(|| timestamp.to_owned(), |t| format!("{t}+00:00"));
+    let timestamp = visible(&timestamp);
     let source = doc["log"]["syslog"]["appname"].as_str().or(doc["heroku"]["source"].as_str()).unwrap_or("app");
     let process = doc["log"]["syslog"]["procid"]
         .as_str()
         .or(doc["heroku"]["dyno"].as_str())
         .or(doc["heroku"]["addon"].as_str())
         .unwrap_or("-");
-    let message = doc["message"].as_str().unwrap_or("");
+    let message = visible(doc["message"].as_str().unwrap_or(""));
+    let (source_shown, process_shown) = (visible(source), visible(process));
     if !colour {
-        return format!("{timestamp} {source}[{process}]: {message}");
+        return format!("{timestamp} {source_shown}[{process_shown}]: {message}");
     }
-    // On a terminal a line's own escape sequences could repaint it: control characters show as �.
-    let message: String = message.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect();
     let level = doc["log"]["level"].as_str().unwrap_or("");
     let status = doc["http"]["response"]["status_code"].as_u64().unwrap_or(0);
     let message_colour = match (level, status) {
@@ -356,7 +359,31 @@ pub fn format_line(doc: &Value, colour: bool) -> String {
     let palette = ["36", "32", "35", "34", "33", "96", "92", "95"];
     let hash = process.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
     let dyno_colour = if source == "heroku" { "90" } else { palette[hash % palette.len()] };
-    format!("\x1b[2m{timestamp}\x1b[0m \x1b[{dyno_colour}m{source}[{process}]:\x1b[0m \x1b[{message_colour}m{message}\x1b[0m")
+    format!(
+        "\x1b[2m{timestamp}\x1b[0m \x1b[{dyno_colour}m{source_shown}[{process_shown}]:\x1b[0m \x1b[{message_colour}m{message}\x1b[0m"
+    )
+}
+
+/// `text` with every control character (C0, DEL, C1; tabs and newlines too, so one document is
+/// one line) and every bidirectional override shown as a visible escape: `\x1b`, `\t`,
+/// `\u{202e}`. Text without any is borrowed as it is.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.contains(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if hidden(c) && (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Reads a scroll over `path` (`body` its first search) page by page, handing each page's hits
@@ -589,6 +616,25 @@ mod tests {
         let fir = json!({"@timestamp": "2025-03-14T09:26:53.000000Z", "message": "hi", "heroku": {"source": "app", "dyno": "web.1"}});
         assert_eq!(format_line(&fir, false), "2025-03-14T09:26:53.000000+00:00 app[web.1]: hi");
         assert!(format_line(&fir, true).contains("\x1b["));
+    }
+
+    #[test]
+    fn no_control_character_from_stored_data_reaches_the_terminal_coloured_or_not() {
+        let hostile = json!({
+            "@timestamp": "2025-03-14T09:26:53.000000Z\u{7}",
+            "message": "hi \u{1b}]0;pwned\u{7} \u{1b}[2J\tdone\u{9b}31m \u{202e}txt.exe\r\nnext",
+            "log": {"syslog": {"appname": "\u{1b}]0;title\u{7}", "procid": "web.1\u{1b}[2J"}},
+        });
+        for colour in [false, true] {
+            let line = format_line(&hostile, colour);
+            // Only our own colour codes, and only when colouring.
+            let ours = line.replace("\x1b[2m", "").replace("\x1b[0m", "").replace("\x1b[0m", "");
+            let ours = ["\x1b[90m", "\x1b[31m", "\x1b[33m", "\x1b[2m"].iter().chain(["\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[96m", "\x1b[92m", "\x1b[95m"].iter()).fold(ours, |l, c| l.replace(c, ""));
+            assert!(!ours.chars().any(|c| c.is_control() || c == '\u{202e}'), "colour {colour}: {line:?}");
+            assert!(ours.contains("\\x1b]0;title\\x07[web.1\\x1b[2J]:"), "{ours}");
+            assert!(ours.contains("hi \\x1b]0;pwned\\x07 \\x1b[2J\\tdone\\u{9b}31m \\u{202e}txt.exe\\r\\nnext"), "{ours}");
+        }
+        assert!(matches!(visible("plain line"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

@@ -397,6 +397,18 @@ impl std::str::FromStr for ByteSize {
     type Err = String;
 
     fn from_str(s: &str) -> Result<ByteSize, String> {
+        // parse_size also takes exponents (`1e3MB`) and other forms nobody writes for a size:
+        // the number is digits with at most one decimal point, then a unit of letters.
+        let t = s.trim();
+        let (number, unit) = t.split_at(t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len()));
+        let plain = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+        let number_ok = match number.split_once('.') {
+            None => plain(number),
+            Some((whole, fraction)) => plain(whole) && plain(fraction),
+        };
+        if !number_ok || !unit.trim_start().bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(format!("{t:?} is not a size (e.g. 65536, 64KiB, 8MiB)"));
+        }
         // Binary units whatever the spelling (`8MB` is 8 MiB, as people mean for buffers).
         let bytes = parse_size::Config::new()
             .with_binary()
@@ -461,6 +473,10 @@ mod tests {
         assert_eq!("8MiB".parse::<ByteSize>(), Ok(ByteSize(8 << 20)));
         assert_eq!("1000".parse::<ByteSize>(), Ok(ByteSize(1000)));
         assert!("0".parse::<ByteSize>().is_err() && "5 parsecs".parse::<ByteSize>().is_err());
+        assert_eq!("1.5 KiB".parse::<ByteSize>(), Ok(ByteSize(1536)));
+        for odd in ["1e3MB", "1E3", "0x10", "-1", "+5MB", ".5MB", "5.MB", "1.2.3MB", "5MB5", "5 M B", "1_000"] {
+            assert!(odd.parse::<ByteSize>().is_err(), "{odd}");
+        }
         assert_eq!("500ms".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_millis(500))));
         assert_eq!("2m".parse::<HumanDuration>(), Ok(HumanDuration(Duration::from_secs(120))));
         assert!("soon".parse::<HumanDuration>().is_err());
