@@ -12,6 +12,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::keys::Distinct;
 use crate::logfmt;
 
 /// Objects nested deeper than this under `app` stay plain text; it equals the index
@@ -49,21 +50,21 @@ impl<'a> App<'a> {
                 }
             }
         }
-        let mut pairs: Vec<(&'a str, Cow<'a, str>)> = Vec::new();
+        let mut pairs: Distinct<&'a str, Cow<'a, str>> = Distinct::default();
         let mut level = None;
         for p in logfmt::pairs(msg) {
             if level.is_none() && matches!(p.key, "level" | "severity" | "lvl") {
                 level = Some(p.value.clone());
             }
-            match pairs.iter_mut().find(|(k, _)| *k == p.key) {
-                Some(slot) => slot.1 = p.value,
-                None => pairs.push((p.key, p.value)),
-            }
+            pairs.insert(p.key, p.value);
         }
         if pairs.len() < 2 {
             return App::default();
         }
-        App { fields: Some(AppFields::Logfmt(pairs)), level: level.and_then(|l| normalise_level(Level::Text(l))) }
+        App {
+            fields: Some(AppFields::Logfmt(pairs.into_vec())),
+            level: level.and_then(|l| normalise_level(Level::Text(l))),
+        }
     }
 }
 
@@ -154,18 +155,16 @@ impl<'de> Visitor<'de> for Check {
         if self.depth > MAX_DEPTH {
             return Err(de::Error::custom("nested too deep"));
         }
-        let mut keys: Vec<Cow<'de, str>> = Vec::new();
+        let mut keys: Distinct<Cow<'de, str>, ()> = Distinct::default();
         let mut level = None;
         while let Some(key) = map.next_key::<CowKey<'de>>()? {
-            let key = key.0;
-            if keys.contains(&key) {
-                return Err(de::Error::custom("duplicate key"));
-            }
             let value = map.next_value_seed(Check { depth: self.depth + 1, top: false })?;
-            if self.top && level.is_none() && matches!(key.as_ref(), "level" | "severity") {
+            if self.top && level.is_none() && matches!(key.0.as_ref(), "level" | "severity") {
                 level = value.scalar;
             }
-            keys.push(key);
+            if !keys.insert(key.0, ()) {
+                return Err(de::Error::custom("duplicate key"));
+            }
         }
         Ok(Checked { level, scalar: None })
     }

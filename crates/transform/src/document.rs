@@ -7,7 +7,7 @@ use crate::app::{self, AppFields};
 use crate::dataset::Dataset;
 use crate::json::JsonWriter;
 use crate::platform::Platform;
-use crate::router::{self, Router};
+use crate::router::Router;
 use crate::samples::{Number, Samples};
 use crate::syslog;
 use crate::timestamp::Timestamp;
@@ -254,7 +254,7 @@ impl Document<'_> {
                     w.u64("service_ms", ms);
                 }
                 for (k, v) in &r.other {
-                    w.foreign_str(&router::other_key(k), v);
+                    w.foreign_str(k, v);
                 }
                 w.close();
             }

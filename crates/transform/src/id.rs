@@ -17,12 +17,16 @@ impl DocumentId {
 
     fn from_hash(h: u128) -> DocumentId {
         const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        // A six-bit group always names one of the 64 characters.
+        let char_of = |group: u128| ALPHABET.get((group & 63) as usize).copied().unwrap_or(b'A');
         let mut out = [0u8; 22];
         for (i, slot) in out.iter_mut().enumerate() {
-            *slot = ALPHABET[((h >> (122 - 6 * i.min(20))) as usize) & 63];
+            *slot = char_of(h >> (122 - 6 * i.min(20)));
         }
         // 128 bits = 21 six-bit groups + 2 bits; the last character carries those 2 bits.
-        out[21] = ALPHABET[((h & 3) << 4) as usize];
+        if let Some(last) = out.last_mut() {
+            *last = char_of((h & 3) << 4);
+        }
         DocumentId(out)
     }
 
@@ -30,9 +34,10 @@ impl DocumentId {
     /// which `stream` identifies. Identical lines are distinct events.
     pub fn for_stream(stream: u64, sequence: u64) -> DocumentId {
         let mut key = [0u8; 17];
-        key[0] = b'n';
-        key[1..9].copy_from_slice(&stream.to_le_bytes());
-        key[9..].copy_from_slice(&sequence.to_le_bytes());
+        let bytes = std::iter::once(b'n').chain(stream.to_le_bytes()).chain(sequence.to_le_bytes());
+        for (slot, b) in key.iter_mut().zip(bytes) {
+            *slot = b;
+        }
         DocumentId::from_hash(xxh3_128(&key))
     }
 
@@ -123,8 +128,9 @@ impl FrameSeed {
     /// The id of the message at `position` (0-based) in the frame.
     pub fn id(&self, position: u32) -> DocumentId {
         let mut key = [0u8; 20];
-        key[..16].copy_from_slice(&self.0.to_le_bytes());
-        key[16..].copy_from_slice(&position.to_le_bytes());
+        for (slot, b) in key.iter_mut().zip(self.0.to_le_bytes().into_iter().chain(position.to_le_bytes())) {
+            *slot = b;
+        }
         DocumentId::from_hash(xxh3_128(&key))
     }
 }

@@ -23,7 +23,7 @@ impl<'o> JsonWriter<'o> {
     /// literal name is copied as a constant: this runs some forty times per document.
     #[inline(always)]
     fn key(&mut self, key: &str) {
-        debug_assert!(!key.bytes().any(|b| ESCAPE[usize::from(b)] != 0), "{key:?} needs escaping");
+        debug_assert!(!key.bytes().any(|b| escape_for(b) != 0), "{key:?} needs escaping");
         self.out.reserve(key.len() + 4);
         if self.need_comma {
             self.out.push(b',');
@@ -140,22 +140,25 @@ impl<'o> JsonWriter<'o> {
 }
 
 fn write_u64(out: &mut Vec<u8>, value: u64) {
+    // u64::MAX has 20 digits.
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
+    let mut start = buf.len();
     let mut v = value;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
         v /= 10;
+        start -= 1;
         if v == 0 {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    out.extend_from_slice(buf.get(start..).unwrap_or_default());
 }
 
 /// `ESCAPE[b]` is 0 when `b` may appear as is inside a JSON string, else the escape letter
 /// (`u` for `\u00XX`).
+// Evaluated by the compiler: an index out of range fails the build, never a message.
+#[allow(clippy::indexing_slicing)]
 static ESCAPE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -193,12 +196,11 @@ fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
             i += 8;
         }
         let Some(&b) = s.get(i) else { break };
-        let esc = ESCAPE[usize::from(b)];
+        let esc = escape_for(b);
         if esc != 0 {
-            out.extend_from_slice(&s[start..i]);
+            out.extend_from_slice(s.get(start..i).unwrap_or_default());
             if esc == b'u' {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex_digit(b >> 4), hex_digit(b & 0xf)]);
             } else {
                 out.extend_from_slice(&[b'\\', esc]);
             }
@@ -206,7 +208,18 @@ fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
         }
         i += 1;
     }
-    out.extend_from_slice(&s[start..]);
+    out.extend_from_slice(s.get(start..).unwrap_or_default());
+}
+
+/// `ESCAPE` for one byte (a `u8` indexes all 256 entries).
+#[inline(always)]
+fn escape_for(b: u8) -> u8 {
+    ESCAPE.get(usize::from(b)).copied().unwrap_or(b'u')
+}
+
+/// The lower-case hex digit of a nibble (`n < 16`).
+fn hex_digit(n: u8) -> u8 {
+    b"0123456789abcdef".get(usize::from(n & 0xf)).copied().unwrap_or(b'0')
 }
 
 /// Whether any of the eight bytes is a control character, `"` or `\\` (never a false "no").

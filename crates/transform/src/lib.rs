@@ -20,6 +20,7 @@ mod dataset;
 mod document;
 mod id;
 mod json;
+mod keys;
 mod level;
 mod logfmt;
 mod otlp;

@@ -31,29 +31,22 @@ impl<'a> Iterator for Pairs<'a> {
     type Item = Pair<'a>;
 
     fn next(&mut self) -> Option<Pair<'a>> {
-        let s = self.s;
         loop {
-            while s.get(self.pos) == Some(&b' ') {
-                self.pos += 1;
-            }
-            if self.pos >= s.len() {
+            self.advance_while(|b| b == b' ');
+            if self.pos >= self.s.len() {
                 return None;
             }
             let start = self.pos;
-            while self.pos < s.len() && !matches!(s[self.pos], b'=' | b' ') {
-                self.pos += 1;
-            }
-            let key = &self.line[start..self.pos];
-            if s.get(self.pos) != Some(&b'=') || key.is_empty() {
+            self.advance_while(|b| b != b'=' && b != b' ');
+            let key = self.text(start, self.pos);
+            if self.s.get(self.pos) != Some(&b'=') || key.is_empty() {
                 // A bare word (or "=x"): skip to the next space.
-                while self.pos < s.len() && s[self.pos] != b' ' {
-                    self.pos += 1;
-                }
+                self.advance_while(|b| b != b' ');
                 continue;
             }
             self.pos += 1;
             let mut unterminated = false;
-            let value = match s.get(self.pos) {
+            let value = match self.s.get(self.pos) {
                 Some(b'"') => match self.quoted() {
                     Some(v) => v,
                     None => {
@@ -71,52 +64,61 @@ impl<'a> Iterator for Pairs<'a> {
 }
 
 impl<'a> Pairs<'a> {
+    /// Moves past the bytes that match `keep`.
+    #[inline]
+    fn advance_while(&mut self, keep: impl Fn(u8) -> bool) {
+        let rest = self.s.get(self.pos..).unwrap_or_default();
+        self.pos += rest.iter().take_while(|&&b| keep(b)).count();
+    }
+
+    /// The line between two positions this iterator found: each is at an ASCII delimiter or
+    /// the end, so always on a character boundary (`""` would mean a bug, never a panic).
+    #[inline]
+    fn text(&self, start: usize, end: usize) -> &'a str {
+        self.line.get(start..end).unwrap_or_default()
+    }
+
     /// A value up to the next space.
     fn bare(&mut self) -> Cow<'a, str> {
         let start = self.pos;
-        while self.pos < self.s.len() && self.s[self.pos] != b' ' {
-            self.pos += 1;
-        }
-        Cow::Borrowed(&self.line[start..self.pos])
+        self.advance_while(|b| b != b' ');
+        Cow::Borrowed(self.text(start, self.pos))
     }
 
     /// Reads a quoted value starting at the opening quote; `None` (and the position unchanged)
     /// when the quote is never closed.
     fn quoted(&mut self) -> Option<Cow<'a, str>> {
-        let s = self.s;
         let open = self.pos;
-        self.pos += 1;
-        let start = self.pos;
+        let start = open + 1;
+        let body = self.s.get(start..).unwrap_or_default();
         let mut has_escape = false;
-        while self.pos < s.len() {
-            match s[self.pos] {
-                b'\\' if self.pos + 1 < s.len() => {
-                    has_escape = true;
-                    self.pos += 2;
-                }
-                b'"' => break,
-                _ => self.pos += 1,
-            }
-        }
-        if self.pos >= s.len() {
-            self.pos = open;
-            return None;
-        }
-        let end = self.pos;
-        self.pos += 1;
-        if !has_escape {
-            return Some(Cow::Borrowed(&self.line[start..end]));
-        }
-        let raw = &s[start..end];
-        let mut out = Vec::with_capacity(raw.len());
         let mut i = 0;
-        while i < raw.len() {
-            if raw[i] == b'\\' && i + 1 < raw.len() && matches!(raw[i + 1], b'"' | b'\\') {
-                out.push(raw[i + 1]);
-                i += 2;
-            } else {
-                out.push(raw[i]);
-                i += 1;
+        let close = loop {
+            match body.get(i) {
+                None => return None,
+                Some(b'\\') if i + 1 < body.len() => {
+                    has_escape = true;
+                    i += 2;
+                }
+                Some(b'"') => break i,
+                Some(_) => i += 1,
+            }
+        };
+        self.pos = start + close + 1;
+        if !has_escape {
+            return Some(Cow::Borrowed(self.text(start, start + close)));
+        }
+        let raw = body.get(..close).unwrap_or_default();
+        let mut out = Vec::with_capacity(raw.len());
+        let mut bytes = raw.iter();
+        while let Some(&b) = bytes.next() {
+            // `\"` and `\\` lose their backslash; any other backslash stays.
+            match (b, bytes.as_slice().first()) {
+                (b'\\', Some(&next @ (b'"' | b'\\'))) => {
+                    out.push(next);
+                    bytes.next();
+                }
+                _ => out.push(b),
             }
         }
         Some(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))

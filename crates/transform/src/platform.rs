@@ -32,7 +32,8 @@ impl<'a> Platform<'a> {
             p.command_line = rest.rsplit_once('`').map(|(cmd, _)| cmd);
         } else if let Some(rest) = msg.strip_prefix("Release ") {
             let version = first_word(rest);
-            if version.starts_with('v') && version[1..].bytes().all(|b| b.is_ascii_digit()) && version.len() > 1 {
+            let number = version.strip_prefix('v').unwrap_or("");
+            if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
                 p.release_version = Some(version);
             }
         }
@@ -48,13 +49,16 @@ impl<'a> Platform<'a> {
 
     /// `R14 (Memory quota exceeded)`, `L10 (output buffer overflow): 7 messages dropped since …`.
     fn read_error(&mut self, rest: &'a str) {
-        let code = first_word(rest);
-        let b = code.as_bytes();
-        if !(b.len() == 3 && matches!(b[0], b'H' | b'R' | b'L') && b[1..].iter().all(u8::is_ascii_digit)) {
+        // Split where this function found the code's end in `rest` itself, never at the length of
+        // a word another rule found: `split_whitespace` skips leading Unicode whitespace, which
+        // can be wider than a byte (`Error \u{85}R14`).
+        let rest = rest.trim_start();
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let Some((code, after)) = rest.split_at_checked(end) else { return };
+        if !matches!(code.as_bytes(), [b'H' | b'R' | b'L', d1, d2] if d1.is_ascii_digit() && d2.is_ascii_digit()) {
             return;
         }
         self.error_code = Some(code);
-        let after = &rest[code.len()..];
         if let Some(open) = after.strip_prefix(" (") {
             if let Some((desc, tail)) = open.split_once(')') {
                 self.error_message = Some(desc).filter(|d| !d.is_empty());
@@ -71,7 +75,7 @@ fn dropped_count(tail: &str) -> Option<u64> {
         let w = w.trim_start_matches(':');
         if let Some(n) = w.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64) {
             let next = words.get(i + 1).copied().unwrap_or("");
-            let prev = if i > 0 { words[i - 1] } else { "" };
+            let prev = i.checked_sub(1).and_then(|p| words.get(p)).copied().unwrap_or("");
             if next.starts_with("message") || prev == "dropped" {
                 return Some(n);
             }

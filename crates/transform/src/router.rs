@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use crate::keys::Distinct;
 use crate::logfmt;
 
 #[derive(Debug, Default)]
@@ -28,8 +29,9 @@ pub(crate) struct Router<'a> {
     pub status: Option<u64>,
     pub bytes: Option<u64>,
     pub protocol: Option<Cow<'a, str>>,
-    /// Keys this parser does not know, as text.
-    pub other: Vec<(&'a str, Cow<'a, str>)>,
+    /// Keys this parser does not know, as text, each under its name in the document
+    /// ([`other_key`]).
+    pub other: Distinct<Cow<'a, str>, Cow<'a, str>>,
     /// The first value that could not be read, and why.
     pub failure: Option<String>,
 }
@@ -65,12 +67,7 @@ impl<'a> Router<'a> {
                 b"status" => r.status = r.number("status", &value, false),
                 b"bytes" => r.bytes = r.number("bytes", &value, false),
                 _ => {
-                    let key = pair.key;
-                    if let Some(slot) = r.other.iter_mut().find(|(k, _)| *k == key) {
-                        slot.1 = value;
-                    } else {
-                        r.other.push((key, value));
-                    }
+                    r.other.insert(other_key(pair.key), value);
                 }
             }
         }
@@ -81,12 +78,13 @@ impl<'a> Router<'a> {
     fn number(&mut self, key: &str, value: &str, millis: bool) -> Option<u64> {
         let b = value.as_bytes();
         let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        let (int, unit) = b.split_at_checked(digits).unwrap_or((b, &[]));
         // Elasticsearch's `long` ends at i64::MAX; anything bigger would cost the document.
-        let n = b[..digits]
+        let n = int
             .iter()
             .try_fold(0u64, |n, &c| n.checked_mul(10)?.checked_add(u64::from(c - b'0')))
             .filter(|&n| n <= i64::MAX as u64);
-        match (digits, n, &b[digits..], millis) {
+        match (digits, n, unit, millis) {
             (1.., Some(n), [], _) | (1.., Some(n), [b'm', b's'], true) => Some(n),
             _ => {
                 self.fail(format!("router {key}={value:?} is not a number"));
@@ -134,11 +132,15 @@ impl<'a> Router<'a> {
     }
 }
 
-/// Renames a router key that would collide with a typed field (`connect_ms` → `connect_ms_text`).
+/// An unknown key's name in the document: a `.` becomes `_` (a dotted name is an object path to
+/// Elasticsearch, and `a` beside `a.b` would cost the document), and a name that would collide
+/// with a typed field is renamed (`connect_ms` → `connect_ms_text`). Keys are told apart by
+/// this name, so two that meet in it are one key.
 pub(crate) fn other_key(key: &str) -> Cow<'_, str> {
-    match key {
+    let key = if key.contains('.') { Cow::Owned(key.replace('.', "_")) } else { Cow::Borrowed(key) };
+    match &*key {
         "connect_ms" | "service_ms" | "fwd" => Cow::Owned(format!("{key}_text")),
-        _ => Cow::Borrowed(key),
+        _ => key,
     }
 }
 
@@ -155,7 +157,7 @@ mod tests {
         assert_eq!(r.url_parts(), (Some("/api/orders"), Some("ref=mail")));
         assert_eq!(r.fwd, vec!["198.51.100.23", "10.10.1.4"]);
         assert_eq!((r.connect_ms, r.service_ms, r.status, r.bytes), (Some(0), Some(231), Some(201), Some(412)));
-        assert_eq!(r.other, vec![("tls_version", Cow::Borrowed("TLSv1.3"))]);
+        assert_eq!(r.other, vec![(Cow::Borrowed("tls_version"), Cow::Borrowed("TLSv1.3"))]);
         assert_eq!(r.failure, None);
     }
 

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use crate::keys::Distinct;
 use crate::logfmt;
 
 #[derive(Debug, Default)]
@@ -17,7 +18,7 @@ pub(crate) struct Samples<'a> {
     /// `dyno=heroku.…` on runtime metrics.
     pub dyno_id: Option<Cow<'a, str>>,
     /// (normalised name, JSON number text), each name once (the last value wins).
-    pub values: Vec<(String, Number)>,
+    pub values: Distinct<String, Number>,
     pub failure: Option<String>,
 }
 
@@ -63,10 +64,7 @@ impl<'a> Samples<'a> {
             }
             return;
         };
-        match self.values.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = number,
-            None => self.values.push((name, number)),
-        }
+        self.values.insert(name, number);
     }
 }
 
@@ -74,8 +72,7 @@ impl<'a> Samples<'a> {
 /// `7` → `7`. Only finite numbers, and whole bytes that fit a `long`: Elasticsearch refuses a
 /// field of `1e400` (Infinity), which would cost the whole document.
 fn number(value: &str) -> Option<Number> {
-    let unit = UNITS.iter().find(|u| value.ends_with(*u)).copied().unwrap_or("");
-    let digits = &value[..value.len() - unit.len()];
+    let (digits, unit) = UNITS.iter().find_map(|u| Some((value.strip_suffix(u)?, *u))).unwrap_or((value, ""));
     let f: f64 = digits.parse().ok().filter(|f: &f64| f.is_finite())?;
     let bytes = match unit {
         "bytes" => Some(1.0),
@@ -90,7 +87,8 @@ fn number(value: &str) -> Option<Number> {
         return (b.abs() <= 9_007_199_254_740_992.0).then(|| Number::Text(format!("{}", b as i64)));
     }
     if unit == "s" {
-        return Some(Number::Float(f * 1000.0));
+        // `1e307s` is a finite number of seconds but not of milliseconds: `inf` is not JSON.
+        return Some(f * 1000.0).filter(|ms| ms.is_finite()).map(Number::Float);
     }
     if is_json_number(digits) {
         return Some(Number::Text(digits.to_owned()));
@@ -102,10 +100,10 @@ fn number(value: &str) -> Option<Number> {
 fn is_json_number(s: &str) -> bool {
     let b = s.as_bytes();
     // The index after the run of digits starting at `i`.
-    let digits = |i: usize| i + b[i.min(b.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let digits = |i: usize| i + b.get(i..).unwrap_or_default().iter().take_while(|c| c.is_ascii_digit()).count();
     let int_start = usize::from(b.first() == Some(&b'-'));
     let mut i = digits(int_start);
-    if i == int_start || (i - int_start > 1 && b[int_start] == b'0') {
+    if i == int_start || (i - int_start > 1 && b.get(int_start) == Some(&b'0')) {
         return false;
     }
     if b.get(i) == Some(&b'.') {

@@ -110,13 +110,14 @@ fn parse_rfc3164(priority: u8, s: &[u8], received: Timestamp) -> Option<Header<'
         (Some(std::str::from_utf8(first).ok()?).filter(|h| !h.is_empty() && *h != "-"), after_first)
     };
     let tag_end = rest.iter().position(|&b| matches!(b, b'[' | b':' | b' ')).unwrap_or(rest.len());
-    let appname = std::str::from_utf8(&rest[..tag_end]).ok().filter(|t| !t.is_empty());
-    let mut rest = &rest[tag_end..];
+    let (tag, mut rest) = rest.split_at_checked(tag_end).unwrap_or((rest, &[]));
+    let appname = std::str::from_utf8(tag).ok().filter(|t| !t.is_empty());
     let mut procid = None;
     if let Some(after) = rest.strip_prefix(b"[") {
-        let end = after.iter().position(|&b| b == b']')?;
-        procid = std::str::from_utf8(&after[..end]).ok().filter(|p| !p.is_empty());
-        rest = &after[end + 1..];
+        let mut parts = after.splitn(2, |&b| b == b']');
+        let pid = parts.next().unwrap_or_default();
+        rest = parts.next()?; // no `]`: not a 3164 tag
+        procid = std::str::from_utf8(pid).ok().filter(|p| !p.is_empty());
     }
     rest = rest.strip_prefix(b":").unwrap_or(rest);
     rest = rest.strip_prefix(b" ").unwrap_or(rest);
@@ -132,21 +133,19 @@ pub fn trim_newline(s: &[u8]) -> &[u8] {
 fn priority(raw: &[u8]) -> Option<(u8, &[u8])> {
     let rest = raw.strip_prefix(b"<")?;
     let end = rest.iter().take(4).position(|&b| b == b'>')?;
-    let digits = &rest[..end];
+    let digits = rest.get(..end)?;
     if digits.is_empty() || digits.len() > 3 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let value = digits.iter().fold(0u16, |v, &b| v * 10 + u16::from(b - b'0'));
     let value = u8::try_from(value).ok().filter(|&v| v <= 191)?;
-    Some((value, &rest[end + 1..]))
+    Some((value, rest.get(end + 1..)?))
 }
 
 /// The bytes up to the next space, and what follows that space.
 fn token(s: &[u8]) -> (&[u8], &[u8]) {
-    match s.iter().position(|&b| b == b' ') {
-        Some(i) => (&s[..i], &s[i + 1..]),
-        None => (s, &[]),
-    }
+    let mut parts = s.splitn(2, |&b| b == b' ');
+    (parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
 }
 
 fn field<'a>(s: &'a [u8], name: &'static str) -> Result<(Option<&'a str>, &'a [u8]), HeaderError> {
@@ -163,7 +162,7 @@ fn skip_structured_data(s: &[u8]) -> Option<&[u8]> {
     if let Some(rest) = s.strip_prefix(b"-") {
         return match rest.first() {
             None => Some(rest),
-            Some(b' ') => Some(&rest[1..]),
+            Some(b' ') => rest.get(1..),
             // "-" glued to text is the message itself, not a NILVALUE.
             Some(b'\n') => Some(rest),
             Some(_) => None,
@@ -189,9 +188,8 @@ fn skip_structured_data(s: &[u8]) -> Option<&[u8]> {
         return None;
     }
     match s.get(i) {
-        None => Some(&s[i..]),
-        Some(b' ') => Some(&s[i + 1..]),
-        Some(b'\n') => Some(&s[i..]),
+        None | Some(b'\n') => s.get(i..),
+        Some(b' ') => s.get(i + 1..),
         Some(_) => None,
     }
 }
@@ -199,13 +197,13 @@ fn skip_structured_data(s: &[u8]) -> Option<&[u8]> {
 /// RFC 5424 severity names, as `log.syslog.severity.name`.
 pub fn severity_name(code: u8) -> &'static str {
     const NAMES: [&str; 8] = ["emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug"];
-    NAMES[usize::from(code & 7)]
+    NAMES.get(usize::from(code & 7)).copied().unwrap_or_default()
 }
 
 /// The level word for `log.level` when nothing better is known.
 pub fn severity_level(code: u8) -> &'static str {
     const LEVELS: [&str; 8] = ["emergency", "alert", "critical", "error", "warning", "notice", "info", "debug"];
-    LEVELS[usize::from(code & 7)]
+    LEVELS.get(usize::from(code & 7)).copied().unwrap_or_default()
 }
 
 /// RFC 5424 facility names, as `log.syslog.facility.name`.

@@ -33,7 +33,62 @@ fn transform(raw: &str, ctx: &Context<'_>) -> (Value, Outcome) {
     let mut out = Vec::new();
     let outcome = Transformer::new().transform(raw.as_bytes(), ctx, &mut out);
     let doc = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
+    assert_keys_unique(&out);
     (doc, outcome)
+}
+
+/// Elasticsearch refuses a document whose object names a key twice (`serde_json::Value` would
+/// quietly keep the last): every object of `json` names each key once.
+fn assert_keys_unique(json: &[u8]) {
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    struct Unique;
+    impl<'de> Deserialize<'de> for Unique {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Unique, D::Error> {
+            d.deserialize_any(UniqueVisitor)
+        }
+    }
+    struct UniqueVisitor;
+    impl<'de> Visitor<'de> for UniqueVisitor {
+        type Value = Unique;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_unit<E>(self) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+            while seq.next_element::<Unique>()?.is_some() {}
+            Ok(Unique)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(A::Error::custom(format!("key {key:?} twice")));
+                }
+                map.next_value::<Unique>()?;
+            }
+            Ok(Unique)
+        }
+    }
+    if let Err(e) = serde_json::from_slice::<Unique>(json) {
+        panic!("{e}: {}", String::from_utf8_lossy(json));
+    }
 }
 
 #[test]
@@ -261,6 +316,25 @@ fn cut_messages_are_tagged() {
     Transformer::new().transform_cut(b"garbage", 70_000, &ctx(), &mut out);
     let doc: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(doc["tags"], json!([PARSE_FAILURE_TAG, TRUNCATED_TAG]));
+}
+
+/// Lines that once panicked the transform (issue 25): each must give a valid document.
+#[test]
+fn hostile_lines_make_valid_documents() {
+    let lines = [
+        // `first_word` skips Unicode whitespace (U+0085 is two bytes), then the code's length was
+        // used to slice the text after "Error ": inside a character.
+        "<190>1 2025-01-01T00:00:00Z host heroku web.1 - Error \u{85}\u{85}R14",
+        "<190>1 2025-01-01T00:00:00Z host heroku web.1 - Error \u{3000}R14 (Memory quota exceeded)",
+        // A finite number of seconds is not always a finite number of milliseconds (`inf`).
+        "<45>1 2025-01-01T00:00:00Z host heroku web.1 - source=web.1 dyno=heroku.1 sample#load_avg_1m=1e307s",
+        // An unknown router key renamed away from a typed field must not meet one of that name.
+        "<158>1 2025-01-01T00:00:00Z host heroku router - at=info connect_ms=1 connect_ms_text=2 status=200",
+    ];
+    for line in lines {
+        let (doc, _) = transform(line, &ctx());
+        assert!(doc["message"].is_string(), "{line:?}: {doc}");
+    }
 }
 
 mod properties {

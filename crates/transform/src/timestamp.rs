@@ -24,7 +24,8 @@ const NO_LEAP_DAY: &str =
 impl Timestamp {
     /// `secs` since the Unix epoch plus `nanos`, printed with microseconds.
     pub fn from_unix(secs: i64, nanos: u32) -> Timestamp {
-        Timestamp { secs, nanos: nanos.min(999_999_999), digits: 6 }
+        // Clamped like `from_system_time`: outside, date arithmetic could overflow.
+        Timestamp { secs: secs.clamp(MIN_SECS, MAX_SECS), nanos: nanos.min(999_999_999), digits: 6 }
     }
 
     /// Nanoseconds since the Unix epoch (an OTLP `timeUnixNano`), printed with all nine fraction
@@ -60,18 +61,21 @@ impl Timestamp {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, converting the offset to UTC.
     /// More than nine fraction digits are accepted and truncated.
     pub fn parse_rfc3339(s: &[u8]) -> Option<Timestamp> {
-        if s.len() < 20 {
+        let (head, mut rest) = s.split_first_chunk::<19>()?;
+        let [y1, y2, y3, y4, b'-', mo1, mo2, b'-', d1, d2, b'T' | b't' | b' ', h1, h2, b':', mi1, mi2, b':', s1, s2] =
+            *head
+        else {
+            return None;
+        };
+        if rest.is_empty() {
             return None;
         }
-        let year = digits(&s[0..4])? as i64;
-        let month = digits(&s[5..7])?;
-        let day = digits(&s[8..10])?;
-        let hour = digits(&s[11..13])?;
-        let minute = digits(&s[14..16])?;
-        let second = digits(&s[17..19])?;
-        if s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b'T' | b't' | b' ') || s[13] != b':' || s[16] != b':' {
-            return None;
-        }
+        let year = i64::from(digits(&[y1, y2, y3, y4])?);
+        let month = digits(&[mo1, mo2])?;
+        let day = digits(&[d1, d2])?;
+        let hour = digits(&[h1, h2])?;
+        let minute = digits(&[mi1, mi2])?;
+        let second = digits(&[s1, s2])?;
         if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
             return None;
         }
@@ -79,19 +83,21 @@ impl Timestamp {
         if hour > 23 || minute > 59 || second > 60 {
             return None;
         }
-        let mut rest = &s[19..];
         let (mut nanos, mut ndigits) = (0u32, 0u8);
         if let Some((b'.', frac)) = rest.split_first() {
             let n = frac.iter().take_while(|b| b.is_ascii_digit()).count();
             if n == 0 {
                 return None;
             }
-            for &b in &frac[..n.min(9)] {
+            for &b in frac.iter().take(9) {
+                if !b.is_ascii_digit() {
+                    break;
+                }
                 nanos = nanos * 10 + u32::from(b - b'0');
             }
             ndigits = n.min(9) as u8;
             nanos *= 10u32.pow(9 - u32::from(ndigits));
-            rest = &frac[n..];
+            rest = frac.get(n..)?;
         }
         let offset_secs: i64 = match rest {
             [b'Z' | b'z'] => 0,
@@ -129,15 +135,16 @@ impl Timestamp {
     pub fn from_rfc3164(s: &[u8], received: Timestamp) -> Option<Result<Timestamp, &'static str>> {
         const MONTHS: [&[u8; 3]; 12] =
             [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
-        if s.len() != 15 || s[3] != b' ' || s[6] != b' ' || s[9] != b':' || s[12] != b':' {
+        let [m1, m2, m3, b' ', d1, d2, b' ', h1, h2, b':', mi1, mi2, b':', s1, s2] = *<&[u8; 15]>::try_from(s).ok()?
+        else {
             return None;
-        }
-        let month = MONTHS.iter().position(|m| m[..] == s[..3])? as u32 + 1;
-        let day = match s[4] {
-            b' ' => digits(&s[5..6])?,
-            _ => digits(&s[4..6])?,
         };
-        let (hour, minute, second) = (digits(&s[7..9])?, digits(&s[10..12])?, digits(&s[13..15])?);
+        let month = MONTHS.iter().position(|m| **m == [m1, m2, m3])? as u32 + 1;
+        let day = match d1 {
+            b' ' => digits(&[d2])?,
+            _ => digits(&[d1, d2])?,
+        };
+        let (hour, minute, second) = (digits(&[h1, h2])?, digits(&[mi1, mi2])?, digits(&[s1, s2])?);
         if hour > 23 || minute > 59 || second > 60 || day == 0 {
             return None;
         }
@@ -179,22 +186,23 @@ impl Timestamp {
         if self.digits > 0 {
             let frac = self.nanos / 10u32.pow(9 - u32::from(self.digits));
             put(&mut buf, &mut n, frac, usize::from(self.digits), b'Z');
-        } else {
-            n -= 1; // no fraction: the '.' becomes the 'Z'
-            buf[n] = b'Z';
-            n += 1;
+        } else if let Some(dot) = n.checked_sub(1).and_then(|last| buf.get_mut(last)) {
+            *dot = b'Z'; // no fraction: the '.' becomes the 'Z'
         }
-        out.extend_from_slice(&buf[..n]);
+        out.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
 }
 
 /// Writes `v` as `width` zero-padded digits followed by `sep`.
+/// `buf` holds the longest, `YYYY-MM-DDTHH:MM:SS.fffffffffZ` (30 bytes).
 fn put(buf: &mut [u8; 30], n: &mut usize, mut v: u32, width: usize, sep: u8) {
-    for i in (0..width).rev() {
-        buf[*n + i] = b'0' + (v % 10) as u8;
-        v /= 10;
+    if let Some((last, field)) = buf.get_mut(*n..=*n + width).and_then(<[u8]>::split_last_mut) {
+        for slot in field.iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        *last = sep;
     }
-    buf[*n + width] = sep;
     *n += width + 1;
 }
 
