@@ -17,6 +17,11 @@
 //!
 //! It knows bytes and durability, nothing about logs.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::string_slice, clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod error;
 pub mod metrics;
 mod record;
@@ -120,6 +125,13 @@ struct State {
     closed: bool,
 }
 
+impl State {
+    /// The first segment after `seq` that exists.
+    fn segment_after(&self, seq: u64) -> Option<u64> {
+        self.segments.range(seq.checked_add(1)?..).next().map(|(s, _)| *s)
+    }
+}
+
 #[derive(Debug)]
 struct Segment {
     bytes: u64,
@@ -175,7 +187,10 @@ impl Spool {
             );
         }
         let first = segments.keys().next().copied();
-        let next_seq = segments.keys().next_back().map_or(1, |s| s + 1);
+        let next_seq = match segments.keys().next_back() {
+            None => 1,
+            Some(&last) => last.checked_add(1).ok_or_else(|| no_next_segment(&config.dir, last))?,
+        };
         let used = recovery.bytes;
         metrics::REPLAYED.inc_by(recovery.records);
         let state =
@@ -203,8 +218,9 @@ impl Spool {
 
     /// Writes `payload` as one record; resolves once it is durable (per [`Fsync`]).
     pub async fn append(&self, payload: Bytes) -> Result<RecordId, SpoolError> {
-        let size = (record::HEADER + payload.len()) as u64;
-        if size > self.inner.config.segment_bytes {
+        let size = u64::try_from(payload.len()).unwrap_or(u64::MAX).saturating_add(record::HEADER as u64);
+        // A record's length is a u32 on disk: a longer payload would be written with a wrong one.
+        if size > self.inner.config.segment_bytes || u32::try_from(payload.len()).is_err() {
             return Err(SpoolError::TooLarge { len: payload.len(), segment_bytes: self.inner.config.segment_bytes });
         }
         {
@@ -212,7 +228,7 @@ impl Spool {
             if st.closed {
                 return Err(SpoolError::Closed);
             }
-            if st.used + size > self.inner.config.max_bytes {
+            if st.used.saturating_add(size) > self.inner.config.max_bytes {
                 return Err(SpoolError::Full { used: st.used, max: self.inner.config.max_bytes });
             }
             st.used += size;
@@ -226,7 +242,8 @@ impl Spool {
             .as_ref()
             .map(|w| w.send(Write1 { payload, reply }));
         if !matches!(sent, Some(Ok(()))) {
-            self.inner.lock().used -= size;
+            let mut st = self.inner.lock();
+            st.used = st.used.saturating_sub(size);
             return Err(SpoolError::Closed);
         }
         answer.await.unwrap_or(Err(SpoolError::Closed))
@@ -449,7 +466,9 @@ impl Writer {
     }
 
     fn refuse(&self, w: Write1, size: u64, msg: &str) {
-        self.inner.lock().used -= size;
+        let mut st = self.inner.lock();
+        st.used = st.used.saturating_sub(size);
+        drop(st);
         let _ = w.reply.send(Err(SpoolError::io(&self.inner.config.dir, std::io::Error::other(msg.to_owned()))));
     }
 
@@ -475,7 +494,7 @@ impl Writer {
     fn roll(&mut self) -> Result<(), SpoolError> {
         self.sync_if_dirty();
         self.seal();
-        let next = self.seq + 1;
+        let next = self.seq.checked_add(1).ok_or_else(|| no_next_segment(&self.inner.config.dir, self.seq))?;
         let path = segment_path(&self.inner.config.dir, next);
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| SpoolError::io(&path, e))?;
         sync_dir(&self.inner.config.dir)?;
@@ -521,8 +540,7 @@ impl SpoolReader {
             appended.as_mut().enable();
             let (readable, closed, next_segment) = {
                 let st = self.spool.inner.lock();
-                let next = st.segments.range(self.segment + 1..).next().map(|(s, _)| *s);
-                (st.readable, st.closed, next)
+                (st.readable, st.closed, st.segment_after(self.segment))
             };
             if (self.segment, self.offset) < readable {
                 if self.segment < readable.0 && self.at_end_of_segment() {
@@ -611,7 +629,7 @@ impl SpoolReader {
     pub fn skip_segment(&mut self) {
         let next = {
             let st = self.spool.inner.lock();
-            st.segments.range(self.segment + 1..).next().map(|(s, _)| *s).unwrap_or(st.readable.0)
+            st.segment_after(self.segment).unwrap_or(st.readable.0)
         };
         if next != self.segment {
             self.enter(next);
@@ -651,14 +669,11 @@ fn read_at(
         Ok(r) => r,
         Err(e) => return (None, Err(e)),
     };
-    let Some(at) = record::next_valid(&region, max_len) else {
-        return (None, Ok(Found::Nothing { skipped: end - offset }));
+    let Some((at, payload)) = record::next_valid(&region, max_len) else {
+        return (None, Ok(Found::Nothing { skipped: end.saturating_sub(offset) }));
     };
-    let start = at + record::HEADER;
-    let len = u32::from_le_bytes(region[at..at + 4].try_into().unwrap_or_default()) as usize;
-    let payload = region[start..start + len].to_vec();
-    let next = offset + (start + len) as u64;
-    (None, Ok(Found::Record { payload, next, skipped: at as u64 }))
+    let next = offset + (at + record::HEADER + payload.len()) as u64;
+    (None, Ok(Found::Record { payload: payload.to_vec(), next, skipped: at as u64 }))
 }
 
 struct Scan {
@@ -695,7 +710,7 @@ fn scan_segment(path: &Path, max_record: u64) -> Result<Scan, SpoolError> {
         drop(r);
         let region = read_region(&mut file, damaged_at, len).map_err(|e| SpoolError::io(path, e))?;
         match record::next_valid(&region, max_record) {
-            Some(at) => {
+            Some((at, _)) => {
                 tracing::error!(path = %path.display(), offset = damaged_at, skipped_bytes = at, "damaged spool record; keeping the valid records after it");
                 metrics::CORRUPT_REGIONS.inc();
                 scan.corrupt_regions += 1;
@@ -722,13 +737,27 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SpoolError> {
     for entry in fs::read_dir(dir).map_err(|e| SpoolError::io(dir, e))? {
         let entry = entry.map_err(|e| SpoolError::io(dir, e))?;
         let name = entry.file_name();
-        let Some(seq) = name.to_str().and_then(|n| n.strip_suffix(".seg")).and_then(|n| n.parse::<u64>().ok()) else {
+        // Only names as `segment_path` writes them: another spelling of the same number (`7.seg`,
+        // `+7.seg`) would be read and deleted under a path that is not its own.
+        let Some(seq) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".seg"))
+            .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
             continue;
         };
         out.push((seq, entry.path()));
     }
     out.sort();
     Ok(out)
+}
+
+/// Segment numbers only grow; a segment numbered `u64::MAX` (a file put there by hand) leaves no
+/// number for the next.
+fn no_next_segment(dir: &Path, last: u64) -> SpoolError {
+    let why = format!("spool segment {last} is the last number there is: no segment can follow it");
+    SpoolError::io(segment_path(dir, last), std::io::Error::new(std::io::ErrorKind::InvalidData, why))
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {

@@ -47,13 +47,12 @@ pub(crate) fn read(r: &mut impl Read, max_len: u64) -> io::Result<Read1> {
     if n < HEADER {
         return Ok(Read1::Torn);
     }
-    let len = u32::from_le_bytes(header[0..4].try_into().unwrap_or_default());
-    let crc = u32::from_le_bytes(header[4..8].try_into().unwrap_or_default());
-    let appended_ms = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
+    let (len, crc, appended_ms) = parse_header(header);
     if u64::from(len) > max_len {
         return Ok(Read1::Torn);
     }
-    let mut payload = vec![0u8; len as usize];
+    let Ok(len_bytes) = usize::try_from(len) else { return Ok(Read1::Torn) };
+    let mut payload = vec![0u8; len_bytes];
     if read_full(r, &mut payload)? < payload.len() {
         return Ok(Read1::Torn);
     }
@@ -63,26 +62,40 @@ pub(crate) fn read(r: &mut impl Read, max_len: u64) -> io::Result<Read1> {
     Ok(Read1::Record { payload, appended_ms })
 }
 
-/// The first offset after `region[0]` where a whole record with a valid checksum starts, given
-/// the bytes from a damaged record to the end of the written data: where reading resumes, so
-/// that damage costs only the records it touched.
-pub(crate) fn next_valid(region: &[u8], max_len: u64) -> Option<usize> {
-    (1..region.len().saturating_sub(HEADER - 1)).find(|&at| {
-        let header = &region[at..at + HEADER];
-        let len = u32::from_le_bytes(header[0..4].try_into().unwrap_or_default());
-        if u64::from(len) > max_len || at + HEADER + len as usize > region.len() {
-            return false;
-        }
-        let crc = u32::from_le_bytes(header[4..8].try_into().unwrap_or_default());
-        let appended_ms = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
-        checksum(len, appended_ms, &region[at + HEADER..at + HEADER + len as usize]) == crc
-    })
+/// `len`, `crc` and `appended_ms` of a record header.
+fn parse_header(header: [u8; HEADER]) -> (u32, u32, u64) {
+    let [l0, l1, l2, l3, c0, c1, c2, c3, m0, m1, m2, m3, m4, m5, m6, m7] = header;
+    (
+        u32::from_le_bytes([l0, l1, l2, l3]),
+        u32::from_le_bytes([c0, c1, c2, c3]),
+        u64::from_le_bytes([m0, m1, m2, m3, m4, m5, m6, m7]),
+    )
+}
+
+/// The first offset after `region[0]` where a whole record with a valid checksum starts, and
+/// that record's payload, given the bytes from a damaged record to the end of the written data:
+/// where reading resumes, so that damage costs only the records it touched.
+pub(crate) fn next_valid(region: &[u8], max_len: u64) -> Option<(usize, &[u8])> {
+    (1..region.len()).find_map(|at| Some((at, valid_at(region.get(at..)?, max_len)?)))
+}
+
+/// The payload of the record at the start of `data`, if a whole one with a valid checksum is
+/// there.
+fn valid_at(data: &[u8], max_len: u64) -> Option<&[u8]> {
+    let (header, rest) = data.split_first_chunk::<HEADER>()?;
+    let (len, crc, appended_ms) = parse_header(*header);
+    if u64::from(len) > max_len {
+        return None;
+    }
+    let payload = rest.get(..usize::try_from(len).ok()?)?;
+    (checksum(len, appended_ms, payload) == crc).then_some(payload)
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match r.read(&mut buf[n..]) {
+        let Some(rest) = buf.get_mut(n..) else { break };
+        match r.read(rest) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -131,9 +144,11 @@ mod tests {
         for i in second..third {
             let mut bad = buf.clone();
             bad[i] ^= 0x40;
-            assert_eq!(next_valid(&bad[second..], 1 << 20).map(|at| at + second), Some(third), "byte {i}");
+            assert_eq!(next_valid(&bad[second..], 1 << 20).map(|(at, _)| at + second), Some(third), "byte {i}");
         }
+        assert_eq!(next_valid(&buf, 1 << 20), Some((second, &b"second"[..])), "the search starts after region[0]");
         assert_eq!(next_valid(&buf[third..third + 10], 1 << 20), None);
+        assert_eq!(next_valid(&buf[third..buf.len() - 1], 1 << 20), None, "a record cut short is not valid");
         assert_eq!(next_valid(&[0u8; 64], 1 << 20), None, "zeros are not a record");
     }
 }

@@ -394,3 +394,37 @@ fn segments_are_sized_for_the_largest_record_and_the_spool_for_two_of_them() {
     assert_eq!(sized(64 << 30, 1 << 20).unwrap().segment_bytes, 256 << 20, "at most 256 MiB");
     assert!(matches!(sized(10 << 20, 8 << 20), Err(SpoolError::TooSmall { .. })));
 }
+
+/// A segment file holding one valid record, named `name`, in a fresh spool directory.
+fn stray_segment(d: &Path, name: &str) {
+    fs::create_dir_all(d).unwrap();
+    let mut data = Vec::new();
+    record::encode(&mut data, b"put here by hand", 1);
+    fs::write(d.join(name), data).unwrap();
+}
+
+#[test]
+fn a_segment_numbered_u64_max_is_refused_at_open_not_overflowed() {
+    let d = dir("last-number");
+    stray_segment(&d, &format!("{}.seg", u64::MAX));
+    let err = Spool::open(config(&d)).map(|_| ()).unwrap_err();
+    assert!(err.to_string().contains("no segment can follow"), "{err}");
+    fs::remove_dir_all(d).unwrap();
+}
+
+#[tokio::test]
+async fn only_segment_names_the_spool_writes_are_read() {
+    let d = dir("names");
+    // The same number as segment 7, spelled otherwise: reading it as segment 7 would open
+    // `00000000000000000007.seg`, which is not there.
+    stray_segment(&d, "7.seg");
+    stray_segment(&d, "+0000000000000000007.seg");
+    let (spool, mut reader, recovery) = Spool::open(config(&d)).unwrap();
+    assert_eq!(recovery.records, 0);
+    spool.append(payload(1)).await.unwrap();
+    assert_eq!(read_n(&mut reader, 1).await[0].1, payload(1));
+    assert!(!reader.has_next());
+    assert!(d.join("7.seg").exists(), "a file the spool did not write is left alone");
+    spool.close();
+    fs::remove_dir_all(d).unwrap();
+}
