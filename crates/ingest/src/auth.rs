@@ -154,7 +154,7 @@ impl BearerTokens {
     /// compared in full, as credentials are.
     pub(crate) fn find(&self, header: Option<&[u8]>) -> Option<Option<&str>> {
         let given = header.and_then(|h| {
-            let (scheme, rest) = h.split_at(h.iter().position(|&b| b == b' ')?);
+            let (scheme, rest) = h.split_at_checked(h.iter().position(|&b| b == b' ')?)?;
             scheme.eq_ignore_ascii_case(b"bearer").then(|| rest.trim_ascii())
         })?;
         let mut found = None;

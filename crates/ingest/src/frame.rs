@@ -85,8 +85,10 @@ impl Frame {
         }
     }
 
+    /// Message `i`'s bytes; empty when there is no message `i` or its range is not inside the
+    /// body (receivers and the spool's frame decoding never make such a frame).
     pub fn message(&self, i: usize) -> &[u8] {
-        &self.body[self.messages[i].clone()]
+        self.messages.get(i).and_then(|r| self.body.get(r.clone())).unwrap_or_default()
     }
 
     /// Memory a frame holds besides its body, per message.
@@ -223,4 +225,18 @@ pub trait FrameSink: Clone + Send + Sync + 'static {
     /// Takes the frame, waiting for room when full (stream receivers stop reading meanwhile,
     /// which is TCP backpressure). Fails only when shutting down.
     fn accept_or_wait(&self, frame: Frame) -> impl Future<Output = Result<(), Rejected>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_outside_the_body_reads_as_empty_not_a_panic() {
+        let frame = Frame::new(Protocol::Https, Bytes::from_static(b"hello"), vec![0..2, 3..9, 4..2]);
+        assert_eq!(frame.message(0), b"he");
+        assert_eq!(frame.message(1), b"", "past the end of the body");
+        assert_eq!(frame.message(2), b"", "a range that ends before it starts");
+        assert_eq!(frame.message(3), b"", "no such message");
+    }
 }

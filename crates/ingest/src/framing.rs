@@ -120,7 +120,8 @@ pub(crate) fn octet_count(buf: &[u8]) -> OctetCount {
     match buf.get(digits) {
         None => OctetCount::Incomplete,
         Some(b' ') => {
-            let len = buf[..digits].iter().fold(0usize, |n, &b| n * 10 + usize::from(b - b'0'));
+            // At most MAX_LEN_DIGITS digits: the count stays below 10^8, far from overflowing.
+            let len = buf.iter().take(digits).fold(0usize, |n, &b| n * 10 + usize::from(b - b'0'));
             OctetCount::Counted { len, header: digits + 1 }
         }
         Some(_) => OctetCount::NotCounted,
@@ -129,17 +130,15 @@ pub(crate) fn octet_count(buf: &[u8]) -> OctetCount {
 
 /// Reads `LEN SP` at `pos` of a whole body: the length and where MSG starts.
 fn counted_at(body: &[u8], pos: usize) -> Option<(usize, usize)> {
-    match octet_count(&body[pos..]) {
+    match octet_count(body.get(pos..)?) {
         OctetCount::Counted { len, header } => Some((len, pos + header)),
         OctetCount::Incomplete | OctetCount::NotCounted => None,
     }
 }
 
-fn skip_whitespace(body: &[u8], mut pos: usize) -> usize {
-    while pos < body.len() && body[pos].is_ascii_whitespace() {
-        pos += 1;
-    }
-    pos
+fn skip_whitespace(body: &[u8], pos: usize) -> usize {
+    let rest = body.get(pos..).unwrap_or_default();
+    pos + rest.iter().take_while(|b| b.is_ascii_whitespace()).count()
 }
 
 #[cfg(test)]

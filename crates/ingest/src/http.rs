@@ -580,27 +580,25 @@ pub(crate) fn gunzip(compressed: &[u8], max: usize, reservation: &mut Reservatio
     const STEP: usize = 256 * 1024;
     // A gzip member ends with its inflated size (mod 2^32): for the usual single member an
     // exact first reservation; more output than that grows in steps.
-    let hint = compressed.len().checked_sub(4).map_or(0, |at| {
-        let mut size = [0u8; 4];
-        size.copy_from_slice(&compressed[at..]);
-        u32::from_le_bytes(size) as usize
-    });
-    let mut decoder = flate2::read::MultiGzDecoder::new(compressed).take(max as u64 + 1);
+    let hint = compressed.last_chunk::<4>().map_or(0, |size| u32::from_le_bytes(*size) as usize);
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let mut decoder = flate2::read::MultiGzDecoder::new(compressed).take(limit);
     let mut out: Vec<u8> = Vec::new();
     let mut held = 0;
     loop {
         if out.len() == out.capacity() {
             let want = if held == 0 { hint.saturating_add(1) } else { (held / 2).max(STEP) };
-            let grow = want.clamp(1, max + 1 - out.len().min(max));
+            let grow = want.clamp(1, max.saturating_add(1) - out.len().min(max));
             if !reservation.try_grow(grow) {
                 return Err(BodyError::MemoryFull);
             }
             held += grow;
-            out.reserve_exact(held - out.len());
+            out.reserve_exact(held.saturating_sub(out.len()));
         }
         let start = out.len();
         out.resize(out.capacity(), 0);
-        match decoder.read(&mut out[start..]) {
+        // `start` is the length before the resize: never past the end.
+        match decoder.read(out.get_mut(start..).unwrap_or_default()) {
             Ok(0) => {
                 out.truncate(start);
                 break;
@@ -618,7 +616,7 @@ pub(crate) fn gunzip(compressed: &[u8], max: usize, reservation: &mut Reservatio
 }
 
 pub(crate) fn with_retry_after(mut r: Response<Full<Bytes>>, wait: Duration) -> Response<Full<Bytes>> {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0));
     r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
     r
 }

@@ -198,12 +198,14 @@ fn decode(
         Ok(())
     };
     let decoded = drainpipe_otlp::decoded_len_bound(&body, encoding).map_err(BodyError::Otlp)?;
-    hold(reservation, body.len() + decoded)?;
+    hold(reservation, decoded.saturating_add(body.len()))?;
     let request = drainpipe_otlp::decode_logs(&body, encoding).map_err(BodyError::Otlp)?;
     drop(body);
     let count: usize = request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
-    let split = drainpipe_otlp::split_len(&request) + count * Frame::BYTES_PER_MESSAGE;
-    hold(reservation, decoded + split)?;
+    // Saturating: a resource shared by many records is counted once per record, which can pass
+    // any size (then refused as too much), and must not wrap to a small one.
+    let split = drainpipe_otlp::split_len(&request).saturating_add(count.saturating_mul(Frame::BYTES_PER_MESSAGE));
+    hold(reservation, decoded.saturating_add(split))?;
     let (mut frames, mut rejected) = (Vec::new(), 0);
     let mut part = Part { body: Bytes::new(), messages: Vec::new(), first: 0 };
     let mut joined = Vec::new();

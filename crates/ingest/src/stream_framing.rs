@@ -106,8 +106,8 @@ impl StreamDecoder {
     }
 
     fn line(&mut self, buf: &mut BytesMut) -> Option<StreamMessage> {
-        let window = buf.len().min(self.max_message + 1);
-        match buf[..window].iter().position(|&b| b == b'\n') {
+        let window = buf.len().min(self.max_message.saturating_add(1));
+        match buf.iter().take(window).position(|&b| b == b'\n') {
             Some(i) => {
                 let mut line = buf.split_to(i + 1);
                 line.truncate(i);
