@@ -68,10 +68,58 @@ impl<'a> App<'a> {
     }
 }
 
+/// At most this many top-level keys of one message go under `app` (and attributes under
+/// `otel.resource`); the document keeps the first ones and says how many more there were.
+pub const MAX_KEYS: usize = 1000;
+
 /// Copies a validated JSON object into `out`, turning line breaks between tokens into spaces
 /// (bulk NDJSON is one document per line; inside valid JSON strings they are always escaped).
-pub(crate) fn write_json_object(out: &mut Vec<u8>, object: &[u8]) {
-    out.extend(object.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+/// Keeps its first [`MAX_KEYS`] members; how many more it had.
+pub(crate) fn write_json_object(out: &mut Vec<u8>, object: &[u8]) -> usize {
+    let one_line = |&b: &u8| if b == b'\n' || b == b'\r' { b' ' } else { b };
+    // n members take at least 5n + 1 bytes (`{"":0,…}`): a shorter object is within the cap,
+    // and copied without reading its structure (most are).
+    if object.len() < 5 * (MAX_KEYS + 1) + 1 {
+        out.extend(object.iter().map(one_line));
+        return 0;
+    }
+    // Top-level members end at commas outside strings and nested values.
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut commas, mut cut) = (0usize, None);
+    for (i, &b) in object.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => {
+                commas += 1;
+                if commas == MAX_KEYS {
+                    cut = Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    match cut.and_then(|i| object.get(..i)) {
+        Some(kept) => {
+            out.extend(kept.iter().map(one_line));
+            out.push(b'}');
+            commas + 1 - MAX_KEYS
+        }
+        None => {
+            out.extend(object.iter().map(one_line));
+            0
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -246,7 +294,7 @@ mod tests {
         let mut out = Vec::new();
         let msg = "{\n  \"a\": 1,\r\n  \"b\": \"x\"\n}";
         assert!(matches!(App::parse(msg).fields, Some(AppFields::Json(_))));
-        write_json_object(&mut out, msg.as_bytes());
+        assert_eq!(write_json_object(&mut out, msg.as_bytes()), 0);
         assert!(!out.contains(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v, serde_json::json!({"a": 1, "b": "x"}));

@@ -16,6 +16,15 @@ use crate::timestamp::Timestamp;
 pub const PARSE_FAILURE_TAG: &str = "_drainpipe_parse_failure";
 /// The tag on documents whose message the receiver cut to its size limit.
 pub const TRUNCATED_TAG: &str = "_drainpipe_truncated";
+/// The tag on documents whose message had more fields than one message may add (the caps
+/// below, [`app::MAX_KEYS`]); `error.message` says which and how many were left out.
+pub const FIELDS_CAPPED_TAG: &str = "_drainpipe_fields_capped";
+/// Unknown router keys one line may add as `heroku.router.<key>`: each is a mapped field, and
+/// Heroku's router writes about fifteen keys.
+pub const MAX_ROUTER_KEYS: usize = 100;
+/// Metrics one line may add as `heroku.metrics.<name>` (mapped fields too; Heroku's busiest
+/// metrics lines, Postgres's, carry about thirty).
+pub const MAX_METRICS: usize = 100;
 
 /// What one message becomes. Borrowed fields point into the raw message or the context.
 #[derive(Debug, Default)]
@@ -112,7 +121,9 @@ impl Document<'_> {
             w.close();
         }
 
-        self.write_heroku(&mut w);
+        // What was left out past a cap: (field, what, cap, how many more).
+        let mut capped: Vec<(&str, &str, usize, usize)> = Vec::new();
+        self.write_heroku(&mut w, &mut capped);
         if let Some(id) = &self.trace_id {
             w.object_str("trace", "id", id);
         }
@@ -122,7 +133,9 @@ impl Document<'_> {
         if self.otel_resource.is_some() || self.otel_scope.is_some() {
             w.open("otel");
             if let Some(object) = self.otel_resource {
-                w.raw("resource", |o| app::write_json_object(o, object));
+                let mut more = 0;
+                w.raw("resource", |o| more = app::write_json_object(o, object));
+                capped.push(("otel.resource", "attributes", app::MAX_KEYS, more));
             }
             if let Some((name, version)) = self.otel_scope {
                 w.open("scope");
@@ -186,13 +199,18 @@ impl Document<'_> {
             }
         }
         match &self.app {
-            Some(AppFields::Json(object)) => w.raw("app", |o| app::write_json_object(o, object)),
+            Some(AppFields::Json(object)) => {
+                let mut more = 0;
+                w.raw("app", |o| more = app::write_json_object(o, object));
+                capped.push(("app", "keys", app::MAX_KEYS, more));
+            }
             Some(AppFields::Logfmt(pairs)) => {
                 w.open("app");
-                for (k, v) in pairs {
+                for (k, v) in pairs.iter().take(app::MAX_KEYS) {
                     w.foreign_str(k, v);
                 }
                 w.close();
+                capped.push(("app", "keys", app::MAX_KEYS, pairs.len().saturating_sub(app::MAX_KEYS)));
             }
             None => {}
         }
@@ -203,7 +221,8 @@ impl Document<'_> {
             }
             w.close();
         }
-        self.write_tags_and_error(&mut w);
+        capped.retain(|&(.., more)| more > 0);
+        self.write_tags_and_error(&mut w, &capped);
         w.finish();
     }
 
@@ -225,7 +244,7 @@ impl Document<'_> {
         w.close();
     }
 
-    fn write_heroku(&self, w: &mut JsonWriter<'_>) {
+    fn write_heroku(&self, w: &mut JsonWriter<'_>, capped: &mut Vec<(&str, &str, usize, usize)>) {
         w.open("heroku");
         w.opt_str("app", self.heroku_app);
         w.opt_str("source", self.source);
@@ -253,9 +272,10 @@ impl Document<'_> {
                 if let Some(ms) = r.service_ms {
                     w.u64("service_ms", ms);
                 }
-                for (k, v) in &r.other {
+                for (k, v) in r.other.iter().take(MAX_ROUTER_KEYS) {
                     w.foreign_str(k, v);
                 }
+                capped.push(("heroku.router", "keys", MAX_ROUTER_KEYS, r.other.len().saturating_sub(MAX_ROUTER_KEYS)));
                 w.close();
             }
         }
@@ -280,7 +300,8 @@ impl Document<'_> {
             if s.source.is_some() || !s.values.is_empty() {
                 w.open("metrics");
                 w.opt_str("source", s.source.as_deref());
-                for (name, value) in &s.values {
+                capped.push(("heroku.metrics", "metrics", MAX_METRICS, s.values.len().saturating_sub(MAX_METRICS)));
+                for (name, value) in s.values.iter().take(MAX_METRICS) {
                     match value {
                         Number::Text(t) => w.foreign_raw(name, |o| o.extend_from_slice(t.as_bytes())),
                         Number::Float(f) => w.foreign_f64(name, *f),
@@ -292,7 +313,7 @@ impl Document<'_> {
         w.close();
     }
 
-    fn write_tags_and_error(&self, w: &mut JsonWriter<'_>) {
+    fn write_tags_and_error(&self, w: &mut JsonWriter<'_>, capped: &[(&str, &str, usize, usize)]) {
         let code =
             self.router.as_ref().and_then(|r| r.code.as_deref()).or(self.platform.as_ref().and_then(|p| p.error_code));
         let described = self
@@ -301,14 +322,23 @@ impl Document<'_> {
             .and_then(|r| r.desc.as_deref())
             .or(self.platform.as_ref().and_then(|p| p.error_message));
         let cut_note = self.cut.map(|(kept, full)| format!("message cut to {kept} of {full} bytes (size limit)"));
-        match (self.failure.is_some(), cut_note.is_some()) {
-            (false, false) => {}
-            (true, false) => w.str_array("tags", [PARSE_FAILURE_TAG]),
-            (false, true) => w.str_array("tags", [TRUNCATED_TAG]),
-            (true, true) => w.str_array("tags", [PARSE_FAILURE_TAG, TRUNCATED_TAG]),
+        let tags = [
+            (self.failure.is_some(), PARSE_FAILURE_TAG),
+            (cut_note.is_some(), TRUNCATED_TAG),
+            (!capped.is_empty(), FIELDS_CAPPED_TAG),
+        ];
+        if tags.iter().any(|&(on, _)| on) {
+            w.str_array("tags", tags.iter().filter(|&&(on, _)| on).map(|&(_, tag)| tag));
         }
-        let parts: Vec<&str> =
-            [described, self.failure.as_deref(), cut_note.as_deref()].into_iter().flatten().collect();
+        let capped_notes: Vec<String> = capped
+            .iter()
+            .map(|(field, what, cap, more)| format!("{field}: {more} {what} past the first {cap} left out"))
+            .collect();
+        let parts: Vec<&str> = [described, self.failure.as_deref(), cut_note.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain(capped_notes.iter().map(String::as_str))
+            .collect();
         if code.is_none() && parts.is_empty() {
             return;
         }

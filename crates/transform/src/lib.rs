@@ -30,9 +30,9 @@ mod samples;
 pub mod syslog;
 mod timestamp;
 
-pub use app::{MAX_DEPTH as APP_MAX_DEPTH, MAX_VALUE_BYTES as APP_MAX_VALUE_BYTES};
+pub use app::{MAX_DEPTH as APP_MAX_DEPTH, MAX_KEYS as APP_MAX_KEYS, MAX_VALUE_BYTES as APP_MAX_VALUE_BYTES};
 pub use dataset::Dataset;
-pub use document::{PARSE_FAILURE_TAG, TRUNCATED_TAG};
+pub use document::{FIELDS_CAPPED_TAG, MAX_METRICS, MAX_ROUTER_KEYS, PARSE_FAILURE_TAG, TRUNCATED_TAG};
 pub use id::{DocumentId, FrameKey, FrameSeed};
 pub use syslog::StructuredData;
 pub use timestamp::Timestamp;

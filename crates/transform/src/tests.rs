@@ -337,6 +337,51 @@ fn hostile_lines_make_valid_documents() {
     }
 }
 
+/// One message adds at most `APP_MAX_KEYS` app keys, `MAX_ROUTER_KEYS` router keys and
+/// `MAX_METRICS` metrics: the first ones are kept, `message` keeps all, and the document says so.
+#[test]
+fn what_one_message_may_add_is_capped() {
+    let line = |procid: &str, msg: &str| format!("<190>1 2025-03-14T09:26:53Z host app {procid} - {msg}");
+    let capped = |doc: &Value, note: &str| {
+        assert_eq!(doc["tags"], json!([FIELDS_CAPPED_TAG]));
+        assert_eq!(doc["error"]["message"], note);
+    };
+    // App JSON: the first keys, as written; nested objects' keys do not count.
+    let members: Vec<String> = (0..APP_MAX_KEYS + 500).map(|i| format!("\"k{i}\":{i}")).collect();
+    let msg = format!("{{{}}}", members.join(","));
+    let (doc, outcome) = transform(&line("web.1", &msg), &ctx());
+    let app = doc["app"].as_object().unwrap();
+    assert_eq!((app.len(), &app["k0"], &app["k999"], app.get("k1000")), (APP_MAX_KEYS, &json!(0), &json!(999), None));
+    assert_eq!(doc["message"], msg);
+    assert_eq!(outcome.failure, None, "a cap is not a parse failure");
+    capped(&doc, "app: 500 keys past the first 1000 left out");
+    let exactly = format!("{{{}}}", members[..APP_MAX_KEYS].join(","));
+    let (doc, _) = transform(&line("web.1", &exactly), &ctx());
+    assert_eq!((doc["app"].as_object().unwrap().len(), doc.get("tags")), (APP_MAX_KEYS, None));
+    let nested = format!("{{\"a\":{{{}}},\"b\":[{}]}}", members.join(","), "1,".repeat(5000) + "1");
+    let (doc, _) = transform(&line("web.1", &nested), &ctx());
+    assert_eq!((doc["app"]["a"].as_object().unwrap().len(), doc.get("tags")), (APP_MAX_KEYS + 500, None));
+    // App logfmt: the first keys; a key seen again keeps its place and takes the last value.
+    let pairs: Vec<String> = (0..APP_MAX_KEYS + 20).map(|i| format!("k{i}={i}")).collect();
+    let (doc, _) = transform(&line("web.1", &format!("{} k5=last", pairs.join(" "))), &ctx());
+    let app = doc["app"].as_object().unwrap();
+    assert_eq!((app.len(), &app["k5"], app.get("k1000")), (APP_MAX_KEYS, &json!("last"), None));
+    capped(&doc, "app: 20 keys past the first 1000 left out");
+    // Router keys it does not know.
+    let other: Vec<String> = (0..MAX_ROUTER_KEYS + 1).map(|i| format!("x{i}=v")).collect();
+    let raw = format!("<158>1 2025-03-14T09:26:53Z host heroku router - at=info status=200 {}", other.join(" "));
+    let (doc, _) = transform(&raw, &ctx());
+    assert_eq!(doc["heroku"]["router"].as_object().unwrap().len(), MAX_ROUTER_KEYS);
+    assert_eq!(doc["http"]["response"]["status_code"], 200);
+    capped(&doc, "heroku.router: 1 keys past the first 100 left out");
+    // Metrics.
+    let samples: Vec<String> = (0..MAX_METRICS + 3).map(|i| format!("sample#m{i}=1")).collect();
+    let raw = format!("<45>1 2025-03-14T09:26:53Z host heroku web.1 - source=web.1 {}", samples.join(" "));
+    let (doc, _) = transform(&raw, &ctx());
+    assert_eq!(doc["heroku"]["metrics"].as_object().unwrap().len(), MAX_METRICS + 1, "and source");
+    capped(&doc, "heroku.metrics: 3 metrics past the first 100 left out");
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
