@@ -66,7 +66,12 @@ fn content_types_and_answers() {
     assert_eq!((decoded.rejected_log_records, decoded.error_message.as_str()), (3, "too large"));
     let json: serde_json::Value = serde_json::from_slice(&response(Signal::Metrics, Encoding::Json, 2, "no")).unwrap();
     assert_eq!(json, serde_json::json!({"partialSuccess": {"rejectedDataPoints": "2", "errorMessage": "no"}}));
-    let _ = ExportLogsServiceRequest::default();
+    // An export with nothing in it is a request like any other, in either encoding, and the
+    // all-taken answer is the default response: no partial success.
+    assert_eq!(decode_logs(b"", Encoding::Protobuf).unwrap(), ExportLogsServiceRequest::default());
+    assert_eq!(decode_logs(b"{}", Encoding::Json).unwrap(), ExportLogsServiceRequest::default());
+    let taken = proto::ExportLogsServiceResponse::decode(&response(Signal::Logs, Encoding::Protobuf, 0, "")[..]).unwrap();
+    assert_eq!(taken, proto::ExportLogsServiceResponse::default());
 }
 
 #[test]
@@ -96,7 +101,15 @@ fn records_are_counted_on_the_wire_before_decoding() {
     let request = decode_logs(JSON.as_bytes(), Encoding::Json).unwrap();
     let body = request.encode_to_vec();
     assert_eq!(wire::count_log_records(&body), Some(2));
-    assert!(decoded_len_bound(&body, Encoding::Protobuf).unwrap() > body.len());
+    // The bound is the body and, per record counted on the wire, a record's in-memory size.
+    let per_record = size_of::<LogRecord>() + size_of::<Record>();
+    assert_eq!(decoded_len_bound(&body, Encoding::Protobuf).unwrap(), body.len() + 2 * per_record);
+    // Protobuf concatenation appends the repeated fields: twice the body holds four records.
+    let twice = body.repeat(2);
+    assert_eq!(wire::count_log_records(&twice), Some(4));
+    assert_eq!(decoded_len_bound(&twice, Encoding::Protobuf).unwrap(), twice.len() + 4 * per_record);
+    assert_eq!(decoded_len_bound(b"", Encoding::Protobuf).unwrap(), 0, "no records, no body");
+    assert_eq!(decoded_len_bound(JSON.as_bytes(), Encoding::Json).unwrap(), 6 * JSON.len());
     assert!(decoded_len_bound(&body[..body.len() - 3], Encoding::Protobuf).is_err(), "truncated");
     let split_bytes: usize = split(request.clone()).iter().map(Vec::len).sum();
     assert!(split_len(&request) >= split_bytes, "a bound on what the split takes");
@@ -138,5 +151,10 @@ fn a_non_ascii_id_is_refused_not_a_panic() {
     let body = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"aéb"}]}]}]}"#;
     assert_eq!(decode_logs(body.as_bytes(), Encoding::Json).unwrap_err().0, "traceId is not hex");
     let url_safe = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"bytesValue":"-_8"}}]}]}]}"#;
-    assert!(decode_logs(url_safe.as_bytes(), Encoding::Json).is_ok(), "URL-safe, unpadded base64");
+    let request = decode_logs(url_safe.as_bytes(), Encoding::Json).unwrap();
+    let body = request.resource_logs[0].scope_logs[0].log_records[0].body.as_ref().unwrap();
+    // `-_8` is URL-safe, unpadded base64 of 0xfb 0xff (`+/8=` in the standard alphabet).
+    assert_eq!(body.value, Some(Value::Bytes(vec![0xfb, 0xff])), "URL-safe, unpadded base64");
+    let standard = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"bytesValue":"+/8="}}]}]}]}"#;
+    assert_eq!(decode_logs(standard.as_bytes(), Encoding::Json).unwrap(), request);
 }
