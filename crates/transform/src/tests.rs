@@ -421,8 +421,10 @@ mod properties {
 }
 
 /// The data-driven cases: every line of `testdata/<name>.log` against the document on the same
-/// line of `testdata/<name>.expected.jsonl`. `DRAINPIPE_BLESS=1` rewrites the expectations
-/// (review the diff before committing it).
+/// line of `testdata/<name>.expected.jsonl`. The cases are always compared with the committed
+/// expectations. `DRAINPIPE_BLESS=1` also rewrites the files that differ, and the run still
+/// fails: review the diff, then run again without it. A run with it set never passes a
+/// mismatch.
 #[test]
 fn testdata() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
@@ -433,22 +435,25 @@ fn testdata() {
         .filter_map(|n| n.strip_suffix(".log").map(str::to_owned))
         .collect();
     names.sort();
-    let (mut cases, mut failures) = (0, Vec::new());
+    let (mut cases, mut failures, mut rewritten) = (0, Vec::new(), Vec::new());
     for name in names {
         let input = std::fs::read(dir.join(format!("{name}.log"))).unwrap();
         let expected_path = dir.join(format!("{name}.expected.jsonl"));
-        let expected = if bless { String::new() } else { std::fs::read_to_string(&expected_path).unwrap() };
+        let expected = match std::fs::read_to_string(&expected_path) {
+            Ok(text) => text,
+            Err(e) if bless && e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => panic!("{}: {e}", expected_path.display()),
+        };
         let mut expected = expected.lines();
         let mut blessed = String::new();
+        let failed_before = failures.len();
         for (n, line) in input.split(|&b| b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
             cases += 1;
             let got = check(&name, line);
-            if bless {
-                blessed.push_str(&serde_json::to_string(&got).unwrap());
-                blessed.push('\n');
-                continue;
-            }
-            let want: Value = serde_json::from_str(expected.next().unwrap_or("null")).unwrap();
+            blessed.push_str(&serde_json::to_string(&got).unwrap());
+            blessed.push('\n');
+            // A missing or unreadable expectation is a mismatch (and blessing replaces it).
+            let want: Value = serde_json::from_str(expected.next().unwrap_or("null")).unwrap_or(Value::Null);
             if got != want {
                 failures.push(format!("{name}.log:{}\n  got:  {got}\n  want: {want}", n + 1));
             }
@@ -458,12 +463,26 @@ fn testdata() {
         if extra > 0 {
             failures.push(format!("{name}.expected.jsonl has {extra} line(s) more than {name}.log has cases"));
         }
-        if bless {
+        if bless && failures.len() > failed_before {
             std::fs::write(&expected_path, blessed).unwrap();
+            rewritten.push(format!("{name}.expected.jsonl"));
         }
     }
     assert!(cases >= 100, "only {cases} cases");
-    assert!(failures.is_empty(), "{} of {cases} cases differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases differ:\n{}{}",
+        failures.len(),
+        failures.join("\n"),
+        if rewritten.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\nDRAINPIPE_BLESS rewrote {}: review the diff, then run again without DRAINPIPE_BLESS",
+                rewritten.join(", ")
+            )
+        }
+    );
 }
 
 /// One line of testdata through the transform. `syslog-drain` files arrive as syslog drains;
