@@ -45,12 +45,20 @@ async fn search_and_tail_print_the_samples_as_heroku_logs_does_and_every_filter_
     let ns = unique_namespace("search");
     let (_dp, n) = samples(&ns).await;
     let golden_path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/samples.heroku-logs.txt");
-    if std::env::var_os("DRAINPIPE_BLESS").is_some() {
-        std::fs::write(golden_path, stdout(&run(&["search"], &ns))).unwrap();
+    // Always compared with the committed file. DRAINPIPE_BLESS=1 rewrites it when it differs and
+    // fails all the same: review the diff, then run again without it.
+    let searched = stdout(&run(&["search"], &ns));
+    let golden = match std::fs::read_to_string(golden_path) {
+        Ok(text) => text,
+        Err(e) if std::env::var_os("DRAINPIPE_BLESS").is_some() => format!("({e})"),
+        Err(e) => panic!("{golden_path}: {e}"),
+    };
+    if searched != golden && std::env::var_os("DRAINPIPE_BLESS").is_some() {
+        std::fs::write(golden_path, &searched).unwrap();
+        panic!("DRAINPIPE_BLESS rewrote {golden_path}: review the diff, then run again without DRAINPIPE_BLESS");
     }
-    let golden = std::fs::read_to_string(golden_path).unwrap();
+    assert_eq!(searched, golden, "search");
     assert_eq!(golden.lines().count(), n);
-    assert_eq!(stdout(&run(&["search"], &ns)), golden, "search");
     assert_eq!(stdout(&run(&["tail", "--no-follow"], &ns)), golden, "tail");
     let last_two: Vec<&str> = golden.lines().skip(n - 2).collect();
     assert_eq!(stdout(&run(&["tail", "--no-follow", "-n", "2"], &ns)).lines().collect::<Vec<_>>(), last_two);

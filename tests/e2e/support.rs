@@ -273,24 +273,12 @@ pub async fn post_frame(url: &str, body: Vec<u8>, h: &LogplexHeaders<'_>) -> req
     req.send().await.expect("drainpipe answers")
 }
 
-/// Refreshes `index` and polls until it holds at least `expected` documents (or 30 s pass),
-/// then returns all of them sorted by `@timestamp`, each with its `_id` and the `@timestamp`
-/// Elasticsearch parsed (as `fields`).
+/// Refreshes `index` and polls until it holds at least `expected` documents and their count
+/// is stable ([`wait_for_count`]; it fails after 30 s), then returns all of them sorted by
+/// `@timestamp`, each with its `_id` and the `@timestamp` Elasticsearch parsed (as `fields`).
 pub async fn wait_for_documents(es: &str, index: &str, expected: usize) -> Vec<Value> {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let _ = client.post(format!("{es}/{index}/_refresh")).send().await;
-        let count = match client.get(format!("{es}/{index}/_count")).send().await {
-            Ok(r) if r.status().is_success() => r.json::<Value>().await.unwrap()["count"].as_u64().unwrap_or(0),
-            _ => 0,
-        };
-        if count as usize >= expected {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{index} holds {count} documents after 30 s; expected {expected}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let count = wait_for_count(es, index, expected as u64, Duration::from_secs(30)).await;
+    assert!(count as usize >= expected, "{index} holds {count} documents after 30 s; expected {expected}");
     search(es, index, json!({"match_all": {}})).await
 }
 
@@ -373,22 +361,49 @@ pub async fn counts_by_label(es: &str, index: &str, label: &str) -> std::collect
         .unwrap_or_default()
 }
 
-/// Polls `_count` until it reaches `expected` or `timeout` passes; returns the last count.
+/// How long a count must stay the same, over several refresh+count rounds, before
+/// [`wait_for_count`] takes it: a duplicate that lands late still shows.
+pub const STABLE_FOR: Duration = Duration::from_millis(600);
+
+/// `_count` of `index` after a refresh; 0 while the index does not exist.
+async fn refreshed_count(client: &reqwest::Client, es: &str, index: &str) -> u64 {
+    let _ = client.post(format!("{es}/{index}/_refresh")).send().await;
+    match client.get(format!("{es}/{index}/_count")).send().await {
+        Ok(r) if r.status().is_success() => r.json::<Value>().await.map(|v| v["count"].as_u64().unwrap_or(0)).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Polls `_count` (refreshing first) until it has reached `expected` and then stayed the same
+/// over [`STABLE_FOR`] (at least three rounds), or `timeout` passes; returns the last count.
+/// A count that reaches `expected` and goes on growing is returned as it ends up, so a
+/// duplicate indexed late fails an exact comparison instead of slipping past it.
 pub async fn wait_for_count(es: &str, index: &str, expected: u64, timeout: Duration) -> u64 {
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
+    let mut reached = false;
+    // The count seen, since when, and in how many rounds in a row.
+    let mut steady: Option<(u64, Instant, u32)> = None;
     loop {
-        let _ = client.post(format!("{es}/{index}/_refresh")).send().await;
-        let count = match client.get(format!("{es}/{index}/_count")).send().await {
-            Ok(r) if r.status().is_success() => {
-                r.json::<Value>().await.map(|v| v["count"].as_u64().unwrap_or(0)).unwrap_or(0)
-            }
-            _ => 0,
+        let count = refreshed_count(&client, es, index).await;
+        if count >= expected && !reached {
+            // Reached: it gets its stability window, even past the deadline.
+            reached = true;
+            deadline = deadline.max(Instant::now() + 2 * STABLE_FOR);
+        }
+        steady = match steady {
+            Some((c, since, rounds)) if c == count => Some((c, since, rounds + 1)),
+            _ => Some((count, Instant::now(), 1)),
         };
-        if count >= expected || Instant::now() >= deadline {
+        if let Some((c, since, rounds)) = steady {
+            if c >= expected && rounds >= 3 && since.elapsed() >= STABLE_FOR {
+                return c;
+            }
+        }
+        if Instant::now() >= deadline {
             return count;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
 
@@ -401,4 +416,38 @@ pub async fn is_opensearch(es: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// The poll-until itself: a document indexed just after the count was first reached (a late
+/// duplicate) is still counted, so an exact comparison fails. Returning at the first count
+/// that reached `expected`, this gave 3.
+#[tokio::test]
+async fn wait_for_count_sees_a_document_indexed_after_the_count_was_reached() {
+    let es = elasticsearch_url();
+    let index = format!("drainpipe-test-{}", unique_namespace("late"));
+    let client = reqwest::Client::new();
+    // Only an explicit refresh (wait_for_count's) makes documents visible.
+    let settings = json!({"settings": {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}});
+    assert!(client.put(format!("{es}/{index}")).json(&settings).send().await.unwrap().status().is_success());
+    let put = |id: u32| {
+        let request = client.put(format!("{es}/{index}/_doc/{id}")).json(&json!({"n": id})).send();
+        async move { assert!(request.await.unwrap().status().is_success(), "document {id} indexed") }
+    };
+    for id in 0..3 {
+        put(id).await;
+    }
+    // Once wait_for_count's refresh has shown the three, a fourth: visible at its next refresh.
+    let late = async {
+        loop {
+            let r = client.get(format!("{es}/{index}/_count")).send().await.unwrap();
+            if r.json::<Value>().await.unwrap()["count"] == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        put(3).await;
+    };
+    let (count, ()) = tokio::join!(wait_for_count(&es, &index, 3, Duration::from_secs(10)), late);
+    let _ = client.delete(format!("{es}/{index}")).send().await;
+    assert_eq!(count, 4, "the late document is counted");
 }
