@@ -265,6 +265,12 @@ impl Spool {
         self.inner.lock().used
     }
 
+    /// Records appended and not yet acknowledged (what a stop leaves for the next start).
+    pub fn unacked_records(&self) -> u64 {
+        let st = self.inner.lock();
+        st.segments.values().map(|s| s.records.saturating_sub(s.acked)).sum()
+    }
+
     /// How long the oldest segment still holding unacknowledged records has been waiting
     /// (measured from its first record): an upper bound on the oldest record's age.
     pub fn oldest_unacked_age(&self) -> Option<Duration> {
@@ -565,7 +571,15 @@ impl SpoolReader {
 
     /// Whether a record is written and not yet read: [`SpoolReader::next`] would not wait.
     pub fn has_next(&self) -> bool {
-        (self.segment, self.offset) < self.spool.inner.lock().readable
+        let st = self.spool.inner.lock();
+        let mut at = (self.segment, self.offset);
+        // At the end of a finished segment the reader is, in effect, at the start of the next
+        // one: after a restart the appends go to a new segment, and the last replayed record's
+        // documents must not wait for the next frame to be sent.
+        if at.0 < st.readable.0 && st.segments.get(&at.0).is_none_or(|s| at.1 >= s.bytes) {
+            at = (st.segment_after(at.0).unwrap_or(st.readable.0), 0);
+        }
+        at < st.readable
     }
 
     fn segment_len(&self) -> u64 {

@@ -428,3 +428,25 @@ async fn only_segment_names_the_spool_writes_are_read() {
     spool.close();
     fs::remove_dir_all(d).unwrap();
 }
+
+#[tokio::test]
+async fn after_a_restart_the_last_replayed_record_leaves_nothing_next() {
+    let d = dir("replay-has-next");
+    let (spool, _reader, _) = Spool::open(config(&d)).unwrap();
+    spool.append(payload(1)).await.unwrap();
+    spool.close();
+    drop(spool);
+    // Reopened: the record is replayed; appends go to a new segment.
+    let (spool, mut reader, recovery) = Spool::open(config(&d)).unwrap();
+    assert_eq!(recovery.records, 1);
+    assert!(reader.has_next());
+    assert_eq!(read_n(&mut reader, 1).await[0].1, payload(1));
+    // The pipeline sends what it gathered when nothing is next: it must not wait for a frame.
+    assert!(!reader.has_next(), "nothing is written past the replayed record");
+    spool.append(payload(2)).await.unwrap();
+    assert!(reader.has_next());
+    assert_eq!(read_n(&mut reader, 1).await[0].1, payload(2));
+    assert!(!reader.has_next());
+    spool.close();
+    fs::remove_dir_all(d).unwrap();
+}
