@@ -213,8 +213,13 @@ struct Window {
     failures: u32,
 }
 
-/// Keys tracked at most; an attacker spreading over more only resets the count sooner.
+/// Keys tracked at most. When full, expired windows go first, then the oldest of the keys that
+/// block nobody, and blocked keys only when every key is blocked: spraying user names makes
+/// room by pushing out other sprayed names, never by lifting anyone's block.
 const MAX_TRACKED: usize = 65_536;
+/// Keys dropped at once when the table is full, so that making room is done once per so many
+/// new keys (linear work spread over them), not once per key.
+const DROPPED_WHEN_FULL: usize = MAX_TRACKED / 16;
 
 impl FailureLimiter {
     pub(crate) fn new(max_failures: u32, window: Duration) -> FailureLimiter {
@@ -237,10 +242,10 @@ impl FailureLimiter {
 
     pub(crate) fn record_failure(&self, key: LimiterKey, now: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_TRACKED {
+        if entries.len() >= MAX_TRACKED && !entries.contains_key(&key) {
             entries.retain(|_, w| w.started + self.window > now);
             if entries.len() >= MAX_TRACKED {
-                entries.clear();
+                self.drop_oldest(&mut entries);
             }
         }
         let w = entries.entry(key).or_insert(Window { started: now, failures: 0 });
@@ -248,6 +253,21 @@ impl FailureLimiter {
             *w = Window { started: now, failures: 0 };
         }
         w.failures = w.failures.saturating_add(1);
+    }
+}
+
+impl FailureLimiter {
+    /// Drops [`DROPPED_WHEN_FULL`] keys: those that block nobody before blocked ones, oldest
+    /// window first within each.
+    fn drop_oldest(&self, entries: &mut HashMap<LimiterKey, Window>) {
+        let mut order: Vec<(bool, Instant, LimiterKey)> =
+            entries.iter().map(|(k, w)| (w.failures >= self.max_failures, w.started, *k)).collect();
+        if order.len() > DROPPED_WHEN_FULL {
+            order.select_nth_unstable_by_key(DROPPED_WHEN_FULL, |&(blocks, started, _)| (blocks, started));
+        }
+        for (_, _, key) in order.iter().take(DROPPED_WHEN_FULL) {
+            entries.remove(key);
+        }
     }
 }
 
@@ -305,6 +325,32 @@ mod tests {
         assert_eq!(l.blocked(key, t0 + Duration::from_secs(10)), Some(Duration::from_secs(50)));
         assert_eq!(l.blocked(LimiterKey::new("192.0.2.2".parse().unwrap(), Some(&header("logplex:x"))), t0), None);
         assert_eq!(l.blocked(key, t0 + Duration::from_secs(61)), None);
+    }
+
+    #[test]
+    fn a_full_limiter_drops_its_oldest_sprayed_names_and_keeps_blocks() {
+        let l = FailureLimiter::new(3, Duration::from_secs(60));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let t0 = Instant::now();
+        let guesser = LimiterKey::new(ip, Some(&header("logplex:wrong")));
+        for _ in 0..3 {
+            l.record_failure(guesser, t0);
+        }
+        // The same guesser sprays user names, one failure each, to push its block out.
+        let sprayed = |i: usize| LimiterKey::new(ip, Some(&header(&format!("user{i}:x"))));
+        let total = MAX_TRACKED + DROPPED_WHEN_FULL + 10;
+        for i in 0..total {
+            l.record_failure(sprayed(i), t0 + Duration::from_millis(i as u64 / 1024));
+        }
+        let now = t0 + Duration::from_secs(1);
+        assert!(l.blocked(guesser, now).is_some(), "the guesser's block outlives the spray");
+        let entries = l.entries.lock().unwrap();
+        assert!(entries.len() <= MAX_TRACKED, "{}", entries.len());
+        assert!(entries.len() > MAX_TRACKED - DROPPED_WHEN_FULL, "not wiped whole: {}", entries.len());
+        // The oldest names went, the newest stayed.
+        assert!(!entries.contains_key(&sprayed(0)));
+        assert!(entries.contains_key(&sprayed(total - 1)));
+        assert_eq!(entries.get(&sprayed(total - 1)).map(|w| w.failures), Some(1));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use hyper::body::{Body as _, Incoming};
 use hyper::header::{
     HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
+use hyper::http::request::Parts;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -31,7 +32,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{BasicAuth, BearerTokens, Credential, DrainTokens, FailureLimiter, LimiterKey};
 use crate::frame::{Frame, FrameSink, MemoryBudget, Protocol, Rejected, Reservation};
-use crate::listener::{accept_loop, handshake, Connection};
+use crate::listener::{accept_loop, handshake, Activity, Connection};
 use crate::log_throttle::LogThrottle;
 use crate::{framing, metrics, query};
 use drainpipe_otlp::Signal;
@@ -129,6 +130,11 @@ static BUDGET_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 pub(crate) const MEMORY_FULL_RETRY: Duration = Duration::from_secs(1);
 /// Bodies at least this large (or compressed) are inflated and framed off the async workers.
 pub(crate) const BLOCKING_BODY: usize = 256 * 1024;
+/// What a connection's HTTP/1 read buffer (and its write buffer) may grow to; a request head
+/// larger than this is answered 431. hyper's default, about 400 KiB, times `--max-connections`
+/// was memory outside every limit; this is the per-connection term of docs/operations.md's
+/// memory formula. Logplex's heads are well under 1 KiB.
+pub const CONNECTION_BUFFER: usize = 64 * 1024;
 
 /// Serves drain requests on `listener` until `shutdown` resolves, then waits for open
 /// connections to finish the request they are on.
@@ -201,8 +207,10 @@ async fn serve_connection<I, H, F>(
 {
     let activity = connection.activity();
     let handler = Arc::new(handler);
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: Request<Incoming>| {
         let (activity, handler) = (activity.clone(), handler.clone());
+        // The guessing limiter's penalty is served as idle time of this connection.
+        req.extensions_mut().insert(activity.clone());
         async move {
             activity.busy();
             let response = handler(req, peer).await;
@@ -215,6 +223,7 @@ async fn serve_connection<I, H, F>(
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_buf_size(CONNECTION_BUFFER)
         .serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let result = tokio::select! {
@@ -267,7 +276,7 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     let (parts, body) = req.into_parts();
     let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::trim);
 
-    if let Err(r) = authenticate(&parts.headers, peer, state).await {
+    if let Err(r) = authenticate(&parts, peer, state).await {
         return r;
     }
     let drain_token = header("logplex-drain-token").filter(|t| !t.is_empty());
@@ -373,12 +382,12 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
 
 /// Basic auth, with the guessing limiter. Right credentials always pass; wrong ones are
 /// counted under their key and, past the limit, answered 429 after a penalty.
-async fn authenticate<S>(headers: &HeaderMap, peer: SocketAddr, state: &State<S>) -> Result<(), Response<Full<Bytes>>> {
-    let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+async fn authenticate<S>(parts: &Parts, peer: SocketAddr, state: &State<S>) -> Result<(), Response<Full<Bytes>>> {
+    let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
     if state.auth.allows(authorization) {
         return Ok(());
     }
-    let r = match refused(headers, peer, state, "drain request").await {
+    let r = match refused(parts, peer, state, "drain request").await {
         Refused::Limited(wait) => {
             with_retry_after(reply(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications"), wait)
         }
@@ -401,14 +410,23 @@ pub(crate) enum Refused {
 
 /// The guessing limiter's bookkeeping for a failed authentication (`what` names the request in
 /// the log): past the limit, after a penalty, `Limited`; else counted and `Wrong`.
-pub(crate) async fn refused<S>(headers: &HeaderMap, peer: SocketAddr, state: &State<S>, what: &str) -> Refused {
+///
+/// The penalty is served as idle time of the connection: at the connection limit a penalised
+/// connection gives way like an idle one (and is answered its 429 at once), so a flood of
+/// wrong guesses holds no slot that a right sender or `/healthz` needs. A guesser keeps one
+/// answer per second per connection it holds, and pays a new connection for each faster one.
+pub(crate) async fn refused<S>(parts: &Parts, peer: SocketAddr, state: &State<S>, what: &str) -> Refused {
+    let headers = &parts.headers;
     let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
     let client = client_ip(headers, peer, state.config.trust_forwarded_for);
     let key = LimiterKey::new(client, authorization);
     let now = Instant::now();
     if let Some(wait) = state.limiter.blocked(key, now) {
         metrics::AUTH_FAILURES.with_label_values(&["rate_limited"]).inc();
-        tokio::time::sleep(state.limiter.penalty()).await;
+        match parts.extensions.get::<Activity>() {
+            Some(activity) => activity.idle_for(state.limiter.penalty()).await,
+            None => tokio::time::sleep(state.limiter.penalty()).await,
+        }
         return Refused::Limited(wait);
     }
     state.limiter.record_failure(key, now);
@@ -577,9 +595,11 @@ pub(crate) fn content_encoding(value: Option<&HeaderValue>) -> Result<bool, &'st
 /// Decompresses a gzip body (several members allowed), refusing to grow past `max` bytes or
 /// past what the memory budget grants.
 pub(crate) fn gunzip(compressed: &[u8], max: usize, reservation: &mut Reservation) -> Result<Bytes, BodyError> {
-    const STEP: usize = 256 * 1024;
-    // A gzip member ends with its inflated size (mod 2^32): for the usual single member an
-    // exact first reservation; more output than that grows in steps.
+    // A gzip member ends with its inflated size (mod 2^32), but that is the sender's word: a
+    // 20-byte body can claim 4 GiB. So the output (and its reservation) grows with what is
+    // really inflated, from a small first step by half again each time; the trailer only
+    // shortens a step, so that an honest single member ends at exactly its size.
+    const FIRST_STEP: usize = 4 * 1024;
     let hint = compressed.last_chunk::<4>().map_or(0, |size| u32::from_le_bytes(*size) as usize);
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     let mut decoder = flate2::read::MultiGzDecoder::new(compressed).take(limit);
@@ -587,8 +607,9 @@ pub(crate) fn gunzip(compressed: &[u8], max: usize, reservation: &mut Reservatio
     let mut held = 0;
     loop {
         if out.len() == out.capacity() {
-            let want = if held == 0 { hint.saturating_add(1) } else { (held / 2).max(STEP) };
-            let grow = want.clamp(1, max.saturating_add(1) - out.len().min(max));
+            let step = (held / 2).max(FIRST_STEP);
+            let want = hint.checked_sub(out.len()).map_or(step, |left| step.min(left.saturating_add(1)));
+            let grow = want.clamp(1, max.saturating_add(1).saturating_sub(out.len()).max(1));
             if !reservation.try_grow(grow) {
                 return Err(BodyError::MemoryFull);
             }
@@ -630,4 +651,57 @@ pub(crate) fn reply(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
         r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Rewrites the ISIZE trailer (the last four bytes) to claim `size`.
+    fn claiming(mut body: Vec<u8>, size: u32) -> Vec<u8> {
+        let at = body.len() - 4;
+        body[at..].copy_from_slice(&size.to_le_bytes());
+        body
+    }
+
+    #[test]
+    fn a_tiny_gzip_body_claiming_a_huge_size_reserves_only_what_it_inflates() {
+        let max = 8 * 1024 * 1024;
+        let body = claiming(gzip(b""), (max - 1) as u32);
+        assert_eq!(body.len(), 20);
+        // A budget far below the claim: the claim alone must not spend it.
+        let budget = MemoryBudget::new(64 * 1024);
+        let mut reservation = budget.reservation();
+        let result = gunzip(&body, max, &mut reservation);
+        assert!(matches!(result, Err(BodyError::Invalid(_))), "the lie is found at the trailer, not feared up front");
+        assert!(reservation.bytes() <= 4 * 1024, "reserved {} for nothing inflated", reservation.bytes());
+    }
+
+    #[test]
+    fn gzip_reservations_follow_the_inflated_bytes() {
+        let max = 8 * 1024 * 1024;
+        let budget = MemoryBudget::new(max);
+        // An honest member: held to its size (each step rounded up to the budget's 1 KiB unit).
+        for len in [5usize, 4096, 300 * 1024] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut reservation = budget.reservation();
+            let out = gunzip(&gzip(&data), max, &mut reservation).ok().unwrap();
+            assert_eq!(out, data);
+            assert!(reservation.bytes() <= len + 16 * 1024, "{len}: {}", reservation.bytes());
+        }
+        // A trailer claiming less than the truth: still inflated whole, the reservation grown as
+        // it went.
+        let data = vec![b'x'; 300 * 1024];
+        let mut reservation = budget.reservation();
+        let out = gunzip(&claiming(gzip(&data), 10), max, &mut reservation);
+        assert!(matches!(out, Err(BodyError::Invalid(_))));
+        assert!(reservation.bytes() >= 300 * 1024);
+    }
 }

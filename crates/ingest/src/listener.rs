@@ -14,35 +14,67 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::metrics;
 
 /// An open connection: since when it is idle (`None`: busy), and how to ask it to close.
-type Entry = (Option<Instant>, Arc<Notify>);
+type Entry = (Option<Instant>, Arc<watch::Sender<bool>>);
 
 /// The open connections of one listener.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Registry {
-    connections: Mutex<HashMap<u64, Entry>>,
+    /// The listener's name, for the metrics.
+    name: &'static str,
+    table: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    open: HashMap<u64, Entry>,
+    /// A new connection waits for a slot and no connection was idle to give it one: the next
+    /// connection to go idle closes for it.
+    wanted: bool,
+}
+
+impl Table {
+    /// Asks connection `id` to close (once: it is no longer idle, so the next eviction picks
+    /// another).
+    fn evict(&mut self, id: u64, name: &str) {
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.0 = None;
+            entry.1.send_replace(true);
+            metrics::EVICTED_CONNECTIONS.with_label_values(&[name]).inc();
+        }
+    }
 }
 
 impl Registry {
-    /// Asks the connection idle the longest to close; false when none is idle.
-    fn evict_one(&self) -> bool {
-        let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
-        let oldest = connections.values_mut().filter(|(idle, _)| idle.is_some()).min_by_key(|(idle, _)| *idle);
+    fn new(name: &'static str) -> Registry {
+        Registry { name, table: Mutex::new(Table::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the connection idle the longest to close. When none is idle, the next one to go
+    /// idle will be asked: busy connections finish their request first, but none keeps its
+    /// slot past it while a new connection waits.
+    fn evict_one(&self) {
+        let mut table = self.lock();
+        let oldest = table.open.iter().filter_map(|(id, (idle, _))| Some(((*idle)?, *id))).min();
         match oldest {
-            Some(entry) => {
-                // Asked once: it is closing, so the next eviction picks another.
-                entry.0 = None;
-                entry.1.notify_one();
-                true
-            }
-            None => false,
+            Some((_, id)) => table.evict(id, self.name),
+            None => table.wanted = true,
         }
+    }
+
+    /// A slot came free: nobody needs to be evicted for the connection that was waiting.
+    fn satisfied(&self) {
+        self.lock().wanted = false;
     }
 }
 
@@ -51,7 +83,7 @@ impl Registry {
 #[derive(Debug)]
 pub(crate) struct Connection {
     activity: Activity,
-    close: Arc<Notify>,
+    close: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
 }
 
@@ -60,23 +92,43 @@ pub(crate) struct Connection {
 pub(crate) struct Activity {
     id: u64,
     registry: Arc<Registry>,
+    close: Arc<watch::Sender<bool>>,
 }
 
 impl Activity {
     /// Between requests, or waiting for bytes: may be evicted.
     pub(crate) fn idle(&self) {
-        self.set(Some(Instant::now()));
+        if *self.close.borrow() {
+            // Already asked to close: not a slot anyone can be given again.
+            return;
+        }
+        let mut table = self.registry.lock();
+        if let Some(entry) = table.open.get_mut(&self.id) {
+            entry.0 = Some(Instant::now());
+        }
+        if table.wanted {
+            table.wanted = false;
+            table.evict(self.id, self.registry.name);
+        }
     }
 
     /// Working on a request or handing on messages: not evicted.
     pub(crate) fn busy(&self) {
-        self.set(None);
+        if let Some(entry) = self.registry.lock().open.get_mut(&self.id) {
+            entry.0 = None;
+        }
     }
 
-    fn set(&self, idle: Option<Instant>) {
-        if let Some(entry) = self.registry.connections.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.id) {
-            entry.0 = idle;
+    /// Waits `wait` (a penalty) as an idle connection does: evictable, so that a connection
+    /// made to wait holds no slot another sender needs. Eviction ends the wait at once.
+    pub(crate) async fn idle_for(&self, wait: Duration) {
+        let mut close = self.close.subscribe();
+        self.idle();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = close.wait_for(|c| *c) => {}
         }
+        self.busy();
     }
 }
 
@@ -89,14 +141,14 @@ impl Connection {
     pub(crate) async fn closing(&mut self) {
         tokio::select! {
             _ = self.stop.wait_for(|s| *s) => {}
-            () = self.close.notified() => {}
+            _ = self.close.wait_for(|c| *c) => {}
         }
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.activity.registry.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.activity.id);
+        self.activity.registry.lock().open.remove(&self.activity.id);
     }
 }
 
@@ -115,7 +167,7 @@ pub(crate) async fn accept_loop<H, F>(
 {
     let limit = max_connections.max(1);
     let permits = Arc::new(Semaphore::new(limit));
-    let registry = Arc::new(Registry::default());
+    let registry = Arc::new(Registry::new(name));
     let next_id = AtomicU64::new(0);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -135,24 +187,21 @@ pub(crate) async fn accept_loop<H, F>(
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                if registry.evict_one() {
-                    metrics::EVICTED_CONNECTIONS.with_label_values(&[name]).inc();
-                }
-                tokio::select! {
+                // MUTATION registry.evict_one();
+                let permit = tokio::select! {
                     p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                     () = &mut shutdown => break,
-                }
+                };
+                registry.satisfied();
+                permit
             }
         };
         let id = next_id.fetch_add(1, Ordering::Relaxed);
-        let close = Arc::new(Notify::new());
-        registry
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, (Some(Instant::now()), close.clone()));
-        let activity = Activity { id, registry: registry.clone() };
-        let connection = Connection { activity, close, stop: stop_rx.clone() };
+        let (close, closing) = watch::channel(false);
+        let close = Arc::new(close);
+        registry.lock().open.insert(id, (Some(Instant::now()), close.clone()));
+        let activity = Activity { id, registry: registry.clone(), close };
+        let connection = Connection { activity, close: closing, stop: stop_rx.clone() };
         let task = handle(stream, peer, connection);
         tokio::spawn(async move {
             let open = metrics::OPEN_CONNECTIONS.with_label_values(&[name]);

@@ -15,6 +15,7 @@ use drainpipe_otlp::{Encoding, Signal};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 
 use crate::frame::{Frame, FrameSink, Protocol, Rejected, Reservation, StreamPosition};
@@ -43,7 +44,7 @@ pub(crate) async fn receive<S: FrameSink>(
     let declared = Encoding::from_content_type(content_type);
     // Errors are answered in the request's encoding; protobuf when it named none we know.
     let encoding = declared.unwrap_or(Encoding::Protobuf);
-    let app = match authorize(&parts.headers, peer, state, encoding).await {
+    let app = match authorize(&parts, peer, state, encoding).await {
         Ok(app) => app.map(str::to_owned),
         Err(r) => return r,
     };
@@ -242,12 +243,12 @@ fn decode(
 /// A bearer token from `--otlp-token`, or basic auth; open when neither is configured. Failures
 /// count toward the same guessing limiter as `POST /logs`. The app a token maps to, if any.
 async fn authorize<'s, S>(
-    headers: &HeaderMap,
+    parts: &Parts,
     peer: SocketAddr,
     state: &'s State<S>,
     encoding: Encoding,
 ) -> Result<Option<&'s str>, Response<Full<Bytes>>> {
-    let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
     let tokens = &state.config.otlp_tokens;
     if let Some(app) = tokens.find(authorization) {
         return Ok(app);
@@ -256,7 +257,7 @@ async fn authorize<'s, S>(
     if open || (!state.auth.is_open() && state.auth.allows(authorization)) {
         return Ok(None);
     }
-    let r = match refused(headers, peer, state, "OTLP export").await {
+    let r = match refused(parts, peer, state, "OTLP export").await {
         Refused::Limited(wait) => with_retry_after(
             status(encoding, StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, "too many failed authentications"),
             wait,
