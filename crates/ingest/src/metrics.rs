@@ -103,6 +103,16 @@ pub static AUTH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     with_labels(IntCounterVec::new(opts, &["reason"]).expect("valid metric"), &reasons)
 });
 
+/// Syslog lines dropped because their HOSTNAME is no listed drain token (with `--drain-token`),
+/// by reason: `no_token` (no drain token at all), `unlisted_token` (a `d.` token not listed).
+pub static SYSLOG_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "drainpipe_ingest_syslog_refused_total",
+        "Syslog lines dropped for a HOSTNAME that is no listed drain token, by reason",
+    );
+    with_labels(IntCounterVec::new(opts, &["reason"]).expect("valid metric"), &["no_token", "unlisted_token"])
+});
+
 /// Syslog messages cut to the size limit (indexed, tagged `_drainpipe_truncated`).
 pub static TRUNCATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_truncated_messages_total", "Messages cut to the size limit, by protocol");
@@ -153,6 +163,7 @@ pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(OPEN_CONNECTIONS.clone()))?;
     registry.register(Box::new(AUTH_FAILURES.clone()))?;
     registry.register(Box::new(TRUNCATED.clone()))?;
+    registry.register(Box::new(SYSLOG_REFUSED.clone()))?;
     registry.register(Box::new(EMPTY_MESSAGES.clone()))?;
     registry.register(Box::new(LABEL_CHANGES.clone()))?;
     registry.register(Box::new(MEMORY_BYTES.clone()))?;

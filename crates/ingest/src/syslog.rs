@@ -14,8 +14,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::DrainTokens;
 use crate::frame::{Frame, FrameSink, MemoryBudget, Protocol, StreamPosition};
 use crate::listener::{accept_loop, handshake, Connection};
+use crate::log_throttle::LogThrottle;
 use crate::metrics;
 use crate::stream_framing::StreamDecoder;
 
@@ -35,6 +37,12 @@ pub struct SyslogConfig {
     /// Memory that frames read and not yet handed on may hold; while it is spent, connections
     /// are not read.
     pub budget: MemoryBudget,
+    /// Known drain tokens. When not empty, a line is taken only when its HOSTNAME (where
+    /// Heroku's syslog drains put the token) is one of them; others are dropped and counted.
+    pub drain_tokens: Arc<DrainTokens>,
+    /// With `drain_tokens`, still take lines whose HOSTNAME is no drain token at all (relays,
+    /// RFC 3164 senders); a drain token that is sent must still be listed.
+    pub allow_tokenless: bool,
 }
 
 impl Default for SyslogConfig {
@@ -46,6 +54,8 @@ impl Default for SyslogConfig {
             handshake_timeout: Duration::from_secs(10),
             tls: None,
             budget: MemoryBudget::new(64 * 1024 * 1024),
+            drain_tokens: Arc::default(),
+            allow_tokenless: false,
         }
     }
 }
@@ -57,13 +67,20 @@ impl std::fmt::Debug for SyslogConfig {
             .field("max_connections", &self.max_connections)
             .field("idle_timeout", &self.idle_timeout)
             .field("tls", &self.tls.is_some())
+            .field("drain_tokens", &self.drain_tokens.len())
+            .field("allow_tokenless", &self.allow_tokenless)
             .finish_non_exhaustive()
     }
 }
 
 /// Messages read per frame at most; a read of 64 KiB rarely holds more.
 const MAX_FRAME_MESSAGES: usize = 1024;
-const READ_BUFFER: usize = 64 * 1024;
+/// One read's room. A connection's buffer holds at most a message read in part (up to
+/// `max_message_bytes` and its octet count) plus this: the per-connection term of
+/// docs/operations.md's memory formula.
+pub const READ_BUFFER: usize = 64 * 1024;
+
+static REFUSED_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 
 /// Serves syslog connections on `listener` until `shutdown` resolves; then stops reading,
 /// hands on what each connection had decoded, and returns when all connections are closed.
@@ -96,12 +113,12 @@ where
     S: FrameSink,
 {
     let activity = connection.activity();
-    let mut stream = Stream::new(config);
+    let mut stream = Stream::new(config, peer);
     let mut decoder = StreamDecoder::new(config.max_message_bytes);
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
         if buf.capacity() - buf.len() < READ_BUFFER / 4 {
-            buf.reserve(READ_BUFFER);
+            buf = room_to_read(buf);
         }
         activity.idle();
         let read = tokio::select! {
@@ -144,23 +161,32 @@ where
 /// connection are distinct events; the spool keeps both, so a replay makes the same ids).
 struct Stream<'a> {
     config: &'a SyslogConfig,
+    peer: SocketAddr,
     id: u64,
     next: u64,
 }
 
 impl<'a> Stream<'a> {
-    fn new(config: &'a SyslogConfig) -> Stream<'a> {
+    fn new(config: &'a SyslogConfig, peer: SocketAddr) -> Stream<'a> {
         // std's RandomState is seeded from the OS once per process: a fresh 64-bit id per
         // connection, distinct across connections and restarts.
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos());
-        Stream { config, id: h.finish(), next: 0 }
+        Stream { config, peer, id: h.finish(), next: 0 }
     }
 
     /// The next frame with its share of the memory budget, waiting for the budget (the socket
     /// is not read meanwhile); `None` when no message is ready.
     async fn take_frame(&mut self, decoder: &mut StreamDecoder, buf: &mut BytesMut, eof: bool) -> Option<Frame> {
-        let mut frame = take_frame(decoder, buf, eof)?;
+        let mut refused = Refused::default();
+        let frame = take_frame(decoder, buf, eof, self.config, &mut refused);
+        if refused.no_token + refused.unlisted_token > 0 {
+            if let Some(held) = REFUSED_LOG.allow() {
+                let (peer, no_token, unlisted_token) = (self.peer, refused.no_token, refused.unlisted_token);
+                tracing::warn!(%peer, no_token, unlisted_token, suppressed = held, "syslog lines without a listed drain token in HOSTNAME dropped");
+            }
+        }
+        let mut frame = frame?;
         frame.stream = Some(StreamPosition { stream: self.id, first: self.next });
         self.next += frame.messages.len() as u64;
         frame.reservation = self.config.budget.reservation();
@@ -170,14 +196,95 @@ impl<'a> Stream<'a> {
     }
 }
 
+/// A buffer with room for one more read that keeps what `buf` holds undecoded. A new
+/// allocation of exactly that, where `BytesMut::reserve` could double the old one: the bound
+/// on a connection's buffer is what one message in part plus one read take.
+fn room_to_read(buf: BytesMut) -> BytesMut {
+    let mut next = BytesMut::with_capacity(buf.len().saturating_add(READ_BUFFER));
+    next.extend_from_slice(&buf);
+    next
+}
+
+/// Lines dropped for their HOSTNAME, by reason.
+#[derive(Debug, Default)]
+struct Refused {
+    no_token: u64,
+    unlisted_token: u64,
+}
+
+/// Whether a line may be taken under `config`'s drain tokens: `Err(reason)` when not.
+fn admit(config: &SyslogConfig, line: &[u8]) -> Result<(), &'static str> {
+    let tokens = &config.drain_tokens;
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let host = hostname(line);
+    if host.and_then(|h| std::str::from_utf8(h).ok()).is_some_and(|h| tokens.app(h).is_some()) {
+        return Ok(());
+    }
+    match host {
+        // A drain token (`d.` and its id, as the transform reads HOSTNAME) that is not listed.
+        Some(h) if h.starts_with(b"d.") => Err("unlisted_token"),
+        _ if config.allow_tokenless => Ok(()),
+        _ => Err("no_token"),
+    }
+}
+
+/// The HOSTNAME of an RFC 5424 line (`<PRI>VERSION TIMESTAMP HOSTNAME …`) or an RFC 3164 one
+/// (`<PRI>Mmm dd hh:mm:ss HOSTNAME TAG…`), as the transform's header parser finds it; `None`
+/// when the line is neither or names none (`-`). Only what admission needs: the transform
+/// still parses every header.
+fn hostname(line: &[u8]) -> Option<&[u8]> {
+    let rest = line.strip_prefix(b"<")?;
+    let pri = rest.iter().take(4).position(|&b| b == b'>')?;
+    if pri == 0 || !rest.iter().take(pri).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let after = rest.get(pri + 1..)?;
+    let (version, tail) = word(after);
+    let host = if (1..=2).contains(&version.len()) && version.iter().all(u8::is_ascii_digit) {
+        word(word(tail).1).0
+    } else {
+        // Fifteen bytes of timestamp and a space; no HOSTNAME when the next word is the tag.
+        let (first, _) = word(after.get(16..)?);
+        if first.ends_with(b":") || first.contains(&b'[') {
+            return None;
+        }
+        first
+    };
+    (!host.is_empty() && host != b"-").then_some(host)
+}
+
+/// The bytes up to the next space (or line end), and what follows that space.
+fn word(s: &[u8]) -> (&[u8], &[u8]) {
+    let end = s.iter().position(|&b| matches!(b, b' ' | b'\n' | b'\r')).unwrap_or(s.len());
+    let (word, rest) = s.split_at_checked(end).unwrap_or((s, &[]));
+    (word, rest.get(1..).unwrap_or_default())
+}
+
 /// Up to [`MAX_FRAME_MESSAGES`] decoded messages as one frame; `None` when none are ready.
-fn take_frame(decoder: &mut StreamDecoder, buf: &mut BytesMut, eof: bool) -> Option<Frame> {
+/// Lines [`admit`] refuses are dropped here, counted in `refused` and the metrics.
+fn take_frame(
+    decoder: &mut StreamDecoder,
+    buf: &mut BytesMut,
+    eof: bool,
+    config: &SyslogConfig,
+    refused: &mut Refused,
+) -> Option<Frame> {
     let mut body = BytesMut::new();
     let mut messages = Vec::new();
     let mut cut = Vec::new();
     while messages.len() < MAX_FRAME_MESSAGES {
         let next = if eof { decoder.finish(buf) } else { decoder.decode(buf) };
         let Some(m) = next else { break };
+        if let Err(reason) = admit(config, &m.bytes) {
+            metrics::SYSLOG_REFUSED.with_label_values(&[reason]).inc();
+            match reason {
+                "unlisted_token" => refused.unlisted_token += 1,
+                _ => refused.no_token += 1,
+            }
+            continue;
+        }
         if let Some(full) = m.cut_from {
             cut.push((messages.len(), full));
             metrics::TRUNCATED.with_label_values(&[Protocol::Syslog.as_str()]).inc();
@@ -192,4 +299,59 @@ fn take_frame(decoder: &mut StreamDecoder, buf: &mut BytesMut, eof: bool) -> Opt
     metrics::MESSAGES.with_label_values(&[Protocol::Syslog.as_str()]).inc_by(messages.len() as u64);
     metrics::BYTES.with_label_values(&[Protocol::Syslog.as_str()]).inc_by(body.len() as u64);
     Some(Frame { cut, ..Frame::new(Protocol::Syslog, body.freeze(), messages) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostname_of_each_syslog_form() {
+        let cases: [(&[u8], Option<&[u8]>); 10] = [
+            (b"<190>1 2025-03-14T09:26:53.589793+00:00 d.good app web.1 - - hi\n", Some(b"d.good")),
+            (b"<190>1 - somehost app web.1 - - hi", Some(b"somehost")),
+            (b"<190>1 2025-03-14T09:26:53Z - app web.1 - - hi", None),
+            (b"<190>1 2025-03-14T09:26:53Z d.good", Some(b"d.good")),
+            (b"<13>Mar 14 09:26:53 web-01 nginx[4711]: GET /", Some(b"web-01")),
+            (b"<13>Mar  4 09:26:53 cron: job done", None),
+            (b"<13>Mar 14 09:2", None),
+            (b"no syslog at all", None),
+            (b"<>1 - d.good", None),
+            (b"<1\xff>1 - d.good", None),
+        ];
+        for (line, host) in cases {
+            assert_eq!(hostname(line), host, "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn admission_follows_the_drain_tokens() {
+        let line = |host: &str| format!("<190>1 2025-03-14T09:26:53Z {host} app web.1 - - hi\n");
+        let open = SyslogConfig::default();
+        for host in ["d.good", "d.stranger", "somehost"] {
+            assert_eq!(admit(&open, line(host).as_bytes()), Ok(()), "no tokens listed: {host}");
+        }
+        let tokens = Arc::new(DrainTokens::new([("d.good".to_owned(), "goodapp".to_owned())]));
+        let listed = SyslogConfig { drain_tokens: tokens.clone(), ..SyslogConfig::default() };
+        assert_eq!(admit(&listed, line("d.good").as_bytes()), Ok(()));
+        assert_eq!(admit(&listed, line("d.stranger").as_bytes()), Err("unlisted_token"));
+        assert_eq!(admit(&listed, line("somehost").as_bytes()), Err("no_token"));
+        assert_eq!(admit(&listed, b"not syslog"), Err("no_token"));
+        let tokenless = SyslogConfig { drain_tokens: tokens, allow_tokenless: true, ..SyslogConfig::default() };
+        assert_eq!(admit(&tokenless, line("somehost").as_bytes()), Ok(()));
+        assert_eq!(admit(&tokenless, b"not syslog"), Ok(()));
+        assert_eq!(admit(&tokenless, line("d.stranger").as_bytes()), Err("unlisted_token"));
+    }
+
+    #[test]
+    fn a_connection_buffer_grows_to_one_message_and_one_read_at_most() {
+        // A message read in part fills most of the buffer; the next read's room is added to
+        // exactly what is kept, not doubled.
+        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        buf.extend_from_slice(&vec![b'x'; READ_BUFFER - 100]);
+        let buf = room_to_read(buf);
+        assert_eq!(buf.len(), READ_BUFFER - 100);
+        assert!(buf.capacity() <= 2 * READ_BUFFER - 100, "{}", buf.capacity());
+        assert!(buf.capacity() - buf.len() >= READ_BUFFER);
+    }
 }
