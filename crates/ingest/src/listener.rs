@@ -187,7 +187,7 @@ pub(crate) async fn accept_loop<H, F>(
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                // MUTATION registry.evict_one();
+                registry.evict_one();
                 let permit = tokio::select! {
                     p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                     () = &mut shutdown => break,
