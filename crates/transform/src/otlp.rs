@@ -16,7 +16,7 @@ use crate::timestamp::Timestamp;
 use crate::{level, Context, Outcome};
 
 /// Resource attributes that become `heroku.*` (first spelling found wins); the others go under
-/// `otel.resource`. The app is `heroku.app.name` or `service.name` (see `transform`).
+/// `otel.resource`. The app is the token's, `heroku.app.name` or `service.name` (see `transform`).
 const APP_ID: &str = "heroku.app.id";
 const DYNO: [&str; 2] = ["heroku.dyno.name", "service.instance.id"];
 const PROCESS_TYPE: [&str; 2] = ["heroku.dyno.type", "heroku.workload.id"];
@@ -59,10 +59,15 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
     let named_app = attribute(&["heroku.app.name"]);
     let (app_id, dyno) = (attribute(&[APP_ID]), attribute(&DYNO));
     let (process_type, release) = (attribute(&PROCESS_TYPE), attribute(&[RELEASE]));
-    // The app: heroku.app.name, else the app the sender's token maps to, else service.name
-    // (SDKs set `unknown_service:<process>` when nobody named one).
+    // The app: the one the sender's token maps to (a credential binds its app: a sender cannot
+    // write into another app by naming it), else heroku.app.name, else service.name (SDKs set
+    // `unknown_service:<process>` when nobody named one). A heroku.app.name overruled by the
+    // token's app stays under `otel.resource`.
     let service = text_attribute(&resource.attributes, "service.name").filter(|s| !s.starts_with("unknown_service"));
-    let app = named_app.or(ctx.app).or(service);
+    let app = ctx.app.or(named_app).or(service);
+    if ctx.app.is_some() && named_app.is_some() && named_app != ctx.app {
+        used.retain(|k| *k != "heroku.app.name");
+    }
     if app.is_some() && app == service && named_app.is_none() && ctx.app.is_none() {
         used.push("service.name");
     }

@@ -605,6 +605,25 @@ mod otlp {
         assert_eq!(doc["error"]["code"], "H12");
     }
 
+    /// A token mapped to an app (`--otlp-token TOKEN=APP`) binds that app: a resource naming
+    /// another cannot write into it, and keeps its claim under `otel.resource`.
+    #[test]
+    fn the_bearer_tokens_app_wins_over_the_resources() {
+        let resource = Resource { attributes: vec![text("heroku.app.name", "other"), text("service.name", "svc")] };
+        let raw = Record { resource: Some(resource), scope: None, record: Some(LogRecord::default()) }.encode_to_vec();
+        let app_of = |app: Option<&str>| {
+            let mut out = Vec::new();
+            let c = Context { app, drain_token: None, frame_id: None, ..ctx() };
+            Transformer::new().transform_otlp(&raw, &c, &mut out);
+            serde_json::from_slice::<Value>(&out).unwrap()
+        };
+        let doc = app_of(Some("shop"));
+        assert_eq!((&doc["heroku"]["app"], &doc["service"]["name"]), (&json!("shop"), &json!("shop")));
+        assert_eq!(doc["otel"]["resource"]["heroku.app.name"], "other", "the overruled claim is kept");
+        // A token that names no app leaves it to the resource.
+        assert_eq!(app_of(None)["heroku"]["app"], "other");
+    }
+
     #[test]
     fn a_map_body_goes_under_app_and_message_holds_its_json() {
         let body = KeyValueList { values: vec![text("msg", "hi"), text("level", "error")] };
