@@ -335,16 +335,23 @@ async fn the_routes_listener_has_the_same_limits() {
         (path == "/healthz")
             .then(|| hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok\n"))))
     });
-    tokio::spawn(http::run_routes(listener, config, routes, std::future::pending()));
+    tokio::spawn(http::run_routes(listener, config.clone(), routes.clone(), std::future::pending()));
     // Silent connections are cut off by the header timeout ...
     let mut silent = TcpStream::connect(addr).await.unwrap();
     let mut buf = Vec::new();
     let read =
         tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut silent, &mut buf));
     assert!(read.await.is_ok(), "an idle connection is closed");
-    // ... and idle ones beyond the limit give way, so the endpoint keeps answering.
+    // ... and idle ones beyond the limit give way, so the endpoint keeps answering. With a
+    // header timeout far beyond the wait allowed here, only eviction can free the slots
+    // (with the 300 ms one, the timeout alone let /healthz through in about a second).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = HttpConfig { max_connections: 2, header_read_timeout: Duration::from_secs(60), ..config };
+    tokio::spawn(http::run_routes(listener, config, routes, std::future::pending()));
     let _held: Vec<TcpStream> = futures_join(addr, 8).await;
-    let r = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let r = client.get(format!("http://{addr}/healthz")).send().await.expect("/healthz answered within 5 s");
     assert_eq!(r.status(), 200);
 }
 
@@ -558,12 +565,16 @@ async fn identical_syslog_lines_are_numbered_apart() {
     let mut s = start_syslog(SyslogConfig::default()).await;
     let line = "<13>Mar 14 09:26:53 relay nginx[1]: the same line\n";
     let mut c = TcpStream::connect(s.addr).await.unwrap();
+    // Each line is written only once the one before was handed on, so each needs a read of its
+    // own; a frame is made per read, so one frame per line shows the reads were split.
+    let mut first = Vec::new();
     for _ in 0..3 {
         c.write_all(line.as_bytes()).await.unwrap();
         c.flush().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let read = numbered(&mut s, 1).await;
+        assert_eq!(read.len(), 1, "one line per read: {read:?}");
+        first.extend(read);
     }
-    let first = numbered(&mut s, 3).await;
     assert_eq!(first.iter().map(|m| m.1).collect::<Vec<_>>(), [0, 1, 2], "numbered in order across reads");
     assert!(first.iter().all(|m| m.0 == first[0].0), "one stream id per connection");
     // Another connection sending the same line is another stream.
@@ -577,13 +588,21 @@ async fn identical_syslog_lines_are_numbered_apart() {
 #[tokio::test]
 async fn idle_syslog_connections_give_way_to_new_ones() {
     let mut s = start_syslog(SyslogConfig { max_connections: 2, ..SyslogConfig::default() }).await;
-    let _quiet: Vec<TcpStream> = futures_join(s.addr, 2).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Two connections hold both slots: each has been read (its line handed on) and is quiet since.
+    let mut quiet: Vec<TcpStream> = futures_join(s.addr, 2).await;
+    for c in &mut quiet {
+        c.write_all(b"<13>Mar 14 09:26:52 relay nginx[1]: then quiet\n").await.unwrap();
+        assert_eq!(numbered(&mut s, 1).await[0].2, "<13>Mar 14 09:26:52 relay nginx[1]: then quiet");
+    }
     // Before: a third sender waited for the hour-long idle timeout of a quiet connection.
     let mut c = TcpStream::connect(s.addr).await.unwrap();
     c.write_all(b"<13>Mar 14 09:26:53 relay nginx[1]: let in\n").await.unwrap();
     let got = numbered(&mut s, 1).await;
     assert_eq!(got[0].2, "<13>Mar 14 09:26:53 relay nginx[1]: let in");
+    // It was let in by closing the connection quiet the longest, the first.
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read(&mut quiet[0], &mut buf));
+    assert_eq!(closed.await.expect("the quiet connection is closed").unwrap_or(0), 0);
 }
 
 #[tokio::test]
@@ -592,16 +611,32 @@ async fn a_full_sink_stops_syslog_reads_until_there_is_room() {
     let line = b"<14>Mar 14 09:26:53 relay app: a line that is long enough to fill buffers quickly\n";
     let total = 64 * 1024 * 1024 / line.len();
     let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = written.clone();
     let writer = tokio::spawn(async move {
         let block: Vec<u8> = line.iter().copied().cycle().take(line.len() * 1000).collect();
         for _ in 0..total / 1000 {
             c.write_all(&block).await.unwrap();
+            progress.fetch_add(block.len(), Ordering::SeqCst);
         }
         c.shutdown().await.unwrap();
     });
-    // Nobody takes frames: once the sink's queue and the socket buffers are full, the writer
-    // must be stuck rather than drainpipe buffering 64 MiB.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nobody takes frames: once the sink's queue is full and then the socket buffers, the
+    // writer must be stuck rather than drainpipe buffering 64 MiB. Poll until the queue is
+    // full and the writer has made no progress over ten polls in a row.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (mut last, mut still) = (usize::MAX, 0);
+    while still < 10 {
+        assert!(!writer.is_finished(), "the listener kept reading although the sink was full");
+        assert!(std::time::Instant::now() < deadline, "the writer never stopped: {} bytes", written.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = written.load(Ordering::SeqCst);
+        let queue_full = s.frames.len() == s.frames.max_capacity();
+        still = if queue_full && now == last { still + 1 } else { 0 };
+        last = now;
+    }
+    let stuck_at = written.load(Ordering::SeqCst);
+    assert!(stuck_at < line.len() * total / 2, "{stuck_at} bytes taken before the writer stopped");
     assert!(!writer.is_finished(), "the listener kept reading although the sink was full");
     let mut received = 0;
     while received < total / 1000 * 1000 {
