@@ -346,7 +346,10 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     }
     let query = query::parse(parts.uri.query());
     count_label_changes(query.changes);
-    let app = query.app.or_else(|| drain_token.and_then(|t| tokens.app(t)).map(str::to_owned));
+    // A listed drain token binds its app: `?app=` names the app only for a drain whose token
+    // names none (no `--drain-token`, or a tokenless Private Spaces drain), so a sender cannot
+    // write into another app by naming it.
+    let app = drain_token.and_then(|t| tokens.app(t)).map(str::to_owned).or(query.app);
     metrics::MESSAGES.with_label_values(&[Protocol::Https.as_str()]).inc_by(framed.messages.len() as u64);
     metrics::BYTES.with_label_values(&[Protocol::Https.as_str()]).inc_by(body.len() as u64);
     let mut frame = Frame {

@@ -223,10 +223,10 @@ async fn drain_tokens_allow_list_and_app_mapping() {
     let known = post(&s, "/logs").header("Logplex-Drain-Token", "d.known").body(logplex_body(&[LINE]));
     assert_eq!(known.send().await.unwrap().status(), 200);
     assert_eq!(next_frame(&mut s).await.app.as_deref(), Some("shop"));
-    // app= in the URL wins over the token's app.
+    // The token's app wins over app= in the URL: a drain cannot write into another app.
     let named = post(&s, "/logs?app=other").header("Logplex-Drain-Token", "d.known").body(logplex_body(&[LINE]));
     assert_eq!(named.send().await.unwrap().status(), 200);
-    assert_eq!(next_frame(&mut s).await.app.as_deref(), Some("other"));
+    assert_eq!(next_frame(&mut s).await.app.as_deref(), Some("shop"));
     // With an allow-list, a request without any token is not on it.
     let tokenless = post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap();
     assert_eq!(tokenless.status(), 403);
