@@ -1,0 +1,19 @@
+//! The app's own output: JSON objects (keys such as `level`, deep nesting, long values,
+//! duplicate and odd keys), logfmt and text. Never panics; the document is of the template's
+//! types.
+#![no_main]
+
+use drainpipe_fuzz::input::{fixed_header, AppLine, Ctx, End};
+use libfuzzer_sys::fuzz_target;
+
+const SOURCES: [(&str, &str); 4] = [("app", "web.1"), ("app", "worker.12"), ("app", "run.1234"), ("relay", "-")];
+
+fuzz_target!(|input: (u8, AppLine, End, Ctx)| {
+    let (source, line, end, ctx) = input;
+    let (app, procid) = SOURCES[usize::from(source) % SOURCES.len()];
+    let mut raw = Vec::new();
+    fixed_header(app, procid, &mut raw);
+    line.push(&mut raw);
+    end.push(&mut raw);
+    drainpipe_fuzz::transform_and_check(&raw, &ctx.owned(), None);
+});

@@ -1,0 +1,204 @@
+//! Structured OTLP log records: resource attributes drawn from the names drainpipe reads
+//! (`heroku.app.name`, `service.name`, `heroku.dyno.name`, …) and any others, bodies that are
+//! router, metrics, platform or app lines, and times and severities at their edges.
+
+use arbitrary::Arbitrary;
+use drainpipe_otlp::proto::{
+    AnyValue, ArrayValue, ExportLogsServiceRequest, InstrumentationScope, KeyValue, KeyValueList, LogRecord, Resource,
+    ResourceLogs, ScopeLogs, Value,
+};
+
+use crate::input::{Body, Junk, Word};
+
+const ATTRIBUTE_KEYS: &[&str] = &[
+    "heroku.app.name",
+    "service.name",
+    "heroku.app.id",
+    "heroku.dyno.name",
+    "service.instance.id",
+    "heroku.dyno.type",
+    "heroku.workload.id",
+    "heroku.release.version",
+    "heroku.source",
+    "host.name",
+    "",
+    ".",
+    "a..b",
+    "a.",
+    ".a",
+    "a",
+    "a.b",
+    " ",
+    "\u{2003}",
+    "level",
+];
+
+#[derive(Arbitrary, Debug, Clone)]
+pub enum AttrKey {
+    Known(u8),
+    Any(String),
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Attr {
+    pub key: AttrKey,
+    pub value: Option<Any>,
+}
+
+/// An `AnyValue`.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Any {
+    Empty,
+    Word(Word),
+    Str(String),
+    Text(Vec<Junk>),
+    Body(Body),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Bytes(Vec<u8>),
+    Array(Vec<Any>),
+    Kv(Vec<Attr>),
+}
+
+fn lossy(junk: &[Junk]) -> String {
+    let mut out = Vec::new();
+    for j in junk {
+        j.push(&mut out);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Any {
+    fn value(&self) -> AnyValue {
+        let value = match self {
+            Any::Empty => None,
+            Any::Word(w) => Some(Value::String(w.as_str().to_owned())),
+            Any::Str(s) => Some(Value::String(s.clone())),
+            Any::Text(j) => Some(Value::String(lossy(j))),
+            Any::Body(b) => {
+                let mut out = Vec::new();
+                b.push(&mut out);
+                Some(Value::String(String::from_utf8_lossy(&out).into_owned()))
+            }
+            Any::Bool(b) => Some(Value::Bool(*b)),
+            Any::Int(n) => Some(Value::Int(*n)),
+            Any::Double(f) => Some(Value::Double(*f)),
+            Any::Bytes(b) => Some(Value::Bytes(b.clone())),
+            Any::Array(items) => Some(Value::Array(ArrayValue { values: items.iter().map(Any::value).collect() })),
+            Any::Kv(attrs) => Some(Value::KvList(KeyValueList { values: attrs.iter().map(Attr::key_value).collect() })),
+        };
+        AnyValue { value }
+    }
+}
+
+impl Attr {
+    fn key_value(&self) -> KeyValue {
+        let key = match &self.key {
+            AttrKey::Known(i) => ATTRIBUTE_KEYS[usize::from(*i) % ATTRIBUTE_KEYS.len()].to_owned(),
+            AttrKey::Any(s) => s.clone(),
+        };
+        KeyValue { key, value: self.value.as_ref().map(Any::value) }
+    }
+}
+
+/// A time in nanoseconds since the epoch.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Nanos {
+    Zero,
+    Recent(u64),
+    Edge(u8),
+    Any(u64),
+}
+
+impl Nanos {
+    fn get(&self) -> u64 {
+        match self {
+            Nanos::Zero => 0,
+            Nanos::Recent(n) => 1_741_944_660_000_000_000 + n % 100_000_000_000_000_000,
+            Nanos::Edge(i) => {
+                [1, 999_999_999, 1_000_000_000, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX][usize::from(*i) % 6]
+            }
+            Nanos::Any(n) => *n,
+        }
+    }
+}
+
+/// One export request of resources, scopes and records.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Request {
+    pub resources: Vec<(Option<Vec<Attr>>, Vec<Scope>)>,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Scope {
+    pub scope: Option<(String, String)>,
+    pub records: Vec<Record>,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Record {
+    pub time: Nanos,
+    pub observed: Nanos,
+    pub severity_number: i32,
+    pub severity_text: Option<Word>,
+    pub body: Option<Any>,
+    pub attributes: Vec<Attr>,
+    pub from_heroku: bool,
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
+    pub flags: u32,
+    pub event_name: String,
+}
+
+impl Request {
+    pub fn proto(&self) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: self
+                .resources
+                .iter()
+                .map(|(attrs, scopes)| ResourceLogs {
+                    resource: attrs.as_ref().map(|a| Resource { attributes: a.iter().map(Attr::key_value).collect() }),
+                    scope_logs: scopes.iter().map(Scope::proto).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Scope {
+    fn proto(&self) -> ScopeLogs {
+        ScopeLogs {
+            scope: self.scope.as_ref().map(|(name, version)| InstrumentationScope {
+                name: name.clone(),
+                version: version.clone(),
+                attributes: Vec::new(),
+            }),
+            log_records: self.records.iter().map(Record::proto).collect(),
+        }
+    }
+}
+
+impl Record {
+    fn proto(&self) -> LogRecord {
+        let mut attributes: Vec<KeyValue> = self.attributes.iter().map(Attr::key_value).collect();
+        if self.from_heroku {
+            attributes.push(KeyValue {
+                key: "heroku.source".into(),
+                value: Some(AnyValue { value: Some(Value::String("heroku".into())) }),
+            });
+        }
+        LogRecord {
+            time_unix_nano: self.time.get(),
+            observed_time_unix_nano: self.observed.get(),
+            severity_number: self.severity_number,
+            severity_text: self.severity_text.map(|w| w.as_str().to_owned()).unwrap_or_default(),
+            body: self.body.as_ref().map(Any::value),
+            attributes,
+            flags: self.flags,
+            trace_id: self.trace_id.clone(),
+            span_id: self.span_id.clone(),
+            event_name: self.event_name.clone(),
+        }
+    }
+}
