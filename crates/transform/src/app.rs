@@ -29,8 +29,8 @@ pub const MAX_VALUE_BYTES: usize = 16 * 1024;
 pub(crate) enum AppFields<'a> {
     /// A validated JSON object, exactly as the app wrote it (newlines between tokens aside).
     Json(&'a [u8]),
-    /// logfmt pairs, each key once (the last value wins).
-    Logfmt(Vec<(&'a str, Cow<'a, str>)>),
+    /// logfmt pairs, each key once (the last value wins), the first [`MAX_KEYS`] keys.
+    Logfmt(Distinct<&'a str, Cow<'a, str>, MAX_KEYS>),
 }
 
 #[derive(Debug, Default)]
@@ -50,7 +50,7 @@ impl<'a> App<'a> {
                 }
             }
         }
-        let mut pairs: Distinct<&'a str, Cow<'a, str>> = Distinct::default();
+        let mut pairs: Distinct<&'a str, Cow<'a, str>, MAX_KEYS> = Distinct::default();
         let mut level = None;
         for p in logfmt::pairs(msg) {
             if level.is_none() && matches!(p.key, "level" | "severity" | "lvl") {
@@ -62,7 +62,7 @@ impl<'a> App<'a> {
             return App::default();
         }
         App {
-            fields: Some(AppFields::Logfmt(pairs.into_vec())),
+            fields: Some(AppFields::Logfmt(pairs)),
             level: level.and_then(|l| normalise_level(Level::Text(l))),
         }
     }
@@ -210,7 +210,10 @@ impl<'de> Visitor<'de> for Check {
             if self.top && level.is_none() && matches!(key.0.as_ref(), "level" | "severity") {
                 level = value.scalar;
             }
-            if !keys.insert(key.0, ()) {
+            // Top-level keys past MAX_KEYS are not written (`write_json_object`), so a repeat
+            // among them costs nothing, and they need not be told apart.
+            let written = !self.top || keys.len() < MAX_KEYS;
+            if written && !keys.insert(key.0, ()) {
                 return Err(de::Error::custom("duplicate key"));
             }
         }

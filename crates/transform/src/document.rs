@@ -206,11 +206,11 @@ impl Document<'_> {
             }
             Some(AppFields::Logfmt(pairs)) => {
                 w.open("app");
-                for (k, v) in pairs.iter().take(app::MAX_KEYS) {
+                for (k, v) in pairs {
                     w.foreign_str(k, v);
                 }
                 w.close();
-                capped.push(("app", "keys", app::MAX_KEYS, pairs.len().saturating_sub(app::MAX_KEYS)));
+                capped.push(("app", "keys", app::MAX_KEYS, pairs.left_out()));
             }
             None => {}
         }
@@ -272,10 +272,10 @@ impl Document<'_> {
                 if let Some(ms) = r.service_ms {
                     w.u64("service_ms", ms);
                 }
-                for (k, v) in r.other.iter().take(MAX_ROUTER_KEYS) {
+                for (k, v) in &r.other {
                     w.foreign_str(k, v);
                 }
-                capped.push(("heroku.router", "keys", MAX_ROUTER_KEYS, r.other.len().saturating_sub(MAX_ROUTER_KEYS)));
+                capped.push(("heroku.router", "keys", MAX_ROUTER_KEYS, r.other.left_out()));
                 w.close();
             }
         }
@@ -300,8 +300,8 @@ impl Document<'_> {
             if s.source.is_some() || !s.values.is_empty() {
                 w.open("metrics");
                 w.opt_str("source", s.source.as_deref());
-                capped.push(("heroku.metrics", "metrics", MAX_METRICS, s.values.len().saturating_sub(MAX_METRICS)));
-                for (name, value) in s.values.iter().take(MAX_METRICS) {
+                capped.push(("heroku.metrics", "metrics", MAX_METRICS, s.values.left_out()));
+                for (name, value) in &s.values {
                     match value {
                         Number::Text(t) => w.foreign_raw(name, |o| o.extend_from_slice(t.as_bytes())),
                         Number::Float(f) => w.foreign_f64(name, *f),

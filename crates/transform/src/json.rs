@@ -178,6 +178,7 @@ static ESCAPE: [u8; 256] = {
 
 /// Appends already-valid UTF-8 as a quoted JSON string.
 pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     escape_into(out, s.as_bytes());
     out.push(b'"');
@@ -198,7 +199,9 @@ fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
         let Some(&b) = s.get(i) else { break };
         let esc = escape_for(b);
         if esc != 0 {
-            out.extend_from_slice(s.get(start..i).unwrap_or_default());
+            if start < i {
+                out.extend_from_slice(s.get(start..i).unwrap_or_default());
+            }
             if esc == b'u' {
                 out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex_digit(b >> 4), hex_digit(b & 0xf)]);
             } else {

@@ -12,23 +12,35 @@ use std::ops::Deref;
 /// below about 16 short keys a scan beats hashing.
 const SCAN: usize = 16;
 
-/// Distinct keys with their values, in first-seen order. Reads as a slice of `(key, value)`.
+/// Distinct keys with their values, in first-seen order, at most `CAP` of them (what one message
+/// may add): a new key past that is counted and left out, so neither the list nor the table
+/// grows past it. Reads as a slice of `(key, value)`.
 #[derive(Clone, Debug)]
-pub(crate) struct Distinct<K, V> {
+pub(crate) struct Distinct<K, V, const CAP: usize = { usize::MAX }> {
     entries: Vec<(K, V)>,
     /// Each key's place in `entries` once there are more than [`SCAN`]; empty (and never
     /// allocated) before.
     index: HashMap<K, usize>,
+    /// New keys met past `CAP`.
+    left_out: usize,
 }
 
-impl<K, V> Default for Distinct<K, V> {
+impl<K, V, const CAP: usize> Default for Distinct<K, V, CAP> {
     fn default() -> Self {
-        Distinct { entries: Vec::new(), index: HashMap::new() }
+        Distinct { entries: Vec::new(), index: HashMap::new(), left_out: 0 }
     }
 }
 
-impl<K: Eq + Hash + Clone, V> Distinct<K, V> {
-    /// Sets `key` to `value`; a key seen before keeps its place. Whether the key is new.
+impl<K, V, const CAP: usize> Distinct<K, V, CAP> {
+    /// New keys met past `CAP` and left out (a key left out twice counts twice).
+    pub(crate) fn left_out(&self) -> usize {
+        self.left_out
+    }
+}
+
+impl<K: Eq + Hash + Clone, V, const CAP: usize> Distinct<K, V, CAP> {
+    /// Sets `key` to `value`; a key seen before keeps its place. Whether the key is new (a new
+    /// key past `CAP` is not kept, and counted).
     pub(crate) fn insert(&mut self, key: K, value: V) -> bool {
         let found = if self.index.is_empty() {
             self.entries.iter().position(|(k, _)| *k == key)
@@ -37,6 +49,10 @@ impl<K: Eq + Hash + Clone, V> Distinct<K, V> {
         };
         if let Some(slot) = found.and_then(|i| self.entries.get_mut(i)) {
             slot.1 = value;
+            return false;
+        }
+        if self.entries.len() >= CAP {
+            self.left_out += 1;
             return false;
         }
         if self.entries.len() >= SCAN {
@@ -49,12 +65,9 @@ impl<K: Eq + Hash + Clone, V> Distinct<K, V> {
         true
     }
 
-    pub(crate) fn into_vec(self) -> Vec<(K, V)> {
-        self.entries
-    }
 }
 
-impl<K, V> Deref for Distinct<K, V> {
+impl<K, V, const CAP: usize> Deref for Distinct<K, V, CAP> {
     type Target = [(K, V)];
 
     fn deref(&self) -> &[(K, V)] {
@@ -62,7 +75,16 @@ impl<K, V> Deref for Distinct<K, V> {
     }
 }
 
-impl<'a, K, V> IntoIterator for &'a Distinct<K, V> {
+impl<K, V, const CAP: usize> IntoIterator for Distinct<K, V, CAP> {
+    type Item = (K, V);
+    type IntoIter = std::vec::IntoIter<(K, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a, K, V, const CAP: usize> IntoIterator for &'a Distinct<K, V, CAP> {
     type Item = &'a (K, V);
     type IntoIter = std::slice::Iter<'a, (K, V)>;
 
@@ -71,7 +93,7 @@ impl<'a, K, V> IntoIterator for &'a Distinct<K, V> {
     }
 }
 
-impl<K: PartialEq, V: PartialEq> PartialEq<Vec<(K, V)>> for Distinct<K, V> {
+impl<K: PartialEq, V: PartialEq, const CAP: usize> PartialEq<Vec<(K, V)>> for Distinct<K, V, CAP> {
     fn eq(&self, other: &Vec<(K, V)>) -> bool {
         self.entries == *other
     }
@@ -84,7 +106,7 @@ mod tests {
     #[test]
     fn the_last_value_wins_and_the_first_place_stays() {
         for n in [3, SCAN, SCAN + 1, 10 * SCAN] {
-            let mut d = Distinct::default();
+            let mut d: Distinct<usize, usize> = Distinct::default();
             for i in 0..n {
                 assert!(d.insert(i, 0));
             }
@@ -97,9 +119,21 @@ mod tests {
     }
 
     #[test]
+    fn new_keys_past_the_cap_are_counted_and_left_out() {
+        let mut d: Distinct<u32, u32, 20> = Distinct::default();
+        for i in 0..30 {
+            d.insert(i, 0);
+        }
+        d.insert(3, 7);
+        d.insert(25, 7);
+        assert_eq!((d.len(), d.left_out(), d.index.len()), (20, 11, 20));
+        assert_eq!(d.get(3), Some(&(3, 7)));
+    }
+
+    #[test]
     fn many_keys_take_linear_work() {
         // Counted, not timed: past SCAN, no insert compares against more than its own bucket.
-        let mut d = Distinct::default();
+        let mut d: Distinct<u32, ()> = Distinct::default();
         for i in 0..100_000u32 {
             d.insert(i, ());
         }

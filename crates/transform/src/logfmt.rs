@@ -108,20 +108,22 @@ impl<'a> Pairs<'a> {
         if !has_escape {
             return Some(Cow::Borrowed(self.text(start, start + close)));
         }
+        // `\"` and `\\` lose their backslash; any other backslash stays. Runs between them are
+        // copied whole; every cut is next to an ASCII backslash, so on a character boundary.
         let raw = body.get(..close).unwrap_or_default();
-        let mut out = Vec::with_capacity(raw.len());
-        let mut bytes = raw.iter();
-        while let Some(&b) = bytes.next() {
-            // `\"` and `\\` lose their backslash; any other backslash stays.
-            match (b, bytes.as_slice().first()) {
-                (b'\\', Some(&next @ (b'"' | b'\\'))) => {
-                    out.push(next);
-                    bytes.next();
-                }
-                _ => out.push(b),
+        let mut out = String::with_capacity(raw.len());
+        let (mut run, mut i) = (0, 0);
+        while let Some(&b) = raw.get(i) {
+            if b == b'\\' && matches!(raw.get(i + 1), Some(b'"' | b'\\')) {
+                out.push_str(self.text(start + run, start + i));
+                run = i + 1; // the escaped character starts the next run
+                i += 2;
+            } else {
+                i += 1;
             }
         }
-        Some(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))
+        out.push_str(self.text(start + run, start + close));
+        Some(Cow::Owned(out))
     }
 }
 

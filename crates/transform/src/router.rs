@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use crate::document::MAX_ROUTER_KEYS;
 use crate::keys::Distinct;
 use crate::logfmt;
 
@@ -31,7 +32,7 @@ pub(crate) struct Router<'a> {
     pub protocol: Option<Cow<'a, str>>,
     /// Keys this parser does not know, as text, each under its name in the document
     /// ([`other_key`]).
-    pub other: Distinct<Cow<'a, str>, Cow<'a, str>>,
+    pub other: Distinct<Cow<'a, str>, Cow<'a, str>, MAX_ROUTER_KEYS>,
     /// The first value that could not be read, and why.
     pub failure: Option<String>,
 }

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use crate::document::MAX_METRICS;
 use crate::keys::Distinct;
 use crate::logfmt;
 
@@ -18,7 +19,7 @@ pub(crate) struct Samples<'a> {
     /// `dyno=heroku.…` on runtime metrics.
     pub dyno_id: Option<Cow<'a, str>>,
     /// (normalised name, JSON number text), each name once (the last value wins).
-    pub values: Distinct<String, Number>,
+    pub values: Distinct<String, Number, MAX_METRICS>,
     pub failure: Option<String>,
 }
 
