@@ -126,14 +126,15 @@ pub struct ReceiveOptions {
     #[serde(serialize_with = "values::redacted_credentials")]
     pub basic_auth: Vec<Credentials>,
 
-    /// Map a Logplex drain token to an app name (repeatable, or comma-separated). When any is
-    /// set, requests carrying another token get 403
+    /// Map a Logplex drain token to an app name (repeatable, or comma-separated); the token's
+    /// app wins over the drain URL's app=. When any is set, requests carrying another token get
+    /// 403, and syslog lines whose HOSTNAME is not a listed token are dropped
     #[arg(long, value_name = "TOKEN=APP", value_delimiter = ',', hide_env_values = true)]
     pub drain_token: Vec<DrainToken>,
 
     /// Bearer token OTLP senders must present on /v1/logs (`Authorization: Bearer TOKEN`, as
-    /// `heroku telemetry:add --headers` sets it); `TOKEN=APP` names the app for records whose
-    /// resource names none. Repeatable, or comma-separated. Basic auth is accepted there too;
+    /// `heroku telemetry:add --headers` sets it); `TOKEN=APP` binds the token to that app, whatever
+    /// the resource names. Repeatable, or comma-separated. Basic auth is accepted there too;
     /// with neither, the OTLP endpoints are open
     #[arg(long, value_name = "TOKEN[=APP]", value_delimiter = ',', hide_env_values = true)]
     pub otlp_token: Vec<OtlpToken>,
@@ -143,6 +144,12 @@ pub struct ReceiveOptions {
     /// keeps strangers out; the token list routes and tidies
     #[arg(long)]
     pub allow_tokenless: bool,
+
+    /// With --drain-token, also take syslog lines whose HOSTNAME is no drain token at all
+    /// (relays, RFC 3164 senders); a drain token that is sent must still be listed. Without
+    /// --drain-token the syslog listeners take every line
+    #[arg(long)]
+    pub syslog_allow_tokenless: bool,
 
     /// PEM certificate chain: serve HTTPS (and syslog over TLS) with it
     #[arg(long, value_name = "FILE")]

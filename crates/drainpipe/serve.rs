@@ -262,8 +262,18 @@ fn start_receivers(
         max_message_bytes: r.max_message_size.0,
         max_connections: r.max_connections.get(),
         budget,
+        drain_tokens: target.drain_tokens.clone(),
+        allow_tokenless: r.syslog_allow_tokenless,
         ..SyslogConfig::default()
     };
+    if listeners.syslog.is_some() || listeners.syslog_tls.is_some() {
+        // Syslog has no credentials: the drain-token list (HOSTNAME) is all that keeps it closed.
+        if r.drain_token.is_empty() {
+            tracing::warn!("no --drain-token configured: the syslog listener takes lines from anyone who can reach it");
+        } else if r.syslog_allow_tokenless {
+            tracing::warn!("--syslog-allow-tokenless: the syslog listener takes lines without a drain token from anyone who can reach it");
+        }
+    }
     let plain = listeners.syslog.map(|l| (l, syslog.clone(), "tcp", "syslog listener"));
     let secure = listeners.syslog_tls.map(|l| (l, SyslogConfig { tls, ..syslog }, "tls", "syslog TLS listener"));
     for (listener, config, scheme, task) in plain.into_iter().chain(secure) {

@@ -103,8 +103,10 @@ async fn python_sdk_exporter_records_become_typed_documents() {
     };
     let viewed = by_message("cart viewed");
     assert_eq!(viewed["log"]["level"], "info");
-    assert_eq!(viewed["service"]["name"], "shop", "the resource's app, not the token's fallback");
-    assert_eq!(viewed["heroku"]["app"], "shop");
+    // The token names the app, and wins over the resource's heroku.app.name (kept aside).
+    assert_eq!(viewed["service"]["name"], "fallback-app", "the token's app, not the resource's");
+    assert_eq!(viewed["heroku"]["app"], "fallback-app");
+    assert_eq!(viewed["otel"]["resource"]["heroku.app.name"], "shop", "the overruled name is kept");
     assert_eq!(viewed["heroku"]["app_id"], "6a8d8e3c-1f0b-4b2a-9c1d-0e9f8a7b6c5d");
     assert_eq!((&viewed["heroku"]["dyno"], &viewed["heroku"]["process_type"]), (&json!("web.1"), &json!("web")));
     assert_eq!(viewed["heroku"]["release"]["version"], "v42");

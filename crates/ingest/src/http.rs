@@ -130,11 +130,12 @@ static BUDGET_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 pub(crate) const MEMORY_FULL_RETRY: Duration = Duration::from_secs(1);
 /// Bodies at least this large (or compressed) are inflated and framed off the async workers.
 pub(crate) const BLOCKING_BODY: usize = 256 * 1024;
-/// What a connection's HTTP/1 read buffer (and its write buffer) may grow to; a request head
-/// larger than this is answered 431. hyper's default, about 400 KiB, times `--max-connections`
-/// was memory outside every limit; this is the per-connection term of docs/operations.md's
-/// memory formula. Logplex's heads are well under 1 KiB.
-pub const CONNECTION_BUFFER: usize = 64 * 1024;
+/// What a connection's HTTP/1 read buffer (and its write buffer) may hold; a request head
+/// larger than this is answered 431, and bodies are read this much at a time. hyper's default,
+/// about 400 KiB, times `--max-connections` was memory outside every limit; this (its
+/// allocation can reach twice it) is the per-connection term of docs/operations.md's memory
+/// formula. Logplex's and OTLP exporters' heads are well under 1 KiB.
+pub const CONNECTION_BUFFER: usize = 16 * 1024;
 
 /// Serves drain requests on `listener` until `shutdown` resolves, then waits for open
 /// connections to finish the request they are on.

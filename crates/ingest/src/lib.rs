@@ -14,9 +14,12 @@
 //! [`syslog::run`] serves syslog drains over TCP or TLS ([`tls`]), framing each message by
 //! octet count or newline ([`stream_framing`]), and stops reading while the sink is full.
 //!
-//! It does not know that Elasticsearch exists, and it does not parse syslog headers.
+//! It does not know that Elasticsearch exists, and it does not parse syslog headers beyond the
+//! syslog listener's HOSTNAME, which with drain tokens listed must be one of them (the drain
+//! token of Heroku's syslog drains: others are dropped and counted).
 //! Invariant: a request that is framed at all is handed on whole; a message that is not syslog
-//! is passed on raw for the transform to tag, never dropped here.
+//! is passed on raw for the transform to tag, never dropped here (on the syslog listener with
+//! drain tokens listed, it names no token and is dropped as such).
 
 #![cfg_attr(
     not(test),

@@ -4,7 +4,10 @@
 //! At the limit, a new connection does not wait behind idle ones: the connection idle the
 //! longest (a keep-alive connection between requests, a quiet syslog stream) is asked to
 //! close, and the new one takes its place. Senders reconnect; nothing is lost, because an
-//! evicted connection first finishes the request it is on or hands on what it has read.
+//! evicted connection first finishes the request it is on or hands on what it has read. A
+//! connection waiting out a failed-login penalty is idle too ([`Activity::idle_for`]). When no
+//! connection is idle, the next one to go idle gives way: busy connections keep their request,
+//! never their slot.
 
 use std::collections::HashMap;
 use std::future::Future;
