@@ -45,12 +45,23 @@ fn base36(mut n: u32) -> String {
     String::from_utf8(s).unwrap()
 }
 
-/// Posts `body` `n` times at once; the status codes.
+/// Posts the Logplex `body` `n` times at once; the status codes.
 async fn burst(url: &str, body: Vec<u8>, gzipped: bool, n: usize) -> Vec<u16> {
+    burst_as(url, "application/logplex-1", body, gzipped, n).await
+}
+
+/// The OTLP token of the memory test.
+const OTLP_TOKEN: &str = "hardening-otlp-token";
+
+/// Posts `body` as `content_type` `n` times at once (OTLP with [`OTLP_TOKEN`]); the status codes.
+async fn burst_as(url: &str, content_type: &str, body: Vec<u8>, gzipped: bool, n: usize) -> Vec<u16> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
     let mut tasks = Vec::new();
     for _ in 0..n {
-        let mut req = client.post(url).header("Content-Type", "application/logplex-1").body(body.clone());
+        let mut req = client.post(url).header("Content-Type", content_type).body(body.clone());
+        if content_type != "application/logplex-1" {
+            req = req.header("Authorization", format!("Bearer {OTLP_TOKEN}"));
+        }
         if gzipped {
             req = req.header("Content-Encoding", "gzip");
         }
@@ -63,38 +74,61 @@ async fn burst(url: &str, body: Vec<u8>, gzipped: bool, n: usize) -> Vec<u16> {
     out
 }
 
+/// An OTLP logs export of `records` empty log records, as protobuf.
+fn otlp_empty_records(records: usize) -> Vec<u8> {
+    use drainpipe_otlp::proto::{ExportLogsServiceRequest, LogRecord, ResourceLogs, ScopeLogs};
+    let scope = ScopeLogs { log_records: vec![LogRecord::default(); records], ..ScopeLogs::default() };
+    let request =
+        ExportLogsServiceRequest { resource_logs: vec![ResourceLogs { scope_logs: vec![scope], ..ResourceLogs::default() }] };
+    prost::Message::encode_to_vec(&request)
+}
+
 #[tokio::test]
 async fn memory_stays_bounded_whatever_the_bodies() {
-    // Elasticsearch down: nothing leaves, so everything accepted is held. The worst case.
-    let dp = Drainpipe::start_against(NO_ELASTICSEARCH, &unique_namespace("memory"), &["--shutdown-timeout", "1s"]);
-    let url = dp.url("/logs?app=shop");
     // 8,179 bytes of gzip inflating to 4 M empty messages.
     let empties = gzip(&b"0 ".repeat(4 * 1024 * 1024 - 10));
     // 8 MiB of the smallest real messages: 2.8 M of them.
     let tiny = b"1 x".repeat((8 << 20) / 3);
-    // 200 messages under 10,500 labels (empty ones are no longer built at all).
-    // Short names, so the URL stays under hyper's 64 KiB limit for a request target.
-    let labels: Vec<String> = (0..10_500u32).map(|i| format!("{}=", base36(i))).collect();
-    let labelled = format!("{}&{}", url, labels.join("&"));
-    let cases: [(&str, &str, Vec<u8>, bool); 3] = [
-        ("gzip of empty messages", url.as_str(), empties, true),
-        ("8 MiB of tiny messages", url.as_str(), tiny, false),
-        ("10,500 labels", labelled.as_str(), b"1 x".repeat(200), false),
+    // 200 messages under 2,800 labels (empty ones are no longer built at all): as many as
+    // fit a request head (a longer one is answered 431, drainpipe_ingest::http::CONNECTION_BUFFER).
+    let labels: Vec<String> = (0..2_800u32).map(|i| format!("{}=", base36(i))).collect();
+    let labelled = format!("/logs?app=shop&{}", labels.join("&"));
+    const LOGPLEX: &str = "application/logplex-1";
+    let cases: [(&str, &str, &str, Vec<u8>, bool); 4] = [
+        ("gzip of empty messages", "/logs?app=shop", LOGPLEX, empties, true),
+        ("8 MiB of tiny messages", "/logs?app=shop", LOGPLEX, tiny, false),
+        ("2,800 labels", labelled.as_str(), LOGPLEX, b"1 x".repeat(200), false),
+        // OTLP: many records, each the smallest there is.
+        ("OTLP gzip protobuf of empty records", "/v1/logs", "application/x-protobuf", gzip(&otlp_empty_records(50_000)), true),
     ];
-    for (name, url, body, gzipped) in cases {
-        let single = burst(url, body.clone(), gzipped, 1).await;
-        let many = burst(url, body, gzipped, 16).await;
-        for status in single.iter().chain(&many) {
+    for (name, path, content_type, body, gzipped) in cases {
+        // Elasticsearch down: nothing leaves, so everything accepted is held. The worst case.
+        // A drainpipe of its own per body, so the peak is this body's.
+        let dp = Drainpipe::start_against(
+            NO_ELASTICSEARCH,
+            &unique_namespace("memory"),
+            &["--shutdown-timeout", "1s", "--otlp-token", OTLP_TOKEN],
+        );
+        let url = dp.url(path);
+        // Alone, the body is taken: a drainpipe refusing everything would pass the bound.
+        let single = burst_as(&url, content_type, body.clone(), gzipped, 1).await;
+        assert_eq!(single, [200], "{name}: the first request is taken");
+        let many = burst_as(&url, content_type, body, gzipped, 16).await;
+        for status in &many {
             assert!([200, 503].contains(status), "{name}: answered {status}");
         }
         let peak = peak_rss(dp.pid());
         eprintln!("memory: after {name}: single {single:?}, burst {many:?}, VmHWM {} MiB", peak >> 20);
         assert!(peak < MEMORY_BOUND, "{name}: VmHWM {} MiB over the {} MiB bound", peak >> 20, MEMORY_BOUND >> 20);
+        let metrics = reqwest::get(dp.url("/metrics")).await.unwrap().text().await.unwrap();
+        if name == "gzip of empty messages" {
+            assert!(metrics.contains("drainpipe_ingest_empty_messages_total "), "empty messages are counted");
+            assert!(!metrics.contains("drainpipe_ingest_empty_messages_total 0\n"), "empty messages are counted");
+        }
+        if name == "2,800 labels" {
+            assert!(metrics.contains("drainpipe_ingest_label_changes_total{change=\"dropped\"} "));
+        }
     }
-    let metrics = reqwest::get(dp.url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("drainpipe_ingest_empty_messages_total "), "empty messages are counted");
-    assert!(!metrics.contains("drainpipe_ingest_empty_messages_total 0\n"), "empty messages are counted");
-    assert!(metrics.contains("drainpipe_ingest_label_changes_total{change=\"dropped\"} "));
 }
 
 #[tokio::test]
@@ -375,16 +409,20 @@ async fn healthz_stays_fast_while_gzip_bodies_inflate() {
     let url = dp.url("/logs");
     let inflating = tokio::spawn(async move { burst(&url, body, true, 4).await });
     let client = reqwest::Client::new();
-    let mut slowest = Duration::ZERO;
+    let (mut slowest, mut probes) = (Duration::ZERO, 0);
     while !inflating.is_finished() {
         let started = Instant::now();
         assert_eq!(client.get(dp.url("/healthz")).send().await.unwrap().status(), 200);
         slowest = slowest.max(started.elapsed());
+        probes += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let statuses = inflating.await.unwrap();
     assert!(statuses.iter().all(|s| [200, 503].contains(s)), "{statuses:?}");
-    eprintln!("healthz: slowest answer {slowest:?} while {statuses:?} inflated");
+    assert!(statuses.contains(&200), "no body was inflated: {statuses:?}");
+    eprintln!("healthz: slowest of {probes} answers {slowest:?} while {statuses:?} inflated");
+    // A burst over before the probes began proves nothing: several must have run during it.
+    assert!(probes >= 5, "only {probes} /healthz probes ran while the bodies inflated");
     // Inflating on the async workers, this took 1.8 s.
     assert!(slowest < Duration::from_secs(1), "/healthz took {slowest:?}");
 }
@@ -396,6 +434,11 @@ async fn with_manage_templates_false_serve_leaves_the_templates_alone() {
     let dp =
         Drainpipe::start_against(NO_ELASTICSEARCH, &unique_namespace("notemplates"), &["--manage-templates", "false"]);
     dp.wait_for_log("left to whoever manages them", Duration::from_secs(10));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The indexer sends bulk requests only once past the templates: when one has failed (no
+    // Elasticsearch here), the templates would have been tried.
+    let lines = ["<190>1 2025-03-14T09:26:53.589793+00:00 host app web.1 - one line\n"];
+    let headers = LogplexHeaders { frame_id: Some("NOTEMPLATES1"), drain_token: None, msg_count: 1 };
+    assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&lines), &headers).await.status(), 200);
+    dp.wait_for_log("bulk request failed; retrying", Duration::from_secs(30));
     assert_eq!(dp.logged("cannot install the index template"), None, "it tried the templates");
 }

@@ -228,8 +228,9 @@ async fn replaying_heroku_logs_twice_indexes_each_line_once() {
 }
 
 /// A test-only TLS terminator in front of the real Elasticsearch, with a certificate from a
-/// private CA made here: how a cluster behind a company CA looks to drainpipe.
-async fn tls_proxy_to(es: &str, dir: &std::path::Path) -> (u16, String) {
+/// private CA made here: how a cluster behind a company CA looks to drainpipe. Also counts the
+/// TLS handshakes that failed (a client that does not trust the certificate).
+async fn tls_proxy_to(es: &str, dir: &std::path::Path) -> (u16, String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -254,31 +255,42 @@ async fn tls_proxy_to(es: &str, dir: &std::path::Path) -> (u16, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let upstream = es.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failures = failed.clone();
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+            let (acceptor, upstream, failures) = (acceptor.clone(), upstream.clone(), failures.clone());
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    return;
+                };
                 let Ok(mut es) = tokio::net::TcpStream::connect(&upstream).await else { return };
                 let _ = tokio::io::copy_bidirectional(&mut tls, &mut es).await;
             });
         }
     });
-    (port, ca_path.to_string_lossy().into_owned())
+    (port, ca_path.to_string_lossy().into_owned(), failed)
 }
 
 #[tokio::test]
 async fn elasticsearch_behind_a_private_ca() {
     let es = elasticsearch_url();
     let dir = std::env::temp_dir().join(unique_namespace("private-ca"));
-    let (port, ca) = tls_proxy_to(&es, &dir).await;
+    let (port, ca, failed_handshakes) = tls_proxy_to(&es, &dir).await;
     let https = format!("https://localhost:{port}");
     let client = reqwest::Client::new();
 
     // Without the CA, drainpipe does not trust the cluster: it never gets an answer.
     let untrusting = Drainpipe::start_against(&https, &unique_namespace("noca"), &[]);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Once it has tried the cluster and given up on the certificate (a handshake the proxy
+    // saw fail), it is still not answered.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while failed_handshakes.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no handshake failed: drainpipe never tried the cluster, or trusted it");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let body = client.get(untrusting.url("/readyz")).send().await.unwrap().text().await.unwrap();
     assert!(body.contains("elasticsearch: not answered yet"), "{body}");
     drop(untrusting);
