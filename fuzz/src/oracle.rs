@@ -169,6 +169,11 @@ impl<'de> Visitor<'de> for NodeVisitor {
 /// Checks one transform output; `Err` says what Elasticsearch would refuse, or what is not one
 /// JSON object on one line.
 pub fn check(out: &[u8]) -> Result<(), String> {
+    check_except(out, known())
+}
+
+/// [`check`], letting pass the findings of the classes in `known`.
+fn check_except(out: &[u8], known: &[String]) -> Result<(), String> {
     if out.contains(&b'\n') {
         return Err("the document holds a newline: bulk NDJSON would split it".into());
     }
@@ -185,23 +190,39 @@ pub fn check(out: &[u8]) -> Result<(), String> {
         Some(n)
     };
     if get(&["@timestamp"]).is_none() {
-        errors.push("no @timestamp (a data stream refuses the document)".into());
+        errors.push("[stream] no @timestamp (a data stream refuses the document)".into());
     }
     match get(&["data_stream", "type"]) {
         Some(Node::String(t)) if t == "logs" => {}
-        other => errors.push(format!("data_stream.type is {other:?}, not \"logs\"")),
+        other => errors.push(format!("[stream] data_stream.type is {other:?}, not \"logs\"")),
     }
     // data_stream.dataset is a constant_keyword: it must name the stream the document goes to.
     let dataset = get(&["data_stream", "dataset"]);
     match (dataset, get(&["event", "dataset"])) {
         (Some(Node::String(a)), Some(Node::String(b))) if a == b && a.starts_with("heroku.") => {}
-        (a, b) => errors.push(format!("data_stream.dataset {a:?} and event.dataset {b:?} differ")),
+        (a, b) => errors.push(format!("[stream] data_stream.dataset {a:?} and event.dataset {b:?} differ")),
     }
+    errors.retain(|e| !known.iter().any(|k| e.starts_with(&format!("[{k}]"))));
     if errors.is_empty() {
         Ok(())
     } else {
         Err(errors.join("; "))
     }
+}
+
+/// Classes of findings to let pass while they are being fixed, so that fuzzing can go past them:
+/// `DRAINPIPE_FUZZ_KNOWN=blank-name,dotted-name` (the `[class]` each message starts with). For
+/// exploring only; CI sets none.
+fn known() -> &'static [String] {
+    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        std::env::var("DRAINPIPE_FUZZ_KNOWN")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 /// Panics (the fuzzer's crash) when [`check`] fails, showing the document.
@@ -261,7 +282,7 @@ fn check_object(o: &Object, path: &str, members: &[(String, Node)], errors: &mut
         let segments = match split_name(name) {
             Ok(s) => s,
             Err(e) => {
-                errors.push(format!("{}: {e}", join(path, name)));
+                errors.push(format!("[blank-name] {}: {e}", join(path, name)));
                 continue;
             }
         };
@@ -274,16 +295,18 @@ fn check_object(o: &Object, path: &str, members: &[(String, Node)], errors: &mut
             match o.properties.get(*segment) {
                 Some(Field::Object(inner)) => o = inner,
                 Some(Field::Leaf(ty)) => {
-                    errors.push(format!("{here} is mapped {ty:?}: the dotted name {name:?} makes it an object"));
+                    errors.push(format!(
+                        "[dotted-name] {here} is mapped {ty:?}: the dotted name {name:?} makes it an object"
+                    ));
                     ok = false;
                     break;
                 }
                 None => {
                     match o.dynamic {
                         Some(ty) => errors.push(format!(
-                            "{here} would be mapped {ty:?} by the dynamic template: the dotted name {name:?} makes it an object"
+                            "[dotted-name] {here} would be mapped {ty:?} by the dynamic template: the dotted name {name:?} makes it an object"
                         )),
-                        None => errors.push(format!("{here} is not in the template")),
+                        None => errors.push(format!("[unmapped] {here} is not in the template")),
                     }
                     ok = false;
                     break;
@@ -297,11 +320,11 @@ fn check_object(o: &Object, path: &str, members: &[(String, Node)], errors: &mut
         match (o.properties.get(*last), o.dynamic) {
             (Some(Field::Object(inner)), _) => match value {
                 Node::Object(m) => check_object(inner, &here, m, errors),
-                other => errors.push(format!("{here} is an object in the template, the document has {other:?}")),
+                other => errors.push(format!("[type] {here} is an object in the template, the document has {other:?}")),
             },
             (Some(Field::Leaf(ty)), _) => check_leaf(*ty, &here, value, errors),
             (None, Some(ty)) => check_leaf(ty, &here, value, errors),
-            (None, None) => errors.push(format!("{here} is not in the template")),
+            (None, None) => errors.push(format!("[unmapped] {here} is not in the template")),
         }
     }
 }
@@ -312,17 +335,17 @@ fn check_leaf(ty: Type, path: &str, value: &Node, errors: &mut Vec<String>) {
             Node::Object(_) => {
                 let depth = object_depth(value);
                 if depth > depth_limit {
-                    errors.push(format!("{path}: objects nested {depth} deep, past depth_limit {depth_limit}"));
+                    errors.push(format!("[depth] {path}: objects nested {depth} deep, past depth_limit {depth_limit}"));
                 }
             }
-            other => errors.push(format!("{path} is flattened (an object), the document has {other:?}")),
+            other => errors.push(format!("[type] {path} is flattened (an object), the document has {other:?}")),
         }
         return;
     }
     if let Node::Array(items) = value {
         for item in items {
             if matches!(item, Node::Array(_)) {
-                errors.push(format!("{path}: nested arrays"));
+                errors.push(format!("[type] {path}: nested arrays"));
             } else {
                 check_leaf(ty, path, item, errors);
             }
@@ -342,7 +365,7 @@ fn check_leaf(ty: Type, path: &str, value: &Node, errors: &mut Vec<String>) {
         _ => false,
     };
     if !fine {
-        errors.push(format!("{path} is mapped {ty:?}, the document has {value:?}"));
+        errors.push(format!("[type] {path} is mapped {ty:?}, the document has {value:?}"));
     }
 }
 
@@ -428,15 +451,16 @@ pub fn rfc3339_nanos(s: &str) -> Option<(i64, u32)> {
 /// real node): the oracle must pass the one and fail every other. The transform target runs
 /// this once at start, so a broken oracle fails CI rather than passing everything.
 pub fn self_check() {
-    check(GOOD.as_bytes()).unwrap_or_else(|e| panic!("the oracle refuses a good document: {e}"));
+    let strict = |doc: &[u8]| check_except(doc, &[]);
+    strict(GOOD.as_bytes()).unwrap_or_else(|e| panic!("the oracle refuses a good document: {e}"));
     for (from, to) in REFUSED {
         assert!(GOOD.contains(from), "{from}");
         let doc = GOOD.replacen(from, to, 1);
-        assert!(check(doc.as_bytes()).is_err(), "the oracle passes a document Elasticsearch refuses: {doc}");
+        assert!(strict(doc.as_bytes()).is_err(), "the oracle passes a document Elasticsearch refuses: {doc}");
     }
     let deep = format!(r#""a":{}1{}"#, r#"{"b":"#.repeat(20), "}".repeat(20));
-    assert!(check(GOOD.replacen(r#""a":{"b""#, &(deep + r#","z":{"b""#), 1).as_bytes()).is_err(), "depth_limit");
-    assert!(check(b"{}\n").is_err() && check(b"[]").is_err());
+    assert!(strict(GOOD.replacen(r#""a":{"b""#, &(deep + r#","z":{"b""#), 1).as_bytes()).is_err(), "depth_limit");
+    assert!(strict(b"{}\n").is_err() && strict(b"[]").is_err());
 }
 
 const GOOD: &str = r#"{"@timestamp":"2025-03-14T09:31:00.123456789Z","message":"x","event":{"ingested":"2025-03-14T09:31:01.5+01:00","dataset":"heroku.router","kind":"event","duration":5},"data_stream":{"type":"logs","dataset":"heroku.router","namespace":"default"},"heroku":{"router":{"fwd":["203.0.113.7","::1"],"connect_ms":1,"tls_version":"TLSv1.3"},"metrics":{"load_avg_1m":0.5,"source":"web.1"}},"labels":{"env":"prod"},"app":{"a":{"b":[1,{"c":null}]},"":1,"x.":2},"tags":["_drainpipe_parse_failure"]}"#;
