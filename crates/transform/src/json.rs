@@ -176,6 +176,14 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+/// Whether Elasticsearch refuses `name` as a field name: empty, or only whitespace as Java's
+/// `Character.isWhitespace` sees it (U+001C–001F besides what `char::is_whitespace` finds; the
+/// few spaces Java does not count, such as U+00A0, are refused here too). Such a key from a
+/// message is left out of the document.
+pub(crate) fn is_blank_name(name: &str) -> bool {
+    name.chars().all(|c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
 /// Appends already-valid UTF-8 as a quoted JSON string.
 pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);

@@ -67,6 +67,7 @@ impl<'a> Router<'a> {
                 b"service" => r.service_ms = r.number("service", &value, true),
                 b"status" => r.status = r.number("status", &value, false),
                 b"bytes" => r.bytes = r.number("bytes", &value, false),
+                _ if crate::json::is_blank_name(pair.key) => {}
                 _ => {
                     r.other.insert(other_key(pair.key), value);
                 }
@@ -148,6 +149,14 @@ pub(crate) fn other_key(key: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_of_only_whitespace_are_left_out() {
+        // Found by fuzz/regressions/router: Elasticsearch refuses such a field name.
+        let r = Router::parse("\t=1 \u{3000}=2 \u{1c}=3 \u{2003}\u{2003}=4 tls_version=TLSv1.3");
+        let keys: Vec<&str> = r.other.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["tls_version"]);
+    }
 
     #[test]
     fn reads_every_field() {

@@ -52,7 +52,7 @@ impl<'a> Samples<'a> {
 
     fn push(&mut self, raw_name: &str, value: &str) {
         let mut name: String = raw_name.chars().map(|c| if c == '-' || c == '.' { '_' } else { c }).collect();
-        if name.is_empty() {
+        if crate::json::is_blank_name(&name) {
             return;
         }
         // `heroku.metrics.source` is the source= text; a sample of that name must not land on it.
@@ -128,6 +128,14 @@ fn is_json_number(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_of_only_whitespace_are_left_out() {
+        // Found by fuzz/regressions/samples: Elasticsearch refuses such a field name.
+        let s = Samples::parse("sample#\t=1 sample#\u{3000}=2 count#\u{1f}=3 sample#ok=4");
+        let names: Vec<&str> = s.values.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["ok"]);
+    }
 
     fn text(s: &str) -> Number {
         Number::Text(s.to_owned())
