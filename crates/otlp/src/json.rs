@@ -230,3 +230,130 @@ pub(crate) fn count(signal: Signal, body: &[u8]) -> Result<u64> {
     }
     Ok(n)
 }
+
+/// Log records in an OTLP JSON export (`resourceLogs` > `scopeLogs` > `logRecords`, or the
+/// `.proto` names), counted in one pass that allocates nothing per value, so that what decoding
+/// will allocate is known (and refused when too much) before it is allocated, as on the
+/// protobuf wire. A key given twice is counted twice: the count is an upper bound.
+pub(crate) fn count_log_records(body: &[u8]) -> Result<usize> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let n = de::DeserializeSeed::deserialize(Records::In(Level::Request), &mut de)
+        .and_then(|n| de.end().map(|()| n))
+        .map_err(|e| DecodeError(format!("not an OTLP logs export request (JSON): {e}")))?;
+    Ok(n)
+}
+
+mod de {
+    pub(super) use serde::de::*;
+}
+
+/// The object whose records are counted.
+#[derive(Clone, Copy)]
+enum Level {
+    Request,
+    ResourceLogs,
+    ScopeLogs,
+}
+
+/// What a value holds records under: an object of a level, an array of such objects, or an
+/// array of log records (each one counted, its contents skipped).
+#[derive(Clone, Copy)]
+enum Records {
+    In(Level),
+    ArrayOf(Level),
+    LogRecords,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Records {
+    type Value = usize;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<usize, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Records {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Records::In(_) => "an object",
+            Records::ArrayOf(_) | Records::LogRecords => "an array",
+        })
+    }
+
+    /// `null` where a list or object may be: none (as decoding reads it).
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<usize, E> {
+        Ok(0)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<usize, A::Error> {
+        let Records::In(level) = self else {
+            return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
+        };
+        let mut n = 0usize;
+        while let Some(key) = map.next_key::<Key>()? {
+            let inner = match (level, key) {
+                (Level::Request, Key::ResourceLogs) => Some(Records::ArrayOf(Level::ResourceLogs)),
+                (Level::ResourceLogs, Key::ScopeLogs) => Some(Records::ArrayOf(Level::ScopeLogs)),
+                (Level::ScopeLogs, Key::LogRecords) => Some(Records::LogRecords),
+                _ => None,
+            };
+            match inner {
+                Some(inner) => n = n.saturating_add(map.next_value_seed(inner)?),
+                None => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<usize, A::Error> {
+        let mut n = 0usize;
+        match self {
+            Records::In(_) => return Err(de::Error::invalid_type(de::Unexpected::Seq, &self)),
+            Records::ArrayOf(level) => {
+                while let Some(m) = seq.next_element_seed(Records::In(level))? {
+                    n = n.saturating_add(m);
+                }
+            }
+            Records::LogRecords => {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {
+                    n = n.saturating_add(1);
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The keys that lead to records, told apart without allocating.
+#[derive(Clone, Copy)]
+enum Key {
+    ResourceLogs,
+    ScopeLogs,
+    LogRecords,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> std::result::Result<Key, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, k: &str) -> std::result::Result<Key, E> {
+                Ok(match k {
+                    "resourceLogs" | "resource_logs" => Key::ResourceLogs,
+                    "scopeLogs" | "scope_logs" => Key::ScopeLogs,
+                    "logRecords" | "log_records" => Key::LogRecords,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+

@@ -110,11 +110,16 @@ pub fn split_len(request: &proto::ExportLogsServiceRequest) -> usize {
 }
 
 /// Bytes that decoding `body` may take at most, before decoding it: the body, and per log
-/// record (counted on the wire, without decoding) the record's in-memory size; JSON's values
-/// take a few times their text.
+/// record (counted without decoding) the record's in-memory size; JSON's values take a few
+/// times their text, and each record a parsed JSON object besides (`{}` is 3 bytes of an
+/// export and a few hundred decoded: a bound by text alone let one export take 60 MiB).
 pub fn decoded_len_bound(body: &[u8], encoding: Encoding) -> Result<usize, DecodeError> {
     match encoding {
-        Encoding::Json => Ok(body.len().saturating_mul(6)),
+        Encoding::Json => {
+            let records = json::count_log_records(body)?;
+            let per_record = size_of::<LogRecord>() + size_of::<Record>() + JSON_OBJECT_BYTES;
+            Ok(records.saturating_mul(per_record).saturating_add(body.len().saturating_mul(6)))
+        }
         Encoding::Protobuf => {
             let records = wire::count_log_records(body).ok_or_else(|| {
                 DecodeError("not an OTLP logs export request (protobuf): truncated or malformed".to_owned())
@@ -123,6 +128,10 @@ pub fn decoded_len_bound(body: &[u8], encoding: Encoding) -> Result<usize, Decod
         }
     }
 }
+
+/// What one parsed JSON object takes besides its contents (`serde_json::Value` in its array,
+/// the map).
+const JSON_OBJECT_BYTES: usize = 96;
 
 /// One log record with the resource and scope it came with, as [`split`] encodes it.
 #[derive(Clone, PartialEq, prost::Message)]

@@ -109,7 +109,8 @@ fn records_are_counted_on_the_wire_before_decoding() {
     assert_eq!(wire::count_log_records(&twice), Some(4));
     assert_eq!(decoded_len_bound(&twice, Encoding::Protobuf).unwrap(), twice.len() + 4 * per_record);
     assert_eq!(decoded_len_bound(b"", Encoding::Protobuf).unwrap(), 0, "no records, no body");
-    assert_eq!(decoded_len_bound(JSON.as_bytes(), Encoding::Json).unwrap(), 6 * JSON.len());
+    let json_record = per_record + crate::JSON_OBJECT_BYTES;
+    assert_eq!(decoded_len_bound(JSON.as_bytes(), Encoding::Json).unwrap(), 6 * JSON.len() + 2 * json_record);
     assert!(decoded_len_bound(&body[..body.len() - 3], Encoding::Protobuf).is_err(), "truncated");
     let split_bytes: usize = split(request.clone()).iter().map(Vec::len).sum();
     assert!(split_len(&request) >= split_bytes, "a bound on what the split takes");
@@ -158,3 +159,21 @@ fn a_non_ascii_id_is_refused_not_a_panic() {
     let standard = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"bytesValue":"+/8="}}]}]}]}"#;
     assert_eq!(decode_logs(standard.as_bytes(), Encoding::Json).unwrap(), request);
 }
+
+#[test]
+fn json_records_are_counted_before_decoding_so_tiny_records_cannot_outgrow_the_bound() {
+    assert_eq!(json::count_log_records(JSON.as_bytes()).unwrap(), 2);
+    let snake = r#"{"resource_logs":[{"scope_logs":[{"log_records":[{},{},{}]},null]},{"scopeLogs":null}],"x":[1,{"logRecords":[{}]}]}"#;
+    assert_eq!(json::count_log_records(snake.as_bytes()).unwrap(), 3, "only records where OTLP puts them");
+    assert_eq!(json::count_log_records(b"{}").unwrap(), 0);
+    assert!(json::count_log_records(b"{\"resourceLogs\":{}}").is_err(), "what decoding refuses");
+    assert!(json::count_log_records(b"{} trailing").is_err());
+    // 300,000 empty records in 900 KB: the bound covers what decoding them holds (about 200
+    // bytes each, measured), not six times the text.
+    let records = vec!["{}"; 300_000].join(",");
+    let body = format!(r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{records}]}}]}}]}}"#);
+    let bound = decoded_len_bound(body.as_bytes(), Encoding::Json).unwrap();
+    assert!(bound >= 300_000 * 200, "{bound}");
+    assert_eq!(decode_logs(body.as_bytes(), Encoding::Json).unwrap().resource_logs[0].scope_logs[0].log_records.len(), 300_000);
+}
+
