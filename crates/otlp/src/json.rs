@@ -261,7 +261,7 @@ enum Level {
 enum Records {
     In(Level),
     ArrayOf(Level),
-    LogRecords,
+    Each,
 }
 
 impl<'de> de::DeserializeSeed<'de> for Records {
@@ -277,7 +277,7 @@ impl<'de> de::Visitor<'de> for Records {
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Records::In(_) => "an object",
-            Records::ArrayOf(_) | Records::LogRecords => "an array",
+            Records::ArrayOf(_) | Records::Each => "an array",
         })
     }
 
@@ -295,7 +295,7 @@ impl<'de> de::Visitor<'de> for Records {
             let inner = match (level, key) {
                 (Level::Request, Key::ResourceLogs) => Some(Records::ArrayOf(Level::ResourceLogs)),
                 (Level::ResourceLogs, Key::ScopeLogs) => Some(Records::ArrayOf(Level::ScopeLogs)),
-                (Level::ScopeLogs, Key::LogRecords) => Some(Records::LogRecords),
+                (Level::ScopeLogs, Key::LogRecords) => Some(Records::Each),
                 _ => None,
             };
             match inner {
@@ -317,7 +317,7 @@ impl<'de> de::Visitor<'de> for Records {
                     n = n.saturating_add(m);
                 }
             }
-            Records::LogRecords => {
+            Records::Each => {
                 while seq.next_element::<de::IgnoredAny>()?.is_some() {
                     n = n.saturating_add(1);
                 }

@@ -109,7 +109,7 @@ fn records_are_counted_on_the_wire_before_decoding() {
     assert_eq!(wire::count_log_records(&twice), Some(4));
     assert_eq!(decoded_len_bound(&twice, Encoding::Protobuf).unwrap(), twice.len() + 4 * per_record);
     assert_eq!(decoded_len_bound(b"", Encoding::Protobuf).unwrap(), 0, "no records, no body");
-    let json_record = per_record + crate::JSON_OBJECT_BYTES;
+    let json_record = per_record + JSON_OBJECT_BYTES;
     assert_eq!(decoded_len_bound(JSON.as_bytes(), Encoding::Json).unwrap(), 6 * JSON.len() + 2 * json_record);
     assert!(decoded_len_bound(&body[..body.len() - 3], Encoding::Protobuf).is_err(), "truncated");
     let split_bytes: usize = split(request.clone()).iter().map(Vec::len).sum();
