@@ -202,3 +202,114 @@ impl Record {
         }
     }
 }
+
+/// OTLP JSON of the same request, as an exporter writes it (lowerCamelCase keys, 64-bit integers
+/// as decimal strings, ids as hex, bytes as base64); `None` when it holds a double JSON cannot
+/// carry (NaN, infinities) or that serde_json would not read back exactly.
+impl Request {
+    pub fn json(&self) -> Option<Vec<u8>> {
+        let resources: Option<Vec<serde_json::Value>> = self
+            .resources
+            .iter()
+            .map(|(attrs, scopes)| {
+                let mut o = serde_json::Map::new();
+                if let Some(attrs) = attrs {
+                    o.insert("resource".into(), serde_json::json!({ "attributes": attrs_json(attrs)? }));
+                }
+                let scopes: Option<Vec<_>> = scopes.iter().map(Scope::json).collect();
+                o.insert("scopeLogs".into(), scopes?.into());
+                Some(serde_json::Value::Object(o))
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "resourceLogs": resources? })).ok()
+    }
+}
+
+impl Scope {
+    fn json(&self) -> Option<serde_json::Value> {
+        let mut o = serde_json::Map::new();
+        if let Some((name, version)) = &self.scope {
+            o.insert("scope".into(), serde_json::json!({ "name": name, "version": version }));
+        }
+        let records: Option<Vec<_>> = self.records.iter().map(|r| record_json(&r.proto())).collect();
+        o.insert("logRecords".into(), records?.into());
+        Some(serde_json::Value::Object(o))
+    }
+}
+
+fn record_json(r: &LogRecord) -> Option<serde_json::Value> {
+    let mut o = serde_json::json!({
+        "timeUnixNano": r.time_unix_nano.to_string(),
+        "observedTimeUnixNano": r.observed_time_unix_nano.to_string(),
+        "severityNumber": r.severity_number,
+        "severityText": r.severity_text,
+        "attributes": r.attributes.iter().map(key_value_json).collect::<Option<Vec<_>>>()?,
+        "flags": r.flags,
+        "traceId": hex(&r.trace_id),
+        "spanId": hex(&r.span_id),
+        "eventName": r.event_name,
+    });
+    if let Some(body) = &r.body {
+        o["body"] = any_json(body)?;
+    }
+    Some(o)
+}
+
+fn attrs_json(attrs: &[Attr]) -> Option<Vec<serde_json::Value>> {
+    attrs.iter().map(|a| key_value_json(&a.key_value())).collect()
+}
+
+fn key_value_json(kv: &KeyValue) -> Option<serde_json::Value> {
+    let mut o = serde_json::json!({ "key": kv.key });
+    if let Some(v) = &kv.value {
+        o["value"] = any_json(v)?;
+    }
+    Some(o)
+}
+
+fn any_json(v: &AnyValue) -> Option<serde_json::Value> {
+    Some(match &v.value {
+        None => serde_json::json!({}),
+        Some(Value::String(s)) => serde_json::json!({ "stringValue": s }),
+        Some(Value::Bool(b)) => serde_json::json!({ "boolValue": b }),
+        Some(Value::Int(n)) => serde_json::json!({ "intValue": n.to_string() }),
+        // serde_json (without its `float_roundtrip` feature) reads some doubles one ulp off, so
+        // such a request decodes to another record from JSON than from protobuf: a known
+        // finding (see the fuzz report), left out of the comparison until it is decided.
+        Some(Value::Double(f)) => {
+            let n = serde_json::Number::from_f64(*f)?;
+            let back: f64 = serde_json::from_str(&n.to_string()).ok()?;
+            if back.to_bits() != f.to_bits() && !(back == 0.0 && *f == 0.0) {
+                return None;
+            }
+            serde_json::json!({ "doubleValue": n })
+        }
+        Some(Value::Bytes(b)) => serde_json::json!({ "bytesValue": base64(b) }),
+        Some(Value::Array(a)) => {
+            serde_json::json!({ "arrayValue": { "values": a.values.iter().map(any_json).collect::<Option<Vec<_>>>()? } })
+        }
+        Some(Value::KvList(l)) => serde_json::json!({
+            "kvlistValue": { "values": l.values.iter().map(key_value_json).collect::<Option<Vec<_>>>()? }
+        }),
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn base64(b: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &c)| n | (u32::from(c) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
