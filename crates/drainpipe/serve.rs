@@ -346,7 +346,7 @@ fn left_behind(report: Option<&IndexerReport>, spool: Option<&Spool>) -> anyhow:
         return Ok(());
     }
     tracing::error!(indexed, duplicates, dead_lettered, frames, messages, "{deadline} without a spool: these accepted frames are lost");
-    anyhow::bail!("{deadline} with {frames} accepted frame(s) ({messages} messages) held in memory and lost")
+    anyhow::bail!("{deadline}; {frames} accepted frame(s) ({messages} messages) held in memory are lost")
 }
 
 /// Waits for every task of `set` until `deadline`; false when some are still running.
