@@ -29,6 +29,7 @@ mod router;
 mod samples;
 pub mod syslog;
 mod timestamp;
+mod utf8;
 
 pub use app::{MAX_DEPTH as APP_MAX_DEPTH, MAX_KEYS as APP_MAX_KEYS, MAX_VALUE_BYTES as APP_MAX_VALUE_BYTES};
 pub use dataset::Dataset;
@@ -128,7 +129,7 @@ impl Transformer {
     /// transform itself failed on (the binary's panic guard), so that it can still be stored.
     pub fn transform_raw(&mut self, raw: &[u8], reason: &str, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
         let ingested = self.ingested(ctx);
-        let message = String::from_utf8_lossy(syslog::trim_newline(raw));
+        let message = utf8::lossy(syslog::trim_newline(raw));
         let doc = Document {
             ingested,
             heroku_app: ctx.app,
@@ -182,7 +183,7 @@ impl Transformer {
                 // as far as anyone can tell.
                 doc.dataset = Some(Dataset::App);
                 doc.timestamp = Some(ctx.received_at);
-                lossy = String::from_utf8_lossy(syslog::trim_newline(raw));
+                lossy = utf8::lossy(syslog::trim_newline(raw));
                 doc.message = &lossy;
                 doc.failure = Some(Cow::Borrowed(e.describe()));
                 doc.write(out);
@@ -198,7 +199,7 @@ impl Transformer {
         let dataset = Dataset::classify(header.appname, header.procid, header.msg);
         let msg = match std::str::from_utf8(header.msg) {
             Ok(text) => Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(header.msg),
+            Err(_) => utf8::lossy(header.msg),
         };
         let msg: &str = &msg;
         doc.timestamp = Some(header.timestamp.unwrap_or(ctx.received_at));

@@ -36,7 +36,7 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
     let record = match Record::read(raw) {
         Ok(Record { record: Some(r), resource, scope }) => (r, resource.unwrap_or_default(), scope.unwrap_or_default()),
         Ok(_) | Err(_) => {
-            let lossy = String::from_utf8_lossy(raw);
+            let lossy = crate::utf8::lossy(raw);
             doc.message = &lossy;
             doc.failure = Some(Cow::Borrowed("not an OTLP log record"));
             doc.write(out);
