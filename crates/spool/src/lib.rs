@@ -12,7 +12,8 @@
 //! record still on disk is handed out again (acknowledgements are not persisted, so consumers
 //! must be idempotent), and a torn tail is detected by checksum and cut off. Damage inside
 //! written data (found at open or while reading) costs only the records it touched: reading
-//! resumes at the next record whose checksum holds. A failed write (a full disk) refuses the
+//! resumes at the next record whose checksum holds, found in time linear in the bytes searched
+//! whatever they hold. A failed write (a full disk) refuses the
 //! appends of that batch and leaves the segment as it was; the spool keeps running.
 //!
 //! It knows bytes and durability, nothing about logs.
@@ -22,6 +23,7 @@
     deny(clippy::indexing_slicing, clippy::string_slice, clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod crc;
 mod error;
 pub mod metrics;
 mod record;
