@@ -496,6 +496,24 @@ mod tests {
     }
 
     #[test]
+    fn every_golden_document_of_the_transform_passes() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/transform/testdata");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.to_string_lossy().ends_with(".expected.jsonl") {
+                continue;
+            }
+            for line in std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.is_empty()) {
+                let strict = check_except(line.as_bytes(), &[]);
+                assert!(strict.is_ok(), "{}: {strict:?}\n{line}", path.display());
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "only {checked} golden documents found");
+    }
+
+    #[test]
     fn dates() {
         assert_eq!(rfc3339_nanos("1970-01-01T00:00:00Z"), Some((0, 0)));
         assert_eq!(rfc3339_nanos("1970-01-01T01:00:00.5+01:00"), Some((0, 500_000_000)));
