@@ -486,10 +486,15 @@ fn dead_letter_panic<'t>(
     let reason = format!("the transform panicked: {caught}");
     let mut source = Vec::new();
     // The raw document writes no parsed field; should even it fail, the entry keeps the line.
-    let outcome = panic_guard::guarded(|| transformer.transform_raw(raw, &reason, ctx, &mut source))
-        .unwrap_or_else(|_| {
+    let outcome =
+        panic_guard::guarded(|| transformer.transform_raw(raw, &reason, ctx, &mut source)).unwrap_or_else(|_| {
             source.clear();
-            Outcome { dataset: Some(Dataset::App), failure: Some("the transform failed"), timestamp: ctx.received_at, logplex_dropped: None }
+            Outcome {
+                dataset: Some(Dataset::App),
+                failure: Some("the transform failed"),
+                timestamp: ctx.received_at,
+                logplex_dropped: None,
+            }
         });
     let letter = DeadLetter {
         index: target.stream(Some(Dataset::App)).to_owned(),
@@ -614,7 +619,10 @@ mod tests {
         assert_eq!(metrics::TRANSFORM_PANICS.get() - before, 1);
         let c = &chunks[0];
         assert_eq!(c.len(), 3);
-        assert_eq!([c.index_of(0), c.index_of(1), c.index_of(2)], ["logs-heroku.app-test", "logs-heroku.deadletter-test", "logs-heroku.app-test"]);
+        assert_eq!(
+            [c.index_of(0), c.index_of(1), c.index_of(2)],
+            ["logs-heroku.app-test", "logs-heroku.deadletter-test", "logs-heroku.app-test"]
+        );
         let letter: serde_json::Value = serde_json::from_slice(c.source(1)).unwrap();
         assert_eq!(letter["message"], poison);
         assert_eq!(letter["error"]["type"], "transform_panic");
@@ -623,9 +631,13 @@ mod tests {
         assert_eq!(letter["deadletter"]["index"], "logs-heroku.app-test");
         assert_eq!(letter["deadletter"]["id"], c.id(1));
         // What `deadletter replay` stores: the line kept raw, tagged.
-        let stored: serde_json::Value = serde_json::from_str(letter["deadletter"]["document"].as_str().unwrap()).unwrap();
+        let stored: serde_json::Value =
+            serde_json::from_str(letter["deadletter"]["document"].as_str().unwrap()).unwrap();
         assert_eq!(stored["message"], poison.trim_end());
-        assert!(stored["tags"].as_array().unwrap().iter().any(|t| t == drainpipe_transform::PARSE_FAILURE_TAG), "{stored}");
+        assert!(
+            stored["tags"].as_array().unwrap().iter().any(|t| t == drainpipe_transform::PARSE_FAILURE_TAG),
+            "{stored}"
+        );
         for i in [0, 2] {
             let doc: serde_json::Value = serde_json::from_slice(c.source(i)).unwrap();
             assert_eq!(doc["message"], "hello");

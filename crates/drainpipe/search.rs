@@ -368,7 +368,9 @@ pub fn format_line(doc: &Value, colour: bool) -> String {
 /// one line) and every bidirectional override shown as a visible escape: `\x1b`, `\t`,
 /// `\u{202e}`. Text without any is borrowed as it is.
 pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let hidden = |c: char| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
     if !text.contains(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -629,10 +631,16 @@ mod tests {
             let line = format_line(&hostile, colour);
             // Only our own colour codes, and only when colouring.
             let ours = line.replace("\x1b[2m", "").replace("\x1b[0m", "").replace("\x1b[0m", "");
-            let ours = ["\x1b[90m", "\x1b[31m", "\x1b[33m", "\x1b[2m"].iter().chain(["\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[96m", "\x1b[92m", "\x1b[95m"].iter()).fold(ours, |l, c| l.replace(c, ""));
+            let ours = ["\x1b[90m", "\x1b[31m", "\x1b[33m", "\x1b[2m"]
+                .iter()
+                .chain(["\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[96m", "\x1b[92m", "\x1b[95m"].iter())
+                .fold(ours, |l, c| l.replace(c, ""));
             assert!(!ours.chars().any(|c| c.is_control() || c == '\u{202e}'), "colour {colour}: {line:?}");
             assert!(ours.contains("\\x1b]0;title\\x07[web.1\\x1b[2J]:"), "{ours}");
-            assert!(ours.contains("hi \\x1b]0;pwned\\x07 \\x1b[2J\\tdone\\u{9b}31m \\u{202e}txt.exe\\r\\nnext"), "{ours}");
+            assert!(
+                ours.contains("hi \\x1b]0;pwned\\x07 \\x1b[2J\\tdone\\u{9b}31m \\u{202e}txt.exe\\r\\nnext"),
+                "{ours}"
+            );
         }
         assert!(matches!(visible("plain line"), std::borrow::Cow::Borrowed(_)));
     }

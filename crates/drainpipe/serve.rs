@@ -335,8 +335,14 @@ fn left_behind(report: Option<&IndexerReport>, spool: Option<&Spool>) -> anyhow:
         if records == 0 {
             tracing::info!(indexed, duplicates, dead_lettered, "{deadline}: every accepted frame is delivered; bye");
         } else {
-            tracing::warn!(indexed, duplicates, dead_lettered, spooled_frames = records, spool_bytes = bytes,
-                "{deadline}: frames not yet delivered stay in the spool for the next start");
+            tracing::warn!(
+                indexed,
+                duplicates,
+                dead_lettered,
+                spooled_frames = records,
+                spool_bytes = bytes,
+                "{deadline}: frames not yet delivered stay in the spool for the next start"
+            );
         }
         return Ok(());
     }
@@ -345,7 +351,14 @@ fn left_behind(report: Option<&IndexerReport>, spool: Option<&Spool>) -> anyhow:
         tracing::info!(indexed, duplicates, dead_lettered, "{deadline}: every accepted frame is delivered; bye");
         return Ok(());
     }
-    tracing::error!(indexed, duplicates, dead_lettered, frames, messages, "{deadline} without a spool: these accepted frames are lost");
+    tracing::error!(
+        indexed,
+        duplicates,
+        dead_lettered,
+        frames,
+        messages,
+        "{deadline} without a spool: these accepted frames are lost"
+    );
     anyhow::bail!("{deadline}; {frames} accepted frame(s) ({messages} messages) held in memory are lost")
 }
 

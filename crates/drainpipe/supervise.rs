@@ -156,7 +156,8 @@ mod tests {
         assert_eq!(ended.recv().await.unwrap(), TaskEnded { task: "pipeline", error: "it returned".into() });
         assert_eq!(supervisor.failure().map(|f| f.task), Some("pipeline"));
 
-        let failing = supervisor.watch("indexer", async { anyhow::Result::<()>::Err(anyhow::anyhow!("templates refused")) });
+        let failing =
+            supervisor.watch("indexer", async { anyhow::Result::<()>::Err(anyhow::anyhow!("templates refused")) });
         tokio::spawn(failing).await.unwrap().unwrap_err();
         assert_eq!(ended.recv().await.unwrap().error, "templates refused");
 

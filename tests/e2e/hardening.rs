@@ -78,8 +78,9 @@ async fn burst_as(url: &str, content_type: &str, body: Vec<u8>, gzipped: bool, n
 fn otlp_empty_records(records: usize) -> Vec<u8> {
     use drainpipe_otlp::proto::{ExportLogsServiceRequest, LogRecord, ResourceLogs, ScopeLogs};
     let scope = ScopeLogs { log_records: vec![LogRecord::default(); records], ..ScopeLogs::default() };
-    let request =
-        ExportLogsServiceRequest { resource_logs: vec![ResourceLogs { scope_logs: vec![scope], ..ResourceLogs::default() }] };
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs { scope_logs: vec![scope], ..ResourceLogs::default() }],
+    };
     prost::Message::encode_to_vec(&request)
 }
 
@@ -96,13 +97,20 @@ async fn memory_stays_bounded_whatever_the_bodies() {
     const LOGPLEX: &str = "application/logplex-1";
     // 100,000 empty OTLP JSON records in 300 KB: each costs a few hundred bytes decoded (an
     // export whose decoded size passes the whole budget is refused with 413).
-    let empty_json = format!(r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#, vec!["{}"; 100_000].join(","));
+    let empty_json =
+        format!(r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#, vec!["{}"; 100_000].join(","));
     let cases: [(&str, &str, &str, Vec<u8>, bool); 5] = [
         ("gzip of empty messages", "/logs?app=shop", LOGPLEX, empties, true),
         ("8 MiB of tiny messages", "/logs?app=shop", LOGPLEX, tiny, false),
         ("2,800 labels", labelled.as_str(), LOGPLEX, b"1 x".repeat(200), false),
         // OTLP: many records, each the smallest there is.
-        ("OTLP gzip protobuf of empty records", "/v1/logs", "application/x-protobuf", gzip(&otlp_empty_records(50_000)), true),
+        (
+            "OTLP gzip protobuf of empty records",
+            "/v1/logs",
+            "application/x-protobuf",
+            gzip(&otlp_empty_records(50_000)),
+            true,
+        ),
         ("OTLP JSON of empty records", "/v1/logs", "application/json", empty_json.into_bytes(), false),
     ];
     for (name, path, content_type, body, gzipped) in cases {

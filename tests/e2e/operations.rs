@@ -230,7 +230,10 @@ async fn replaying_heroku_logs_twice_indexes_each_line_once() {
 /// A test-only TLS terminator in front of the real Elasticsearch, with a certificate from a
 /// private CA made here: how a cluster behind a company CA looks to drainpipe. Also counts the
 /// TLS handshakes that failed (a client that does not trust the certificate).
-async fn tls_proxy_to(es: &str, dir: &std::path::Path) -> (u16, String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+async fn tls_proxy_to(
+    es: &str,
+    dir: &std::path::Path,
+) -> (u16, String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

@@ -160,7 +160,11 @@ async fn a_retried_export_is_stored_once_whether_protobuf_or_json() {
     let r = post(&url, "application/json", marker.to_string().into_bytes(), Some(&bearer())).await;
     assert_eq!(r.status(), 200);
     assert_eq!(documents(&dp.es, &ns, "marker", 1).await.len(), 1);
-    assert_eq!(wait_for_count(&dp.es, &dp.data_stream, 4, Duration::from_secs(30)).await, 4, "three records and the marker");
+    assert_eq!(
+        wait_for_count(&dp.es, &dp.data_stream, 4, Duration::from_secs(30)).await,
+        4,
+        "three records and the marker"
+    );
     let docs = documents(&dp.es, &ns, "retry", 3).await;
     assert_eq!(docs.len(), 3, "four exports of three records (two identical): three documents");
 }

@@ -23,7 +23,8 @@ async fn a_message_the_transform_panics_on_costs_only_itself_and_delivery_goes_o
     let ns = unique_namespace("panic");
     let spool = std::env::temp_dir().join(format!("drainpipe-e2e-{ns}"));
     let spool_arg = spool.to_str().unwrap().to_owned();
-    let dp = Drainpipe::start_with_env(&es, &ns, &["--spool-dir", &spool_arg], &[("DRAINPIPE_FAULT_PANIC_ON", "POISON")]);
+    let dp =
+        Drainpipe::start_with_env(&es, &ns, &["--spool-dir", &spool_arg], &[("DRAINPIPE_FAULT_PANIC_ON", "POISON")]);
     let mut first = lines("before", 2);
     first.insert(1, "<190>1 2025-03-14T09:26:51.500000+00:00 host app web.1 - POISON line\n".to_owned());
     assert_eq!(post(&dp, &first, "frame-1").await, 200);
@@ -103,7 +104,10 @@ async fn a_task_that_stops_fails_healthz_and_the_process_exits_non_zero_and_a_re
     let dp = Drainpipe::start_with_env(&es, &ns, &args, &[]);
     let docs = wait_for_documents(&es, &dp.data_stream, 5).await;
     let messages: Vec<&str> = docs.iter().map(|d| d["_source"]["message"].as_str().unwrap()).collect();
-    assert!(messages.iter().any(|m| m.contains("KILLER")) && messages.iter().filter(|m| m.contains("kept")).count() == 2, "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.contains("KILLER")) && messages.iter().filter(|m| m.contains("kept")).count() == 2,
+        "{messages:?}"
+    );
     assert_eq!(wait_for_count(&es, &dp.data_stream, 5, Duration::from_secs(10)).await, 5);
     assert!(dp.terminate().success());
     let _ = std::fs::remove_dir_all(spool);

@@ -369,7 +369,9 @@ pub const STABLE_FOR: Duration = Duration::from_millis(600);
 async fn refreshed_count(client: &reqwest::Client, es: &str, index: &str) -> u64 {
     let _ = client.post(format!("{es}/{index}/_refresh")).send().await;
     match client.get(format!("{es}/{index}/_count")).send().await {
-        Ok(r) if r.status().is_success() => r.json::<Value>().await.map(|v| v["count"].as_u64().unwrap_or(0)).unwrap_or(0),
+        Ok(r) if r.status().is_success() => {
+            r.json::<Value>().await.map(|v| v["count"].as_u64().unwrap_or(0)).unwrap_or(0)
+        }
         _ => 0,
     }
 }

@@ -233,7 +233,8 @@ mod tests {
 
     #[test]
     fn a_message_outside_the_body_reads_as_empty_not_a_panic() {
-        let frame = Frame::new(Protocol::Https, Bytes::from_static(b"hello"), vec![0..2, 3..9, Range { start: 4, end: 2 }]);
+        let frame =
+            Frame::new(Protocol::Https, Bytes::from_static(b"hello"), vec![0..2, 3..9, Range { start: 4, end: 2 }]);
         assert_eq!(frame.message(0), b"he");
         assert_eq!(frame.message(1), b"", "past the end of the body");
         assert_eq!(frame.message(2), b"", "a range that ends before it starts");

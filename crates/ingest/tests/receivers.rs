@@ -628,7 +628,11 @@ async fn a_full_sink_stops_syslog_reads_until_there_is_room() {
     let (mut last, mut still) = (usize::MAX, 0);
     while still < 10 {
         assert!(!writer.is_finished(), "the listener kept reading although the sink was full");
-        assert!(std::time::Instant::now() < deadline, "the writer never stopped: {} bytes", written.load(Ordering::SeqCst));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never stopped: {} bytes",
+            written.load(Ordering::SeqCst)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
         let now = written.load(Ordering::SeqCst);
         let queue_full = s.frames.len() == s.frames.max_capacity();

@@ -356,4 +356,3 @@ impl<'de> de::Deserialize<'de> for Key {
         d.deserialize_str(V)
     }
 }
-

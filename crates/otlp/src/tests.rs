@@ -70,7 +70,8 @@ fn content_types_and_answers() {
     // all-taken answer is the default response: no partial success.
     assert_eq!(decode_logs(b"", Encoding::Protobuf).unwrap(), ExportLogsServiceRequest::default());
     assert_eq!(decode_logs(b"{}", Encoding::Json).unwrap(), ExportLogsServiceRequest::default());
-    let taken = proto::ExportLogsServiceResponse::decode(&response(Signal::Logs, Encoding::Protobuf, 0, "")[..]).unwrap();
+    let taken =
+        proto::ExportLogsServiceResponse::decode(&response(Signal::Logs, Encoding::Protobuf, 0, "")[..]).unwrap();
     assert_eq!(taken, proto::ExportLogsServiceResponse::default());
 }
 
@@ -174,6 +175,8 @@ fn json_records_are_counted_before_decoding_so_tiny_records_cannot_outgrow_the_b
     let body = format!(r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{records}]}}]}}]}}"#);
     let bound = decoded_len_bound(body.as_bytes(), Encoding::Json).unwrap();
     assert!(bound >= 300_000 * 200, "{bound}");
-    assert_eq!(decode_logs(body.as_bytes(), Encoding::Json).unwrap().resource_logs[0].scope_logs[0].log_records.len(), 300_000);
+    assert_eq!(
+        decode_logs(body.as_bytes(), Encoding::Json).unwrap().resource_logs[0].scope_logs[0].log_records.len(),
+        300_000
+    );
 }
-

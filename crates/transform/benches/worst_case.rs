@@ -86,9 +86,8 @@ fn sized(mut text: String, len: usize, fill: char) -> String {
 
 /// An ordinary app JSON line scaled up: a batch of small records, exactly `len` bytes.
 fn typical_json(len: usize) -> String {
-    let records = repeat_within(len - 80, ",", |i| {
-        format!(r#"{{"id":{i},"user":"user-{i}","status":"ok","ms":{}}}"#, i % 97)
-    });
+    let records =
+        repeat_within(len - 80, ",", |i| format!(r#"{{"id":{i},"user":"user-{i}","status":"ok","ms":{}}}"#, i % 97));
     let head = format!(r#"{{"level":"info","msg":"batch done","records":[{records}],"pad":""#);
     format!("{}\"}}", sized(head, len - 2, 'x'))
 }
@@ -118,7 +117,11 @@ fn cases() -> Vec<Case> {
     // Many top-level keys: each checked for duplicates, the first 1,000 kept.
     let worst = format!("{{{}}}", repeat_within(LARGE - 2, ",", |i| format!(r#""k{i:06}":{i}"#)));
     let typical = typical_json(worst.len());
-    cases.push(Case { name: "app JSON, 1 MiB of keys", worst: Body::line(APP, &worst), typical: Body::line(APP, &typical) });
+    cases.push(Case {
+        name: "app JSON, 1 MiB of keys",
+        worst: Body::line(APP, &worst),
+        typical: Body::line(APP, &typical),
+    });
 
     // Nesting to the mapping's depth limit (20), sibling after sibling.
     let chain = |i: usize| format!(r#""k{i}":{}1{}"#, r#"{"a":"#.repeat(19), "}".repeat(19));
@@ -144,11 +147,17 @@ fn cases() -> Vec<Case> {
         worst.len(),
         ' ',
     );
-    cases.push(Case { name: "router, 10k fields", worst: Body::line(ROUTER, &worst), typical: Body::line(ROUTER, &typical) });
+    cases.push(Case {
+        name: "router, 10k fields",
+        worst: Body::line(ROUTER, &worst),
+        typical: Body::line(ROUTER, &typical),
+    });
 
     // The most labels a drain URL can give, each as long as allowed, on an ordinary line.
     let labels: Vec<(String, String)> = (0..MAX_LABELS)
-        .map(|i| (sized(format!("label_{i}_"), MAX_LABEL_NAME, 'n'), sized(format!("value {i} "), MAX_LABEL_VALUE, 'v')))
+        .map(|i| {
+            (sized(format!("label_{i}_"), MAX_LABEL_NAME, 'n'), sized(format!("value {i} "), MAX_LABEL_VALUE, 'v'))
+        })
         .collect();
     let line = "Processing job 42 for user 7";
     let worst = Body { raw: format!("{APP}{line}\n").into_bytes(), labels };

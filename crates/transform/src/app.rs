@@ -61,10 +61,7 @@ impl<'a> App<'a> {
         if pairs.len() < 2 {
             return App::default();
         }
-        App {
-            fields: Some(AppFields::Logfmt(pairs)),
-            level: level.and_then(|l| normalise_level(Level::Text(l))),
-        }
+        App { fields: Some(AppFields::Logfmt(pairs)), level: level.and_then(|l| normalise_level(Level::Text(l))) }
     }
 }
 

@@ -64,7 +64,6 @@ impl<K: Eq + Hash + Clone, V, const CAP: usize> Distinct<K, V, CAP> {
         self.entries.push((key, value));
         true
     }
-
 }
 
 impl<K, V, const CAP: usize> Deref for Distinct<K, V, CAP> {
