@@ -128,22 +128,8 @@ impl Transformer {
     /// app's dataset, the receive time, the parse-failure tag and `reason`. For a message the
     /// transform itself failed on (the binary's panic guard), so that it can still be stored.
     pub fn transform_raw(&mut self, raw: &[u8], reason: &str, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let ingested = self.ingested(ctx);
-        let message = utf8::lossy(syslog::trim_newline(raw));
-        let doc = Document {
-            ingested,
-            heroku_app: ctx.app,
-            namespace: ctx.namespace,
-            drain_token: ctx.drain_token,
-            frame_id: ctx.frame_id,
-            labels: ctx.labels,
-            dataset: Some(Dataset::App),
-            timestamp: Some(ctx.received_at),
-            message: &message,
-            failure: Some(Cow::Owned(reason.to_owned())),
-            ..Document::default()
-        };
-        doc.write(out);
+        let doc = framed(ctx, self.ingested(ctx));
+        write_unparsed(doc, raw, Cow::Owned(reason.to_owned()), ctx, out);
         Outcome {
             dataset: Some(Dataset::App),
             failure: Some("the transform failed"),
@@ -163,30 +149,11 @@ impl Transformer {
     }
 
     fn build(&mut self, raw: &[u8], cut_from: Option<usize>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let ingested = self.ingested(ctx);
-        // Validated once; every parser below borrows from it. Invalid bytes become U+FFFD.
-        let lossy;
-        let mut doc = Document {
-            cut: cut_from.map(|full| (raw.len(), full)),
-            ingested,
-            heroku_app: ctx.app,
-            namespace: ctx.namespace,
-            drain_token: ctx.drain_token,
-            frame_id: ctx.frame_id,
-            labels: ctx.labels,
-            ..Document::default()
-        };
+        let mut doc = Document { cut: cut_from.map(|full| (raw.len(), full)), ..framed(ctx, self.ingested(ctx)) };
         let header = match syslog::parse(raw, ctx.structured_data, ctx.received_at) {
             Ok(h) => h,
             Err(e) => {
-                // Every document has a dataset; a line that is not syslog is the app's output
-                // as far as anyone can tell.
-                doc.dataset = Some(Dataset::App);
-                doc.timestamp = Some(ctx.received_at);
-                lossy = utf8::lossy(syslog::trim_newline(raw));
-                doc.message = &lossy;
-                doc.failure = Some(Cow::Borrowed(e.describe()));
-                doc.write(out);
+                write_unparsed(doc, raw, Cow::Borrowed(e.describe()), ctx, out);
                 return Outcome {
                     dataset: None,
                     failure: Some(e.describe()),
@@ -243,6 +210,34 @@ impl Transformer {
         doc.failure = failure;
         written(&doc, dataset, failed, ctx, out)
     }
+}
+
+/// A document holding what the frame gives each of its messages.
+fn framed<'a>(ctx: &Context<'a>, ingested: Option<&'a [u8]>) -> Document<'a> {
+    Document {
+        ingested,
+        heroku_app: ctx.app,
+        namespace: ctx.namespace,
+        drain_token: ctx.drain_token,
+        frame_id: ctx.frame_id,
+        labels: ctx.labels,
+        ..Document::default()
+    }
+}
+
+/// Writes `raw` unparsed, as the app's line received now, tagged with `reason`: a line that is
+/// not syslog is the app's output as far as anyone can tell, and every document has a dataset.
+fn write_unparsed(doc: Document<'_>, raw: &[u8], reason: Cow<'static, str>, ctx: &Context<'_>, out: &mut Vec<u8>) {
+    // Invalid bytes become U+FFFD.
+    let message = utf8::lossy(syslog::trim_newline(raw));
+    let doc = Document {
+        dataset: Some(Dataset::App),
+        timestamp: Some(ctx.received_at),
+        message: &message,
+        failure: Some(reason),
+        ..doc
+    };
+    doc.write(out);
 }
 
 /// The typed fields of a router, metrics or platform line (the app's own output is its
