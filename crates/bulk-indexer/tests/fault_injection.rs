@@ -297,12 +297,15 @@ async fn refused_credentials_are_retried_reported_and_cleared_when_accepted() {
     }
     tx.send(chunk).await.unwrap();
     drop(tx);
-    // More refusals than the retry policy's attempts: a refusal is never given up on.
-    while es.requests.lock().unwrap().len() < 6 {
+    // More refusals than the retry policy's attempts: a refusal is never given up on. The
+    // stand-in records a request before the client has read its answer and counted it, so the
+    // wait is for both (waiting for the requests alone raced the counter).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while es.requests.lock().unwrap().len() < 6 || refused("401") < before + 6 {
+        assert!(tokio::time::Instant::now() < deadline, "6 refusals, counted, within 30 s");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(client.refusal().map(|r| r.status), Some(401));
-    assert!(refused("401") >= before + 6);
     accept.store(true, Ordering::SeqCst);
     let report = tokio::time::timeout(Duration::from_secs(10), indexer).await.expect("indexer finishes").unwrap();
     assert_eq!((report.indexed, report.dead_lettered), (2, 0));
