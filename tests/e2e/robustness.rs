@@ -64,10 +64,15 @@ async fn a_message_the_transform_panics_on_costs_only_itself_and_delivery_goes_o
     let said = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success() && said.contains("replayed 1 dead letter(s): 1 stored"), "{said}");
     let docs = wait_for_documents(&es, &streams_of(&ns), 6).await;
-    let raw: Vec<&Value> = docs.iter().filter(|d| d["_source"]["message"].as_str().unwrap().contains("POISON")).collect();
+    let raw: Vec<&Value> =
+        docs.iter().filter(|d| d["_source"]["message"].as_str().unwrap().contains("POISON")).collect();
     assert_eq!(raw.len(), 1);
     assert_eq!(raw[0]["_id"], letters[0]["_source"]["deadletter"]["id"]);
-    assert!(raw[0]["_source"]["tags"].as_array().unwrap().iter().any(|t| t == "_drainpipe_parse_failure"), "{}", raw[0]);
+    assert!(
+        raw[0]["_source"]["tags"].as_array().unwrap().iter().any(|t| t == "_drainpipe_parse_failure"),
+        "{}",
+        raw[0]
+    );
     let _ = std::fs::remove_dir_all(spool);
 }
 
