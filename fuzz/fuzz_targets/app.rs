@@ -3,7 +3,7 @@
 //! types.
 #![no_main]
 
-use drainpipe_fuzz::input::{fixed_header, AppLine, Ctx, End};
+use drainpipe_fuzz::input::{AppLine, Ctx, End};
 use libfuzzer_sys::fuzz_target;
 
 const SOURCES: [(&str, &str); 4] = [("app", "web.1"), ("app", "worker.12"), ("app", "run.1234"), ("relay", "-")];
@@ -11,9 +11,5 @@ const SOURCES: [(&str, &str); 4] = [("app", "web.1"), ("app", "worker.12"), ("ap
 fuzz_target!(|input: (u8, AppLine, End, Ctx)| {
     let (source, line, end, ctx) = input;
     let (app, procid) = SOURCES[usize::from(source) % SOURCES.len()];
-    let mut raw = Vec::new();
-    fixed_header(app, procid, &mut raw);
-    line.push(&mut raw);
-    end.push(&mut raw);
-    drainpipe_fuzz::transform_and_check(&raw, &ctx.owned(), None);
+    drainpipe_fuzz::check_line(app, procid, |raw| line.push(raw), end, &ctx);
 });

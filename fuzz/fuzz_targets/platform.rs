@@ -3,16 +3,12 @@
 //! the template's types.
 #![no_main]
 
-use drainpipe_fuzz::input::{fixed_header, Ctx, End, PlatformLine};
+use drainpipe_fuzz::input::{Ctx, End, PlatformLine};
 use libfuzzer_sys::fuzz_target;
 
 const PROCIDS: [&str; 6] = ["web.1", "api", "logplex", "scheduler.4821", "run.1234", "worker"];
 
 fuzz_target!(|input: (u8, PlatformLine, End, Ctx)| {
     let (procid, line, end, ctx) = input;
-    let mut raw = Vec::new();
-    fixed_header("heroku", PROCIDS[usize::from(procid) % PROCIDS.len()], &mut raw);
-    line.push(&mut raw);
-    end.push(&mut raw);
-    drainpipe_fuzz::transform_and_check(&raw, &ctx.owned(), None);
+    drainpipe_fuzz::check_line("heroku", PROCIDS[usize::from(procid) % PROCIDS.len()], |raw| line.push(raw), end, &ctx);
 });

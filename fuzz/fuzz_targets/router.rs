@@ -2,14 +2,10 @@
 //! good and bad, anything between them. Never panics; the document is of the template's types.
 #![no_main]
 
-use drainpipe_fuzz::input::{fixed_header, Ctx, End, RouterLine};
+use drainpipe_fuzz::input::{Ctx, End, RouterLine};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (RouterLine, End, Ctx)| {
     let (line, end, ctx) = input;
-    let mut raw = Vec::new();
-    fixed_header("heroku", "router", &mut raw);
-    line.push(&mut raw);
-    end.push(&mut raw);
-    drainpipe_fuzz::transform_and_check(&raw, &ctx.owned(), None);
+    drainpipe_fuzz::check_line("heroku", "router", |raw| line.push(raw), end, &ctx);
 });

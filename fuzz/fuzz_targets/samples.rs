@@ -3,7 +3,7 @@
 //! document is of the template's types.
 #![no_main]
 
-use drainpipe_fuzz::input::{fixed_header, Ctx, End, MetricsLine};
+use drainpipe_fuzz::input::{Ctx, End, MetricsLine};
 use libfuzzer_sys::fuzz_target;
 
 const SOURCES: [(&str, &str); 4] =
@@ -12,9 +12,5 @@ const SOURCES: [(&str, &str); 4] =
 fuzz_target!(|input: (u8, MetricsLine, End, Ctx)| {
     let (source, line, end, ctx) = input;
     let (app, procid) = SOURCES[usize::from(source) % SOURCES.len()];
-    let mut raw = Vec::new();
-    fixed_header(app, procid, &mut raw);
-    line.push(&mut raw);
-    end.push(&mut raw);
-    drainpipe_fuzz::transform_and_check(&raw, &ctx.owned(), None);
+    drainpipe_fuzz::check_line(app, procid, |raw| line.push(raw), end, &ctx);
 });

@@ -48,3 +48,13 @@ pub fn transform_and_check(raw: &[u8], ctx: &input::OwnedCtx, cut_from: Option<u
         assert_document(&out);
     });
 }
+
+/// A line of one dataset (`body` writes it) behind a fixed header naming `app` and `procid`,
+/// ended by `end`, transformed with `ctx` and checked: what every per-dataset target does.
+pub fn check_line(app: &str, procid: &str, body: impl FnOnce(&mut Vec<u8>), end: input::End, ctx: &input::Ctx) {
+    let mut raw = Vec::new();
+    input::fixed_header(app, procid, &mut raw);
+    body(&mut raw);
+    end.push(&mut raw);
+    transform_and_check(&raw, &ctx.owned(), None);
+}
