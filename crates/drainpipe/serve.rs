@@ -18,7 +18,8 @@ use tokio::time::Instant;
 use crate::config::{ListenAddr, ServeOptions};
 use crate::pipeline::{self, Handoff, HandoffCloser, Target};
 use crate::supervise::{self, Supervisor};
-use crate::{health, metrics, setup};
+use crate::commands::setup;
+use crate::{health, metrics};
 
 /// Frames waiting for the transform, at most (besides the byte bound, `--queue-max-bytes`);
 /// past it, HTTPS senders get 503 and retry, syslog senders are not read.

@@ -5,14 +5,15 @@
 use anyhow::Context as _;
 use drainpipe_bulk_indexer::{Client, Error, RequestDecision, RetryPolicy};
 
+use crate::cli::SetupArgs;
 use crate::config::{Retention, RetentionRule};
 
 /// The index templates, shipped inside the binary: the documents, and their dead letters.
-const TEMPLATE: &str = include_str!("templates/logs-heroku.json");
+const TEMPLATE: &str = include_str!("../templates/logs-heroku.json");
 /// Not `logs-heroku`, the name of the single-stream layout's template: Elasticsearch refuses to change
 /// that one's pattern while streams it made still exist (docs/upgrading.md).
 pub const TEMPLATE_NAME: &str = "logs-heroku-by-dataset";
-const DEAD_LETTER_TEMPLATE: &str = include_str!("templates/logs-heroku-deadletter.json");
+const DEAD_LETTER_TEMPLATE: &str = include_str!("../templates/logs-heroku-deadletter.json");
 pub const DEAD_LETTER_TEMPLATE_NAME: &str = "logs-heroku-deadletter";
 
 pub fn template() -> serde_json::Value {
@@ -413,7 +414,7 @@ fn same_object(stored: &serde_json::Value, ours: &serde_json::Value) -> bool {
 }
 
 /// The Kibana saved objects, shipped inside the binary.
-pub const KIBANA_OBJECTS: &str = include_str!("../../deploy/kibana/drainpipe.ndjson");
+pub const KIBANA_OBJECTS: &str = include_str!("../../../deploy/kibana/drainpipe.ndjson");
 
 /// [`install`], retried with capped backoff while Elasticsearch cannot be reached. Documents
 /// must not be written before the template exists (they would create an index with guessed
@@ -437,6 +438,36 @@ pub async fn install_until_done(client: &Client, retention: &[RetentionRule]) ->
             Err(e) => return Err(e).context("installing the index template failed"),
         }
     }
+}
+
+
+/// `drainpipe setup`: what Elasticsearch (and Kibana) need, installed idempotently; one line
+/// per thing, saying whether it was created, updated, left unchanged or skipped.
+pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
+    let client = args.elasticsearch.client()?;
+    let retention = &args.elasticsearch.retention;
+    let mut changes =
+        install(&client, retention).await.with_context(|| format!("setup against {}", client.url()))?;
+    if retention.is_empty() {
+        changes.push(Change::Skipped(
+            "retention".into(),
+            "no --retention given; the installed lifecycle (if any) is kept".into(),
+        ));
+    }
+    match args.kibana_url {
+        Some(url) => {
+            let es = &args.elasticsearch;
+            let key = es.elasticsearch_api_key.as_ref().map(|k| k.0.as_str());
+            let kibana = Kibana::new(&url, key, es.ca_pem()?.as_deref())?;
+            changes.push(kibana.import().await?);
+        }
+        None => changes.push(Change::Skipped("Kibana objects".into(), "no --kibana-url given".into())),
+    }
+    #[allow(clippy::print_stdout)]
+    for c in changes {
+        println!("{c}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub struct Selection {
     #[arg(long, value_name = "DIR", help_heading = "Dead letters")]
     spool_dir: Option<PathBuf>,
     /// Only dead letters from the last DURATION (`2h`, `7d`) or since a time (`2026-11-24T10:00:00Z`)
-    #[arg(long, value_name = "WHEN", value_parser = crate::search::when, help_heading = "Dead letters")]
+    #[arg(long, value_name = "WHEN", value_parser = crate::commands::search::when, help_heading = "Dead letters")]
     since: Option<u64>,
     /// Only dead letters whose error type or reason contains TEXT (any case)
     #[arg(long, value_name = "TEXT", help_heading = "Dead letters")]
@@ -256,7 +256,7 @@ fn pages<'a>(client: &'a Client, select: &Selection) -> StreamPages<'a> {
         client,
         stream: select.elasticsearch.dead_letter_stream(),
         since: select.since,
-        until: crate::search::now_ms(),
+        until: crate::commands::search::now_ms(),
         after: None,
         done: false,
     }

@@ -23,7 +23,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::pipeline::{self, Target};
-use crate::{setup, ReplayArgs};
+use crate::cli::ReplayArgs;
+use crate::commands::setup;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReplayFormat {

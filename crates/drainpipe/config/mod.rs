@@ -678,7 +678,7 @@ pub(crate) mod tests {
                 check_value(&key, &values).unwrap_or_else(|e| panic!("{key}: {e}"));
             }
         };
-        let example = include_str!("../../deploy/drainpipe.toml");
+        let example = include_str!("../../../deploy/drainpipe.toml");
         check(example);
         // Every commented-out option is a real key too.
         let uncommented: String = example
@@ -688,7 +688,7 @@ pub(crate) mod tests {
             .collect();
         check(&uncommented);
         // And so is the example in docs/configuration.md.
-        let docs = include_str!("../../docs/configuration.md");
+        let docs = include_str!("../../../docs/configuration.md");
         check(docs.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).unwrap());
     }
 
@@ -699,7 +699,7 @@ pub(crate) mod tests {
         const APP_FIELDS: &str = "name description keywords website repository logo success_url scripts env \
                                   formation image addons buildpacks environments stack";
         const ENV_FIELDS: &[&str] = &["description", "value", "required", "generator"];
-        let app: serde_json::Value = serde_json::from_str(include_str!("../../app.json")).unwrap();
+        let app: serde_json::Value = serde_json::from_str(include_str!("../../../app.json")).unwrap();
         let app = app.as_object().unwrap();
         for key in app.keys() {
             assert!(APP_FIELDS.split_whitespace().any(|f| f == key), "app.json: {key} is not an app.json field");
@@ -728,8 +728,8 @@ pub(crate) mod tests {
             }
         }
         // The stage heroku.yml builds exists, and runs without a shell.
-        let heroku_yml = include_str!("../../heroku.yml");
-        let dockerfile = include_str!("../../Dockerfile");
+        let heroku_yml = include_str!("../../../heroku.yml");
+        let dockerfile = include_str!("../../../Dockerfile");
         assert!(heroku_yml.contains("target: heroku") && dockerfile.contains("FROM base AS heroku\nENTRYPOINT ["));
     }
 

@@ -1,0 +1,8 @@
+//! One module a command (`serve` is `crate::serve`).
+
+pub mod check_config;
+pub mod deadletter;
+pub mod healthcheck;
+pub mod replay;
+pub mod search;
+pub mod setup;
