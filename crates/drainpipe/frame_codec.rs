@@ -26,7 +26,7 @@ pub fn encode(frame: &Frame) -> Bytes {
     let mut out = Vec::with_capacity(frame.body.len() + 64 + frame.messages.len() * 8);
     out.push(VERSION);
     out.push(match frame.protocol {
-        Protocol::Https => 0,
+        Protocol::Logplex => 0,
         Protocol::Syslog => 1,
         Protocol::Otlp => 2,
     });
@@ -83,7 +83,7 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
         return Err(DecodeError("unknown version"));
     }
     let protocol = match r.u8()? {
-        0 => Protocol::Https,
+        0 => Protocol::Logplex,
         1 => Protocol::Syslog,
         2 => Protocol::Otlp,
         _ => return Err(DecodeError("unknown protocol")),
@@ -251,7 +251,7 @@ mod tests {
     }
 
     fn https_frame(body: Bytes, messages: Vec<std::ops::Range<usize>>) -> Frame {
-        Frame::new(Protocol::Https, body, messages)
+        Frame::new(Protocol::Logplex, body, messages)
     }
 
     #[test]

@@ -519,7 +519,7 @@ fn frame_context<'a>(frame: &'a Frame, target: &'a Target, tokens: &'a TokenList
         labels: &frame.labels,
         received_at: Timestamp::from_system_time(frame.received_at),
         structured_data: match frame.protocol {
-            Protocol::Https | Protocol::Otlp => StructuredData::Absent,
+            Protocol::Logplex | Protocol::Otlp => StructuredData::Absent,
             Protocol::Syslog => StructuredData::Present,
         },
         app_for_token: Some(tokens),
@@ -536,7 +536,7 @@ fn document_id(frame: &Frame, seed: &FrameSeed, position: usize, raw: &[u8]) -> 
             DocumentId::for_otlp_record(raw, u32::try_from(at).unwrap_or(u32::MAX))
         }
         (Some(p), _) => DocumentId::for_stream(p.stream, p.first + position as u64),
-        (None, Protocol::Https) => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
+        (None, Protocol::Logplex) => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
         (None, Protocol::Syslog) => DocumentId::for_line_v1(frame.drain_token.as_deref(), raw),
     }
 }
@@ -686,7 +686,7 @@ mod tests {
     async fn a_frame_of_many_messages_goes_in_bounded_chunks_and_completes_once() {
         let line = "<190>1 2025-03-14T09:26:53.589793+00:00 host app web.1 - hello\n";
         let mut frame = syslog_frame(&vec![line; 2_500], 0);
-        frame.protocol = Protocol::Https;
+        frame.protocol = Protocol::Logplex;
         frame.stream = None;
         let (tx, mut rx) = mpsc::channel(16);
         let mut chunks = Chunker::new(tx, 1000, 1 << 20);

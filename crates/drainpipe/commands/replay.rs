@@ -199,7 +199,7 @@ fn detect(format: ReplayFormat, body: &[u8]) -> ReplayFormat {
 
 fn logplex_frame(body: Bytes, app: Option<String>) -> anyhow::Result<Frame> {
     let framed = framing::split(&body)?;
-    Ok(Frame { app, ..Frame::new(Protocol::Https, body, framed.messages) })
+    Ok(Frame { app, ..Frame::new(Protocol::Logplex, body, framed.messages) })
 }
 
 /// `2025-03-14T09:26:53.589793+00:00 heroku[router]: at=info …` →

@@ -12,8 +12,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// How a frame arrived, which decides how its messages are parsed and identified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
-    /// A Logplex HTTPS drain request (`POST /logs`).
-    Https,
+    /// A Logplex drain request (`POST /logs`, over HTTPS or HTTP).
+    Logplex,
     /// A syslog stream over TCP or TLS (RFC 6587 octet counting or newline-terminated).
     Syslog,
     /// An OTLP logs export (`POST /v1/logs`): each message is one log record with its resource
@@ -22,9 +22,11 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The `protocol` label of the ingest metrics (`https` for Logplex, as since 0.1, so that
+    /// dashboards and alerts keep matching).
     pub fn as_str(self) -> &'static str {
         match self {
-            Protocol::Https => "https",
+            Protocol::Logplex => "https",
             Protocol::Syslog => "syslog",
             Protocol::Otlp => "otlp",
         }
@@ -234,7 +236,7 @@ mod tests {
     #[test]
     fn a_message_outside_the_body_reads_as_empty_not_a_panic() {
         let frame =
-            Frame::new(Protocol::Https, Bytes::from_static(b"hello"), vec![0..2, 3..9, Range { start: 4, end: 2 }]);
+            Frame::new(Protocol::Logplex, Bytes::from_static(b"hello"), vec![0..2, 3..9, Range { start: 4, end: 2 }]);
         assert_eq!(frame.message(0), b"he");
         assert_eq!(frame.message(1), b"", "past the end of the body");
         assert_eq!(frame.message(2), b"", "a range that ends before it starts");

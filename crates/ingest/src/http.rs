@@ -351,10 +351,10 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     // names none (no `--drain-token`, or a tokenless Private Spaces drain), so a sender cannot
     // write into another app by naming it.
     let app = drain_token.and_then(|t| tokens.app(t)).map(str::to_owned).or(query.app);
-    metrics::MESSAGES.with_label_values(&[Protocol::Https.as_str()]).inc_by(framed.messages.len() as u64);
-    metrics::BYTES.with_label_values(&[Protocol::Https.as_str()]).inc_by(body.len() as u64);
+    metrics::MESSAGES.with_label_values(&[Protocol::Logplex.as_str()]).inc_by(framed.messages.len() as u64);
+    metrics::BYTES.with_label_values(&[Protocol::Logplex.as_str()]).inc_by(body.len() as u64);
     let mut frame = Frame {
-        protocol: Protocol::Https,
+        protocol: Protocol::Logplex,
         messages: framed.messages,
         cut: Vec::new(),
         app,

@@ -117,7 +117,7 @@ async fn accepted_frame_carries_the_request_and_gets_an_empty_200() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], "0");
     let f = next_frame(&mut s).await;
-    assert_eq!(f.protocol, Protocol::Https);
+    assert_eq!(f.protocol, Protocol::Logplex);
     assert_eq!(f.messages.len(), 2, "the broken message travels with the good one");
     assert_eq!(f.message(0), LINE.as_bytes());
     assert_eq!(f.message(1), b"garbage that is no syslog\n");
