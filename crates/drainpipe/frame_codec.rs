@@ -18,7 +18,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
-use drainpipe_ingest::{Frame, Protocol, StreamPosition};
+use drainpipe_ingest::{Frame, Position, Protocol};
 
 const VERSION: u8 = 2;
 
@@ -59,13 +59,11 @@ pub fn encode(frame: &Frame) -> Bytes {
         put_u32(&mut out, *position);
         out.extend_from_slice(&(*full as u64).to_le_bytes());
     }
-    match frame.stream {
-        Some(p) => {
-            out.push(1);
-            out.extend_from_slice(&p.stream.to_le_bytes());
-            out.extend_from_slice(&p.first.to_le_bytes());
-        }
-        None => out.push(0),
+    // An export's first record is written as the first message of stream 0.
+    match frame.position {
+        Position::InFrame => out.push(0),
+        Position::OnStream { stream, first } => put_position(&mut out, stream, first),
+        Position::InExport { first_record } => put_position(&mut out, 0, first_record),
     }
     put_bytes(&mut out, &frame.body);
     Bytes::from(out)
@@ -111,15 +109,20 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
         1 => None,
         _ => match r.u8()? {
             0 => None,
-            _ => Some(StreamPosition { stream: r.u64()?, first: r.u64()? }),
+            _ => Some((r.u64()?, r.u64()?)),
         },
+    };
+    let position = match (protocol, stream) {
+        (Protocol::Otlp, p) => Position::InExport { first_record: p.map_or(0, |(_, first)| first) },
+        (_, Some((stream, first))) => Position::OnStream { stream, first },
+        (_, None) => Position::InFrame,
     };
     let body_len = r.u32()? as usize;
     let body = r.take(body_len)?;
     if messages.iter().any(|m| m.end > body.len()) {
         return Err(DecodeError("message outside the body"));
     }
-    Ok(Frame { cut, app, drain_token, frame_id, labels, received_at, stream, ..Frame::new(protocol, body, messages) })
+    Ok(Frame { cut, app, drain_token, frame_id, labels, received_at, position, ..Frame::new(protocol, body, messages) })
 }
 
 /// The message index: each message as the gap since the previous one's end and its length.
@@ -146,6 +149,12 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
         n >>= 7;
     }
     out.push(n as u8);
+}
+
+fn put_position(out: &mut Vec<u8>, stream: u64, first: u64) {
+    out.push(1);
+    out.extend_from_slice(&stream.to_le_bytes());
+    out.extend_from_slice(&first.to_le_bytes());
 }
 
 fn put_u32(out: &mut Vec<u8>, n: usize) {
@@ -218,7 +227,7 @@ mod tests {
             frame_id: Some("F1".into()),
             labels: vec![("env".into(), "prod".into())],
             received_at: UNIX_EPOCH + Duration::new(1_741_944_413, 589_793_123),
-            stream: Some(StreamPosition { stream: u64::MAX - 3, first: 1 << 40 }),
+            position: Position::OnStream { stream: u64::MAX - 3, first: 1 << 40 },
             reservation: Default::default(),
         };
         let back = decode(&encode(&frame)).unwrap();
@@ -229,7 +238,7 @@ mod tests {
         assert_eq!((back.app, back.drain_token, back.frame_id), (frame.app, frame.drain_token, frame.frame_id));
         assert_eq!(back.labels, frame.labels);
         assert_eq!(back.received_at, frame.received_at, "to the nanosecond");
-        assert_eq!(back.stream, frame.stream);
+        assert_eq!(back.position, frame.position);
     }
 
     #[test]
@@ -246,7 +255,7 @@ mod tests {
         v1.extend_from_slice(&2u32.to_le_bytes());
         v1.extend_from_slice(b"hi");
         let frame = decode(&Bytes::from(v1)).unwrap();
-        assert_eq!((frame.protocol, frame.messages.len(), frame.stream), (Protocol::Syslog, 1, None));
+        assert_eq!((frame.protocol, frame.messages.len(), frame.position), (Protocol::Syslog, 1, Position::InFrame));
         assert_eq!(frame.message(0), b"hi");
     }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drainpipe_bulk_indexer::{Backoff, Chunk, DeadLetter};
-use drainpipe_ingest::{DrainTokens, Frame, FrameSink, LogThrottle, Protocol, Rejected};
+use drainpipe_ingest::{DrainTokens, Frame, FrameSink, LogThrottle, Position, Protocol, Rejected};
 use drainpipe_spool::{Spool, SpoolError, SpoolReader};
 use drainpipe_transform::{
     AppForToken, Context, Dataset, DocumentId, FrameKey, FrameSeed, Outcome, StructuredData, Timestamp, Transformer,
@@ -529,15 +529,15 @@ fn frame_context<'a>(frame: &'a Frame, target: &'a Target, tokens: &'a TokenList
 
 /// The `_id` of the message at `position` of `frame` (see [`send_frame`]).
 fn document_id(frame: &Frame, seed: &FrameSeed, position: usize, raw: &[u8]) -> DocumentId {
-    match (frame.stream, frame.protocol) {
-        // An OTLP frame's stream position is where its first record was in the request.
-        (p, Protocol::Otlp) => {
-            let at = p.map_or(0, |p| p.first) + position as u64;
-            DocumentId::for_otlp_record(raw, u32::try_from(at).unwrap_or(u32::MAX))
+    let at = |first: u64| first + position as u64;
+    match (frame.protocol, frame.position) {
+        (Protocol::Otlp, Position::InExport { first_record }) => {
+            DocumentId::for_otlp_record(raw, u32::try_from(at(first_record)).unwrap_or(u32::MAX))
         }
-        (Some(p), _) => DocumentId::for_stream(p.stream, p.first + position as u64),
-        (None, Protocol::Logplex) => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
-        (None, Protocol::Syslog) => DocumentId::for_line_v1(frame.drain_token.as_deref(), raw),
+        (Protocol::Otlp, _) => DocumentId::for_otlp_record(raw, u32::try_from(at(0)).unwrap_or(u32::MAX)),
+        (_, Position::OnStream { stream, first }) => DocumentId::for_stream(stream, at(first)),
+        (Protocol::Logplex, _) => seed.id(u32::try_from(position).unwrap_or(u32::MAX)),
+        (Protocol::Syslog, _) => DocumentId::for_line_v1(frame.drain_token.as_deref(), raw),
     }
 }
 
@@ -545,8 +545,7 @@ fn document_id(frame: &Frame, seed: &FrameSeed, position: usize, raw: &[u8]) -> 
 mod tests {
 
     use bytes::Bytes;
-    use drainpipe_ingest::StreamPosition;
-
+    
     use super::*;
 
     fn target() -> Target {
@@ -576,7 +575,7 @@ mod tests {
             messages.push(start..body.len());
         }
         Frame {
-            stream: Some(StreamPosition { stream: 42, first }),
+            position: Position::OnStream { stream: 42, first },
             ..Frame::new(Protocol::Syslog, Bytes::from(body), messages)
         }
     }
@@ -687,7 +686,7 @@ mod tests {
         let line = "<190>1 2025-03-14T09:26:53.589793+00:00 host app web.1 - hello\n";
         let mut frame = syslog_frame(&vec![line; 2_500], 0);
         frame.protocol = Protocol::Logplex;
-        frame.stream = None;
+        frame.position = Position::InFrame;
         let (tx, mut rx) = mpsc::channel(16);
         let mut chunks = Chunker::new(tx, 1000, 1 << 20);
         let done = Arc::new(AtomicUsize::new(0));
@@ -721,7 +720,7 @@ mod tests {
         let mut transformer = Transformer::new();
         for (n, lines) in [(0, 3), (1, 3), (2, 1)] {
             let mut frame = syslog_frame(&vec![line; lines], n * 10);
-            frame.stream = Some(StreamPosition { stream: n, first: 0 });
+            frame.position = Position::OnStream { stream: n, first: 0 };
             let d = done.clone();
             send_frame(&mut transformer, &frame, &target(), &mut chunks, move || d.lock().unwrap().push(n))
                 .await

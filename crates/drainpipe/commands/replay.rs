@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bytes::Bytes;
 use drainpipe_bulk_indexer::IndexerReport;
-use drainpipe_ingest::{framing, Frame, Protocol, StreamPosition};
+use drainpipe_ingest::{framing, Frame, Position, Protocol};
 use drainpipe_transform::Transformer;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
@@ -157,7 +157,7 @@ impl<R: BufRead> FileFrames<R> {
                 *lines += messages.len() as u64;
                 let frame = Frame {
                     app: app.clone(),
-                    stream: Some(StreamPosition { stream: *file, first }),
+                    position: Position::OnStream { stream: *file, first },
                     ..Frame::new(Protocol::Syslog, Bytes::from(body), messages)
                 };
                 Ok(Some((frame, taken)))
@@ -328,9 +328,9 @@ mod tests {
         let mut seen = Vec::new();
         let mut bytes = 0;
         while let Some((frame, taken)) = frames.next().unwrap() {
-            let position = frame.stream.unwrap();
-            assert_eq!(position.stream, file);
-            seen.push((position.first, frame.messages.len()));
+            let Position::OnStream { stream, first } = frame.position else { panic!("{:?}", frame.position) };
+            assert_eq!(stream, file);
+            seen.push((first, frame.messages.len()));
             bytes += taken;
         }
         assert_eq!(seen, [(0, 500), (500, 500), (1000, 2)]);

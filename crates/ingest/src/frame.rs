@@ -33,16 +33,23 @@ impl Protocol {
     }
 }
 
-/// Where a frame's messages sit in a stream that has no frame ids of its own: a syslog
-/// connection (an id drawn when it was accepted), or a replayed file (its content's hash).
-/// Message `i` of the frame is number `first + i` of the stream, which makes its document id.
+/// What places a frame's messages, for their document ids: message `i` of the frame is the
+/// message at this position plus `i`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamPosition {
-    pub stream: u64,
-    pub first: u64,
+pub enum Position {
+    /// Placed by the frame itself: a Logplex request (its `Logplex-Frame-Id`, else its body)
+    /// and the message's place in it. Also a syslog frame from a spool record of drainpipe
+    /// 0.1, which had no stream numbers.
+    InFrame,
+    /// Number `first` of a stream that has no frame ids of its own: a syslog connection (an id
+    /// drawn when it was accepted), or a replayed file (its content's hash).
+    OnStream { stream: u64, first: u64 },
+    /// Record number `first_record` of an OTLP export request.
+    InExport { first_record: u64 },
 }
 
-/// One accepted batch of syslog messages with what the request said about them.
+/// One accepted batch of messages (Logplex, syslog or OTLP records, as `protocol` says) with
+/// what the request or connection said about them.
 #[derive(Debug)]
 pub struct Frame {
     pub protocol: Protocol,
@@ -62,8 +69,8 @@ pub struct Frame {
     /// The drain URL's other query parameters, in order.
     pub labels: Vec<(String, String)>,
     pub received_at: SystemTime,
-    /// Set on syslog streams (and replayed files): what identifies each message.
-    pub stream: Option<StreamPosition>,
+    /// Where the messages are, which makes their ids.
+    pub position: Position,
     /// The share of the receivers' memory budget this frame holds while it is in memory.
     pub reservation: Reservation,
 }
@@ -82,7 +89,7 @@ impl Frame {
             frame_id: None,
             labels: Vec::new(),
             received_at: SystemTime::now(),
-            stream: None,
+            position: Position::InFrame,
             reservation: Reservation::default(),
         }
     }

@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{BasicAuth, BearerTokens, Credential, DrainTokens, FailureLimiter, LimiterKey};
-use crate::frame::{Frame, FrameSink, MemoryBudget, Protocol, Rejected, Reservation};
+use crate::frame::{Frame, FrameSink, MemoryBudget, Position, Protocol, Rejected, Reservation};
 use crate::listener::{accept_loop, handshake, Activity, Connection};
 use crate::log_throttle::LogThrottle;
 use crate::{framing, metrics, query};
@@ -362,8 +362,8 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
         frame_id: header("logplex-frame-id").filter(|v| !v.is_empty()).map(str::to_owned),
         labels: query.labels,
         received_at,
+        position: Position::InFrame,
         body,
-        stream: None,
         reservation,
     };
     let held = frame.memory_bytes();

@@ -40,7 +40,7 @@ pub mod syslog;
 pub mod tls;
 
 pub use auth::{BearerTokens, Credential, DrainTokens, Secret};
-pub use frame::{Frame, FrameSink, MemoryBudget, Protocol, Rejected, Reservation, StreamPosition};
+pub use frame::{Frame, FrameSink, MemoryBudget, Position, Protocol, Rejected, Reservation};
 pub use http::{ExtraRoutes, HttpConfig};
 pub use log_throttle::LogThrottle;
 pub use syslog::SyslogConfig;

@@ -18,7 +18,7 @@ use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CON
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 
-use crate::frame::{Frame, FrameSink, Protocol, Rejected, Reservation, StreamPosition};
+use crate::frame::{Frame, FrameSink, Position, Protocol, Rejected, Reservation};
 use crate::http::{
     content_encoding, gunzip, read_body, refused, with_retry_after, BodyError, Refused, State, BLOCKING_BODY,
     MEMORY_FULL_RETRY,
@@ -108,7 +108,7 @@ pub(crate) async fn receive<S: FrameSink>(
                 let mut frame = Frame {
                     app: app.clone(),
                     received_at,
-                    stream: Some(StreamPosition { stream: 0, first: part.first }),
+                    position: Position::InExport { first_record: part.first },
                     ..Frame::new(Protocol::Otlp, part.body, part.messages)
                 };
                 frame.reservation = reservation.split_off(frame.memory_bytes());

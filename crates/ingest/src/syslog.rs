@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::DrainTokens;
-use crate::frame::{Frame, FrameSink, MemoryBudget, Protocol, StreamPosition};
+use crate::frame::{Frame, FrameSink, MemoryBudget, Position, Protocol};
 use crate::listener::{accept_loop, handshake, Connection};
 use crate::log_throttle::LogThrottle;
 use crate::metrics;
@@ -187,7 +187,7 @@ impl<'a> Stream<'a> {
             }
         }
         let mut frame = frame?;
-        frame.stream = Some(StreamPosition { stream: self.id, first: self.next });
+        frame.position = Position::OnStream { stream: self.id, first: self.next };
         self.next += frame.messages.len() as u64;
         frame.reservation = self.config.budget.reservation();
         let bytes = frame.memory_bytes();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use drainpipe_ingest::{
-    http, syslog, Credential, DrainTokens, Frame, FrameSink, HttpConfig, MemoryBudget, Protocol, Rejected,
+    http, syslog, Credential, DrainTokens, Frame, FrameSink, HttpConfig, MemoryBudget, Position, Protocol, Rejected,
     ReloadableCert, SyslogConfig,
 };
 use tokio::io::AsyncWriteExt as _;
@@ -552,9 +552,9 @@ async fn numbered(s: &mut Server, n: usize) -> Vec<(u64, u64, String)> {
     let mut out = Vec::new();
     while out.len() < n {
         let f = next_frame(s).await;
-        let p = f.stream.expect("syslog frames carry their stream position");
+        let Position::OnStream { stream, first } = f.position else { panic!("syslog frames carry their stream position") };
         for i in 0..f.messages.len() {
-            out.push((p.stream, p.first + i as u64, String::from_utf8_lossy(f.message(i)).into_owned()));
+            out.push((stream, first + i as u64, String::from_utf8_lossy(f.message(i)).into_owned()));
         }
     }
     out
@@ -736,7 +736,7 @@ async fn an_otlp_export_too_large_for_one_frame_once_split_goes_as_several() {
         let f = next_frame(&mut s).await;
         assert_eq!(f.protocol, Protocol::Otlp);
         assert!(f.body.len() <= 64 * 1024);
-        assert_eq!(f.stream.unwrap().first, next, "each frame says where its records were in the export");
+        assert_eq!(f.position, Position::InExport { first_record: next }, "each frame says where its records were in the export");
         next += f.messages.len() as u64;
         frames += 1;
     }
