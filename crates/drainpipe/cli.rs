@@ -217,4 +217,3 @@ mod tests {
         assert!(refused.is_empty(), "documented command lines drainpipe refuses:\n{}", refused.join("\n"));
     }
 }
-

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use drainpipe_bulk_indexer::Client;
-use drainpipe_ingest::{ExtraRoutes, Frame, MemoryBudget};
-use drainpipe_spool::Spool;
+use drainpipe_delivery::{Fill, FillGauge};
+use drainpipe_ingest::{ExtraRoutes, MemoryBudget};
 use http_body_util::Full;
 use hyper::{header, Method, Response, StatusCode};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::metrics;
 use crate::serve::Phase;
@@ -32,10 +32,10 @@ const FULL_SHARE: f64 = 0.95;
 #[derive(Clone, Debug)]
 pub struct Readiness {
     pub client: Client,
-    pub spool: Option<(Spool, u64)>,
-    /// The in-memory queue (no spool): full when nearly no slot is left. Weak, so that the
-    /// queue still closes when the receivers are done.
-    pub queue: Option<mpsc::WeakSender<Frame>>,
+    /// How full the hand-off (spool or memory queue) is; it does not keep the queue open.
+    pub handoff: Option<FillGauge>,
+    /// `--spool-max-bytes`: the spool counts as full near it.
+    pub spool_max_bytes: u64,
     pub budget: MemoryBudget,
     /// Past `Running`, a draining replica takes no new traffic.
     pub phase: watch::Receiver<Phase>,
@@ -53,15 +53,14 @@ impl Readiness {
         if *self.phase.borrow() != Phase::Running {
             return Err("shutting down".to_owned());
         }
-        if let Some((spool, max)) = &self.spool {
-            if spool.used_bytes() as f64 >= *max as f64 * FULL_SHARE {
-                return Err(format!("spool {} of {max} bytes full", spool.used_bytes()));
+        match self.handoff.as_ref().and_then(FillGauge::now) {
+            Some(Fill::Spool { used_bytes }) if used_bytes as f64 >= self.spool_max_bytes as f64 * FULL_SHARE => {
+                return Err(format!("spool {used_bytes} of {} bytes full", self.spool_max_bytes));
             }
-        }
-        if let Some(queue) = self.queue.as_ref().and_then(mpsc::WeakSender::upgrade) {
-            if (queue.capacity() as f64) < queue.max_capacity() as f64 * (1.0 - FULL_SHARE) {
-                return Err(format!("memory queue full ({} frames)", queue.max_capacity() - queue.capacity()));
+            Some(Fill::Memory { frames, max_frames }) if frames as f64 > max_frames as f64 * FULL_SHARE => {
+                return Err(format!("memory queue full ({frames} frames)"));
             }
+            _ => {}
         }
         let (used, max) = (self.budget.used_bytes(), self.budget.max_bytes());
         if used as f64 >= max as f64 * FULL_SHARE {
@@ -118,8 +117,8 @@ pub fn routes(readiness: Readiness, with_metrics: bool) -> ExtraRoutes {
                 ),
             },
             "/metrics" if with_metrics => {
-                if let Some((spool, _)) = &readiness.spool {
-                    spool.update_metrics();
+                if let Some(handoff) = &readiness.handoff {
+                    handoff.update_metrics();
                 }
                 readiness.budget.update_metrics();
                 (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", Bytes::from(metrics::render()))
@@ -143,8 +142,8 @@ mod tests {
         let (supervisor, _ended) = Supervisor::new(phase.clone());
         let readiness = Readiness {
             client: Client::new("http://127.0.0.1:9").unwrap(),
-            spool: None,
-            queue: None,
+            handoff: None,
+            spool_max_bytes: 0,
             budget: MemoryBudget::new(1 << 20),
             phase,
             supervisor: supervisor.clone(),

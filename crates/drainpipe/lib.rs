@@ -7,11 +7,8 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
-mod frame_codec;
 mod health;
 pub mod metrics;
-pub mod panic_guard;
-mod pipeline;
 pub mod serve;
 mod supervise;
 

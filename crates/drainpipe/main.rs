@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use drainpipe::cli::{Cli, Command};
 use drainpipe::commands::{check_config, deadletter, healthcheck, replay, search, setup};
 use drainpipe::config::{self, LogFormat, ServeOptions};
-use drainpipe::{panic_guard, print_all, runtime, Exit, USAGE};
+use drainpipe::{print_all, runtime, Exit, USAGE};
+use drainpipe_delivery::panic_guard;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -64,7 +65,6 @@ fn main() -> ExitCode {
     }
 }
 
-
 fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let problems = options.problems();
     if !problems.is_empty() {
@@ -75,7 +75,9 @@ fn serve(options: ServeOptions) -> anyhow::Result<()> {
     // Tasks still blocked (a stuck receiver, a file read) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result
-}/// `tracing` to standard error, filtered by `DRAINPIPE_LOG` (default `info`).
+}
+
+/// `tracing` to standard error, filtered by `DRAINPIPE_LOG` (default `info`).
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("DRAINPIPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);

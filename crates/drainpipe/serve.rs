@@ -7,18 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use drainpipe_bulk_indexer::{Client, IndexerReport};
-use drainpipe_ingest::{Frame, HttpConfig, MemoryBudget, ReloadableCert, SyslogConfig};
+use drainpipe_bulk_indexer::{Chunk, Client, IndexerReport};
+use drainpipe_delivery::{
+    BulkIndexer, DataStreams, Delivery, DeliveryConfig, DeliveryHandle, DeliveryReport, Handoff, Indexer,
+    IndexerFailed, Queue, Unflushed,
+};
+use drainpipe_ingest::{DrainTokens, HttpConfig, MemoryBudget, ReloadableCert, SyslogConfig};
 use drainpipe_spool::{Spool, SpoolConfig, SpoolReader};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::{ListenAddr, ServeOptions};
-use crate::pipeline::{self, Handoff, HandoffCloser, Target};
-use crate::supervise::{self, Supervisor};
 use crate::commands::setup;
+use crate::config::{ListenAddr, RetentionRule, ServeOptions};
+use crate::supervise::{self, Supervisor};
 use crate::{health, metrics};
 
 /// Frames waiting for the transform, at most (besides the byte bound, `--queue-max-bytes`);
@@ -47,14 +50,21 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     }
     let client = options.elasticsearch.client()?;
     let listeners = Listeners::bind(&options, cert).await?;
-    let target = Target::new(&options.elasticsearch.namespace.0, Arc::new(options.receive.drain_tokens()));
-    tracing::info!(elasticsearch = client.url(), data_streams = %target.pattern(), "starting");
-    let delivery = Delivery::start(&options, client.clone(), target.clone(), &supervisor, &mut background)?;
-    let budget = MemoryBudget::new(options.receive.queue_max_bytes.0);
-    let readiness = delivery.readiness(&options, client.clone(), budget, supervisor.clone());
+    let streams = DataStreams::new(&options.elasticsearch.namespace.0);
+    let drain_tokens = Arc::new(options.receive.drain_tokens());
+    tracing::info!(elasticsearch = client.url(), data_streams = %streams.pattern(), "starting");
+    let config = DeliveryConfig { streams, drain_tokens: drain_tokens.clone(), max_docs: 0, max_bytes: 0 };
+    let (handoff, delivery) = start_delivery(&options, config, client.clone(), &supervisor, &mut background)?;
+    let readiness = health::Readiness {
+        client: client.clone(),
+        handoff: Some(handoff.fill_gauge()),
+        spool_max_bytes: options.delivery.spool_max_bytes.0 as u64,
+        budget: MemoryBudget::new(options.receive.queue_max_bytes.0),
+        phase: supervisor.phase(),
+        supervisor: supervisor.clone(),
+    };
     background.spawn(supervisor.watch("elasticsearch probe", health::probe(client)));
-    let handoff = delivery.handoff.clone();
-    let receivers = start_receivers(&options, listeners, handoff, &target, readiness, &supervisor)?;
+    let receivers = start_receivers(&options, listeners, handoff, drain_tokens, readiness, &supervisor)?;
     // Until SIGTERM, or a task drainpipe cannot run without stops (then exit non-zero, soon,
     // so that the platform restarts it: frames it accepted are in the spool).
     let failed = tokio::select! {
@@ -106,90 +116,69 @@ async fn bind_optional(addr: Option<ListenAddr>) -> anyhow::Result<Option<TcpLis
     }
 }
 
-/// The hand-off between receivers and pipeline, and the tasks behind it.
-struct Delivery {
-    handoff: Handoff,
-    closer: HandoffCloser,
-    spool: Option<Spool>,
-    /// The memory queue (no spool), for readiness; weak, so it closes with the receivers.
-    queue: Option<mpsc::WeakSender<Frame>>,
-    pipeline: JoinHandle<()>,
-    indexer: JoinHandle<anyhow::Result<IndexerReport>>,
-}
-
-impl Delivery {
-    /// Starts the indexer (templates first), opens the spool or the memory queue, and starts
-    /// the pipeline between them.
-    fn start(
-        options: &ServeOptions,
-        client: Client,
-        target: Target,
-        supervisor: &Supervisor,
-        background: &mut JoinSet<()>,
-    ) -> anyhow::Result<Delivery> {
-        let (chunk_tx, chunk_rx) = mpsc::channel(pipeline::CHUNKS_WAITING);
-        let (indexer_config, retention) = (options.indexer_config(), options.elasticsearch.retention.clone());
-        let manage_templates = options.delivery.manage_templates;
-        let chunks = pipeline::Chunker::new(chunk_tx, indexer_config.max_docs, indexer_config.max_bytes);
-        let indexer = tokio::spawn(supervisor.watch("indexer", async move {
-            if !manage_templates {
-                tracing::info!("--manage-templates false: the index templates are left to whoever manages them");
-            } else {
-                tokio::select! {
-                    installed = setup::install_until_done(&client, &retention) => installed?,
-                    // Stopped before Elasticsearch ever answered, holding nothing: nothing to
-                    // wait for (a container with a wrong URL would otherwise take the whole timeout).
-                    () = closed_with_nothing_waiting(&chunk_rx) => {
-                        tracing::info!("stopping before the index templates were installed; nothing was waiting for them");
-                    }
-                }
-            }
-            Ok(drainpipe_bulk_indexer::run(client, indexer_config, chunk_rx).await)
-        }));
-        let Some(spool_config) = options.spool_config() else {
+/// Starts delivery (templates first, then the bulk indexer; the spool or the memory queue;
+/// the flow between them) under supervision, and keeps the spool's gauges current.
+fn start_delivery(
+    options: &ServeOptions,
+    mut config: DeliveryConfig,
+    client: Client,
+    supervisor: &Supervisor,
+    background: &mut JoinSet<()>,
+) -> anyhow::Result<(Handoff, DeliveryHandle)> {
+    let indexer_config = options.indexer_config();
+    (config.max_docs, config.max_bytes) = (indexer_config.max_docs, indexer_config.max_bytes);
+    let indexer = TemplatesFirst {
+        bulk: BulkIndexer { client, config: indexer_config },
+        retention: options.elasticsearch.retention.clone(),
+        manage_templates: options.delivery.manage_templates,
+    };
+    let queue = match options.spool_config() {
+        None => {
             tracing::warn!(
                 "no --spool-dir: accepted frames wait in a bounded in-memory queue, and a crash loses what has not reached Elasticsearch"
             );
-            let (frame_tx, frame_rx) = mpsc::channel(QUEUE_FRAMES);
-            let pipeline = tokio::spawn(supervisor.watch("pipeline", pipeline::run(frame_rx, chunks, target)));
-            let queue = Some(frame_tx.downgrade());
-            let (handoff, closer) = Handoff::memory(frame_tx);
-            return Ok(Delivery { handoff, closer, spool: None, queue, pipeline, indexer });
-        };
-        let (spool, reader) = open_spool(spool_config?)?;
-        let stop_reading = reached(supervisor.phase(), Phase::StopReading);
-        let drain = options.delivery.spool_ephemeral;
-        let run = pipeline::run_spooled(reader, spool.clone(), chunks, target, stop_reading, drain);
-        let pipeline = tokio::spawn(supervisor.watch("pipeline", run));
-        background.spawn(supervisor.watch("spool metrics", update_spool_metrics(spool.clone())));
-        let (handoff, closer) = Handoff::spool(spool.clone());
-        Ok(Delivery { handoff, closer, spool: Some(spool), queue: None, pipeline, indexer })
-    }
-
-    fn readiness(
-        &self,
-        options: &ServeOptions,
-        client: Client,
-        budget: MemoryBudget,
-        supervisor: Supervisor,
-    ) -> health::Readiness {
-        health::Readiness {
-            client,
-            spool: self.spool.clone().map(|s| (s, options.delivery.spool_max_bytes.0 as u64)),
-            queue: self.queue.clone(),
-            budget,
-            phase: supervisor.phase(),
-            supervisor,
+            Queue::Memory { frames: QUEUE_FRAMES }
         }
-    }
+        Some(spool_config) => {
+            let (spool, reader) = open_spool(spool_config?)?;
+            background.spawn(supervisor.watch("spool metrics", update_spool_metrics(spool.clone())));
+            Queue::Spool { spool, reader, drain_on_stop: options.delivery.spool_ephemeral }
+        }
+    };
+    let (handoff, delivery) = Delivery::start(config, queue, indexer);
+    // A delivery task that ends while drainpipe runs is a failure like any other task's.
+    let ended = delivery.ended();
+    let watcher = supervisor.clone();
+    background.spawn(async move { watcher.report_end(ended.await) });
+    Ok((handoff, delivery))
+}
 
-    /// Waits for the pipeline to hand on what it holds and the indexer to deliver it. The
-    /// hand-off goes first: the memory queue ends once no sender is left.
-    async fn finish(self) -> anyhow::Result<IndexerReport> {
-        let Delivery { handoff, pipeline, indexer, .. } = self;
-        drop(handoff);
-        let _ = pipeline.await;
-        indexer.await.context("the indexer task failed")?
+/// The bulk indexer, once the index templates are installed (retrying until Elasticsearch
+/// answers: without them the first write would create an index with guessed mappings).
+#[derive(Debug)]
+struct TemplatesFirst {
+    bulk: BulkIndexer,
+    retention: Vec<RetentionRule>,
+    manage_templates: bool,
+}
+
+impl Indexer for TemplatesFirst {
+    async fn index(self, chunks: mpsc::Receiver<Chunk>) -> Result<IndexerReport, IndexerFailed> {
+        if !self.manage_templates {
+            tracing::info!("--manage-templates false: the index templates are left to whoever manages them");
+        } else {
+            tokio::select! {
+                installed = setup::install_until_done(&self.bulk.client, &self.retention) => {
+                    installed.map_err(|e| IndexerFailed(format!("{e:#}")))?;
+                }
+                // Stopped before Elasticsearch ever answered, holding nothing: nothing to
+                // wait for (a container with a wrong URL would otherwise take the whole timeout).
+                () = closed_with_nothing_waiting(&chunks) => {
+                    tracing::info!("stopping before the index templates were installed; nothing was waiting for them");
+                }
+            }
+        }
+        self.bulk.index(chunks).await
     }
 }
 
@@ -219,39 +208,33 @@ fn start_receivers(
     options: &ServeOptions,
     listeners: Listeners,
     handoff: Handoff,
-    target: &Target,
+    drain_tokens: Arc<DrainTokens>,
     readiness: health::Readiness,
     supervisor: &Supervisor,
 ) -> anyhow::Result<JoinSet<()>> {
     let r = &options.receive;
     let stopped = || reached(supervisor.phase(), Phase::StopReceiving);
     let tls = listeners.cert.as_ref().map(|c| c.acceptor()).transpose()?;
-    let budget = readiness.budget.clone();
     let mut receivers = JoinSet::new();
     let http = HttpConfig {
         max_body_bytes: r.max_body_size.0,
         max_connections: r.max_connections.get(),
         credentials: r.credentials(),
-        drain_tokens: target.drain_tokens.clone(),
+        drain_tokens: drain_tokens.clone(),
         otlp_tokens: r.otlp_tokens(),
         allow_tokenless: r.allow_tokenless,
         trust_forwarded_for: r.trust_forwarded_for,
-        budget: budget.clone(),
+        budget: readiness.budget.clone(),
         tls: tls.clone(),
         extra_routes: Some(health::routes(readiness.clone(), listeners.metrics.is_none())),
         ..HttpConfig::default()
     };
-    if r.basic_auth.is_empty() {
-        tracing::warn!("no --basic-auth configured: anyone who can reach POST /logs can send logs");
-        if r.otlp_token.is_empty() {
-            tracing::warn!("no --otlp-token or --basic-auth configured: POST /v1/logs is open too");
-        }
-    }
+    warn_if_open(options);
     if let Some(listener) = listeners.metrics {
         tracing::info!("serving /metrics on http://{}", listener.local_addr()?);
         // The same connection limit and timeouts as the drain listener, without TLS.
         let admin = HttpConfig { tls: None, extra_routes: None, ..http.clone() };
-        let routes = health::routes(readiness, true);
+        let routes = health::routes(readiness.clone(), true);
         let serve = drainpipe_ingest::http::run_routes(listener, admin, routes, stopped());
         receivers.spawn(supervisor.watch("metrics listener", serve));
     }
@@ -262,19 +245,11 @@ fn start_receivers(
     let syslog = SyslogConfig {
         max_message_bytes: r.max_message_size.0,
         max_connections: r.max_connections.get(),
-        budget,
-        drain_tokens: target.drain_tokens.clone(),
+        budget: readiness.budget,
+        drain_tokens,
         allow_tokenless: r.syslog_allow_tokenless,
         ..SyslogConfig::default()
     };
-    if listeners.syslog.is_some() || listeners.syslog_tls.is_some() {
-        // Syslog has no credentials: the drain-token list (HOSTNAME) is all that keeps it closed.
-        if r.drain_token.is_empty() {
-            tracing::warn!("no --drain-token configured: the syslog listener takes lines from anyone who can reach it");
-        } else if r.syslog_allow_tokenless {
-            tracing::warn!("--syslog-allow-tokenless: the syslog listener takes lines without a drain token from anyone who can reach it");
-        }
-    }
     let plain = listeners.syslog.map(|l| (l, syslog.clone(), "tcp", "syslog listener"));
     let secure = listeners.syslog_tls.map(|l| (l, SyslogConfig { tls, ..syslog }, "tls", "syslog TLS listener"));
     for (listener, config, scheme, task) in plain.into_iter().chain(secure) {
@@ -285,20 +260,39 @@ fn start_receivers(
     Ok(receivers)
 }
 
+/// Says so at start-up when a listener takes lines from anyone who can reach it.
+fn warn_if_open(options: &ServeOptions) {
+    let r = &options.receive;
+    if r.basic_auth.is_empty() {
+        tracing::warn!("no --basic-auth configured: anyone who can reach POST /logs can send logs");
+        if r.otlp_token.is_empty() {
+            tracing::warn!("no --otlp-token or --basic-auth configured: POST /v1/logs is open too");
+        }
+    }
+    if r.syslog_listen.is_some() || r.syslog_tls_listen.is_some() {
+        // Syslog has no credentials: the drain-token list (HOSTNAME) is all that keeps it closed.
+        if r.drain_token.is_empty() {
+            tracing::warn!("no --drain-token configured: the syslog listener takes lines from anyone who can reach it");
+        } else if r.syslog_allow_tokenless {
+            tracing::warn!("--syslog-allow-tokenless: the syslog listener takes lines without a drain token from anyone who can reach it");
+        }
+    }
+}
+
 /// Resolves once shutdown has reached `phase`.
 async fn reached(mut current: watch::Receiver<Phase>, phase: Phase) {
     let _ = current.wait_for(|p| *p >= phase).await;
 }
 
 /// Stops everything in order within `timeout`: the receivers (the hand-off closes to them
-/// halfway, so one waiting for room cannot hold the rest), then the pipeline, then the indexer
-/// flushes; background tasks last. Without a spool, frames still held at the deadline are
-/// lost, and that is the error returned.
+/// halfway, so one waiting for room cannot hold the rest), then delivery (the flow, then the
+/// indexer's last requests); background tasks last. Without a spool, frames still held at the
+/// deadline are lost, and that is the error returned.
 async fn shut_down(
     timeout: Duration,
     phase: watch::Sender<Phase>,
     mut receivers: JoinSet<()>,
-    delivery: Delivery,
+    delivery: DeliveryHandle,
     mut background: JoinSet<()>,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
@@ -306,61 +300,56 @@ async fn shut_down(
     if !join_all_until(&mut receivers, Instant::now() + timeout / 2).await {
         tracing::warn!("receivers still waiting for room; closing the queue to them");
     }
-    delivery.closer.close();
+    delivery.close_handoff();
     if !join_all_until(&mut receivers, deadline).await {
         tracing::warn!("receivers did not finish before the shutdown timeout; stopping them");
         receivers.shutdown().await;
     }
     // No more frames arrive. With a spool, what is not yet read stays there for the next start;
-    // with the memory queue, the pipeline drains it. Then the indexer sends what it holds.
+    // with the memory queue, the flow drains it. Then the indexer sends what it holds.
     phase.send_replace(Phase::StopReading);
     tracing::info!(?timeout, "stopped receiving; finishing bulk requests in flight");
-    let spool = delivery.spool.clone();
-    let flushed = tokio::time::timeout_at(deadline, delivery.finish()).await;
+    let report = delivery.finish(Some(deadline)).await;
     background.shutdown().await;
-    let report = match flushed {
-        Ok(report) => Some(report?),
-        Err(_) => None,
-    };
-    left_behind(report.as_ref(), spool.as_ref())
+    left_behind(&report)
 }
 
-/// Says what shutdown delivered (`report`: `None` when the deadline came first) and what it
-/// left: frames that stay in the spool for the next start, or, without a spool, frames held in
-/// memory, which are lost (the error returned).
-fn left_behind(report: Option<&IndexerReport>, spool: Option<&Spool>) -> anyhow::Result<()> {
-    let (indexed, duplicates, dead_lettered) = report.map_or((0, 0, 0), |r| (r.indexed, r.duplicates, r.dead_lettered));
-    let deadline = if report.is_some() { "stopped" } else { "shutdown timeout reached" };
-    if let Some(spool) = spool {
-        let (records, bytes) = (spool.unacked_records(), spool.used_bytes());
-        if records == 0 {
+/// Says what shutdown delivered and what it left: frames that stay in the spool for the next
+/// start, or, without a spool, frames held in memory, which are lost (the error returned).
+fn left_behind(report: &DeliveryReport) -> anyhow::Result<()> {
+    let DeliveryReport { indexed, duplicates, dead_lettered, .. } = *report;
+    if let Some(failure) = &report.failure {
+        anyhow::bail!("{failure}");
+    }
+    let deadline = if report.in_time { "stopped" } else { "shutdown timeout reached" };
+    match report.unflushed {
+        Unflushed::Spooled { frames: 0, .. } | Unflushed::InMemory { frames: 0, .. } => {
             tracing::info!(indexed, duplicates, dead_lettered, "{deadline}: every accepted frame is delivered; bye");
-        } else {
+            Ok(())
+        }
+        Unflushed::Spooled { frames, bytes } => {
             tracing::warn!(
                 indexed,
                 duplicates,
                 dead_lettered,
-                spooled_frames = records,
+                spooled_frames = frames,
                 spool_bytes = bytes,
                 "{deadline}: frames not yet delivered stay in the spool for the next start"
             );
+            Ok(())
         }
-        return Ok(());
+        Unflushed::InMemory { frames, messages } => {
+            tracing::error!(
+                indexed,
+                duplicates,
+                dead_lettered,
+                frames,
+                messages,
+                "{deadline} without a spool: these accepted frames are lost"
+            );
+            anyhow::bail!("{deadline}; {frames} accepted frame(s) ({messages} messages) held in memory are lost")
+        }
     }
-    let (frames, messages) = pipeline::memory_backlog();
-    if frames == 0 {
-        tracing::info!(indexed, duplicates, dead_lettered, "{deadline}: every accepted frame is delivered; bye");
-        return Ok(());
-    }
-    tracing::error!(
-        indexed,
-        duplicates,
-        dead_lettered,
-        frames,
-        messages,
-        "{deadline} without a spool: these accepted frames are lost"
-    );
-    anyhow::bail!("{deadline}; {frames} accepted frame(s) ({messages} messages) held in memory are lost")
 }
 
 /// Waits for every task of `set` until `deadline`; false when some are still running.

@@ -6,12 +6,14 @@
 //! that accepts frames it will never deliver, while every health signal stays green, is the
 //! one failure this exists to rule out.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+
+use drainpipe_delivery::panic_guard::LAST_PANIC;
+use drainpipe_delivery::TaskEnd;
 
 use crate::metrics;
 use crate::serve::Phase;
@@ -61,12 +63,6 @@ impl<T> Ending for anyhow::Result<T> {
     }
 }
 
-thread_local! {
-    /// The message of the last panic on this thread outside the transform's guard, for the
-    /// task it ends (set by [`crate::panic_guard`]'s hook).
-    pub static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
 impl Supervisor {
     /// A supervisor and the receiver of the ends it sees.
     pub fn new(phase: watch::Receiver<Phase>) -> (Supervisor, mpsc::Receiver<TaskEnded>) {
@@ -89,6 +85,12 @@ impl Supervisor {
             guard.returned(out.describe());
             out
         }
+    }
+
+    /// Reports the end of a task that was not started through [`Supervisor::watch`]
+    /// (delivery's, which reports its own ends).
+    pub fn report_end(&self, ended: TaskEnd) {
+        self.report(TaskEnded { task: ended.task, error: ended.error });
     }
 
     /// Where shutdown is.
@@ -149,7 +151,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_that_returns_fails_or_panics_while_running_is_reported_once_named() {
-        crate::panic_guard::install_hook();
+        drainpipe_delivery::panic_guard::install_hook();
         let (phase_tx, phase) = watch::channel(Phase::Running);
         let (supervisor, mut ended) = Supervisor::new(phase);
         tokio::spawn(supervisor.watch("pipeline", async {})).await.unwrap();

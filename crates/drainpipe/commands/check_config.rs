@@ -9,7 +9,6 @@ use crate::{runtime, Exit, EX_CONFIG};
 #[path = "online.rs"]
 mod online;
 
-
 /// Prints the configuration and checks what can be checked without serving, changing
 /// nothing: the options together, certificates, the spool folder, the Elasticsearch options;
 /// with `--online`, what the cluster says too.

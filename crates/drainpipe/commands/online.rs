@@ -4,8 +4,8 @@
 
 use drainpipe_bulk_indexer::{Client, Method};
 
-use crate::config::ServeOptions;
 use crate::commands::setup::{self, Change};
+use crate::config::ServeOptions;
 
 /// What drainpipe needs: index templates (unless they are managed elsewhere), the cluster's
 /// health for readiness, and to create documents in its data streams (`auto_configure` lets a

@@ -9,20 +9,17 @@
 //! lines in it are both stored.
 
 use std::io::{BufRead, IsTerminal as _, Read as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use drainpipe_bulk_indexer::IndexerReport;
+use drainpipe_delivery::{BulkIndexer, DataStreams, Delivery, DeliveryConfig, DeliveryReport, Done, FrameSource};
 use drainpipe_ingest::{framing, Frame, Position, Protocol};
-use drainpipe_transform::Transformer;
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::mpsc;
 
-use crate::pipeline::{self, Target};
 use crate::cli::ReplayArgs;
 use crate::commands::setup;
 
@@ -36,53 +33,42 @@ pub enum ReplayFormat {
     HerokuLogs,
 }
 
-/// `heroku logs` lines per frame handed to the pipeline.
+/// `heroku logs` lines per frame handed to delivery.
 const LINES_PER_FRAME: usize = 500;
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let ReplayArgs { elasticsearch, bulk, format, app, files, .. } = args;
     let client = elasticsearch.client()?;
     setup::install(&client, &elasticsearch.retention).await.context("cannot install the index templates")?;
-    let (chunk_tx, chunk_rx) = mpsc::channel(pipeline::CHUNKS_WAITING);
-    let config = bulk.indexer_config(&elasticsearch, None);
-    let mut chunks = pipeline::Chunker::new(chunk_tx, config.max_docs, config.max_bytes);
-    let indexer = tokio::spawn(drainpipe_bulk_indexer::run(client, config, chunk_rx));
-    let target = Target::new(&elasticsearch.namespace.0, Arc::default());
-
+    let indexer = BulkIndexer { client, config: bulk.indexer_config(&elasticsearch, None) };
+    let config = DeliveryConfig {
+        streams: DataStreams::new(&elasticsearch.namespace.0),
+        drain_tokens: Arc::default(),
+        max_docs: indexer.config.max_docs,
+        max_bytes: indexer.config.max_bytes,
+    };
     // Progress is by bytes, so no pass is needed to count lines first.
     let mut total = 0u64;
     for path in &files {
         total += std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
     }
     let progress = Progress::start(total);
-    let mut transformer = Transformer::new();
-    let mut lines_read = 0u64;
-    for path in &files {
-        let mut frames = FileFrames::open(path, format, app.as_deref())?;
-        while let Some((frame, bytes)) = frames.next().with_context(|| format!("cannot read {}", path.display()))? {
-            let n = frame.messages.len() as u64;
-            lines_read += n;
-            let progress = progress.clone();
-            let sent = pipeline::send_frame(&mut transformer, &frame, &target, &mut chunks, move || {
-                progress.delivered(n, bytes);
-            });
-            if sent.await.is_err() {
-                anyhow::bail!("the indexer stopped");
-            }
-        }
-    }
-    if chunks.flush().await.is_err() {
-        anyhow::bail!("the indexer stopped");
-    }
-    drop(chunks);
-    let report = indexer.await.context("the indexer failed")?;
+    let source = Files::new(files.clone(), format, app, progress.clone());
+    let (lines_read, failed) = (source.lines.clone(), source.failed.clone());
+    let report = Delivery::from_source(config, source, indexer).finish(None).await;
     progress.finish();
-    print_summary(lines_read, files.len(), progress.started.elapsed(), &report);
+    if let Some(e) = failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(e);
+    }
+    if let Some(failure) = &report.failure {
+        anyhow::bail!("the indexer stopped: {failure}");
+    }
+    print_summary(lines_read.load(Ordering::Relaxed), files.len(), progress.started.elapsed(), &report);
     Ok(())
 }
 
 /// The command's output (progress went to standard error).
-fn print_summary(lines: u64, files: usize, elapsed: Duration, report: &IndexerReport) {
+fn print_summary(lines: u64, files: usize, elapsed: Duration, report: &DeliveryReport) {
     let rate = lines as f64 / elapsed.as_secs_f64().max(0.001);
     #[allow(clippy::print_stdout)]
     {
@@ -93,6 +79,69 @@ fn print_summary(lines: u64, files: usize, elapsed: Duration, report: &IndexerRe
             report.duplicates,
             report.dead_lettered,
         );
+    }
+}
+
+/// The files' frames in order, as delivery reads them; the first file that cannot be read
+/// ends them (the error is kept for the command to return once what came before is delivered).
+struct Files {
+    paths: std::vec::IntoIter<PathBuf>,
+    format: ReplayFormat,
+    app: Option<String>,
+    current: Option<(PathBuf, FileFrames<std::io::Take<std::io::BufReader<std::fs::File>>>)>,
+    progress: Progress,
+    lines: Arc<AtomicU64>,
+    failed: Arc<Mutex<Option<anyhow::Error>>>,
+}
+
+impl Files {
+    fn new(paths: Vec<PathBuf>, format: ReplayFormat, app: Option<String>, progress: Progress) -> Files {
+        Files {
+            paths: paths.into_iter(),
+            format,
+            app,
+            current: None,
+            progress,
+            lines: Arc::default(),
+            failed: Arc::default(),
+        }
+    }
+
+    /// The next frame of the files, and the bytes of its file it took.
+    fn next_frame(&mut self) -> anyhow::Result<Option<(Frame, u64)>> {
+        loop {
+            if let Some((path, frames)) = &mut self.current {
+                if let Some(next) = frames.next().with_context(|| format!("cannot read {}", path.display()))? {
+                    return Ok(Some(next));
+                }
+            }
+            let Some(path) = self.paths.next() else { return Ok(None) };
+            let frames = FileFrames::open(&path, self.format, self.app.as_deref())?;
+            self.current = Some((path, frames));
+        }
+    }
+}
+
+impl FrameSource for Files {
+    async fn next(&mut self) -> Option<(Frame, Done)> {
+        match self.next_frame() {
+            Ok(Some((frame, bytes))) => {
+                let n = frame.messages.len() as u64;
+                self.lines.fetch_add(n, Ordering::Relaxed);
+                let progress = self.progress.clone();
+                Some((frame, Box::new(move || progress.delivered(n, bytes))))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                None
+            }
+        }
+    }
+
+    fn has_next(&self) -> bool {
+        // Reading is as fast as delivery can take it: gather until a chunk is full.
+        true
     }
 }
 

@@ -440,14 +440,12 @@ pub async fn install_until_done(client: &Client, retention: &[RetentionRule]) ->
     }
 }
 
-
 /// `drainpipe setup`: what Elasticsearch (and Kibana) need, installed idempotently; one line
 /// per thing, saying whether it was created, updated, left unchanged or skipped.
 pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
     let client = args.elasticsearch.client()?;
     let retention = &args.elasticsearch.retention;
-    let mut changes =
-        install(&client, retention).await.with_context(|| format!("setup against {}", client.url()))?;
+    let mut changes = install(&client, retention).await.with_context(|| format!("setup against {}", client.url()))?;
     if retention.is_empty() {
         changes.push(Change::Skipped(
             "retention".into(),

@@ -437,7 +437,7 @@ impl ElasticsearchOptions {
 
     /// Where documents Elasticsearch will never take are kept.
     pub fn dead_letter_stream(&self) -> String {
-        crate::pipeline::Target::dead_letter_stream(&self.namespace.0)
+        drainpipe_delivery::DataStreams::new(&self.namespace.0).dead_letters().to_owned()
     }
 }
 
@@ -538,7 +538,7 @@ impl ServeOptions {
     pub fn spool_config(&self) -> Option<Result<SpoolConfig, drainpipe_spool::SpoolError>> {
         let d = &self.delivery;
         let dir = d.spool_dir.clone()?;
-        let largest = crate::frame_codec::max_record_len(self.receive.largest_frame()) as u64;
+        let largest = drainpipe_delivery::record::max_record_len(self.receive.largest_frame()) as u64;
         Some(SpoolConfig::sized_for(dir, d.spool_max_bytes.0 as u64, largest, d.spool_fsync.into()))
     }
 

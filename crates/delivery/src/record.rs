@@ -1,6 +1,7 @@
-//! Frames as spool records. Everything the transform needs is kept, the receive time
-//! included, so a frame replayed after a crash becomes byte-for-byte the same documents (and
-//! ids) as the first time.
+//! Frames as spool records, and the rule that gives each message its document id: the two
+//! are kept together because the ids of a replayed record depend on what the record keeps.
+//! Everything the transform needs is kept, the receive time included, so a frame replayed
+//! after a crash becomes byte-for-byte the same documents (and ids) as the first time.
 //!
 //! Layout (little-endian): version u8 | protocol u8 | received secs u64 | nanos u32 |
 //! app, drain token, frame id (each: present u8, len u32, bytes) | labels (count u32, then key
@@ -9,8 +10,11 @@
 //! full length u64) | stream (present u8, then stream id u64 + first message number u64;
 //! version 2 on) | body (len u32 + bytes).
 //!
-//! Version 1 records (drainpipe 0.1) decode with no stream position; the pipeline then ids
-//! their syslog lines as 0.1 did, so a spool written before an upgrade still deduplicates.
+//! The stream section holds the frame's [`Position`]: absent for `InFrame`, stream id and first
+//! message number for `OnStream`, and stream 0 with the first record's number for an OTLP
+//! frame's `InExport`. Version 1 records (drainpipe 0.1) have none: their syslog lines are
+//! `InFrame`, which [`MessageIds`] ids as 0.1 did, so a spool written before an upgrade still
+//! deduplicates.
 //!
 //! With varints a frame's record is at most about twice its body, even for a body of nothing
 //! but empty messages; [`max_record_len`] is that bound, which sizes the spool's segments.
@@ -19,6 +23,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use drainpipe_ingest::{Frame, Position, Protocol};
+use drainpipe_transform::{DocumentId, FrameKey, FrameSeed};
 
 const VERSION: u8 = 2;
 
@@ -126,6 +131,50 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
 }
 
 /// The message index: each message as the gap since the previous one's end and its length.
+/// The document ids of a frame's messages:
+/// - Logplex (`InFrame`): by its frame (`Logplex-Frame-Id` scoped by the drain token, else the
+///   body with app, token and labels) and the message's place in it;
+/// - a syslog connection or a replayed file (`OnStream`): by the stream and the message's number
+///   on it;
+/// - OTLP (`InExport`): by the record's bytes and its place in the export request;
+/// - a syslog frame spooled by drainpipe 0.1 (`InFrame`): as 0.1 did, by its text.
+#[derive(Debug)]
+pub struct MessageIds<'f> {
+    frame: &'f Frame,
+    /// Logplex frames only: the hash of what identifies the frame (the body, for the first).
+    seed: Option<FrameSeed>,
+}
+
+impl<'f> MessageIds<'f> {
+    pub fn of(frame: &'f Frame) -> MessageIds<'f> {
+        let seed = (frame.protocol == Protocol::Logplex && frame.position == Position::InFrame).then(|| {
+            FrameSeed::new(&FrameKey {
+                frame_id: frame.frame_id.as_deref(),
+                drain_token: frame.drain_token.as_deref(),
+                app: frame.app.as_deref(),
+                labels: &frame.labels,
+                body: &frame.body,
+            })
+        });
+        MessageIds { frame, seed }
+    }
+
+    /// The `_id` of message `i` of the frame, whose bytes are `raw`.
+    pub fn id(&self, i: usize, raw: &[u8]) -> DocumentId {
+        let at = |first: u64| first.saturating_add(i as u64);
+        let narrow = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        match (self.frame.protocol, self.frame.position, &self.seed) {
+            (Protocol::Otlp, Position::InExport { first_record }, _) => {
+                DocumentId::for_otlp_record(raw, narrow(at(first_record)))
+            }
+            (Protocol::Otlp, _, _) => DocumentId::for_otlp_record(raw, narrow(at(0))),
+            (_, Position::OnStream { stream, first }, _) => DocumentId::for_stream(stream, at(first)),
+            (_, _, Some(seed)) => seed.id(narrow(i as u64)),
+            (_, _, None) => DocumentId::for_line_v1(self.frame.drain_token.as_deref(), raw),
+        }
+    }
+}
+
 fn read_messages(r: &mut Reader<'_>) -> Result<Vec<std::ops::Range<usize>>, DecodeError> {
     let mut messages = Vec::new();
     let mut end = 0usize;
@@ -185,7 +234,8 @@ impl Reader<'_> {
         Ok(a)
     }
     fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>()?[0])
+        let [b] = self.array::<1>()?;
+        Ok(b)
     }
     fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_le_bytes(self.array()?))

@@ -15,6 +15,9 @@ thread_local! {
     static GUARDED: Cell<bool> = const { Cell::new(false) };
     /// Where the last guarded panic on this thread happened, as the hook saw it.
     static PLACE: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The message and place of the last panic on this thread outside the guard, for whoever
+    /// reports the task it ends (read while unwinding, on the same thread).
+    pub static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// A panic caught by [`guarded`].
@@ -47,7 +50,7 @@ pub fn install_hook() {
             // For the supervisor: the task this panic ends is reported with it.
             let place = info.location().map_or_else(String::new, |l| format!(" (at {}:{})", l.file(), l.line()));
             let message = payload_message(info.payload());
-            crate::supervise::LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{message}{place}")));
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{message}{place}")));
             previous(info);
         }
     }));
@@ -78,6 +81,7 @@ fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// outside it (killing the pipeline task, for the supervision tests). Release builds have no
 /// such code.
 #[cfg(debug_assertions)]
+#[allow(clippy::panic)] // The fault is a panic on purpose, and only in debug builds.
 pub fn injected_fault(raw: &[u8], inside_guard: bool) {
     use std::sync::LazyLock;
     static FAULT: LazyLock<Option<(Vec<u8>, bool)>> = LazyLock::new(|| {
