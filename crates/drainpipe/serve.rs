@@ -1,7 +1,7 @@
-//! `drainpipe serve`: wires receivers → hand-off (spool or memory queue) → pipeline → bulk
-//! indexer, and shuts them down in that order on SIGTERM or Ctrl-C, flushing what was accepted
-//! before one deadline. Every task it starts is owned here and joined (or stopped) on the way
-//! out; one [`Phase`] channel tells each where shutdown is.
+//! `drainpipe serve`: wires the receivers to delivery (drainpipe-delivery: hand-off, flow,
+//! bulk indexer), and shuts them down in that order on SIGTERM or Ctrl-C, flushing what was
+//! accepted before one deadline. Every task it starts is owned here and joined (or stopped) on
+//! the way out; one [`Phase`] channel tells each where shutdown is.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ pub enum Phase {
     Running,
     /// Receivers finish what they are on and take nothing new.
     StopReceiving,
-    /// The spooled pipeline stops reading (what is left stays on disk for the next start).
+    /// Delivery stops reading the spool (what is left stays on disk for the next start).
     StopReading,
 }
 
@@ -182,7 +182,7 @@ impl Indexer for TemplatesFirst {
     }
 }
 
-/// Resolves once the pipeline is done with `chunks` (shutdown) and left no chunk in it.
+/// Resolves once delivery's flow is done with `chunks` (shutdown) and left no chunk in it.
 async fn closed_with_nothing_waiting<T>(chunks: &mpsc::Receiver<T>) {
     while !(chunks.is_closed() && chunks.is_empty()) {
         tokio::time::sleep(Duration::from_millis(100)).await;
