@@ -240,14 +240,14 @@ async fn serve_connection<I, H, F>(
 }
 
 async fn handle<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: &State<S>) -> Response<Full<Bytes>> {
-    let response = match (req.method(), req.uri().path()) {
+    match (req.method(), req.uri().path()) {
         (&Method::POST, "/logs") => {
             let started = Instant::now();
             let answer = receive(req, peer, state).await;
             metrics::REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
-            answer
+            counted(answer)
         }
-        (_, "/logs") => reply(StatusCode::METHOD_NOT_ALLOWED, "drain requests are POST /logs"),
+        (_, "/logs") => counted(reply(StatusCode::METHOD_NOT_ALLOWED, "drain requests are POST /logs")),
         (method, path @ ("/v1/logs" | "/v1/metrics" | "/v1/traces")) => {
             let signal = match path {
                 "/v1/logs" => Signal::Logs,
@@ -260,13 +260,20 @@ async fn handle<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: &
                 reply(StatusCode::METHOD_NOT_ALLOWED, "OTLP exports are POST")
             };
             metrics::OTLP_REQUESTS.with_label_values(&[signal.as_str(), answer.status().as_str()]).inc();
-            return answer;
+            answer
         }
+        // Not a drain request, so not counted: scanners' 404s would dilute the share of drain
+        // requests refused (the DrainpipeRefusingDrains alert).
         (method, path) => match state.config.extra_routes.as_ref().and_then(|r| r(method, path)) {
-            Some(r) => return r,
+            Some(r) => r,
             None => reply(StatusCode::NOT_FOUND, "not found"),
         },
-    };
+    }
+}
+
+/// Counts an answer on `/logs` in `drainpipe_ingest_requests_total` (docs/metrics.md: drain
+/// requests only).
+fn counted(response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     metrics::REQUESTS.with_label_values(&[response.status().as_str()]).inc();
     response
 }
