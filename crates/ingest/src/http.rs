@@ -128,6 +128,9 @@ static BUDGET_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 
 /// While the receive memory budget is spent, senders are told to come back after this long.
 pub(crate) const MEMORY_FULL_RETRY: Duration = Duration::from_secs(1);
+/// While drainpipe shuts down, senders are told to come back after this long (to a replica
+/// that takes traffic, or to this one restarted).
+const SHUTTING_DOWN_RETRY: Duration = Duration::from_secs(5);
 /// Bodies at least this large (or compressed) are inflated and framed off the async workers.
 pub(crate) const BLOCKING_BODY: usize = 256 * 1024;
 /// What a connection's HTTP/1 read buffer (and its write buffer) may hold; a request head
@@ -278,7 +281,7 @@ fn counted(response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response
 }
 
-/// One Logplex drain request: check it, frame it, hand it on, answer.
+/// One Logplex drain request: check it, read and frame its body, hand it on, answer.
 async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: &State<S>) -> Response<Full<Bytes>> {
     let received_at = SystemTime::now();
     let (parts, body) = req.into_parts();
@@ -288,66 +291,19 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
         return r;
     }
     let drain_token = header("logplex-drain-token").filter(|t| !t.is_empty());
-    let tokens = &state.config.drain_tokens;
-    if !tokens.is_empty() {
-        // The allow-list is configuration, not a secret: a refusal here is not a guess.
-        let refusal = match drain_token {
-            None if state.config.allow_tokenless => None,
-            None => Some("no Logplex-Drain-Token, and this endpoint accepts only listed drain tokens"),
-            Some(t) if tokens.app(t).is_none() => Some("drain token not on the allow-list"),
-            Some(_) => None,
-        };
-        if let Some(reason) = refusal {
-            metrics::AUTH_FAILURES.with_label_values(&["drain_token"]).inc();
-            return reply(StatusCode::FORBIDDEN, reason);
-        }
+    if let Err(reason) = check_drain_token(drain_token, &state.config) {
+        metrics::AUTH_FAILURES.with_label_values(&["drain_token"]).inc();
+        return reply(StatusCode::FORBIDDEN, reason);
     }
-    if let Some(reason) = unsupported_content_type(parts.headers.get(CONTENT_TYPE)) {
-        return reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason);
-    }
-    let gzipped = match content_encoding(parts.headers.get(CONTENT_ENCODING)) {
+    let gzipped = match logplex_encoding(&parts.headers) {
         Ok(g) => g,
         Err(reason) => return reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason),
     };
-
-    let max = state.config.max_body_bytes;
-    let mut reservation = state.config.budget.reservation();
-    let body = match tokio::time::timeout(state.config.body_read_timeout, read_body(body, max, &mut reservation)).await
-    {
-        Err(_) => return reply(StatusCode::REQUEST_TIMEOUT, "request body not received in time"),
-        Ok(Err(e)) => return body_error(e, peer),
-        Ok(Ok(body)) => body,
+    let (body, framed, reservation) = match read_and_frame(body, gzipped, peer, state).await {
+        Ok(read) => read,
+        Err(answer) => return text(answer),
     };
-    let (prepared, reservation) = if gzipped || body.len() >= BLOCKING_BODY {
-        // Inflating and framing megabytes takes milliseconds: not on the async workers.
-        let task = tokio::task::spawn_blocking(move || {
-            let result = prepare(body, gzipped, max, &mut reservation);
-            (result, reservation)
-        });
-        task.await
-            .unwrap_or_else(|_| (Err(BodyError::Invalid("request body could not be decoded")), Reservation::default()))
-    } else {
-        (prepare(body, false, max, &mut reservation), reservation)
-    };
-    let (body, framed) = match prepared {
-        Ok(p) => p,
-        Err(e) => return body_error(e, peer),
-    };
-    metrics::EMPTY_MESSAGES.inc_by(framed.empty as u64);
-    if let Some(problem) = framed.problem {
-        metrics::FRAMING_PROBLEMS.inc();
-        if let Some(held) = FRAMING_LOG.allow() {
-            tracing::warn!(%peer, problem = %problem.describe(), suppressed = held, "framing broke part-way; the rest is kept as one message");
-        }
-    }
-    if let Some(declared) = header("logplex-msg-count").and_then(|v| v.parse::<usize>().ok()) {
-        if declared != framed.messages.len() + framed.empty {
-            metrics::COUNT_MISMATCHES.inc();
-            if let Some(held) = COUNT_MISMATCH_LOG.allow() {
-                tracing::warn!(%peer, declared, framed = framed.messages.len(), suppressed = held, "Logplex-Msg-Count disagrees with the framing; keeping every framed message");
-            }
-        }
-    }
+    note_framing(&framed, header("logplex-msg-count"), peer);
     if framed.messages.is_empty() {
         // Nothing to deliver (an empty body, or only empty messages): taken as it is.
         return reply(StatusCode::OK, "");
@@ -357,38 +313,108 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     // A listed drain token binds its app: `?app=` names the app only for a drain whose token
     // names none (no `--drain-token`, or a tokenless Private Spaces drain), so a sender cannot
     // write into another app by naming it.
-    let app = drain_token.and_then(|t| tokens.app(t)).map(str::to_owned).or(query.app);
+    let app = drain_token.and_then(|t| state.config.drain_tokens.app(t)).map(str::to_owned).or(query.app);
     metrics::MESSAGES.with_label_values(&[Protocol::Logplex.as_str()]).inc_by(framed.messages.len() as u64);
     metrics::BYTES.with_label_values(&[Protocol::Logplex.as_str()]).inc_by(body.len() as u64);
     let mut frame = Frame {
-        protocol: Protocol::Logplex,
-        messages: framed.messages,
-        cut: Vec::new(),
         app,
         drain_token: drain_token.map(str::to_owned),
         frame_id: header("logplex-frame-id").filter(|v| !v.is_empty()).map(str::to_owned),
         labels: query.labels,
         received_at,
         position: Position::InFrame,
-        body,
         reservation,
+        ..Frame::new(Protocol::Logplex, body, framed.messages)
     };
     let held = frame.memory_bytes();
     frame.reservation.shrink_to(held);
     match state.sink.accept(frame).await {
         Ok(()) => reply(StatusCode::OK, ""),
-        Err(Rejected::Full { retry_after }) => {
-            with_retry_after(reply(StatusCode::SERVICE_UNAVAILABLE, "pipeline full, retry later"), retry_after)
-        }
-        Err(Rejected::Unavailable { retry_after, .. }) => with_retry_after(
-            reply(StatusCode::SERVICE_UNAVAILABLE, "cannot store the frame now, retry later"),
-            retry_after,
-        ),
-        Err(Rejected::ShuttingDown) => with_retry_after(
-            reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down, retry later"),
-            Duration::from_secs(5),
-        ),
+        Err(rejected) => text(Answer::rejected(rejected)),
     }
+}
+
+/// With drain tokens listed, the reason a request's token (or its lack of one) is refused.
+/// The allow-list is configuration, not a secret: a refusal here is not a guess.
+fn check_drain_token(drain_token: Option<&str>, config: &HttpConfig) -> Result<(), &'static str> {
+    let tokens = &config.drain_tokens;
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    match drain_token {
+        None if config.allow_tokenless => Ok(()),
+        None => Err("no Logplex-Drain-Token, and this endpoint accepts only listed drain tokens"),
+        Some(t) if tokens.app(t).is_none() => Err("drain token not on the allow-list"),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Whether a Logplex body is gzipped, or why its content type or encoding is refused (415).
+fn logplex_encoding(headers: &HeaderMap) -> Result<bool, &'static str> {
+    if let Some(reason) = unsupported_content_type(headers.get(CONTENT_TYPE)) {
+        return Err(reason);
+    }
+    content_encoding(headers.get(CONTENT_ENCODING))
+}
+
+/// Reads the body within `--body-read-timeout` (408 past it), inflates and frames it, holding
+/// budget for all of it.
+async fn read_and_frame<S>(
+    body: Incoming,
+    gzipped: bool,
+    peer: SocketAddr,
+    state: &State<S>,
+) -> Result<(Bytes, framing::Framed, Reservation), Answer> {
+    let max = state.config.max_body_bytes;
+    let mut reservation = state.config.budget.reservation();
+    let body = match tokio::time::timeout(state.config.body_read_timeout, read_body(body, max, &mut reservation)).await
+    {
+        Err(_) => return Err(Answer::new(StatusCode::REQUEST_TIMEOUT, "request body not received in time")),
+        Ok(read) => read.map_err(|e| e.answer(peer))?,
+    };
+    let heavy = gzipped || body.len() >= BLOCKING_BODY;
+    let (prepared, reservation) =
+        off_the_workers_if(heavy, reservation, move |reservation| prepare(body, gzipped, max, reservation)).await;
+    let (body, framed) = prepared.map_err(|e| e.answer(peer))?;
+    Ok((body, framed, reservation))
+}
+
+/// Counts (and logs, throttled) what the framing noticed: empty messages, framing that broke
+/// part-way, and a `Logplex-Msg-Count` that disagrees with it.
+fn note_framing(framed: &framing::Framed, msg_count: Option<&str>, peer: SocketAddr) {
+    metrics::EMPTY_MESSAGES.inc_by(framed.empty as u64);
+    if let Some(problem) = &framed.problem {
+        metrics::FRAMING_PROBLEMS.inc();
+        if let Some(held) = FRAMING_LOG.allow() {
+            tracing::warn!(%peer, problem = %problem.describe(), suppressed = held, "framing broke part-way; the rest is kept as one message");
+        }
+    }
+    if let Some(declared) = msg_count.and_then(|v| v.parse::<usize>().ok()) {
+        if declared != framed.messages.len() + framed.empty {
+            metrics::COUNT_MISMATCHES.inc();
+            if let Some(held) = COUNT_MISMATCH_LOG.allow() {
+                tracing::warn!(%peer, declared, framed = framed.messages.len(), suppressed = held, "Logplex-Msg-Count disagrees with the framing; keeping every framed message");
+            }
+        }
+    }
+}
+
+/// Runs `work` on the blocking pool when `heavy` (inflating, framing or decoding megabytes
+/// takes milliseconds: not on the async workers), else here; either way with the reservation.
+pub(crate) async fn off_the_workers_if<T: Send + 'static>(
+    heavy: bool,
+    mut reservation: Reservation,
+    work: impl FnOnce(&mut Reservation) -> Result<T, BodyError> + Send + 'static,
+) -> (Result<T, BodyError>, Reservation) {
+    if !heavy {
+        return (work(&mut reservation), reservation);
+    }
+    let task = tokio::task::spawn_blocking(move || {
+        let result = work(&mut reservation);
+        (result, reservation)
+    });
+    task.await
+        .unwrap_or_else(|_| (Err(BodyError::Invalid("request body could not be decoded")), Reservation::default()))
 }
 
 /// Basic auth, with the guessing limiter. Right credentials always pass; wrong ones are
@@ -485,34 +511,59 @@ pub(crate) enum BodyError {
     Otlp(drainpipe_otlp::DecodeError),
 }
 
-fn body_error(e: BodyError, peer: SocketAddr) -> Response<Full<Bytes>> {
-    let (status, reason, retry_after) = e.answer(peer);
-    let r = reply(status, &reason);
-    match retry_after {
+/// A refusal before its body: both endpoints answer alike, and each writes the reason as its
+/// protocol expects (a plain-text line here, a `google.rpc.Status` for OTLP).
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    /// One line for the sender's operator.
+    pub(crate) reason: String,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl Answer {
+    pub(crate) fn new(status: StatusCode, reason: &str) -> Answer {
+        Answer { status, reason: reason.to_owned(), retry_after: None }
+    }
+
+    /// The 503 for a frame the sink refused, on both endpoints. The reason tells the sender's
+    /// operator which refusal it is: load (it passes), storage failing (drainpipe's log says
+    /// why; the sink's reason may name its files and is not sent), or a restart.
+    pub(crate) fn rejected(rejected: Rejected) -> Answer {
+        let (reason, retry_after) = match rejected {
+            Rejected::Full { retry_after } => ("pipeline full, retry later", retry_after),
+            Rejected::Unavailable { retry_after, .. } => ("storage unavailable, retry later", retry_after),
+            Rejected::ShuttingDown => ("shutting down, retry later", SHUTTING_DOWN_RETRY),
+        };
+        Answer { retry_after: Some(retry_after), ..Answer::new(StatusCode::SERVICE_UNAVAILABLE, reason) }
+    }
+}
+
+/// `POST /logs`'s way of writing an [`Answer`]: the reason as one line of plain text.
+fn text(answer: Answer) -> Response<Full<Bytes>> {
+    let r = reply(answer.status, &answer.reason);
+    match answer.retry_after {
         Some(wait) => with_retry_after(r, wait),
         None => r,
     }
 }
 
 impl BodyError {
-    /// The status, one-line reason and `Retry-After` a sender gets for this (both endpoints
-    /// answer alike; each writes the body its protocol expects). A spent memory budget is logged.
-    pub(crate) fn answer(self, peer: SocketAddr) -> (StatusCode, String, Option<Duration>) {
+    /// What a sender gets for this, on both endpoints. A spent memory budget is logged.
+    pub(crate) fn answer(self, peer: SocketAddr) -> Answer {
         match self {
-            BodyError::TooLarge(reason) => (StatusCode::PAYLOAD_TOO_LARGE, reason.to_owned(), None),
+            BodyError::TooLarge(reason) => Answer::new(StatusCode::PAYLOAD_TOO_LARGE, reason),
             BodyError::MemoryFull => {
                 if let Some(held) = BUDGET_LOG.allow() {
                     tracing::warn!(%peer, suppressed = held, "receive memory budget spent (--queue-max-bytes); answering 503");
                 }
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "receive buffer full, retry later".to_owned(),
-                    Some(MEMORY_FULL_RETRY),
-                )
+                Answer {
+                    retry_after: Some(MEMORY_FULL_RETRY),
+                    ..Answer::new(StatusCode::SERVICE_UNAVAILABLE, "receive buffer full, retry later")
+                }
             }
-            BodyError::Invalid(reason) => (StatusCode::BAD_REQUEST, reason.to_owned(), None),
-            BodyError::NotLogplex(e) => (StatusCode::BAD_REQUEST, e.to_string(), None),
-            BodyError::Otlp(e) => (StatusCode::BAD_REQUEST, e.0, None),
+            BodyError::Invalid(reason) => Answer::new(StatusCode::BAD_REQUEST, reason),
+            BodyError::NotLogplex(e) => Answer::new(StatusCode::BAD_REQUEST, &e.to_string()),
+            BodyError::Otlp(e) => Answer { status: StatusCode::BAD_REQUEST, reason: e.0, retry_after: None },
         }
     }
 }
@@ -680,6 +731,28 @@ mod tests {
         let at = body.len() - 4;
         body[at..].copy_from_slice(&size.to_le_bytes());
         body
+    }
+
+    /// Both endpoints answer a refused hand-off from this one mapping; a storage fault is not
+    /// called "full" (the OTLP endpoint said so before), and its reason is not sent.
+    #[test]
+    fn each_refusal_of_the_sink_has_its_own_503() {
+        let wait = Duration::from_secs(2);
+        let cases = [
+            (Rejected::Full { retry_after: wait }, "pipeline full, retry later", wait),
+            (
+                Rejected::Unavailable { reason: "/var/spool/x: disk full".into(), retry_after: wait },
+                "storage unavailable, retry later",
+                wait,
+            ),
+            (Rejected::ShuttingDown, "shutting down, retry later", Duration::from_secs(5)),
+        ];
+        for (rejected, reason, retry_after) in cases {
+            let answer = Answer::rejected(rejected);
+            assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(answer.reason, reason);
+            assert_eq!(answer.retry_after, Some(retry_after));
+        }
     }
 
     #[test]

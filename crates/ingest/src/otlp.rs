@@ -18,10 +18,10 @@ use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CON
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 
-use crate::frame::{Frame, FrameSink, Position, Protocol, Rejected, Reservation};
+use crate::frame::{Frame, FrameSink, Position, Protocol, Reservation};
 use crate::http::{
-    content_encoding, gunzip, read_body, refused, with_retry_after, BodyError, Refused, State, BLOCKING_BODY,
-    MEMORY_FULL_RETRY,
+    content_encoding, gunzip, off_the_workers_if, read_body, refused, with_retry_after, Answer, BodyError, Refused,
+    State, BLOCKING_BODY, MEMORY_FULL_RETRY,
 };
 use crate::metrics;
 
@@ -31,6 +31,11 @@ const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAVAILABLE: i32 = 14;
 const UNAUTHENTICATED: i32 = 16;
 
+/// The content types an export may have (any other is answered 415).
+const UNSUPPORTED_TYPE: &str = "expected Content-Type application/x-protobuf, application/protobuf or application/json";
+
+/// One OTLP export request: authorize it, check its types, read and decode its body, hand its
+/// log records on (or refuse metrics and traces), answer.
 pub(crate) async fn receive<S: FrameSink>(
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -49,12 +54,7 @@ pub(crate) async fn receive<S: FrameSink>(
         Err(r) => return r,
     };
     if declared.is_none() {
-        return status(
-            encoding,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            INVALID_ARGUMENT,
-            "expected Content-Type application/x-protobuf or application/json",
-        );
+        return status(encoding, StatusCode::UNSUPPORTED_MEDIA_TYPE, INVALID_ARGUMENT, UNSUPPORTED_TYPE);
     }
     let gzipped = match content_encoding(parts.headers.get(CONTENT_ENCODING)) {
         Ok(g) => g,
@@ -62,86 +62,98 @@ pub(crate) async fn receive<S: FrameSink>(
     };
     let max = state.config.max_body_bytes;
     let mut reservation = state.config.budget.reservation();
-    let body = match tokio::time::timeout(state.config.body_read_timeout, read_body(body, max, &mut reservation)).await
-    {
-        // 503, not 408: OTLP exporters retry 429, 502, 503 and 504 only.
-        Err(_) => {
-            return with_retry_after(
-                status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "request body not received in time"),
-                MEMORY_FULL_RETRY,
-            )
-        }
-        Ok(Err(e)) => return body_error(encoding, e, peer),
-        Ok(Ok(body)) => body,
+    let body = match read(body, &mut reservation, peer, state, encoding).await {
+        Ok(body) => body,
+        Err(r) => return r,
     };
-    let budget_max = state.config.budget.max_bytes();
-    let decode = move |mut reservation: Reservation| {
-        let result = decode(body, gzipped, max, budget_max, signal, encoding, &mut reservation);
-        (result, reservation)
-    };
-    let (decoded, mut reservation) = if gzipped || body_len_hint(&parts.headers) >= BLOCKING_BODY {
-        // Inflating and decoding megabytes takes milliseconds: not on the async workers.
-        tokio::task::spawn_blocking(move || decode(reservation))
-            .await
-            .unwrap_or_else(|_| (Err(BodyError::Invalid("request body could not be decoded")), Reservation::default()))
-    } else {
-        decode(reservation)
-    };
+    let (budget_max, heavy) =
+        (state.config.budget.max_bytes(), gzipped || body_len_hint(&parts.headers) >= BLOCKING_BODY);
+    let (decoded, reservation) = off_the_workers_if(heavy, reservation, move |reservation| {
+        decode(body, gzipped, max, budget_max, signal, encoding, reservation)
+    })
+    .await;
     let answer = match decoded {
-        Err(e) => body_error(encoding, e, peer),
-        Ok(Decoded::Refused(n)) => {
-            metrics::OTLP_REFUSED.with_label_values(&[signal.as_str()]).inc_by(n);
-            let why = format!(
-                "drainpipe stores logs only: {n} {} refused; send {} to another endpoint",
-                if signal == Signal::Metrics { "metric data point(s)" } else { "span(s)" },
-                signal.as_str()
-            );
-            ok(encoding, drainpipe_otlp::response(signal, encoding, n as i64, if n > 0 { &why } else { "" }))
-        }
+        Err(e) => refusal(encoding, e.answer(peer)),
+        Ok(Decoded::Refused(n)) => refuse_signal(signal, encoding, n),
         Ok(Decoded::Records { frames, rejected }) => {
-            // One frame after another; a refusal part-way is answered 503, and the exporter's
-            // retry stores only what is missing (the ids are the same).
-            let mut answer = None;
-            for part in frames {
-                metrics::MESSAGES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(part.messages.len() as u64);
-                metrics::BYTES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(part.body.len() as u64);
-                let mut frame = Frame {
-                    app: app.clone(),
-                    received_at,
-                    position: Position::InExport { first_record: part.first },
-                    ..Frame::new(Protocol::Otlp, part.body, part.messages)
-                };
-                frame.reservation = reservation.split_off(frame.memory_bytes());
-                if let Err(rejected) = state.sink.accept(frame).await {
-                    answer = Some(unavailable(encoding, rejected));
-                    break;
-                }
-            }
-            answer.unwrap_or_else(|| {
-                let why = if rejected > 0 {
-                    format!("{rejected} log record(s) larger than --max-body-size refused")
-                } else {
-                    String::new()
-                };
-                ok(encoding, drainpipe_otlp::response(signal, encoding, rejected as i64, &why))
-            })
+            let export = Export { signal, encoding, app, received_at };
+            hand_on(frames, rejected, reservation, &export, state).await
         }
     };
     metrics::REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
     answer
 }
 
-fn unavailable(encoding: Encoding, rejected: Rejected) -> Response<Full<Bytes>> {
-    match rejected {
-        Rejected::Full { retry_after } | Rejected::Unavailable { retry_after, .. } => with_retry_after(
-            status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "pipeline full, retry later"),
-            retry_after,
-        ),
-        Rejected::ShuttingDown => with_retry_after(
-            status(encoding, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "shutting down, retry later"),
-            std::time::Duration::from_secs(5),
-        ),
+/// Reads the body within `--body-read-timeout`, holding budget for it. Past the timeout: 503,
+/// not 408, since OTLP exporters retry 429, 502, 503 and 504 only.
+async fn read<S>(
+    body: Incoming,
+    reservation: &mut Reservation,
+    peer: SocketAddr,
+    state: &State<S>,
+    encoding: Encoding,
+) -> Result<Bytes, Response<Full<Bytes>>> {
+    let max = state.config.max_body_bytes;
+    match tokio::time::timeout(state.config.body_read_timeout, read_body(body, max, reservation)).await {
+        Err(_) => {
+            let late = Answer::new(StatusCode::SERVICE_UNAVAILABLE, "request body not received in time");
+            Err(refusal(encoding, Answer { retry_after: Some(MEMORY_FULL_RETRY), ..late }))
+        }
+        Ok(read) => read.map_err(|e| refusal(encoding, e.answer(peer))),
     }
+}
+
+/// What the answer to an export of log records says besides its records.
+struct Export {
+    signal: Signal,
+    encoding: Encoding,
+    /// The app the credential names, if any.
+    app: Option<String>,
+    received_at: SystemTime,
+}
+
+/// Hands the frames on one after another, then answers 200, with a partial success naming the
+/// records refused for their size. A refusal part-way is answered 503, and the exporter's retry
+/// stores only what is missing (the ids are the same).
+async fn hand_on<S: FrameSink>(
+    frames: Vec<Part>,
+    rejected: u64,
+    mut reservation: Reservation,
+    export: &Export,
+    state: &State<S>,
+) -> Response<Full<Bytes>> {
+    for part in frames {
+        metrics::MESSAGES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(part.messages.len() as u64);
+        metrics::BYTES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(part.body.len() as u64);
+        let mut frame = Frame {
+            app: export.app.clone(),
+            received_at: export.received_at,
+            position: Position::InExport { first_record: part.first },
+            ..Frame::new(Protocol::Otlp, part.body, part.messages)
+        };
+        frame.reservation = reservation.split_off(frame.memory_bytes());
+        if let Err(refused) = state.sink.accept(frame).await {
+            return refusal(export.encoding, Answer::rejected(refused));
+        }
+    }
+    let why = if rejected > 0 {
+        format!("{rejected} log record(s) larger than --max-body-size refused")
+    } else {
+        String::new()
+    };
+    ok(export.encoding, drainpipe_otlp::response(export.signal, export.encoding, rejected as i64, &why))
+}
+
+/// Metrics and traces: 200 with a partial success refusing every data point or span (and
+/// counted), so the exporter says so in its log and does not retry them.
+fn refuse_signal(signal: Signal, encoding: Encoding, n: u64) -> Response<Full<Bytes>> {
+    metrics::OTLP_REFUSED.with_label_values(&[signal.as_str()]).inc_by(n);
+    let why = format!(
+        "drainpipe stores logs only: {n} {} refused; send {} to another endpoint",
+        if signal == Signal::Metrics { "metric data point(s)" } else { "span(s)" },
+        signal.as_str()
+    );
+    ok(encoding, drainpipe_otlp::response(signal, encoding, n as i64, if n > 0 { &why } else { "" }))
 }
 
 fn body_len_hint(headers: &HeaderMap) -> usize {
@@ -186,34 +198,45 @@ fn decode(
     if signal != Signal::Logs {
         return drainpipe_otlp::count(signal, &body, encoding).map(Decoded::Refused).map_err(BodyError::Otlp);
     }
-    const TOO_MUCH: BodyError = BodyError::TooLarge(
-        "the export takes more memory than --queue-max-bytes allows once decoded and split; send smaller batches",
-    );
-    let hold = |reservation: &mut Reservation, bytes: usize| -> Result<(), BodyError> {
-        if bytes > budget_max {
-            return Err(TOO_MUCH);
-        }
-        if bytes > reservation.bytes() && !reservation.try_grow(bytes - reservation.bytes()) {
-            return Err(BodyError::MemoryFull);
-        }
-        Ok(())
-    };
     let decoded = drainpipe_otlp::decoded_len_bound(&body, encoding).map_err(BodyError::Otlp)?;
-    hold(reservation, decoded.saturating_add(body.len()))?;
+    hold(reservation, decoded.saturating_add(body.len()), budget_max)?;
     let request = drainpipe_otlp::decode_logs(&body, encoding).map_err(BodyError::Otlp)?;
     drop(body);
     let count: usize = request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
     // Saturating: a resource shared by many records is counted once per record, which can pass
     // any size (then refused as too much), and must not wrap to a small one.
     let split = drainpipe_otlp::split_len(&request).saturating_add(count.saturating_mul(Frame::BYTES_PER_MESSAGE));
-    hold(reservation, decoded.saturating_add(split))?;
+    hold(reservation, decoded.saturating_add(split), budget_max)?;
+    let (frames, rejected) = into_parts(request, max);
+    let held: usize = frames.iter().map(|p| p.body.len() + p.messages.len() * Frame::BYTES_PER_MESSAGE).sum();
+    reservation.shrink_to(held);
+    Ok(Decoded::Records { frames, rejected })
+}
+
+/// Grows `reservation` to `bytes`, or says why not: more than the whole budget can ever hold
+/// (413: retrying the same export cannot help), or more than is free now (503).
+fn hold(reservation: &mut Reservation, bytes: usize, budget_max: usize) -> Result<(), BodyError> {
+    if bytes > budget_max {
+        return Err(BodyError::TooLarge(
+            "the export takes more memory than --queue-max-bytes allows once decoded and split; send smaller batches",
+        ));
+    }
+    if bytes > reservation.bytes() && !reservation.try_grow(bytes - reservation.bytes()) {
+        return Err(BodyError::MemoryFull);
+    }
+    Ok(())
+}
+
+/// Encodes each record with its resource and scope, in order, into frames of at most `max`
+/// bytes. A record over `max` alone is more than a spool record is sized for: refused (a
+/// partial success) and counted.
+fn into_parts(request: drainpipe_otlp::proto::ExportLogsServiceRequest, max: usize) -> (Vec<Part>, u64) {
     let (mut frames, mut rejected) = (Vec::new(), 0);
     let mut part = Part { body: Bytes::new(), messages: Vec::new(), first: 0 };
     let mut joined = Vec::new();
     for (position, record) in drainpipe_otlp::records(request).enumerate() {
         let bytes = prost::Message::encode_to_vec(&record);
         if bytes.len() > max {
-            // Alone over the limit a spool record is sized for: refused (partial success).
             rejected += 1;
             continue;
         }
@@ -235,9 +258,7 @@ fn decode(
         part.body = Bytes::from(joined);
         frames.push(part);
     }
-    let held: usize = frames.iter().map(|p| p.body.len() + p.messages.len() * Frame::BYTES_PER_MESSAGE).sum();
-    reservation.shrink_to(held);
-    Ok(Decoded::Records { frames, rejected })
+    (frames, rejected)
 }
 
 /// A bearer token from `--otlp-token`, or basic auth; open when neither is configured. Failures
@@ -272,11 +293,11 @@ async fn authorize<'s, S>(
     Err(r)
 }
 
-fn body_error(encoding: Encoding, e: BodyError, peer: SocketAddr) -> Response<Full<Bytes>> {
-    let (code, reason, retry_after) = e.answer(peer);
-    let grpc = if code == StatusCode::SERVICE_UNAVAILABLE { UNAVAILABLE } else { INVALID_ARGUMENT };
-    let r = status(encoding, code, grpc, &reason);
-    match retry_after {
+/// The OTLP way of writing an [`Answer`]: a `google.rpc.Status` in the request's encoding.
+fn refusal(encoding: Encoding, answer: Answer) -> Response<Full<Bytes>> {
+    let grpc = if answer.status == StatusCode::SERVICE_UNAVAILABLE { UNAVAILABLE } else { INVALID_ARGUMENT };
+    let r = status(encoding, answer.status, grpc, &answer.reason);
+    match answer.retry_after {
         Some(wait) => with_retry_after(r, wait),
         None => r,
     }

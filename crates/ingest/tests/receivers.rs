@@ -552,7 +552,9 @@ async fn numbered(s: &mut Server, n: usize) -> Vec<(u64, u64, String)> {
     let mut out = Vec::new();
     while out.len() < n {
         let f = next_frame(s).await;
-        let Position::OnStream { stream, first } = f.position else { panic!("syslog frames carry their stream position") };
+        let Position::OnStream { stream, first } = f.position else {
+            panic!("syslog frames carry their stream position")
+        };
         for i in 0..f.messages.len() {
             out.push((stream, first + i as u64, String::from_utf8_lossy(f.message(i)).into_owned()));
         }
@@ -736,7 +738,11 @@ async fn an_otlp_export_too_large_for_one_frame_once_split_goes_as_several() {
         let f = next_frame(&mut s).await;
         assert_eq!(f.protocol, Protocol::Otlp);
         assert!(f.body.len() <= 64 * 1024);
-        assert_eq!(f.position, Position::InExport { first_record: next }, "each frame says where its records were in the export");
+        assert_eq!(
+            f.position,
+            Position::InExport { first_record: next },
+            "each frame says where its records were in the export"
+        );
         next += f.messages.len() as u64;
         frames += 1;
     }
@@ -769,4 +775,38 @@ async fn protobuf_traces_are_refused_with_a_partial_success() {
     let answer = r.bytes().await.unwrap();
     // partial_success 1 { rejected_spans 1: 2, error_message 2 }
     assert_eq!(&answer[..4], &[0x0a, answer[1], 0x08, 2], "{answer:?}");
+}
+
+#[tokio::test]
+async fn otlp_takes_both_protobuf_types_and_names_them_in_its_415() {
+    let mut s = start_http(HttpConfig::default()).await;
+    for content_type in ["application/x-protobuf", "application/protobuf"] {
+        let r = post(&s, "/v1/logs").header("Content-Type", content_type).body(otlp_export(1, 0, "typed")).send();
+        assert_eq!(r.await.unwrap().status(), 200, "{content_type}");
+        next_frame(&mut s).await;
+    }
+    let r = post(&s, "/v1/logs").header("Content-Type", "text/plain").body(otlp_export(1, 0, "")).send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    // A google.rpc.Status in protobuf: its message is in there as it is.
+    let answer = String::from_utf8_lossy(&r.bytes().await.unwrap()).into_owned();
+    assert!(answer.contains("application/x-protobuf, application/protobuf or application/json"), "{answer:?}");
+}
+
+/// The same refusal of the sink is answered with the same status, `Retry-After` and reason on
+/// both endpoints.
+#[tokio::test]
+async fn a_full_pipeline_is_the_same_503_on_both_endpoints() {
+    let s = start_http(HttpConfig::default()).await;
+    s.full.store(true, Ordering::SeqCst);
+    let r = post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "2");
+    assert_eq!(r.text().await.unwrap(), "pipeline full, retry later\n");
+    let r = post(&s, "/v1/logs").header("Content-Type", "application/json").body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 200, "no records: nothing to hand on");
+    let r = otlp(&s, "/v1/logs", otlp_export(1, 0, "full")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "2");
+    let answer = String::from_utf8_lossy(&r.bytes().await.unwrap()).into_owned();
+    assert!(answer.contains("pipeline full, retry later"), "{answer:?}");
 }
