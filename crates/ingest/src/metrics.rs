@@ -20,7 +20,8 @@ fn with_labels<T: prometheus::core::MetricVecBuilder>(
     v
 }
 
-/// Answered requests by endpoint and status code.
+/// Answers to drain requests (`/logs`, any method), by status code; other paths are not counted,
+/// so that they do not dilute the share of drains refused (DrainpipeRefusingDrains).
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new("drainpipe_ingest_requests_total", "Drain requests answered, by status code");
     let c = IntCounterVec::new(opts, &["status"]).expect("valid metric");
