@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, Instant};
 
-use crate::chunk::{OnDone, Spans};
+use crate::chunk::Spans;
+use crate::countdown::Countdown;
 use crate::deadletter::{self, DeadLetter, DeadLetterConfig};
 use crate::response::{classify, ItemOutcome};
 use crate::retry::{ItemDecision, RequestDecision, RetryPolicy};
@@ -103,26 +104,11 @@ impl Tally {
     }
 }
 
-/// Counts a chunk's items down; the last one done calls the chunk's callback.
-struct Completion {
-    remaining: AtomicUsize,
-    on_done: Mutex<Option<OnDone>>,
-}
-
-impl Completion {
-    fn finish_one(&self) {
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(f) = self.on_done.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                f();
-            }
-        }
-    }
-}
-
 struct Item {
     spans: Spans,
     original: Bytes,
-    done: Arc<Completion>,
+    /// The chunk's count: each item holds one until it is done.
+    done: Arc<Countdown>,
     attempts: u32,
 }
 
@@ -140,21 +126,18 @@ impl Pending {
 
     fn add_chunk(&mut self, mut chunk: Chunk) {
         let on_done = chunk.take_on_done();
-        if chunk.is_empty() {
-            if let Some(f) = on_done {
-                f();
-            }
-            return;
-        }
-        let done = Arc::new(Completion { remaining: AtomicUsize::new(chunk.len()), on_done: Mutex::new(on_done) });
+        let done = Arc::new(Countdown::new(move || on_done.into_iter().for_each(|f| f())));
         self.buf.reserve(chunk.buf.len());
         self.items.reserve(chunk.len());
         for (spans, original) in chunk.items.iter().zip(std::mem::take(&mut chunk.originals)) {
+            done.hold();
             self.push(&chunk.buf[spans.item.clone()], spans, original, done.clone(), 0);
         }
+        // Adding is over: an empty chunk is done here, any other when its last item is.
+        done.release();
     }
 
-    fn push(&mut self, item: &[u8], spans: &Spans, original: Bytes, done: Arc<Completion>, attempts: u32) {
+    fn push(&mut self, item: &[u8], spans: &Spans, original: Bytes, done: Arc<Countdown>, attempts: u32) {
         let spans = spans.moved_to(self.buf.len());
         self.buf.extend_from_slice(item);
         self.items.push(Item { spans, original, done, attempts });
@@ -238,7 +221,7 @@ impl Batch {
 
     fn finish(&self, which: impl IntoIterator<Item = usize>) {
         for i in which {
-            self.items[i].done.finish_one();
+            self.items[i].done.release();
         }
     }
 }

@@ -17,6 +17,7 @@
 
 mod chunk;
 mod client;
+mod countdown;
 mod deadletter;
 mod error;
 mod indexer;
@@ -26,6 +27,7 @@ mod retry;
 
 pub use chunk::Chunk;
 pub use client::{redact, Client, ClientConfig, Refusal, Server};
+pub use countdown::Countdown;
 pub use deadletter::{DeadLetter, DeadLetterConfig, DeadLetterFile};
 pub use elasticsearch::http::{Method, StatusCode};
 pub use error::Error;

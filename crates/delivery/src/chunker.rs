@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use drainpipe_bulk_indexer::Chunk;
 
-use crate::countdown_tmp::Countdown;
+use drainpipe_bulk_indexer::Countdown;
 use tokio::sync::mpsc;
 
 use crate::metrics;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use drainpipe_bulk_indexer::DeadLetter;
 
-use crate::countdown_tmp::Countdown;
+use drainpipe_bulk_indexer::Countdown;
 use drainpipe_ingest::{DrainTokens, Frame, LogThrottle, Protocol};
 use drainpipe_transform::{AppForToken, Context, Dataset, Outcome, StructuredData, Timestamp, Transformer};
 

@@ -17,7 +17,6 @@
 )]
 
 mod chunker;
-mod countdown_tmp;
 mod delivery;
 mod documents;
 mod flow;
