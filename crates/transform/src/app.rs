@@ -65,6 +65,32 @@ impl<'a> App<'a> {
     }
 }
 
+/// The checks [`App::parse`] makes of an object's text, made of one built in memory (an OTLP
+/// record's map body and attributes, which then needs writing once, not writing and reading
+/// back): no object nested deeper than [`MAX_DEPTH`], no string value longer than
+/// [`MAX_VALUE_BYTES`] (a map has no duplicate keys). `None` when it fails; else the level its
+/// first top-level `level` or `severity` scalar gives.
+pub(crate) fn check_object(object: &serde_json::Map<String, serde_json::Value>) -> Option<Option<&'static str>> {
+    use serde_json::Value as Json;
+    fn fits(value: &Json, depth: usize) -> bool {
+        match value {
+            Json::String(s) => s.len() <= MAX_VALUE_BYTES,
+            Json::Array(items) => items.iter().all(|v| fits(v, depth)),
+            Json::Object(map) => depth <= MAX_DEPTH && map.values().all(|v| fits(v, depth + 1)),
+            Json::Null | Json::Bool(_) | Json::Number(_) => true,
+        }
+    }
+    if !object.values().all(|v| fits(v, 2)) {
+        return None;
+    }
+    let level = object.iter().filter(|(k, _)| matches!(k.as_str(), "level" | "severity")).find_map(|(_, v)| match v {
+        Json::String(s) => Some(Level::Text(Cow::Borrowed(s.as_str()))),
+        Json::Number(n) => n.as_u64().map(Level::Number),
+        _ => None,
+    });
+    Some(level.and_then(normalise_level))
+}
+
 /// At most this many top-level keys of one message go under `app` (and attributes under
 /// `otel.resource`); the document keeps the first ones and says how many more there were.
 pub const MAX_KEYS: usize = 1000;

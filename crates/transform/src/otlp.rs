@@ -5,11 +5,11 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use drainpipe_otlp::proto::{AnyValue, KeyValue, Value};
+use drainpipe_otlp::proto::{AnyValue, KeyValue, LogRecord, Value};
 use drainpipe_otlp::Record;
 use serde_json::{Map, Value as Json};
 
-use crate::app::App;
+use crate::app::{self, App, AppFields};
 use crate::dataset::{self, Dataset};
 use crate::document::Document;
 use crate::timestamp::Timestamp;
@@ -33,143 +33,43 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
         timestamp: Some(ctx.received_at),
         ..Document::default()
     };
-    let record = match Record::read(raw) {
-        Ok(Record { record: Some(r), resource, scope }) => (r, resource.unwrap_or_default(), scope.unwrap_or_default()),
-        Ok(_) | Err(_) => {
-            let lossy = crate::utf8::lossy(raw);
-            doc.message = &lossy;
-            doc.failure = Some(Cow::Borrowed("not an OTLP log record"));
-            doc.write(out);
-            return Outcome {
-                dataset: None,
-                failure: Some("not an OTLP log record"),
-                timestamp: ctx.received_at,
-                logplex_dropped: None,
-            };
-        }
+    let Ok(Record { record: Some(record), resource, scope }) = Record::read(raw) else {
+        return not_a_record(raw, doc, ctx, out);
     };
-    let (record, resource, scope) = record;
-    // The first spelling found wins; the spellings not used stay under `otel.resource`.
-    let mut used: Vec<&str> = Vec::new();
-    let mut attribute = |keys: &[&'static str]| {
-        let found = keys.iter().find_map(|k| text_attribute(&resource.attributes, k).map(|v| (*k, v)));
-        used.extend(found.map(|(k, _)| k));
-        found.map(|(_, v)| v)
-    };
-    let named_app = attribute(&["heroku.app.name"]);
-    let (app_id, dyno) = (attribute(&[APP_ID]), attribute(&DYNO));
-    let (process_type, release) = (attribute(&PROCESS_TYPE), attribute(&[RELEASE]));
-    // The app: the one the sender's token maps to (a credential binds its app: a sender cannot
-    // write into another app by naming it), else heroku.app.name, else service.name (SDKs set
-    // `unknown_service:<process>` when nobody named one). A heroku.app.name overruled by the
-    // token's app stays under `otel.resource`.
-    let service = text_attribute(&resource.attributes, "service.name").filter(|s| !s.starts_with("unknown_service"));
-    let app = ctx.app.or(named_app).or(service);
-    if ctx.app.is_some() && named_app.is_some() && named_app != ctx.app {
-        used.retain(|k| *k != "heroku.app.name");
-    }
-    if app.is_some() && app == service && named_app.is_none() && ctx.app.is_none() {
-        used.push("service.name");
-    }
-    let others: Map<String, Json> = resource
-        .attributes
-        .iter()
-        .filter(|kv| !used.contains(&kv.key.as_str()))
-        .map(|kv| (kv.key.clone(), json(kv.value.as_ref())))
-        .collect();
-    let resource_json = (!others.is_empty()).then(|| Json::Object(others).to_string());
-    let resource_fields = resource_json.as_deref().and_then(|text| match App::parse(text).fields {
-        Some(crate::app::AppFields::Json(object)) => Some(object),
-        _ => None,
-    });
-
-    let nanos = [record.time_unix_nano, record.observed_time_unix_nano].into_iter().find(|&n| n > 0);
-    if let Some(n) = nanos.and_then(|n| i64::try_from(n).ok()) {
-        doc.timestamp = Some(Timestamp::from_unix_nanos(n));
-    }
-    // The body as text: a string as it is, a map (or anything else) as its JSON.
-    let message: Cow<'_, str> = match record.body.as_ref().and_then(|b| b.value.as_ref()) {
-        Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
-        None => Cow::Borrowed(""),
-        Some(Value::KvList(_) | Value::Array(_)) => Cow::Owned(json(record.body.as_ref()).to_string()),
-        Some(other) => Cow::Owned(scalar_text(other)),
-    };
+    let (resource, scope) = (resource.unwrap_or_default(), scope.unwrap_or_default());
+    let mut named = Named::of(&resource.attributes, ctx.app);
+    // Attributes that would not index (too deep, too long) leave `otel.resource` out.
+    let resource_text =
+        named.others.take().filter(|o| app::check_object(o).is_some()).map(|o| Json::Object(o).to_string());
+    doc.otel_resource = resource_text.as_deref().map(str::as_bytes);
+    doc.otel_scope = (!scope.name.is_empty()).then_some((scope.name.as_str(), scope.version.as_str()));
+    named.describe(&mut doc, &record);
+    let message = body_text(record.body.as_ref());
     let message: &str = &message;
     doc.message = message;
-    doc.heroku_app = app;
-    doc.app_id = app_id;
-    doc.release_version = release;
-    doc.dyno = dyno;
-    doc.process_type = process_type.or_else(|| dyno.and_then(dataset::process_type));
-    doc.trace_id = (!record.trace_id.is_empty()).then(|| hex(&record.trace_id));
-    doc.span_id = (!record.span_id.is_empty()).then(|| hex(&record.span_id));
-    doc.otel_resource = resource_fields;
-    doc.otel_scope = (!scope.name.is_empty()).then_some((scope.name.as_str(), scope.version.as_str()));
-
-    // A router or runtime-metrics line forwarded over OTLP reads as it does on Cedar; other
-    // platform output only when the record says it is the platform's (`heroku.source`), as
-    // nothing else (no Logplex APP-NAME) tells it from the app's own.
-    let from_heroku = text_attribute(&record.attributes, "heroku.source") == Some("heroku");
-    let dataset = if dyno == Some("router") || is_router_line(message) {
-        Dataset::Router
-    } else if dataset::is_runtime_metrics(message.as_bytes()) {
-        Dataset::RuntimeMetrics
-    } else if from_heroku {
-        Dataset::Platform
-    } else {
-        Dataset::App
-    };
+    let dataset = dataset_of(&record, named.dyno, message);
     doc.dataset = Some(dataset);
     doc.source = Some(if dataset == Dataset::App { "app" } else { "heroku" });
-    doc.level = severity(&record.severity_text, record.severity_number).map(Cow::Borrowed);
 
-    // app.*: a map body's keys (or the JSON or logfmt of a string body, as on Cedar), then the
-    // record's attributes under keys the body did not use.
-    let mut fields: Map<String, Json> = match record.body.as_ref().and_then(|b| b.value.as_ref()) {
-        Some(Value::KvList(kv)) => kv.values.iter().map(|kv| (kv.key.clone(), json(kv.value.as_ref()))).collect(),
-        _ => Map::new(),
-    };
     let mut failure = crate::typed_fields(&mut doc, dataset, message);
+    let fields = app_fields(&record, dataset, message);
     let app_text;
-    let attributes = record.attributes.iter().filter(|kv| kv.key != "heroku.source").count();
-    if dataset == Dataset::App && fields.is_empty() && attributes == 0 {
+    match fields {
         // A string body alone: exactly as a Cedar app line.
-        let parsed = App::parse(message);
-        if doc.level.is_none() {
-            doc.level = parsed.level.map(Cow::Borrowed);
-        }
-        doc.app = parsed.fields;
-    } else {
-        if dataset == Dataset::App && fields.is_empty() {
-            // A string body's own JSON or logfmt fields come first, as on Cedar.
-            match App::parse(message).fields {
-                Some(crate::app::AppFields::Json(object)) => {
-                    // From text, not `from_slice`: a second slice-reading JSON deserializer in this
-                    // crate made LLVM stop inlining the one `App::parse` runs for every Cedar app
-                    // line (app JSON lines fell from ~800 k to ~460 k per second in the bench).
-                    fields =
-                        std::str::from_utf8(object).ok().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
-                }
-                Some(crate::app::AppFields::Logfmt(pairs)) => {
-                    fields = pairs.into_iter().map(|(k, v)| (k.to_owned(), Json::String(v.into_owned()))).collect();
-                }
-                None => {}
-            }
-        }
-        for kv in record.attributes.iter().filter(|kv| kv.key != "heroku.source") {
-            fields.entry(kv.key.clone()).or_insert_with(|| json(kv.value.as_ref()));
-        }
-        if !fields.is_empty() {
-            app_text = Json::Object(fields).to_string();
-            let parsed = App::parse(&app_text);
-            if doc.level.is_none() {
-                doc.level = parsed.level.map(Cow::Borrowed);
-            }
+        AppSource::Message => {
+            let parsed = App::parse(message);
+            doc.level = doc.level.take().or(parsed.level.map(Cow::Borrowed));
             doc.app = parsed.fields;
-            if doc.app.is_none() {
-                failure = Some("the record's attributes are nested too deep or too long for app.*".to_owned());
-            }
         }
+        AppSource::Built(fields) => match app::check_object(&fields) {
+            Some(level) => {
+                app_text = Json::Object(fields).to_string();
+                doc.level = doc.level.take().or(level.map(Cow::Borrowed));
+                doc.app = Some(AppFields::Json(app_text.as_bytes()));
+            }
+            None => failure = Some("the record's attributes are nested too deep or too long for app.*".to_owned()),
+        },
+        AppSource::None => {}
     }
     crate::level_from_error_code(&mut doc);
     if let Some(r) = &doc.router {
@@ -181,6 +81,145 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
     let failed = failure.is_some();
     doc.failure = failure.map(Cow::Owned);
     crate::written(&doc, dataset, failed, ctx, out)
+}
+
+/// Bytes that are not a record drainpipe-otlp wrote: the message, lossily, with a failure.
+fn not_a_record(raw: &[u8], doc: Document<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+    const NOT_A_RECORD: &str = "not an OTLP log record";
+    let lossy = crate::utf8::lossy(raw);
+    Document { message: &lossy, failure: Some(Cow::Borrowed(NOT_A_RECORD)), ..doc }.write(out);
+    Outcome { dataset: None, failure: Some(NOT_A_RECORD), timestamp: ctx.received_at, logplex_dropped: None }
+}
+
+/// What the resource attributes name, and the attributes left for `otel.resource`.
+struct Named<'a> {
+    app: Option<&'a str>,
+    app_id: Option<&'a str>,
+    dyno: Option<&'a str>,
+    process_type: Option<&'a str>,
+    release: Option<&'a str>,
+    /// The attributes not used above, if any.
+    others: Option<Map<String, Json>>,
+}
+
+impl<'a> Named<'a> {
+    fn of(attributes: &'a [KeyValue], token_app: Option<&'a str>) -> Named<'a> {
+        // The first spelling found wins; the spellings not used stay under `otel.resource`.
+        let mut used: Vec<&str> = Vec::new();
+        let mut attribute = |keys: &[&'static str]| {
+            let found = keys.iter().find_map(|k| text_attribute(attributes, k).map(|v| (*k, v)));
+            used.extend(found.map(|(k, _)| k));
+            found.map(|(_, v)| v)
+        };
+        let named_app = attribute(&["heroku.app.name"]);
+        let (app_id, dyno) = (attribute(&[APP_ID]), attribute(&DYNO));
+        let (process_type, release) = (attribute(&PROCESS_TYPE), attribute(&[RELEASE]));
+        // The app: the one the sender's token maps to (a credential binds its app: a sender
+        // cannot write into another app by naming it), else heroku.app.name, else service.name
+        // (SDKs set `unknown_service:<process>` when nobody named one). A heroku.app.name
+        // overruled by the token's app stays under `otel.resource`.
+        let service = text_attribute(attributes, "service.name").filter(|s| !s.starts_with("unknown_service"));
+        let app = token_app.or(named_app).or(service);
+        if token_app.is_some() && named_app.is_some() && named_app != token_app {
+            used.retain(|k| *k != "heroku.app.name");
+        }
+        if app.is_some() && app == service && named_app.is_none() && token_app.is_none() {
+            used.push("service.name");
+        }
+        let others: Map<String, Json> = attributes
+            .iter()
+            .filter(|kv| !used.contains(&kv.key.as_str()))
+            .map(|kv| (kv.key.clone(), json(kv.value.as_ref())))
+            .collect();
+        Named { app, app_id, dyno, process_type, release, others: (!others.is_empty()).then_some(others) }
+    }
+
+    /// The record's time, names, ids and severity into `doc`.
+    fn describe(&self, doc: &mut Document<'a>, record: &LogRecord) {
+        let nanos = [record.time_unix_nano, record.observed_time_unix_nano].into_iter().find(|&n| n > 0);
+        if let Some(n) = nanos.and_then(|n| i64::try_from(n).ok()) {
+            doc.timestamp = Some(Timestamp::from_unix_nanos(n));
+        }
+        doc.heroku_app = self.app;
+        doc.app_id = self.app_id;
+        doc.release_version = self.release;
+        doc.dyno = self.dyno;
+        doc.process_type = self.process_type.or_else(|| self.dyno.and_then(dataset::process_type));
+        doc.trace_id = (!record.trace_id.is_empty()).then(|| hex(&record.trace_id));
+        doc.span_id = (!record.span_id.is_empty()).then(|| hex(&record.span_id));
+        doc.level = severity(&record.severity_text, record.severity_number).map(Cow::Borrowed);
+    }
+}
+
+/// The body as text: a string as it is, a map (or anything else) as its JSON.
+fn body_text(body: Option<&AnyValue>) -> Cow<'_, str> {
+    match body.and_then(|b| b.value.as_ref()) {
+        Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+        None => Cow::Borrowed(""),
+        Some(Value::KvList(_) | Value::Array(_)) => Cow::Owned(json(body).to_string()),
+        Some(other) => Cow::Owned(scalar_text(other)),
+    }
+}
+
+/// A router or runtime-metrics line forwarded over OTLP reads as it does on Cedar; other
+/// platform output only when the record says it is the platform's (`heroku.source`), as nothing
+/// else (no Logplex APP-NAME) tells it from the app's own.
+fn dataset_of(record: &LogRecord, dyno: Option<&str>, message: &str) -> Dataset {
+    if dyno == Some("router") || is_router_line(message) {
+        Dataset::Router
+    } else if dataset::is_runtime_metrics(message.as_bytes()) {
+        Dataset::RuntimeMetrics
+    } else if text_attribute(&record.attributes, "heroku.source") == Some("heroku") {
+        Dataset::Platform
+    } else {
+        Dataset::App
+    }
+}
+
+/// Where `app.*` comes from.
+enum AppSource {
+    /// The message, parsed as a Cedar app line's is.
+    Message,
+    /// Fields built from the record.
+    Built(Map<String, Json>),
+    None,
+}
+
+/// `app.*`: a map body's keys (or the JSON or logfmt of a string body, as on Cedar), then the
+/// record's attributes under keys the body did not use.
+fn app_fields(record: &LogRecord, dataset: Dataset, message: &str) -> AppSource {
+    let mut fields: Map<String, Json> = match record.body.as_ref().and_then(|b| b.value.as_ref()) {
+        Some(Value::KvList(kv)) => kv.values.iter().map(|kv| (kv.key.clone(), json(kv.value.as_ref()))).collect(),
+        _ => Map::new(),
+    };
+    let attributes = || record.attributes.iter().filter(|kv| kv.key != "heroku.source");
+    if dataset == Dataset::App && fields.is_empty() {
+        if attributes().next().is_none() {
+            return AppSource::Message;
+        }
+        // A string body's own JSON or logfmt fields come first, as on Cedar.
+        match App::parse(message).fields {
+            Some(AppFields::Json(object)) => {
+                // From text, not `from_slice`: a second slice-reading JSON deserializer in this
+                // crate made LLVM stop inlining the one `App::parse` runs for every Cedar app
+                // line (app JSON lines fell from ~800 k to ~460 k per second in the bench).
+                fields =
+                    std::str::from_utf8(object).ok().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+            }
+            Some(AppFields::Logfmt(pairs)) => {
+                fields = pairs.into_iter().map(|(k, v)| (k.to_owned(), Json::String(v.into_owned()))).collect();
+            }
+            None => {}
+        }
+    }
+    for kv in attributes() {
+        fields.entry(kv.key.clone()).or_insert_with(|| json(kv.value.as_ref()));
+    }
+    if fields.is_empty() {
+        AppSource::None
+    } else {
+        AppSource::Built(fields)
+    }
 }
 
 fn text_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
