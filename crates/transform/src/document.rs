@@ -261,23 +261,7 @@ impl Document<'_> {
             w.close();
         }
         if let Some(r) = &self.router {
-            if !r.fwd.is_empty() || r.connect_ms.is_some() || r.service_ms.is_some() || !r.other.is_empty() {
-                w.open("router");
-                if !r.fwd.is_empty() {
-                    w.str_array("fwd", r.fwd.iter().map(|a| a.as_ref()));
-                }
-                if let Some(ms) = r.connect_ms {
-                    w.u64("connect_ms", ms);
-                }
-                if let Some(ms) = r.service_ms {
-                    w.u64("service_ms", ms);
-                }
-                for (k, v) in &r.other {
-                    w.foreign_str(k, v);
-                }
-                capped.push(("heroku.router", "keys", MAX_ROUTER_KEYS, r.other.left_out()));
-                w.close();
-            }
+            write_router(w, r, capped);
         }
         if let Some(v) = self.release_version.or(self.platform.as_ref().and_then(|p| p.release_version)) {
             w.object_str("release", "version", v);
@@ -297,18 +281,7 @@ impl Document<'_> {
             }
         }
         if let Some(s) = samples {
-            if s.source.is_some() || !s.values.is_empty() {
-                w.open("metrics");
-                w.opt_str("source", s.source.as_deref());
-                capped.push(("heroku.metrics", "metrics", MAX_METRICS, s.values.left_out()));
-                for (name, value) in &s.values {
-                    match value {
-                        Number::Text(t) => w.foreign_raw(name, |o| o.extend_from_slice(t.as_bytes())),
-                        Number::Float(f) => w.foreign_f64(name, *f),
-                    }
-                }
-                w.close();
-            }
+            write_metrics(w, s, capped);
         }
         w.close();
     }
@@ -348,6 +321,43 @@ impl Document<'_> {
             [] => {}
             [one] => w.str("message", one),
             many => w.str("message", &many.join("; ")),
+        }
+        w.close();
+    }
+}
+
+/// `heroku.router.*`: what the router line has beyond the typed `http.*`/`url.*` fields.
+fn write_router(w: &mut JsonWriter<'_>, r: &Router<'_>, capped: &mut Vec<(&str, &str, usize, usize)>) {
+    if !r.fwd.is_empty() || r.connect_ms.is_some() || r.service_ms.is_some() || !r.other.is_empty() {
+        w.open("router");
+        if !r.fwd.is_empty() {
+            w.str_array("fwd", r.fwd.iter().map(|a| a.as_ref()));
+        }
+        if let Some(ms) = r.connect_ms {
+            w.u64("connect_ms", ms);
+        }
+        if let Some(ms) = r.service_ms {
+            w.u64("service_ms", ms);
+        }
+        for (k, v) in &r.other {
+            w.foreign_str(k, v);
+        }
+        capped.push(("heroku.router", "keys", MAX_ROUTER_KEYS, r.other.left_out()));
+        w.close();
+    }
+}
+
+/// `heroku.metrics.*`: a runtime-metrics line's samples.
+fn write_metrics(w: &mut JsonWriter<'_>, s: &Samples<'_>, capped: &mut Vec<(&str, &str, usize, usize)>) {
+    if s.source.is_some() || !s.values.is_empty() {
+        w.open("metrics");
+        w.opt_str("source", s.source.as_deref());
+        capped.push(("heroku.metrics", "metrics", MAX_METRICS, s.values.left_out()));
+        for (name, value) in &s.values {
+            match value {
+                Number::Text(t) => w.foreign_raw(name, |o| o.extend_from_slice(t.as_bytes())),
+                Number::Float(f) => w.foreign_f64(name, *f),
+            }
         }
         w.close();
     }

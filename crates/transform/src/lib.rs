@@ -169,25 +169,8 @@ impl Transformer {
             Err(_) => utf8::lossy(header.msg),
         };
         let msg: &str = &msg;
-        doc.timestamp = Some(header.timestamp.unwrap_or(ctx.received_at));
         doc.message = msg;
-        doc.dataset = Some(dataset);
-        doc.level = Some(Cow::Borrowed(syslog::severity_level(header.severity())));
-        doc.source = header.appname;
-        doc.syslog = Some(SyslogFields {
-            priority: header.priority,
-            hostname: header.hostname,
-            appname: header.appname,
-            procid: header.procid,
-        });
-        doc.dyno = header.procid.filter(|p| dataset::process_type(p).is_some());
-        // On Heroku's syslog drains HOSTNAME is the drain token.
-        if ctx.structured_data == StructuredData::Present && doc.drain_token.is_none() {
-            doc.drain_token = header.hostname.filter(|h| h.starts_with("d."));
-        }
-        if doc.heroku_app.is_none() {
-            doc.heroku_app = doc.drain_token.and_then(|t| ctx.app_for_token?.app_for_token(t));
-        }
+        describe_header(&mut doc, &header, dataset, ctx);
 
         let failure = typed_fields(&mut doc, dataset, msg);
         if dataset == Dataset::App {
@@ -238,6 +221,28 @@ fn write_unparsed(doc: Document<'_>, raw: &[u8], reason: Cow<'static, str>, ctx:
         ..doc
     };
     doc.write(out);
+}
+
+/// What the syslog header says, into `doc`: time, level, names, dyno and the drain token.
+fn describe_header<'a>(doc: &mut Document<'a>, header: &syslog::Header<'a>, dataset: Dataset, ctx: &Context<'a>) {
+    doc.timestamp = Some(header.timestamp.unwrap_or(ctx.received_at));
+    doc.dataset = Some(dataset);
+    doc.level = Some(Cow::Borrowed(syslog::severity_level(header.severity())));
+    doc.source = header.appname;
+    doc.syslog = Some(SyslogFields {
+        priority: header.priority,
+        hostname: header.hostname,
+        appname: header.appname,
+        procid: header.procid,
+    });
+    doc.dyno = header.procid.filter(|p| dataset::process_type(p).is_some());
+    // On Heroku's syslog drains HOSTNAME is the drain token.
+    if ctx.structured_data == StructuredData::Present && doc.drain_token.is_none() {
+        doc.drain_token = header.hostname.filter(|h| h.starts_with("d."));
+    }
+    if doc.heroku_app.is_none() {
+        doc.heroku_app = doc.drain_token.and_then(|t| ctx.app_for_token?.app_for_token(t));
+    }
 }
 
 /// The typed fields of a router, metrics or platform line (the app's own output is its

@@ -61,7 +61,7 @@ impl Timestamp {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, converting the offset to UTC.
     /// More than nine fraction digits are accepted and truncated.
     pub fn parse_rfc3339(s: &[u8]) -> Option<Timestamp> {
-        let (head, mut rest) = s.split_first_chunk::<19>()?;
+        let (head, rest) = s.split_first_chunk::<19>()?;
         let [y1, y2, y3, y4, b'-', mo1, mo2, b'-', d1, d2, b'T' | b't' | b' ', h1, h2, b':', mi1, mi2, b':', s1, s2] =
             *head
         else {
@@ -83,39 +83,8 @@ impl Timestamp {
         if hour > 23 || minute > 59 || second > 60 {
             return None;
         }
-        let (mut nanos, mut ndigits) = (0u32, 0u8);
-        if let Some((b'.', frac)) = rest.split_first() {
-            let n = frac.iter().take_while(|b| b.is_ascii_digit()).count();
-            if n == 0 {
-                return None;
-            }
-            for &b in frac.iter().take(9) {
-                if !b.is_ascii_digit() {
-                    break;
-                }
-                nanos = nanos * 10 + u32::from(b - b'0');
-            }
-            ndigits = n.min(9) as u8;
-            nanos *= 10u32.pow(9 - u32::from(ndigits));
-            rest = frac.get(n..)?;
-        }
-        let offset_secs: i64 = match rest {
-            [b'Z' | b'z'] => 0,
-            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-                let oh = digits(&[*h1, *h2])? as i64;
-                let om = digits(&[*m1, *m2])? as i64;
-                if oh > 23 || om > 59 {
-                    return None;
-                }
-                let o = oh * 3600 + om * 60;
-                if *sign == b'-' {
-                    -o
-                } else {
-                    o
-                }
-            }
-            _ => return None,
-        };
+        let (nanos, ndigits, rest) = fraction(rest)?;
+        let offset_secs = utc_offset(rest)?;
         let days = days_from_civil(year, month, day);
         let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second) - offset_secs;
         if !(MIN_SECS..=MAX_SECS).contains(&secs) {
@@ -204,6 +173,37 @@ fn put(buf: &mut [u8; 30], n: &mut usize, mut v: u32, width: usize, sep: u8) {
         *last = sep;
     }
     *n += width + 1;
+}
+
+/// An RFC 3339 `.fraction` (or none): its nanoseconds, its digits kept (at most 9), and what
+/// follows it. `None` for a dot without digits.
+fn fraction(rest: &[u8]) -> Option<(u32, u8, &[u8])> {
+    let Some((b'.', frac)) = rest.split_first() else {
+        return Some((0, 0, rest));
+    };
+    let n = frac.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 {
+        return None;
+    }
+    let nanos = frac.iter().take(n.min(9)).fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'));
+    let ndigits = n.min(9) as u8;
+    Some((nanos * 10u32.pow(9 - u32::from(ndigits)), ndigits, frac.get(n..)?))
+}
+
+/// An RFC 3339 offset, `Z` or `±hh:mm`, in seconds east of UTC; `None` for anything else.
+fn utc_offset(rest: &[u8]) -> Option<i64> {
+    match rest {
+        [b'Z' | b'z'] => Some(0),
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (oh, om) = (i64::from(digits(&[*h1, *h2])?), i64::from(digits(&[*m1, *m2])?));
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 3600 + om * 60;
+            Some(if *sign == b'-' { -o } else { o })
+        }
+        _ => None,
+    }
 }
 
 fn digits(s: &[u8]) -> Option<u32> {
