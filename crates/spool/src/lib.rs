@@ -158,36 +158,7 @@ impl Spool {
     /// what was recovered.
     pub fn open(config: SpoolConfig) -> Result<(Spool, SpoolReader, Recovery), SpoolError> {
         fs::create_dir_all(&config.dir).map_err(|e| SpoolError::io(&config.dir, e))?;
-        let mut segments = BTreeMap::new();
-        let mut recovery = Recovery::default();
-        for (seq, path) in list_segments(&config.dir)? {
-            let scan = scan_segment(&path, config.segment_bytes)?;
-            recovery.corrupt_regions += scan.corrupt_regions;
-            if scan.torn {
-                recovery.torn_segments += 1;
-                metrics::TORN_TAILS.inc();
-                tracing::warn!(path = %path.display(), kept_bytes = scan.valid_bytes, "spool segment has a torn tail; cutting it off");
-                let f = OpenOptions::new().write(true).open(&path).map_err(|e| SpoolError::io(&path, e))?;
-                f.set_len(scan.valid_bytes).map_err(|e| SpoolError::io(&path, e))?;
-                f.sync_all().map_err(|e| SpoolError::io(&path, e))?;
-            }
-            if scan.records == 0 {
-                fs::remove_file(&path).map_err(|e| SpoolError::io(&path, e))?;
-                continue;
-            }
-            recovery.records += scan.records;
-            recovery.bytes += scan.valid_bytes;
-            segments.insert(
-                seq,
-                Segment {
-                    bytes: scan.valid_bytes,
-                    records: scan.records,
-                    acked: 0,
-                    sealed: true,
-                    first_ms: scan.first_ms,
-                },
-            );
-        }
+        let (segments, recovery) = recover(&config.dir, config.segment_bytes)?;
         let first = segments.keys().next().copied();
         let next_seq = match segments.keys().next_back() {
             None => 1,
@@ -738,6 +709,36 @@ fn scan_segment(path: &Path, max_record: u64) -> Result<Scan, SpoolError> {
             }
         }
     }
+}
+
+/// The segments a previous run left in `dir`, each scanned: torn tails cut off, segments
+/// without a record removed, what is left counted.
+fn recover(dir: &Path, segment_bytes: u64) -> Result<(BTreeMap<u64, Segment>, Recovery), SpoolError> {
+    let mut segments = BTreeMap::new();
+    let mut recovery = Recovery::default();
+    for (seq, path) in list_segments(dir)? {
+        let scan = scan_segment(&path, segment_bytes)?;
+        recovery.corrupt_regions += scan.corrupt_regions;
+        if scan.torn {
+            recovery.torn_segments += 1;
+            metrics::TORN_TAILS.inc();
+            tracing::warn!(path = %path.display(), kept_bytes = scan.valid_bytes, "spool segment has a torn tail; cutting it off");
+            let f = OpenOptions::new().write(true).open(&path).map_err(|e| SpoolError::io(&path, e))?;
+            f.set_len(scan.valid_bytes).map_err(|e| SpoolError::io(&path, e))?;
+            f.sync_all().map_err(|e| SpoolError::io(&path, e))?;
+        }
+        if scan.records == 0 {
+            fs::remove_file(&path).map_err(|e| SpoolError::io(&path, e))?;
+            continue;
+        }
+        recovery.records += scan.records;
+        recovery.bytes += scan.valid_bytes;
+        segments.insert(
+            seq,
+            Segment { bytes: scan.valid_bytes, records: scan.records, acked: 0, sealed: true, first_ms: scan.first_ms },
+        );
+    }
+    Ok((segments, recovery))
 }
 
 /// The bytes of `file` from `from` to `end`: where damage is searched past (at most a segment).
