@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod serve;
 mod supervise;
 
+/// A failure with an exit code of its own: [`USAGE`] for options that cannot go together (like
 /// a value clap refuses), [`EX_CONFIG`] for problems `check-config` found. Others exit 1.
 #[derive(Debug)]
 pub struct Exit {
@@ -31,6 +32,7 @@ impl std::fmt::Display for Exit {
 }
 
 impl std::error::Error for Exit {}
+
 /// Writes `bytes` to standard output; a reader that went away (`| head`) is not an error.
 pub fn print_all(bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
@@ -39,6 +41,8 @@ pub fn print_all(bytes: &[u8]) -> anyhow::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// The multi-threaded runtime the async commands run on.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
