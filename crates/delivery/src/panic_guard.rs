@@ -1,6 +1,6 @@
 //! Panic isolation for the transform: a bug that one message finds costs that message, not
-//! the pipeline. [`guarded`] runs a closure and turns a panic into a [`Caught`] (message and
-//! place); [`install_hook`] keeps such panics off stderr (the pipeline logs them, throttled)
+//! delivery. [`guarded`] runs a closure and turns a panic into a [`Caught`] (message and
+//! place); [`install_hook`] keeps such panics off stderr (delivery logs them, throttled)
 //! while every other panic is still reported as before.
 //!
 //! Panics are bugs: this is a guard for the bugs nobody has found yet, not error handling.
@@ -57,7 +57,7 @@ pub fn install_hook() {
 }
 
 /// Runs `f`; a panic inside it comes back as `Err`. Whatever `f` captured by `&mut` may be
-/// half-updated after a panic: callers reset it (the pipeline truncates the document buffer).
+/// half-updated after a panic: callers reset it (delivery truncates the document buffer).
 pub fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
     let was = GUARDED.with(|g| g.replace(true));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
@@ -78,7 +78,7 @@ fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Debug builds only (what the tests run): a message containing `DRAINPIPE_FAULT_PANIC_ON`'s
 /// text panics the transform, inside the guard, or with `DRAINPIPE_FAULT_PANIC_UNGUARDED=1`
-/// outside it (killing the pipeline task, for the supervision tests). Release builds have no
+/// outside it (killing the flow, the `pipeline` task, for the supervision tests). Release builds have no
 /// such code.
 #[cfg(debug_assertions)]
 #[allow(clippy::panic)] // The fault is a panic on purpose, and only in debug builds.

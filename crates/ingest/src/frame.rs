@@ -110,7 +110,7 @@ impl Frame {
 }
 
 /// The bytes that received frames may hold in memory at once: request bodies being read and
-/// inflated, and frames waiting in memory for the pipeline. A sender that would take more is
+/// inflated, and frames waiting in memory for delivery. A sender that would take more is
 /// answered 503 (HTTPS) or not read (syslog), so memory is set by configuration, not by load.
 #[derive(Clone, Debug)]
 pub struct MemoryBudget {
