@@ -39,6 +39,7 @@ pub struct ElasticsearchOptions {
 
     /// Elasticsearch API key, `id:key` or the base64 `encoded` form
     #[arg(long, value_name = "KEY", hide_env_values = true)]
+    #[serde(serialize_with = "super::values::redacted_secret", skip_serializing_if = "Option::is_none")]
     pub elasticsearch_api_key: Option<Secret>,
 
     /// PEM file of CA certificates to trust for Elasticsearch, besides the built-in Mozilla roots

@@ -17,7 +17,7 @@ impl ElasticsearchOptions {
         let ca_pem = self.ca_pem()?;
         Ok(Client::with_config(&ClientConfig {
             urls: self.elasticsearch_url.iter().map(|u| u.0.clone()).collect(),
-            api_key: self.elasticsearch_api_key.as_ref().map(|k| k.0.clone()),
+            api_key: self.elasticsearch_api_key.as_ref().map(|k| k.expose().to_owned()),
             ca_pem,
             gzip: self.elasticsearch_gzip,
         })?)
@@ -67,9 +67,7 @@ impl ReceiveOptions {
 
     /// The OTLP endpoints' bearer tokens.
     pub fn otlp_tokens(&self) -> BearerTokens {
-        BearerTokens::new(
-            self.otlp_token.iter().map(|t| (drainpipe_ingest::Secret::new(t.token.clone()), t.app.clone())),
-        )
+        BearerTokens::new(self.otlp_token.iter().map(|t| (t.token.clone(), t.app.clone())))
     }
 
     pub fn drain_tokens(&self) -> DrainTokens {

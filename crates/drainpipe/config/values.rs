@@ -8,8 +8,7 @@ use std::time::Duration;
 use drainpipe_ingest::{Credential, DrainTokens};
 use serde::{Serialize, Serializer};
 
-/// What a secret prints as.
-pub const REDACTED: &str = "[REDACTED]";
+pub use drainpipe_ingest::{Secret, REDACTED};
 
 /// An address to listen on: `0.0.0.0:8080`, `[::]:8080`, `localhost:8080`, or a port alone
 /// (`:8080`, `8080`) for every interface.
@@ -77,30 +76,11 @@ impl Serialize for ElasticsearchUrl {
     }
 }
 
-/// A value that is never printed: an API key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::str::FromStr for Secret {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Secret, String> {
-        if s.trim().is_empty() {
-            return Err("must not be empty".to_owned());
-        }
-        Ok(Secret(s.trim().to_owned()))
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(REDACTED)
+/// A secret option (`--elasticsearch-api-key`) prints as [`REDACTED`] in `check-config`.
+pub fn redacted_secret<S: Serializer>(secret: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str(REDACTED),
+        None => s.serialize_none(),
     }
 }
 
@@ -177,7 +157,7 @@ impl Serialize for DrainToken {
 /// follows the last `=`); the token prints as `[REDACTED]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OtlpToken {
-    pub token: String,
+    pub token: Secret,
     pub app: Option<String>,
 }
 
@@ -194,7 +174,7 @@ impl std::str::FromStr for OtlpToken {
         if token.is_empty() {
             return Err("expected TOKEN or TOKEN=APP".to_owned());
         }
-        Ok(OtlpToken { token: token.to_owned(), app: app.map(str::to_owned) })
+        Ok(OtlpToken { token: Secret::new(token), app: app.map(str::to_owned) })
     }
 }
 
@@ -434,11 +414,11 @@ mod tests {
     #[test]
     fn an_otlp_token_keeps_its_base64_padding() {
         let t: OtlpToken = "abc==".parse().unwrap();
-        assert_eq!((t.token.as_str(), t.app), ("abc==", None));
+        assert_eq!((t.token.expose(), t.app), ("abc==", None));
         let t: OtlpToken = "abc===shop".parse().unwrap();
-        assert_eq!((t.token.as_str(), t.app.as_deref()), ("abc==", Some("shop")));
+        assert_eq!((t.token.expose(), t.app.as_deref()), ("abc==", Some("shop")));
         let t: OtlpToken = "tok=shop".parse().unwrap();
-        assert_eq!((t.token.as_str(), t.app.as_deref()), ("tok", Some("shop")));
+        assert_eq!((t.token.expose(), t.app.as_deref()), ("tok", Some("shop")));
         assert!("=shop".parse::<OtlpToken>().is_err() && "".parse::<OtlpToken>().is_err());
         assert_eq!(format!("{t:?}"), "[REDACTED]=shop");
     }

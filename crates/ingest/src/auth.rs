@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-/// A string that never shows in logs, `Debug` or `Display`.
+/// What a [`Secret`] shows instead of itself.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// A string that never shows in logs, `Debug` or `Display`: a password, a token, an API key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -24,15 +27,27 @@ impl Secret {
     }
 }
 
+/// A secret as an option gives it: trimmed, and never empty.
+impl FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Secret, String> {
+        match s.trim() {
+            "" => Err("must not be empty".to_owned()),
+            s => Ok(Secret::new(s)),
+        }
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
+        f.write_str(REDACTED)
     }
 }
 
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
+        f.write_str(REDACTED)
     }
 }
 
