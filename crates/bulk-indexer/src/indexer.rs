@@ -236,45 +236,77 @@ pub const IDLE_FLUSH: Duration = Duration::from_millis(50);
 /// sender is idle and no chunk is waiting: a quiet drain's lines wait 50 ms, not a second, and
 /// Elasticsearch is never left idle with documents ready. While every sender is busy and a batch
 /// waits, no new chunks are read, so the bounded channel pushes back on the pipeline.
-pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiver<Chunk>) -> IndexerReport {
+pub async fn run(client: Client, config: IndexerConfig, chunks: mpsc::Receiver<Chunk>) -> IndexerReport {
     let tally = Arc::new(Tally::default());
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(1);
-    let batch_rx = Arc::new(tokio::sync::Mutex::new(batch_rx));
-    // A batch closes at the first chunk that reaches a limit, so it may pass it: room for a
-    // quarter more, and a buffer that had to grow is kept at its grown size.
-    let buffers = Arc::new(Buffers::new(config.max_bytes + config.max_bytes / 4, config.concurrency + 2));
-    // Senders waiting for a batch: while one is, a batch goes as soon as no chunk is waiting
-    // (Elasticsearch has room); only while all are busy does a batch fill to its limits.
-    let idle = Arc::new(AtomicUsize::new(0));
-    let became_idle = Arc::new(tokio::sync::Notify::new());
+    let shared = Arc::new(Shared {
+        // A batch closes at the first chunk that reaches a limit, so it may pass it: room for
+        // a quarter more, and a buffer that had to grow is kept at its grown size.
+        buffers: Buffers::new(config.max_bytes + config.max_bytes / 4, config.concurrency + 2),
+        idle: AtomicUsize::new(0),
+        became_idle: tokio::sync::Notify::new(),
+    });
+    let mut senders = spawn_senders(&client, &config, &tally, &shared, batch_rx);
+    gather(&config, &shared, chunks, batch_tx).await;
+    while senders.join_next().await.is_some() {}
+    tally.report()
+}
+
+/// What the gathering loop and the senders share.
+struct Shared {
+    buffers: Buffers,
+    /// Senders waiting for a batch: while one is, a batch goes as soon as no chunk is waiting
+    /// (Elasticsearch has room); only while all are busy does a batch fill to its limits.
+    idle: AtomicUsize,
+    became_idle: tokio::sync::Notify,
+}
+
+/// `config.concurrency` senders, each taking the next batch from `batches` until it closes.
+fn spawn_senders(
+    client: &Client,
+    config: &IndexerConfig,
+    tally: &Arc<Tally>,
+    shared: &Arc<Shared>,
+    batches: mpsc::Receiver<Batch>,
+) -> JoinSet<()> {
+    let batches = Arc::new(tokio::sync::Mutex::new(batches));
     let mut senders = JoinSet::new();
     for _ in 0..config.concurrency.max(1) {
         let sender = Sender { client: client.clone(), config: config.clone(), tally: tally.clone() };
-        let (batch_rx, buffers, idle, became_idle) =
-            (batch_rx.clone(), buffers.clone(), idle.clone(), became_idle.clone());
+        let (batches, shared) = (batches.clone(), shared.clone());
         senders.spawn(async move {
             loop {
-                idle.fetch_add(1, Ordering::AcqRel);
-                became_idle.notify_one();
-                let next = batch_rx.lock().await.recv().await;
-                idle.fetch_sub(1, Ordering::AcqRel);
+                shared.idle.fetch_add(1, Ordering::AcqRel);
+                shared.became_idle.notify_one();
+                let next = batches.lock().await.recv().await;
+                shared.idle.fetch_sub(1, Ordering::AcqRel);
                 let Some(batch) = next else { break };
                 let body = batch.buf.clone();
                 sender.send_until_done(batch).await;
-                buffers.give(body);
+                shared.buffers.give(body);
             }
         });
     }
+    senders
+}
 
+/// Gathers chunks into batches and hands each to the senders when it is due (see [`run`]),
+/// until `chunks` closes and the last batch is handed over.
+async fn gather(
+    config: &IndexerConfig,
+    shared: &Shared,
+    mut chunks: mpsc::Receiver<Chunk>,
+    batches: mpsc::Sender<Batch>,
+) {
     // How old a partly filled batch may get, depending on whether a sender waits for one.
     let flush_after =
         |sender_idle: bool| if sender_idle { IDLE_FLUSH.min(config.flush_interval) } else { config.flush_interval };
-    let mut pending = Pending::new(buffers.take());
+    let mut pending = Pending::new(shared.buffers.take());
     // When the first chunk of the pending batch arrived.
     let mut first: Option<Instant> = None;
     loop {
         let far = Instant::now() + Duration::from_secs(86_400);
-        let wait = flush_after(idle.load(Ordering::Acquire) > 0);
+        let wait = flush_after(shared.idle.load(Ordering::Acquire) > 0);
         let closed = tokio::select! {
             received = chunks.recv() => match received {
                 Some(chunk) => {
@@ -285,13 +317,14 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
                 None => true,
             },
             () = sleep_until(first.map_or(far, |f| f + wait)) => false,
-            () = became_idle.notified(), if first.is_some() => false,
+            () = shared.became_idle.notified(), if first.is_some() => false,
         };
-        let sender_idle = idle.load(Ordering::Acquire) > 0 && chunks.is_empty();
+        let sender_idle = shared.idle.load(Ordering::Acquire) > 0 && chunks.is_empty();
         let due = first.is_some_and(|f| f.elapsed() >= flush_after(sender_idle));
         let full = pending.items.len() >= config.max_docs || pending.buf.len() >= config.max_bytes;
         if !pending.items.is_empty() && (closed || due || full) {
-            if batch_tx.send(std::mem::replace(&mut pending, Pending::new(buffers.take())).seal()).await.is_err() {
+            let batch = std::mem::replace(&mut pending, Pending::new(shared.buffers.take())).seal();
+            if batches.send(batch).await.is_err() {
                 break;
             }
             first = None;
@@ -302,9 +335,6 @@ pub async fn run(client: Client, config: IndexerConfig, mut chunks: mpsc::Receiv
             break;
         }
     }
-    drop(batch_tx);
-    while senders.join_next().await.is_some() {}
-    tally.report()
 }
 
 /// One of the senders: takes a batch and sees every item of it done.
