@@ -7,6 +7,8 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use crate::action::{create_action_len, write_create_action};
+
 /// Called once every item of a chunk is stored, already there (409) or dead-lettered.
 pub type OnDone = Box<dyn FnOnce() + Send>;
 
@@ -51,10 +53,6 @@ impl fmt::Debug for Chunk {
     }
 }
 
-const ACTION_START: &[u8] = b"{\"create\":{\"_index\":\"";
-const ACTION_ID: &[u8] = b"\",\"_id\":\"";
-const ACTION_END: &[u8] = b"\"}}\n";
-
 impl Chunk {
     pub fn new() -> Chunk {
         Chunk::default()
@@ -84,12 +82,12 @@ impl Chunk {
         // last one); a shorter action is padded with spaces inside its JSON object, and only
         // a longer one moves the source.
         let start = self.buf.len();
-        let room = self.action_room.max(ACTION_START.len() + ACTION_ID.len() + id.len() + ACTION_END.len());
+        let room = self.action_room.max(create_action_len("", id));
         self.buf.resize(start + room, b' ');
         let index = write_source(&mut self.buf);
         let index = index.as_ref();
         debug_assert!(!index.contains(['"', '\\']) && !id.contains(['"', '\\']));
-        let action = ACTION_START.len() + index.len() + ACTION_ID.len() + id.len() + ACTION_END.len();
+        let action = create_action_len(index, id);
         if action > room {
             let grow = action - room;
             let end = self.buf.len();
@@ -97,20 +95,7 @@ impl Chunk {
             self.buf.copy_within(start + room..end, start + action);
         }
         let room = room.max(action);
-        let line = &mut self.buf[start..start + room];
-        let mut at = 0;
-        let mut put = |bytes: &[u8]| {
-            line[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-            at
-        };
-        let index_at = put(ACTION_START);
-        let id_at = put(index.as_bytes()) + ACTION_ID.len();
-        put(ACTION_ID);
-        put(id.as_bytes());
-        // Padding (if any) sits between the id's closing quote and the braces: `"id"   }}`.
-        line[room - (ACTION_END.len() - 1)..].copy_from_slice(&ACTION_END[1..]);
-        line[at] = b'"';
+        let (index_at, id_at) = write_create_action(&mut self.buf[start..start + room], index, id);
         self.action_room = action;
         let source_at = start + room;
         let source_span = source_at..self.buf.len();
@@ -172,20 +157,20 @@ mod tests {
         let mut c = Chunk::new();
         c.push_with("id1", Bytes::from_static(b"line one"), |b| {
             b.extend_from_slice(b"{\"a\":1}");
-            "logs-heroku-default"
+            "logs-shop-default"
         });
         c.push_with("id2", Bytes::from_static(b"line two"), |b| {
             b.extend_from_slice(b"{\"a\":2}");
-            "logs-heroku-default"
+            "logs-shop-default"
         });
         assert_eq!(c.len(), 2);
         assert_eq!(
             &c.buf[c.items[1].item.clone()],
-            b"{\"create\":{\"_index\":\"logs-heroku-default\",\"_id\":\"id2\"}}\n{\"a\":2}\n"
+            b"{\"create\":{\"_index\":\"logs-shop-default\",\"_id\":\"id2\"}}\n{\"a\":2}\n"
         );
         let s = &c.items[1];
         assert_eq!(&c.buf[s.source.clone()], b"{\"a\":2}");
-        assert_eq!(&c.buf[s.index.clone()], b"logs-heroku-default");
+        assert_eq!(&c.buf[s.index.clone()], b"logs-shop-default");
         assert_eq!(c.id(1), "id2");
         assert_eq!(c.originals[1], &b"line two"[..]);
         // Moved into another buffer, the spans follow.
@@ -198,8 +183,7 @@ mod tests {
     #[test]
     fn a_shorter_action_line_is_padded_inside_its_object_and_a_longer_one_moves_the_source() {
         let mut c = Chunk::new();
-        for (id, index) in [("a", "logs-heroku.router-x"), ("b", "logs-heroku.app-x"), ("c", "logs-heroku.platform-x")]
-        {
+        for (id, index) in [("a", "logs-shop.router-x"), ("b", "logs-shop.app-x"), ("c", "logs-shop.platform-x")] {
             c.push_with(id, Bytes::new(), |b| {
                 b.extend_from_slice(format!("{{\"id\":\"{id}\"}}").as_bytes());
                 index
@@ -207,11 +191,10 @@ mod tests {
         }
         let text = std::str::from_utf8(&c.buf).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[2], "{\"create\":{\"_index\":\"logs-heroku.app-x\",\"_id\":\"b\"   }}");
-        for (i, (id, index)) in
-            [("a", "logs-heroku.router-x"), ("b", "logs-heroku.app-x"), ("c", "logs-heroku.platform-x")]
-                .into_iter()
-                .enumerate()
+        assert_eq!(lines[2], "{\"create\":{\"_index\":\"logs-shop.app-x\",\"_id\":\"b\"   }}");
+        for (i, (id, index)) in [("a", "logs-shop.router-x"), ("b", "logs-shop.app-x"), ("c", "logs-shop.platform-x")]
+            .into_iter()
+            .enumerate()
         {
             let action: serde_json::Value = serde_json::from_str(lines[2 * i]).unwrap();
             assert_eq!(

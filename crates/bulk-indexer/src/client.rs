@@ -10,6 +10,7 @@
 //! answers. Nodes are the URLs given, not discovered (`_nodes/http` sniffing): behind a cloud
 //! proxy or a load balancer the addresses nodes publish are not reachable (docs/scaling.md).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,8 +22,13 @@ use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::http::{Method, StatusCode, Url};
 use elasticsearch::Elasticsearch;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use prometheus::{IntCounter, IntGauge};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
+use crate::response::{classify, ItemOutcome, FILTER_PATH};
 use crate::Error;
 
 /// A handle to an Elasticsearch (or OpenSearch) cluster. Cheap to clone.
@@ -40,6 +46,8 @@ pub struct Client {
     refused: Arc<Mutex<Option<Refusal>>>,
     /// When the last refusal was logged (ms since the epoch), to log one a minute.
     refusal_logged_ms: Arc<AtomicU64>,
+    /// What `_bulk` writes to (`logs-*`), named when a 403 is logged: the caller knows.
+    writes_to: Option<Arc<str>>,
 }
 
 /// Elasticsearch refusing drainpipe's credentials (401) or their privileges (403).
@@ -106,6 +114,68 @@ impl Node {
             tracing::info!(node = %self.url, "Elasticsearch node answers again; sending to it");
         }
     }
+
+    /// A transport to `url` with the configuration's TLS, compression and `credentials`.
+    fn connect(url: Url, config: &ClientConfig, credentials: Option<&Credentials>) -> Result<Node, Error> {
+        let first = config.urls.first().map_or("", String::as_str);
+        let shown = url.to_string();
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+            .timeout(REQUEST_TIMEOUT)
+            .request_body_compression(config.gzip);
+        if let Some(c) = credentials {
+            builder = builder.auth(c.clone());
+        }
+        if let Some(pem) = &config.ca_pem {
+            let cert = Certificate::from_pem(pem).map_err(|e| bad_url(first, format!("CA certificate: {e}")))?;
+            builder = builder.cert_validation(CertificateValidation::Full(cert));
+        }
+        let transport = builder.build().map_err(|e| bad_url(first, e.to_string()))?;
+        let up_gauge = crate::metrics::NODE_UP.with_label_values(&[&shown]);
+        up_gauge.set(1);
+        Ok(Node {
+            es: Elasticsearch::new(transport),
+            failovers: crate::metrics::NODE_FAILOVERS.with_label_values(&[&shown]),
+            url: shown,
+            down_since_probe_ms: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+            up_gauge,
+        })
+    }
+}
+
+/// The URLs given, checked and without their user-info, and the credentials to send: the API
+/// key, else the first user-info found.
+fn urls_and_credentials(config: &ClientConfig) -> Result<(Vec<Url>, Option<Credentials>), Error> {
+    let mut urls = Vec::new();
+    let mut credentials = None;
+    for url in &config.urls {
+        let mut parsed = Url::parse(url).map_err(|e| bad_url(url, e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad_url(url, "scheme must be http or https".into()));
+        }
+        if !parsed.username().is_empty() {
+            let user = percent_decode(parsed.username());
+            let pass = percent_decode(parsed.password().unwrap_or(""));
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            credentials.get_or_insert(Credentials::Basic(user, pass));
+        }
+        urls.push(parsed);
+    }
+    if urls.is_empty() {
+        return Err(bad_url(config.urls.first().map_or("", String::as_str), "no Elasticsearch URL".into()));
+    }
+    if let Some(key) = &config.api_key {
+        credentials = Some(match key.split_once(':') {
+            Some((id, secret)) => Credentials::ApiKey(id.to_owned(), secret.to_owned()),
+            None => Credentials::EncodedApiKey(key.clone()),
+        });
+    }
+    Ok((urls, credentials))
+}
+
+fn bad_url(url: &str, reason: String) -> Error {
+    Error::Url { url: redact(url), reason }
 }
 
 /// Whether `error` says the node could not be connected to at all (refused, unreachable, no
@@ -186,7 +256,8 @@ pub struct ClientConfig {
     /// An API key (`id:key`, or the base64 form Elasticsearch prints as `encoded`); wins over
     /// basic auth.
     pub api_key: Option<String>,
-    /// PEM certificates to trust besides the system's (a private CA).
+    /// PEM certificates (a private CA) trusted as well as the Mozilla roots built into the
+    /// binary (webpki-roots); the operating system's certificate store is not read.
     pub ca_pem: Option<Vec<u8>>,
     /// gzip request bodies.
     pub gzip: bool,
@@ -199,59 +270,12 @@ impl Client {
     }
 
     pub fn with_config(config: &ClientConfig) -> Result<Client, Error> {
-        let first = config.urls.first().cloned().unwrap_or_default();
-        let bad = |url: &str, reason: String| Error::Url { url: redact(url), reason };
-        let mut urls = Vec::new();
-        let mut credentials = None;
-        for url in &config.urls {
-            let mut parsed = Url::parse(url).map_err(|e| bad(url, e.to_string()))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(bad(url, "scheme must be http or https".into()));
-            }
-            if !parsed.username().is_empty() {
-                let user = percent_decode(parsed.username());
-                let pass = percent_decode(parsed.password().unwrap_or(""));
-                let _ = parsed.set_username("");
-                let _ = parsed.set_password(None);
-                credentials.get_or_insert(Credentials::Basic(user, pass));
-            }
-            urls.push(parsed);
-        }
-        if urls.is_empty() {
-            return Err(bad(&first, "no Elasticsearch URL".into()));
-        }
-        if let Some(key) = &config.api_key {
-            credentials = Some(match key.split_once(':') {
-                Some((id, secret)) => Credentials::ApiKey(id.to_owned(), secret.to_owned()),
-                None => Credentials::EncodedApiKey(key.clone()),
-            });
-        }
+        let (urls, credentials) = urls_and_credentials(config)?;
         let display_url = urls.iter().map(Url::to_string).collect::<Vec<_>>().join(",");
-        let mut nodes = Vec::with_capacity(urls.len());
-        for url in urls {
-            let shown = url.to_string();
-            let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
-                .timeout(REQUEST_TIMEOUT)
-                .request_body_compression(config.gzip);
-            if let Some(c) = &credentials {
-                builder = builder.auth(c.clone());
-            }
-            if let Some(pem) = &config.ca_pem {
-                let cert = Certificate::from_pem(pem).map_err(|e| bad(&first, format!("CA certificate: {e}")))?;
-                builder = builder.cert_validation(CertificateValidation::Full(cert));
-            }
-            let transport = builder.build().map_err(|e| bad(&first, e.to_string()))?;
-            let up_gauge = crate::metrics::NODE_UP.with_label_values(&[&shown]);
-            up_gauge.set(1);
-            nodes.push(Node {
-                es: Elasticsearch::new(transport),
-                failovers: crate::metrics::NODE_FAILOVERS.with_label_values(&[&shown]),
-                url: shown,
-                down_since_probe_ms: AtomicU64::new(0),
-                probing: AtomicBool::new(false),
-                up_gauge,
-            });
-        }
+        let nodes = urls
+            .into_iter()
+            .map(|url| Node::connect(url, config, credentials.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Client {
             nodes: nodes.into(),
             next: Arc::default(),
@@ -259,7 +283,15 @@ impl Client {
             last_answer_ms: Arc::default(),
             refused: Arc::default(),
             refusal_logged_ms: Arc::default(),
+            writes_to: None,
         })
+    }
+
+    /// The same client, naming `pattern` (what `_bulk` writes to) when it logs that the role
+    /// lacks privileges.
+    pub fn writing_to(mut self, pattern: &str) -> Client {
+        self.writes_to = Some(pattern.into());
+        self
     }
 
     /// The URL, without credentials.
@@ -343,7 +375,7 @@ impl Client {
 
     /// Sends NDJSON to `_bulk`; an answer other than 200 is an error.
     pub async fn bulk(&self, ndjson: Bytes) -> Result<Bytes, Error> {
-        let path = format!("/_bulk?filter_path={}", crate::response::FILTER_PATH);
+        let path = format!("/_bulk?filter_path={FILTER_PATH}");
         let (status, body) = self.request(Method::Post, &path, "application/x-ndjson", Some(ndjson)).await?;
         self.note_refusal(status, &body);
         if status != StatusCode::OK {
@@ -380,8 +412,10 @@ impl Client {
         {
             let what = if code == 401 {
                 "refuses drainpipe's credentials (401): check the user and password in the URL, or the API key"
+                    .to_owned()
             } else {
-                "refuses to let drainpipe write (403): the role lacks privileges on logs-heroku.* (docs/operations.md)"
+                let on = self.writes_to.as_deref().unwrap_or("the indices written to");
+                format!("refuses to let drainpipe write (403): the role lacks privileges on {on} (docs/operations.md)")
             };
             tracing::error!(
                 url = %self.display_url,
@@ -392,9 +426,9 @@ impl Client {
     }
 
     /// Installs or replaces a composable index template.
-    pub async fn put_index_template(&self, name: &str, template: &serde_json::Value) -> Result<(), Error> {
+    pub async fn put_index_template(&self, name: &str, template: &Value) -> Result<(), Error> {
         let body = Bytes::from(serde_json::to_vec(template)?);
-        let path = format!("/_index_template/{name}");
+        let path = format!("/_index_template/{}", encoded(name));
         let (status, body) = self.request(Method::Put, &path, "application/json", Some(body)).await?;
         if !status.is_success() {
             return Err(Error::Status { request: "PUT _index_template", status, body: reasons(&body) });
@@ -403,8 +437,8 @@ impl Client {
     }
 
     /// The composable index template of that name (its `index_template` object), if there is one.
-    pub async fn index_template(&self, name: &str) -> Result<Option<serde_json::Value>, Error> {
-        let path = format!("/_index_template/{name}");
+    pub async fn index_template(&self, name: &str) -> Result<Option<Value>, Error> {
+        let path = format!("/_index_template/{}", encoded(name));
         let (status, body) = self.request(Method::Get, &path, "application/json", None).await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -412,13 +446,13 @@ impl Client {
         if !status.is_success() {
             return Err(Error::Status { request: "GET _index_template", status, body: snippet(&body) });
         }
-        let mut v: serde_json::Value = serde_json::from_slice(&body)?;
+        let mut v: Value = serde_json::from_slice(&body)?;
         Ok(Some(v["index_templates"][0]["index_template"].take()))
     }
 
     /// Every composable index template whose name matches `pattern` (`name-*`), by name.
-    pub async fn index_templates(&self, pattern: &str) -> Result<Vec<(String, serde_json::Value)>, Error> {
-        let path = format!("/_index_template/{pattern}");
+    pub async fn index_templates(&self, pattern: &str) -> Result<Vec<(String, Value)>, Error> {
+        let path = format!("/_index_template/{}", encoded(pattern));
         let (status, body) = self.request(Method::Get, &path, "application/json", None).await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(Vec::new());
@@ -426,7 +460,7 @@ impl Client {
         if !status.is_success() {
             return Err(Error::Status { request: "GET _index_template", status, body: snippet(&body) });
         }
-        let mut v: serde_json::Value = serde_json::from_slice(&body)?;
+        let mut v: Value = serde_json::from_slice(&body)?;
         let templates = v["index_templates"].as_array_mut().map(std::mem::take).unwrap_or_default();
         Ok(templates
             .into_iter()
@@ -436,7 +470,7 @@ impl Client {
 
     /// Deletes a composable index template (gone already is fine).
     pub async fn delete_index_template(&self, name: &str) -> Result<(), Error> {
-        let path = format!("/_index_template/{name}");
+        let path = format!("/_index_template/{}", encoded(name));
         let (status, body) = self.request(Method::Delete, &path, "application/json", None).await?;
         if !status.is_success() && status != StatusCode::NOT_FOUND {
             return Err(Error::Status { request: "DELETE _index_template", status, body: snippet(&body) });
@@ -449,7 +483,7 @@ impl Client {
     pub async fn server(&self) -> Result<Server, Error> {
         let (status, body) = self.request(Method::Get, "/", "application/json", None).await?;
         if status.is_success() {
-            let v: serde_json::Value = serde_json::from_slice(&body)?;
+            let v: Value = serde_json::from_slice(&body)?;
             let number = v["version"]["number"].as_str().unwrap_or_default().to_owned();
             let opensearch = v["version"]["distribution"] == "opensearch";
             return Ok(Server { opensearch, version: number });
@@ -459,7 +493,7 @@ impl Client {
         if !status.is_success() {
             return Err(Error::Status { request: "GET _nodes/_local", status, body: snippet(&body) });
         }
-        let v: serde_json::Value = serde_json::from_slice(&body)?;
+        let v: Value = serde_json::from_slice(&body)?;
         let version = v["nodes"].as_object().and_then(|n| n.values().next()).and_then(|n| n["version"].as_str());
         Ok(Server { opensearch: false, version: version.unwrap_or_default().to_owned() })
     }
@@ -472,6 +506,164 @@ impl Client {
         }
         Ok(())
     }
+
+    /// A JSON request and its JSON answer; any status but 2xx is an [`Error::Status`] with the
+    /// answer's root cause.
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        request: &'static str,
+        body: Option<&Value>,
+    ) -> Result<T, Error> {
+        let body = body.map(serde_json::to_vec).transpose()?.map(Bytes::from);
+        let (status, answer) = self.request(method, path, "application/json", body).await?;
+        if !status.is_success() {
+            return Err(Error::Status { request, status, body: root_reason(&answer) });
+        }
+        Ok(serde_json::from_slice(&answer)?)
+    }
+
+    /// Searches `target` (a name, a pattern, or a list of them, `-` excluding) with `body`.
+    pub async fn search(&self, target: &str, body: &Value) -> Result<Value, Error> {
+        self.json(Method::Post, &format!("/{}/_search", encoded(target)), "_search", Some(body)).await
+    }
+
+    /// A search whose later pages [`Client::scroll`] reads, the scroll kept `keep_alive`
+    /// (`5m`) between pages; its first page, with `_scroll_id`.
+    pub async fn search_with_scroll(&self, target: &str, body: &Value, keep_alive: &str) -> Result<Value, Error> {
+        let path = format!("/{}/_search?scroll={}", encoded(target), encoded(keep_alive));
+        self.json(Method::Post, &path, "_search", Some(body)).await
+    }
+
+    /// The next page of a scroll.
+    pub async fn scroll(&self, scroll_id: &str, keep_alive: &str) -> Result<Value, Error> {
+        let body = json!({"scroll": keep_alive, "scroll_id": scroll_id});
+        self.json(Method::Post, "/_search/scroll", "_search/scroll", Some(&body)).await
+    }
+
+    /// Frees a scroll's resources before its keep-alive ends.
+    pub async fn clear_scroll(&self, scroll_id: &str) -> Result<(), Error> {
+        let body = json!({"scroll_id": scroll_id});
+        self.json::<IgnoredAny>(Method::Delete, "/_search/scroll", "DELETE _search/scroll", Some(&body)).await?;
+        Ok(())
+    }
+
+    /// How many documents of `target` match `query` (every document without one).
+    pub async fn count(&self, target: &str, query: Option<&Value>) -> Result<Count, Error> {
+        let path = format!("/{}/_count", encoded(target));
+        match query {
+            Some(query) => self.json(Method::Post, &path, "_count", Some(&json!({"query": query}))).await,
+            None => self.json(Method::Get, &path, "_count", None).await,
+        }
+    }
+
+    /// Which of `fields` some index of `target` has.
+    pub async fn field_caps(&self, target: &str, fields: &[String]) -> Result<BTreeSet<String>, Error> {
+        #[derive(Deserialize)]
+        struct Caps {
+            #[serde(default)]
+            fields: BTreeMap<String, IgnoredAny>,
+        }
+        let fields: Vec<String> = fields.iter().map(|f| encoded(f).to_string()).collect();
+        let path = format!("/{}/_field_caps?fields={}", encoded(target), fields.join(","));
+        let caps: Caps = self.json(Method::Get, &path, "_field_caps", None).await?;
+        Ok(caps.fields.into_keys().collect())
+    }
+
+    /// Which of these privileges the user has: `cluster` ones, and `index` ones on `pattern`.
+    pub async fn has_privileges(&self, cluster: &[&str], pattern: &str, index: &[&str]) -> Result<Privileges, Error> {
+        let body = json!({"cluster": cluster, "index": [{"names": [pattern], "privileges": index}]});
+        self.json(Method::Post, "/_security/user/_has_privileges", "_has_privileges", Some(&body)).await
+    }
+
+    /// Rolls `stream` over to a new backing index; `false` when there is no such stream.
+    pub async fn rollover(&self, stream: &str) -> Result<bool, Error> {
+        let path = format!("/{}/_rollover", encoded(stream));
+        match self.json::<IgnoredAny>(Method::Post, &path, "_rollover", None).await {
+            Ok(_) => Ok(true),
+            Err(Error::Status { status: StatusCode::NOT_FOUND, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Which of `ids` are stored in `target` (in any of its indices); none when there is no
+    /// such target.
+    pub async fn existing_ids(&self, target: &str, ids: &[&str]) -> Result<BTreeSet<String>, Error> {
+        let query = json!({"size": ids.len(), "_source": false, "query": {"ids": {"values": ids}}});
+        let answer = match self.search(target, &query).await {
+            Err(Error::Status { status: StatusCode::NOT_FOUND, .. }) => return Ok(BTreeSet::new()),
+            answer => answer?,
+        };
+        let hits = answer["hits"]["hits"].as_array().into_iter().flatten();
+        Ok(hits.filter_map(|h| h["_id"].as_str().map(str::to_owned)).collect())
+    }
+
+    /// Deletes documents by `(index, _id)`, searches seeing it once this returns; what became
+    /// of each (a 404 item was gone already).
+    pub async fn delete_documents(&self, documents: &[(&str, &str)]) -> Result<Vec<ItemOutcome>, Error> {
+        let mut body = Vec::new();
+        for (index, id) in documents {
+            body.extend_from_slice(json!({"delete": {"_index": index, "_id": id}}).to_string().as_bytes());
+            body.push(b'\n');
+        }
+        let path = format!("/_bulk?refresh=wait_for&filter_path={FILTER_PATH}");
+        let (status, answer) =
+            self.request(Method::Post, &path, "application/x-ndjson", Some(Bytes::from(body))).await?;
+        if status != StatusCode::OK {
+            return Err(Error::Status { request: "_bulk", status, body: snippet(&answer) });
+        }
+        classify(&answer, documents.len())
+    }
+}
+
+/// What a `_count` answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Count {
+    #[serde(default)]
+    pub count: u64,
+    /// Shards counted over: none when a pattern matched no index.
+    #[serde(rename = "_shards", default)]
+    pub shards: Shards,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Shards {
+    #[serde(default)]
+    pub total: u64,
+}
+
+/// What `_has_privileges` answered: each privilege asked for, held or not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Privileges {
+    #[serde(default)]
+    pub has_all_requested: bool,
+    #[serde(default)]
+    pub cluster: BTreeMap<String, bool>,
+    /// By index pattern, then privilege.
+    #[serde(default)]
+    pub index: BTreeMap<String, BTreeMap<String, bool>>,
+}
+
+impl Privileges {
+    /// Whether the user holds cluster privilege `name`.
+    pub fn holds_cluster(&self, name: &str) -> bool {
+        self.cluster.get(name) == Some(&true)
+    }
+
+    /// Whether the user holds index privilege `name` on `pattern`.
+    pub fn holds_index(&self, pattern: &str, name: &str) -> bool {
+        self.index.get(pattern).and_then(|held| held.get(name)) == Some(&true)
+    }
+}
+
+/// What a target (`name`, `pattern-*`, `a,-b`) keeps as it is in a path; anything else is
+/// escaped, so a name read from a file cannot reach another endpoint.
+const TARGET: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'*').remove(b',').remove(b':');
+
+fn encoded(target: &str) -> percent_encoding::PercentEncode<'_> {
+    utf8_percent_encode(target, TARGET)
 }
 
 fn now_ms() -> u64 {
@@ -491,7 +683,7 @@ pub(crate) fn snippet(body: &[u8]) -> String {
 /// An error answer's `reason`s, outermost first, down its `caused_by` chain (where the
 /// useful one is: "the mapper type [x] … does not exist"); else its first line.
 fn reasons(body: &[u8]) -> String {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return snippet(body) };
+    let Ok(v) = serde_json::from_slice::<Value>(body) else { return snippet(body) };
     let mut out = Vec::new();
     let mut error = &v["error"];
     while let Some(reason) = error["reason"].as_str() {
@@ -502,6 +694,17 @@ fn reasons(body: &[u8]) -> String {
         return snippet(body);
     }
     out.join(": ")
+}
+
+/// An error answer's root cause (what a failed search says went wrong in its shards), else
+/// its `reason`, else its first line.
+fn root_reason(body: &[u8]) -> String {
+    let v = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    let error = &v["error"];
+    match error["root_cause"][0]["reason"].as_str().or(error["reason"].as_str()) {
+        Some(reason) => reason.to_owned(),
+        None => snippet(body),
+    }
 }
 
 /// `url` with any password replaced, for error messages.

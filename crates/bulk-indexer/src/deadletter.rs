@@ -1,6 +1,7 @@
 //! Where documents go that Elasticsearch will never take: the dead-letter index, and when even
-//! that refuses them, a local file. Each entry holds the original text, Elasticsearch's reason,
-//! and the rejected document itself.
+//! that refuses them, a local file. Each entry ([`DeadLetterEntry`], the one type both written
+//! here and read back by `drainpipe deadletter`) holds the original text, Elasticsearch's
+//! reason, and the rejected document itself.
 //!
 //! The file is shared with `drainpipe deadletter replay`, which moves it aside ([`take_file`])
 //! while `serve` may be appending: both hold an exclusive lock on it, and a writer that finds
@@ -12,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use serde_json::json;
+use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::action::push_create_action;
 use crate::response::{classify, ItemOutcome};
 use crate::retry::{RequestDecision, RetryPolicy};
 use crate::{metrics, Client};
@@ -42,41 +44,84 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// The entry as stored: `message` is the original text, `deadletter.document` the
-    /// rejected document as a string.
-    pub fn document(&self) -> serde_json::Value {
+    /// The entry as stored, stamped now.
+    pub fn document(&self) -> DeadLetterEntry {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        json!({
-            "@timestamp": now_ms,
-            "message": String::from_utf8_lossy(&self.original),
-            "error": {"type": self.kind, "message": self.reason, "code": self.status.to_string()},
-            "deadletter": {
-                "index": self.index,
-                "id": self.id,
-                "status": self.status,
-                "attempts": self.attempts,
-                "document": String::from_utf8_lossy(&self.source),
+        DeadLetterEntry {
+            timestamp_ms: now_ms,
+            deadletter: RejectedDocument {
+                attempts: self.attempts,
+                document: String::from_utf8_lossy(&self.source).into_owned(),
+                id: self.id.clone(),
+                index: self.index.clone(),
+                status: self.status,
             },
-        })
+            error: EntryError { code: self.status.to_string(), message: self.reason.clone(), kind: self.kind.clone() },
+            message: String::from_utf8_lossy(&self.original).into_owned(),
+        }
+    }
+}
+
+/// A dead letter as stored in the dead-letter index and file, and as `drainpipe deadletter`
+/// reads it back. Fields are declared in the order of their names, as entries have always
+/// been written. Reading is as lenient as it always was: only where the document was meant to
+/// go and the document itself must be there; any other field missing or of another type reads
+/// as empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterEntry {
+    /// When it was dead-lettered (ms since the epoch).
+    #[serde(rename = "@timestamp", default, deserialize_with = "lenient")]
+    pub timestamp_ms: u64,
+    pub deadletter: RejectedDocument,
+    #[serde(default, deserialize_with = "lenient")]
+    pub error: EntryError,
+    /// The original text the document was made from.
+    #[serde(default, deserialize_with = "lenient")]
+    pub message: String,
+}
+
+/// Where the document was meant to go, and the document.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedDocument {
+    #[serde(default, deserialize_with = "lenient")]
+    pub attempts: u32,
+    /// The rejected document's JSON, as a string (its fields must not be mapped here).
+    pub document: String,
+    pub id: String,
+    pub index: String,
+    #[serde(default, deserialize_with = "lenient")]
+    pub status: u16,
+}
+
+/// Why Elasticsearch would not take the document.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryError {
+    /// The HTTP status, as a string (`error.code` is a keyword of the field contract).
+    #[serde(default, deserialize_with = "lenient")]
+    pub code: String,
+    #[serde(default, deserialize_with = "lenient")]
+    pub message: String,
+    #[serde(rename = "type", default, deserialize_with = "lenient")]
+    pub kind: String,
+}
+
+/// A value of another type reads as the default, as string indexing into the JSON did.
+fn lenient<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+    Ok(serde_json::from_value(serde_json::Value::deserialize(d)?).unwrap_or_default())
+}
+
+impl std::fmt::Display for DeadLetterEntry {
+    /// The entry as one line of JSON.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| std::fmt::Error)?)
     }
 }
 
 /// Stores `letters`: in the dead-letter index (same `_id` as the rejected document, so a
 /// replay does not store one twice), else in the file, else in the error log.
 pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: Vec<DeadLetter>) {
-    if letters.is_empty() {
-        return;
-    }
-    let mut body = Vec::new();
-    for l in &letters {
-        let action = json!({"create": {"_index": config.index, "_id": l.id}});
-        body.extend_from_slice(action.to_string().as_bytes());
-        body.push(b'\n');
-        body.extend_from_slice(l.document().to_string().as_bytes());
-        body.push(b'\n');
-    }
+    let Some(first) = letters.first() else { return };
     // One line per batch, not per document: a mapping conflict can refuse thousands at once.
-    let first = &letters[0];
     tracing::warn!(
         documents = letters.len(),
         dead_letter_index = %config.index,
@@ -86,20 +131,33 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
         reason = %first.reason,
         "dead-lettering documents Elasticsearch will not take (first reason shown)"
     );
+    let entries: Vec<DeadLetterEntry> = letters.iter().map(DeadLetter::document).collect();
+    let refused = write_to_index(client, &config.index, &entries).await;
+    if !refused.is_empty() {
+        write_to_file(config.file.clone(), refused).await;
+    }
+}
+
+/// Writes `entries` to the dead-letter index as [`RetryPolicy::DEAD_LETTERS`] allows; the
+/// entries it did not take.
+async fn write_to_index<'e>(client: &Client, index: &str, entries: &'e [DeadLetterEntry]) -> Vec<&'e DeadLetterEntry> {
+    let mut body = Vec::new();
+    for entry in entries {
+        push_create_action(&mut body, index, &entry.deadletter.id);
+        body.extend_from_slice(format!("{entry}\n").as_bytes());
+    }
     let body = Bytes::from(body);
-    let mut refused: Vec<&DeadLetter> = letters.iter().collect();
     let policy = RetryPolicy::DEAD_LETTERS;
     let mut backoff = policy.backoff();
     for attempt in 1.. {
-        match client.bulk(body.clone()).await.and_then(|answer| classify(&answer, letters.len())) {
+        match client.bulk(body.clone()).await.and_then(|answer| classify(&answer, entries.len())) {
             Ok(outcomes) => {
-                refused = letters
+                return entries
                     .iter()
                     .zip(outcomes)
                     .filter(|(_, o)| !matches!(o, ItemOutcome::Created | ItemOutcome::Duplicate))
-                    .map(|(l, _)| l)
+                    .map(|(entry, _)| entry)
                     .collect();
-                break;
             }
             Err(e) if policy.exhausted(attempt) || policy.request(&e) != RequestDecision::Retry => {
                 tracing::warn!(error = %e, attempt, "writing dead letters failed; giving up on the index");
@@ -112,12 +170,15 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
             }
         }
     }
-    if refused.is_empty() {
-        return;
-    }
+    entries.iter().collect()
+}
+
+/// Appends the entries the index refused to the dead-letter file; logs them when there is none
+/// or it cannot be written.
+async fn write_to_file(file: Option<PathBuf>, refused: Vec<&DeadLetterEntry>) {
     metrics::DEAD_LETTER_FILE.inc_by(refused.len() as u64);
-    let lines: String = refused.iter().map(|l| format!("{}\n", l.document())).collect();
-    let written = match config.file.clone() {
+    let lines: String = refused.iter().map(|entry| format!("{entry}\n")).collect();
+    let written = match file {
         // The write and its fsync block: off the async workers.
         Some(path) => tokio::task::spawn_blocking(move || {
             DeadLetterFile::new(&path).append(lines.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
@@ -127,8 +188,8 @@ pub(crate) async fn store(client: &Client, config: &DeadLetterConfig, letters: V
         None => Err("no dead-letter file configured".to_owned()),
     };
     if let Err(why) = written {
-        for l in refused {
-            tracing::error!(reason = %why, entry = %l.document(), "dead letter could not be stored; it is only in this log line");
+        for entry in refused {
+            tracing::error!(reason = %why, %entry, "dead letter could not be stored; it is only in this log line");
         }
     }
 }
@@ -225,6 +286,36 @@ impl DeadLetterFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_is_written_as_it_always_was_and_read_back() {
+        let letter = DeadLetter {
+            index: "logs-x".into(),
+            id: "abc".into(),
+            source: b"{\"message\":1}".to_vec(),
+            original: b"line \xff one".to_vec(),
+            status: 400,
+            kind: "document_parsing_exception".into(),
+            reason: "failed to parse".into(),
+            attempts: 2,
+        };
+        let entry = letter.document();
+        // What `json!` wrote before the type: serde_json orders an object's keys by name.
+        let before = serde_json::json!({
+            "@timestamp": entry.timestamp_ms,
+            "message": String::from_utf8_lossy(&letter.original),
+            "error": {"type": letter.kind, "message": letter.reason, "code": "400"},
+            "deadletter": {"index": "logs-x", "id": "abc", "status": 400, "attempts": 2, "document": "{\"message\":1}"},
+        });
+        assert_eq!(entry.to_string(), before.to_string());
+        let read: DeadLetterEntry = serde_json::from_str(&before.to_string()).unwrap();
+        assert_eq!(read, entry);
+        // Only the target, the id and the document are needed; the rest reads as empty.
+        let sparse = r#"{"@timestamp":"soon","error":{"type":7},"deadletter":{"index":"i","id":"d","document":"{}","status":"x"}}"#;
+        let sparse: DeadLetterEntry = serde_json::from_str(sparse).unwrap();
+        assert_eq!((sparse.timestamp_ms, sparse.error.kind.as_str(), sparse.deadletter.index.as_str()), (0, "", "i"));
+        assert!(serde_json::from_str::<DeadLetterEntry>(r#"{"deadletter":{"index":"i","id":"d"}}"#).is_err());
+    }
 
     #[test]
     fn an_append_after_the_file_was_taken_starts_a_new_file() {

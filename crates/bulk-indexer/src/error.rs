@@ -9,7 +9,7 @@ pub enum Error {
     Transport(#[from] elasticsearch::Error),
     #[error("Elasticsearch answered {status} to {request}: {body}")]
     Status { request: &'static str, status: StatusCode, body: String },
-    #[error("unreadable bulk response: {0}")]
+    #[error("unreadable answer from Elasticsearch: {0}")]
     Response(#[from] serde_json::Error),
     #[error("bulk response has {got} items for {sent} sent")]
     ItemCount { sent: usize, got: usize },

@@ -3,7 +3,7 @@
 //! It takes [`Chunk`]s of `(index, id, source)` items, already serialised as NDJSON `create`
 //! actions, batches them by documents, bytes and time ([`IndexerConfig`]), and reads every item
 //! of every answer ([`response::classify`]): created and 409 (already stored) are done, 429 and
-//! 5xx items are sent again alone with backoff (dead-lettered after `max_item_attempts`),
+//! 5xx items are sent again alone with backoff (dead-lettered after the policy's `max_attempts`),
 //! anything else is dead-lettered ([`DeadLetterConfig`]): to the dead-letter index, or a local
 //! file when even that refuses. Whole-request failures are retried with capped exponential
 //! backoff for as long as it takes. Every one of those choices is the [`RetryPolicy`]'s. A
@@ -12,9 +12,11 @@
 //! nothing about Heroku.
 //!
 //! [`Client`] is the connection (one or more nodes, used in turn; credentials from a URL's
-//! user-info or an API key) and the home of every Elasticsearch REST call drainpipe makes:
-//! `_bulk`, index templates, cluster health.
+//! user-info or an API key) and the home of every Elasticsearch REST call drainpipe makes, each
+//! a typed method: `_bulk`, index templates, cluster health, searches and scrolls, counts,
+//! field capabilities, privileges, rollovers. Callers name the indices; nothing here does.
 
+mod action;
 mod chunk;
 mod client;
 mod countdown;
@@ -25,10 +27,11 @@ pub mod metrics;
 pub mod response;
 mod retry;
 
+pub use action::push_create_action;
 pub use chunk::Chunk;
-pub use client::{redact, Client, ClientConfig, Refusal, Server};
+pub use client::{redact, Client, ClientConfig, Count, Privileges, Refusal, Server, Shards};
 pub use countdown::Countdown;
-pub use deadletter::{DeadLetter, DeadLetterConfig, DeadLetterFile};
+pub use deadletter::{DeadLetter, DeadLetterConfig, DeadLetterEntry, DeadLetterFile, EntryError, RejectedDocument};
 pub use elasticsearch::http::{Method, StatusCode};
 pub use error::Error;
 pub use indexer::{run, IndexerConfig, IndexerReport};

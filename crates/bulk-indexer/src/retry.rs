@@ -1,6 +1,6 @@
 //! The retry policy: what drainpipe does when Elasticsearch does not take something, and how
 //! long it waits before the next try. One type decides it for bulk requests, their items, dead
-//! letters and template installs (Vector keeps this in its `ElasticsearchRetryLogic`, apart
+//! letters, template installs and dead-letter replays (Vector keeps this in its `ElasticsearchRetryLogic`, apart
 //! from the service that sends); the senders only follow what it says.
 
 use std::time::Duration;
@@ -19,6 +19,10 @@ pub struct RetryPolicy {
     /// Tries at one thing Elasticsearch keeps answering 429/5xx before giving up on it (it is
     /// then dead-lettered); `None`: as long as it takes.
     pub max_attempts: Option<u32>,
+    /// Whether a request refused for its credentials or their privileges (401/403) is sent
+    /// again, waiting for them to be fixed (a daemon), or given up (a command, whose user
+    /// should hear at once).
+    pub retry_refusals: bool,
 }
 
 /// What to do with a request that failed as a whole.
@@ -51,6 +55,7 @@ impl RetryPolicy {
         min_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_secs(30),
         max_attempts: Some(10),
+        retry_refusals: true,
     };
 
     /// Writing dead letters: three tries, then the file.
@@ -58,6 +63,7 @@ impl RetryPolicy {
         min_backoff: Duration::from_millis(500),
         max_backoff: Duration::from_secs(2),
         max_attempts: Some(3),
+        retry_refusals: true,
     };
 
     /// Installing the index templates before the first document: as long as it takes.
@@ -65,6 +71,16 @@ impl RetryPolicy {
         min_backoff: Duration::from_millis(250),
         max_backoff: Duration::from_secs(30),
         max_attempts: None,
+        retry_refusals: true,
+    };
+
+    /// `drainpipe deadletter replay`: five tries, 200 ms to 5 s apart; what is still not taken
+    /// stays for a later replay, and a refusal ends the command.
+    pub const REPLAY: RetryPolicy = RetryPolicy {
+        min_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(5),
+        max_attempts: Some(5),
+        retry_refusals: false,
     };
 
     /// The waits between tries, from the first.
@@ -81,6 +97,7 @@ impl RetryPolicy {
     pub fn request(&self, error: &Error) -> RequestDecision {
         match error {
             Error::Status { status, .. } if status.as_u16() == 413 => RequestDecision::Split,
+            e if e.is_refusal() && !self.retry_refusals => RequestDecision::Refuse,
             e if e.is_retryable() => RequestDecision::Retry,
             _ => RequestDecision::Refuse,
         }
@@ -136,6 +153,9 @@ mod tests {
         for code in [400, 404] {
             assert_eq!(p.request(&status(code)), RequestDecision::Refuse, "{code}");
         }
+        let replay = RetryPolicy::REPLAY;
+        assert_eq!(replay.request(&status(403)), RequestDecision::Refuse, "a command says so at once");
+        assert_eq!(replay.request(&status(503)), RequestDecision::Retry);
     }
 
     #[test]

@@ -127,6 +127,7 @@ fn config(dead_letter_file: Option<std::path::PathBuf>) -> IndexerConfig {
             min_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),
             max_attempts: Some(4),
+            retry_refusals: true,
         },
         concurrency: 2,
         dead_letter: DeadLetterConfig { index: "dead".into(), file: dead_letter_file },
