@@ -17,7 +17,11 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use drainpipe_bulk_indexer::response::{classify, ItemOutcome};
-use drainpipe_bulk_indexer::{Backoff, Client, DeadLetterFile, Method, StatusCode};
+use drainpipe_bulk_indexer::{
+    push_create_action, Client, DeadLetterEntry, DeadLetterFile, Error, ItemDecision, RequestDecision, RetryPolicy,
+    StatusCode,
+};
+use drainpipe_delivery::DataStreams;
 use serde_json::{json, Value};
 
 use crate::config::{ElasticsearchOptions, GeneralOptions};
@@ -80,11 +84,11 @@ impl Selection {
         self.spool_dir.as_ref().map(|d| DeadLetterFile::new(d.join("dead-letters.ndjson")))
     }
 
-    fn matches(&self, letter: &Letter) -> bool {
-        self.since.is_none_or(|since| letter.at_ms >= since)
+    fn matches(&self, letter: &DeadLetterEntry) -> bool {
+        self.since.is_none_or(|since| letter.timestamp_ms >= since)
             && self.reason.as_ref().is_none_or(|r| {
                 let r = r.to_lowercase();
-                letter.kind.to_lowercase().contains(&r) || letter.reason.to_lowercase().contains(&r)
+                letter.error.kind.to_lowercase().contains(&r) || letter.error.message.to_lowercase().contains(&r)
             })
     }
 }
@@ -96,41 +100,15 @@ pub async fn run(action: Action) -> anyhow::Result<()> {
     }
 }
 
-/// One dead letter, as `serve` wrote it (bulk-indexer's `DeadLetter::document`).
-#[derive(Debug)]
-struct Letter {
-    at_ms: u64,
-    /// Where the document was meant to go, and its `_id`.
-    target: String,
-    id: String,
-    kind: String,
-    reason: String,
-    document: String,
+/// A line of the dead-letter file; `None` when it holds no dead letter.
+fn letter_of_line(line: &str) -> Option<DeadLetterEntry> {
+    serde_json::from_str(line).ok()
 }
 
-impl Letter {
-    fn from_entry(entry: &Value) -> Option<Letter> {
-        let text = |v: &Value| v.as_str().map(str::to_owned);
-        Some(Letter {
-            at_ms: entry["@timestamp"].as_u64().unwrap_or(0),
-            target: text(&entry["deadletter"]["index"])?,
-            id: text(&entry["deadletter"]["id"])?,
-            kind: text(&entry["error"]["type"]).unwrap_or_default(),
-            reason: text(&entry["error"]["message"]).unwrap_or_default(),
-            document: text(&entry["deadletter"]["document"])?,
-        })
-    }
-
-    /// A line of the dead-letter file; `None` when it holds no dead letter.
-    fn from_line(line: &str) -> Option<Letter> {
-        Letter::from_entry(&serde_json::from_str::<Value>(line).ok()?)
-    }
-
-    /// The group a letter is listed under: its target, error type, and reason without what
-    /// differs per document (`[1:42]`, the id and value in quotes).
-    fn group(&self) -> (String, String, String) {
-        (self.target.clone(), self.kind.clone(), generic_reason(&self.reason))
-    }
+/// The group a letter is listed under: its target, error type, and reason without what
+/// differs per document (`[1:42]`, the id and value in quotes).
+fn group(letter: &DeadLetterEntry) -> (String, String, String) {
+    (letter.deadletter.index.clone(), letter.error.kind.clone(), generic_reason(&letter.error.message))
 }
 
 /// `[1:40] failed to parse field [message] of type [long] in document with id 'abc'. Preview
@@ -179,7 +157,7 @@ struct StreamPages<'a> {
 struct Stored {
     index: String,
     id: String,
-    letter: Option<Letter>,
+    letter: Option<DeadLetterEntry>,
 }
 
 const PAGE: usize = 500;
@@ -207,47 +185,49 @@ impl StreamPages<'_> {
         if let Some(after) = &self.after {
             query["search_after"] = after.clone();
         }
-        let path = format!("/{}/_search", self.stream);
-        let (status, body) = self
-            .client
-            .request(Method::Post, &path, "application/json", Some(Bytes::from(query.to_string())))
-            .await
-            .with_context(|| format!("reading {}", self.stream))?;
-        if status == StatusCode::NOT_FOUND {
+        let mut answer = match self.client.search(&self.stream, &query).await {
             // No dead letter was ever written in this namespace.
-            self.done = true;
-            return Ok(Vec::new());
-        }
-        if !status.is_success() {
-            anyhow::bail!("reading {} answered {status}{}", self.stream, privileges_hint(status, &body));
-        }
-        let mut answer: Value = serde_json::from_slice(&body)?;
+            Err(Error::Status { status: StatusCode::NOT_FOUND, .. }) => {
+                self.done = true;
+                return Ok(Vec::new());
+            }
+            answer => answer.map_err(|e| answered(format!("reading {}", self.stream), e))?,
+        };
         let hits = answer["hits"]["hits"].as_array_mut().map(std::mem::take).unwrap_or_default();
         self.done = hits.len() < PAGE;
         self.after = hits.last().map(|h| h["sort"].clone());
         Ok(hits
             .into_iter()
-            .map(|h| Stored {
+            .map(|mut h| Stored {
                 index: h["_index"].as_str().unwrap_or_default().to_owned(),
                 id: h["_id"].as_str().unwrap_or_default().to_owned(),
-                letter: Letter::from_entry(&h["_source"]),
+                letter: serde_json::from_value(h["_source"].take()).ok(),
             })
             .collect())
     }
 }
 
-/// What to tell a user whose request Elasticsearch refused: the privileges these commands
-/// need beyond `serve`'s role, or Elasticsearch's reason.
-fn privileges_hint(status: StatusCode, body: &[u8]) -> String {
-    if matches!(status.as_u16(), 401 | 403) {
-        return ": the user needs `read` and `delete` on logs-heroku.deadletter-*, `read` and `create_doc` on \
-                logs-heroku.* (and `manage` there for --rollover); see docs/operations.md, \"The Elasticsearch role\""
-            .to_owned();
+/// The error of a request made for `what` (`reading <stream>`): what Elasticsearch answered
+/// (with [`hint`]), or why there was no answer.
+fn answered(what: String, e: Error) -> anyhow::Error {
+    match &e {
+        Error::Status { status, .. } => anyhow::anyhow!("{what} answered {status}{}", hint(&e)),
+        _ => anyhow::Error::from(e).context(what),
     }
-    let v: Value = serde_json::from_slice(body).unwrap_or_default();
-    match v["error"]["reason"].as_str() {
-        Some(reason) => format!(": {reason}"),
-        None => format!(": {}", String::from_utf8_lossy(body).chars().take(300).collect::<String>()),
+}
+
+/// What to add to an error Elasticsearch answered: for a refusal, the privileges these commands
+/// need beyond `serve`'s role; else Elasticsearch's reason.
+fn hint(e: &Error) -> String {
+    match e {
+        e if e.is_refusal() => format!(
+            ": the user needs `read` and `delete` on {}, `read` and `create_doc` on {} (and `manage` there for \
+             --rollover); see docs/operations.md, \"The Elasticsearch role\"",
+            DataStreams::EVERY_DEAD_LETTERS,
+            DataStreams::EVERY
+        ),
+        Error::Status { body, .. } => format!(": {body}"),
+        _ => String::new(),
     }
 }
 
@@ -292,7 +272,7 @@ async fn list(select: &Selection, as_json: bool) -> anyhow::Result<()> {
         }
         for stored in page {
             match stored.letter {
-                Some(l) if select.matches(&l) => groups.entry(("stream", l.group())).or_default().add(l.at_ms),
+                Some(l) if select.matches(&l) => groups.entry(("stream", group(&l))).or_default().add(l.timestamp_ms),
                 Some(_) => {}
                 None => unreadable += 1,
             }
@@ -303,7 +283,7 @@ async fn list(select: &Selection, as_json: bool) -> anyhow::Result<()> {
         for path in [file.taken_path(), file.path().to_owned()] {
             if let Some(n) = read_file(&path, |letter| {
                 if let Some(l) = letter.filter(|l| select.matches(l)) {
-                    groups.entry(("file", l.group())).or_default().add(l.at_ms);
+                    groups.entry(("file", group(&l))).or_default().add(l.timestamp_ms);
                 }
             })? {
                 unreadable += n;
@@ -342,7 +322,7 @@ fn time(ms: u64) -> String {
 
 /// Calls `each` with the dead letter of every line of the file at `path` (`None` when a line
 /// holds none); `None` when there is no file, else how many lines were not dead letters.
-fn read_file(path: &Path, mut each: impl FnMut(Option<Letter>)) -> anyhow::Result<Option<u64>> {
+fn read_file(path: &Path, mut each: impl FnMut(Option<DeadLetterEntry>)) -> anyhow::Result<Option<u64>> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -354,7 +334,7 @@ fn read_file(path: &Path, mut each: impl FnMut(Option<Letter>)) -> anyhow::Resul
         if line.trim().is_empty() {
             continue;
         }
-        let letter = Letter::from_line(&line);
+        let letter = letter_of_line(&line);
         unreadable += u64::from(letter.is_none());
         each(letter);
     }
@@ -388,8 +368,72 @@ impl Sent {
     }
 }
 
-/// Tries at a letter Elasticsearch answers 429/5xx for (or a request it does not answer).
-const ATTEMPTS: u32 = 5;
+impl Tally {
+    /// Prints what became of the letters; an error when some were not stored.
+    fn finish(&self) -> anyhow::Result<()> {
+        let refused: u64 = self.refused.values().sum();
+        let mut out = format!(
+            "replayed {} dead letter(s): {} stored, {} already there, {refused} refused again, {} not taken now (429/5xx or no answer; try later)\n",
+            self.stored + self.already_there + refused + self.not_now,
+            self.stored,
+            self.already_there,
+            self.not_now
+        );
+        for ((target, kind, reason), n) in &self.refused {
+            out.push_str(&format!("{n:>8}  {target}  {kind}: {reason}\n"));
+        }
+        crate::print_all(out.as_bytes())?;
+        if self.not_removed > 0 {
+            eprintln!(
+                "{} stored dead letter(s) could not be removed; a next replay finds them stored",
+                self.not_removed
+            );
+        }
+        if refused + self.not_now > 0 {
+            anyhow::bail!("{} dead letter(s) were not stored and stay where they were", refused + self.not_now);
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, letter: &DeadLetterEntry, sent: &Sent) {
+        match sent {
+            Sent::Stored => self.stored += 1,
+            Sent::AlreadyThere => self.already_there += 1,
+            Sent::Refused { kind, reason } => {
+                let group = (letter.deadletter.index.clone(), kind.clone(), generic_reason(reason));
+                *self.refused.entry(group).or_default() += 1;
+            }
+            Sent::NotNow => self.not_now += 1,
+        }
+    }
+}
+
+/// What the retry policy makes of one letter's answer at `attempt`; `None`: send it again.
+fn decide(policy: &RetryPolicy, outcome: ItemOutcome, attempt: u32) -> Option<Sent> {
+    match (policy.item(&outcome, attempt), outcome) {
+        (ItemDecision::Retry, _) => None,
+        (ItemDecision::Done, ItemOutcome::Created) => Some(Sent::Stored),
+        (ItemDecision::Done, _) => Some(Sent::AlreadyThere),
+        (ItemDecision::DeadLetter, ItemOutcome::Rejected { kind, reason, .. }) => Some(Sent::Refused { kind, reason }),
+        // Still 429/5xx after every try: it stays, for a later replay.
+        (ItemDecision::DeadLetter, _) => Some(Sent::NotNow),
+    }
+}
+
+/// The `_bulk` body that creates each letter's document in its target, under its id.
+fn bulk_body<'l>(letters: impl Iterator<Item = &'l DeadLetterEntry>) -> Bytes {
+    let mut body = Vec::new();
+    for l in letters {
+        push_create_action(&mut body, &l.deadletter.index, &l.deadletter.id);
+        body.extend_from_slice(l.deadletter.document.replace('\n', " ").as_bytes());
+        body.push(b'\n');
+    }
+    Bytes::from(body)
+}
+
+fn target_and_id(letter: &DeadLetterEntry) -> (&str, &str) {
+    (&letter.deadletter.index, &letter.deadletter.id)
+}
 
 struct Replayer {
     client: Client,
@@ -403,117 +447,92 @@ struct Replayer {
 
 impl Replayer {
     /// Sends `letters` to their targets with their ids; what became of each, in order.
-    async fn send(&mut self, letters: &[&Letter]) -> anyhow::Result<Vec<Sent>> {
+    async fn send(&mut self, letters: &[&DeadLetterEntry]) -> anyhow::Result<Vec<Sent>> {
         for l in letters {
-            if self.rollover && self.rolled_over.insert(l.target.clone()) {
-                self.roll_over(&l.target).await?;
+            let target = &l.deadletter.index;
+            if self.rollover && self.rolled_over.insert(target.clone()) {
+                self.roll_over(target).await?;
             }
         }
         // `create` finds an id only in the stream's current write index: after a rollover (this
         // replay's, or anyone's) a document stored before would be stored again. So look first.
         let there = self.already_stored(letters).await?;
-        let mut results: Vec<Option<Sent>> = letters
-            .iter()
-            .map(|l| there.contains(&(l.target.as_str(), l.id.as_str())).then_some(Sent::AlreadyThere))
-            .collect();
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-        for attempt in 1..=ATTEMPTS {
-            let pending: Vec<usize> = (0..letters.len()).filter(|&i| results[i].is_none()).collect();
-            if pending.is_empty() {
-                break;
-            }
-            let mut body = Vec::new();
-            for &i in &pending {
-                let l = letters[i];
-                body.extend_from_slice(json!({"create": {"_index": l.target, "_id": l.id}}).to_string().as_bytes());
-                body.push(b'\n');
-                body.extend_from_slice(l.document.replace('\n', " ").as_bytes());
-                body.push(b'\n');
-            }
-            match self.client.bulk(Bytes::from(body)).await.and_then(|b| classify(&b, pending.len())) {
-                Ok(outcomes) => {
-                    for (i, outcome) in pending.into_iter().zip(outcomes) {
-                        results[i] = match outcome {
-                            ItemOutcome::Created => Some(Sent::Stored),
-                            ItemOutcome::Duplicate => Some(Sent::AlreadyThere),
-                            ItemOutcome::Rejected { kind, reason, .. } => Some(Sent::Refused { kind, reason }),
-                            ItemOutcome::Retry { .. } => None,
-                        };
-                    }
-                }
-                Err(e) if e.is_refusal() || !e.is_retryable() => anyhow::bail!(
-                    "Elasticsearch refused the replay: {e}{}",
-                    if e.is_refusal() { privileges_hint(StatusCode::FORBIDDEN, b"") } else { String::new() }
-                ),
-                Err(e) => tracing::warn!(error = %e, attempt, "replaying dead letters failed; trying again"),
-            }
-            if attempt < ATTEMPTS && results.iter().any(Option::is_none) {
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-        }
+        let mut results: Vec<Option<Sent>> =
+            letters.iter().map(|l| there.contains(&target_and_id(l)).then_some(Sent::AlreadyThere)).collect();
+        self.deliver(letters, &mut results).await?;
         let sent: Vec<Sent> = results.into_iter().map(|r| r.unwrap_or(Sent::NotNow)).collect();
         for (l, s) in letters.iter().zip(&sent) {
-            match s {
-                Sent::Stored => self.tally.stored += 1,
-                Sent::AlreadyThere => self.tally.already_there += 1,
-                Sent::Refused { kind, reason } => {
-                    let group = (l.target.clone(), kind.clone(), generic_reason(reason));
-                    *self.tally.refused.entry(group).or_default() += 1;
-                }
-                Sent::NotNow => self.tally.not_now += 1,
-            }
+            self.tally.add(l, s);
         }
         Ok(sent)
     }
 
+    /// Sends the letters that have no result yet, again and again as [`RetryPolicy::REPLAY`]
+    /// decides, until each has one or the policy gives up (those stay `None`).
+    async fn deliver(&self, letters: &[&DeadLetterEntry], results: &mut [Option<Sent>]) -> anyhow::Result<()> {
+        let policy = RetryPolicy::REPLAY;
+        let mut backoff = policy.backoff();
+        for attempt in 1.. {
+            let pending: Vec<usize> = (0..letters.len()).filter(|&i| results[i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            let body = bulk_body(pending.iter().map(|&i| letters[i]));
+            match self.client.bulk(body).await.and_then(|b| classify(&b, pending.len())) {
+                Ok(outcomes) => {
+                    for (i, outcome) in pending.into_iter().zip(outcomes) {
+                        results[i] = decide(&policy, outcome, attempt);
+                    }
+                }
+                Err(e) => match policy.request(&e) {
+                    RequestDecision::Retry if policy.exhausted(attempt) => {
+                        tracing::warn!(error = %e, attempt, "replaying dead letters failed; leaving them for later");
+                    }
+                    RequestDecision::Retry => {
+                        tracing::warn!(error = %e, attempt, "replaying dead letters failed; trying again")
+                    }
+                    RequestDecision::Split | RequestDecision::Refuse => anyhow::bail!(
+                        "Elasticsearch refused the replay: {e}{}",
+                        if e.is_refusal() { hint(&e) } else { String::new() }
+                    ),
+                },
+            }
+            if policy.exhausted(attempt) {
+                break;
+            }
+            if results.iter().any(Option::is_none) {
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+        Ok(())
+    }
+
     /// Which of `letters` their target stream holds already (in any backing index).
-    async fn already_stored<'l>(&self, letters: &[&'l Letter]) -> anyhow::Result<BTreeSet<(&'l str, &'l str)>> {
+    async fn already_stored<'l>(
+        &self,
+        letters: &[&'l DeadLetterEntry],
+    ) -> anyhow::Result<BTreeSet<(&'l str, &'l str)>> {
         let mut by_target: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for l in letters {
-            by_target.entry(l.target.as_str()).or_default().push(l.id.as_str());
+            by_target.entry(l.deadletter.index.as_str()).or_default().push(l.deadletter.id.as_str());
         }
         let mut there = BTreeSet::new();
         for (target, ids) in by_target {
-            let query = json!({"size": ids.len(), "_source": false, "query": {"ids": {"values": ids}}});
-            let path = format!("/{target}/_search");
-            let (status, body) = self
+            let found = self
                 .client
-                .request(Method::Post, &path, "application/json", Some(Bytes::from(query.to_string())))
+                .existing_ids(target, &ids)
                 .await
-                .with_context(|| format!("looking for the dead letters' ids in {target}"))?;
-            if status == StatusCode::NOT_FOUND {
-                continue;
-            }
-            if !status.is_success() {
-                anyhow::bail!(
-                    "looking for the dead letters' ids in {target} answered {status}{}",
-                    privileges_hint(status, &body)
-                );
-            }
-            let answer: Value = serde_json::from_slice(&body)?;
-            for hit in answer["hits"]["hits"].as_array().into_iter().flatten() {
-                if let Some(l) =
-                    letters.iter().find(|l| l.target == target && Some(l.id.as_str()) == hit["_id"].as_str())
-                {
-                    there.insert((l.target.as_str(), l.id.as_str()));
-                }
-            }
+                .map_err(|e| answered(format!("looking for the dead letters' ids in {target}"), e))?;
+            let stored = letters.iter().filter(|l| l.deadletter.index == target && found.contains(&l.deadletter.id));
+            there.extend(stored.map(|l| target_and_id(l)));
         }
         Ok(there)
     }
 
     async fn roll_over(&self, stream: &str) -> anyhow::Result<()> {
-        let path = format!("/{stream}/_rollover");
-        let (status, body) = self
-            .client
-            .request(Method::Post, &path, "application/json", None)
-            .await
-            .with_context(|| format!("rolling {stream} over"))?;
-        match status {
-            // A stream that does not exist yet is created by the first document, from the template.
-            StatusCode::NOT_FOUND => {}
-            s if s.is_success() => eprintln!("rolled {stream} over"),
-            s => anyhow::bail!("rolling {stream} over answered {s}{}", privileges_hint(s, &body)),
+        // A stream that does not exist yet is created by the first document, from the template.
+        if self.client.rollover(stream).await.map_err(|e| answered(format!("rolling {stream} over"), e))? {
+            eprintln!("rolled {stream} over");
         }
         Ok(())
     }
@@ -523,18 +542,14 @@ impl Replayer {
         if stored.is_empty() {
             return Ok(());
         }
-        let mut body = Vec::new();
-        for s in stored {
-            body.extend_from_slice(json!({"delete": {"_index": s.index, "_id": s.id}}).to_string().as_bytes());
-            body.push(b'\n');
-        }
-        let path = "/_bulk?refresh=wait_for&filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason";
-        let (status, answer) =
-            self.client.request(Method::Post, path, "application/x-ndjson", Some(Bytes::from(body))).await?;
-        if status != StatusCode::OK {
-            anyhow::bail!("removing replayed dead letters answered {status}: {}", String::from_utf8_lossy(&answer));
-        }
-        let failed = classify(&answer, stored.len())?
+        let documents: Vec<(&str, &str)> = stored.iter().map(|s| (s.index.as_str(), s.id.as_str())).collect();
+        let outcomes = match self.client.delete_documents(&documents).await {
+            Err(Error::Status { status, body, .. }) => {
+                anyhow::bail!("removing replayed dead letters answered {status}: {body}")
+            }
+            outcomes => outcomes?,
+        };
+        let failed = outcomes
             .into_iter()
             .filter(|o| !matches!(o, ItemOutcome::Created | ItemOutcome::Rejected { status: 404, .. }))
             .count();
@@ -554,13 +569,16 @@ impl Replayer {
         let mut lines = std::io::BufReader::new(std::fs::File::open(taken).with_context(cannot_read)?).lines();
         loop {
             let mut stays = String::new();
-            let mut batch: Vec<(String, Letter)> = Vec::new();
+            let mut batch: Vec<(String, DeadLetterEntry)> = Vec::new();
             let mut ended = true;
             for line in lines.by_ref() {
                 let line = line.with_context(cannot_read)?;
-                let letter = Letter::from_line(&line);
+                let letter = letter_of_line(&line);
                 match letter {
-                    Some(l) if select.matches(&l) && self.seen.insert((l.target.clone(), l.id.clone())) => {
+                    Some(l)
+                        if select.matches(&l)
+                            && self.seen.insert((l.deadletter.index.clone(), l.deadletter.id.clone())) =>
+                    {
                         batch.push((line, l));
                     }
                     _ if line.trim().is_empty() => {}
@@ -571,7 +589,7 @@ impl Replayer {
                     break;
                 }
             }
-            let letters: Vec<&Letter> = batch.iter().map(|(_, l)| l).collect();
+            let letters: Vec<&DeadLetterEntry> = batch.iter().map(|(_, l)| l).collect();
             let sent = self.send(&letters).await?;
             for ((line, _), s) in batch.iter().zip(sent) {
                 if !s.is_stored() {
@@ -620,7 +638,7 @@ async fn replay(select: &Selection, rollover: bool) -> anyhow::Result<()> {
         }
         let matching: Vec<&Stored> =
             page.iter().filter(|s| s.letter.as_ref().is_some_and(|l| select.matches(l))).collect();
-        let letters: Vec<&Letter> = matching.iter().filter_map(|s| s.letter.as_ref()).collect();
+        let letters: Vec<&DeadLetterEntry> = matching.iter().filter_map(|s| s.letter.as_ref()).collect();
         let sent = replayer.send(&letters).await?;
         let stored: Vec<&Stored> =
             matching.into_iter().zip(sent).filter(|(_, s)| s.is_stored()).map(|(s, _)| s).collect();
@@ -642,26 +660,7 @@ async fn replay(select: &Selection, rollover: bool) -> anyhow::Result<()> {
             replayer.replay_file(select, &file, &taken).await?;
         }
     }
-    let t = &replayer.tally;
-    let refused: u64 = t.refused.values().sum();
-    let mut out = format!(
-        "replayed {} dead letter(s): {} stored, {} already there, {refused} refused again, {} not taken now (429/5xx or no answer; try later)\n",
-        t.stored + t.already_there + refused + t.not_now,
-        t.stored,
-        t.already_there,
-        t.not_now
-    );
-    for ((target, kind, reason), n) in &t.refused {
-        out.push_str(&format!("{n:>8}  {target}  {kind}: {reason}\n"));
-    }
-    crate::print_all(out.as_bytes())?;
-    if t.not_removed > 0 {
-        eprintln!("{} stored dead letter(s) could not be removed; a next replay finds them stored", t.not_removed);
-    }
-    if refused + t.not_now > 0 {
-        anyhow::bail!("{} dead letter(s) were not stored and stay where they were", refused + t.not_now);
-    }
-    Ok(())
+    replayer.tally.finish()
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! answers, takes the credentials, grants the privileges drainpipe needs, and whether the
 //! index templates are installed and current), changing nothing.
 
-use drainpipe_bulk_indexer::{Client, Method};
+use drainpipe_bulk_indexer::{Client, Error};
+use drainpipe_delivery::DataStreams;
 
 use crate::commands::setup::{self, Change};
 use crate::config::ServeOptions;
@@ -55,36 +56,26 @@ pub async fn check(options: &ServeOptions) -> Findings {
 
 /// The user's privileges, where the server has a security API that is on.
 async fn privileges(client: &Client, shown: &str, found: &mut Findings) {
-    let body = serde_json::json!({
-        "cluster": CLUSTER_PRIVILEGES,
-        "index": [{"names": ["logs-heroku.*"], "privileges": INDEX_PRIVILEGES}],
-    });
-    let body = bytes::Bytes::from(body.to_string());
-    let answer = client.request(Method::Post, "/_security/user/_has_privileges", "application/json", Some(body)).await;
-    let (status, body) = match answer {
-        Ok(a) => a,
-        Err(e) => return found.problems.push(format!("{shown}: {e}")),
-    };
-    match status.as_u16() {
-        200 => {}
-        401 => return found.problems.push(format!("{shown}: the credentials are refused (401)")),
-        _ => {
+    let streams = DataStreams::EVERY;
+    let answer = match client.has_privileges(&CLUSTER_PRIVILEGES, streams, &INDEX_PRIVILEGES).await {
+        Ok(answer) => answer,
+        Err(Error::Status { status, .. }) if status.as_u16() == 401 => {
+            return found.problems.push(format!("{shown}: the credentials are refused (401)"))
+        }
+        Err(Error::Status { status, .. }) => {
             return found.notes.push(format!(
                 "{shown}: no security API answered ({status}): privileges not checked (security off, or OpenSearch)"
             ))
         }
-    }
-    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    if answer["has_all_requested"] == true {
+        Err(e) => return found.problems.push(format!("{shown}: {e}")),
+    };
+    if answer.has_all_requested {
         return found.notes.push(format!("{shown}: the user has every privilege drainpipe needs"));
     }
     let mut missing: Vec<String> =
-        CLUSTER_PRIVILEGES.iter().filter(|p| answer["cluster"][**p] != true).map(|p| format!("cluster {p}")).collect();
+        CLUSTER_PRIVILEGES.iter().filter(|p| !answer.holds_cluster(p)).map(|p| format!("cluster {p}")).collect();
     missing.extend(
-        INDEX_PRIVILEGES
-            .iter()
-            .filter(|p| answer["index"]["logs-heroku.*"][**p] != true)
-            .map(|p| format!("{p} on logs-heroku.*")),
+        INDEX_PRIVILEGES.iter().filter(|p| !answer.holds_index(streams, p)).map(|p| format!("{p} on {streams}")),
     );
     found
         .problems

@@ -17,9 +17,9 @@ use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use bytes::Bytes;
 use clap::Args;
-use drainpipe_bulk_indexer::{Client, Method, StatusCode};
+use drainpipe_bulk_indexer::{Client, Error, StatusCode};
+use drainpipe_delivery::DataStreams;
 use serde_json::{json, Value};
 
 use drainpipe_transform::Timestamp;
@@ -155,11 +155,22 @@ pub(crate) fn when(value: &str) -> Result<u64, String> {
 impl Filters {
     /// The data streams to read: one dataset's, or every dataset's but the dead letters'.
     fn streams(&self) -> String {
-        let ns = &self.elasticsearch.namespace.0;
+        let streams = DataStreams::new(&self.elasticsearch.namespace.0);
         match &self.dataset {
-            Some(d) => format!("logs-heroku.{d}-{ns}"),
-            // A wildcard exclusion: OpenSearch refuses to exclude a name that does not exist.
-            None => format!("logs-heroku.*-{ns},-logs-heroku.deadletter-*"),
+            Some(d) => streams.named(d),
+            // Excludes dead letters by a wildcard: OpenSearch refuses to exclude a name that
+            // does not exist.
+            None => streams.lines_pattern(),
+        }
+    }
+
+    /// What must exist for [`Filters::streams`] to be worth reading: the dataset's stream, or
+    /// any stream of the namespace.
+    fn required(&self) -> String {
+        let streams = DataStreams::new(&self.elasticsearch.namespace.0);
+        match &self.dataset {
+            Some(d) => streams.named(d),
+            None => streams.pattern(),
         }
     }
 
@@ -203,15 +214,15 @@ impl Filters {
 /// stream exists yet in the namespace.
 async fn check_target(client: &Client, filters: &Filters) -> anyhow::Result<()> {
     let streams = filters.streams();
-    let pattern = streams.split(',').next().unwrap_or_default();
+    let pattern = filters.required();
     // No data stream API in every target (Elasticsearch's test distribution lacks it): a
     // count over no index at all answers with no shards.
-    let (status, body) = client
-        .request(Method::Get, &format!("/{pattern}/_count"), "application/json", None)
-        .await
-        .with_context(|| format!("asking {} for {pattern}", client.url()))?;
-    let shards = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["_shards"]["total"].as_u64());
-    if status == StatusCode::NOT_FOUND || shards == Some(0) {
+    let none = match client.count(&pattern, None).await {
+        Ok(count) => count.shards.total == 0,
+        Err(Error::Status { status, .. }) => status == StatusCode::NOT_FOUND,
+        Err(e) => return Err(e).with_context(|| format!("asking {} for {pattern}", client.url())),
+    };
+    if none {
         anyhow::bail!(
             "no data stream matches {pattern} on {} yet: is drainpipe writing there (namespace {:?})?",
             client.url(),
@@ -222,13 +233,9 @@ async fn check_target(client: &Client, filters: &Filters) -> anyhow::Result<()> 
     if named.is_empty() {
         return Ok(());
     }
-    let path = format!("/{streams}/_field_caps?fields={}", named.join(","));
-    let (status, body) = client.request(Method::Get, &path, "application/json", None).await?;
-    if !status.is_success() {
-        return Ok(());
-    }
-    let caps: Value = serde_json::from_slice(&body)?;
-    let known = |f: &str| caps["fields"].get(f).is_some() || f.starts_with("app.") || f.starts_with("otel.resource.");
+    // Where fields cannot be asked about, the search itself says what is wrong.
+    let Ok(fields) = client.field_caps(&streams, &named).await else { return Ok(()) };
+    let known = |f: &str| fields.contains(f) || f.starts_with("app.") || f.starts_with("otel.resource.");
     let unknown: Vec<&String> = named.iter().filter(|f| !known(f)).collect();
     if let Some(f) = unknown.first() {
         return Err(Exit {
@@ -266,17 +273,13 @@ fn query_fields(query: &str) -> Vec<String> {
     fields
 }
 
-async fn post_json(client: &Client, path: &str, body: &Value, what: &str) -> anyhow::Result<Value> {
-    let (status, answer) = client
-        .request(Method::Post, path, "application/json", Some(Bytes::from(body.to_string())))
-        .await
-        .with_context(|| format!("{what} on {}", client.url()))?;
-    let v: Value = serde_json::from_slice(&answer).unwrap_or_default();
-    if !status.is_success() {
-        let reason = v["error"]["root_cause"][0]["reason"].as_str().or(v["error"]["reason"].as_str()).unwrap_or("");
-        anyhow::bail!("{what} answered {status}: {reason}");
+/// The error of a request made for `what` (`searching`): what Elasticsearch answered, or why
+/// there was no answer.
+fn failed(client: &Client, what: &str, e: Error) -> anyhow::Error {
+    match e {
+        Error::Status { status, body, .. } => anyhow::anyhow!("{what} answered {status}: {body}"),
+        e => anyhow::Error::from(e).context(format!("{what} on {}", client.url())),
     }
-    Ok(v)
 }
 
 /// Standard output, where a reader that went away (`| head`) ends the command quietly; any other
@@ -388,30 +391,33 @@ pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Reads a scroll over `path` (`body` its first search) page by page, handing each page's hits
-/// to `each` until it returns false or the hits run out; the scroll is cleared in every case.
+/// How long a scroll is kept between two pages.
+const KEEP_ALIVE: &str = "5m";
+
+/// Reads a scroll over `streams` (`body` its first search) page by page, handing each page's
+/// hits to `each` until it returns false or the hits run out; the scroll is cleared in every case.
 async fn scroll(
     client: &Client,
-    path: &str,
+    streams: &str,
     body: &Value,
     what: &str,
     mut each: impl FnMut(&[Value]) -> bool,
 ) -> anyhow::Result<()> {
-    let mut page = post_json(client, &format!("{path}?scroll=5m"), body, what).await?;
+    let first = client.search_with_scroll(streams, body, KEEP_ALIVE).await;
+    let mut page = first.map_err(|e| failed(client, what, e))?;
     let result = loop {
         let hits = page["hits"]["hits"].as_array().map(Vec::as_slice).unwrap_or_default();
         if hits.is_empty() || !each(hits) {
             break Ok(());
         }
         let Some(id) = page["_scroll_id"].as_str() else { break Ok(()) };
-        match post_json(client, "/_search/scroll", &json!({"scroll": "5m", "scroll_id": id}), what).await {
+        match client.scroll(id, KEEP_ALIVE).await {
             Ok(next) => page = next,
-            Err(e) => break Err(e),
+            Err(e) => break Err(failed(client, what, e)),
         }
     };
     if let Some(id) = page["_scroll_id"].as_str() {
-        let body = Bytes::from(json!({"scroll_id": id}).to_string());
-        let _ = client.request(Method::Delete, "/_search/scroll", "application/json", Some(body)).await;
+        let _ = client.clear_scroll(id).await;
     }
     result
 }
@@ -439,16 +445,14 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
     let query = args.filters.query(extra);
     let streams = args.filters.streams();
     if args.count {
-        let v = post_json(&client, &format!("/{streams}/_count"), &json!({"query": query}), "counting").await?;
-        crate::print_all(format!("{}\n", v["count"].as_u64().unwrap_or(0)).as_bytes())?;
+        let count = client.count(&streams, Some(&query)).await.map_err(|e| failed(&client, "counting", e))?;
+        crate::print_all(format!("{}\n", count.count).as_bytes())?;
         return Ok(());
     }
     let mut out = Output::new(args.filters.json);
     let body = json!({"size": 1000, "query": query, "sort": sort()});
-    let result = scroll(&client, &format!("/{streams}/_search"), &body, "searching", |hits| {
-        hits.iter().try_for_each(|h| out.line(h)).is_ok()
-    })
-    .await;
+    let result =
+        scroll(&client, &streams, &body, "searching", |hits| hits.iter().try_for_each(|h| out.line(h)).is_ok()).await;
     result.and(out.finish())
 }
 
@@ -496,13 +500,13 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let filters = &args.filters;
     let client = filters.elasticsearch.client()?;
     check_target(&client, filters).await?;
-    let path = format!("/{}/_search", filters.streams());
+    let streams = filters.streams();
     let mut out = Output::new(filters.json);
     let mut printed = Printed::default();
     // The last N lines by time, newest first from Elasticsearch, printed oldest first.
     let num = args.num.min(MAX_WINDOW);
     let body = json!({"size": num, "query": filters.query(None), "sort": [{"@timestamp": "desc"}, {"_doc": "desc"}]});
-    let first = post_json(&client, &path, &body, "reading the last lines").await?;
+    let first = client.search(&streams, &body).await.map_err(|e| failed(&client, "reading the last lines", e))?;
     let mut hits = first["hits"]["hits"].as_array().cloned().unwrap_or_default();
     hits.reverse();
     // What arrives from here on is new: lines received before the newest shown are older lines.
@@ -518,7 +522,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     if out.flush().is_err() || args.no_follow {
         return out.finish();
     }
-    let mut follow = Follow { client: &client, path: &path, filters, printed, newest: floor, floor, args: &args };
+    let mut follow = Follow { client: &client, streams: &streams, filters, printed, newest: floor, floor, args: &args };
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -546,7 +550,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
 /// window keep any from appearing twice.
 struct Follow<'a> {
     client: &'a Client,
-    path: &'a str,
+    streams: &'a str,
     filters: &'a Filters,
     printed: Printed,
     /// When the newest line printed was received (ms).
@@ -569,7 +573,7 @@ impl Follow<'_> {
         let mut fresh = Vec::new();
         let body = json!({"size": self.args.follow_page.max(1), "_source": false, "query": query, "sort": ["_doc"]});
         let printed = &self.printed;
-        scroll(self.client, self.path, &body, "following", |hits| {
+        scroll(self.client, self.streams, &body, "following", |hits| {
             let new = hits.iter().filter_map(|h| h["_id"].as_str()).filter(|id| !printed.ids.contains(*id));
             fresh.extend(new.map(str::to_owned));
             true
@@ -579,7 +583,8 @@ impl Follow<'_> {
         let mut lines = Vec::with_capacity(fresh.len());
         for ids in fresh.chunks(1000) {
             let body = json!({"size": ids.len(), "query": {"ids": {"values": ids}}, "sort": [{"event.ingested": "asc"}, {"@timestamp": "asc"}]});
-            let found = post_json(self.client, self.path, &body, "following").await?;
+            let found =
+                self.client.search(self.streams, &body).await.map_err(|e| failed(self.client, "following", e))?;
             lines.extend(found["hits"]["hits"].as_array().cloned().unwrap_or_default());
         }
         lines.sort_by_key(|h| (ingested_ms(h), timestamp_of(h)));

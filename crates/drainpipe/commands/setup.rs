@@ -4,11 +4,13 @@
 
 use anyhow::Context as _;
 use drainpipe_bulk_indexer::{Client, Error, RequestDecision, RetryPolicy};
+use drainpipe_delivery::DataStreams;
 
 use crate::cli::SetupArgs;
 use crate::config::{Retention, RetentionRule};
 
-/// The index templates, shipped inside the binary: the documents, and their dead letters.
+/// The index templates, shipped inside the binary: the documents, and their dead letters. Their
+/// names are template names, not data streams (their patterns are DataStreams', as a test checks).
 const TEMPLATE: &str = include_str!("../templates/logs-heroku.json");
 /// Not `logs-heroku`, the name of the single-stream layout's template: Elasticsearch refuses to change
 /// that one's pattern while streams it made still exist (docs/upgrading.md).
@@ -116,7 +118,7 @@ async fn install_dataset_overrides(
     };
     for (dataset, age) in &wanted {
         let mut t = main.clone();
-        t["index_patterns"] = serde_json::json!([format!("logs-heroku.{dataset}-*")]);
+        t["index_patterns"] = serde_json::json!([DataStreams::every_of(dataset)]);
         t["priority"] = DATASET_PRIORITY.into();
         install_one(client, &format!("{prefix}{dataset}"), t, *age, write, changes).await?;
     }
@@ -545,7 +547,8 @@ mod tests {
     #[test]
     fn template_covers_the_data_stream_names() {
         let t = template();
-        assert_eq!(t["index_patterns"], serde_json::json!(["logs-heroku.*-*"]));
+        assert_eq!(t["index_patterns"], serde_json::json!([DataStreams::every_of("*")]));
+        assert_eq!(dead_letter_template()["index_patterns"], serde_json::json!([DataStreams::EVERY_DEAD_LETTERS]));
         // Dead letters' stream matches both patterns: theirs must win.
         assert!(dead_letter_template()["priority"].as_u64() > t["priority"].as_u64());
         assert!(t["data_stream"].is_object());
