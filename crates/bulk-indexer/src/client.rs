@@ -312,7 +312,7 @@ impl Client {
     /// aside and the request goes to the next at once, then to the nodes set aside, so no
     /// request fails while a node can take it. A timeout or a broken answer sets the node
     /// aside too but is returned: the caller retries with backoff.
-    pub async fn request(
+    async fn request(
         &self,
         method: Method,
         path: &str,
