@@ -457,7 +457,7 @@ pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
     match args.kibana_url {
         Some(url) => {
             let es = &args.elasticsearch;
-            let key = es.elasticsearch_api_key.as_ref().map(|k| k.0.as_str());
+            let key = es.elasticsearch_api_key.as_ref().map(|k| k.expose());
             let kibana = Kibana::new(&url, key, es.ca_pem()?.as_deref())?;
             changes.push(kibana.import().await?);
         }
