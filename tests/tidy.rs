@@ -121,7 +121,7 @@ fn function_lengths(file: &str, text: &str) -> Vec<(String, usize)> {
 }
 
 fn function_name(line: &str) -> Option<&str> {
-    let mut words = line.trim_start().split_whitespace().peekable();
+    let mut words = line.split_whitespace().peekable();
     while let Some(word) = words.next() {
         match word {
             "pub" | "async" | "const" | "unsafe" | "extern" => continue,

@@ -51,7 +51,8 @@ impl DataStreams {
         format!("logs-heroku.*-{}", self.namespace)
     }
 
-    /// Every stream of this namespace that holds log lines: the pattern without dead letters.
+    /// Every stream of this namespace that holds log lines: the pattern without dead letters,
+    /// excluded by a wildcard (OpenSearch refuses to exclude a name that does not exist).
     pub fn lines_pattern(&self) -> String {
         format!("{},-{}", self.pattern(), Self::EVERY_DEAD_LETTERS)
     }

@@ -158,8 +158,6 @@ impl Filters {
         let streams = DataStreams::new(&self.elasticsearch.namespace.0);
         match &self.dataset {
             Some(d) => streams.named(d),
-            // Excludes dead letters by a wildcard: OpenSearch refuses to exclude a name that
-            // does not exist.
             None => streams.lines_pattern(),
         }
     }

@@ -20,7 +20,8 @@ impl ElasticsearchOptions {
             api_key: self.elasticsearch_api_key.as_ref().map(|k| k.expose().to_owned()),
             ca_pem,
             gzip: self.elasticsearch_gzip,
-        })?)
+        })?
+        .writing_to(drainpipe_delivery::DataStreams::EVERY))
     }
 
     /// The `--elasticsearch-ca` file's certificates (Kibana is trusted with them too).
