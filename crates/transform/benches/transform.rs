@@ -83,10 +83,98 @@ fn bench_lines(c: &mut Criterion, name: &str, lines: &[&str]) {
     group.finish();
 }
 
+/// A Fir app's OTLP records as drainpipe-otlp's `split` spools them: a JSON body with the
+/// record's attributes (what goes under `app.*` is built from both), a map body, a plain line.
+fn otlp_records() -> Vec<Vec<u8>> {
+    use drainpipe_otlp::proto::{
+        AnyValue, ExportLogsServiceRequest, InstrumentationScope, KeyValue, KeyValueList, LogRecord, Resource,
+        ResourceLogs, ScopeLogs, Value,
+    };
+    let text = |s: &str| Some(AnyValue { value: Some(Value::String(s.to_owned())) });
+    let kv = |k: &str, v: Option<AnyValue>| KeyValue { key: k.to_owned(), value: v };
+    let record = |body: Option<AnyValue>, attributes: Vec<KeyValue>| LogRecord {
+        time_unix_nano: 1_741_944_413_611_000_000,
+        severity_number: 9,
+        severity_text: "INFO".to_owned(),
+        body,
+        attributes,
+        trace_id: vec![0x5b; 16],
+        span_id: vec![0x3c; 8],
+        ..LogRecord::default()
+    };
+    let attributes = || {
+        vec![
+            kv("code.filepath", text("app/orders.rb")),
+            kv("code.lineno", Some(AnyValue { value: Some(Value::Int(42)) })),
+        ]
+    };
+    let map = Some(AnyValue {
+        value: Some(Value::KvList(KeyValueList {
+            values: vec![
+                kv("msg", text("order created")),
+                kv("order_id", Some(AnyValue { value: Some(Value::Int(42)) })),
+                kv("level", text("info")),
+            ],
+        })),
+    });
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", text("shop")),
+                    kv("heroku.dyno.name", text("web.1")),
+                    kv("heroku.release.version", text("v42")),
+                    kv("telemetry.sdk.language", text("ruby")),
+                    kv("telemetry.sdk.version", text("1.5.0")),
+                ],
+            }),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope { name: "shop".to_owned(), version: "1.0".to_owned(), attributes: vec![] }),
+                log_records: vec![
+                    record(text("{\"level\":\"info\",\"msg\":\"order created\",\"order_id\":42,\"user\":{\"id\":7,\"plan\":\"pro\"}}"), attributes()),
+                    record(map, attributes()),
+                    record(text("Completed 200 OK in 12ms"), vec![]),
+                ],
+            }],
+        }],
+    };
+    drainpipe_otlp::split(request)
+}
+
+fn bench_otlp(c: &mut Criterion) {
+    let records = otlp_records();
+    let ctx = Context {
+        app: Some("shop"),
+        drain_token: None,
+        frame_id: None,
+        labels: &[],
+        received_at: Timestamp::from_unix(1_741_944_500, 0),
+        structured_data: StructuredData::Absent,
+        app_for_token: None,
+        namespace: "default",
+    };
+    let mut group = c.benchmark_group("otlp");
+    group.throughput(Throughput::Elements(records.len() as u64));
+    let mut transformer = Transformer::new();
+    let mut out = Vec::with_capacity(64 * 1024);
+    group.bench_function("record+document", |b| {
+        b.iter(|| {
+            out.clear();
+            for record in &records {
+                transformer.transform_otlp(black_box(record), &ctx, &mut out);
+                out.push(b'\n');
+            }
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     bench_lines(c, "router", ROUTER);
     bench_lines(c, "app_json", APP_JSON);
     bench_lines(c, "runtime_metrics", METRICS);
+    bench_otlp(c);
 }
 
 criterion_group!(transform, benches);
