@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::commands::{deadletter, healthcheck, replay, search};
-use crate::config::{BulkOptions, ElasticsearchOptions, GeneralOptions, ServeOptions};
+use crate::config::{
+    CheckConfigArgs, DeadLetterArgs, HealthcheckArgs, ReplayArgs, SearchArgs, ServeOptions, SetupArgs, TailArgs,
+};
 
 #[derive(Parser, Debug)]
 #[command(name = "drainpipe", version = version(), about = "Heroku log drains into Elasticsearch")]
@@ -26,13 +27,13 @@ pub enum Command {
     /// Index files of Logplex bodies or `heroku logs` output (idempotent: replaying twice stores once)
     Replay(ReplayArgs),
     /// Print matching lines as they arrive, as `heroku logs --tail` does, from the last N
-    Tail(search::TailArgs),
+    Tail(TailArgs),
     /// Print every line matching the filters in a time range, oldest first
-    Search(search::SearchArgs),
+    Search(SearchArgs),
     /// List dead letters by reason, or send them again once the cause is fixed
-    Deadletter(deadletter::DeadLetterArgs),
+    Deadletter(DeadLetterArgs),
     /// Exit 0 when the drainpipe serving here answers /healthz (for container health checks)
-    Healthcheck(healthcheck::HealthcheckArgs),
+    Healthcheck(HealthcheckArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_name = "SHELL")]
@@ -56,44 +57,4 @@ pub fn version() -> String {
         env!("DRAINPIPE_GIT_REV"),
         env!("DRAINPIPE_TARGET")
     )
-}
-
-#[derive(Args, Debug)]
-pub struct CheckConfigArgs {
-    #[command(flatten)]
-    pub serve: ServeOptions,
-    /// Also ask each Elasticsearch node: it answers, takes the credentials, grants the
-    /// privileges drainpipe needs; and whether the index templates are current. Changes nothing
-    #[arg(long)]
-    pub online: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct SetupArgs {
-    #[command(flatten)]
-    pub general: GeneralOptions,
-    #[command(flatten)]
-    pub elasticsearch: ElasticsearchOptions,
-    /// Also import the Kibana data view, searches and dashboard (credentials may be in the URL)
-    #[arg(long, value_name = "URL", hide_env_values = true)]
-    pub kibana_url: Option<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct ReplayArgs {
-    #[command(flatten)]
-    pub general: GeneralOptions,
-    #[command(flatten)]
-    pub elasticsearch: ElasticsearchOptions,
-    #[command(flatten)]
-    pub bulk: BulkOptions,
-    /// What the files hold
-    #[arg(long, value_enum, default_value = "auto")]
-    pub format: replay::ReplayFormat,
-    /// The Heroku app the lines belong to (heroku.app)
-    #[arg(long, value_name = "APP")]
-    pub app: Option<String>,
-    /// Files to index
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
 }

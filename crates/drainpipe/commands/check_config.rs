@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cli::CheckConfigArgs;
+use crate::config::CheckConfigArgs;
 use crate::{runtime, Exit, EX_CONFIG};
 
 #[path = "online.rs"]

@@ -10,12 +10,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use clap::{Args, Subcommand};
 use drainpipe_bulk_indexer::response::{classify, ItemOutcome};
 use drainpipe_bulk_indexer::{
     push_create_action, Client, DeadLetterEntry, DeadLetterFile, Error, ItemDecision, RequestDecision, RetryPolicy,
@@ -24,60 +23,7 @@ use drainpipe_bulk_indexer::{
 use drainpipe_delivery::DataStreams;
 use serde_json::{json, Value};
 
-use crate::config::{ElasticsearchOptions, GeneralOptions};
-
-#[derive(Args, Debug)]
-pub struct DeadLetterArgs {
-    #[command(subcommand)]
-    pub action: Action,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Action {
-    /// Show dead letters grouped by target, error type and reason, with counts and times
-    List {
-        #[command(flatten)]
-        select: Selection,
-        /// One JSON object per group instead of text
-        #[arg(long)]
-        json: bool,
-    },
-    /// Send dead letters again with their original ids, and remove those now stored
-    Replay {
-        #[command(flatten)]
-        select: Selection,
-        /// Roll each target data stream over first, so a fixed index template applies to what
-        /// is sent (a new mapping reaches only new backing indices)
-        #[arg(long)]
-        rollover: bool,
-    },
-}
-
-impl Action {
-    pub fn general(&self) -> &GeneralOptions {
-        match self {
-            Action::List { select, .. } | Action::Replay { select, .. } => &select.general,
-        }
-    }
-}
-
-/// Which dead letters, and where they are.
-#[derive(Args, Debug)]
-pub struct Selection {
-    #[command(flatten)]
-    pub general: GeneralOptions,
-    #[command(flatten)]
-    elasticsearch: ElasticsearchOptions,
-    /// serve's spool folder: the dead letters in its dead-letters.ndjson are included
-    #[arg(long, value_name = "DIR", help_heading = "Dead letters")]
-    spool_dir: Option<PathBuf>,
-    /// Only dead letters from the last DURATION (`2h`, `7d`) or since a time (`2026-11-24T10:00:00Z`)
-    #[arg(long, value_name = "WHEN", value_parser = crate::commands::search::when, help_heading = "Dead letters")]
-    since: Option<u64>,
-    /// Only dead letters whose error type or reason contains TEXT (any case)
-    #[arg(long, value_name = "TEXT", help_heading = "Dead letters")]
-    reason: Option<String>,
-}
+use crate::config::{Action, Selection};
 
 impl Selection {
     fn file(&self) -> Option<DeadLetterFile> {
@@ -236,7 +182,7 @@ fn pages<'a>(client: &'a Client, select: &Selection) -> StreamPages<'a> {
         client,
         stream: select.elasticsearch.dead_letter_stream(),
         since: select.since,
-        until: crate::commands::search::now_ms(),
+        until: crate::config::now_ms(),
         after: None,
         done: false,
     }

@@ -5,23 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use anyhow::Context as _;
-use clap::Args;
 
-use crate::config::{HumanDuration, ServeOptions};
-
-#[derive(Args, Debug)]
-pub struct HealthcheckArgs {
-    #[command(flatten)]
-    serve: ServeOptions,
-
-    /// Ask this URL instead of the one the serve options lead to
-    #[arg(long, value_name = "URL", env = "DRAINPIPE_HEALTHCHECK_URL")]
-    url: Option<reqwest::Url>,
-
-    /// Give up after this long
-    #[arg(long, value_name = "DURATION", default_value = "3s")]
-    timeout: HumanDuration,
-}
+use crate::config::{HealthcheckArgs, ServeOptions};
 
 /// `Ok` when `/healthz` answered 200; otherwise why not, in one line.
 pub async fn run(args: &HealthcheckArgs) -> anyhow::Result<()> {

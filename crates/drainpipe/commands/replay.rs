@@ -20,18 +20,8 @@ use drainpipe_delivery::{BulkIndexer, DataStreams, Delivery, DeliveryConfig, Del
 use drainpipe_ingest::{framing, Frame, Position, Protocol};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::ReplayArgs;
 use crate::commands::setup;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReplayFormat {
-    /// Decide per file: a Logplex body starts with an octet count.
-    Auto,
-    /// Raw Logplex request bodies.
-    Logplex,
-    /// What `heroku logs` prints.
-    HerokuLogs,
-}
+use crate::config::{ReplayArgs, ReplayFormat};
 
 /// `heroku logs` lines per frame handed to delivery.
 const LINES_PER_FRAME: usize = 500;

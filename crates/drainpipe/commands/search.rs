@@ -14,143 +14,17 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{IsTerminal as _, Write as _};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Args;
 use drainpipe_bulk_indexer::{Client, Error, StatusCode};
 use drainpipe_delivery::DataStreams;
 use serde_json::{json, Value};
 
 use drainpipe_transform::Timestamp;
 
-use crate::config::{ElasticsearchOptions, GeneralOptions, HumanDuration};
+use crate::config::{now_ms, Filters, SearchArgs, TailArgs, LEVELS};
 use crate::{Exit, USAGE};
-
-/// What both commands select by.
-#[derive(Args, Debug)]
-pub struct Filters {
-    #[command(flatten)]
-    pub general: GeneralOptions,
-    #[command(flatten)]
-    elasticsearch: ElasticsearchOptions,
-    /// Only this app's lines (heroku.app)
-    #[arg(long, value_name = "APP", help_heading = "Filters")]
-    app: Option<String>,
-    /// Only the lines this dyno wrote (web.1, router, api, …), as `heroku logs --dyno`
-    #[arg(long, value_name = "DYNO", conflicts_with = "process_type", help_heading = "Filters")]
-    dyno: Option<String>,
-    /// Only the lines dynos of this process type wrote (web, worker, …)
-    #[arg(long, value_name = "TYPE", help_heading = "Filters")]
-    process_type: Option<String>,
-    /// Only this dataset: router, app, platform, runtime_metrics, logplex, postgres, redis
-    #[arg(long, value_name = "DATASET", value_parser = dataset, help_heading = "Filters")]
-    dataset: Option<String>,
-    /// Only lines at this level or more severe (trace, debug, info, notice, warning, error,
-    /// critical, alert, emergency)
-    #[arg(long, value_name = "LEVEL", value_parser = level, help_heading = "Filters")]
-    level: Option<&'static str>,
-    /// Only router lines with this status or in this range (`503`, `500-599`, `5xx`)
-    #[arg(long, value_name = "STATUS", value_parser = status, help_heading = "Filters")]
-    status: Option<(u16, u16)>,
-    /// Print each line's document as one JSON object (NDJSON)
-    #[arg(long)]
-    json: bool,
-    /// Query-string syntax, on the message unless a field is named (`timeout`,
-    /// `app.user.plan:pro AND NOT heroku.dyno:web.2`)
-    #[arg(value_name = "QUERY")]
-    query: Option<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct TailArgs {
-    #[command(flatten)]
-    pub filters: Filters,
-    /// Lines to print before following
-    #[arg(short = 'n', long = "num", value_name = "N", default_value = "100")]
-    num: usize,
-    /// Print the last lines and exit, as `heroku logs` without --tail
-    #[arg(long)]
-    no_follow: bool,
-    /// How late a line may be indexed after newer ones and still be shown (refresh interval,
-    /// spool catching up)
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    late: HumanDuration,
-    /// Lines per answer while following (small in tests, to cross pages)
-    #[arg(long, value_name = "N", default_value = "5000", hide = true)]
-    follow_page: usize,
-}
-
-#[derive(Args, Debug)]
-pub struct SearchArgs {
-    #[command(flatten)]
-    pub filters: Filters,
-    /// From this long ago (`2h`) or this time (`2026-11-24T10:00:00Z`); default: everything
-    #[arg(long, value_name = "WHEN", value_parser = when)]
-    since: Option<u64>,
-    /// Up to this long ago or this time; default: now
-    #[arg(long, value_name = "WHEN", value_parser = when)]
-    until: Option<u64>,
-    /// Print only how many lines match
-    #[arg(long)]
-    count: bool,
-}
-
-const DATASETS: [&str; 7] = ["router", "app", "platform", "runtime_metrics", "logplex", "postgres", "redis"];
-const LEVELS: [&str; 9] = ["trace", "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
-
-fn dataset(value: &str) -> Result<String, String> {
-    let name = value.strip_prefix("heroku.").unwrap_or(value);
-    if DATASETS.contains(&name) {
-        Ok(name.to_owned())
-    } else {
-        Err(format!("unknown dataset {value:?}; one of {}", DATASETS.join(", ")))
-    }
-}
-
-fn level(value: &str) -> Result<&'static str, String> {
-    let value = if value.eq_ignore_ascii_case("warn") { "warning" } else { value };
-    LEVELS
-        .iter()
-        .find(|l| l.eq_ignore_ascii_case(value))
-        .copied()
-        .ok_or_else(|| format!("unknown level {value:?}; one of {}", LEVELS.join(", ")))
-}
-
-/// `503`, `500-599` or `5xx`, as an inclusive range.
-fn status(value: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("{value:?} is not a status, a range (500-599) or a class (5xx)");
-    let number = |s: &str| s.trim().parse::<u16>().ok().filter(|n| (100..=599).contains(n));
-    if let Some(class) = value.strip_suffix("xx").and_then(|c| c.parse::<u16>().ok()).filter(|c| (1..=5).contains(c)) {
-        return Ok((class * 100, class * 100 + 99));
-    }
-    match value.split_once('-') {
-        Some((from, to)) => match (number(from), number(to)) {
-            (Some(a), Some(b)) if a <= b => Ok((a, b)),
-            _ => Err(bad()),
-        },
-        None => number(value).map(|n| (n, n)).ok_or_else(bad),
-    }
-}
-
-/// `--since`/`--until` (here and in `deadletter`): a duration back from now, or a time (RFC
-/// 3339, any offset): epoch milliseconds.
-pub(crate) fn when(value: &str) -> Result<u64, String> {
-    let ms = match humantime::parse_duration(value) {
-        Ok(ago) => now_ms().saturating_sub(ago.as_millis() as u64),
-        // Any offset; UTC times past what nanoseconds since 1970 hold (2262) too.
-        Err(_) => Timestamp::parse_rfc3339(value.as_bytes())
-            .map(|t| u64::try_from(t.unix_nanos() / 1_000_000).unwrap_or(0))
-            .or_else(|| {
-                let t = humantime::parse_rfc3339_weak(value).ok()?;
-                Some(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
-            })
-            .ok_or_else(|| format!("{value:?} is neither a duration (`2h`) nor a time (`2026-11-24T10:00:00Z`)"))?,
-    };
-    // `@timestamp` is date_nanos, which ends in 2262.
-    const LAST_NANOS_MS: u64 = i64::MAX as u64 / 1_000_000;
-    Ok(ms.min(LAST_NANOS_MS))
-}
 
 impl Filters {
     /// The data streams to read: one dataset's, or every dataset's but the dead letters'.
@@ -487,10 +361,6 @@ fn ingested_ms(hit: &Value) -> u64 {
     Timestamp::parse_rfc3339(text.as_bytes()).map_or(0, |t| u64::try_from(t.unix_nanos() / 1_000_000).unwrap_or(0))
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Elasticsearch answers at most this many hits at once.
 const MAX_WINDOW: usize = 10_000;
 
@@ -612,6 +482,7 @@ fn timestamp_of(hit: &Value) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{ElasticsearchOptions, GeneralOptions};
 
     #[test]
     fn lines_read_as_heroku_logs_prints_them() {
@@ -646,33 +517,6 @@ mod tests {
             );
         }
         assert!(matches!(visible("plain line"), std::borrow::Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn filter_values_are_checked() {
-        assert_eq!(status("5xx"), Ok((500, 599)));
-        assert_eq!(status("500-504"), Ok((500, 504)));
-        assert_eq!(status("404"), Ok((404, 404)));
-        assert!(status("600").is_err() && status("504-500").is_err());
-        assert_eq!(level("WARN"), Ok("warning"));
-        assert!(level("loud").unwrap_err().contains("one of trace"));
-        assert_eq!(dataset("heroku.router"), Ok("router".to_owned()));
-        assert!(dataset("routers").is_err());
-    }
-
-    #[test]
-    fn since_takes_a_duration_or_a_time_with_any_offset() {
-        let two_hours_ago = when("2h").unwrap();
-        let ago = now_ms() - two_hours_ago;
-        assert!((7_200_000..7_260_000).contains(&ago), "{ago}");
-        assert_eq!(when("2026-11-24T10:00:00Z").unwrap(), 1_795_514_400_000);
-        assert_eq!(when("2026-11-24T11:00:00+01:00").unwrap(), 1_795_514_400_000);
-        assert_eq!(
-            when("2999-01-01T00:00:00Z").unwrap(),
-            i64::MAX as u64 / 1_000_000,
-            "clamped to what date_nanos holds"
-        );
-        assert!(when("yesterday").unwrap_err().contains("neither a duration"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use drainpipe_bulk_indexer::{Client, Error, RequestDecision, RetryPolicy};
 use drainpipe_delivery::DataStreams;
 
-use crate::cli::SetupArgs;
+use crate::config::SetupArgs;
 use crate::config::{Retention, RetentionRule};
 
 /// The index templates, shipped inside the binary: the documents, and their dead letters. Their

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Command};
 
+use super::commands::ONE_RUN_FLAGS;
 use super::options::ServeOptions;
 
 /// Variables other software sets, read for an option when neither its flag nor its
@@ -86,36 +87,15 @@ const INSTALLED_CONFIG: &str = "/etc/drainpipe/drainpipe.toml";
 /// Commands that read [`INSTALLED_CONFIG`] when no `--config` is given.
 const OPERATOR_COMMANDS: [&str; 3] = ["tail", "search", "deadletter"];
 
-/// Flags that choose what one run does, not how drainpipe is set up: no variable, so a
-/// leftover one cannot silently narrow a `deadletter replay`, a `search` or a `tail`.
-const NO_VARIABLE: [&str; 16] = [
-    "since",
-    "reason",
-    "rollover",
-    "json",
-    "until",
-    "count",
-    "app",
-    "dyno",
-    "process-type",
-    "dataset",
-    "level",
-    "status",
-    "num",
-    "no-follow",
-    "late",
-    "follow-page",
-];
-
-/// Every subcommand's flags (at any depth) read `DRAINPIPE_<FLAG>` too, but [`NO_VARIABLE`]'s.
+/// Every subcommand's flags (at any depth) read `DRAINPIPE_<FLAG>` too, but [`ONE_RUN_FLAGS`]'s.
 fn with_env_names(command: Command) -> Command {
     command.mut_subcommands(|sub| {
-        with_env_names(sub.mut_args(
-            |arg| match arg.get_long().map(|flag| (NO_VARIABLE.contains(&flag), env_name(flag))) {
+        with_env_names(sub.mut_args(|arg| {
+            match arg.get_long().map(|flag| (ONE_RUN_FLAGS.contains(&flag), env_name(flag))) {
                 Some((false, var)) if arg.get_env().is_none() => arg.env(var),
                 _ => arg,
-            },
-        ))
+            }
+        }))
     })
 }
 
