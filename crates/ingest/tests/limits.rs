@@ -8,23 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use drainpipe_ingest::{http, Credential, ExtraRoutes, Frame, FrameSink, HttpConfig, Rejected};
+use drainpipe_ingest::{http, Credential, ExtraRoutes, HttpConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Takes every frame and drops it.
-#[derive(Clone)]
-struct Drop;
+mod support;
 
-impl FrameSink for Drop {
-    async fn accept(&self, _frame: Frame) -> Result<(), Rejected> {
-        Ok(())
-    }
-
-    async fn accept_or_wait(&self, _frame: Frame) -> Result<(), Rejected> {
-        Ok(())
-    }
-}
+use support::Drop;
 
 fn basic(user_pass: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass))

@@ -7,24 +7,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use drainpipe_ingest::{http, metrics, ExtraRoutes, Frame, FrameSink, HttpConfig, Rejected};
+use drainpipe_ingest::{http, metrics, ExtraRoutes, HttpConfig};
 use http_body_util::Full;
 use hyper::{Method, Response, StatusCode};
 use tokio::net::TcpListener;
 
-/// Takes every frame and drops it.
-#[derive(Clone)]
-struct Drop;
+mod support;
 
-impl FrameSink for Drop {
-    async fn accept(&self, _frame: Frame) -> Result<(), Rejected> {
-        Ok(())
-    }
-
-    async fn accept_or_wait(&self, _frame: Frame) -> Result<(), Rejected> {
-        Ok(())
-    }
-}
+use support::Drop;
 
 /// `/healthz`, which answers other methods than GET 405 itself.
 fn healthz() -> ExtraRoutes {
