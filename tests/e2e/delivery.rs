@@ -53,8 +53,7 @@ fn assert_exactly_once(counts: &HashMap<String, u64>, accepted: &[usize]) {
 
 #[tokio::test]
 async fn an_elasticsearch_outage_loses_and_doubles_nothing() {
-    let _turn = FAULT_ES_TURN.lock().await;
-    let es = FaultElasticsearch::start();
+    let es = FaultElasticsearch::start().await;
     let spool = temp_spool("outage");
     let ns = unique_namespace("outage");
     let dp = Drainpipe::start_against(
@@ -182,8 +181,7 @@ async fn a_frame_sent_three_times_is_stored_once() {
 
 #[tokio::test]
 async fn a_full_spool_answers_503_loses_nothing_and_recovers() {
-    let _turn = FAULT_ES_TURN.lock().await;
-    let es = FaultElasticsearch::start();
+    let es = FaultElasticsearch::start().await;
     es.pause();
     let spool = temp_spool("full");
     let dp = Drainpipe::start_against(
@@ -275,8 +273,7 @@ async fn documents_the_real_elasticsearch_refuses_land_in_the_dead_letter_stream
 /// frame answered 2xx is indexed before the exit.
 #[tokio::test]
 async fn sigterm_with_an_ephemeral_spool_sends_everything_it_holds() {
-    let _turn = FAULT_ES_TURN.lock().await;
-    let es = FaultElasticsearch::start();
+    let es = FaultElasticsearch::start().await;
     let spool = temp_spool("ephemeral");
     let ns = unique_namespace("ephemeral");
     let mut dp = Drainpipe::start_against(

@@ -90,8 +90,7 @@ async fn wait_for_body(client: &reqwest::Client, url: &str, needle: &str, within
 /// is reported (body, metric) but does not take drainpipe out of a load balancer.
 #[tokio::test]
 async fn readyz_means_accepting_and_reports_elasticsearch_beside_it() {
-    let _turn = FAULT_ES_TURN.lock().await;
-    let es = FaultElasticsearch::start();
+    let es = FaultElasticsearch::start().await;
     let dp = Drainpipe::start_against(&es.url, &unique_namespace("ready"), &[]);
     let client = reqwest::Client::new();
     let readyz = dp.url("/readyz");

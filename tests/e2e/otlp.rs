@@ -235,8 +235,7 @@ async fn every_answer_is_the_one_otlp_http_asks_for() {
 /// 503 after that long); everything answered 200 before is stored once Elasticsearch is back.
 #[tokio::test]
 async fn a_full_pipeline_answers_503_with_retry_after_and_loses_nothing() {
-    let _turn = FAULT_ES_TURN.lock().await;
-    let es = FaultElasticsearch::start();
+    let es = FaultElasticsearch::start().await;
     es.pause();
     let spool = std::env::temp_dir().join(format!("drainpipe-spool-{}", unique_namespace("otlpfull")));
     let ns = unique_namespace("otlpfull");

@@ -297,20 +297,33 @@ pub async fn search(es: &str, index: &str, query: Value) -> Vec<Value> {
     v["hits"]["hits"].as_array().cloned().unwrap_or_default()
 }
 
-/// A second, private Elasticsearch that a fault test may stop and start again (keeping its
-/// data), on `DRAINPIPE_FAULT_ES_PORT` (scripts/test sets it and stops it at the end).
+/// A private Elasticsearch that a fault test may stop and start again (keeping its data). Fault
+/// tests run [`FAULT_SLOTS`] at a time, each on a server of its own: slot `k` listens on
+/// `DRAINPIPE_FAULT_ES_PORT` + 2k (scripts/test sets the port and stops every slot's at the end).
 pub struct FaultElasticsearch {
     pub url: String,
-    port: String,
+    port: u16,
+    _turn: tokio::sync::SemaphorePermit<'static>,
 }
 
-/// Fault tests that stop Elasticsearch share one instance and take turns.
-pub static FAULT_ES_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// How many fault tests run at once (each starts a server of its own, on two cores).
+pub const FAULT_SLOTS: u16 = 2;
+static FAULT_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FAULT_SLOTS as usize);
+/// The slots' ports in use.
+static FAULT_PORTS_TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 
 impl FaultElasticsearch {
-    pub fn start() -> FaultElasticsearch {
-        let port = std::env::var("DRAINPIPE_FAULT_ES_PORT").unwrap_or_else(|_| "9251".to_owned());
-        let es = FaultElasticsearch { url: format!("http://127.0.0.1:{port}"), port };
+    /// Waits for a free slot, then starts that slot's server.
+    pub async fn start() -> FaultElasticsearch {
+        let turn = FAULT_TURNS.acquire().await.expect("the semaphore is never closed");
+        let base: u16 = std::env::var("DRAINPIPE_FAULT_ES_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(9251);
+        let port = {
+            let mut taken = FAULT_PORTS_TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+            let port = (0..FAULT_SLOTS).map(|k| base + 2 * k).find(|p| !taken.contains(p)).expect("a turn has a slot");
+            taken.push(port);
+            port
+        };
+        let es = FaultElasticsearch { url: format!("http://127.0.0.1:{port}"), port, _turn: turn };
         es.script(&["start"]);
         es
     }
@@ -329,7 +342,7 @@ impl FaultElasticsearch {
         let status = Command::new("bash")
             .arg(&script)
             .args(args)
-            .env("ES_PORT", &self.port)
+            .env("ES_PORT", self.port.to_string())
             .stdout(Stdio::null())
             .status()
             .expect("scripts/elasticsearch runs");
@@ -340,7 +353,14 @@ impl FaultElasticsearch {
 impl Drop for FaultElasticsearch {
     fn drop(&mut self) {
         let script = format!("{}/scripts/elasticsearch", env!("CARGO_MANIFEST_DIR"));
-        let _ = Command::new("bash").arg(script).arg("stop").env("ES_PORT", &self.port).stdout(Stdio::null()).status();
+        let _ = Command::new("bash")
+            .arg(script)
+            .arg("stop")
+            .env("ES_PORT", self.port.to_string())
+            .stdout(Stdio::null())
+            .status();
+        // The slot is free once its server is stopped; the turn goes when the fields drop.
+        FAULT_PORTS_TAKEN.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.port);
     }
 }
 
