@@ -52,7 +52,12 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let listeners = Listeners::bind(&options, cert).await?;
     let streams = DataStreams::new(&options.elasticsearch.namespace.0);
     let drain_tokens = Arc::new(options.receive.drain_tokens());
-    tracing::info!(elasticsearch = client.url(), data_streams = %streams.pattern(), "starting");
+    tracing::info!(
+        elasticsearch = client.url(),
+        credentials = client.credentials(),
+        data_streams = %streams.pattern(),
+        "starting"
+    );
     let config = DeliveryConfig { streams, drain_tokens: drain_tokens.clone(), max_docs: 0, max_bytes: 0 };
     let (handoff, delivery) = start_delivery(&options, config, client.clone(), &supervisor, &mut background)?;
     let readiness = health::Readiness {

@@ -48,6 +48,8 @@ pub struct Client {
     refusal_logged_ms: Arc<AtomicU64>,
     /// What `_bulk` writes to (`logs-*`), named when a 403 is logged: the caller knows.
     writes_to: Option<Arc<str>>,
+    /// What is sent to log in, for the start-up log (never the secret).
+    credentials: String,
 }
 
 /// Elasticsearch refusing drainpipe's credentials (401) or their privileges (403).
@@ -143,35 +145,73 @@ impl Node {
     }
 }
 
-/// The URLs given, checked and without their user-info, and the credentials to send: the API
-/// key, else the first user-info found.
-fn urls_and_credentials(config: &ClientConfig) -> Result<(Vec<Url>, Option<Credentials>), Error> {
-    let mut urls = Vec::new();
-    let mut credentials = None;
+/// A node's URL, without user-info, and the credentials it is sent.
+type NodeLogin = (Url, Option<Credentials>);
+
+/// The URLs given, checked and without their user-info, each with the credentials it is sent:
+/// the API key; else its own user-info; else the first user-info given (one cluster, one
+/// login). Credentials never go over plain `http://` to another machine unless
+/// `allow_insecure_credentials` says so. Also says what is sent, for the start-up log.
+fn urls_and_credentials(config: &ClientConfig) -> Result<(Vec<NodeLogin>, String), Error> {
+    let mut nodes = Vec::new();
     for url in &config.urls {
         let mut parsed = Url::parse(url).map_err(|e| bad_url(url, e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(bad_url(url, "scheme must be http or https".into()));
         }
+        let mut own = None;
         if !parsed.username().is_empty() {
             let user = percent_decode(parsed.username());
             let pass = percent_decode(parsed.password().unwrap_or(""));
             let _ = parsed.set_username("");
             let _ = parsed.set_password(None);
-            credentials.get_or_insert(Credentials::Basic(user, pass));
+            own = Some((user, pass));
         }
-        urls.push(parsed);
+        nodes.push((parsed, own));
     }
-    if urls.is_empty() {
+    if nodes.is_empty() {
         return Err(bad_url(config.urls.first().map_or("", String::as_str), "no Elasticsearch URL".into()));
     }
-    if let Some(key) = &config.api_key {
-        credentials = Some(match key.split_once(':') {
-            Some((id, secret)) => Credentials::ApiKey(id.to_owned(), secret.to_owned()),
-            None => Credentials::EncodedApiKey(key.clone()),
-        });
+    let first_login = nodes.iter().find_map(|(_, own)| own.clone());
+    let (api_key, shown) = match (&config.api_key, &first_login) {
+        (Some(key), _) => (
+            Some(match key.split_once(':') {
+                Some((id, secret)) => Credentials::ApiKey(id.to_owned(), secret.to_owned()),
+                None => Credentials::EncodedApiKey(key.clone()),
+            }),
+            "an API key".to_owned(),
+        ),
+        (None, Some((user, _))) => (None, format!("basic auth as {user:?}")),
+        (None, None) => (None, "none".to_owned()),
+    };
+    let mut with_credentials = Vec::new();
+    for (url, own) in nodes {
+        let login = own.or_else(|| first_login.clone()).map(|(user, pass)| Credentials::Basic(user, pass));
+        let credentials = api_key.clone().or(login);
+        if credentials.is_some() && !config.allow_insecure_credentials && !is_private_transport(&url) {
+            let reason = "credentials would cross the network unencrypted (http:// to another machine); use \
+                          https://, or allow it explicitly (--allow-insecure-credentials) on a network you trust";
+            return Err(bad_url(url.as_str(), reason.into()));
+        }
+        with_credentials.push((url, credentials));
     }
-    Ok((urls, credentials))
+    Ok((with_credentials, shown))
+}
+
+/// `https://`, or `http://` to this machine (a loopback address or `localhost`): what only
+/// this machine can read.
+fn is_private_transport(url: &Url) -> bool {
+    if url.scheme() == "https" {
+        return true;
+    }
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
 }
 
 fn bad_url(url: &str, reason: String) -> Error {
@@ -261,6 +301,9 @@ pub struct ClientConfig {
     pub ca_pem: Option<Vec<u8>>,
     /// gzip request bodies.
     pub gzip: bool,
+    /// Send credentials over plain `http://` to another machine too (refused otherwise: anyone
+    /// on the path could read them).
+    pub allow_insecure_credentials: bool,
 }
 
 impl Client {
@@ -271,10 +314,10 @@ impl Client {
 
     pub fn with_config(config: &ClientConfig) -> Result<Client, Error> {
         let (urls, credentials) = urls_and_credentials(config)?;
-        let display_url = urls.iter().map(Url::to_string).collect::<Vec<_>>().join(",");
+        let display_url = urls.iter().map(|(url, _)| url.to_string()).collect::<Vec<_>>().join(",");
         let nodes = urls
             .into_iter()
-            .map(|url| Node::connect(url, config, credentials.as_ref()))
+            .map(|(url, credentials)| Node::connect(url, config, credentials.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Client {
             nodes: nodes.into(),
@@ -284,6 +327,7 @@ impl Client {
             refused: Arc::default(),
             refusal_logged_ms: Arc::default(),
             writes_to: None,
+            credentials,
         })
     }
 
@@ -297,6 +341,11 @@ impl Client {
     /// The URL, without credentials.
     pub fn url(&self) -> &str {
         &self.display_url
+    }
+
+    /// What is sent to the nodes to log in: `an API key`, `basic auth as "user"`, or `none`.
+    pub fn credentials(&self) -> &str {
+        &self.credentials
     }
 
     /// How long ago Elasticsearch last answered a request (any status); `None` if never.
@@ -740,9 +789,12 @@ mod tests {
             urls: vec!["http://a:9200".into(), "http://u:p@b:9200".into()],
             api_key: Some("id:secret".into()),
             gzip: true,
+            allow_insecure_credentials: true,
             ..ClientConfig::default()
         };
-        assert_eq!(Client::with_config(&config).unwrap().url(), "http://a:9200/,http://b:9200/");
+        let client = Client::with_config(&config).unwrap();
+        assert_eq!(client.url(), "http://a:9200/,http://b:9200/");
+        assert_eq!(client.credentials(), "an API key");
         let bad_ca =
             ClientConfig { urls: vec!["https://a".into()], ca_pem: Some(b"nope".to_vec()), ..ClientConfig::default() };
         assert!(Client::with_config(&bad_ca).is_err());
@@ -751,5 +803,45 @@ mod tests {
         assert_eq!(redact("h:9200"), "h:9200");
         assert!(Client::new("ftp://h").is_err());
         assert!(Client::new("not a url").is_err());
+    }
+
+    fn config(urls: &[&str]) -> ClientConfig {
+        ClientConfig { urls: urls.iter().map(|u| (*u).to_owned()).collect(), ..ClientConfig::default() }
+    }
+
+    /// Each node's credentials, as `Debug` prints them.
+    fn sent(config: &ClientConfig) -> Vec<String> {
+        let (nodes, _) = urls_and_credentials(config).unwrap();
+        nodes.iter().map(|(_, c)| format!("{c:?}")).collect()
+    }
+
+    #[test]
+    fn each_node_gets_its_own_login_else_the_first_one_given() {
+        let c = config(&["https://a:1@x", "https://y", "https://b:2@z"]);
+        assert_eq!(sent(&c), [r#"Some(Basic("a", "1"))"#, r#"Some(Basic("a", "1"))"#, r#"Some(Basic("b", "2"))"#]);
+        assert_eq!(Client::with_config(&c).unwrap().credentials(), r#"basic auth as "a""#);
+        // An API key wins everywhere; nothing given sends nothing.
+        let key = ClientConfig { api_key: Some("id:k".into()), ..config(&["https://a:1@x", "https://y"]) };
+        assert_eq!(sent(&key), [r#"Some(ApiKey("id", "k"))"#; 2]);
+        assert_eq!(sent(&config(&["http://10.0.0.5:9200"])), ["None"]);
+        assert_eq!(Client::with_config(&config(&["http://10.0.0.5:9200"])).unwrap().credentials(), "none");
+    }
+
+    #[test]
+    fn credentials_never_cross_the_network_over_plain_http_unless_allowed() {
+        for url in ["http://u:p@10.0.0.5:9200", "http://u:p@search.example.com", "http://u:p@[fd00::1]:9200"] {
+            let err = Client::with_config(&config(&[url])).unwrap_err().to_string();
+            assert!(err.contains("--allow-insecure-credentials") && !err.contains(":p@"), "{err}");
+        }
+        // Borrowed credentials count: the second node would get the first one's login.
+        assert!(Client::with_config(&config(&["https://u:p@a", "http://b:9200"])).is_err());
+        let key = ClientConfig { api_key: Some("id:k".into()), ..config(&["http://b:9200"]) };
+        assert!(Client::with_config(&key).is_err());
+        for url in ["http://u:p@127.0.0.1:9200", "http://u:p@localhost:9200", "http://u:p@[::1]:9200", "https://u:p@b"]
+        {
+            assert!(Client::with_config(&config(&[url])).is_ok(), "{url}");
+        }
+        let allowed = ClientConfig { allow_insecure_credentials: true, ..config(&["http://u:p@10.0.0.5:9200"]) };
+        assert!(Client::with_config(&allowed).is_ok());
     }
 }

@@ -19,6 +19,7 @@
 mod action;
 mod chunk;
 mod client;
+mod cloud_id;
 mod countdown;
 mod deadletter;
 mod error;
@@ -30,6 +31,7 @@ mod retry;
 pub use action::push_create_action;
 pub use chunk::Chunk;
 pub use client::{redact, Client, ClientConfig, Count, Privileges, Refusal, Server, Shards};
+pub use cloud_id::{CloudId, CloudIdError};
 pub use countdown::Countdown;
 pub use deadletter::{DeadLetter, DeadLetterConfig, DeadLetterEntry, DeadLetterFile, EntryError, RejectedDocument};
 pub use elasticsearch::http::{Method, StatusCode};

@@ -23,10 +23,8 @@ pub struct Findings {
 
 pub async fn check(options: &ServeOptions) -> Findings {
     let mut found = Findings::default();
-    for url in &options.elasticsearch.elasticsearch_url {
-        let mut one = options.elasticsearch.clone();
-        one.elasticsearch_url = vec![url.clone()];
-        let client = match one.client() {
+    for client in options.elasticsearch.node_clients() {
+        let client = match client {
             Ok(c) => c,
             Err(e) => {
                 found.problems.push(format!("{e:#}"));

@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Args;
+use drainpipe_bulk_indexer::CloudId;
 use serde::Serialize;
 
 use super::values::{
@@ -37,6 +38,12 @@ pub struct ElasticsearchOptions {
     #[arg(long, value_name = "URL", value_delimiter = ',', default_value = "http://127.0.0.1:9200")]
     pub elasticsearch_url: Vec<ElasticsearchUrl>,
 
+    /// Elastic Cloud deployment's Cloud ID (`NAME:BASE64`, from the console), instead of
+    /// --elasticsearch-url; log in with --elasticsearch-api-key
+    #[arg(long, value_name = "ID", conflicts_with = "elasticsearch_url")]
+    #[serde(serialize_with = "super::values::cloud_id", skip_serializing_if = "Option::is_none")]
+    pub elasticsearch_cloud_id: Option<CloudId>,
+
     /// Elasticsearch API key, `id:key` or the base64 `encoded` form
     #[arg(long, value_name = "KEY", hide_env_values = true)]
     #[serde(serialize_with = "super::values::redacted_secret", skip_serializing_if = "Option::is_none")]
@@ -49,6 +56,11 @@ pub struct ElasticsearchOptions {
     /// gzip bulk request bodies
     #[arg(long)]
     pub elasticsearch_gzip: bool,
+
+    /// Send credentials over plain http:// to another machine too (refused otherwise: anyone on
+    /// the path could read them); for a network you trust
+    #[arg(long)]
+    pub allow_insecure_credentials: bool,
 
     /// Data stream namespace: documents go to `logs-heroku.<dataset>-<NAMESPACE>`
     #[arg(long, value_name = "NAMESPACE", default_value = "default")]

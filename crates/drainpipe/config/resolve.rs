@@ -14,12 +14,30 @@ use super::values::ListenAddr;
 impl ElasticsearchOptions {
     /// The client these options describe.
     pub fn client(&self) -> anyhow::Result<Client> {
+        self.client_of(self.urls())
+    }
+
+    /// A client of each node on its own (check-config asks each one).
+    pub fn node_clients(&self) -> Vec<anyhow::Result<Client>> {
+        self.urls().into_iter().map(|url| self.client_of(vec![url])).collect()
+    }
+
+    /// The nodes: the Cloud ID's endpoint, else every `--elasticsearch-url`.
+    fn urls(&self) -> Vec<String> {
+        match &self.elasticsearch_cloud_id {
+            Some(cloud) => vec![cloud.elasticsearch_url.clone()],
+            None => self.elasticsearch_url.iter().map(|u| u.0.clone()).collect(),
+        }
+    }
+
+    fn client_of(&self, urls: Vec<String>) -> anyhow::Result<Client> {
         let ca_pem = self.ca_pem()?;
         Ok(Client::with_config(&ClientConfig {
-            urls: self.elasticsearch_url.iter().map(|u| u.0.clone()).collect(),
+            urls,
             api_key: self.elasticsearch_api_key.as_ref().map(|k| k.expose().to_owned()),
             ca_pem,
             gzip: self.elasticsearch_gzip,
+            allow_insecure_credentials: self.allow_insecure_credentials,
         })?
         .writing_to(drainpipe_delivery::DataStreams::EVERY))
     }

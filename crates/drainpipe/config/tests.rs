@@ -167,3 +167,30 @@ fn the_printed_configuration_hides_secrets_and_reads_back() {
         assert!(check_value(key, &vec!["x".into()]) != Err("unknown option".to_owned()), "{key}");
     }
 }
+
+#[test]
+fn a_cloud_id_names_the_node_and_clashes_with_a_url() {
+    // Decodes to `us-east-1.aws.found.io$abc$def`.
+    let id = "shop-logs:dXMtZWFzdC0xLmF3cy5mb3VuZC5pbyRhYmMkZGVm";
+    let c = serve(&["--elasticsearch-cloud-id", id, "--elasticsearch-api-key", "id:key"]);
+    assert_eq!(c.elasticsearch.client().unwrap().url(), "https://abc.us-east-1.aws.found.io/");
+    assert!(c.to_redacted_toml().contains(&format!("elasticsearch-cloud-id = \"{id}\"")));
+    // An add-on's URL is a fallback and gives way; a URL given as a flag clashes.
+    let addon = |k: &str| (k == "BONSAI_URL").then(|| "https://bonsai".to_owned());
+    let c = serve_with(&["--elasticsearch-cloud-id", id], addon).unwrap();
+    assert_eq!(c.elasticsearch.client().unwrap().url(), "https://abc.us-east-1.aws.found.io/");
+    let both = serve_with(&["--elasticsearch-cloud-id", id, "--elasticsearch-url", "https://es"], |_| None);
+    assert!(both.unwrap_err().to_string().contains("cannot be used with"));
+    let bad = serve_with(&["--elasticsearch-cloud-id", "dXMtZWFzdC0x"], |_| None).unwrap_err().to_string();
+    assert!(bad.contains("--elasticsearch-cloud-id") && bad.contains("no ':' after the deployment name"), "{bad}");
+}
+
+#[test]
+fn credentials_over_plain_http_to_another_machine_need_the_flag() {
+    let insecure = serve(&["--elasticsearch-url", "http://drainpipe:secret@10.1.2.3:9200"]);
+    let err = format!("{:#}", insecure.elasticsearch.client().unwrap_err());
+    assert!(err.contains("--allow-insecure-credentials") && !err.contains("secret"), "{err}");
+    let allowed =
+        serve(&["--elasticsearch-url", "http://drainpipe:secret@10.1.2.3:9200", "--allow-insecure-credentials"]);
+    assert_eq!(allowed.elasticsearch.client().unwrap().credentials(), r#"basic auth as "drainpipe""#);
+}

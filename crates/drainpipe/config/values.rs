@@ -76,6 +76,14 @@ impl Serialize for ElasticsearchUrl {
     }
 }
 
+/// `--elasticsearch-cloud-id` prints as given (it names a deployment, and holds no secret).
+pub fn cloud_id<S: Serializer>(id: &Option<drainpipe_bulk_indexer::CloudId>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => s.serialize_str(&id.id),
+        None => s.serialize_none(),
+    }
+}
+
 /// A secret option (`--elasticsearch-api-key`) prints as [`REDACTED`] in `check-config`.
 pub fn redacted_secret<S: Serializer>(secret: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
     match secret {
