@@ -308,3 +308,54 @@ async fn sigterm_with_an_ephemeral_spool_sends_everything_it_holds() {
     assert_exactly_once(&counts_by_label(&es.url, &dp.data_stream, "frame").await, &frames);
     let _ = std::fs::remove_dir_all(spool);
 }
+
+/// A write block on the stream's index (as an operator sets it, or as the disk's flood stage
+/// does) is the cluster's state, not the documents' fault: what arrives meanwhile is held and
+/// retried, the log says why nothing is indexed, none is dead-lettered, and all of it is
+/// stored once the block is lifted. (Before: every such line went to the dead letters within
+/// seconds.)
+#[tokio::test]
+async fn a_write_block_holds_documents_until_it_is_lifted_and_dead_letters_none() {
+    let es = elasticsearch_url();
+    let ns = unique_namespace("blocked");
+    let dp = Drainpipe::start(&ns);
+    let (stream, dead) = (format!("logs-heroku.app-{ns}"), format!("logs-heroku.deadletter-{ns}"));
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", dp.addr);
+    assert_eq!(post(&client, &base, 0, 0).await, Some(200));
+    assert_eq!(wait_for_count(&es, &stream, 10, Duration::from_secs(30)).await, 10);
+    let block = |on: bool| {
+        let url = format!("{es}/{stream}/_settings");
+        let request = client.put(url).json(&serde_json::json!({"index.blocks.write": on}));
+        async move {
+            let r = request.send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        }
+    };
+    block(true).await;
+    for n in 1..=2 {
+        assert_eq!(post(&client, &base, n, 0).await, Some(200), "frame {n}: accepted while blocked");
+    }
+    let said = dp.wait_for_log("Elasticsearch blocks writes", Duration::from_secs(30));
+    assert!(said.contains("index write"), "the log names the block: {said}");
+    // Held, not dead-lettered, through tries after the first: 20 documents tried again twice.
+    let metrics = dp.url("/metrics");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while retries(&metrics).await < 40.0 {
+        assert!(Instant::now() < deadline, "the blocked documents are tried again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(wait_for_count(&es, &dead, 0, Duration::from_secs(2)).await, 0, "nothing dead-lettered");
+    assert_eq!(wait_for_count(&es, &stream, 10, Duration::from_secs(2)).await, 10);
+    block(false).await;
+    assert_eq!(wait_for_count(&es, &stream, 30, Duration::from_secs(60)).await, 30);
+    assert_eq!(wait_for_count(&es, &dead, 0, Duration::from_secs(2)).await, 0, "nothing dead-lettered");
+    assert_exactly_once(&counts_by_label(&es, &stream, "frame").await, &[0, 1, 2]);
+}
+
+/// `drainpipe_bulk_document_retries_total` as drainpipe's `/metrics` at `url` says.
+async fn retries(url: &str) -> f64 {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("drainpipe_bulk_document_retries_total "));
+    line.and_then(|l| l.split(' ').nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}

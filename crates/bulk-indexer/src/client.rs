@@ -28,7 +28,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::response::{classify, ItemOutcome, FILTER_PATH};
+use crate::response::{classify, ItemOutcome, BLOCK, FILTER_PATH};
 use crate::Error;
 
 /// A handle to an Elasticsearch (or OpenSearch) cluster. Cheap to clone.
@@ -46,6 +46,8 @@ pub struct Client {
     refused: Arc<Mutex<Option<Refusal>>>,
     /// When the last refusal was logged (ms since the epoch), to log one a minute.
     refusal_logged_ms: Arc<AtomicU64>,
+    /// When the last cluster or index block was logged, likewise.
+    blocked_logged_ms: Arc<AtomicU64>,
     /// What `_bulk` writes to (`logs-*`), named when a 403 is logged: the caller knows.
     writes_to: Option<Arc<str>>,
     /// What is sent to log in, for the start-up log (never the secret).
@@ -66,8 +68,21 @@ impl Refusal {
     }
 }
 
-/// A refusal is logged as an error at most this often (each retry would be one more line).
-const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+/// A refusal or a block is logged at most this often (each retry would be one more line).
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether a message last logged at `last` (ms since the epoch) is due again; if so, it is
+/// marked as logged now (by one caller only).
+fn log_due(last: &AtomicU64) -> bool {
+    let now = now_ms();
+    let before = last.load(Ordering::Relaxed);
+    now.saturating_sub(before) >= LOG_EVERY.as_millis() as u64
+        && last.compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
 
 /// Bulk requests of a few MiB can take a while on a busy cluster; longer than this is a failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -326,6 +341,7 @@ impl Client {
             last_answer_ms: Arc::default(),
             refused: Arc::default(),
             refusal_logged_ms: Arc::default(),
+            blocked_logged_ms: Arc::default(),
             writes_to: None,
             credentials,
         })
@@ -440,7 +456,7 @@ impl Client {
     }
 
     /// Keeps [`Client::refusal`] current after a `_bulk` answer, counts refusals, and says so
-    /// loudly: once a minute, as an error, while it lasts.
+    /// loudly: once a minute, as an error, while it lasts. A block's 403 is no refusal.
     fn note_refusal(&self, status: StatusCode, body: &[u8]) {
         let code = status.as_u16();
         let mut refused = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -450,15 +466,16 @@ impl Client {
             }
             return;
         }
+        if contains(body, BLOCK.as_bytes()) {
+            drop(refused);
+            self.note_block(&snippet(body));
+            return;
+        }
         crate::metrics::CREDENTIALS_REFUSED.with_label_values(&[if code == 401 { "401" } else { "403" }]).inc();
         let since_ms = refused.filter(|r| r.status == code).map_or_else(now_ms, |r| r.since_ms);
         *refused = Some(Refusal { status: code, since_ms });
         drop(refused);
-        let now = now_ms();
-        let last = self.refusal_logged_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= REFUSAL_LOG_EVERY.as_millis() as u64
-            && self.refusal_logged_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-        {
+        if log_due(&self.refusal_logged_ms) {
             let what = if code == 401 {
                 "refuses drainpipe's credentials (401): check the user and password in the URL, or the API key"
                     .to_owned()
@@ -470,6 +487,18 @@ impl Client {
                 url = %self.display_url,
                 answer = %snippet(body),
                 "Elasticsearch {what}; retrying, and accepted lines wait in the spool or queue meanwhile"
+            );
+        }
+    }
+
+    /// Says, once a minute while it lasts, that a cluster or index block keeps documents out.
+    pub(crate) fn note_block(&self, reason: &str) {
+        if log_due(&self.blocked_logged_ms) {
+            tracing::warn!(
+                url = %self.display_url,
+                reason,
+                "Elasticsearch blocks writes (a write block, read-only at the disk's flood stage, a read-only cluster); \
+                 holding the documents and retrying until the block is lifted, none is dead-lettered for it"
             );
         }
     }

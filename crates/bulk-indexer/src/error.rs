@@ -1,5 +1,7 @@
 use elasticsearch::http::StatusCode;
 
+use crate::response::BLOCK;
+
 /// What can go wrong talking to Elasticsearch.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -21,9 +23,10 @@ pub(crate) fn is_refusal_status(status: StatusCode) -> bool {
 }
 
 impl Error {
-    /// A 401 or 403 answer (see [`is_refusal_status`]).
+    /// A 401 or 403 answer (see [`is_refusal_status`]), but not a cluster block's 403: that is
+    /// the cluster's state, not drainpipe's credentials.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Error::Status { status, .. } if is_refusal_status(*status))
+        matches!(self, Error::Status { status, body, .. } if is_refusal_status(*status) && !body.contains(BLOCK))
     }
 
     /// Whether trying the same request again later can succeed.

@@ -14,7 +14,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 use crate::chunk::Spans;
 use crate::countdown::Countdown;
 use crate::deadletter::{self, DeadLetter, DeadLetterConfig};
-use crate::response::{classify, ItemOutcome};
+use crate::response::{classify, ItemOutcome, BLOCK};
 use crate::retry::{ItemDecision, RequestDecision, RetryPolicy};
 use crate::{metrics, Chunk, Client, Error};
 
@@ -416,13 +416,19 @@ impl Sender {
             match (self.config.retry.item(outcome, attempts), outcome) {
                 (ItemDecision::Done, ItemOutcome::Created) => self.tally.add(Counted::Indexed, 1),
                 (ItemDecision::Done, _) => self.tally.add(Counted::Duplicate, 1),
-                (ItemDecision::Retry, _) => {
+                (ItemDecision::Retry, outcome) => {
+                    if let ItemOutcome::Blocked { reason, .. } = outcome {
+                        self.client.note_block(reason);
+                    }
                     self.tally.add(Counted::Retried, 1);
                     settled.retry.push(i);
                     continue;
                 }
                 (ItemDecision::DeadLetter, ItemOutcome::Rejected { status, kind, reason }) => {
                     settled.letters.push(batch.dead_letter(i, *status, kind, reason));
+                }
+                (ItemDecision::DeadLetter, ItemOutcome::Blocked { status, reason }) => {
+                    settled.letters.push(batch.dead_letter(i, *status, BLOCK, reason));
                 }
                 (ItemDecision::DeadLetter, outcome) => {
                     let status = if let ItemOutcome::Retry { status } = outcome { *status } else { 0 };

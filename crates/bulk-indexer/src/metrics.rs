@@ -19,8 +19,11 @@ pub static DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 /// Items Elasticsearch answered 429 or 5xx inside a bulk answer, sent again (once per retry):
 /// not an outcome, since each is indexed, a duplicate or dead-lettered in the end.
 pub static DOCUMENT_RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
-    IntCounter::new("drainpipe_bulk_document_retries_total", "Documents sent again after a 429 or 5xx item answer")
-        .expect("valid metric")
+    IntCounter::new(
+        "drainpipe_bulk_document_retries_total",
+        "Documents sent again after a 429, 5xx or cluster-block item answer",
+    )
+    .expect("valid metric")
 });
 
 /// Bulk requests by outcome: `ok`, `error` (failed as a whole and retried), `too_large` (413,

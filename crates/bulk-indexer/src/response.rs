@@ -6,6 +6,9 @@ use serde::Deserialize;
 /// Asks Elasticsearch to leave out everything but what classification needs.
 pub(crate) const FILTER_PATH: &str = "errors,items.*.status,items.*.error.type,items.*.error.reason";
 
+/// The error type of a refusal by a cluster or index block.
+pub(crate) const BLOCK: &str = "cluster_block_exception";
+
 /// What happened to one item of a bulk request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ItemOutcome {
@@ -15,6 +18,10 @@ pub enum ItemOutcome {
     Duplicate,
     /// Elasticsearch could not take it now (429, 5xx): send it again later, alone.
     Retry { status: u16 },
+    /// A cluster or index block refused it (`cluster_block_exception`: a write block,
+    /// read-only-allow-delete at the disk's flood stage, a read-only cluster). The cluster's
+    /// state, not the document: it is taken once the block is lifted.
+    Blocked { status: u16, reason: String },
     /// Elasticsearch will never take it (mapping conflict, parse error): dead-letter it.
     Rejected { status: u16, kind: String, reason: String },
 }
@@ -101,6 +108,9 @@ pub fn classify(body: &[u8], sent: usize) -> Result<Vec<ItemOutcome>, crate::Err
 
 fn outcome(item: Item) -> ItemOutcome {
     let (Item::Create(r) | Item::Index(r) | Item::Update(r) | Item::Delete(r)) = item;
+    if let Some(e) = r.error.as_ref().filter(|e| e.kind == BLOCK) {
+        return ItemOutcome::Blocked { status: r.status, reason: e.reason.clone().unwrap_or_default() };
+    }
     match r.status {
         200..=299 => ItemOutcome::Created,
         409 => ItemOutcome::Duplicate,
@@ -145,6 +155,20 @@ mod tests {
             }
         );
         assert_eq!(got[4], ItemOutcome::Retry { status: 503 });
+    }
+
+    #[test]
+    fn a_block_is_the_clusters_state_not_the_documents_fault() {
+        // As Elasticsearch 9 answers under `index.blocks.write` and at the disk's flood stage.
+        let body = br#"{"errors":true,"items":[
+            {"create":{"status":403,"error":{"type":"cluster_block_exception","reason":"index [.ds-logs-heroku.app-x-2025.03.14-000001] blocked by: [FORBIDDEN/8/index write (api)];"}}},
+            {"create":{"status":429,"error":{"type":"cluster_block_exception","reason":"index [i] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"}}},
+            {"create":{"status":403,"error":{"type":"security_exception","reason":"action [indices:data/write/bulk[s]] is unauthorized"}}}
+        ]}"#;
+        let got = classify(body, 3).unwrap();
+        assert!(matches!(&got[0], ItemOutcome::Blocked { status: 403, reason } if reason.contains("index write")));
+        assert!(matches!(&got[1], ItemOutcome::Blocked { status: 429, .. }));
+        assert!(matches!(&got[2], ItemOutcome::Rejected { status: 403, .. }));
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct RetryPolicy {
     /// again, waiting for them to be fixed (a daemon), or given up (a command, whose user
     /// should hear at once).
     pub retry_refusals: bool,
+    /// Whether items a cluster or index block refuses are held and sent again until it is
+    /// lifted, however long (delivery, with the spool to hold what arrives meanwhile), or
+    /// count as tries like a 429 (dead letters, which have their file; a replay, which ends).
+    pub hold_blocked: bool,
 }
 
 /// What to do with a request that failed as a whole.
@@ -56,6 +60,7 @@ impl RetryPolicy {
         max_backoff: Duration::from_secs(30),
         max_attempts: Some(10),
         retry_refusals: true,
+        hold_blocked: true,
     };
 
     /// Writing dead letters: three tries, then the file.
@@ -64,6 +69,7 @@ impl RetryPolicy {
         max_backoff: Duration::from_secs(2),
         max_attempts: Some(3),
         retry_refusals: true,
+        hold_blocked: false,
     };
 
     /// Installing the index templates before the first document: as long as it takes.
@@ -72,6 +78,7 @@ impl RetryPolicy {
         max_backoff: Duration::from_secs(30),
         max_attempts: None,
         retry_refusals: true,
+        hold_blocked: true,
     };
 
     /// `drainpipe deadletter replay`: five tries, 200 ms to 5 s apart; what is still not taken
@@ -81,6 +88,7 @@ impl RetryPolicy {
         max_backoff: Duration::from_secs(5),
         max_attempts: Some(5),
         retry_refusals: false,
+        hold_blocked: false,
     };
 
     /// The waits between tries, from the first.
@@ -107,8 +115,11 @@ impl RetryPolicy {
     pub fn item(&self, outcome: &ItemOutcome, attempts: u32) -> ItemDecision {
         match outcome {
             ItemOutcome::Created | ItemOutcome::Duplicate => ItemDecision::Done,
-            ItemOutcome::Retry { .. } if self.exhausted(attempts) => ItemDecision::DeadLetter,
-            ItemOutcome::Retry { .. } => ItemDecision::Retry,
+            ItemOutcome::Blocked { .. } if self.hold_blocked => ItemDecision::Retry,
+            ItemOutcome::Retry { .. } | ItemOutcome::Blocked { .. } if self.exhausted(attempts) => {
+                ItemDecision::DeadLetter
+            }
+            ItemOutcome::Retry { .. } | ItemOutcome::Blocked { .. } => ItemDecision::Retry,
             ItemOutcome::Rejected { .. } => ItemDecision::DeadLetter,
         }
     }
@@ -168,6 +179,20 @@ mod tests {
         let mapping = ItemOutcome::Rejected { status: 400, kind: "x".into(), reason: "y".into() };
         assert_eq!(p.item(&mapping, 1), ItemDecision::DeadLetter);
         assert!(!RetryPolicy::SETUP.exhausted(u32::MAX));
+    }
+
+    #[test]
+    fn blocked_items_are_held_by_delivery_and_counted_as_tries_elsewhere() {
+        let blocked = ItemOutcome::Blocked { status: 403, reason: "index write (api)".into() };
+        assert_eq!(RetryPolicy::DELIVERY.item(&blocked, 1_000), ItemDecision::Retry);
+        assert_eq!(RetryPolicy::DEAD_LETTERS.item(&blocked, 2), ItemDecision::Retry);
+        assert_eq!(RetryPolicy::DEAD_LETTERS.item(&blocked, 3), ItemDecision::DeadLetter);
+        assert_eq!(RetryPolicy::REPLAY.item(&blocked, 5), ItemDecision::DeadLetter);
+        // A whole request refused by a block is no credentials problem: even a replay retries.
+        let body = r#"{"error":{"type":"cluster_block_exception","reason":"blocked by: [FORBIDDEN/6/cluster read-only (api)];"}}"#;
+        let whole = Error::Status { request: "_bulk", status: StatusCode::FORBIDDEN, body: body.into() };
+        assert!(!whole.is_refusal());
+        assert_eq!(RetryPolicy::REPLAY.request(&whole), RequestDecision::Retry);
     }
 
     #[test]

@@ -128,6 +128,7 @@ fn config(dead_letter_file: Option<std::path::PathBuf>) -> IndexerConfig {
             max_backoff: Duration::from_millis(20),
             max_attempts: Some(4),
             retry_refusals: true,
+            hold_blocked: true,
         },
         concurrency: 2,
         dead_letter: DeadLetterConfig { index: "dead".into(), file: dead_letter_file },
