@@ -16,4 +16,5 @@ mod otlp;
 mod receivers;
 mod robustness;
 mod search;
+mod secured;
 mod support;

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use elasticsearch::auth::Credentials;
+use elasticsearch::auth::{ClientCertificate, Credentials};
 use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
@@ -139,14 +139,23 @@ impl Node {
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(REQUEST_TIMEOUT)
             .request_body_compression(config.gzip);
-        if let Some(c) = credentials {
+        // The transport takes one `Credentials`: the client certificate goes in when it is
+        // built (into its TLS settings), the login after (see below).
+        if let Some(pem) = &config.client_identity_pem {
+            reqwest::Identity::from_pem(pem).map_err(|e| bad_url(first, format!("client certificate and key: {e}")))?;
+            builder = builder.auth(Credentials::Certificate(ClientCertificate::Pem(pem.clone())));
+        } else if let Some(c) = credentials {
             builder = builder.auth(c.clone());
         }
         if let Some(pem) = &config.ca_pem {
             let cert = Certificate::from_pem(pem).map_err(|e| bad_url(first, format!("CA certificate: {e}")))?;
             builder = builder.cert_validation(CertificateValidation::Full(cert));
         }
-        let transport = builder.build().map_err(|e| bad_url(first, e.to_string()))?;
+        let mut transport = builder.build().map_err(|e| bad_url(first, e.to_string()))?;
+        if config.client_identity_pem.is_some() {
+            // The same TLS client, now sending the login on each request.
+            transport = transport.clone_with_auth(credentials.cloned());
+        }
         let up_gauge = crate::metrics::NODE_UP.with_label_values(&[&shown]);
         up_gauge.set(1);
         Ok(Node {
@@ -314,6 +323,9 @@ pub struct ClientConfig {
     /// PEM certificates (a private CA) trusted as well as the Mozilla roots built into the
     /// binary (webpki-roots); the operating system's certificate store is not read.
     pub ca_pem: Option<Vec<u8>>,
+    /// A client certificate (its chain, then its private key, PEM) shown to nodes that ask
+    /// for one (mutual TLS); sent beside the login, if there is one.
+    pub client_identity_pem: Option<Vec<u8>>,
     /// gzip request bodies.
     pub gzip: bool,
     /// Send credentials over plain `http://` to another machine too (refused otherwise: anyone

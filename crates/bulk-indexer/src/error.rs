@@ -7,7 +7,7 @@ use crate::response::BLOCK;
 pub enum Error {
     #[error("invalid Elasticsearch URL {url:?}: {reason}")]
     Url { url: String, reason: String },
-    #[error("cannot reach Elasticsearch: {0}")]
+    #[error("cannot reach Elasticsearch: {}", with_causes(.0))]
     Transport(#[from] elasticsearch::Error),
     #[error("Elasticsearch answered {status} to {request}: {body}")]
     Status { request: &'static str, status: StatusCode, body: String },
@@ -39,4 +39,20 @@ impl Error {
             }
         }
     }
+}
+
+/// An error and its causes, `a: b: c`: the cause is where the answer is ("received fatal
+/// alert: CertificateRequired", "Connection refused"), under "error sending request".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

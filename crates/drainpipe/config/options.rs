@@ -53,6 +53,15 @@ pub struct ElasticsearchOptions {
     #[arg(long, value_name = "FILE")]
     pub elasticsearch_ca: Option<PathBuf>,
 
+    /// PEM client certificate (its chain) shown to Elasticsearch when it asks for one (mutual
+    /// TLS), with --elasticsearch-client-key
+    #[arg(long, value_name = "FILE")]
+    pub elasticsearch_client_cert: Option<PathBuf>,
+
+    /// PEM private key of --elasticsearch-client-cert
+    #[arg(long, value_name = "FILE")]
+    pub elasticsearch_client_key: Option<PathBuf>,
+
     /// gzip bulk request bodies
     #[arg(long)]
     pub elasticsearch_gzip: bool,

@@ -36,10 +36,25 @@ impl ElasticsearchOptions {
             urls,
             api_key: self.elasticsearch_api_key.as_ref().map(|k| k.expose().to_owned()),
             ca_pem,
+            client_identity_pem: self.client_identity_pem()?,
             gzip: self.elasticsearch_gzip,
             allow_insecure_credentials: self.allow_insecure_credentials,
         })?
         .writing_to(drainpipe_delivery::DataStreams::EVERY))
+    }
+
+    /// The client certificate's chain and then its key, read from their files (mutual TLS).
+    fn client_identity_pem(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let (cert, key) = match (&self.elasticsearch_client_cert, &self.elasticsearch_client_key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (cert, key),
+            _ => anyhow::bail!("--elasticsearch-client-cert and --elasticsearch-client-key go together"),
+        };
+        let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+        let mut pem = read(cert)?;
+        pem.push(b'\n');
+        pem.extend(read(key)?);
+        Ok(Some(pem))
     }
 
     /// The `--elasticsearch-ca` file's certificates (Kibana is trusted with them too).

@@ -194,3 +194,27 @@ fn credentials_over_plain_http_to_another_machine_need_the_flag() {
         serve(&["--elasticsearch-url", "http://drainpipe:secret@10.1.2.3:9200", "--allow-insecure-credentials"]);
     assert_eq!(allowed.elasticsearch.client().unwrap().credentials(), r#"basic auth as "drainpipe""#);
 }
+
+#[test]
+fn a_client_certificate_needs_its_key() {
+    let alone = serve(&["--elasticsearch-url", "https://es", "--elasticsearch-client-cert", "/nonexistent/c.pem"]);
+    let err = format!("{:#}", alone.elasticsearch.client().unwrap_err());
+    assert!(err.contains("--elasticsearch-client-cert and --elasticsearch-client-key go together"), "{err}");
+    let dir = std::env::temp_dir().join(format!("drainpipe-client-cert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+    std::fs::write(&cert, "not a certificate").unwrap();
+    std::fs::write(&key, "not a key").unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let broken = serve(&[
+        "--elasticsearch-url",
+        "https://es",
+        "--elasticsearch-client-cert",
+        cert,
+        "--elasticsearch-client-key",
+        key,
+    ]);
+    let err = format!("{:#}", broken.elasticsearch.client().unwrap_err());
+    assert!(err.contains("client certificate and key"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,161 @@
+//! drainpipe against a secured cluster: HAProxy (a real TLS terminator and gate, not a stand-in)
+//! in front of the real Elasticsearch, requiring a client certificate from a private CA.
+//! `scripts/test` installs HAProxy; a test here fails, never skips, without it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// A private CA, a server certificate for `localhost` it signed, a client certificate it
+/// signed, and a client certificate from another CA (a refused one), as PEM files in a folder.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new(dir: &Path) -> Pki {
+        std::fs::create_dir_all(dir).unwrap();
+        let (ca, ca_key) = certificate_authority();
+        let (other_ca, other_key) = certificate_authority();
+        let write = |name: &str, text: String| std::fs::write(dir.join(name), text).unwrap();
+        write("ca.pem", ca.pem());
+        let server = signed(&ca, &ca_key, vec!["localhost".to_owned()]);
+        // HAProxy reads the certificate and its key from one file.
+        write("server.pem", format!("{}{}", server.0.pem(), server.1.serialize_pem()));
+        let client = signed(&ca, &ca_key, Vec::new());
+        write("client.pem", client.0.pem());
+        write("client-key.pem", client.1.serialize_pem());
+        let rogue = signed(&other_ca, &other_key, Vec::new());
+        write("rogue.pem", rogue.0.pem());
+        write("rogue-key.pem", rogue.1.serialize_pem());
+        Pki { dir: dir.to_owned() }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+}
+
+fn certificate_authority() -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    (params.self_signed(&key).unwrap(), key)
+}
+
+fn signed(
+    ca: &rcgen::Certificate,
+    ca_key: &rcgen::KeyPair,
+    names: Vec<String>,
+) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(names).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "drainpipe");
+    (params.signed_by(&key, ca, ca_key).unwrap(), key)
+}
+
+/// HAProxy listening on a port of its own with `bind_options`, passing what it lets through
+/// to the test Elasticsearch; stopped when dropped.
+struct Haproxy {
+    child: Child,
+    port: u16,
+}
+
+impl Haproxy {
+    fn start(dir: &Path, bind_options: &str) -> Haproxy {
+        let es = elasticsearch_url();
+        let upstream = es.trim_start_matches("http://").trim_end_matches('/');
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = format!(
+            "global\n    maxconn 256\n\
+             defaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
+             frontend gate\n    bind 127.0.0.1:{port} {bind_options}\n    default_backend elasticsearch\n\
+             backend elasticsearch\n    server es {upstream}\n"
+        );
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("HAProxy runs (scripts/test installs it: apt-get install haproxy)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "HAProxy did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Haproxy { child, port }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn check_config_online(url: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drainpipe"))
+        .args(["check-config", "--online", "--elasticsearch-url", url])
+        .args(extra)
+        .env("DRAINPIPE_LOG", "warn")
+        .output()
+        .expect("drainpipe runs")
+}
+
+/// Mutual TLS: HAProxy asks for a client certificate from the private CA. drainpipe shows
+/// `--elasticsearch-client-cert` and is let through (check-config, then documents stored);
+/// a certificate from another CA, or none, is refused, and check-config says so.
+#[tokio::test]
+async fn mutual_tls_shows_the_client_certificate_and_a_refused_one_is_reported() {
+    let dir = std::env::temp_dir().join(unique_namespace("mtls"));
+    let pki = Pki::new(&dir);
+    let bind = format!("ssl crt {} ca-file {} verify required", pki.path("server.pem"), pki.path("ca.pem"));
+    let gate = Haproxy::start(&dir, &bind);
+    let url = format!("https://localhost:{}", gate.port);
+    let ca = pki.path("ca.pem");
+    let with = |cert: &str, key: &str| {
+        vec![
+            "--elasticsearch-ca".to_owned(),
+            ca.clone(),
+            "--elasticsearch-client-cert".to_owned(),
+            pki.path(cert),
+            "--elasticsearch-client-key".to_owned(),
+            pki.path(key),
+        ]
+    };
+    let good = with("client.pem", "client-key.pem");
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+
+    let out = check_config_online(&url, &good);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.contains("answers"), "{said}");
+    let rogue = with("rogue.pem", "rogue-key.pem");
+    let rogue: Vec<&str> = rogue.iter().map(String::as_str).collect();
+    let refusals = [("another CA's certificate", rogue.as_slice()), ("no certificate", &["--elasticsearch-ca", &ca])];
+    for (what, extra) in refusals {
+        let out = check_config_online(&url, extra);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{what}: {said}");
+        // The node, and HAProxy's answer (a TLS alert), not only "error sending request".
+        let node = format!("https://localhost:{}", gate.port);
+        assert!(said.contains(&node) && said.contains("fatal alert"), "{what}: {said}");
+    }
+
+    let ns = unique_namespace("mtls");
+    let dp = Drainpipe::start_against(&url, &ns, &good);
+    let lines: Vec<String> = (0..3)
+        .map(|i| format!("<190>1 2025-03-14T09:26:5{i}.000000+00:00 host app web.1 - through mTLS {i}\n"))
+        .collect();
+    let headers = LogplexHeaders { frame_id: Some("MTLS1"), drain_token: Some("d.mtls"), msg_count: 3 };
+    assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&lines), &headers).await.status(), 200);
+    wait_for_documents(&elasticsearch_url(), &streams_of(&ns), 3).await;
+    drop(dp);
+    drop(gate);
+    let _ = std::fs::remove_dir_all(dir);
+}
