@@ -1,6 +1,8 @@
 //! drainpipe against a secured cluster: HAProxy (a real TLS terminator and gate, not a stand-in)
-//! in front of the real Elasticsearch, requiring a client certificate from a private CA.
-//! `scripts/test` installs HAProxy; a test here fails, never skips, without it.
+//! in front of the real Elasticsearch, requiring a client certificate from a private CA, or
+//! enforcing logins (basic auth and an API key, a user who may only read). The test
+//! distributions have no security of their own. `scripts/test` installs HAProxy; a test here
+//! fails, never skips, without it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -56,24 +58,26 @@ fn signed(
     (params.signed_by(&key, ca, ca_key).unwrap(), key)
 }
 
-/// HAProxy listening on a port of its own with `bind_options`, passing what it lets through
-/// to the test Elasticsearch; stopped when dropped.
+/// HAProxy listening on a port of its own with `bind_options` and the frontend's `rules`,
+/// passing what it lets through to the test Elasticsearch; stopped when dropped. `before`
+/// goes ahead of the sections (a `userlist`).
 struct Haproxy {
     child: Child,
     port: u16,
 }
 
 impl Haproxy {
-    fn start(dir: &Path, bind_options: &str) -> Haproxy {
+    fn start(dir: &Path, before: &str, bind_options: &str, rules: &str) -> Haproxy {
         let es = elasticsearch_url();
         let upstream = es.trim_start_matches("http://").trim_end_matches('/');
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = format!(
-            "global\n    maxconn 256\n\
+            "global\n    maxconn 256\n{before}\
              defaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
-             frontend gate\n    bind 127.0.0.1:{port} {bind_options}\n    default_backend elasticsearch\n\
+             frontend gate\n    bind 127.0.0.1:{port} {bind_options}\n{rules}    default_backend elasticsearch\n\
              backend elasticsearch\n    server es {upstream}\n"
         );
+        std::fs::create_dir_all(dir).unwrap();
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, config).unwrap();
         let child = Command::new("haproxy")
@@ -100,12 +104,20 @@ impl Drop for Haproxy {
 }
 
 fn check_config_online(url: &str, extra: &[&str]) -> Output {
+    drainpipe(&[&["check-config", "--online", "--elasticsearch-url", url], extra].concat())
+}
+
+fn drainpipe(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_drainpipe"))
-        .args(["check-config", "--online", "--elasticsearch-url", url])
-        .args(extra)
+        .args(args)
         .env("DRAINPIPE_LOG", "warn")
         .output()
         .expect("drainpipe runs")
+}
+
+/// What a command printed to standard error.
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Mutual TLS: HAProxy asks for a client certificate from the private CA. drainpipe shows
@@ -116,7 +128,7 @@ async fn mutual_tls_shows_the_client_certificate_and_a_refused_one_is_reported()
     let dir = std::env::temp_dir().join(unique_namespace("mtls"));
     let pki = Pki::new(&dir);
     let bind = format!("ssl crt {} ca-file {} verify required", pki.path("server.pem"), pki.path("ca.pem"));
-    let gate = Haproxy::start(&dir, &bind);
+    let gate = Haproxy::start(&dir, "", &bind, "");
     let url = format!("https://localhost:{}", gate.port);
     let ca = pki.path("ca.pem");
     let with = |cert: &str, key: &str| {
@@ -156,6 +168,88 @@ async fn mutual_tls_shows_the_client_certificate_and_a_refused_one_is_reported()
     assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&lines), &headers).await.status(), 200);
     wait_for_documents(&elasticsearch_url(), &streams_of(&ns), 3).await;
     drop(dp);
+    drop(gate);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A command that failed on a 401 and said what it means.
+fn assert_login_refused(out: &Output, what: &str) {
+    let said = stderr(out);
+    assert!(!out.status.success(), "{what} succeeded");
+    assert!(said.contains("401 Unauthorized") && said.contains("credentials were refused"), "{what}: {said}");
+}
+
+/// HAProxy enforcing logins: `drainpipe:right` and the API key `id:key` may do anything;
+/// `reader:right` may read but not write (`_bulk`, PUT, DELETE: 403); anything else is 401.
+fn login_gate(dir: &Path) -> Haproxy {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode("id:key");
+    let users = "userlist people\n    group writers users drainpipe\n    group readers users reader\n    \
+                 user drainpipe insecure-password right\n    user reader insecure-password right\n";
+    let rules = format!(
+        "    acl key req.hdr(Authorization) -m str \"ApiKey {key}\"\n\
+         \x20   acl writer http_auth_group(people) writers\n\
+         \x20   acl reader http_auth_group(people) readers\n\
+         \x20   acl writes path_beg /_bulk\n\
+         \x20   acl writes method PUT DELETE\n\
+         \x20   http-request auth realm elasticsearch unless key or writer or reader\n\
+         \x20   http-request deny deny_status 403 if reader writes\n"
+    );
+    Haproxy::start(dir, users, "", &rules)
+}
+
+/// The 401 and 403 paths of `setup`, `search`, `deadletter` and `serve`, against a gate that
+/// enforces them: a wrong password is named as such, a user who may not write is told which
+/// privileges are missing, and what `serve` accepted meanwhile waits in its spool and is stored
+/// once the credentials are right.
+#[tokio::test]
+async fn refused_credentials_and_privileges_are_named_and_lose_nothing() {
+    let dir = std::env::temp_dir().join(unique_namespace("logins"));
+    let gate = login_gate(&dir);
+    let url = |login: &str| format!("http://{login}@127.0.0.1:{}", gate.port);
+    let ns = unique_namespace("logins");
+
+    let wrong = url("drainpipe:wrong");
+    let out = drainpipe(&["setup", "--elasticsearch-url", &wrong]);
+    assert_login_refused(&out, "setup");
+    let out = drainpipe(&["search", "--elasticsearch-url", &wrong, "--namespace", &ns, "--since", "1h"]);
+    assert_login_refused(&out, "search");
+    let out = drainpipe(&["deadletter", "list", "--elasticsearch-url", &wrong, "--namespace", &ns]);
+    assert_login_refused(&out, "deadletter");
+
+    // serve, refused: what it accepts waits in the spool.
+    let spool = dir.join("spool");
+    let spool_arg = spool.to_str().unwrap();
+    let lines: Vec<String> =
+        (0..3).map(|i| format!("<190>1 2025-03-14T09:26:5{i}.000000+00:00 host app web.1 - login {i}\n")).collect();
+    let headers = LogplexHeaders { frame_id: Some("LOGINS1"), drain_token: Some("d.logins"), msg_count: 3 };
+    let reader =
+        Drainpipe::start_against(&url("reader:right"), &ns, &["--spool-dir", spool_arg, "--manage-templates", "false"]);
+    assert_eq!(post_frame(&reader.url("/logs?app=shop"), logplex_body(&lines), &headers).await.status(), 200);
+    let said = reader.wait_for_log("refuses to let drainpipe write (403)", Duration::from_secs(30));
+    assert!(said.contains("logs-heroku.*"), "names where privileges are missing: {said}");
+    drop(reader);
+    let wrong_serve = Drainpipe::start_against(&wrong, &ns, &["--spool-dir", spool_arg]);
+    let said = wrong_serve.wait_for_log("cannot install the index template yet", Duration::from_secs(30));
+    assert!(said.contains("401"), "{said}");
+    drop(wrong_serve);
+    // Right, with the API key: the spooled frame is stored, once.
+    let keyed = Drainpipe::start_against(
+        &format!("http://127.0.0.1:{}", gate.port),
+        &ns,
+        &["--spool-dir", spool_arg, "--elasticsearch-api-key", "id:key"],
+    );
+    assert_eq!(wait_for_count(&elasticsearch_url(), &streams_of(&ns), 3, Duration::from_secs(30)).await, 3);
+    drop(keyed);
+    let since = ["--since", "2025-03-14T09:00:00Z", "--until", "2025-03-14T10:00:00Z"];
+    let out =
+        drainpipe(&[&["search", "--elasticsearch-url", &url("reader:right"), "--namespace", &ns], &since[..]].concat());
+    let found = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && found.matches("login ").count() == 3,
+        "a reader may search: {found} {}",
+        stderr(&out)
+    );
     drop(gate);
     let _ = std::fs::remove_dir_all(dir);
 }

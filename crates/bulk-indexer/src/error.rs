@@ -9,7 +9,7 @@ pub enum Error {
     Url { url: String, reason: String },
     #[error("cannot reach Elasticsearch: {}", with_causes(.0))]
     Transport(#[from] elasticsearch::Error),
-    #[error("Elasticsearch answered {status} to {request}: {body}")]
+    #[error("Elasticsearch answered {status} to {request}: {body}{}", login_hint(*status))]
     Status { request: &'static str, status: StatusCode, body: String },
     #[error("unreadable answer from Elasticsearch: {0}")]
     Response(#[from] serde_json::Error),
@@ -20,6 +20,15 @@ pub enum Error {
 /// A 401 or 403: Elasticsearch refuses drainpipe's credentials or their privileges.
 pub(crate) fn is_refusal_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 401 | 403)
+}
+
+/// What a 401 means, to add to its answer: the proxy or cluster did not take the login.
+pub fn login_hint(status: StatusCode) -> &'static str {
+    if status == StatusCode::UNAUTHORIZED {
+        " (the credentials were refused: check the user and password in the URL, or the API key)"
+    } else {
+        ""
+    }
 }
 
 impl Error {

@@ -35,6 +35,6 @@ pub use cloud_id::{CloudId, CloudIdError};
 pub use countdown::Countdown;
 pub use deadletter::{DeadLetter, DeadLetterConfig, DeadLetterEntry, DeadLetterFile, EntryError, RejectedDocument};
 pub use elasticsearch::http::{Method, StatusCode};
-pub use error::Error;
+pub use error::{login_hint, Error};
 pub use indexer::{run, IndexerConfig, IndexerReport};
 pub use retry::{Backoff, ItemDecision, RequestDecision, RetryPolicy};

@@ -166,6 +166,7 @@ fn answered(what: String, e: Error) -> anyhow::Error {
 /// need beyond `serve`'s role; else Elasticsearch's reason.
 fn hint(e: &Error) -> String {
     match e {
+        Error::Status { status, .. } if status.as_u16() == 401 => drainpipe_bulk_indexer::login_hint(*status).into(),
         e if e.is_refusal() => format!(
             ": the user needs `read` and `delete` on {}, `read` and `create_doc` on {} (and `manage` there for \
              --rollover); see docs/operations.md, \"The Elasticsearch role\"",

@@ -17,7 +17,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use drainpipe_bulk_indexer::{Client, Error, StatusCode};
+use drainpipe_bulk_indexer::{login_hint, Client, Error, StatusCode};
 use drainpipe_delivery::DataStreams;
 use serde_json::{json, Value};
 
@@ -149,7 +149,7 @@ fn query_fields(query: &str) -> Vec<String> {
 /// there was no answer.
 fn failed(client: &Client, what: &str, e: Error) -> anyhow::Error {
     match e {
-        Error::Status { status, body, .. } => anyhow::anyhow!("{what} answered {status}: {body}"),
+        Error::Status { status, body, .. } => anyhow::anyhow!("{what} answered {status}: {body}{}", login_hint(status)),
         e => anyhow::Error::from(e).context(format!("{what} on {}", client.url())),
     }
 }
