@@ -197,6 +197,75 @@ async fn retention_set_by_setup_is_kept_by_serve_and_validated() {
     std::fs::remove_file(file).unwrap();
 }
 
+/// The data streams of `namespace` as the cluster state holds them, by name (the test
+/// distributions of Elasticsearch lack the `_data_stream` API, which the data-streams module
+/// brings; the cluster state is there on every target).
+async fn data_streams_of(es: &str, namespace: &str) -> serde_json::Map<String, serde_json::Value> {
+    // filter_path reads the dots in a stream's name as a path: filtered here instead.
+    let url = format!("{es}/_cluster/state/metadata?filter_path=metadata.data_stream.data_stream");
+    let mut v: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let all = v["metadata"]["data_stream"]["data_stream"].as_object_mut().map(std::mem::take).unwrap_or_default();
+    let ours = |name: &String| name.starts_with("logs-heroku.") && name.ends_with(&format!("-{namespace}"));
+    all.into_iter().filter(|(name, _)| ours(name)).collect()
+}
+
+/// The backing indices of `stream`.
+async fn backing_indices(es: &str, stream: &str) -> usize {
+    let v: serde_json::Value = reqwest::get(format!("{es}/{stream}/_settings")).await.unwrap().json().await.unwrap();
+    v.as_object().map_or(0, serde_json::Map::len)
+}
+
+/// Streams roll over by default: on Elasticsearch every stream has an enabled lifecycle from its
+/// template, kept for ever without `--retention` (OpenSearch has none, and `setup` says so).
+/// Rolled over to a second backing index (by hand: the cluster's own rollover waits for days or
+/// 50 GB, and this cluster is shared with the other tests), a stream is still read whole by
+/// `search` and `tail`.
+#[tokio::test]
+async fn streams_have_a_lifecycle_and_are_read_whole_across_a_rollover() {
+    let _turn = RETENTION_TURN.lock().await;
+    let es = elasticsearch_url();
+    let ns = unique_namespace("rollover");
+    let stream = format!("logs-heroku.app-{ns}");
+    let dp = Drainpipe::start_against(&es, &ns, &[]);
+    let post = |frame: &'static str, first: usize| {
+        let lines: Vec<String> = (first..first + 3)
+            .map(|i| format!("<190>1 2025-03-14T09:26:{i:02}.000000+00:00 host app web.1 - rolled {i}\n"))
+            .collect();
+        let url = dp.url("/logs?app=shop");
+        async move {
+            let headers = LogplexHeaders { frame_id: Some(frame), drain_token: Some("d.roll"), msg_count: 3 };
+            assert_eq!(post_frame(&url, logplex_body(&lines), &headers).await.status(), 200);
+        }
+    };
+    post("ROLL1", 0).await;
+    // A router line too: a second stream, from the same template.
+    let router = "<158>1 2025-03-14T09:26:59.000000+00:00 host heroku router - at=info method=GET path=\"/\" host=a.herokuapp.com request_id=1 fwd=\"1.2.3.4\" dyno=web.1 connect=1ms service=2ms status=200 bytes=3 protocol=https\n";
+    let headers = LogplexHeaders { frame_id: Some("ROLLR"), drain_token: Some("d.roll"), msg_count: 1 };
+    assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&[router]), &headers).await.status(), 200);
+    assert_eq!(wait_for_count(&es, &streams_of(&ns), 4, Duration::from_secs(30)).await, 4);
+    if is_opensearch(&es).await {
+        let said = drainpipe(&["setup", "--elasticsearch-url", &es]);
+        assert!(said.contains("skipped   rollover: OpenSearch has no data stream lifecycle"), "{said}");
+    } else {
+        let streams = data_streams_of(&es, &ns).await;
+        assert_eq!(streams.len(), 2, "{streams:?}");
+        for (name, s) in &streams {
+            assert_eq!(s["lifecycle"], serde_json::json!({"enabled": true}), "{name}: rolled over, kept for ever");
+        }
+    }
+    let rolled = reqwest::Client::new().post(format!("{es}/{stream}/_rollover")).send().await.unwrap();
+    assert!(rolled.status().is_success(), "{}", rolled.text().await.unwrap());
+    assert_eq!(backing_indices(&es, &stream).await, 2);
+    post("ROLL2", 3).await;
+    assert_eq!(wait_for_count(&es, &stream, 6, Duration::from_secs(30)).await, 6);
+    let window = ["--since", "2025-03-14T09:00:00Z", "--until", "2025-03-14T10:00:00Z"];
+    let found = drainpipe(&[&["search", "--elasticsearch-url", &es, "--namespace", &ns], &window[..]].concat());
+    assert_eq!(found.matches("rolled ").count(), 6, "{found}");
+    let tailed = drainpipe(&["tail", "--no-follow", "--elasticsearch-url", &es, "--namespace", &ns]);
+    assert_eq!(tailed.matches("rolled ").count(), 6, "{tailed}");
+    drop(dp);
+}
+
 #[tokio::test]
 async fn replaying_heroku_logs_twice_indexes_each_line_once() {
     let es = elasticsearch_url();

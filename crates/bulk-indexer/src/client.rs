@@ -288,6 +288,18 @@ fn probe_if_due(nodes: &Arc<[Node]>, i: usize) {
     });
 }
 
+/// A data stream as `GET _data_stream` describes it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct DataStream {
+    pub name: String,
+    /// The index template it was made from.
+    #[serde(default)]
+    pub template: String,
+    /// Its lifecycle (`{"enabled": true, "data_retention": "30d"}`), if it has one.
+    #[serde(default)]
+    pub lifecycle: Option<Value>,
+}
+
 /// What answers at the other end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Server {
@@ -665,6 +677,28 @@ impl Client {
     pub async fn has_privileges(&self, cluster: &[&str], pattern: &str, index: &[&str]) -> Result<Privileges, Error> {
         let body = json!({"cluster": cluster, "index": [{"names": [pattern], "privileges": index}]});
         self.json(Method::Post, "/_security/user/_has_privileges", "_has_privileges", Some(&body)).await
+    }
+
+    /// The data streams `pattern` names: each one's name, the template it was made from, and
+    /// its lifecycle (`None`: it has none). None at all when nothing matches.
+    pub async fn data_streams(&self, pattern: &str) -> Result<Vec<DataStream>, Error> {
+        #[derive(Deserialize)]
+        struct Answer {
+            data_streams: Vec<DataStream>,
+        }
+        let path = format!("/_data_stream/{}", encoded(pattern));
+        match self.json::<Answer>(Method::Get, &path, "GET _data_stream", None).await {
+            Ok(answer) => Ok(answer.data_streams),
+            Err(Error::Status { status: StatusCode::NOT_FOUND, .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets the data stream lifecycle of `stream` (what a template's `lifecycle` gives a new
+    /// stream; an existing one keeps its own until told).
+    pub async fn put_data_stream_lifecycle(&self, stream: &str, lifecycle: &Value) -> Result<(), Error> {
+        let path = format!("/_data_stream/{}/_lifecycle", encoded(stream));
+        self.json::<IgnoredAny>(Method::Put, &path, "PUT _data_stream/_lifecycle", Some(lifecycle)).await.map(|_| ())
     }
 
     /// Rolls `stream` over to a new backing index; `false` when there is no such stream.

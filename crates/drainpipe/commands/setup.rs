@@ -70,19 +70,80 @@ enum Write {
 
 async fn install_or_plan(client: &Client, retention: &[RetentionRule], write: Write) -> Result<Vec<Change>, Error> {
     let server = client.server().await?;
-    let mut changes = Vec::new();
+    let mut plan = Plan { write, lifecycles: !server.opensearch, changes: Vec::new(), lifecycle_of: Vec::new() };
     let mut main = template();
     if server.opensearch {
-        for_opensearch(&mut main, &mut changes);
+        for_opensearch(&mut main, &mut plan.changes);
+        plan.changes.push(Change::Skipped(
+            "rollover".into(),
+            "OpenSearch has no data stream lifecycle: streams roll over by hand (POST <stream>/_rollover)".into(),
+        ));
     }
     // The last entry without a dataset; none keeps what is installed.
     let default = retention.iter().rev().find(|r| r.dataset.is_none()).map(|r| &r.retention);
     // Dead letters first: their template must outrank the main one, whose pattern covers
     // their stream's name too, before the main one is written.
-    install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), default, write, &mut changes).await?;
-    install_one(client, TEMPLATE_NAME, main.clone(), default, write, &mut changes).await?;
-    install_dataset_overrides(client, &main, retention, write, &mut changes).await?;
-    Ok(changes)
+    install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), default, &mut plan).await?;
+    install_one(client, TEMPLATE_NAME, main.clone(), default, &mut plan).await?;
+    install_dataset_overrides(client, &main, retention, &mut plan).await?;
+    if plan.lifecycles {
+        attach_lifecycles(client, !retention.is_empty(), &mut plan).await;
+    }
+    Ok(plan.changes)
+}
+
+/// What one setup run does and has done: whether it writes, whether the server has data stream
+/// lifecycles, the changes so far, and the lifecycle each template it installed gives.
+struct Plan {
+    write: Write,
+    lifecycles: bool,
+    changes: Vec<Change>,
+    lifecycle_of: Vec<(String, serde_json::Value)>,
+}
+
+/// A template's lifecycle reaches only the streams made after it. An existing stream without
+/// one (made before lifecycles were on by default, or with it removed) gets its template's,
+/// and with `--retention` given (`explicit`) every stream whose retention differs gets its
+/// template's, so that the policy holds for old streams too. A failure here (a role without
+/// `manage_data_stream_lifecycle`) costs only this step: it is said, and setup goes on.
+async fn attach_lifecycles(client: &Client, explicit: bool, plan: &mut Plan) {
+    let streams = match client.data_streams(DataStreams::EVERY).await {
+        Ok(streams) => streams,
+        Err(e) => {
+            let why = match &e {
+                Error::Status { body, .. } if body.contains("no handler found") => {
+                    "the server has no _data_stream API (Elasticsearch's data-streams module); existing streams keep \
+                     the lifecycle they have"
+                        .to_owned()
+                }
+                e => e.to_string(),
+            };
+            plan.changes.push(Change::Skipped("lifecycles of existing data streams".into(), why));
+            return;
+        }
+    };
+    for stream in streams {
+        let Some((_, wanted)) = plan.lifecycle_of.iter().find(|(t, _)| *t == stream.template) else { continue };
+        if !needs_lifecycle(stream.lifecycle.as_ref(), wanted, explicit) {
+            continue;
+        }
+        let what = format!("lifecycle of data stream {}", stream.name);
+        if plan.write == Write::Yes {
+            if let Err(e) = client.put_data_stream_lifecycle(&stream.name, wanted).await {
+                plan.changes.push(Change::Skipped(what, e.to_string()));
+                continue;
+            }
+        }
+        plan.changes.push(Change::Updated(what));
+    }
+}
+
+/// Whether a stream whose lifecycle is `current` is given `wanted`: when it has none (or a
+/// disabled one), or, with `--retention` given (`explicit`), when its retention differs.
+fn needs_lifecycle(current: Option<&serde_json::Value>, wanted: &serde_json::Value, explicit: bool) -> bool {
+    let enabled = current.is_some_and(|l| l["enabled"] != false);
+    let same_retention = current.is_some_and(|l| l["data_retention"] == wanted["data_retention"]);
+    !enabled || (explicit && !same_retention)
 }
 
 /// Priority of a dataset's own template: above the one for every dataset (200), below the
@@ -98,8 +159,7 @@ async fn install_dataset_overrides(
     client: &Client,
     main: &serde_json::Value,
     retention: &[RetentionRule],
-    write: Write,
-    changes: &mut Vec<Change>,
+    plan: &mut Plan,
 ) -> Result<(), Error> {
     let prefix = format!("{TEMPLATE_NAME}-");
     let installed: Vec<String> =
@@ -120,13 +180,13 @@ async fn install_dataset_overrides(
         let mut t = main.clone();
         t["index_patterns"] = serde_json::json!([DataStreams::every_of(dataset)]);
         t["priority"] = DATASET_PRIORITY.into();
-        install_one(client, &format!("{prefix}{dataset}"), t, *age, write, changes).await?;
+        install_one(client, &format!("{prefix}{dataset}"), t, *age, plan).await?;
     }
     for name in installed.iter().filter(|n| !wanted.iter().any(|(d, _)| n[prefix.len()..] == **d)) {
-        if write == Write::Yes {
+        if plan.write == Write::Yes {
             client.delete_index_template(name).await?;
         }
-        changes.push(Change::Deleted(format!("index template {name}")));
+        plan.changes.push(Change::Deleted(format!("index template {name}")));
     }
     Ok(())
 }
@@ -155,13 +215,16 @@ fn for_opensearch(template: &mut serde_json::Value, changes: &mut Vec<Change>) {
     ));
 }
 
+/// Installs one template (unless it is installed as it would be). Where the server has data
+/// stream lifecycles, the template has one, enabled: its streams roll over by the cluster's
+/// default rollover (as Elastic's own `logs-*-*` do), and keep their documents for the
+/// retention, or for ever.
 async fn install_one(
     client: &Client,
     name: &str,
     mut template: serde_json::Value,
     retention: Option<&Retention>,
-    write: Write,
-    changes: &mut Vec<Change>,
+    plan: &mut Plan,
 ) -> Result<(), Error> {
     let installed = client.index_template(name).await?.map(|t| Installed::from(&t));
     let age = match retention {
@@ -169,21 +232,29 @@ async fn install_one(
         Some(Retention::Forever) => None,
         None => installed.as_ref().and_then(|i| i.retention.clone()),
     };
-    if let Some(age) = age {
-        template["template"]["lifecycle"] = serde_json::json!({"data_retention": age});
+    if plan.lifecycles {
+        let mut lifecycle = serde_json::json!({"enabled": true});
+        if let Some(age) = age {
+            lifecycle["data_retention"] = age.into();
+        }
+        template["template"]["lifecycle"] = lifecycle.clone();
+        plan.lifecycle_of.push((name.to_owned(), lifecycle));
+    } else if matches!(retention, Some(Retention::Age(_))) {
+        let why = "the server has no data stream lifecycle".to_owned();
+        plan.changes.push(Change::Skipped(format!("retention on {name}"), why));
     }
     let what = format!("index template {name}");
     let hash = content_hash(&template);
     template["_meta"]["drainpipe_template_hash"] = serde_json::Value::String(hash.clone());
     let existing = installed.map(|i| i.hash);
     if existing.as_deref() == Some(hash.as_str()) {
-        changes.push(Change::Unchanged(what));
+        plan.changes.push(Change::Unchanged(what));
         return Ok(());
     }
-    if write == Write::Yes {
-        put_with_fallbacks(client, name, template, changes).await?;
+    if plan.write == Write::Yes {
+        put_with_fallbacks(client, name, template, plan).await?;
     }
-    changes.push(if existing.is_some() { Change::Updated(what) } else { Change::Created(what) });
+    plan.changes.push(if existing.is_some() { Change::Updated(what) } else { Change::Created(what) });
     Ok(())
 }
 
@@ -197,32 +268,33 @@ async fn put_with_fallbacks(
     client: &Client,
     name: &str,
     mut template: serde_json::Value,
-    changes: &mut Vec<Change>,
+    plan: &mut Plan,
 ) -> Result<(), Error> {
     match client.put_index_template(name, &template).await {
         Ok(()) => Ok(()),
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && missing_type(&body).is_some() => {
             let (missing, stand_in) = missing_type(&body).unwrap_or_default();
-            changes.push(Change::Skipped(
+            plan.changes.push(Change::Skipped(
                 format!("{missing} fields in {name}"),
                 format!("the server has no {missing}; mapped as {stand_in}"),
             ));
             replace_type(&mut template, missing, stand_in);
-            Box::pin(put_with_fallbacks(client, name, template, changes)).await
+            Box::pin(put_with_fallbacks(client, name, template, plan)).await
         }
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("lifecycle") => {
-            changes.push(Change::Skipped(
-                format!("retention on {name}"),
+            plan.changes.push(Change::Skipped(
+                format!("rollover and retention on {name}"),
                 "the server has no data stream lifecycle".into(),
             ));
             if let Some(t) = template.get_mut("template").and_then(|t| t.as_object_mut()) {
                 t.remove("lifecycle");
             }
+            plan.lifecycle_of.retain(|(t, _)| t != name);
             client.put_index_template(name, &template).await
         }
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("data_stream") => {
             tracing::warn!(template = name, reason = %body, "server lacks data streams; using plain indices with the same names");
-            changes.push(Change::Skipped(
+            plan.changes.push(Change::Skipped(
                 format!("data stream for {name}"),
                 "the server has no data streams; plain indices of the same names".into(),
             ));
@@ -451,7 +523,7 @@ pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
     if retention.is_empty() {
         changes.push(Change::Skipped(
             "retention".into(),
-            "no --retention given; the installed lifecycle (if any) is kept".into(),
+            "no --retention given; the installed retention (if any) is kept".into(),
         ));
     }
     match args.kibana_url {
@@ -542,6 +614,26 @@ mod tests {
         let requests = seen.lock().unwrap().clone();
         assert_eq!(requests.len(), 1, "nothing imported: {requests:?}");
         assert_eq!(requests[0].2, "ApiKey aWQ6a2V5", "the API key, encoded");
+    }
+
+    #[test]
+    fn a_stream_gets_a_lifecycle_when_it_has_none_or_its_retention_is_not_the_one_given() {
+        use serde_json::json;
+        let forever = json!({"enabled": true});
+        let month = json!({"enabled": true, "data_retention": "30d"});
+        // Without --retention: only a stream without a lifecycle, or with it disabled.
+        assert!(needs_lifecycle(None, &forever, false));
+        assert!(needs_lifecycle(Some(&json!({"enabled": false})), &forever, false));
+        assert!(!needs_lifecycle(Some(&month), &forever, false), "a retention set before is kept");
+        assert!(!needs_lifecycle(Some(&json!({"data_retention": "7d"})), &forever, false), "enabled by default");
+        // With it: every stream whose retention differs, forever included.
+        assert!(needs_lifecycle(Some(&month), &forever, true));
+        assert!(needs_lifecycle(Some(&forever), &month, true));
+        assert!(!needs_lifecycle(
+            Some(&json!({"enabled": true, "data_retention": "30d", "effective_retention": "30d"})),
+            &month,
+            true
+        ));
     }
 
     #[test]
