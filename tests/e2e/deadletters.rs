@@ -11,12 +11,8 @@ use crate::support::*;
 
 /// Runs `drainpipe deadletter …` against the test Elasticsearch and `namespace`.
 fn deadletter(action: &str, namespace: &str, extra: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_drainpipe"))
-        .args(["deadletter", action, "--elasticsearch-url", &elasticsearch_url(), "--namespace", namespace])
-        .args(extra)
-        .env("DRAINPIPE_LOG", "warn")
-        .output()
-        .expect("drainpipe runs")
+    let es = elasticsearch_url();
+    run_drainpipe(&[&["deadletter", action, "--elasticsearch-url", &es, "--namespace", namespace], extra].concat())
 }
 
 fn stdout(out: &Output) -> String {

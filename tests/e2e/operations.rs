@@ -111,11 +111,7 @@ async fn readyz_means_accepting_and_reports_elasticsearch_beside_it() {
 
 /// Runs the drainpipe binary to completion; its standard output.
 fn drainpipe(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drainpipe"))
-        .args(args)
-        .env("DRAINPIPE_LOG", "warn")
-        .output()
-        .expect("drainpipe runs");
+    let out = run_drainpipe(args);
     assert!(out.status.success(), "drainpipe {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("UTF-8")
 }

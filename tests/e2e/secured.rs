@@ -104,15 +104,7 @@ impl Drop for Haproxy {
 }
 
 fn check_config_online(url: &str, extra: &[&str]) -> Output {
-    drainpipe(&[&["check-config", "--online", "--elasticsearch-url", url], extra].concat())
-}
-
-fn drainpipe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drainpipe"))
-        .args(args)
-        .env("DRAINPIPE_LOG", "warn")
-        .output()
-        .expect("drainpipe runs")
+    run_drainpipe(&[&["check-config", "--online", "--elasticsearch-url", url], extra].concat())
 }
 
 /// What a command printed to standard error.
@@ -210,11 +202,11 @@ async fn refused_credentials_and_privileges_are_named_and_lose_nothing() {
     let ns = unique_namespace("logins");
 
     let wrong = url("drainpipe:wrong");
-    let out = drainpipe(&["setup", "--elasticsearch-url", &wrong]);
+    let out = run_drainpipe(&["setup", "--elasticsearch-url", &wrong]);
     assert_login_refused(&out, "setup");
-    let out = drainpipe(&["search", "--elasticsearch-url", &wrong, "--namespace", &ns, "--since", "1h"]);
+    let out = run_drainpipe(&["search", "--elasticsearch-url", &wrong, "--namespace", &ns, "--since", "1h"]);
     assert_login_refused(&out, "search");
-    let out = drainpipe(&["deadletter", "list", "--elasticsearch-url", &wrong, "--namespace", &ns]);
+    let out = run_drainpipe(&["deadletter", "list", "--elasticsearch-url", &wrong, "--namespace", &ns]);
     assert_login_refused(&out, "deadletter");
 
     // serve, refused: what it accepts waits in the spool.
@@ -242,8 +234,9 @@ async fn refused_credentials_and_privileges_are_named_and_lose_nothing() {
     assert_eq!(wait_for_count(&elasticsearch_url(), &streams_of(&ns), 3, Duration::from_secs(30)).await, 3);
     drop(keyed);
     let since = ["--since", "2025-03-14T09:00:00Z", "--until", "2025-03-14T10:00:00Z"];
-    let out =
-        drainpipe(&[&["search", "--elasticsearch-url", &url("reader:right"), "--namespace", &ns], &since[..]].concat());
+    let out = run_drainpipe(
+        &[&["search", "--elasticsearch-url", &url("reader:right"), "--namespace", &ns], &since[..]].concat(),
+    );
     let found = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && found.matches("login ").count() == 3,

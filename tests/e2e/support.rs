@@ -52,6 +52,16 @@ pub fn unique_namespace(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos:x}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Runs `drainpipe ARGS` to its end, logging warnings only (a one-run command: `setup`,
+/// `search`, `deadletter`, `check-config`).
+pub fn run_drainpipe(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_drainpipe"))
+        .args(args)
+        .env("DRAINPIPE_LOG", "warn")
+        .output()
+        .expect("drainpipe runs")
+}
+
 /// A running `drainpipe serve`, killed when dropped.
 pub struct Drainpipe {
     child: Child,
