@@ -28,7 +28,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::response::{classify, ItemOutcome, BLOCK, FILTER_PATH};
+use crate::response::{classify, is_block, ItemOutcome, FILTER_PATH};
 use crate::Error;
 
 /// A handle to an Elasticsearch (or OpenSearch) cluster. Cheap to clone.
@@ -78,10 +78,6 @@ fn log_due(last: &AtomicU64) -> bool {
     let before = last.load(Ordering::Relaxed);
     now.saturating_sub(before) >= LOG_EVERY.as_millis() as u64
         && last.compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Bulk requests of a few MiB can take a while on a busy cluster; longer than this is a failure.
@@ -490,7 +486,7 @@ impl Client {
             }
             return;
         }
-        if contains(body, BLOCK.as_bytes()) {
+        if is_block(body) {
             drop(refused);
             self.note_block(&snippet(body));
             return;

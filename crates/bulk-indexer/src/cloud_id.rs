@@ -3,7 +3,6 @@
 //! `https://ELASTICSEARCH_ID.HOST:PORT` (port 443 unless one is given). The same reading as
 //! Elastic's own clients; an id that does not read names the part that is wrong.
 
-use std::fmt;
 use std::str::FromStr;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -79,12 +78,6 @@ fn split_port<'a>(part: &'a str, what: &str, decoded: &str) -> Result<(&'a str, 
             Ok(port) if port > 0 => Ok((name, Some(port))),
             _ => Err(CloudIdError(format!("the port {port:?} of the {what} in {decoded:?} is not a port number"))),
         },
-    }
-}
-
-impl fmt::Display for CloudId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name, self.elasticsearch_url)
     }
 }
 

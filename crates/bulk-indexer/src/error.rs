@@ -1,6 +1,6 @@
 use elasticsearch::http::StatusCode;
 
-use crate::response::BLOCK;
+use crate::response::is_block;
 
 /// What can go wrong talking to Elasticsearch.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,7 @@ impl Error {
     /// A 401 or 403 answer (see [`is_refusal_status`]), but not a cluster block's 403: that is
     /// the cluster's state, not drainpipe's credentials.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Error::Status { status, body, .. } if is_refusal_status(*status) && !body.contains(BLOCK))
+        matches!(self, Error::Status { status, body, .. } if is_refusal_status(*status) && !is_block(body.as_bytes()))
     }
 
     /// Whether trying the same request again later can succeed.

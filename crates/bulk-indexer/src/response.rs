@@ -9,6 +9,12 @@ pub(crate) const FILTER_PATH: &str = "errors,items.*.status,items.*.error.type,i
 /// The error type of a refusal by a cluster or index block.
 pub(crate) const BLOCK: &str = "cluster_block_exception";
 
+/// Whether an error answer (or the part of it kept) is a cluster or index block's: the
+/// cluster's state, not drainpipe's credentials or the documents.
+pub(crate) fn is_block(answer: &[u8]) -> bool {
+    answer.windows(BLOCK.len()).any(|w| w == BLOCK.as_bytes())
+}
+
 /// What happened to one item of a bulk request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ItemOutcome {
