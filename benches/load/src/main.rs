@@ -224,6 +224,16 @@ async fn null_run(
         ledger.bulk_requests,
     );
     println!(
+        "to Elasticsearch: {:.1} bytes/line of _bulk bodies on the wire ({:.1} inflated; {})",
+        ledger.bulk_wire_bytes as f64 / answered.max(1) as f64,
+        ledger.bulk_bytes as f64 / answered.max(1) as f64,
+        if ledger.bulk_wire_bytes < ledger.bulk_bytes {
+            format!("gzip to {:.1} %", 100.0 * ledger.bulk_wire_bytes as f64 / ledger.bulk_bytes.max(1) as f64)
+        } else {
+            "not compressed".to_owned()
+        },
+    );
+    println!(
         "this tool: {:.0} % of one CPU (sending, and the null Elasticsearch)",
         100.0 * tool_cpu / whole.as_secs_f64()
     );

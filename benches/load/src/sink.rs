@@ -40,6 +40,9 @@ pub struct Ledger {
     /// Documents without a line number (not from this tool's traffic).
     pub unnumbered: u64,
     pub bulk_requests: u64,
+    /// Bytes of `_bulk` bodies as received (gzipped or not), and inflated.
+    pub bulk_wire_bytes: u64,
+    pub bulk_bytes: u64,
     /// (when, documents created so far), one entry per bulk request.
     pub progress: Vec<(Instant, u64)>,
 }
@@ -176,11 +179,15 @@ async fn answer(req: Request<Incoming>, sink: Arc<Sink>) -> Result<Response<Full
     };
     let (status, text): (StatusCode, Vec<u8>) = match (&method, path.as_str()) {
         (&Method::POST, "/_bulk") => {
+            let wire_bytes = body.len();
             let body = if gzip { inflate(&body) } else { body.to_vec() };
             if let Some(file) = &sink.capture {
                 let _ = file.lock().unwrap_or_else(|e| e.into_inner()).write_all(&body);
             }
-            let answer = sink.ledger.lock().unwrap_or_else(|e| e.into_inner()).bulk(&body, Instant::now());
+            let mut ledger = sink.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            ledger.bulk_wire_bytes += wire_bytes as u64;
+            ledger.bulk_bytes += body.len() as u64;
+            let answer = ledger.bulk(&body, Instant::now());
             (StatusCode::OK, answer)
         }
         (&Method::GET, "/") => (

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use elasticsearch::auth::{ClientCertificate, Credentials};
 use elasticsearch::cert::{Certificate, CertificateValidation};
-use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::http::{Method, StatusCode, Url};
 use elasticsearch::Elasticsearch;
@@ -52,6 +52,8 @@ pub struct Client {
     writes_to: Option<Arc<str>>,
     /// What is sent to log in, for the start-up log (never the secret).
     credentials: String,
+    /// gzip `_bulk` bodies at this level.
+    gzip_level: Option<u32>,
 }
 
 /// Elasticsearch refusing drainpipe's credentials (401) or their privileges (403).
@@ -134,7 +136,9 @@ impl Node {
         let shown = url.to_string();
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(REQUEST_TIMEOUT)
-            .request_body_compression(config.gzip);
+            // `_bulk` bodies are gzipped here, at the configured level (`Client::bulk`): the
+            // transport's own compression has a fixed level and takes every request.
+            .request_body_compression(false);
         // The transport takes one `Credentials`: the client certificate goes in when it is
         // built (into its TLS settings), the login after (see below).
         if let Some(pem) = &config.client_identity_pem {
@@ -294,6 +298,15 @@ pub struct DataStream {
     /// Its lifecycle (`{"enabled": true, "data_retention": "30d"}`), if it has one.
     #[serde(default)]
     pub lifecycle: Option<Value>,
+    /// Its backing indices, oldest first (the last is the write index).
+    #[serde(default)]
+    pub indices: Vec<BackingIndex>,
+}
+
+/// One backing index of a data stream.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct BackingIndex {
+    pub index_name: String,
 }
 
 /// What answers at the other end.
@@ -334,8 +347,9 @@ pub struct ClientConfig {
     /// A client certificate (its chain, then its private key, PEM) shown to nodes that ask
     /// for one (mutual TLS); sent beside the login, if there is one.
     pub client_identity_pem: Option<Vec<u8>>,
-    /// gzip request bodies.
-    pub gzip: bool,
+    /// gzip `_bulk` bodies at this level (1 fastest … 9 smallest); `None` sends them as they
+    /// are.
+    pub gzip_level: Option<u32>,
     /// Send credentials over plain `http://` to another machine too (refused otherwise: anyone
     /// on the path could read them).
     pub allow_insecure_credentials: bool,
@@ -364,6 +378,7 @@ impl Client {
             blocked_logged_ms: Arc::default(),
             writes_to: None,
             credentials,
+            gzip_level: config.gzip_level,
         })
     }
 
@@ -404,6 +419,18 @@ impl Client {
         content_type: &'static str,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), Error> {
+        self.request_encoded(method, path, content_type, None, body).await
+    }
+
+    /// [`Client::request`] with a body in `encoding` (`Content-Encoding`).
+    async fn request_encoded(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &'static str,
+        encoding: Option<&'static str>,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes), Error> {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..self.nodes.len() {
             probe_if_due(&self.nodes, i);
@@ -417,7 +444,7 @@ impl Client {
         let mut tried = order.iter().peekable();
         while let Some(&i) = tried.next() {
             let node = &self.nodes[i];
-            match self.send_to(node, method, path, content_type, body.clone()).await {
+            match self.send_to(node, method, path, content_type, encoding, body.clone()).await {
                 Ok(answer) => {
                     crate::metrics::REACHABLE.set(1);
                     self.last_answer_ms.store(now_ms(), Ordering::Relaxed);
@@ -449,10 +476,14 @@ impl Client {
         method: Method,
         path: &str,
         content_type: &'static str,
+        encoding: Option<&'static str>,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), elasticsearch::Error> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(encoding) = encoding {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        }
         let response = node.es.send::<Bytes, ()>(method, path, headers, None, body, None).await?;
         let status = response.status_code();
         Ok((status, response.bytes().await?))
@@ -461,7 +492,13 @@ impl Client {
     /// Sends NDJSON to `_bulk`; an answer other than 200 is an error.
     pub async fn bulk(&self, ndjson: Bytes) -> Result<Bytes, Error> {
         let path = format!("/_bulk?filter_path={FILTER_PATH}");
-        let (status, body) = self.request(Method::Post, &path, "application/x-ndjson", Some(ndjson)).await?;
+        let (body, encoding) = match self.gzip_level.and_then(|level| gzip(&ndjson, level)) {
+            Some(compressed) => (compressed, Some("gzip")),
+            None => (ndjson, None),
+        };
+        crate::metrics::BULK_BODY_BYTES.inc_by(body.len() as u64);
+        let (status, body) =
+            self.request_encoded(Method::Post, &path, "application/x-ndjson", encoding, Some(body)).await?;
         self.note_refusal(status, &body);
         if status != StatusCode::OK {
             return Err(Error::Status { request: "_bulk", status, body: snippet(&body) });
@@ -697,6 +734,44 @@ impl Client {
         self.json::<IgnoredAny>(Method::Put, &path, "PUT _data_stream/_lifecycle", Some(lifecycle)).await.map(|_| ())
     }
 
+    /// OpenSearch's Index State Management policy `id` as `GET _plugins/_ism/policies/ID`
+    /// answers it (`_seq_no`, `_primary_term`, `policy`), if there is one.
+    pub async fn ism_policy(&self, id: &str) -> Result<Option<Value>, Error> {
+        let path = format!("/_plugins/_ism/policies/{}", encoded(id));
+        match self.json::<Value>(Method::Get, &path, "GET _plugins/_ism/policies", None).await {
+            Ok(policy) => Ok(Some(policy)),
+            Err(Error::Status { status: StatusCode::NOT_FOUND, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates policy `id`, or replaces the installed one (`replacing` its `_seq_no` and
+    /// `_primary_term`, as ISM asks).
+    pub async fn put_ism_policy(&self, id: &str, policy: &Value, replacing: Option<(u64, u64)>) -> Result<(), Error> {
+        let mut path = format!("/_plugins/_ism/policies/{}", encoded(id));
+        if let Some((seq_no, primary_term)) = replacing {
+            path.push_str(&format!("?if_seq_no={seq_no}&if_primary_term={primary_term}"));
+        }
+        self.json::<IgnoredAny>(Method::Put, &path, "PUT _plugins/_ism/policies", Some(&json!({"policy": policy})))
+            .await
+            .map(|_| ())
+    }
+
+    /// Gives `indices` (comma-separated names) policy `id`: `add` reaches those without a
+    /// policy, `change` (`change_policy`) those managed by an earlier version or another one.
+    /// How many it reached.
+    pub async fn apply_ism_policy(&self, indices: &str, id: &str, change: bool) -> Result<u64, Error> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            updated_indices: u64,
+        }
+        let verb = if change { "change_policy" } else { "add" };
+        let path = format!("/_plugins/_ism/{verb}/{}", encoded(indices));
+        let answer: Answer = self.json(Method::Post, &path, "_plugins/_ism", Some(&json!({"policy_id": id}))).await?;
+        Ok(answer.updated_indices)
+    }
+
     /// Rolls `stream` over to a new backing index; `false` when there is no such stream.
     pub async fn rollover(&self, stream: &str) -> Result<bool, Error> {
         let path = format!("/{}/_rollover", encoded(stream));
@@ -848,6 +923,16 @@ fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
+/// `body` gzipped at `level` (0–9). Into a `Vec` it cannot fail; were flate2 ever to, the body
+/// goes as it is (`None`), uncompressed and still correct.
+fn gzip(body: &[u8], level: u32) -> Option<Bytes> {
+    use std::io::Write as _;
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::new(level));
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok().map(Bytes::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -859,7 +944,7 @@ mod tests {
         let config = ClientConfig {
             urls: vec!["http://a:9200".into(), "http://u:p@b:9200".into()],
             api_key: Some("id:secret".into()),
-            gzip: true,
+            gzip_level: Some(1),
             allow_insecure_credentials: true,
             ..ClientConfig::default()
         };

@@ -30,7 +30,7 @@ mod retry;
 
 pub use action::push_create_action;
 pub use chunk::Chunk;
-pub use client::{redact, Client, ClientConfig, Count, DataStream, Privileges, Refusal, Server, Shards};
+pub use client::{redact, BackingIndex, Client, ClientConfig, Count, DataStream, Privileges, Refusal, Server, Shards};
 pub use cloud_id::{CloudId, CloudIdError};
 pub use countdown::Countdown;
 pub use deadletter::{DeadLetter, DeadLetterConfig, DeadLetterEntry, DeadLetterFile, EntryError, RejectedDocument};

@@ -44,6 +44,13 @@ pub static REQUEST_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     Histogram::with_opts(opts).expect("valid metric")
 });
 
+/// Bytes of `_bulk` request bodies as sent (gzipped when `--elasticsearch-gzip-level` is set),
+/// each attempt counted: what egress to a hosted cluster is billed on.
+pub static BULK_BODY_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new("drainpipe_bulk_request_body_bytes_total", "Bytes of _bulk request bodies sent, after compression")
+        .expect("valid metric")
+});
+
 /// Dead letters the dead-letter index refused too, written to the dead-letter file instead.
 pub static DEAD_LETTER_FILE: LazyLock<IntCounter> = LazyLock::new(|| {
     IntCounter::new("drainpipe_bulk_dead_letter_file_entries_total", "Dead letters written to the local file")
@@ -96,6 +103,7 @@ pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(REQUESTS.clone()))?;
     registry.register(Box::new(DOCUMENT_RETRIES.clone()))?;
     registry.register(Box::new(REQUEST_DURATION.clone()))?;
+    registry.register(Box::new(BULK_BODY_BYTES.clone()))?;
     registry.register(Box::new(DEAD_LETTER_FILE.clone()))?;
     registry.register(Box::new(REACHABLE.clone()))?;
     registry.register(Box::new(NODE_UP.clone()))?;

@@ -7,6 +7,8 @@ use drainpipe_bulk_indexer::{Client, Error, RequestDecision, RetryPolicy};
 use drainpipe_delivery::DataStreams;
 
 use crate::config::SetupArgs;
+
+mod ism;
 use crate::config::{Retention, RetentionRule};
 
 /// The index templates, shipped inside the binary: the documents, and their dead letters. Their
@@ -70,14 +72,17 @@ enum Write {
 
 async fn install_or_plan(client: &Client, retention: &[RetentionRule], write: Write) -> Result<Vec<Change>, Error> {
     let server = client.server().await?;
-    let mut plan = Plan { write, lifecycles: !server.opensearch, changes: Vec::new(), lifecycle_of: Vec::new() };
+    let mut plan = Plan {
+        write,
+        lifecycles: !server.opensearch,
+        ism: server.opensearch,
+        changes: Vec::new(),
+        lifecycle_of: Vec::new(),
+        policies: Vec::new(),
+    };
     let mut main = template();
     if server.opensearch {
         for_opensearch(&mut main, &mut plan.changes);
-        plan.changes.push(Change::Skipped(
-            "rollover".into(),
-            "OpenSearch has no data stream lifecycle: streams roll over by hand (POST <stream>/_rollover)".into(),
-        ));
     }
     // The last entry without a dataset; none keeps what is installed.
     let default = retention.iter().rev().find(|r| r.dataset.is_none()).map(|r| &r.retention);
@@ -89,16 +94,22 @@ async fn install_or_plan(client: &Client, retention: &[RetentionRule], write: Wr
     if plan.lifecycles {
         attach_lifecycles(client, !retention.is_empty(), &mut plan).await;
     }
+    if plan.ism {
+        ism::install_policies(client, &mut plan).await;
+    }
     Ok(plan.changes)
 }
 
 /// What one setup run does and has done: whether it writes, whether the server has data stream
-/// lifecycles, the changes so far, and the lifecycle each template it installed gives.
+/// lifecycles or (OpenSearch) Index State Management instead, the changes so far, and the
+/// lifecycle or ISM policy each template it installed gives.
 struct Plan {
     write: Write,
     lifecycles: bool,
+    ism: bool,
     changes: Vec<Change>,
     lifecycle_of: Vec<(String, serde_json::Value)>,
+    policies: Vec<ism::Policy>,
 }
 
 /// A template's lifecycle reaches only the streams made after it. An existing stream without
@@ -184,7 +195,21 @@ async fn install_dataset_overrides(
     }
     for name in installed.iter().filter(|n| !wanted.iter().any(|(d, _)| n[prefix.len()..] == **d)) {
         if plan.write == Write::Yes {
-            client.delete_index_template(name).await?;
+            match client.delete_index_template(name).await {
+                Ok(()) => {}
+                // OpenSearch keeps a template while data streams use it (Elasticsearch lets the
+                // main one take over): it stays, giving what the main template gives.
+                Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("in use by") => {
+                    let retention = client.index_template(TEMPLATE_NAME).await?.map(|t| Installed::from(&t).retention);
+                    let retention = retention.flatten().map_or(Retention::Forever, Retention::Age);
+                    let mut t = main.clone();
+                    t["index_patterns"] = serde_json::json!([DataStreams::every_of(&name[prefix.len()..])]);
+                    t["priority"] = DATASET_PRIORITY.into();
+                    install_one(client, name, t, Some(&retention), plan).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         }
         plan.changes.push(Change::Deleted(format!("index template {name}")));
     }
@@ -227,7 +252,7 @@ async fn install_one(
     plan: &mut Plan,
 ) -> Result<(), Error> {
     let installed = client.index_template(name).await?.map(|t| Installed::from(&t));
-    let age = match retention {
+    let age: Option<String> = match retention {
         Some(Retention::Age(age)) => Some(age.clone()),
         Some(Retention::Forever) => None,
         None => installed.as_ref().and_then(|i| i.retention.clone()),
@@ -239,9 +264,12 @@ async fn install_one(
         }
         template["template"]["lifecycle"] = lifecycle.clone();
         plan.lifecycle_of.push((name.to_owned(), lifecycle));
-    } else if matches!(retention, Some(Retention::Age(_))) {
-        let why = "the server has no data stream lifecycle".to_owned();
-        plan.changes.push(Change::Skipped(format!("retention on {name}"), why));
+    } else if plan.ism {
+        // OpenSearch: the template remembers the retention (its ISM policy carries it out).
+        if let Some(age) = &age {
+            template["_meta"]["drainpipe_retention"] = age.clone().into();
+        }
+        plan.policies.push(ism::Policy::of(name, &template, age.clone()));
     }
     let what = format!("index template {name}");
     let hash = content_hash(&template);
@@ -354,7 +382,8 @@ fn content_hash(template: &serde_json::Value) -> String {
 struct Installed {
     /// The hash drainpipe stored in its `_meta` (empty if another tool wrote it).
     hash: String,
-    /// Its lifecycle's `data_retention`, if it has one.
+    /// Its lifecycle's `data_retention` (on OpenSearch, its ISM policy's, kept in `_meta`), if
+    /// it has one.
     retention: Option<String>,
 }
 
@@ -363,7 +392,9 @@ impl From<&serde_json::Value> for Installed {
     fn from(t: &serde_json::Value) -> Installed {
         Installed {
             hash: t["_meta"]["drainpipe_template_hash"].as_str().unwrap_or("").to_owned(),
-            retention: t["template"]["lifecycle"]["data_retention"].as_str().map(str::to_owned),
+            retention: (t["template"]["lifecycle"]["data_retention"].as_str())
+                .or(t["_meta"]["drainpipe_retention"].as_str())
+                .map(str::to_owned),
         }
     }
 }

@@ -37,10 +37,15 @@ impl ElasticsearchOptions {
             api_key: self.elasticsearch_api_key.as_ref().map(|k| k.expose().to_owned()),
             ca_pem,
             client_identity_pem: self.client_identity_pem()?,
-            gzip: self.elasticsearch_gzip,
+            gzip_level: self.gzip_level(),
             allow_insecure_credentials: self.allow_insecure_credentials,
         })?
         .writing_to(drainpipe_delivery::DataStreams::EVERY))
+    }
+
+    /// The gzip level of bulk bodies, `None` for none.
+    fn gzip_level(&self) -> Option<u32> {
+        (self.elasticsearch_gzip_level > 0).then_some(self.elasticsearch_gzip_level)
     }
 
     /// The client certificate's chain and then its key, read from their files (mutual TLS).

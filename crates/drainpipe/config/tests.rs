@@ -88,14 +88,16 @@ fn file_fills_what_flags_and_env_leave_open() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("drainpipe.toml");
     let file = "listen = \"127.0.0.1:7000\"\nelasticsearch-url = \"http://file:9200\"\nnamespace = \"prod\"\n\
-                elasticsearch-gzip = true\nbulk-max-docs = 10\nbasic-auth = [\"a:b\", \"c:d\"]\n";
+                elasticsearch-gzip = true\nelasticsearch-gzip-level = 6\nbulk-max-docs = 10\nbasic-auth = [\"a:b\", \"c:d\"]\n";
     std::fs::write(&path, file).unwrap();
     let p = path.to_str().unwrap();
     let c = serve(&["--config", p, "--namespace", "flag"]);
     assert_eq!(c.receive.listen.0.to_string(), "127.0.0.1:7000");
     assert_eq!(format!("{:?}", c.elasticsearch.elasticsearch_url), "[http://file:9200/]");
     assert_eq!(c.elasticsearch.namespace.0, "flag");
+    // The earlier `elasticsearch-gzip` is still taken beside the level.
     assert!(c.elasticsearch.elasticsearch_gzip);
+    assert_eq!(c.elasticsearch.elasticsearch_gzip_level, 6);
     assert_eq!((c.bulk.bulk_max_docs.get(), c.receive.credentials().len()), (10, 2));
     // PORT is above the file.
     let c = serve_with(&["--config", p], |k| (k == "PORT").then(|| "5000".to_owned())).unwrap();
