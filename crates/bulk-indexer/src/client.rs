@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use elasticsearch::auth::{ClientCertificate, Credentials};
 use elasticsearch::cert::{Certificate, CertificateValidation};
-use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+use elasticsearch::http::headers::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::http::{Method, StatusCode, Url};
 use elasticsearch::Elasticsearch;
@@ -54,6 +54,8 @@ pub struct Client {
     credentials: String,
     /// gzip `_bulk` bodies at this level.
     gzip_level: Option<u32>,
+    /// Signs each request (SigV4), when set.
+    aws_sigv4: Option<Arc<drainpipe_aws_auth::Signer>>,
 }
 
 /// Elasticsearch refusing drainpipe's credentials (401) or their privileges (403).
@@ -95,6 +97,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 struct Node {
     es: Elasticsearch,
+    /// The URL requests are made against (what SigV4 signs, joined with each path).
+    base: Url,
     /// The URL without credentials: logs and the `node` label of its metrics.
     url: String,
     /// 0 while the node is used; else when it was last probed or failed (ms since the epoch).
@@ -134,6 +138,7 @@ impl Node {
     fn connect(url: Url, config: &ClientConfig, credentials: Option<&Credentials>) -> Result<Node, Error> {
         let first = config.urls.first().map_or("", String::as_str);
         let shown = url.to_string();
+        let base = url.clone();
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(REQUEST_TIMEOUT)
             // `_bulk` bodies are gzipped here, at the configured level (`Client::bulk`): the
@@ -160,6 +165,7 @@ impl Node {
         up_gauge.set(1);
         Ok(Node {
             es: Elasticsearch::new(transport),
+            base,
             failovers: crate::metrics::NODE_FAILOVERS.with_label_values(&[&shown]),
             url: shown,
             down_since_probe_ms: AtomicU64::new(0),
@@ -197,6 +203,9 @@ fn urls_and_credentials(config: &ClientConfig) -> Result<(Vec<NodeLogin>, String
         return Err(bad_url(config.urls.first().map_or("", String::as_str), "no Elasticsearch URL".into()));
     }
     let first_login = nodes.iter().find_map(|(_, own)| own.clone());
+    if let Some(signer) = &config.aws_sigv4 {
+        return signed_nodes(config, signer, nodes, first_login.is_some());
+    }
     let (api_key, shown) = match (&config.api_key, &first_login) {
         (Some(key), _) => (
             Some(match key.split_once(':') {
@@ -220,6 +229,59 @@ fn urls_and_credentials(config: &ClientConfig) -> Result<(Vec<NodeLogin>, String
         with_credentials.push((url, credentials));
     }
     Ok((with_credentials, shown))
+}
+
+/// The nodes of a cluster whose requests are signed with SigV4: no login beside it (both would
+/// be `Authorization`), and not over plain `http://` to another machine (a session token would
+/// cross it, and a signed request can be replayed for minutes).
+fn signed_nodes(
+    config: &ClientConfig,
+    signer: &drainpipe_aws_auth::Signer,
+    nodes: Vec<(Url, Option<(String, String)>)>,
+    has_login: bool,
+) -> Result<(Vec<NodeLogin>, String), Error> {
+    let first = config.urls.first().map_or("", String::as_str);
+    if has_login || config.api_key.is_some() {
+        let reason = "AWS SigV4 signs every request itself: remove the user and password from the URL and the API key";
+        return Err(bad_url(first, reason.into()));
+    }
+    if let Some((url, _)) =
+        nodes.iter().find(|(url, _)| !config.allow_insecure_credentials && !is_private_transport(url))
+    {
+        let reason = "signed requests would cross the network unencrypted (http:// to another machine); use https://, \
+                      or allow it explicitly (--allow-insecure-credentials) on a network you trust";
+        return Err(bad_url(url.as_str(), reason.into()));
+    }
+    Ok((nodes.into_iter().map(|(url, _)| (url, None)).collect(), signer.describe()))
+}
+
+/// The SigV4 headers of one request to `node`: signed over the URL as the transport builds it
+/// (the node's URL joined with `path`) and the body as sent.
+async fn sign(
+    signer: &drainpipe_aws_auth::Signer,
+    node: &Node,
+    method: Method,
+    path: &str,
+    body: Option<&[u8]>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
+    let url = node.base.join(path.trim_start_matches('/')).map_err(|e| bad_url(&node.url, e.to_string()))?;
+    let method = match method {
+        Method::Get => "GET",
+        Method::Put => "PUT",
+        Method::Post => "POST",
+        Method::Delete => "DELETE",
+        Method::Head => "HEAD",
+    };
+    let headers = signer.headers(method, url.as_str(), body.unwrap_or_default()).await?;
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| drainpipe_aws_auth::Error::Signing(e.to_string()))?;
+            let value = HeaderValue::from_str(&value).map_err(|e| drainpipe_aws_auth::Error::Signing(e.to_string()))?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// `https://`, or `http://` to this machine (a loopback address or `localhost`): what only
@@ -353,6 +415,8 @@ pub struct ClientConfig {
     /// Send credentials over plain `http://` to another machine too (refused otherwise: anyone
     /// on the path could read them).
     pub allow_insecure_credentials: bool,
+    /// Sign every request with AWS SigV4 (Amazon OpenSearch Service), instead of a login.
+    pub aws_sigv4: Option<Arc<drainpipe_aws_auth::Signer>>,
 }
 
 impl Client {
@@ -379,6 +443,7 @@ impl Client {
             writes_to: None,
             credentials,
             gzip_level: config.gzip_level,
+            aws_sigv4: config.aws_sigv4.clone(),
         })
     }
 
@@ -444,7 +509,15 @@ impl Client {
         let mut tried = order.iter().peekable();
         while let Some(&i) = tried.next() {
             let node = &self.nodes[i];
-            match self.send_to(node, method, path, content_type, encoding, body.clone()).await {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if let Some(encoding) = encoding {
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
+            }
+            if let Some(signer) = &self.aws_sigv4 {
+                headers.extend(sign(signer, node, method, path, body.as_deref()).await?);
+            }
+            match self.send_to(node, method, path, headers, body.clone()).await {
                 Ok(answer) => {
                     crate::metrics::REACHABLE.set(1);
                     self.last_answer_ms.store(now_ms(), Ordering::Relaxed);
@@ -475,15 +548,9 @@ impl Client {
         node: &Node,
         method: Method,
         path: &str,
-        content_type: &'static str,
-        encoding: Option<&'static str>,
+        headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), elasticsearch::Error> {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        if let Some(encoding) = encoding {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
-        }
         let response = node.es.send::<Bytes, ()>(method, path, headers, None, body, None).await?;
         let status = response.status_code();
         Ok((status, response.bytes().await?))

@@ -15,6 +15,9 @@ pub enum Error {
     Response(#[from] serde_json::Error),
     #[error("bulk response has {got} items for {sent} sent")]
     ItemCount { sent: usize, got: usize },
+    /// No AWS credentials could be had, or the request could not be signed.
+    #[error("{0}")]
+    Signing(#[from] drainpipe_aws_auth::Error),
 }
 
 /// A 401 or 403: Elasticsearch refuses drainpipe's credentials or their privileges.
@@ -42,7 +45,8 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Url { .. } => false,
-            Error::Transport(_) | Error::Response(_) | Error::ItemCount { .. } => true,
+            // Credentials come from endpoints that can fail for a moment (STS, IMDS).
+            Error::Transport(_) | Error::Response(_) | Error::ItemCount { .. } | Error::Signing(_) => true,
             Error::Status { status, .. } => {
                 status.as_u16() == 429 || status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 408)
             }

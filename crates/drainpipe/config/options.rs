@@ -73,6 +73,17 @@ pub struct ElasticsearchOptions {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub elasticsearch_gzip: bool,
 
+    /// Sign every request with AWS SigV4 for this region (Amazon OpenSearch Service), with
+    /// credentials from the environment, a web identity, the container endpoint or the
+    /// instance role, as the AWS SDKs find them
+    #[arg(long, value_name = "REGION")]
+    pub aws_sigv4_region: Option<String>,
+
+    /// The AWS service signed for: `es` (an OpenSearch Service domain) or `aoss` (OpenSearch
+    /// Serverless)
+    #[arg(long, value_name = "SERVICE", default_value = "es", value_parser = ["es", "aoss"])]
+    pub aws_sigv4_service: String,
+
     /// Send credentials over plain http:// to another machine too (refused otherwise: anyone on
     /// the path could read them); for a network you trust
     #[arg(long)]

@@ -39,8 +39,17 @@ impl ElasticsearchOptions {
             client_identity_pem: self.client_identity_pem()?,
             gzip_level: self.gzip_level(),
             allow_insecure_credentials: self.allow_insecure_credentials,
+            aws_sigv4: self.aws_signer()?,
         })?
         .writing_to(drainpipe_delivery::DataStreams::EVERY))
+    }
+
+    /// The SigV4 signer `--aws-sigv4-region` asks for.
+    fn aws_signer(&self) -> anyhow::Result<Option<std::sync::Arc<drainpipe_aws_auth::Signer>>> {
+        let Some(region) = &self.aws_sigv4_region else { return Ok(None) };
+        let service = self.aws_sigv4_service.parse().map_err(anyhow::Error::msg)?;
+        let chain = drainpipe_aws_auth::CredentialsChain::from_env(region);
+        Ok(Some(std::sync::Arc::new(drainpipe_aws_auth::Signer::new(region, service, chain))))
     }
 
     /// The gzip level of bulk bodies, `None` for none.

@@ -198,6 +198,33 @@ fn credentials_over_plain_http_to_another_machine_need_the_flag() {
 }
 
 #[test]
+fn sigv4_signs_alone_and_not_over_plain_http_to_another_machine() {
+    let signing = ["--aws-sigv4-region", "eu-west-1"];
+    let with_login =
+        serve(&[&["--elasticsearch-url", "https://u:p@search-logs.eu-west-1.es.amazonaws.com"][..], &signing].concat());
+    let err = format!("{:#}", with_login.elasticsearch.client().unwrap_err());
+    assert!(err.contains("AWS SigV4 signs every request itself"), "{err}");
+    let plain = serve(&[&["--elasticsearch-url", "http://10.1.2.3:9200"][..], &signing].concat());
+    let err = format!("{:#}", plain.elasticsearch.client().unwrap_err());
+    assert!(err.contains("--allow-insecure-credentials"), "{err}");
+    let serverless = serve(
+        &[
+            &["--elasticsearch-url", "https://abc.eu-west-1.aoss.amazonaws.com"][..],
+            &signing,
+            &["--aws-sigv4-service", "aoss"],
+        ]
+        .concat(),
+    );
+    let client = serverless.elasticsearch.client().unwrap();
+    assert!(
+        client.credentials().starts_with("AWS SigV4 (aoss, eu-west-1), credentials from"),
+        "{}",
+        client.credentials()
+    );
+    assert!(serve_with(&[&signing[..], &["--aws-sigv4-service", "s3"]].concat(), |_| None).is_err());
+}
+
+#[test]
 fn a_client_certificate_needs_its_key() {
     let alone = serve(&["--elasticsearch-url", "https://es", "--elasticsearch-client-cert", "/nonexistent/c.pem"]);
     let err = format!("{:#}", alone.elasticsearch.client().unwrap_err());
