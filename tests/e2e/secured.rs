@@ -1,8 +1,9 @@
 //! drainpipe against a secured cluster: HAProxy (a real TLS terminator and gate, not a stand-in)
 //! in front of the real Elasticsearch, requiring a client certificate from a private CA, or
-//! enforcing logins (basic auth and an API key, a user who may only read). The test
-//! distributions have no security of their own. `scripts/test` installs HAProxy; a test here
-//! fails, never skips, without it.
+//! enforcing logins (basic auth and an API key, a user who may only read); and Elasticsearch's
+//! own security, turned on in its test distribution (file-realm users and roles: the API keys
+//! it cannot make there, for want of a module, are HAProxy's). `scripts/test` installs HAProxy;
+//! a test here fails, never skips, without it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -245,4 +246,89 @@ async fn refused_credentials_and_privileges_are_named_and_lose_nothing() {
     );
     drop(gate);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Elasticsearch with its own security on (scripts/elasticsearch `ES_SECURITY=on`: the file
+/// realm's `admin`, `writer` with the role docs/operations.md gives drainpipe, and `reader`),
+/// on a port of its own (the fault tests' base port + 5), stopped when dropped.
+struct SecuredElasticsearch {
+    port: u16,
+}
+
+impl SecuredElasticsearch {
+    fn start() -> SecuredElasticsearch {
+        let base: u16 = std::env::var("DRAINPIPE_FAULT_ES_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(9251);
+        let es = SecuredElasticsearch { port: base + 5 };
+        let distribution = std::env::var("DRAINPIPE_DISTRIBUTION").unwrap_or_else(|_| "elasticsearch-9".into());
+        let status = es.script(&["--distribution", &distribution, "start"]);
+        assert!(status.success(), "scripts/elasticsearch with ES_SECURITY=on did not start on port {}", es.port);
+        es
+    }
+
+    fn url(&self, login: &str) -> String {
+        format!("http://{login}@127.0.0.1:{}", self.port)
+    }
+
+    fn script(&self, args: &[&str]) -> std::process::ExitStatus {
+        Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/elasticsearch"))
+            .args(args)
+            .env("ES_PORT", self.port.to_string())
+            .env("ES_SECURITY", "on")
+            .stdout(Stdio::null())
+            .status()
+            .expect("scripts/elasticsearch runs")
+    }
+}
+
+impl Drop for SecuredElasticsearch {
+    fn drop(&mut self) {
+        let _ = self.script(&["stop"]);
+    }
+}
+
+/// `check-config --online`'s privileges branch against Elasticsearch's own security (its
+/// `_has_privileges`, not a proxy): the documented role passes and writes, a read-only role is
+/// named with what it lacks, a wrong password is refused. OpenSearch has no `_has_privileges`
+/// (its security plugin is another API), so on the OpenSearch targets this test has nothing to
+/// check and returns.
+#[tokio::test]
+async fn elasticsearch_security_checks_the_documented_role_and_names_what_a_role_lacks() {
+    if std::env::var("DRAINPIPE_DISTRIBUTION").is_ok_and(|d| d.starts_with("opensearch")) {
+        return;
+    }
+    let es = SecuredElasticsearch::start();
+    let writer = es.url("writer:writer-pass");
+    let out = check_config_online(&writer, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the user has every privilege drainpipe needs"), "{}", stderr(&out));
+
+    let out = check_config_online(&es.url("reader:reader-pass"), &[]);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("the user lacks cluster manage_index_templates, create_doc on logs-heroku.*, auto_configure on logs-heroku.*"),
+        "{said}"
+    );
+    let out = check_config_online(&es.url("writer:wrong"), &[]);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the credentials were refused"), "{}", stderr(&out));
+
+    // The documented role is enough to serve: templates installed, streams made, documents in.
+    let ns = unique_namespace("secrole");
+    let dp = Drainpipe::start_against(&writer, &ns, &[]);
+    let lines: Vec<String> = (0..3)
+        .map(|i| format!("<190>1 2025-03-14T09:27:0{i}.000000+00:00 host app web.1 - with the role {i}\n"))
+        .collect();
+    let headers = LogplexHeaders { frame_id: Some("SECROLE"), drain_token: Some("d.role"), msg_count: 3 };
+    assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&lines), &headers).await.status(), 200);
+    wait_for_documents(&es.url("admin:admin-pass"), &streams_of(&ns), 3).await;
+    drop(dp);
+    // And the reader may search what was written.
+    let window = ["--since", "2025-03-14T09:00:00Z", "--until", "2025-03-14T10:00:00Z"];
+    let reader = es.url("reader:reader-pass");
+    let out = run_drainpipe(
+        &[&["search", "--elasticsearch-url", reader.as_str(), "--namespace", ns.as_str()][..], &window].concat(),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches("with the role").count(), 3, "{}", stderr(&out));
 }
