@@ -70,7 +70,17 @@ async fn a_fixed_mapping_and_a_replay_store_the_dead_letters_once() {
     let lines = app_lines("refused", 3);
     let headers = LogplexHeaders { frame_id: Some("REPLAYDL1"), drain_token: Some("d.dl"), msg_count: 3 };
     assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&lines), &headers).await.status(), 200);
-    let letters = wait_for_documents(&es, &dead_stream, 3).await;
+    wait_for_documents(&es, &dead_stream, 3).await;
+    // The dead-letter stream rolls over, and two more letters go to its new write index: list
+    // and replay read both backing indices, and the replay removes letters from each.
+    let client = reqwest::Client::new();
+    assert!(client.post(format!("{es}/{dead_stream}/_rollover")).send().await.unwrap().status().is_success());
+    let late = LogplexHeaders { frame_id: Some("REPLAYDL3"), drain_token: Some("d.dl"), msg_count: 2 };
+    assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&app_lines("late", 2)), &late).await.status(), 200);
+    let letters = wait_for_documents(&es, &dead_stream, 5).await;
+    let backing: Value =
+        client.get(format!("{es}/{dead_stream}/_settings")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(backing.as_object().map(serde_json::Map::len), Some(2), "two backing indices: {backing}");
     let mut meant: Vec<String> =
         letters.iter().map(|l| l["_source"]["deadletter"]["id"].as_str().unwrap().to_owned()).collect();
     meant.sort();
@@ -78,26 +88,25 @@ async fn a_fixed_mapping_and_a_replay_store_the_dead_letters_once() {
     let list = deadletter("list", &ns, &[]);
     assert!(list.status.success());
     let text = stdout(&list);
-    assert!(text.contains(&format!("       3  stream  {app_stream}  ")), "one group of three:\n{text}");
+    assert!(text.contains(&format!("       5  stream  {app_stream}  ")), "one group of five:\n{text}");
     assert!(text.contains("failed to parse field [message] of type [long]"), "{text}");
-    assert!(text.contains("3 dead letter(s) in 1 group(s)"), "{text}");
+    assert!(text.contains("5 dead letter(s) in 1 group(s)"), "{text}");
     assert!(stdout(&deadletter("list", &ns, &["--reason", "no such reason"])).starts_with("0 dead letter(s)"));
-    assert!(stdout(&deadletter("list", &ns, &["--reason", "MESSAGE"])).contains("3 dead letter(s)"), "any case");
+    assert!(stdout(&deadletter("list", &ns, &["--reason", "MESSAGE"])).contains("5 dead letter(s)"), "any case");
     assert!(stdout(&deadletter("list", &ns, &["--since", "2999-01-01T00:00:00Z"])).starts_with("0 dead letter(s)"));
     let json_list = stdout(&deadletter("list", &ns, &["--json", "--since", "1h"]));
     let group: Value = serde_json::from_str(json_list.trim()).unwrap();
-    assert_eq!((group["count"].as_u64(), group["where"].as_str()), (Some(3), Some("stream")), "{group}");
+    assert_eq!((group["count"].as_u64(), group["where"].as_str()), (Some(5), Some("stream")), "{group}");
 
     // Before the cause is fixed, a replay changes nothing and says so.
     let refused = deadletter("replay", &ns, &[]);
     assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
-    assert!(stdout(&refused).contains("0 stored, 0 already there, 3 refused again"), "{}", stdout(&refused));
-    assert_eq!(wait_for_count(&es, &dead_stream, 3, Duration::from_secs(5)).await, 3, "the dead letters stay");
+    assert!(stdout(&refused).contains("0 stored, 0 already there, 5 refused again"), "{}", stdout(&refused));
+    assert_eq!(wait_for_count(&es, &dead_stream, 5, Duration::from_secs(5)).await, 5, "the dead letters stay");
 
     // The mapping is fixed and the stream rolled over; Logplex then sends the frame's first
     // line again (same frame id, same position: same id), and it is stored.
     fix_mapping(&es, &conflict).await;
-    let client = reqwest::Client::new();
     assert!(client.post(format!("{es}/{app_stream}/_rollover")).send().await.unwrap().status().is_success());
     let retry = LogplexHeaders { msg_count: 1, ..headers };
     assert_eq!(post_frame(&dp.url("/logs?app=shop"), logplex_body(&lines[..1]), &retry).await.status(), 200);
@@ -107,22 +116,22 @@ async fn a_fixed_mapping_and_a_replay_store_the_dead_letters_once() {
     let replayed = deadletter("replay", &ns, &["--rollover"]);
     assert!(replayed.status.success(), "{}{}", stdout(&replayed), String::from_utf8_lossy(&replayed.stderr));
     assert!(
-        stdout(&replayed).contains("replayed 3 dead letter(s): 2 stored, 1 already there"),
+        stdout(&replayed).contains("replayed 5 dead letter(s): 4 stored, 1 already there"),
         "{}",
         stdout(&replayed)
     );
-    let found = stored(&es, &app_stream, 3).await;
+    let found = stored(&es, &app_stream, 5).await;
     assert_eq!(found.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), meant, "their original ids");
     let mut messages: Vec<String> = found.into_iter().map(|(_, m)| m).collect();
     messages.sort();
-    assert_eq!(messages, ["refused 0", "refused 1", "refused 2"]);
+    assert_eq!(messages, ["late 0", "late 1", "refused 0", "refused 1", "refused 2"]);
     assert_eq!(wait_for_count(&es, &dead_stream, 0, Duration::from_secs(5)).await, 0, "the stored ones are removed");
 
     // Nothing is left to do.
     let again = deadletter("replay", &ns, &["--rollover"]);
     assert!(again.status.success());
     assert!(stdout(&again).starts_with("replayed 0 dead letter(s)"), "{}", stdout(&again));
-    assert_eq!(wait_for_count(&es, &dp.data_stream, 3, Duration::from_secs(5)).await, 3, "each line stored once");
+    assert_eq!(wait_for_count(&es, &dp.data_stream, 5, Duration::from_secs(5)).await, 5, "each line stored once");
 }
 
 #[tokio::test]
