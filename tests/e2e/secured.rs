@@ -257,11 +257,8 @@ struct SecuredElasticsearch {
 
 impl SecuredElasticsearch {
     fn start() -> SecuredElasticsearch {
-        let base: u16 = std::env::var("DRAINPIPE_FAULT_ES_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(9251);
-        let es = SecuredElasticsearch { port: base + 5 };
-        let distribution = std::env::var("DRAINPIPE_DISTRIBUTION").unwrap_or_else(|_| "elasticsearch-9".into());
-        let status = es.script(&["--distribution", &distribution, "start"]);
-        assert!(status.success(), "scripts/elasticsearch with ES_SECURITY=on did not start on port {}", es.port);
+        let es = SecuredElasticsearch { port: fault_base_port() + 5 };
+        assert!(es.script(&["start"]), "scripts/elasticsearch with ES_SECURITY=on did not start on port {}", es.port);
         es
     }
 
@@ -269,21 +266,14 @@ impl SecuredElasticsearch {
         format!("http://{login}@127.0.0.1:{}", self.port)
     }
 
-    fn script(&self, args: &[&str]) -> std::process::ExitStatus {
-        Command::new("bash")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/elasticsearch"))
-            .args(args)
-            .env("ES_PORT", self.port.to_string())
-            .env("ES_SECURITY", "on")
-            .stdout(Stdio::null())
-            .status()
-            .expect("scripts/elasticsearch runs")
+    fn script(&self, args: &[&str]) -> bool {
+        elasticsearch_script(self.port, args, &[("ES_SECURITY", "on")])
     }
 }
 
 impl Drop for SecuredElasticsearch {
     fn drop(&mut self) {
-        let _ = self.script(&["stop"]);
+        self.script(&["stop"]);
     }
 }
 

@@ -326,7 +326,7 @@ impl FaultElasticsearch {
     /// Waits for a free slot, then starts that slot's server.
     pub async fn start() -> FaultElasticsearch {
         let turn = FAULT_TURNS.acquire().await.expect("the semaphore is never closed");
-        let base: u16 = std::env::var("DRAINPIPE_FAULT_ES_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(9251);
+        let base = fault_base_port();
         let port = {
             let mut taken = FAULT_PORTS_TAKEN.lock().unwrap_or_else(|e| e.into_inner());
             let port = (0..FAULT_SLOTS).map(|k| base + 2 * k).find(|p| !taken.contains(p)).expect("a turn has a slot");
@@ -351,17 +351,7 @@ impl FaultElasticsearch {
     /// (on the same kept data): a server that dies while starting on a loaded two-core machine
     /// is the test's ground giving way, not what the test is about; twice is a real failure.
     fn script(&self, args: &[&str]) {
-        let script = format!("{}/scripts/elasticsearch", env!("CARGO_MANIFEST_DIR"));
-        let run = |args: &[&str]| {
-            Command::new("bash")
-                .arg(&script)
-                .args(args)
-                .env("ES_PORT", self.port.to_string())
-                .stdout(Stdio::null())
-                .status()
-                .expect("scripts/elasticsearch runs")
-                .success()
-        };
+        let run = |args: &[&str]| elasticsearch_script(self.port, args, &[]);
         let mut ok = run(args);
         if !ok && args == ["start"] {
             eprintln!("scripts/elasticsearch start failed on port {}; trying once more", self.port);
@@ -373,16 +363,31 @@ impl FaultElasticsearch {
 
 impl Drop for FaultElasticsearch {
     fn drop(&mut self) {
-        let script = format!("{}/scripts/elasticsearch", env!("CARGO_MANIFEST_DIR"));
-        let _ = Command::new("bash")
-            .arg(script)
-            .arg("stop")
-            .env("ES_PORT", self.port.to_string())
-            .stdout(Stdio::null())
-            .status();
+        elasticsearch_script(self.port, &["stop"], &[]);
         // The slot is free once its server is stopped; the turn goes when the fields drop.
         FAULT_PORTS_TAKEN.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.port);
     }
+}
+
+/// The port of the first fault-test server (`DRAINPIPE_FAULT_ES_PORT`, set by scripts/test);
+/// the fault tests and the secured-cluster test take theirs from it.
+pub fn fault_base_port() -> u16 {
+    std::env::var("DRAINPIPE_FAULT_ES_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(9251)
+}
+
+/// Runs scripts/elasticsearch `args` for the server on `port` (of the distribution
+/// `DRAINPIPE_DISTRIBUTION` names, which the script reads), with `env` besides; whether it
+/// succeeded.
+pub fn elasticsearch_script(port: u16, args: &[&str], env: &[(&str, &str)]) -> bool {
+    Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/elasticsearch"))
+        .args(args)
+        .env("ES_PORT", port.to_string())
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .status()
+        .expect("scripts/elasticsearch runs")
+        .success()
 }
 
 /// Documents per value of `labels.<label>` in `index` (after a refresh).

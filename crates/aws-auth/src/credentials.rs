@@ -200,26 +200,20 @@ impl CredentialsChain {
         let token = self
             .http
             .put(format!("{endpoint}/latest/api/token"))
-            .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("no IMDSv2 token: {e}"))?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
+            .header("x-aws-ec2-metadata-token-ttl-seconds", "21600");
+        let token = text_of(token, "no IMDSv2 token").await?;
         let roles_url = format!("{endpoint}/latest/meta-data/iam/security-credentials/");
-        let get = |url: String| self.http.get(url).header("x-aws-ec2-metadata-token", token.as_str()).send();
-        let roles = get(roles_url.clone())
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("no instance role: {e}"))?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
+        let get = |url: String| self.http.get(url).header("x-aws-ec2-metadata-token", token.as_str());
+        let roles = text_of(get(roles_url.clone()), "no instance role").await?;
         let role = roles.lines().next().map(str::trim).filter(|r| !r.is_empty()).ok_or("no instance role")?;
-        json_credentials(get(format!("{roles_url}{role}")).await.map_err(|e| e.to_string())?).await
+        json_credentials(get(format!("{roles_url}{role}")).send().await.map_err(|e| e.to_string())?).await
     }
+}
+
+/// The text of a 2xx answer to `request`; otherwise why not, after `failing`.
+async fn text_of(request: reqwest::RequestBuilder, failing: &str) -> Result<String, String> {
+    let answer = request.send().await.and_then(reqwest::Response::error_for_status);
+    answer.map_err(|e| format!("{failing}: {e}"))?.text().await.map_err(|e| e.to_string())
 }
 
 /// The JSON the container endpoint and IMDS answer.

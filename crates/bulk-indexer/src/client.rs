@@ -221,10 +221,8 @@ fn urls_and_credentials(config: &ClientConfig) -> Result<(Vec<NodeLogin>, String
     for (url, own) in nodes {
         let login = own.or_else(|| first_login.clone()).map(|(user, pass)| Credentials::Basic(user, pass));
         let credentials = api_key.clone().or(login);
-        if credentials.is_some() && !config.allow_insecure_credentials && !is_private_transport(&url) {
-            let reason = "credentials would cross the network unencrypted (http:// to another machine); use \
-                          https://, or allow it explicitly (--allow-insecure-credentials) on a network you trust";
-            return Err(bad_url(url.as_str(), reason.into()));
+        if credentials.is_some() {
+            refuse_plain_http(config, &url, "credentials")?;
         }
         with_credentials.push((url, credentials));
     }
@@ -245,12 +243,8 @@ fn signed_nodes(
         let reason = "AWS SigV4 signs every request itself: remove the user and password from the URL and the API key";
         return Err(bad_url(first, reason.into()));
     }
-    if let Some((url, _)) =
-        nodes.iter().find(|(url, _)| !config.allow_insecure_credentials && !is_private_transport(url))
-    {
-        let reason = "signed requests would cross the network unencrypted (http:// to another machine); use https://, \
-                      or allow it explicitly (--allow-insecure-credentials) on a network you trust";
-        return Err(bad_url(url.as_str(), reason.into()));
+    for (url, _) in &nodes {
+        refuse_plain_http(config, url, "signed requests")?;
     }
     Ok((nodes.into_iter().map(|(url, _)| (url, None)).collect(), signer.describe()))
 }
@@ -282,6 +276,19 @@ async fn sign(
             Ok((name, value))
         })
         .collect()
+}
+
+/// Refuses to send `what` (credentials, signed requests) to `url` over plain `http://` to
+/// another machine, unless `--allow-insecure-credentials` allows it.
+fn refuse_plain_http(config: &ClientConfig, url: &Url, what: &str) -> Result<(), Error> {
+    if config.allow_insecure_credentials || is_private_transport(url) {
+        return Ok(());
+    }
+    let reason = format!(
+        "{what} would cross the network unencrypted (http:// to another machine); use https://, or allow it \
+         explicitly (--allow-insecure-credentials) on a network you trust"
+    );
+    Err(bad_url(url.as_str(), reason))
 }
 
 /// `https://`, or `http://` to this machine (a loopback address or `localhost`): what only

@@ -89,8 +89,9 @@ async fn install_or_plan(client: &Client, retention: &[RetentionRule], write: Wr
     // Dead letters first: their template must outrank the main one, whose pattern covers
     // their stream's name too, before the main one is written.
     install_one(client, DEAD_LETTER_TEMPLATE_NAME, dead_letter_template(), default, &mut plan).await?;
-    install_one(client, TEMPLATE_NAME, main.clone(), default, &mut plan).await?;
-    install_dataset_overrides(client, &main, retention, &mut plan).await?;
+    let main_retention = install_one(client, TEMPLATE_NAME, main.clone(), default, &mut plan).await?;
+    let main_retention = main_retention.map_or(Retention::Forever, Retention::Age);
+    install_dataset_overrides(client, &main, &main_retention, retention, &mut plan).await?;
     if plan.lifecycles {
         attach_lifecycles(client, !retention.is_empty(), &mut plan).await;
     }
@@ -169,6 +170,7 @@ const DATASET_PRIORITY: u64 = 205;
 async fn install_dataset_overrides(
     client: &Client,
     main: &serde_json::Value,
+    main_retention: &Retention,
     retention: &[RetentionRule],
     plan: &mut Plan,
 ) -> Result<(), Error> {
@@ -188,10 +190,7 @@ async fn install_dataset_overrides(
         rules
     };
     for (dataset, age) in &wanted {
-        let mut t = main.clone();
-        t["index_patterns"] = serde_json::json!([DataStreams::every_of(dataset)]);
-        t["priority"] = DATASET_PRIORITY.into();
-        install_one(client, &format!("{prefix}{dataset}"), t, *age, plan).await?;
+        install_one(client, &format!("{prefix}{dataset}"), dataset_template(main, dataset), *age, plan).await?;
     }
     for name in installed.iter().filter(|n| !wanted.iter().any(|(d, _)| n[prefix.len()..] == **d)) {
         if plan.write == Write::Yes {
@@ -200,12 +199,8 @@ async fn install_dataset_overrides(
                 // OpenSearch keeps a template while data streams use it (Elasticsearch lets the
                 // main one take over): it stays, giving what the main template gives.
                 Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && body.contains("in use by") => {
-                    let retention = client.index_template(TEMPLATE_NAME).await?.map(|t| Installed::from(&t).retention);
-                    let retention = retention.flatten().map_or(Retention::Forever, Retention::Age);
-                    let mut t = main.clone();
-                    t["index_patterns"] = serde_json::json!([DataStreams::every_of(&name[prefix.len()..])]);
-                    t["priority"] = DATASET_PRIORITY.into();
-                    install_one(client, name, t, Some(&retention), plan).await?;
+                    let t = dataset_template(main, &name[prefix.len()..]);
+                    install_one(client, name, t, Some(main_retention), plan).await?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -214,6 +209,14 @@ async fn install_dataset_overrides(
         plan.changes.push(Change::Deleted(format!("index template {name}")));
     }
     Ok(())
+}
+
+/// The main template for one dataset's streams only, above the main one.
+fn dataset_template(main: &serde_json::Value, dataset: &str) -> serde_json::Value {
+    let mut t = main.clone();
+    t["index_patterns"] = serde_json::json!([DataStreams::every_of(dataset)]);
+    t["priority"] = DATASET_PRIORITY.into();
+    t
 }
 
 /// Fields per index on OpenSearch, which cannot ignore dynamic fields past the limit: room for
@@ -243,14 +246,14 @@ fn for_opensearch(template: &mut serde_json::Value, changes: &mut Vec<Change>) {
 /// Installs one template (unless it is installed as it would be). Where the server has data
 /// stream lifecycles, the template has one, enabled: its streams roll over by the cluster's
 /// default rollover (as Elastic's own `logs-*-*` do), and keep their documents for the
-/// retention, or for ever.
+/// retention, or for ever. Returns that retention (`None`: for ever).
 async fn install_one(
     client: &Client,
     name: &str,
     mut template: serde_json::Value,
     retention: Option<&Retention>,
     plan: &mut Plan,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let installed = client.index_template(name).await?.map(|t| Installed::from(&t));
     let age: Option<String> = match retention {
         Some(Retention::Age(age)) => Some(age.clone()),
@@ -259,8 +262,8 @@ async fn install_one(
     };
     if plan.lifecycles {
         let mut lifecycle = serde_json::json!({"enabled": true});
-        if let Some(age) = age {
-            lifecycle["data_retention"] = age.into();
+        if let Some(age) = &age {
+            lifecycle["data_retention"] = age.clone().into();
         }
         template["template"]["lifecycle"] = lifecycle.clone();
         plan.lifecycle_of.push((name.to_owned(), lifecycle));
@@ -277,13 +280,13 @@ async fn install_one(
     let existing = installed.map(|i| i.hash);
     if existing.as_deref() == Some(hash.as_str()) {
         plan.changes.push(Change::Unchanged(what));
-        return Ok(());
+        return Ok(age);
     }
     if plan.write == Write::Yes {
         put_with_fallbacks(client, name, template, plan).await?;
     }
     plan.changes.push(if existing.is_some() { Change::Updated(what) } else { Change::Created(what) });
-    Ok(())
+    Ok(age)
 }
 
 /// Field types some servers lack, and what stands in for them there.

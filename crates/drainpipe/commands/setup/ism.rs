@@ -64,9 +64,13 @@ impl Policy {
     }
 
     fn hash(&self) -> &str {
-        let description = self.body["description"].as_str().unwrap_or("");
-        description.split(':').next().unwrap_or("")
+        hash_in(self.body["description"].as_str().unwrap_or(""))
     }
+}
+
+/// The `drainpipe <hash>` a policy's description starts with (see [`Policy::of`]).
+fn hash_in(description: &str) -> &str {
+    description.split(':').next().unwrap_or("")
 }
 
 /// Installs or updates each template's policy, then gives it to the indices of existing streams
@@ -92,8 +96,8 @@ pub async fn install_policies(client: &Client, plan: &mut Plan) {
                 continue;
             }
         };
-        let current = installed.as_ref().map(|i| i["policy"]["description"].as_str().unwrap_or(""));
-        if current.is_some_and(|d| d.split(':').next() == Some(policy.hash())) {
+        let current = installed.as_ref().map(|i| hash_in(i["policy"]["description"].as_str().unwrap_or("")));
+        if current == Some(policy.hash()) {
             plan.changes.push(Change::Unchanged(what));
             continue;
         }
