@@ -56,6 +56,8 @@ pub struct Client {
     gzip_level: Option<u32>,
     /// Signs each request (SigV4), when set.
     aws_sigv4: Option<Arc<drainpipe_aws_auth::Signer>>,
+    /// The client certificate and key shown to nodes (PEM), to ask a node why it refused them.
+    client_identity_pem: Option<Arc<[u8]>>,
 }
 
 /// Elasticsearch refusing drainpipe's credentials (401) or their privileges (403).
@@ -451,6 +453,7 @@ impl Client {
             credentials,
             gzip_level: config.gzip_level,
             aws_sigv4: config.aws_sigv4.clone(),
+            client_identity_pem: config.client_identity_pem.as_deref().map(Arc::from),
         })
     }
 
@@ -690,7 +693,10 @@ impl Client {
     /// Which server this is: `GET /` names OpenSearch; Elasticsearch's test distribution
     /// refuses `GET /`, so its version comes from the local node.
     pub async fn server(&self) -> Result<Server, Error> {
-        let (status, body) = self.request(Method::Get, "/", "application/json", None).await?;
+        let (status, body) = match self.request(Method::Get, "/", "application/json", None).await {
+            Ok(answer) => answer,
+            Err(e) => return Err(self.with_tls_answer(e).await),
+        };
         if status.is_success() {
             let v: Value = serde_json::from_slice(&body)?;
             let number = v["version"]["number"].as_str().unwrap_or_default().to_owned();
@@ -705,6 +711,23 @@ impl Client {
         let v: Value = serde_json::from_slice(&body)?;
         let version = v["nodes"].as_object().and_then(|n| n.values().next()).and_then(|n| n["version"].as_str());
         Ok(Server { opensearch: false, version: version.unwrap_or_default().to_owned() })
+    }
+
+    /// `error`, with the node's TLS answer when the request to this one-node `https` client
+    /// failed after connecting and without a reason ([`crate::tls_answer`]).
+    async fn with_tls_answer(&self, error: Error) -> Error {
+        let Error::Transport(inner) = error else { return error };
+        let [node] = &self.nodes[..] else { return Error::Transport(inner) };
+        if node.base.scheme() != "https"
+            || is_connect_error(&inner)
+            || crate::error::with_causes(&inner).contains("alert")
+        {
+            return Error::Transport(inner);
+        }
+        match crate::tls_answer::tls_answer(&node.base, self.client_identity_pem.as_deref()).await {
+            Some(answer) => Error::TlsRefused { error: inner, answer },
+            None => Error::Transport(inner),
+        }
     }
 
     /// Succeeds when the cluster answers its health endpoint (any colour).

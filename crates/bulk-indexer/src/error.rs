@@ -9,6 +9,10 @@ pub enum Error {
     Url { url: String, reason: String },
     #[error("cannot reach Elasticsearch: {}", with_causes(.0))]
     Transport(#[from] elasticsearch::Error),
+    /// A request failed without a reason, and the node's TLS answer gave one (a refused client
+    /// certificate: see `tls_answer`).
+    #[error("cannot reach Elasticsearch: {}: the node's TLS answer: {answer}", with_causes(.error))]
+    TlsRefused { error: elasticsearch::Error, answer: String },
     #[error("Elasticsearch answered {status} to {request}: {body}{}", login_hint(*status))]
     Status { request: &'static str, status: StatusCode, body: String },
     #[error("unreadable answer from Elasticsearch: {0}")]
@@ -46,7 +50,11 @@ impl Error {
         match self {
             Error::Url { .. } => false,
             // Credentials come from endpoints that can fail for a moment (STS, IMDS).
-            Error::Transport(_) | Error::Response(_) | Error::ItemCount { .. } | Error::Signing(_) => true,
+            Error::Transport(_)
+            | Error::TlsRefused { .. }
+            | Error::Response(_)
+            | Error::ItemCount { .. }
+            | Error::Signing(_) => true,
             Error::Status { status, .. } => {
                 status.as_u16() == 429 || status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 408)
             }
@@ -56,7 +64,7 @@ impl Error {
 
 /// An error and its causes, `a: b: c`: the cause is where the answer is ("received fatal
 /// alert: CertificateRequired", "Connection refused"), under "error sending request".
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

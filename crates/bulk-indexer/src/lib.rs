@@ -27,6 +27,7 @@ mod indexer;
 pub mod metrics;
 pub mod response;
 mod retry;
+mod tls_answer;
 
 pub use action::push_create_action;
 pub use chunk::Chunk;
