@@ -152,6 +152,126 @@ impl Record {
     }
 }
 
+/// Decodes a metrics export request.
+pub fn decode_metrics(body: &[u8], encoding: Encoding) -> Result<proto::ExportMetricsServiceRequest, DecodeError> {
+    match encoding {
+        Encoding::Protobuf => proto::ExportMetricsServiceRequest::decode(body)
+            .map_err(|e| DecodeError(format!("not an OTLP metrics export request (protobuf): {e}"))),
+        Encoding::Json => json::metrics_request(body),
+    }
+}
+
+/// Decodes a traces export request.
+pub fn decode_traces(body: &[u8], encoding: Encoding) -> Result<proto::ExportTraceServiceRequest, DecodeError> {
+    match encoding {
+        Encoding::Protobuf => proto::ExportTraceServiceRequest::decode(body)
+            .map_err(|e| DecodeError(format!("not an OTLP traces export request (protobuf): {e}"))),
+        Encoding::Json => json::traces_request(body),
+    }
+}
+
+/// One data point with its metric (name, description, unit, type, temporality; the metric
+/// holds this point alone), resource and scope: what the receiver spools and the transform
+/// turns into one document.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PointRecord {
+    #[prost(message, optional, tag = "1")]
+    pub resource: Option<Resource>,
+    #[prost(message, optional, tag = "2")]
+    pub scope: Option<InstrumentationScope>,
+    #[prost(message, optional, tag = "3")]
+    pub metric: Option<proto::Metric>,
+}
+
+impl PointRecord {
+    /// A record [`point_records`] made, as spooled.
+    pub fn read(bytes: &[u8]) -> Result<PointRecord, DecodeError> {
+        PointRecord::decode(bytes).map_err(|e| DecodeError(format!("not a spooled OTLP data point: {e}")))
+    }
+}
+
+/// One span with its resource and scope.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SpanRecord {
+    #[prost(message, optional, tag = "1")]
+    pub resource: Option<Resource>,
+    #[prost(message, optional, tag = "2")]
+    pub scope: Option<InstrumentationScope>,
+    #[prost(message, optional, tag = "3")]
+    pub span: Option<proto::Span>,
+}
+
+impl SpanRecord {
+    /// A record [`span_records`] made, as spooled.
+    pub fn read(bytes: &[u8]) -> Result<SpanRecord, DecodeError> {
+        SpanRecord::decode(bytes).map_err(|e| DecodeError(format!("not a spooled OTLP span: {e}")))
+    }
+}
+
+/// Every data point of `request` as its own record, in request order, and how many points of
+/// exponential histograms were left out (drainpipe does not store them: the partial success
+/// counts them).
+pub fn point_records(request: proto::ExportMetricsServiceRequest) -> (Vec<PointRecord>, u64) {
+    use proto::Data;
+    let (mut records, mut refused) = (Vec::new(), 0u64);
+    for rm in request.resource_metrics {
+        for sm in rm.scope_metrics {
+            for metric in sm.metrics {
+                let one = |data: Data| PointRecord {
+                    resource: rm.resource.clone(),
+                    scope: sm.scope.clone(),
+                    metric: Some(proto::Metric {
+                        name: metric.name.clone(),
+                        description: metric.description.clone(),
+                        unit: metric.unit.clone(),
+                        data: Some(data),
+                    }),
+                };
+                match metric.data.clone() {
+                    None => {}
+                    Some(Data::Gauge(g)) => records.extend(
+                        g.data_points.into_iter().map(|p| one(Data::Gauge(proto::Gauge { data_points: vec![p] }))),
+                    ),
+                    Some(Data::Sum(mut s)) => {
+                        let points = std::mem::take(&mut s.data_points);
+                        records.extend(
+                            points.into_iter().map(|p| one(Data::Sum(proto::Sum { data_points: vec![p], ..s.clone() }))),
+                        );
+                    }
+                    Some(Data::Histogram(h)) => records.extend(h.data_points.into_iter().map(|p| {
+                        one(Data::Histogram(proto::Histogram {
+                            data_points: vec![p],
+                            aggregation_temporality: h.aggregation_temporality,
+                        }))
+                    })),
+                    Some(Data::Summary(s)) => records.extend(
+                        s.data_points.into_iter().map(|p| one(Data::Summary(proto::Summary { data_points: vec![p] }))),
+                    ),
+                    Some(Data::ExponentialHistogram(e)) => {
+                        refused = refused.saturating_add(e.data_points.len() as u64);
+                    }
+                }
+            }
+        }
+    }
+    (records, refused)
+}
+
+/// Every span of `request` as its own record, in request order.
+pub fn span_records(request: proto::ExportTraceServiceRequest) -> impl Iterator<Item = SpanRecord> {
+    request.resource_spans.into_iter().flat_map(|rs| {
+        let resource = rs.resource;
+        rs.scope_spans.into_iter().flat_map(move |ss| {
+            let (resource, scope) = (resource.clone(), ss.scope);
+            ss.spans.into_iter().map(move |span| SpanRecord {
+                resource: resource.clone(),
+                scope: scope.clone(),
+                span: Some(span),
+            })
+        })
+    })
+}
+
 /// What an export carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
