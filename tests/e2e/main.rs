@@ -14,6 +14,7 @@ mod fields;
 mod hardening;
 mod operations;
 mod otlp;
+mod otlp_signals;
 mod receivers;
 mod robustness;
 mod search;

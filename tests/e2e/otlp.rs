@@ -207,24 +207,25 @@ async fn every_answer_is_the_one_otlp_http_asks_for() {
     let get = reqwest::Client::new().get(&url).send().await.unwrap();
     assert_eq!(get.status(), 405);
 
-    // Metrics and traces: refused with a partial success, so the exporter logs it and stops.
+    // Metrics are stored, but for exponential histograms: those are refused with a partial
+    // success that counts them, so the exporter logs it and does not send them again.
     let metrics = json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
-        {"name": "memory", "gauge": {"dataPoints": [{"asDouble": 1.0}, {"asDouble": 2.0}]}}]}]}]});
+        {"name": "memory", "gauge": {"dataPoints": [{"asDouble": 1.0, "timeUnixNano": "1700000000000000000"}]}},
+        {"name": "latency", "exponentialHistogram": {"dataPoints": [{"count": "1"}, {"count": "2"}]}}]}]}]});
     let r = post(&dp.url("/v1/metrics"), "application/json", metrics.to_string().into_bytes(), Some(&bearer())).await;
     assert_eq!(r.status(), 200);
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["partialSuccess"]["rejectedDataPoints"], "2", "{answer}");
-    assert!(answer["partialSuccess"]["errorMessage"].as_str().unwrap().contains("logs only"));
-    let traces = json!({"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "a"}]}]}]});
+    assert!(answer["partialSuccess"]["errorMessage"].as_str().unwrap().contains("exponential histogram"));
+    let traces = json!({"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "a", "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331"}]}]}]});
     let r = post(&dp.url("/v1/traces"), "application/json", traces.to_string().into_bytes(), Some(&bearer())).await;
-    assert_eq!(r.json::<Value>().await.unwrap()["partialSuccess"]["rejectedSpans"], "1");
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({}), "every span taken");
 
     let metrics_text = reqwest::get(dp.url("/metrics")).await.unwrap().text().await.unwrap();
     for line in [
         "drainpipe_otlp_refused_total{signal=\"metrics\"} 2",
-        "drainpipe_otlp_refused_total{signal=\"traces\"} 1",
         "drainpipe_otlp_requests_total{signal=\"logs\",status=\"401\"} 2",
-        "drainpipe_ingest_messages_total{protocol=\"otlp\"} 1",
+        "drainpipe_ingest_messages_total{protocol=\"otlp\"} 3",
     ] {
         assert!(metrics_text.contains(line), "{line} in:\n{metrics_text}");
     }

@@ -107,12 +107,18 @@ fn transform_guarded<'s>(
         panic_guard::injected_fault(message.raw, true);
         match (message.protocol, message.cut_from) {
             (Protocol::Otlp, _) => transformer.transform_otlp(message.raw, ctx, out),
+            (Protocol::OtlpMetrics, _) => transformer.transform_otlp_metric(message.raw, ctx, out),
+            (Protocol::OtlpTraces, _) => transformer.transform_otlp_span(message.raw, ctx, out),
             (_, None) => transformer.transform(message.raw, ctx, out),
             (_, Some(full)) => transformer.transform_cut(message.raw, full, ctx, out),
         }
     });
     match transformed {
-        Ok(outcome) => (outcome, streams.of(outcome.dataset)),
+        Ok(outcome) => match message.protocol {
+            Protocol::OtlpMetrics => (outcome, streams.metrics()),
+            Protocol::OtlpTraces => (outcome, streams.traces()),
+            _ => (outcome, streams.of(outcome.dataset)),
+        },
         Err(caught) => {
             out.truncate(start);
             let outcome = dead_letter_panic(transformer, message, &caught, ctx, streams, out);
@@ -182,7 +188,7 @@ fn frame_context<'a>(frame: &'a Frame, streams: &'a DataStreams, tokens: &'a Tok
         labels: &frame.labels,
         received_at: Timestamp::from_system_time(frame.received_at),
         structured_data: match frame.protocol {
-            Protocol::Logplex | Protocol::Otlp => StructuredData::Absent,
+            Protocol::Logplex | Protocol::Otlp | Protocol::OtlpMetrics | Protocol::OtlpTraces => StructuredData::Absent,
             Protocol::Syslog => StructuredData::Present,
         },
         app_for_token: Some(tokens),

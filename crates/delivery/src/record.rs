@@ -34,6 +34,8 @@ pub fn encode(frame: &Frame) -> Bytes {
         Protocol::Logplex => 0,
         Protocol::Syslog => 1,
         Protocol::Otlp => 2,
+        Protocol::OtlpMetrics => 3,
+        Protocol::OtlpTraces => 4,
     });
     let since = frame.received_at.duration_since(UNIX_EPOCH).unwrap_or_default();
     out.extend_from_slice(&since.as_secs().to_le_bytes());
@@ -89,6 +91,8 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
         0 => Protocol::Logplex,
         1 => Protocol::Syslog,
         2 => Protocol::Otlp,
+        3 => Protocol::OtlpMetrics,
+        4 => Protocol::OtlpTraces,
         _ => return Err(DecodeError("unknown protocol")),
     };
     let secs = r.u64()?;
@@ -118,7 +122,9 @@ pub fn decode(record: &Bytes) -> Result<Frame, DecodeError> {
         },
     };
     let position = match (protocol, stream) {
-        (Protocol::Otlp, p) => Position::InExport { first_record: p.map_or(0, |(_, first)| first) },
+        (Protocol::Otlp | Protocol::OtlpMetrics | Protocol::OtlpTraces, p) => {
+            Position::InExport { first_record: p.map_or(0, |(_, first)| first) }
+        }
         (_, Some((stream, first))) => Position::OnStream { stream, first },
         (_, None) => Position::InFrame,
     };
@@ -168,6 +174,8 @@ impl<'f> MessageIds<'f> {
                 DocumentId::for_otlp_record(raw, narrow(at(first_record)))
             }
             (Protocol::Otlp, _, _) => DocumentId::for_otlp_record(raw, narrow(at(0))),
+            (Protocol::OtlpMetrics, _, _) => DocumentId::for_otlp_point(raw),
+            (Protocol::OtlpTraces, _, _) => DocumentId::for_otlp_span(raw),
             (_, Position::OnStream { stream, first }, _) => DocumentId::for_stream(stream, at(first)),
             (_, _, Some(seed)) => seed.id(narrow(i as u64)),
             (_, _, None) => DocumentId::for_line_v1(self.frame.drain_token.as_deref(), raw),

@@ -11,6 +11,9 @@ pub struct DataStreams {
     /// In the order of `Dataset::ALL`.
     streams: Vec<String>,
     dead_letters: String,
+    /// OTLP metrics and spans: `metrics-heroku.otel-<namespace>`, `traces-heroku.otel-<namespace>`.
+    metrics: String,
+    traces: String,
 }
 
 impl DataStreams {
@@ -24,6 +27,8 @@ impl DataStreams {
             namespace: namespace.to_owned(),
             streams: Dataset::ALL.iter().map(|d| format!("logs-{}-{namespace}", d.as_str())).collect(),
             dead_letters: format!("logs-heroku.deadletter-{namespace}"),
+            metrics: format!("metrics-{}-{namespace}", drainpipe_transform::OTEL_DATASET),
+            traces: format!("traces-{}-{namespace}", drainpipe_transform::OTEL_DATASET),
         }
     }
 
@@ -39,6 +44,16 @@ impl DataStreams {
     /// The stream of the dataset named `dataset` (`router`, `app`, …) in this namespace.
     pub fn named(&self, dataset: &str) -> String {
         format!("logs-heroku.{dataset}-{}", self.namespace)
+    }
+
+    /// Where OTLP data points go.
+    pub fn metrics(&self) -> &str {
+        &self.metrics
+    }
+
+    /// Where OTLP spans go.
+    pub fn traces(&self) -> &str {
+        &self.traces
     }
 
     /// Where this namespace's dead letters go.
@@ -77,6 +92,8 @@ mod tests {
         assert_eq!(s.pattern(), "logs-heroku.*-prod");
         assert_eq!(s.lines_pattern(), "logs-heroku.*-prod,-logs-heroku.deadletter-*");
         assert_eq!(DataStreams::every_of("app"), "logs-heroku.app-*");
+        assert_eq!(s.metrics(), "metrics-heroku.otel-prod");
+        assert_eq!(s.traces(), "traces-heroku.otel-prod");
         for d in Dataset::ALL {
             assert!(s.of(Some(d)).starts_with("logs-heroku."), "{d:?}");
         }

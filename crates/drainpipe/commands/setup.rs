@@ -20,6 +20,20 @@ pub const TEMPLATE_NAME: &str = "logs-heroku-by-dataset";
 const DEAD_LETTER_TEMPLATE: &str = include_str!("../templates/logs-heroku-deadletter.json");
 pub const DEAD_LETTER_TEMPLATE_NAME: &str = "logs-heroku-deadletter";
 
+/// OTLP data points and spans: one template each (`metrics-heroku.otel-*`, `traces-heroku.otel-*`).
+const SIGNAL_TEMPLATES: [(&str, &str); 2] = [
+    ("metrics-heroku.otel", include_str!("../templates/metrics-heroku.otel.json")),
+    ("traces-heroku.otel", include_str!("../templates/traces-heroku.otel.json")),
+];
+
+/// The OTLP metrics and traces templates, by name.
+pub fn signal_templates() -> Vec<(&'static str, serde_json::Value)> {
+    SIGNAL_TEMPLATES
+        .iter()
+        .map(|(name, text)| (*name, serde_json::from_str(text).expect("the shipped template is valid JSON")))
+        .collect()
+}
+
 pub fn template() -> serde_json::Value {
     serde_json::from_str(TEMPLATE).expect("the shipped template is valid JSON")
 }
@@ -92,6 +106,12 @@ async fn install_or_plan(client: &Client, retention: &[RetentionRule], write: Wr
     let main_retention = install_one(client, TEMPLATE_NAME, main.clone(), default, &mut plan).await?;
     let main_retention = main_retention.map_or(Retention::Forever, Retention::Age);
     install_dataset_overrides(client, &main, &main_retention, retention, &mut plan).await?;
+    for (name, mut signal) in signal_templates() {
+        if server.opensearch {
+            for_opensearch(&mut signal, &mut Vec::new());
+        }
+        install_one(client, name, signal, default, &mut plan).await?;
+    }
     if plan.lifecycles {
         attach_lifecycles(client, !retention.is_empty(), &mut plan).await;
     }
@@ -235,6 +255,9 @@ fn for_opensearch(template: &mut serde_json::Value, changes: &mut Vec<Change>) {
     let mappings = &mut template["template"]["mappings"];
     replace_type(mappings, "constant_keyword", "keyword");
     flattened_to_flat_object(mappings);
+    // `metrics.*` (names with dots) as objects: a metric named like another's prefix is refused
+    // there, and dead-lettered (docs/fields.md).
+    remove_key(mappings, "subobjects");
     changes.push(Change::Skipped(
         "flattened app.* and otel.resource.*, constant_keyword data_stream.*".into(),
         format!(
@@ -353,6 +376,18 @@ fn flattened_to_flat_object(v: &mut serde_json::Value) {
             *v = serde_json::json!({"type": "flat_object"});
         }
         serde_json::Value::Object(obj) => obj.values_mut().for_each(flattened_to_flat_object),
+        _ => {}
+    }
+}
+
+/// Every `key` in the mappings removed.
+fn remove_key(v: &mut serde_json::Value, key: &str) {
+    match v {
+        serde_json::Value::Object(obj) => {
+            obj.remove(key);
+            obj.values_mut().for_each(|child| remove_key(child, key));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| remove_key(i, key)),
         _ => {}
     }
 }

@@ -19,6 +19,11 @@ pub enum Protocol {
     /// An OTLP logs export (`POST /v1/logs`): each message is one log record with its resource
     /// and scope, as drainpipe-otlp's `split` encodes it.
     Otlp,
+    /// An OTLP metrics export (`POST /v1/metrics`, or gRPC): each message is one data point
+    /// with its metric, resource and scope (drainpipe-otlp's `point_records`).
+    OtlpMetrics,
+    /// An OTLP traces export: each message is one span with its resource and scope.
+    OtlpTraces,
 }
 
 impl Protocol {
@@ -28,7 +33,7 @@ impl Protocol {
         match self {
             Protocol::Logplex => "https",
             Protocol::Syslog => "syslog",
-            Protocol::Otlp => "otlp",
+            Protocol::Otlp | Protocol::OtlpMetrics | Protocol::OtlpTraces => "otlp",
         }
     }
 }

@@ -74,7 +74,6 @@ pub(crate) async fn receive<S: FrameSink>(
     .await;
     let answer = match decoded {
         Err(e) => refusal(encoding, e.answer(peer)),
-        Ok(Decoded::Refused(n)) => refuse_signal(signal, encoding, n),
         Ok(Decoded::Records { frames, rejected }) => {
             let export = Export { signal, encoding, app, received_at };
             hand_on(frames, rejected, reservation, &export, state).await
@@ -117,11 +116,16 @@ struct Export {
 /// stores only what is missing (the ids are the same).
 async fn hand_on<S: FrameSink>(
     frames: Vec<Part>,
-    rejected: u64,
+    rejected: Rejected,
     mut reservation: Reservation,
     export: &Export,
     state: &State<S>,
 ) -> Response<Full<Bytes>> {
+    let protocol = match export.signal {
+        Signal::Logs => Protocol::Otlp,
+        Signal::Metrics => Protocol::OtlpMetrics,
+        Signal::Traces => Protocol::OtlpTraces,
+    };
     for part in frames {
         metrics::MESSAGES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(part.messages.len() as u64);
         metrics::BYTES.with_label_values(&[Protocol::Otlp.as_str()]).inc_by(part.body.len() as u64);
@@ -129,31 +133,18 @@ async fn hand_on<S: FrameSink>(
             app: export.app.clone(),
             received_at: export.received_at,
             position: Position::InExport { first_record: part.first },
-            ..Frame::new(Protocol::Otlp, part.body, part.messages)
+            ..Frame::new(protocol, part.body, part.messages)
         };
         frame.reservation = reservation.split_off(frame.memory_bytes());
         if let Err(refused) = state.sink.accept(frame).await {
             return refusal(export.encoding, Answer::rejected(refused));
         }
     }
-    let why = if rejected > 0 {
-        format!("{rejected} log record(s) larger than --max-body-size refused")
-    } else {
-        String::new()
-    };
-    ok(export.encoding, drainpipe_otlp::response(export.signal, export.encoding, rejected as i64, &why))
-}
-
-/// Metrics and traces: 200 with a partial success refusing every data point or span (and
-/// counted), so the exporter says so in its log and does not retry them.
-fn refuse_signal(signal: Signal, encoding: Encoding, n: u64) -> Response<Full<Bytes>> {
-    metrics::OTLP_REFUSED.with_label_values(&[signal.as_str()]).inc_by(n);
-    let why = format!(
-        "drainpipe stores logs only: {n} {} refused; send {} to another endpoint",
-        if signal == Signal::Metrics { "metric data point(s)" } else { "span(s)" },
-        signal.as_str()
-    );
-    ok(encoding, drainpipe_otlp::response(signal, encoding, n as i64, if n > 0 { &why } else { "" }))
+    if rejected.unstored > 0 {
+        metrics::OTLP_REFUSED.with_label_values(&[export.signal.as_str()]).inc_by(rejected.unstored);
+    }
+    let (n, why) = (rejected.total(), rejected.why(export.signal));
+    ok(export.encoding, drainpipe_otlp::response(export.signal, export.encoding, n as i64, &why))
 }
 
 fn body_len_hint(headers: &HeaderMap) -> usize {
@@ -161,11 +152,9 @@ fn body_len_hint(headers: &HeaderMap) -> usize {
 }
 
 enum Decoded {
-    /// Log records in frames of at most the body limit (each record encoded with its resource
-    /// and scope), and how many records were refused for being larger than that alone.
-    Records { frames: Vec<Part>, rejected: u64 },
-    /// Metric data points or spans, refused.
-    Refused(u64),
+    /// Log records, data points or spans in frames of at most the body limit (each encoded with
+    /// its resource and scope), and what was refused.
+    Records { frames: Vec<Part>, rejected: Rejected },
 }
 
 /// One frame's worth of records: their bytes one after another, where each is, and the
@@ -195,26 +184,75 @@ fn decode(
     } else {
         body
     };
-    if signal != Signal::Logs {
-        return drainpipe_otlp::count(signal, &body, encoding).map(Decoded::Refused).map_err(BodyError::Otlp);
-    }
-    let decoded = drainpipe_otlp::decoded_len_bound(&body, encoding).map_err(BodyError::Otlp)?;
+    let decoded = drainpipe_otlp::decoded_len_bound_of(signal, &body, encoding).map_err(BodyError::Otlp)?;
     hold(reservation, decoded.saturating_add(body.len()), budget_max)?;
-    let request = drainpipe_otlp::decode_logs(&body, encoding).map_err(BodyError::Otlp)?;
-    drop(body);
-    let count: usize = request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
-    // Saturating: a resource shared by many records is counted once per record, which can pass
-    // any size (then refused as too much), and must not wrap to a small one.
-    let split = drainpipe_otlp::split_len(&request).saturating_add(count.saturating_mul(Frame::BYTES_PER_MESSAGE));
-    hold(reservation, decoded.saturating_add(split), budget_max)?;
-    let (frames, rejected) = into_parts(request, max);
+    // Each record carries its resource and scope again: what the split takes is held before
+    // it is made.
+    let (frames, rejected) = match signal {
+        Signal::Logs => {
+            let request = drainpipe_otlp::decode_logs(&body, encoding).map_err(BodyError::Otlp)?;
+            drop(body);
+            let count: usize =
+                request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
+            let split =
+                drainpipe_otlp::split_len(&request).saturating_add(count.saturating_mul(Frame::BYTES_PER_MESSAGE));
+            hold(reservation, decoded.saturating_add(split), budget_max)?;
+            let (frames, oversized) = into_parts(drainpipe_otlp::records(request), max);
+            (frames, Rejected { oversized, unstored: 0 })
+        }
+        Signal::Metrics => {
+            let request = drainpipe_otlp::decode_metrics(&body, encoding).map_err(BodyError::Otlp)?;
+            drop(body);
+            let (records, unstored) = drainpipe_otlp::point_records(request);
+            let (frames, oversized) = into_parts(records.into_iter(), max);
+            (frames, Rejected { oversized, unstored })
+        }
+        Signal::Traces => {
+            let request = drainpipe_otlp::decode_traces(&body, encoding).map_err(BodyError::Otlp)?;
+            drop(body);
+            let (frames, oversized) = into_parts(drainpipe_otlp::span_records(request), max);
+            (frames, Rejected { oversized, unstored: 0 })
+        }
+    };
     let held: usize = frames.iter().map(|p| p.body.len() + p.messages.len() * Frame::BYTES_PER_MESSAGE).sum();
     reservation.shrink_to(held);
     Ok(Decoded::Records { frames, rejected })
 }
 
-/// Grows `reservation` to `bytes`, or says why not: more than the whole budget can ever hold
-/// (413: retrying the same export cannot help), or more than is free now (503).
+/// Items of an export not stored: larger than `--max-body-size` alone, or of a kind drainpipe
+/// does not store (exponential histograms).
+#[derive(Clone, Copy, Debug, Default)]
+struct Rejected {
+    oversized: u64,
+    unstored: u64,
+}
+
+impl Rejected {
+    fn total(self) -> u64 {
+        self.oversized.saturating_add(self.unstored)
+    }
+
+    /// The partial success's message.
+    fn why(self, signal: Signal) -> String {
+        let items = match signal {
+            Signal::Logs => "log record(s)",
+            Signal::Metrics => "data point(s)",
+            Signal::Traces => "span(s)",
+        };
+        let mut why = Vec::new();
+        if self.oversized > 0 {
+            why.push(format!("{} {items} larger than --max-body-size refused", self.oversized));
+        }
+        if self.unstored > 0 {
+            why.push(format!(
+                "{} exponential histogram data point(s) refused: drainpipe stores gauges, sums, histograms and summaries",
+                self.unstored
+            ));
+        }
+        why.join("; ")
+    }
+}
+
 fn hold(reservation: &mut Reservation, bytes: usize, budget_max: usize) -> Result<(), BodyError> {
     if bytes > budget_max {
         return Err(BodyError::TooLarge(
@@ -230,11 +268,13 @@ fn hold(reservation: &mut Reservation, bytes: usize, budget_max: usize) -> Resul
 /// Encodes each record with its resource and scope, in order, into frames of at most `max`
 /// bytes. A record over `max` alone is more than a spool record is sized for: refused (a
 /// partial success) and counted.
-fn into_parts(request: drainpipe_otlp::proto::ExportLogsServiceRequest, max: usize) -> (Vec<Part>, u64) {
+/// The records, each encoded on its own, joined into parts of at most `max` bytes; a record
+/// larger than that alone is counted and left out.
+fn into_parts<M: prost::Message>(records: impl Iterator<Item = M>, max: usize) -> (Vec<Part>, u64) {
     let (mut frames, mut rejected) = (Vec::new(), 0);
     let mut part = Part { body: Bytes::new(), messages: Vec::new(), first: 0 };
     let mut joined = Vec::new();
-    for (position, record) in drainpipe_otlp::records(request).enumerate() {
+    for (position, record) in records.enumerate() {
         let bytes = prost::Message::encode_to_vec(&record);
         if bytes.len() > max {
             rejected += 1;

@@ -130,6 +130,21 @@ pub fn decoded_len_bound(body: &[u8], encoding: Encoding) -> Result<usize, Decod
     }
 }
 
+/// [`decoded_len_bound`] for any signal: a data point or span takes at most a few hundred
+/// bytes decoded besides its own text.
+pub fn decoded_len_bound_of(signal: Signal, body: &[u8], encoding: Encoding) -> Result<usize, DecodeError> {
+    if signal == Signal::Logs {
+        return decoded_len_bound(body, encoding);
+    }
+    let items = usize::try_from(count(signal, body, encoding)?).unwrap_or(usize::MAX);
+    let per_item = size_of::<proto::Span>().max(size_of::<proto::HistogramDataPoint>()) + JSON_OBJECT_BYTES;
+    let text = match encoding {
+        Encoding::Json => body.len().saturating_mul(6),
+        Encoding::Protobuf => body.len(),
+    };
+    Ok(items.saturating_mul(per_item).saturating_add(text))
+}
+
 /// What one parsed JSON object takes besides its contents (`serde_json::Value` in its array,
 /// the map).
 const JSON_OBJECT_BYTES: usize = 96;
@@ -235,7 +250,9 @@ pub fn point_records(request: proto::ExportMetricsServiceRequest) -> (Vec<PointR
                     Some(Data::Sum(mut s)) => {
                         let points = std::mem::take(&mut s.data_points);
                         records.extend(
-                            points.into_iter().map(|p| one(Data::Sum(proto::Sum { data_points: vec![p], ..s.clone() }))),
+                            points
+                                .into_iter()
+                                .map(|p| one(Data::Sum(proto::Sum { data_points: vec![p], ..s.clone() }))),
                         );
                     }
                     Some(Data::Histogram(h)) => records.extend(h.data_points.into_iter().map(|p| {

@@ -52,6 +52,65 @@ impl DocumentId {
         DocumentId::from_hash(h.digest128())
     }
 
+    /// The id of a spooled OTLP data point: its resource, scope, metric name, attributes and
+    /// timestamps (not its value: one series has one value at a time). Bytes that are no data
+    /// point are hashed whole.
+    pub fn for_otlp_point(record: &[u8]) -> DocumentId {
+        use drainpipe_otlp::proto::Data;
+        use prost::Message as _;
+        let mut h = Xxh3::new();
+        h.update(b"m");
+        let Ok(mut point) = drainpipe_otlp::PointRecord::read(record) else {
+            h.update(record);
+            return DocumentId::from_hash(h.digest128());
+        };
+        let (attributes, times) = match point.metric.as_mut().and_then(|m| m.data.take()) {
+            Some(Data::Gauge(g)) => {
+                g.data_points.into_iter().next().map(|p| (p.attributes, (p.time_unix_nano, p.start_time_unix_nano)))
+            }
+            Some(Data::Sum(s)) => {
+                s.data_points.into_iter().next().map(|p| (p.attributes, (p.time_unix_nano, p.start_time_unix_nano)))
+            }
+            Some(Data::Histogram(x)) => {
+                x.data_points.into_iter().next().map(|p| (p.attributes, (p.time_unix_nano, p.start_time_unix_nano)))
+            }
+            Some(Data::Summary(x)) => {
+                x.data_points.into_iter().next().map(|p| (p.attributes, (p.time_unix_nano, p.start_time_unix_nano)))
+            }
+            Some(Data::ExponentialHistogram(_)) | None => None,
+        }
+        .unwrap_or_default();
+        let name = point.metric.map(|m| m.name).unwrap_or_default();
+        h.update(&point.resource.unwrap_or_default().encode_to_vec());
+        h.update(&[0]);
+        h.update(&point.scope.unwrap_or_default().encode_to_vec());
+        h.update(&[0]);
+        h.update(name.as_bytes());
+        h.update(&[0]);
+        for kv in &attributes {
+            h.update(&kv.encode_to_vec());
+        }
+        h.update(&times.0.to_le_bytes());
+        h.update(&times.1.to_le_bytes());
+        DocumentId::from_hash(h.digest128())
+    }
+
+    /// The id of a spooled OTLP span: its trace and span ids (bytes that are no span are hashed
+    /// whole).
+    pub fn for_otlp_span(record: &[u8]) -> DocumentId {
+        let mut h = Xxh3::new();
+        h.update(b"t");
+        match drainpipe_otlp::SpanRecord::read(record).ok().and_then(|r| r.span) {
+            Some(span) => {
+                h.update(&span.trace_id);
+                h.update(&[0]);
+                h.update(&span.span_id);
+            }
+            None => h.update(record),
+        }
+        DocumentId::from_hash(h.digest128())
+    }
+
     /// The id drainpipe 0.1 gave a syslog line: its drain token and text. Only for frames
     /// spooled by that version, so that replaying them after an upgrade still deduplicates.
     pub fn for_line_v1(drain_token: Option<&str>, raw: &[u8]) -> DocumentId {

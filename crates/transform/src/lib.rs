@@ -24,6 +24,7 @@ mod keys;
 mod level;
 mod logfmt;
 mod otlp;
+mod otlp_signals;
 mod platform;
 mod router;
 mod samples;
@@ -35,6 +36,7 @@ pub use app::{MAX_DEPTH as APP_MAX_DEPTH, MAX_KEYS as APP_MAX_KEYS, MAX_VALUE_BY
 pub use dataset::Dataset;
 pub use document::{FIELDS_CAPPED_TAG, MAX_METRICS, MAX_ROUTER_KEYS, PARSE_FAILURE_TAG, TRUNCATED_TAG};
 pub use id::{DocumentId, FrameKey, FrameSeed};
+pub use otlp_signals::OTEL_DATASET;
 pub use syslog::StructuredData;
 pub use timestamp::Timestamp;
 
@@ -122,6 +124,20 @@ impl Transformer {
     pub fn transform_otlp(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
         let ingested = self.ingested(ctx);
         otlp::transform(raw, ctx, ingested, out)
+    }
+
+    /// Appends the JSON document for one OTLP data point, as drainpipe-otlp's `point_records`
+    /// made it (docs/fields.md, "OTLP metrics").
+    pub fn transform_otlp_metric(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+        let ingested = self.ingested(ctx);
+        otlp_signals::metric(raw, ctx, ingested, out)
+    }
+
+    /// Appends the JSON document for one OTLP span, as drainpipe-otlp's `span_records` made it
+    /// (docs/fields.md, "OTLP traces").
+    pub fn transform_otlp_span(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+        let ingested = self.ingested(ctx);
+        otlp_signals::span(raw, ctx, ingested, out)
     }
 
     /// The document of a message kept as received, parsing nothing: its text as `message`, the

@@ -92,18 +92,18 @@ fn not_a_record(raw: &[u8], doc: Document<'_>, ctx: &Context<'_>, out: &mut Vec<
 }
 
 /// What the resource attributes name, and the attributes left for `otel.resource`.
-struct Named<'a> {
-    app: Option<&'a str>,
-    app_id: Option<&'a str>,
-    dyno: Option<&'a str>,
-    process_type: Option<&'a str>,
-    release: Option<&'a str>,
+pub(crate) struct Named<'a> {
+    pub(crate) app: Option<&'a str>,
+    pub(crate) app_id: Option<&'a str>,
+    pub(crate) dyno: Option<&'a str>,
+    pub(crate) process_type: Option<&'a str>,
+    pub(crate) release: Option<&'a str>,
     /// The attributes not used above, if any.
-    others: Option<Map<String, Json>>,
+    pub(crate) others: Option<Map<String, Json>>,
 }
 
 impl<'a> Named<'a> {
-    fn of(attributes: &'a [KeyValue], token_app: Option<&'a str>) -> Named<'a> {
+    pub(crate) fn of(attributes: &'a [KeyValue], token_app: Option<&'a str>) -> Named<'a> {
         // The first spelling found wins; the spellings not used stay under `otel.resource`.
         let mut used: Vec<&str> = Vec::new();
         let mut attribute = |keys: &[&'static str]| {
@@ -249,7 +249,7 @@ fn severity(text: &str, number: i32) -> Option<&'static str> {
 }
 
 /// An OTLP value as JSON: bytes as base64, a map as an object.
-fn json(value: Option<&AnyValue>) -> Json {
+pub(crate) fn json(value: Option<&AnyValue>) -> Json {
     match value.and_then(|v| v.value.as_ref()) {
         None => Json::Null,
         Some(Value::String(s)) => Json::String(s.clone()),
@@ -277,6 +277,6 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

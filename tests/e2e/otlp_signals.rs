@@ -1,0 +1,188 @@
+//! OTLP metrics and traces (what `heroku telemetry:add` sends by default besides logs) into the
+//! real Elasticsearch: the Python SDK's exporters, typed fields, and a retried export stored once.
+
+use std::time::Duration;
+
+use drainpipe_otlp::proto::{
+    Data, ExportMetricsServiceRequest, ExportTraceServiceRequest, Gauge, InstrumentationScope, KeyValue, Metric,
+    Number, NumberDataPoint, Resource, ResourceMetrics, ResourceSpanList, ScopeMetrics, ScopeSpanList, Span,
+};
+use prost::Message as _;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const TOKEN: &str = "otlp-signals-token";
+
+fn text(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(drainpipe_otlp::AnyValue { value: Some(drainpipe_otlp::proto::Value::String(value.to_owned())) }),
+    }
+}
+
+fn fir_resource(app: &str) -> Option<Resource> {
+    Some(Resource { attributes: vec![text("heroku.app.name", app), text("heroku.dyno.name", "web.2")] })
+}
+
+async fn post(url: &str, body: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-protobuf")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(body)
+        .send()
+        .await
+        .expect("drainpipe answers")
+}
+
+/// Runs tests/otlp/python-signals over `transport` against `url`.
+fn python_signals(transport: &str, url: &str, run: &str) {
+    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/otlp/python-signals"))
+        .args([transport, url, TOKEN, run])
+        .output()
+        .expect("the Python exporters run");
+    assert!(
+        out.status.success(),
+        "the Python SDK's exporters failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The mapped type of `field` in `index`.
+async fn field_type(es: &str, index: &str, field: &str) -> String {
+    let caps: Value =
+        reqwest::get(format!("{es}/{index}/_field_caps?fields={field}")).await.unwrap().json().await.unwrap();
+    caps["fields"][field].as_object().and_then(|types| types.keys().next().cloned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn python_sdk_metrics_and_spans_become_typed_documents() {
+    let ns = unique_namespace("otlpsig");
+    let dp = Drainpipe::start_with(&ns, &["--otlp-token", TOKEN]);
+    python_signals("http", &dp.url(""), &ns);
+    let (metrics, traces) = (format!("metrics-heroku.otel-{ns}"), format!("traces-heroku.otel-{ns}"));
+
+    // Three collections (two flushes and the shutdown) of four series.
+    let points = wait_for_documents(&dp.es, &metrics, 12).await;
+    assert_eq!(points.len(), 12, "{points:?}");
+    let memory: Vec<&Value> =
+        points.iter().map(|p| &p["_source"]).filter(|p| p["metric"]["name"] == "process.memory.usage").collect();
+    assert_eq!(memory.len(), 3);
+    let first =
+        memory.iter().find(|p| p["metrics"]["process.memory.usage"] == json!(537_395_200.0)).expect("512.5 MiB");
+    assert_eq!(first["metric"]["type"], "gauge");
+    assert_eq!(first["unit"], "By");
+    assert_eq!(first["attributes"]["memory.type"], "rss");
+    assert_eq!((&first["heroku"]["app"], &first["heroku"]["dyno"]), (&json!("shop"), &json!("web.1")));
+    assert_eq!(
+        (&first["heroku"]["process_type"], &first["heroku"]["release"]["version"]),
+        (&json!("web"), &json!("v42"))
+    );
+    assert_eq!(first["service"]["name"], "shop");
+    assert_eq!(first["scope"], json!({"name": "shop.metrics", "version": "1.2.3"}));
+    assert_eq!(first["resource"]["attributes"]["run"], ns.as_str());
+    let orders = points.iter().map(|p| &p["_source"]).find(|p| p["metric"]["name"] == "shop.orders").unwrap();
+    assert_eq!(orders["metric"]["temporality"], "cumulative");
+    assert_eq!(orders["metric"]["monotonic"], true);
+    let histogram = points.iter().map(|p| &p["_source"]).find(|p| p["metric"]["type"] == "histogram").unwrap();
+    assert_eq!(histogram["metrics"]["shop.request.duration.count"], json!(3.0));
+    assert_eq!(histogram["metrics"]["shop.request.duration.sum"], json!(266.0));
+    assert_eq!(histogram["metrics"]["shop.request.duration.max"], json!(250.0));
+    // Typed, and found by the dimensions a dashboard filters on.
+    assert_eq!(field_type(&dp.es, &metrics, "metrics.process.memory.usage").await, "double");
+    assert_eq!(field_type(&dp.es, &metrics, "heroku.dyno").await, "keyword");
+    assert_eq!(field_type(&dp.es, &metrics, "@timestamp").await, "date_nanos");
+    let filter = json!({"bool": {"filter": [{"term": {"heroku.dyno": "web.1"}}, {"term": {"metric.name": "process.memory.usage"}},
+        {"range": {"metrics.process.memory.usage": {"gt": 600_000_000}}}]}});
+    assert_eq!(search(&dp.es, &metrics, filter).await.len(), 2, "the two points after the change");
+
+    let spans = wait_for_documents(&dp.es, &traces, 2).await;
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let by_name = |name: &str| spans.iter().map(|s| &s["_source"]).find(|s| s["name"] == name).unwrap().clone();
+    let (root, child) = (by_name("GET /checkout"), by_name("charge card"));
+    assert_eq!(root["kind"], "Server");
+    assert_eq!(child["kind"], "Client");
+    assert_eq!(child["trace_id"], root["trace_id"]);
+    assert_eq!(child["parent_span_id"], root["span_id"]);
+    assert_eq!(root["trace_id"].as_str().map(str::len), Some(32));
+    assert_eq!(child["status"], json!({"code": "Error", "message": "declined"}));
+    assert_eq!(child["events"][0]["name"], "card declined");
+    assert_eq!(child["events"][0]["attributes"]["decline.code"], "51");
+    assert_eq!(child["links"][0]["span_id"], root["span_id"]);
+    assert!(root["duration"].as_u64().unwrap() >= child["duration"].as_u64().unwrap());
+    assert_eq!(root["heroku"]["app"], "shop");
+    assert_eq!(field_type(&dp.es, &traces, "duration").await, "long");
+    assert_eq!(field_type(&dp.es, &traces, "trace_id").await, "keyword");
+}
+
+#[tokio::test]
+async fn a_retried_metrics_or_traces_export_is_stored_once() {
+    let ns = unique_namespace("otlpsigretry");
+    let dp = Drainpipe::start_with(&ns, &["--otlp-token", TOKEN]);
+    let point = |value: f64, at: u64| NumberDataPoint {
+        attributes: vec![text("cpu", "0")],
+        time_unix_nano: at,
+        value: Some(Number::AsDouble(value)),
+        ..NumberDataPoint::default()
+    };
+    let metrics = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: fir_resource("retry-shop"),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope { name: "heroku".into(), ..InstrumentationScope::default() }),
+                metrics: vec![Metric {
+                    name: "system.cpu.utilization".into(),
+                    unit: "1".into(),
+                    data: Some(Data::Gauge(Gauge {
+                        data_points: vec![
+                            point(0.25, 1_764_900_000_000_000_000),
+                            point(0.5, 1_764_900_020_000_000_000),
+                        ],
+                    })),
+                    ..Metric::default()
+                }],
+            }],
+        }],
+    };
+    let span = |id: u8| Span {
+        trace_id: vec![7; 16],
+        span_id: vec![id; 8],
+        name: format!("work {id}"),
+        start_time_unix_nano: 1_764_900_000_000_000_000,
+        end_time_unix_nano: 1_764_900_000_250_000_000,
+        ..Span::default()
+    };
+    let traces = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpanList {
+            resource: fir_resource("retry-shop"),
+            scope_spans: vec![ScopeSpanList { scope: None, spans: vec![span(1), span(2), span(3)] }],
+        }],
+    };
+    // Sent, then sent again as an exporter retries after a lost answer.
+    for _ in 0..2 {
+        assert_eq!(post(&dp.url("/v1/metrics"), metrics.encode_to_vec()).await.status(), 200);
+        assert_eq!(post(&dp.url("/v1/traces"), traces.encode_to_vec()).await.status(), 200);
+    }
+    let (m, t) = (format!("metrics-heroku.otel-{ns}"), format!("traces-heroku.otel-{ns}"));
+    assert_eq!(wait_for_documents(&dp.es, &m, 2).await.len(), 2);
+    assert_eq!(wait_for_documents(&dp.es, &t, 3).await.len(), 3);
+    // Everything sent has reached Elasticsearch (4 exports, 10 items), and still 2 + 3 are stored.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = reqwest::get(dp.url("/metrics")).await.unwrap().text().await.unwrap();
+        let done = text.lines().filter(|l| {
+            l.starts_with("drainpipe_bulk_documents_total{outcome=\"indexed\"}")
+                || l.starts_with("drainpipe_bulk_documents_total{outcome=\"duplicate\"}")
+        });
+        let total: f64 = done.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
+        if total >= 10.0 || std::time::Instant::now() > deadline {
+            assert!(total >= 10.0, "only {total} of 10 documents answered:\n{text}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(search(&dp.es, &m, json!({"match_all": {}})).await.len(), 2, "each point once");
+    assert_eq!(search(&dp.es, &t, json!({"match_all": {}})).await.len(), 3, "each span once");
+}
