@@ -297,7 +297,11 @@ async fn elasticsearch_security_checks_the_documented_role_and_names_what_a_role
     assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
     let said = stderr(&out);
     assert!(
-        said.contains("the user lacks cluster manage_index_templates, create_doc on logs-heroku.*, auto_configure on logs-heroku.*"),
+        said.contains(
+            "the user lacks cluster manage_index_templates, create_doc on logs-heroku.*, auto_configure on logs-heroku.*, \
+             create_doc on metrics-heroku.*, auto_configure on metrics-heroku.*, create_doc on traces-heroku.*, \
+             auto_configure on traces-heroku.*"
+        ),
         "{said}"
     );
     let out = check_config_online(&es.url("writer:wrong"), &[]);

@@ -19,6 +19,10 @@ pub struct DataStreams {
 impl DataStreams {
     /// Every stream drainpipe writes, in every namespace (what its Elasticsearch role needs).
     pub const EVERY: &'static str = "logs-heroku.*";
+    /// Every stream drainpipe writes: the logs' above, and OTLP metrics' and traces'.
+    pub const EVERY_SIGNAL: [&'static str; 3] = ["logs-heroku.*", "metrics-heroku.*", "traces-heroku.*"];
+    /// [`DataStreams::EVERY_SIGNAL`] as one target (`GET _data_stream/<these>`).
+    pub const EVERY_SIGNAL_TARGET: &'static str = "logs-heroku.*,metrics-heroku.*,traces-heroku.*";
     /// Every dead-letter stream, in every namespace.
     pub const EVERY_DEAD_LETTERS: &'static str = "logs-heroku.deadletter-*";
 

@@ -171,7 +171,7 @@ fn hint(e: &Error) -> String {
             ": the user needs `read` and `delete` on {}, `read` and `create_doc` on {} (and `manage` there for \
              --rollover); see docs/operations.md, \"The Elasticsearch role\"",
             DataStreams::EVERY_DEAD_LETTERS,
-            DataStreams::EVERY
+            DataStreams::EVERY_SIGNAL_TARGET
         ),
         Error::Status { body, .. } => format!(": {body}"),
         _ => String::new(),

@@ -54,8 +54,8 @@ pub async fn check(options: &ServeOptions) -> Findings {
 
 /// The user's privileges, where the server has a security API that is on.
 async fn privileges(client: &Client, shown: &str, found: &mut Findings) {
-    let streams = DataStreams::EVERY;
-    let answer = match client.has_privileges(&CLUSTER_PRIVILEGES, streams, &INDEX_PRIVILEGES).await {
+    let streams = DataStreams::EVERY_SIGNAL;
+    let answer = match client.has_privileges(&CLUSTER_PRIVILEGES, &streams, &INDEX_PRIVILEGES).await {
         Ok(answer) => answer,
         Err(Error::Status { status, .. }) if status.as_u16() == 401 => {
             return found.problems.push(format!("{shown}: the credentials are refused (401)"))
@@ -72,9 +72,10 @@ async fn privileges(client: &Client, shown: &str, found: &mut Findings) {
     }
     let mut missing: Vec<String> =
         CLUSTER_PRIVILEGES.iter().filter(|p| !answer.holds_cluster(p)).map(|p| format!("cluster {p}")).collect();
-    missing.extend(
-        INDEX_PRIVILEGES.iter().filter(|p| !answer.holds_index(streams, p)).map(|p| format!("{p} on {streams}")),
-    );
+    for pattern in streams {
+        let lacking = INDEX_PRIVILEGES.iter().filter(|p| !answer.holds_index(pattern, p));
+        missing.extend(lacking.map(|p| format!("{p} on {pattern}")));
+    }
     found
         .problems
         .push(format!("{shown}: the user lacks {} (docs/operations.md#the-elasticsearch-role)", missing.join(", ")));

@@ -139,7 +139,7 @@ struct Plan {
 /// template's, so that the policy holds for old streams too. A failure here (a role without
 /// `manage_data_stream_lifecycle`) costs only this step: it is said, and setup goes on.
 async fn attach_lifecycles(client: &Client, explicit: bool, plan: &mut Plan) {
-    let streams = match client.data_streams(DataStreams::EVERY).await {
+    let streams = match client.data_streams(DataStreams::EVERY_SIGNAL_TARGET).await {
         Ok(streams) => streams,
         Err(e) => {
             let why = match &e {

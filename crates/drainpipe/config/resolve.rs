@@ -41,7 +41,7 @@ impl ElasticsearchOptions {
             allow_insecure_credentials: self.allow_insecure_credentials,
             aws_sigv4: self.aws_signer()?,
         })?
-        .writing_to(drainpipe_delivery::DataStreams::EVERY))
+        .writing_to(drainpipe_delivery::DataStreams::EVERY_SIGNAL_TARGET))
     }
 
     /// The SigV4 signer `--aws-sigv4-region` asks for.

@@ -119,7 +119,7 @@ pub async fn install_policies(client: &Client, plan: &mut Plan) {
 /// Gives the backing indices of existing streams their template's new or changed policy:
 /// `add` where an index has none, `change_policy` where it has the policy's earlier version.
 async fn attach_to_existing(client: &Client, changed: &[(String, bool)], plan: &mut Plan) {
-    let streams = match client.data_streams(DataStreams::EVERY).await {
+    let streams = match client.data_streams(DataStreams::EVERY_SIGNAL_TARGET).await {
         Ok(streams) => streams,
         Err(e) => {
             plan.changes.push(Change::Skipped("ISM policies of existing data streams".into(), e.to_string()));
