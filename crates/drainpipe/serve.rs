@@ -94,6 +94,7 @@ struct Listeners {
     metrics: Option<TcpListener>,
     syslog: Option<TcpListener>,
     syslog_tls: Option<TcpListener>,
+    otlp_grpc: Option<TcpListener>,
     cert: Option<Arc<ReloadableCert>>,
 }
 
@@ -105,6 +106,7 @@ impl Listeners {
             metrics: bind_optional(r.metrics_listen).await?,
             syslog: bind_optional(r.syslog_listen).await?,
             syslog_tls: bind_optional(r.syslog_tls_listen).await?,
+            otlp_grpc: bind_optional(r.otlp_grpc_listen).await?,
             cert,
         })
     }
@@ -245,6 +247,14 @@ fn start_receivers(
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{}", listeners.http.local_addr()?);
+    if let Some(listener) = listeners.otlp_grpc {
+        let h2 = listeners.cert.as_ref().map(|c| c.acceptor_h2()).transpose()?;
+        let scheme = if h2.is_some() { "https" } else { "http" };
+        tracing::info!("OTLP/gRPC listening on {scheme}://{}", listener.local_addr()?);
+        let grpc = HttpConfig { tls: h2, extra_routes: None, ..http.clone() };
+        let serve = drainpipe_ingest::grpc::run(listener, grpc, handoff.clone(), stopped());
+        receivers.spawn(supervisor.watch("OTLP/gRPC listener", serve));
+    }
     let serve = drainpipe_ingest::http::run(listeners.http, http, handoff.clone(), stopped());
     receivers.spawn(supervisor.watch("drain listener", serve));
     let syslog = SyslogConfig {

@@ -804,7 +804,12 @@ impl Client {
     }
 
     /// Which of these privileges the user has: `cluster` ones, and `index` ones on `pattern`.
-    pub async fn has_privileges(&self, cluster: &[&str], patterns: &[&str], index: &[&str]) -> Result<Privileges, Error> {
+    pub async fn has_privileges(
+        &self,
+        cluster: &[&str],
+        patterns: &[&str],
+        index: &[&str],
+    ) -> Result<Privileges, Error> {
         let body = json!({"cluster": cluster, "index": [{"names": patterns, "privileges": index}]});
         self.json(Method::Post, "/_security/user/_has_privileges", "_has_privileges", Some(&body)).await
     }

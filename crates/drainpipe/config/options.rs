@@ -179,6 +179,11 @@ pub struct ReceiveOptions {
     #[arg(long, value_name = "ADDR")]
     pub syslog_tls_listen: Option<ListenAddr>,
 
+    /// Also receive OTLP over gRPC on this address (usually :4317): logs, metrics and traces,
+    /// with the same credentials, limits and TLS (--tls-cert) as the drain listener. Off unless given
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_grpc_listen: Option<ListenAddr>,
+
     /// Serve /metrics on this address (plain HTTP) instead of the drain listener; /healthz and
     /// /readyz are answered on both
     #[arg(long, value_name = "ADDR")]

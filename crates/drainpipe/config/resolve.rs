@@ -133,6 +133,7 @@ impl ReceiveOptions {
             ("metrics-listen", self.metrics_listen),
             ("syslog-listen", self.syslog_listen),
             ("syslog-tls-listen", self.syslog_tls_listen),
+            ("otlp-grpc-listen", self.otlp_grpc_listen),
         ];
         std::iter::once(("listen", self.listen))
             .chain(optional.into_iter().filter_map(|(f, a)| Some((f, a?))))

@@ -29,6 +29,7 @@
 pub mod auth;
 pub mod frame;
 pub mod framing;
+pub mod grpc;
 pub mod http;
 mod listener;
 mod log_throttle;

@@ -67,11 +67,24 @@ pub static OTLP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter
 });
 
-/// Metric data points and spans refused (answered with a partial success): drainpipe stores logs.
+/// OTLP/gRPC export calls, by signal and the gRPC status they were answered.
+pub static OTLP_GRPC_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let opts = Opts::new("drainpipe_otlp_grpc_requests_total", "OTLP/gRPC export calls, by signal and answer code");
+    let counter = IntCounterVec::new(opts, &["signal", "code"]).expect("valid metric");
+    for signal in ["logs", "metrics", "traces"] {
+        for code in ["ok", "invalid_argument", "unauthenticated", "resource_exhausted", "unavailable"] {
+            counter.with_label_values(&[signal, code]);
+        }
+    }
+    counter
+});
+
+/// Data points refused with a partial success: exponential histograms, which drainpipe does
+/// not store (`metrics`; `traces` stays 0, kept for dashboards made before spans were stored).
 pub static OTLP_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let opts = Opts::new(
         "drainpipe_otlp_refused_total",
-        "OTLP metric data points and spans refused with a partial success (only logs are stored), by signal",
+        "OTLP data points refused with a partial success (exponential histograms are not stored), by signal",
     );
     with_labels(IntCounterVec::new(opts, &["signal"]).expect("valid metric"), &["metrics", "traces"])
 });
@@ -172,5 +185,6 @@ pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(EVICTED_CONNECTIONS.clone()))?;
     registry.register(Box::new(OTLP_REQUESTS.clone()))?;
     registry.register(Box::new(OTLP_REFUSED.clone()))?;
+    registry.register(Box::new(OTLP_GRPC_REQUESTS.clone()))?;
     Ok(())
 }

@@ -60,24 +60,16 @@ pub(crate) async fn receive<S: FrameSink>(
         Ok(g) => g,
         Err(reason) => return status(encoding, StatusCode::UNSUPPORTED_MEDIA_TYPE, INVALID_ARGUMENT, reason),
     };
-    let max = state.config.max_body_bytes;
     let mut reservation = state.config.budget.reservation();
     let body = match read(body, &mut reservation, peer, state, encoding).await {
         Ok(body) => body,
         Err(r) => return r,
     };
-    let (budget_max, heavy) =
-        (state.config.budget.max_bytes(), gzipped || body_len_hint(&parts.headers) >= BLOCKING_BODY);
-    let (decoded, reservation) = off_the_workers_if(heavy, reservation, move |reservation| {
-        decode(body, gzipped, max, budget_max, signal, encoding, reservation)
-    })
-    .await;
-    let answer = match decoded {
-        Err(e) => refusal(encoding, e.answer(peer)),
-        Ok(Decoded::Records { frames, rejected }) => {
-            let export = Export { signal, encoding, app, received_at };
-            hand_on(frames, rejected, reservation, &export, state).await
-        }
+    let heavy = gzipped || body_len_hint(&parts.headers) >= BLOCKING_BODY;
+    let export = Export { signal, encoding, app, received_at };
+    let answer = match take(Body { bytes: body, gzipped, heavy }, reservation, &export, peer, state).await {
+        Ok(rejected) => accepted(&export, rejected),
+        Err(answer) => refusal(encoding, answer),
     };
     metrics::REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
     answer
@@ -103,12 +95,54 @@ async fn read<S>(
 }
 
 /// What the answer to an export of log records says besides its records.
-struct Export {
-    signal: Signal,
-    encoding: Encoding,
+pub(crate) struct Export {
+    pub(crate) signal: Signal,
+    pub(crate) encoding: Encoding,
     /// The app the credential names, if any.
-    app: Option<String>,
-    received_at: SystemTime,
+    pub(crate) app: Option<String>,
+    pub(crate) received_at: SystemTime,
+}
+
+/// An export's body, read whole (its bytes held in the reservation).
+pub(crate) struct Body {
+    pub(crate) bytes: Bytes,
+    pub(crate) gzipped: bool,
+    /// Inflate and decode it off the async workers.
+    pub(crate) heavy: bool,
+}
+
+/// Decodes an export, splits it into frames and hands them to the sink (OTLP/HTTP and gRPC
+/// alike): what was left out (a partial success), or the answer that refuses the export.
+pub(crate) async fn take<S: FrameSink>(
+    body: Body,
+    reservation: Reservation,
+    export: &Export,
+    peer: SocketAddr,
+    state: &State<S>,
+) -> Result<LeftOut, Answer> {
+    let (max, budget_max) = (state.config.max_body_bytes, state.config.budget.max_bytes());
+    let (signal, encoding, gzipped) = (export.signal, export.encoding, body.gzipped);
+    let (decoded, reservation) = off_the_workers_if(body.heavy, reservation, move |reservation| {
+        decode(body.bytes, gzipped, max, budget_max, signal, encoding, reservation)
+    })
+    .await;
+    let Decoded { frames, rejected } = decoded.map_err(|e| e.answer(peer))?;
+    hand_on(frames, reservation, export, state).await?;
+    if rejected.unstored > 0 {
+        metrics::OTLP_REFUSED.with_label_values(&[signal.as_str()]).inc_by(rejected.unstored);
+    }
+    Ok(rejected)
+}
+
+/// 200, with a partial success when anything was left out.
+fn accepted(export: &Export, rejected: LeftOut) -> Response<Full<Bytes>> {
+    ok(export.encoding, export_response(export, rejected))
+}
+
+/// The `Export*ServiceResponse` for an export taken, in its encoding.
+pub(crate) fn export_response(export: &Export, rejected: LeftOut) -> Vec<u8> {
+    let (n, why) = (rejected.total(), rejected.why(export.signal));
+    drainpipe_otlp::response(export.signal, export.encoding, i64::try_from(n).unwrap_or(i64::MAX), &why)
 }
 
 /// Hands the frames on one after another, then answers 200, with a partial success naming the
@@ -116,11 +150,10 @@ struct Export {
 /// stores only what is missing (the ids are the same).
 async fn hand_on<S: FrameSink>(
     frames: Vec<Part>,
-    rejected: Rejected,
     mut reservation: Reservation,
     export: &Export,
     state: &State<S>,
-) -> Response<Full<Bytes>> {
+) -> Result<(), Answer> {
     let protocol = match export.signal {
         Signal::Logs => Protocol::Otlp,
         Signal::Metrics => Protocol::OtlpMetrics,
@@ -137,24 +170,21 @@ async fn hand_on<S: FrameSink>(
         };
         frame.reservation = reservation.split_off(frame.memory_bytes());
         if let Err(refused) = state.sink.accept(frame).await {
-            return refusal(export.encoding, Answer::rejected(refused));
+            return Err(Answer::rejected(refused));
         }
     }
-    if rejected.unstored > 0 {
-        metrics::OTLP_REFUSED.with_label_values(&[export.signal.as_str()]).inc_by(rejected.unstored);
-    }
-    let (n, why) = (rejected.total(), rejected.why(export.signal));
-    ok(export.encoding, drainpipe_otlp::response(export.signal, export.encoding, n as i64, &why))
+    Ok(())
 }
 
 fn body_len_hint(headers: &HeaderMap) -> usize {
     headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(usize::MAX)
 }
 
-enum Decoded {
-    /// Log records, data points or spans in frames of at most the body limit (each encoded with
-    /// its resource and scope), and what was refused.
-    Records { frames: Vec<Part>, rejected: Rejected },
+/// Log records, data points or spans in frames of at most the body limit (each encoded with its
+/// resource and scope), and what was refused.
+struct Decoded {
+    frames: Vec<Part>,
+    rejected: LeftOut,
 }
 
 /// One frame's worth of records: their bytes one after another, where each is, and the
@@ -198,36 +228,36 @@ fn decode(
                 drainpipe_otlp::split_len(&request).saturating_add(count.saturating_mul(Frame::BYTES_PER_MESSAGE));
             hold(reservation, decoded.saturating_add(split), budget_max)?;
             let (frames, oversized) = into_parts(drainpipe_otlp::records(request), max);
-            (frames, Rejected { oversized, unstored: 0 })
+            (frames, LeftOut { oversized, unstored: 0 })
         }
         Signal::Metrics => {
             let request = drainpipe_otlp::decode_metrics(&body, encoding).map_err(BodyError::Otlp)?;
             drop(body);
             let (records, unstored) = drainpipe_otlp::point_records(request);
             let (frames, oversized) = into_parts(records.into_iter(), max);
-            (frames, Rejected { oversized, unstored })
+            (frames, LeftOut { oversized, unstored })
         }
         Signal::Traces => {
             let request = drainpipe_otlp::decode_traces(&body, encoding).map_err(BodyError::Otlp)?;
             drop(body);
             let (frames, oversized) = into_parts(drainpipe_otlp::span_records(request), max);
-            (frames, Rejected { oversized, unstored: 0 })
+            (frames, LeftOut { oversized, unstored: 0 })
         }
     };
     let held: usize = frames.iter().map(|p| p.body.len() + p.messages.len() * Frame::BYTES_PER_MESSAGE).sum();
     reservation.shrink_to(held);
-    Ok(Decoded::Records { frames, rejected })
+    Ok(Decoded { frames, rejected })
 }
 
 /// Items of an export not stored: larger than `--max-body-size` alone, or of a kind drainpipe
 /// does not store (exponential histograms).
 #[derive(Clone, Copy, Debug, Default)]
-struct Rejected {
+pub(crate) struct LeftOut {
     oversized: u64,
     unstored: u64,
 }
 
-impl Rejected {
+impl LeftOut {
     fn total(self) -> u64 {
         self.oversized.saturating_add(self.unstored)
     }
@@ -268,8 +298,6 @@ fn hold(reservation: &mut Reservation, bytes: usize, budget_max: usize) -> Resul
 /// Encodes each record with its resource and scope, in order, into frames of at most `max`
 /// bytes. A record over `max` alone is more than a spool record is sized for: refused (a
 /// partial success) and counted.
-/// The records, each encoded on its own, joined into parts of at most `max` bytes; a record
-/// larger than that alone is counted and left out.
 fn into_parts<M: prost::Message>(records: impl Iterator<Item = M>, max: usize) -> (Vec<Part>, u64) {
     let (mut frames, mut rejected) = (Vec::new(), 0);
     let mut part = Part { body: Bytes::new(), messages: Vec::new(), first: 0 };
@@ -309,6 +337,29 @@ async fn authorize<'s, S>(
     state: &'s State<S>,
     encoding: Encoding,
 ) -> Result<Option<&'s str>, Response<Full<Bytes>>> {
+    let tokens = &state.config.otlp_tokens;
+    let r = match credentials(parts, peer, state).await {
+        Ok(app) => return Ok(app),
+        Err(Refused::Limited(wait)) => with_retry_after(
+            status(encoding, StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, "too many failed authentications"),
+            wait,
+        ),
+        Err(Refused::Wrong) => {
+            let mut r = status(encoding, StatusCode::UNAUTHORIZED, UNAUTHENTICATED, "missing or wrong credentials");
+            let challenge = if tokens.is_empty() { "Basic realm=\"drainpipe\"" } else { "Bearer realm=\"drainpipe\"" };
+            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            r
+        }
+    };
+    Err(r)
+}
+
+/// [`authorize`]'s check, for either transport: the app the credential names, or why not.
+pub(crate) async fn credentials<'s, S>(
+    parts: &Parts,
+    peer: SocketAddr,
+    state: &'s State<S>,
+) -> Result<Option<&'s str>, Refused> {
     let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
     let tokens = &state.config.otlp_tokens;
     if let Some(app) = tokens.find(authorization) {
@@ -318,19 +369,7 @@ async fn authorize<'s, S>(
     if open || (!state.auth.is_open() && state.auth.allows(authorization)) {
         return Ok(None);
     }
-    let r = match refused(parts, peer, state, "OTLP export").await {
-        Refused::Limited(wait) => with_retry_after(
-            status(encoding, StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, "too many failed authentications"),
-            wait,
-        ),
-        Refused::Wrong => {
-            let mut r = status(encoding, StatusCode::UNAUTHORIZED, UNAUTHENTICATED, "missing or wrong credentials");
-            let challenge = if tokens.is_empty() { "Basic realm=\"drainpipe\"" } else { "Bearer realm=\"drainpipe\"" };
-            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-            r
-        }
-    };
-    Err(r)
+    Err(refused(parts, peer, state, "OTLP export").await)
 }
 
 /// The OTLP way of writing an [`Answer`]: a `google.rpc.Status` in the request's encoding.

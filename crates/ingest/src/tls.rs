@@ -51,12 +51,21 @@ impl ReloadableCert {
 
     /// An acceptor for HTTP/1.1 (and plain byte streams such as syslog) using this certificate.
     pub fn acceptor(self: &Arc<Self>) -> Result<TlsAcceptor, TlsError> {
+        self.acceptor_for(b"http/1.1")
+    }
+
+    /// An acceptor for HTTP/2 (gRPC clients insist on ALPN `h2`) using this certificate.
+    pub fn acceptor_h2(self: &Arc<Self>) -> Result<TlsAcceptor, TlsError> {
+        self.acceptor_for(b"h2")
+    }
+
+    fn acceptor_for(self: &Arc<Self>, protocol: &[u8]) -> Result<TlsAcceptor, TlsError> {
         let mut config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![protocol.to_vec()];
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 }

@@ -72,10 +72,10 @@ pub(crate) fn metric(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out
         }
     };
     let metric_fields = doc.entry("metric").or_insert_with(|| json!({}));
-    metric_fields["name"] = name.into();
-    metric_fields["type"] = kind.into();
+    set(metric_fields, "name", name);
+    set(metric_fields, "type", kind);
     if !metric.description.is_empty() {
-        metric_fields["description"] = metric.description.as_str().into();
+        set(metric_fields, "description", metric.description.as_str());
     }
     if !metric.unit.is_empty() {
         doc.insert("unit".into(), metric.unit.as_str().into());
@@ -120,7 +120,7 @@ pub(crate) fn span(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out: 
     let status = status.clone().unwrap_or_default();
     let mut status_fields = json!({"code": status_code(status.code)});
     if !status.message.is_empty() {
-        status_fields["message"] = status.message.into();
+        set(&mut status_fields, "message", status.message);
     }
     doc.insert("status".into(), status_fields);
     let events: Vec<Json> = span
@@ -129,10 +129,10 @@ pub(crate) fn span(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out: 
         .map(|e| {
             let mut event = json!({"name": e.name});
             if let Some(t) = nanos(e.time_unix_nano) {
-                event["time"] = rfc3339(t).into();
+                set(&mut event, "time", rfc3339(t));
             }
             if !e.attributes.is_empty() {
-                event["attributes"] = attribute_texts(&e.attributes).into();
+                set(&mut event, "attributes", attribute_texts(&e.attributes));
             }
             event
         })
@@ -146,10 +146,10 @@ pub(crate) fn span(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out: 
         .map(|l| {
             let mut link = json!({"trace_id": otlp::hex(&l.trace_id), "span_id": otlp::hex(&l.span_id)});
             if !l.trace_state.is_empty() {
-                link["trace_state"] = l.trace_state.as_str().into();
+                set(&mut link, "trace_state", l.trace_state.as_str());
             }
             if !l.attributes.is_empty() {
-                link["attributes"] = attribute_texts(&l.attributes).into();
+                set(&mut link, "attributes", attribute_texts(&l.attributes));
             }
             link
         })
@@ -187,7 +187,7 @@ fn common(
     doc.insert("data_stream".into(), json!({"type": kind, "dataset": OTEL_DATASET, "namespace": ctx.namespace}));
     let mut event = json!({"dataset": OTEL_DATASET});
     if let Some(ingested) = ingested.and_then(|i| std::str::from_utf8(i).ok()) {
-        event["ingested"] = ingested.into();
+        set(&mut event, "ingested", ingested);
     }
     doc.insert("event".into(), event);
     let resource = resource.unwrap_or_default();
@@ -221,7 +221,7 @@ fn common(
     if !scope.name.is_empty() {
         let mut s = json!({"name": scope.name});
         if !scope.version.is_empty() {
-            s["version"] = scope.version.into();
+            set(&mut s, "version", scope.version);
         }
         doc.insert("scope".into(), s);
     }
@@ -231,6 +231,13 @@ fn common(
     if !ctx.labels.is_empty() {
         let labels: Map<String, Json> = ctx.labels.iter().map(|(k, v)| (k.clone(), v.as_str().into())).collect();
         doc.insert("labels".into(), labels.into());
+    }
+}
+
+/// `object[key] = value` for an object built here (what is no object is left as it is).
+fn set(object: &mut Json, key: &str, value: impl Into<Json>) {
+    if let Json::Object(map) = object {
+        map.insert(key.to_owned(), value.into());
     }
 }
 
