@@ -813,3 +813,153 @@ async fn a_full_pipeline_is_the_same_503_on_both_endpoints() {
     let answer = String::from_utf8_lossy(&r.bytes().await.unwrap()).into_owned();
     assert!(answer.contains("pipeline full, retry later"), "{answer:?}");
 }
+
+async fn start_grpc(config: HttpConfig) -> Server {
+    start(|listener, sink, stopped| {
+        drainpipe_ingest::grpc::run(listener, config, sink, async move {
+            let _ = stopped.await;
+        })
+    })
+    .await
+}
+
+/// What a gRPC call got back: the message (without its 5-byte prefix), and the `grpc-status`
+/// and `grpc-status-details-bin` from the trailers, or from the headers of a trailers-only answer.
+struct GrpcAnswer {
+    message: Vec<u8>,
+    code: i32,
+    details: Option<Vec<u8>>,
+}
+
+/// Calls `path` on the gRPC receiver over h2c, as an exporter does.
+async fn grpc_call(server: &Server, path: &str, message: &[u8], token: Option<&str>) -> GrpcAnswer {
+    use http_body_util::BodyExt as _;
+    let io = hyper_util::rt::TokioIo::new(TcpStream::connect(server.addr).await.unwrap());
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+    tokio::spawn(conn);
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    framed.extend_from_slice(message);
+    let mut request = hyper::Request::post(format!("http://{}{path}", server.addr))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let request = request.body(http_body_util::Full::new(bytes::Bytes::from(framed))).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200, "gRPC answers in its trailers");
+    let headers = response.headers().clone();
+    let collected = response.into_body().collect().await.unwrap();
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    let body = collected.to_bytes();
+    let from = if headers.contains_key("grpc-status") { &headers } else { &trailers };
+    let code = from.get("grpc-status").map_or(-1, |v| v.to_str().unwrap().parse().unwrap());
+    let details = from
+        .get("grpc-status-details-bin")
+        .map(|v| base64::engine::general_purpose::STANDARD_NO_PAD.decode(v.as_bytes()).unwrap());
+    GrpcAnswer { message: body.get(5..).map(<[u8]>::to_vec).unwrap_or_default(), code, details }
+}
+
+const METRICS_EXPORT: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+
+/// A metrics export: a gauge of two points and an exponential histogram of `exponential`.
+fn metrics_export(exponential: usize) -> Vec<u8> {
+    use drainpipe_otlp::proto::{
+        Data, Empty, ExportMetricsServiceRequest, Gauge, Metric, Number, NumberDataPoint, Points, ResourceMetrics,
+        ScopeMetrics,
+    };
+    use prost::Message as _;
+    let point = |v: f64| NumberDataPoint { value: Some(Number::AsDouble(v)), ..NumberDataPoint::default() };
+    let gauge = Metric {
+        name: "memory".into(),
+        data: Some(Data::Gauge(Gauge { data_points: vec![point(1.0), point(2.0)] })),
+        ..Metric::default()
+    };
+    let exponential = Metric {
+        name: "latency".into(),
+        data: Some(Data::ExponentialHistogram(Points { data_points: vec![Empty {}; exponential] })),
+        ..Metric::default()
+    };
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: None,
+            scope_metrics: vec![ScopeMetrics { scope: None, metrics: vec![gauge, exponential] }],
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn a_grpc_export_becomes_a_frame_and_is_answered_ok() {
+    use prost::Message as _;
+    let mut s = start_grpc(HttpConfig::default()).await;
+    let answer = grpc_call(&s, METRICS_EXPORT, &metrics_export(0), None).await;
+    assert_eq!(answer.code, 0);
+    assert!(answer.message.is_empty(), "everything taken: an empty ExportMetricsServiceResponse");
+    let f = next_frame(&mut s).await;
+    assert_eq!((f.protocol, f.messages.len()), (Protocol::OtlpMetrics, 2));
+
+    // Exponential histograms are counted in a partial success.
+    let answer = grpc_call(&s, METRICS_EXPORT, &metrics_export(3), None).await;
+    assert_eq!(answer.code, 0);
+    let partial = drainpipe_otlp::proto::ExportResponse::decode(answer.message.as_slice()).unwrap();
+    let partial = partial.partial_success.unwrap();
+    assert_eq!(partial.rejected, 3);
+    assert!(partial.error_message.contains("exponential histogram"), "{}", partial.error_message);
+    assert_eq!(next_frame(&mut s).await.messages.len(), 2);
+
+    let answer =
+        grpc_call(&s, "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export", b"", None);
+    assert_eq!(answer.await.code, 12, "UNIMPLEMENTED");
+    let answer = grpc_call(&s, METRICS_EXPORT, b"\xff\xff\xff", None).await;
+    assert_eq!(answer.code, 3, "INVALID_ARGUMENT for a body that is no export");
+}
+
+#[tokio::test]
+async fn grpc_refusals_carry_the_codes_exporters_retry() {
+    use prost::Message as _;
+    let config = HttpConfig {
+        otlp_tokens: drainpipe_ingest::BearerTokens::new([(drainpipe_ingest::Secret::new("right"), None)]),
+        ..HttpConfig::default()
+    };
+    let s = start_grpc(config).await;
+    assert_eq!(grpc_call(&s, METRICS_EXPORT, &metrics_export(0), None).await.code, 16, "UNAUTHENTICATED");
+    assert_eq!(grpc_call(&s, METRICS_EXPORT, &metrics_export(0), Some("wrong")).await.code, 16);
+
+    // A full pipeline: UNAVAILABLE, with a RetryInfo saying when (the 503's Retry-After).
+    s.full.store(true, Ordering::SeqCst);
+    let answer = grpc_call(&s, METRICS_EXPORT, &metrics_export(0), Some("right")).await;
+    assert_eq!(answer.code, 14, "UNAVAILABLE");
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(message, repeated, tag = "3")]
+        details: Vec<Any>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Any {
+        #[prost(string, tag = "1")]
+        type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        value: Vec<u8>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RetryInfo {
+        #[prost(message, optional, tag = "1")]
+        retry_delay: Option<Delay>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Delay {
+        #[prost(int64, tag = "1")]
+        seconds: i64,
+    }
+    let status = RpcStatus::decode(answer.details.expect("status details").as_slice()).unwrap();
+    assert_eq!(status.code, 14);
+    let any = &status.details[0];
+    assert_eq!(any.type_url, "type.googleapis.com/google.rpc.RetryInfo");
+    let retry = RetryInfo::decode(any.value.as_slice()).unwrap();
+    assert_eq!(retry.retry_delay.unwrap().seconds, 2);
+}
