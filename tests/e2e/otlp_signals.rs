@@ -62,6 +62,26 @@ async fn python_sdk_metrics_and_spans_become_typed_documents() {
     let ns = unique_namespace("otlpsig");
     let dp = Drainpipe::start_with(&ns, &["--otlp-token", TOKEN]);
     python_signals("http", &dp.url(""), &ns);
+    python_documents_are_typed(&dp, &ns).await;
+}
+
+#[tokio::test]
+async fn python_sdk_grpc_exporters_are_stored_the_same() {
+    let ns = unique_namespace("otlpgrpc");
+    let dp = Drainpipe::start_with(&ns, &["--otlp-token", TOKEN, "--otlp-grpc-listen", "127.0.0.1:0"]);
+    python_signals("grpc", &dp.grpc.expect("the gRPC address").to_string(), &ns);
+    python_documents_are_typed(&dp, &ns).await;
+    let text = reqwest::get(dp.url("/metrics")).await.unwrap().text().await.unwrap();
+    for line in [
+        "drainpipe_otlp_grpc_requests_total{code=\"ok\",signal=\"metrics\"} 3",
+        "drainpipe_otlp_grpc_requests_total{code=\"ok\",signal=\"traces\"} 2",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+}
+
+/// What tests/otlp/python-signals sent, as typed documents in the real Elasticsearch.
+async fn python_documents_are_typed(dp: &Drainpipe, ns: &str) {
     let (metrics, traces) = (format!("metrics-heroku.otel-{ns}"), format!("traces-heroku.otel-{ns}"));
 
     // Three collections (two flushes and the shutdown) of four series.
@@ -82,7 +102,7 @@ async fn python_sdk_metrics_and_spans_become_typed_documents() {
     );
     assert_eq!(first["service"]["name"], "shop");
     assert_eq!(first["scope"], json!({"name": "shop.metrics", "version": "1.2.3"}));
-    assert_eq!(first["resource"]["attributes"]["run"], ns.as_str());
+    assert_eq!(first["resource"]["attributes"]["run"], ns);
     let orders = points.iter().map(|p| &p["_source"]).find(|p| p["metric"]["name"] == "shop.orders").unwrap();
     assert_eq!(orders["metric"]["temporality"], "cumulative");
     assert_eq!(orders["metric"]["monotonic"], true);

@@ -73,6 +73,8 @@ pub struct Drainpipe {
     pub syslog_tls: Option<SocketAddr>,
     /// The `--metrics-listen` address, when asked for.
     pub metrics: Option<SocketAddr>,
+    /// The `--otlp-grpc-listen` address, when asked for.
+    pub grpc: Option<SocketAddr>,
     /// Every data stream of its namespace but the dead letters' (`logs-heroku.*-<ns>`), as one
     /// index expression for searches and counts.
     pub data_stream: String,
@@ -103,7 +105,8 @@ impl Drainpipe {
         let expected = 1
             + usize::from(wants("--syslog-listen"))
             + usize::from(wants("--syslog-tls-listen"))
-            + usize::from(wants("--metrics-listen"));
+            + usize::from(wants("--metrics-listen"))
+            + usize::from(wants("--otlp-grpc-listen"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_drainpipe"))
             .args(["serve", "--listen", "127.0.0.1:0", "--elasticsearch-url", &es, "--namespace", namespace])
             .args(extra)
@@ -126,6 +129,9 @@ impl Drainpipe {
                 kept.lock().unwrap().push(line.clone());
                 if let Some((_, rest)) = line.split_once("serving /metrics on http://") {
                     let _ = tx.send(("metrics".to_owned(), rest.trim().to_owned()));
+                } else if let Some((_, rest)) = line.split_once("OTLP/gRPC listening on ") {
+                    let addr = rest.trim().split_once("://").map_or(rest.trim(), |(_, a)| a);
+                    let _ = tx.send(("grpc".to_owned(), addr.to_owned()));
                 } else if let Some((_, rest)) = line.split_once("listening on ") {
                     if let Some((scheme, addr)) = rest.trim().split_once("://") {
                         let _ = tx.send((scheme.to_owned(), addr.to_owned()));
@@ -133,7 +139,7 @@ impl Drainpipe {
                 }
             }
         });
-        let (mut addr, mut syslog, mut syslog_tls, mut metrics) = (None, None, None, None);
+        let (mut addr, mut syslog, mut syslog_tls, mut metrics, mut grpc) = (None, None, None, None, None);
         for _ in 0..expected {
             let Ok((scheme, a)) = rx.recv_timeout(Duration::from_secs(30)) else {
                 let _ = child.kill();
@@ -144,6 +150,7 @@ impl Drainpipe {
                 "tcp" => syslog = Some(a),
                 "tls" => syslog_tls = Some(a),
                 "metrics" => metrics = Some(a),
+                "grpc" => grpc = Some(a),
                 _ => addr = Some(a),
             }
         }
@@ -156,6 +163,7 @@ impl Drainpipe {
             syslog,
             syslog_tls,
             metrics,
+            grpc,
             data_stream: streams_of(namespace),
             es,
             logs,

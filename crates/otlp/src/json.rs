@@ -1,14 +1,19 @@
 //! OTLP JSON (the protobuf JSON mapping with OTLP's rules): keys in lowerCamelCase (the
 //! `.proto` names are accepted too), 64-bit integers as decimal strings or numbers, enums as
-//! integers, trace and span ids as hex, `bytesValue` as base64. Unknown keys are ignored, as
-//! OTLP asks of receivers; a known key with a value of the wrong type is an error.
+//! integers (the mapping's names, `SPAN_KIND_SERVER`, are accepted too), doubles as numbers or
+//! `"NaN"`, `"Infinity"`, `"-Infinity"`, trace and span ids as hex, `bytesValue` as base64.
+//! Unknown keys are ignored, as OTLP asks of receivers; a known key with a value of the wrong
+//! type is an error.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::proto::{
-    AnyValue, ArrayValue, ExportLogsServiceRequest, InstrumentationScope, KeyValue, KeyValueList, LogRecord, Resource,
-    ResourceLogs, ScopeLogs, Value as V,
+    AnyValue, ArrayValue, Data, Empty, ExportLogsServiceRequest, ExportMetricsServiceRequest,
+    ExportTraceServiceRequest, Gauge, Histogram, HistogramDataPoint, InstrumentationScope, KeyValue, KeyValueList,
+    LogRecord, Metric, Number, NumberDataPoint, Points, Resource, ResourceLogs, ResourceMetrics, ResourceSpanList,
+    ScopeLogs, ScopeMetrics, ScopeSpanList, Span, SpanEvent, SpanLink, SpanStatus, Sum, Summary, SummaryDataPoint,
+    Value as V, ValueAtQuantile,
 };
 use crate::{DecodeError, Signal};
 
@@ -21,14 +26,20 @@ pub(crate) fn logs_request(body: &[u8]) -> Result<ExportLogsServiceRequest> {
     Ok(ExportLogsServiceRequest { resource_logs: list(top, "resourceLogs", "resource_logs", resource_logs)? })
 }
 
-/// An OTLP JSON metrics export request. (Written next: refused until then.)
-pub(crate) fn metrics_request(_body: &[u8]) -> Result<crate::proto::ExportMetricsServiceRequest> {
-    Err(DecodeError("OTLP JSON metrics are not read yet".to_owned()))
+pub(crate) fn metrics_request(body: &[u8]) -> Result<ExportMetricsServiceRequest> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| DecodeError(format!("not an OTLP metrics export request (JSON): {e}")))?;
+    let top = object(&v, "the request")?;
+    Ok(ExportMetricsServiceRequest {
+        resource_metrics: list(top, "resourceMetrics", "resource_metrics", resource_metrics)?,
+    })
 }
 
-/// An OTLP JSON traces export request. (Written next: refused until then.)
-pub(crate) fn traces_request(_body: &[u8]) -> Result<crate::proto::ExportTraceServiceRequest> {
-    Err(DecodeError("OTLP JSON traces are not read yet".to_owned()))
+pub(crate) fn traces_request(body: &[u8]) -> Result<ExportTraceServiceRequest> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| DecodeError(format!("not an OTLP traces export request (JSON): {e}")))?;
+    let top = object(&v, "the request")?;
+    Ok(ExportTraceServiceRequest { resource_spans: list(top, "resourceSpans", "resource_spans", resource_spans)? })
 }
 
 fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
@@ -58,18 +69,91 @@ fn string(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<String> {
 
 /// A 64-bit integer: a decimal string (as OTLP writes them) or a number.
 fn integer(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<i128> {
-    let bad = || DecodeError(format!("{camel} is not an integer"));
-    match field(o, camel, snake) {
-        None => Ok(0),
-        Some(Value::String(s)) => s.trim().parse().map_err(|_| bad()),
-        Some(Value::Number(n)) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)).ok_or_else(bad),
-        Some(_) => Err(bad()),
+    field(o, camel, snake).map_or(Ok(0), |v| integer_value(v, camel))
+}
+
+/// An integer given as a decimal string or a number (`what` names it in the error).
+fn integer_value(v: &Value, what: &str) -> Result<i128> {
+    let bad = || DecodeError(format!("{what} is not an integer"));
+    match v {
+        Value::String(s) => s.trim().parse().map_err(|_| bad()),
+        Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)).ok_or_else(bad),
+        _ => Err(bad()),
     }
 }
 
 fn unsigned(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<u64> {
     u64::try_from(integer(o, camel, snake)?).map_err(|_| DecodeError(format!("{camel} is out of range")))
 }
+
+/// A 32-bit unsigned integer (flags, dropped counts): a number, or a decimal string.
+fn unsigned32(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<u32> {
+    u32::try_from(integer(o, camel, snake)?).map_err(|_| DecodeError(format!("{camel} is out of range")))
+}
+
+fn boolean(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<bool> {
+    match field(o, camel, snake) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(DecodeError(format!("{camel} is not a boolean"))),
+    }
+}
+
+/// A double: a JSON number, or (the protobuf JSON mapping) `"NaN"`, `"Infinity"`, `"-Infinity"`
+/// or a number written as a string.
+fn double(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<f64> {
+    field(o, camel, snake).map_or(Ok(0.0), |v| double_value(v, camel))
+}
+
+/// [`double`] of a field that may be absent (`sum`, `min`, `max` of a histogram point).
+fn optional_double(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<Option<f64>> {
+    field(o, camel, snake).map(|v| double_value(v, camel)).transpose()
+}
+
+fn double_value(v: &Value, what: &str) -> Result<f64> {
+    let n = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Some(f64::NAN),
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            // Rust also reads `inf` and `nan`, which the mapping does not write: finite only.
+            s => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        },
+        _ => None,
+    };
+    n.ok_or_else(|| DecodeError(format!("{what} is not a number")))
+}
+
+/// An enum: an integer as OTLP JSON writes it, or one of the protobuf JSON mapping's `names`.
+fn enumeration(o: &Map<String, Value>, camel: &str, snake: &str, names: &[(&str, i32)]) -> Result<i32> {
+    if let Some(Value::String(s)) = field(o, camel, snake) {
+        if let Some((_, n)) = names.iter().find(|(name, _)| name == s) {
+            return Ok(*n);
+        }
+        if s.trim().parse::<i128>().is_err() {
+            return Err(DecodeError(format!("{camel} is neither an integer nor a known name: {s}")));
+        }
+    }
+    i32::try_from(integer(o, camel, snake)?).map_err(|_| DecodeError(format!("{camel} is out of range")))
+}
+
+const AGGREGATION_TEMPORALITIES: &[(&str, i32)] = &[
+    ("AGGREGATION_TEMPORALITY_UNSPECIFIED", 0),
+    ("AGGREGATION_TEMPORALITY_DELTA", 1),
+    ("AGGREGATION_TEMPORALITY_CUMULATIVE", 2),
+];
+
+const SPAN_KINDS: &[(&str, i32)] = &[
+    ("SPAN_KIND_UNSPECIFIED", 0),
+    ("SPAN_KIND_INTERNAL", 1),
+    ("SPAN_KIND_SERVER", 2),
+    ("SPAN_KIND_CLIENT", 3),
+    ("SPAN_KIND_PRODUCER", 4),
+    ("SPAN_KIND_CONSUMER", 5),
+];
+
+const STATUS_CODES: &[(&str, i32)] = &[("STATUS_CODE_UNSET", 0), ("STATUS_CODE_OK", 1), ("STATUS_CODE_ERROR", 2)];
 
 /// Trace and span ids: hex, as OTLP JSON writes them (not base64).
 fn hex_id(o: &Map<String, Value>, camel: &str, snake: &str) -> Result<Vec<u8>> {
@@ -135,6 +219,198 @@ fn log_record(v: &Value) -> Result<LogRecord> {
         span_id: hex_id(o, "spanId", "span_id")?,
         event_name: string(o, "eventName", "event_name")?,
     })
+}
+
+fn resource_metrics(v: &Value) -> Result<ResourceMetrics> {
+    let o = object(v, "a resourceMetrics entry")?;
+    Ok(ResourceMetrics {
+        resource: field(o, "resource", "resource").map(resource).transpose()?,
+        scope_metrics: list(o, "scopeMetrics", "scope_metrics", scope_metrics)?,
+    })
+}
+
+fn scope_metrics(v: &Value) -> Result<ScopeMetrics> {
+    let o = object(v, "a scopeMetrics entry")?;
+    Ok(ScopeMetrics {
+        scope: field(o, "scope", "scope").map(scope).transpose()?,
+        metrics: list(o, "metrics", "metrics", metric)?,
+    })
+}
+
+fn metric(v: &Value) -> Result<Metric> {
+    let o = object(v, "a metric")?;
+    // A oneof: the first of the types present is the metric's (a metric has only one).
+    let data = if let Some(g) = field(o, "gauge", "gauge") {
+        let g = object(g, "gauge")?;
+        Some(Data::Gauge(Gauge { data_points: list(g, "dataPoints", "data_points", number_data_point)? }))
+    } else if let Some(s) = field(o, "sum", "sum") {
+        let s = object(s, "sum")?;
+        Some(Data::Sum(Sum {
+            data_points: list(s, "dataPoints", "data_points", number_data_point)?,
+            aggregation_temporality: enumeration(
+                s,
+                "aggregationTemporality",
+                "aggregation_temporality",
+                AGGREGATION_TEMPORALITIES,
+            )?,
+            is_monotonic: boolean(s, "isMonotonic", "is_monotonic")?,
+        }))
+    } else if let Some(h) = field(o, "histogram", "histogram") {
+        let h = object(h, "histogram")?;
+        Some(Data::Histogram(Histogram {
+            data_points: list(h, "dataPoints", "data_points", histogram_data_point)?,
+            aggregation_temporality: enumeration(
+                h,
+                "aggregationTemporality",
+                "aggregation_temporality",
+                AGGREGATION_TEMPORALITIES,
+            )?,
+        }))
+    } else if let Some(e) = field(o, "exponentialHistogram", "exponential_histogram") {
+        // Refused downstream: only how many points it has is kept.
+        let e = object(e, "exponentialHistogram")?;
+        let point = |v: &Value| object(v, "a data point").map(|_| Empty {});
+        Some(Data::ExponentialHistogram(Points { data_points: list(e, "dataPoints", "data_points", point)? }))
+    } else if let Some(s) = field(o, "summary", "summary") {
+        let s = object(s, "summary")?;
+        Some(Data::Summary(Summary { data_points: list(s, "dataPoints", "data_points", summary_data_point)? }))
+    } else {
+        None
+    };
+    Ok(Metric {
+        name: string(o, "name", "name")?,
+        description: string(o, "description", "description")?,
+        unit: string(o, "unit", "unit")?,
+        data,
+    })
+}
+
+fn number_data_point(v: &Value) -> Result<NumberDataPoint> {
+    let o = object(v, "a data point")?;
+    let value = if field(o, "asDouble", "as_double").is_some() {
+        Some(Number::AsDouble(double(o, "asDouble", "as_double")?))
+    } else if field(o, "asInt", "as_int").is_some() {
+        let n = integer(o, "asInt", "as_int")?;
+        Some(Number::AsInt(i64::try_from(n).map_err(|_| DecodeError("asInt is out of range".to_owned()))?))
+    } else {
+        None
+    };
+    Ok(NumberDataPoint {
+        attributes: list(o, "attributes", "attributes", key_value)?,
+        start_time_unix_nano: unsigned(o, "startTimeUnixNano", "start_time_unix_nano")?,
+        time_unix_nano: unsigned(o, "timeUnixNano", "time_unix_nano")?,
+        value,
+        flags: unsigned32(o, "flags", "flags")?,
+    })
+}
+
+fn histogram_data_point(v: &Value) -> Result<HistogramDataPoint> {
+    let o = object(v, "a data point")?;
+    Ok(HistogramDataPoint {
+        attributes: list(o, "attributes", "attributes", key_value)?,
+        start_time_unix_nano: unsigned(o, "startTimeUnixNano", "start_time_unix_nano")?,
+        time_unix_nano: unsigned(o, "timeUnixNano", "time_unix_nano")?,
+        count: unsigned(o, "count", "count")?,
+        sum: optional_double(o, "sum", "sum")?,
+        bucket_counts: list(o, "bucketCounts", "bucket_counts", bucket_count)?,
+        explicit_bounds: list(o, "explicitBounds", "explicit_bounds", explicit_bound)?,
+        flags: unsigned32(o, "flags", "flags")?,
+        min: optional_double(o, "min", "min")?,
+        max: optional_double(o, "max", "max")?,
+    })
+}
+
+/// One of `bucketCounts`: a fixed64, so a decimal string or a number.
+fn bucket_count(v: &Value) -> Result<u64> {
+    u64::try_from(integer_value(v, "a bucketCounts entry")?)
+        .map_err(|_| DecodeError("a bucketCounts entry is out of range".to_owned()))
+}
+
+fn explicit_bound(v: &Value) -> Result<f64> {
+    double_value(v, "an explicitBounds entry")
+}
+
+fn summary_data_point(v: &Value) -> Result<SummaryDataPoint> {
+    let o = object(v, "a data point")?;
+    Ok(SummaryDataPoint {
+        attributes: list(o, "attributes", "attributes", key_value)?,
+        start_time_unix_nano: unsigned(o, "startTimeUnixNano", "start_time_unix_nano")?,
+        time_unix_nano: unsigned(o, "timeUnixNano", "time_unix_nano")?,
+        count: unsigned(o, "count", "count")?,
+        sum: double(o, "sum", "sum")?,
+        quantile_values: list(o, "quantileValues", "quantile_values", value_at_quantile)?,
+        flags: unsigned32(o, "flags", "flags")?,
+    })
+}
+
+fn value_at_quantile(v: &Value) -> Result<ValueAtQuantile> {
+    let o = object(v, "a quantileValues entry")?;
+    Ok(ValueAtQuantile { quantile: double(o, "quantile", "quantile")?, value: double(o, "value", "value")? })
+}
+
+fn resource_spans(v: &Value) -> Result<ResourceSpanList> {
+    let o = object(v, "a resourceSpans entry")?;
+    Ok(ResourceSpanList {
+        resource: field(o, "resource", "resource").map(resource).transpose()?,
+        scope_spans: list(o, "scopeSpans", "scope_spans", scope_spans)?,
+    })
+}
+
+fn scope_spans(v: &Value) -> Result<ScopeSpanList> {
+    let o = object(v, "a scopeSpans entry")?;
+    Ok(ScopeSpanList {
+        scope: field(o, "scope", "scope").map(scope).transpose()?,
+        spans: list(o, "spans", "spans", span)?,
+    })
+}
+
+fn span(v: &Value) -> Result<Span> {
+    let o = object(v, "a span")?;
+    Ok(Span {
+        trace_id: hex_id(o, "traceId", "trace_id")?,
+        span_id: hex_id(o, "spanId", "span_id")?,
+        trace_state: string(o, "traceState", "trace_state")?,
+        parent_span_id: hex_id(o, "parentSpanId", "parent_span_id")?,
+        flags: unsigned32(o, "flags", "flags")?,
+        name: string(o, "name", "name")?,
+        kind: enumeration(o, "kind", "kind", SPAN_KINDS)?,
+        start_time_unix_nano: unsigned(o, "startTimeUnixNano", "start_time_unix_nano")?,
+        end_time_unix_nano: unsigned(o, "endTimeUnixNano", "end_time_unix_nano")?,
+        attributes: list(o, "attributes", "attributes", key_value)?,
+        dropped_attributes_count: unsigned32(o, "droppedAttributesCount", "dropped_attributes_count")?,
+        events: list(o, "events", "events", span_event)?,
+        dropped_events_count: unsigned32(o, "droppedEventsCount", "dropped_events_count")?,
+        links: list(o, "links", "links", span_link)?,
+        dropped_links_count: unsigned32(o, "droppedLinksCount", "dropped_links_count")?,
+        status: field(o, "status", "status").map(span_status).transpose()?,
+    })
+}
+
+fn span_event(v: &Value) -> Result<SpanEvent> {
+    let o = object(v, "a span event")?;
+    Ok(SpanEvent {
+        time_unix_nano: unsigned(o, "timeUnixNano", "time_unix_nano")?,
+        name: string(o, "name", "name")?,
+        attributes: list(o, "attributes", "attributes", key_value)?,
+        dropped_attributes_count: unsigned32(o, "droppedAttributesCount", "dropped_attributes_count")?,
+    })
+}
+
+fn span_link(v: &Value) -> Result<SpanLink> {
+    let o = object(v, "a span link")?;
+    Ok(SpanLink {
+        trace_id: hex_id(o, "traceId", "trace_id")?,
+        span_id: hex_id(o, "spanId", "span_id")?,
+        trace_state: string(o, "traceState", "trace_state")?,
+        attributes: list(o, "attributes", "attributes", key_value)?,
+        dropped_attributes_count: unsigned32(o, "droppedAttributesCount", "dropped_attributes_count")?,
+        flags: unsigned32(o, "flags", "flags")?,
+    })
+}
+
+fn span_status(v: &Value) -> Result<SpanStatus> {
+    let o = object(v, "status")?;
+    Ok(SpanStatus { message: string(o, "message", "message")?, code: enumeration(o, "code", "code", STATUS_CODES)? })
 }
 
 /// `SEVERITY_NUMBER_WARN2` → 14.
