@@ -248,12 +248,8 @@ fn start_receivers(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{}", listeners.http.local_addr()?);
     if let Some(listener) = listeners.otlp_grpc {
-        let h2 = listeners.cert.as_ref().map(|c| c.acceptor_h2()).transpose()?;
-        let scheme = if h2.is_some() { "https" } else { "http" };
-        tracing::info!("OTLP/gRPC listening on {scheme}://{}", listener.local_addr()?);
-        let grpc = HttpConfig { tls: h2, extra_routes: None, ..http.clone() };
-        let serve = drainpipe_ingest::grpc::run(listener, grpc, handoff.clone(), stopped());
-        receivers.spawn(supervisor.watch("OTLP/gRPC listener", serve));
+        let grpc = otlp_grpc(listener, listeners.cert.as_ref(), &http, handoff.clone(), stopped())?;
+        receivers.spawn(supervisor.watch("OTLP/gRPC listener", grpc));
     }
     let serve = drainpipe_ingest::http::run(listeners.http, http, handoff.clone(), stopped());
     receivers.spawn(supervisor.watch("drain listener", serve));
@@ -273,6 +269,22 @@ fn start_receivers(
         receivers.spawn(supervisor.watch(task, serve));
     }
     Ok(receivers)
+}
+
+/// The OTLP/gRPC receiver on `listener`, with the drain listener's credentials and limits, and
+/// its certificate offered for HTTP/2 (gRPC clients insist on ALPN `h2`).
+fn otlp_grpc(
+    listener: TcpListener,
+    cert: Option<&Arc<ReloadableCert>>,
+    http: &HttpConfig,
+    handoff: Handoff,
+    stopped: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let h2 = cert.map(|c| c.acceptor_h2()).transpose()?;
+    let scheme = if h2.is_some() { "https" } else { "http" };
+    tracing::info!("OTLP/gRPC listening on {scheme}://{}", listener.local_addr()?);
+    let grpc = HttpConfig { tls: h2, extra_routes: None, ..http.clone() };
+    Ok(drainpipe_ingest::grpc::run(listener, grpc, handoff, stopped))
 }
 
 /// Says so at start-up when a listener takes lines from anyone who can reach it.

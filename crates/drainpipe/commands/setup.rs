@@ -750,17 +750,25 @@ mod tests {
     #[test]
     fn kibana_objects_reference_only_mapped_fields() {
         let (main, dead) = (template(), dead_letter_template());
+        let signals = signal_templates();
+        let signal = |name: &str| signals.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone()).unwrap();
+        let (metrics, traces) = (signal("metrics-heroku.otel"), signal("traces-heroku.otel"));
         let mut checked = 0;
         for (n, line) in KIBANA_OBJECTS.lines().enumerate() {
             let obj: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
-            let uses_dead_letters = obj["references"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|r| r["id"] == "drainpipe-logs-heroku-deadletter")
-                || obj["id"] == "drainpipe-logs-heroku-deadletter";
-            let mappings =
-                if uses_dead_letters { &dead["template"]["mappings"] } else { &main["template"]["mappings"] };
+            let uses = |view: &str| {
+                obj["references"].as_array().into_iter().flatten().any(|r| r["id"] == view) || obj["id"] == view
+            };
+            let template = if uses("drainpipe-logs-heroku-deadletter") {
+                &dead
+            } else if uses("drainpipe-metrics-heroku-otel") {
+                &metrics
+            } else if uses("drainpipe-traces-heroku-otel") {
+                &traces
+            } else {
+                &main
+            };
+            let mappings = &template["template"]["mappings"];
             let mut fields = Vec::new();
             collect_fields(&obj, &mut fields);
             for field in fields {
@@ -823,7 +831,7 @@ mod tests {
                 assert!(referenced, "{id}: no index-pattern reference named {name}");
             }
         }
-        assert_eq!(lens, 8);
+        assert_eq!(lens, 11);
     }
 
     /// Field names in `sourceField`, `columns`, `timeFieldName` and KQL queries.

@@ -24,54 +24,13 @@ pub(crate) fn metric(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out
     let mut failure = None;
     let mut metrics = Map::new();
     let name = metric.name.as_str();
-    let (kind, times, attributes) = match &metric.data {
-        Some(Data::Gauge(g)) => {
-            let p = g.data_points.first();
-            put_number(&mut metrics, name, p.and_then(|p| p.value), &mut failure);
-            ("gauge", p.map(|p| (p.time_unix_nano, p.start_time_unix_nano)), p.map(|p| &p.attributes))
-        }
-        Some(Data::Sum(s)) => {
-            let p = s.data_points.first();
-            put_number(&mut metrics, name, p.and_then(|p| p.value), &mut failure);
-            doc.insert(
-                "metric".into(),
-                json!({"temporality": temporality(s.aggregation_temporality), "monotonic": s.is_monotonic}),
-            );
-            ("sum", p.map(|p| (p.time_unix_nano, p.start_time_unix_nano)), p.map(|p| &p.attributes))
-        }
-        Some(Data::Histogram(h)) => {
-            let p = h.data_points.first();
-            if let Some(p) = p {
-                put(&mut metrics, &format!("{name}.count"), p.count as f64, &mut failure);
-                let optional = [("sum", p.sum), ("min", p.min), ("max", p.max)];
-                for (key, v) in optional.into_iter().filter_map(|(k, v)| Some((k, v?))) {
-                    put(&mut metrics, &format!("{name}.{key}"), v, &mut failure);
-                }
-                metrics.insert(format!("{name}.bucket_counts"), p.bucket_counts.iter().map(|&c| c as f64).collect());
-                let bounds: Vec<Json> = p.explicit_bounds.iter().filter_map(|&b| finite(b)).collect();
-                metrics.insert(format!("{name}.explicit_bounds"), Json::Array(bounds));
-            }
-            doc.insert("metric".into(), json!({"temporality": temporality(h.aggregation_temporality)}));
-            ("histogram", p.map(|p| (p.time_unix_nano, p.start_time_unix_nano)), p.map(|p| &p.attributes))
-        }
-        Some(Data::Summary(s)) => {
-            let p = s.data_points.first();
-            if let Some(p) = p {
-                put(&mut metrics, &format!("{name}.count"), p.count as f64, &mut failure);
-                put(&mut metrics, &format!("{name}.sum"), p.sum, &mut failure);
-                for q in &p.quantile_values {
-                    put(&mut metrics, &format!("{name}.{}", quantile_key(q.quantile)), q.value, &mut failure);
-                }
-            }
-            ("summary", p.map(|p| (p.time_unix_nano, p.start_time_unix_nano)), p.map(|p| &p.attributes))
-        }
-        // Never spooled (the receiver refuses them), but a record is a record.
-        Some(Data::ExponentialHistogram(_)) | None => {
-            failure = Some("a metric type drainpipe does not store".to_owned());
-            ("unknown", None, None)
-        }
-    };
+    let Point { kind, times, attributes } = point(metric.data.as_ref(), name, &mut metrics, &mut doc, &mut failure);
     let metric_fields = doc.entry("metric").or_insert_with(|| json!({}));
+    if matches!(kind, "gauge" | "sum") {
+        if let Some(v) = value_of(&metrics, name) {
+            set(metric_fields, "value", v);
+        }
+    }
     set(metric_fields, "name", name);
     set(metric_fields, "type", kind);
     if !metric.description.is_empty() {
@@ -88,8 +47,78 @@ pub(crate) fn metric(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out
         doc.insert("start_timestamp".into(), rfc3339(start).into());
     }
     let timestamp = nanos(time).unwrap_or(ctx.received_at);
-    common(&mut doc, "metrics", timestamp, ctx, ingested, resource, scope, attributes.map(Vec::as_slice));
+    common(&mut doc, "metrics", timestamp, ctx, ingested, resource, scope, attributes);
     finish(doc, timestamp, failure, out)
+}
+
+/// A data point's type, `(time, start time)` and attributes.
+struct Point<'d> {
+    kind: &'static str,
+    times: Option<(u64, u64)>,
+    attributes: Option<&'d [KeyValue]>,
+}
+
+/// What a data point's metric type makes of it: its values under `metrics.<name>`, the type's
+/// own fields under `metric` in `doc`, and its type, times and attributes.
+fn point<'d>(
+    data: Option<&'d Data>,
+    name: &str,
+    metrics: &mut Map<String, Json>,
+    doc: &mut Map<String, Json>,
+    failure: &mut Option<String>,
+) -> Point<'d> {
+    match data {
+        Some(Data::Gauge(g)) => {
+            let p = g.data_points.first();
+            put_number(metrics, name, p.and_then(|p| p.value), failure);
+            Point {
+                kind: "gauge",
+                times: p.map(|p| (p.time_unix_nano, p.start_time_unix_nano)),
+                attributes: p.map(|p| p.attributes.as_slice()),
+            }
+        }
+        Some(Data::Sum(s)) => {
+            let p = s.data_points.first();
+            put_number(metrics, name, p.and_then(|p| p.value), failure);
+            doc.insert(
+                "metric".into(),
+                json!({"temporality": temporality(s.aggregation_temporality), "monotonic": s.is_monotonic}),
+            );
+            Point {
+                kind: "sum",
+                times: p.map(|p| (p.time_unix_nano, p.start_time_unix_nano)),
+                attributes: p.map(|p| p.attributes.as_slice()),
+            }
+        }
+        Some(Data::Histogram(h)) => {
+            let p = h.data_points.first();
+            if let Some(p) = p {
+                histogram(p, name, metrics, failure);
+            }
+            doc.insert("metric".into(), json!({"temporality": temporality(h.aggregation_temporality)}));
+            Point {
+                kind: "histogram",
+                times: p.map(|p| (p.time_unix_nano, p.start_time_unix_nano)),
+                attributes: p.map(|p| p.attributes.as_slice()),
+            }
+        }
+        Some(Data::Summary(s)) => {
+            let p = s.data_points.first();
+            if let Some(p) = p {
+                summary(p, name, metrics, failure);
+            }
+            Point {
+                kind: "summary",
+                times: p.map(|p| (p.time_unix_nano, p.start_time_unix_nano)),
+                attributes: p.map(|p| p.attributes.as_slice()),
+            }
+        }
+        // Never spooled (the receiver refuses them), but a record is a record.
+        Some(Data::ExponentialHistogram(_)) | None => {
+            *failure = Some("a metric type drainpipe does not store".to_owned());
+            Point { kind: "unknown", times: None, attributes: None }
+        }
+    }
 }
 
 /// Appends the document of the spooled span `raw` to `out`.
@@ -123,6 +152,44 @@ pub(crate) fn span(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out: 
         set(&mut status_fields, "message", status.message);
     }
     doc.insert("status".into(), status_fields);
+    events_and_links(&span, &mut doc);
+    let dropped = [
+        ("dropped_attributes_count", span.dropped_attributes_count),
+        ("dropped_events_count", span.dropped_events_count),
+        ("dropped_links_count", span.dropped_links_count),
+    ];
+    for (key, n) in dropped.into_iter().filter(|(_, n)| *n > 0) {
+        doc.insert(key.into(), n.into());
+    }
+    let timestamp = start.unwrap_or(ctx.received_at);
+    common(&mut doc, "traces", timestamp, ctx, ingested, resource, scope, Some(&span.attributes));
+    finish(doc, timestamp, None, out)
+}
+
+/// A histogram point, as plain fields (the test distributions have no `histogram` type):
+/// `<name>.count`, `.sum`, `.min`, `.max`, `.bucket_counts` and `.explicit_bounds`.
+fn histogram(p: &proto::HistogramDataPoint, name: &str, metrics: &mut Map<String, Json>, failure: &mut Option<String>) {
+    put(metrics, &format!("{name}.count"), p.count as f64, failure);
+    let optional = [("sum", p.sum), ("min", p.min), ("max", p.max)];
+    for (key, v) in optional.into_iter().filter_map(|(k, v)| Some((k, v?))) {
+        put(metrics, &format!("{name}.{key}"), v, failure);
+    }
+    metrics.insert(format!("{name}.bucket_counts"), p.bucket_counts.iter().map(|&c| c as f64).collect());
+    let bounds: Vec<Json> = p.explicit_bounds.iter().filter_map(|&b| finite(b)).collect();
+    metrics.insert(format!("{name}.explicit_bounds"), Json::Array(bounds));
+}
+
+/// A summary point: `<name>.count`, `.sum` and one field per quantile (`.p50`, `.p99_9`, …).
+fn summary(p: &proto::SummaryDataPoint, name: &str, metrics: &mut Map<String, Json>, failure: &mut Option<String>) {
+    put(metrics, &format!("{name}.count"), p.count as f64, failure);
+    put(metrics, &format!("{name}.sum"), p.sum, failure);
+    for q in &p.quantile_values {
+        put(metrics, &format!("{name}.{}", quantile_key(q.quantile)), q.value, failure);
+    }
+}
+
+/// A span's events and links, each with its attributes, under `events` and `links`.
+fn events_and_links(span: &Span, doc: &mut Map<String, Json>) {
     let events: Vec<Json> = span
         .events
         .iter()
@@ -157,17 +224,6 @@ pub(crate) fn span(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out: 
     if !links.is_empty() {
         doc.insert("links".into(), links.into());
     }
-    let dropped = [
-        ("dropped_attributes_count", span.dropped_attributes_count),
-        ("dropped_events_count", span.dropped_events_count),
-        ("dropped_links_count", span.dropped_links_count),
-    ];
-    for (key, n) in dropped.into_iter().filter(|(_, n)| *n > 0) {
-        doc.insert(key.into(), n.into());
-    }
-    let timestamp = start.unwrap_or(ctx.received_at);
-    common(&mut doc, "traces", timestamp, ctx, ingested, resource, scope, Some(&span.attributes));
-    finish(doc, timestamp, None, out)
 }
 
 /// What every metric and span document has: times, stream, the resource read into `heroku.*`
@@ -287,6 +343,8 @@ fn text_of(value: Json) -> Json {
     }
 }
 
+/// A gauge's or sum's value, as `metrics.<name>` and as `metric.value` (one field whatever the
+/// name, for views over metrics whose names vary, such as a dashboard's "memory by dyno").
 fn put_number(metrics: &mut Map<String, Json>, name: &str, value: Option<Number>, failure: &mut Option<String>) {
     match value {
         Some(Number::AsDouble(d)) => put(metrics, name, d, failure),
@@ -295,6 +353,11 @@ fn put_number(metrics: &mut Map<String, Json>, name: &str, value: Option<Number>
         }
         None => *failure = Some(format!("data point of {name} has no value")),
     }
+}
+
+/// The number [`put_number`] stored, if it did.
+fn value_of(metrics: &Map<String, Json>, name: &str) -> Option<Json> {
+    metrics.get(name).filter(|v| v.is_number()).cloned()
 }
 
 /// `metrics.<key>`; a NaN or infinite value is left out and said (JSON has no such number).
