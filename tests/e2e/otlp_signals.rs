@@ -206,3 +206,96 @@ async fn a_retried_metrics_or_traces_export_is_stored_once() {
     assert_eq!(search(&dp.es, &m, json!({"match_all": {}})).await.len(), 2, "each point once");
     assert_eq!(search(&dp.es, &t, json!({"match_all": {}})).await.len(), 3, "each span once");
 }
+
+/// Emits, through the Rust OpenTelemetry SDK's OTLP/HTTP exporters with `protocol`, one gauge
+/// point, one counter point and one histogram point (tagged `run`), then two spans.
+fn emit_with_rust_sdk(url: &str, protocol: opentelemetry_otlp::Protocol, run: &str) {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+
+    let (url, run) = (url.to_owned(), run.to_owned());
+    std::thread::spawn(move || {
+        let headers = || [("Authorization".to_owned(), format!("Bearer {TOKEN}"))].into();
+        let resource = opentelemetry_sdk::Resource::builder_empty()
+            .with_attributes([
+                opentelemetry::KeyValue::new("heroku.app.name", "rust-shop"),
+                opentelemetry::KeyValue::new("heroku.dyno.name", "worker.3"),
+            ])
+            .build();
+        let metrics = opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{url}/v1/metrics"))
+            .with_protocol(protocol)
+            .with_headers(headers())
+            .build()
+            .expect("a metric exporter");
+        let meters = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_resource(resource.clone())
+            .with_periodic_exporter(metrics)
+            .build();
+        let meter = meters.meter("jobs");
+        let tag = [opentelemetry::KeyValue::new("run", run.clone())];
+        meter.f64_gauge("jobs.queue.depth").build().record(7.5, &tag);
+        meter.u64_counter("jobs.done").build().add(3, &tag);
+        meter.f64_histogram("jobs.duration").with_unit("s").build().record(0.25, &tag);
+        meters.shutdown().expect("every metrics export succeeded");
+
+        let spans = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{url}/v1/traces"))
+            .with_protocol(protocol)
+            .with_headers(headers())
+            .build()
+            .expect("a span exporter");
+        let tracers = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_simple_exporter(spans)
+            .build();
+        let tracer = tracers.tracer("jobs");
+        tracer.in_span(format!("job {run}"), |cx| {
+            let mut child = tracer.start_with_context("step", &cx);
+            child.add_event("retried", vec![opentelemetry::KeyValue::new("attempt", 2)]);
+            child.end();
+        });
+        tracers.shutdown().expect("every span export succeeded");
+    })
+    .join()
+    .expect("the exporter thread");
+}
+
+#[tokio::test]
+async fn rust_sdk_metric_and_span_exporters_arrive_as_protobuf_and_as_json() {
+    let ns = unique_namespace("otlpsigrust");
+    let dp = Drainpipe::start_with(&ns, &["--otlp-token", TOKEN]);
+    let (metrics, traces) = (format!("metrics-heroku.otel-{ns}"), format!("traces-heroku.otel-{ns}"));
+    for (i, (protocol, run)) in
+        [(opentelemetry_otlp::Protocol::HttpBinary, "protobufrun"), (opentelemetry_otlp::Protocol::HttpJson, "jsonrun")]
+            .into_iter()
+            .enumerate()
+    {
+        emit_with_rust_sdk(&dp.url(""), protocol, run);
+        let points = wait_for_documents(&dp.es, &metrics, 3 * (i + 1)).await;
+        let ours: Vec<&Value> =
+            points.iter().map(|p| &p["_source"]).filter(|p| p["attributes"]["run"] == run).collect();
+        assert_eq!(ours.len(), 3, "{run}: {points:?}");
+        let by_name = |name: &str| *ours.iter().find(|p| p["metric"]["name"] == name).unwrap();
+        assert_eq!(by_name("jobs.queue.depth")["metrics"]["jobs.queue.depth"], json!(7.5), "{run}");
+        assert_eq!(by_name("jobs.done")["metric"]["value"].as_f64(), Some(3.0), "{run}");
+        assert_eq!(by_name("jobs.done")["metric"]["monotonic"], true);
+        assert_eq!(by_name("jobs.duration")["metrics"]["jobs.duration.sum"], json!(0.25));
+        assert_eq!(by_name("jobs.duration")["unit"], "s");
+        assert_eq!((&ours[0]["heroku"]["app"], &ours[0]["heroku"]["dyno"]), (&json!("rust-shop"), &json!("worker.3")));
+
+        let spans = wait_for_documents(&dp.es, &traces, 2 * (i + 1)).await;
+        let root = spans.iter().map(|s| &s["_source"]).find(|s| s["name"] == format!("job {run}")).unwrap();
+        let step = spans
+            .iter()
+            .map(|s| &s["_source"])
+            .find(|s| s["name"] == "step" && s["trace_id"] == root["trace_id"])
+            .expect("the child span, in the same trace");
+        assert_eq!(step["parent_span_id"], root["span_id"], "{run}");
+        assert_eq!(step["events"][0]["attributes"]["attempt"], "2", "attribute values are text");
+        assert_eq!(root["kind"], "Internal");
+    }
+}
