@@ -262,9 +262,28 @@ async fn a_full_pipeline_answers_503_with_retry_after_and_loses_nothing() {
     assert_eq!(full.status(), 503);
     assert!(full.headers().contains_key("retry-after"), "{:?}", full.headers());
     assert!(accepted > 50);
+    // Metrics and traces as large as the refused logs get the same retryable refusal.
+    let padded = json!([{"key": "padding", "value": {"stringValue": padding}}]);
+    let point = |i: u64| json!({"asDouble": 1.0, "timeUnixNano": (1_764_900_000_000_000_000 + i).to_string(), "attributes": padded});
+    let span = |i: u64| json!({"name": "a", "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": format!("{i:016x}"), "attributes": padded});
+    let points = json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "memory", "gauge": {"dataPoints":
+        (0..10).map(point).collect::<Vec<_>>()}}]}]}]});
+    let spans = json!({"resourceSpans": [{"scopeSpans": [{"spans": (1..11).map(span).collect::<Vec<_>>()}]}]});
+    for (path, body) in [("/v1/metrics", points.clone()), ("/v1/traces", spans.clone())] {
+        let r = post(&dp.url(path), "application/json", body.to_string().into_bytes(), None).await;
+        assert_eq!(r.status(), 503, "{path}");
+        assert!(r.headers().contains_key("retry-after"), "{path}: {:?}", r.headers());
+    }
     es.resume();
     let count = wait_for_count(&es.url, &dp.data_stream, accepted, Duration::from_secs(120)).await;
     assert_eq!(count, accepted, "every record answered 200 is stored, once");
+    // The exporter's retry, once there is room, is stored.
+    for (path, body) in [("/v1/metrics", points), ("/v1/traces", spans)] {
+        let r = post(&dp.url(path), "application/json", body.to_string().into_bytes(), None).await;
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let signals = format!("metrics-heroku.otel-{ns},traces-heroku.otel-{ns}");
+    assert_eq!(wait_for_count(&es.url, &signals, 20, Duration::from_secs(60)).await, 20);
     drop(dp);
     let _ = std::fs::remove_dir_all(spool);
 }
