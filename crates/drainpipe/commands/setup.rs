@@ -745,6 +745,118 @@ mod tests {
         assert!(unmapped.is_empty(), "fields without a mapping: {unmapped:?}");
     }
 
+    /// Every field of a data point's and a span's document, of every metric type and with every
+    /// optional part set, is mapped in its stream's template.
+    #[test]
+    fn every_field_of_otlp_metric_and_span_documents_is_mapped() {
+        use drainpipe_otlp::proto::*;
+        use prost::Message as _;
+        let text = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(Value::String(v.into())) }),
+        };
+        let resource = Some(Resource {
+            attributes: ["heroku.app.name", "heroku.app.id", "heroku.dyno.name", "heroku.release.version", "cloud"]
+                .iter()
+                .map(|k| text(k, "web.1"))
+                .collect(),
+        });
+        let scope = Some(InstrumentationScope { name: "s".into(), version: "1".into(), attributes: Vec::new() });
+        let attributes = vec![text("http.route", "/"), text("http", "x")];
+        let number = NumberDataPoint {
+            attributes: attributes.clone(),
+            start_time_unix_nano: 1,
+            time_unix_nano: 2,
+            value: Some(Number::AsDouble(f64::NAN)),
+            flags: 0,
+        };
+        let histogram = HistogramDataPoint {
+            attributes: attributes.clone(),
+            time_unix_nano: 2,
+            count: 2,
+            sum: Some(3.0),
+            bucket_counts: vec![1, 1],
+            explicit_bounds: vec![1.0],
+            min: Some(1.0),
+            max: Some(2.0),
+            ..HistogramDataPoint::default()
+        };
+        let summary = SummaryDataPoint {
+            quantile_values: vec![ValueAtQuantile { quantile: 0.999, value: 1.0 }],
+            ..SummaryDataPoint::default()
+        };
+        let data = [
+            Data::Gauge(Gauge { data_points: vec![number.clone()] }),
+            Data::Sum(Sum {
+                data_points: vec![NumberDataPoint { value: Some(Number::AsInt(3)), ..number }],
+                aggregation_temporality: 2,
+                is_monotonic: true,
+            }),
+            Data::Histogram(Histogram { data_points: vec![histogram], aggregation_temporality: 1 }),
+            Data::Summary(Summary { data_points: vec![summary] }),
+        ];
+        let span = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            parent_span_id: vec![3; 8],
+            trace_state: "a=b".into(),
+            name: "n".into(),
+            kind: 2,
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            attributes: attributes.clone(),
+            dropped_attributes_count: 1,
+            events: vec![SpanEvent {
+                time_unix_nano: 1,
+                name: "e".into(),
+                attributes: attributes.clone(),
+                ..SpanEvent::default()
+            }],
+            dropped_events_count: 1,
+            links: vec![SpanLink {
+                trace_id: vec![1; 16],
+                span_id: vec![4; 8],
+                trace_state: "c=d".into(),
+                attributes,
+                ..SpanLink::default()
+            }],
+            dropped_links_count: 1,
+            status: Some(SpanStatus { message: "m".into(), code: 2 }),
+            flags: 0,
+        };
+        let labels = [("env".to_owned(), "prod".to_owned())];
+        let ctx = drainpipe_transform::Context {
+            app: None,
+            drain_token: None,
+            frame_id: None,
+            labels: &labels,
+            received_at: drainpipe_transform::Timestamp::now(),
+            structured_data: drainpipe_transform::StructuredData::Absent,
+            app_for_token: None,
+            namespace: "default",
+        };
+        let mut transformer = drainpipe_transform::Transformer::new();
+        let (mut points, mut spans) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+        for data in data {
+            let metric = Metric { name: "m.x".into(), description: "d".into(), unit: "By".into(), data: Some(data) };
+            let record =
+                drainpipe_otlp::PointRecord { resource: resource.clone(), scope: scope.clone(), metric: Some(metric) };
+            let mut out = Vec::new();
+            transformer.transform_otlp_metric(&record.encode_to_vec(), &ctx, &mut out);
+            leaf_paths(&serde_json::from_slice(&out).unwrap(), String::new(), &mut points);
+        }
+        let record = drainpipe_otlp::SpanRecord { resource, scope, span: Some(span) };
+        let mut out = Vec::new();
+        transformer.transform_otlp_span(&record.encode_to_vec(), &ctx, &mut out);
+        leaf_paths(&serde_json::from_slice(&out).unwrap(), String::new(), &mut spans);
+        for (name, seen) in [("metrics-heroku.otel", points), ("traces-heroku.otel", spans)] {
+            let t = signal_templates().into_iter().find(|(n, _)| *n == name).unwrap().1;
+            assert!(seen.len() > 20, "{name}: {seen:?}");
+            let unmapped: Vec<&String> = seen.iter().filter(|p| !is_mapped(&t["template"]["mappings"], p)).collect();
+            assert!(unmapped.is_empty(), "{name}: fields without a mapping: {unmapped:?}");
+        }
+    }
+
     /// The Kibana saved objects parse, and every field they name is mapped in the template of
     /// the data view they use.
     #[test]
@@ -893,15 +1005,19 @@ mod tests {
         assert_eq!(kql_fields(r#"a.b : "x:y" and c >= 5 or not d<3 and e"#), ["a.b", "c", "d"]);
     }
 
+    /// Every leaf's dotted path; an array of objects (a span's events) adds its objects' paths.
     fn leaf_paths(v: &serde_json::Value, prefix: String, out: &mut std::collections::BTreeSet<String>) {
-        match v.as_object() {
-            Some(obj) => {
+        match v {
+            serde_json::Value::Object(obj) => {
                 for (k, child) in obj {
                     let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                     leaf_paths(child, path, out);
                 }
             }
-            None => {
+            serde_json::Value::Array(items) if items.iter().any(serde_json::Value::is_object) => {
+                items.iter().for_each(|item| leaf_paths(item, prefix.clone(), out));
+            }
+            _ => {
                 out.insert(prefix);
             }
         }
