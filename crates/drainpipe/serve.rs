@@ -293,7 +293,7 @@ fn warn_if_open(options: &ServeOptions) {
     if r.basic_auth.is_empty() {
         tracing::warn!("no --basic-auth configured: anyone who can reach POST /logs can send logs");
         if r.otlp_token.is_empty() {
-            tracing::warn!("no --otlp-token or --basic-auth configured: POST /v1/logs is open too");
+            tracing::warn!("no --otlp-token or --basic-auth configured: the OTLP endpoints are open too");
         }
     }
     if r.syslog_listen.is_some() || r.syslog_tls_listen.is_some() {

@@ -144,9 +144,9 @@ pub struct ReceiveOptions {
     #[arg(long, value_name = "TOKEN=APP", value_delimiter = ',', hide_env_values = true)]
     pub drain_token: Vec<DrainToken>,
 
-    /// Bearer token OTLP senders must present on /v1/logs (`Authorization: Bearer TOKEN`, as
-    /// `heroku telemetry:add --headers` sets it); `TOKEN=APP` binds the token to that app, whatever
-    /// the resource names. Repeatable, or comma-separated. Basic auth is accepted there too;
+    /// Bearer token OTLP senders must present on /v1/logs, /v1/metrics, /v1/traces and over
+    /// gRPC (`Authorization: Bearer TOKEN`, as `heroku telemetry:add --headers` sets it);
+    /// `TOKEN=APP` binds the token to that app, whatever the resource names. Repeatable, or comma-separated. Basic auth is accepted there too;
     /// with neither, the OTLP endpoints are open
     #[arg(long, value_name = "TOKEN[=APP]", value_delimiter = ',', hide_env_values = true)]
     pub otlp_token: Vec<OtlpToken>,
