@@ -19,7 +19,7 @@ use drainpipe_load::measure::{self, cpu_seconds, memory, quantile};
 use drainpipe_load::process::{self, Drainpipe, Launch};
 use drainpipe_load::send::{self, Plan, Sent};
 use drainpipe_load::sink::{self, Sink};
-use drainpipe_load::traffic::{Frames, Mix};
+use drainpipe_load::traffic::{Frames, Mix, Otlp};
 use drainpipe_load::{elasticsearch, reference};
 
 /// End-to-end load on drainpipe: Logplex traffic in, a null or real Elasticsearch behind.
@@ -64,6 +64,30 @@ struct Args {
     /// Seconds the reference runs for
     #[arg(long, value_name = "SECONDS", default_value_t = 3)]
     reference_seconds: u64,
+    /// Send OTLP exports (protobuf) instead of Logplex frames: log records (the router lines'
+    /// messages) or gauge data points, `--lines-per-frame` in each
+    #[arg(long, value_enum, value_name = "SIGNAL")]
+    otlp: Option<Otlp>,
+    /// With --otlp: over gRPC (drainpipe's --otlp-grpc-listen) instead of OTLP/HTTP
+    #[arg(long, requires = "otlp")]
+    grpc: bool,
+}
+
+impl Args {
+    /// Where to send, on `drainpipe`: `POST /logs`, an OTLP/HTTP path, or a gRPC method.
+    fn send_url(&self, drainpipe: &Drainpipe, launch: &Launch) -> String {
+        let signal = match self.otlp {
+            None => return format!("{}/logs", drainpipe.url),
+            Some(Otlp::Logs) => "logs",
+            Some(Otlp::Metrics) => "metrics",
+        };
+        if !self.grpc {
+            return format!("{}/v1/{signal}", drainpipe.url);
+        }
+        let service = if signal == "logs" { "logs.v1.LogsService" } else { "metrics.v1.MetricsService" };
+        let listen = launch.extra_args.iter().skip_while(|a| *a != "--otlp-grpc-listen").nth(1);
+        format!("http://{}/opentelemetry.proto.collector.{service}/Export", listen.map_or("", String::as_str))
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,16 +108,23 @@ async fn run(args: Args, cpus: Option<String>) -> anyhow::Result<()> {
     }
     let workdir = std::env::temp_dir().join(format!("drainpipe-load-{}", std::process::id()));
     std::fs::create_dir_all(&workdir)?;
-    let launch = Launch {
-        binary,
-        cpus: cpus.clone(),
-        spool: args.spool.then(|| workdir.join("spool")),
-        extra_args: args.serve_args.clone(),
+    let grpc_port = process::free_port()?;
+    let mut extra_args = args.serve_args.clone();
+    if args.grpc {
+        extra_args.extend(["--otlp-grpc-listen".to_owned(), format!("127.0.0.1:{grpc_port}")]);
+    }
+    let launch = Launch { binary, cpus: cpus.clone(), spool: args.spool.then(|| workdir.join("spool")), extra_args };
+    let frames = Arc::new(match args.otlp {
+        Some(signal) => Frames::otlp(signal, args.lines_per_frame),
+        None => Frames::new(args.mix, args.lines_per_frame),
+    });
+    let what = match args.otlp {
+        Some(signal) => format!("OTLP {signal:?} over {}", if args.grpc { "gRPC" } else { "HTTP" }).to_lowercase(),
+        None => format!("{:?} lines", args.mix).to_lowercase(),
     };
-    let frames = Arc::new(Frames::new(args.mix, args.lines_per_frame));
     println!(
-        "drainpipe-load: {} lines, {} per frame ({} KB), {} connections, {}, spool {}{}",
-        format!("{:?}", args.mix).to_lowercase(),
+        "drainpipe-load: {}, {} per frame ({} KB), {} connections, {}, spool {}{}",
+        what,
         args.lines_per_frame,
         frames.frame_bytes() / 1000,
         args.connections,
@@ -104,7 +135,12 @@ async fn run(args: Args, cpus: Option<String>) -> anyhow::Result<()> {
             None => ", not pinned".to_owned(),
         },
     );
-    let reference = reference_rate(&frames, Duration::from_secs(args.reference_seconds));
+    // The reference frames router lines; OTLP runs are set beside the same reference.
+    let reference_frames = match args.otlp {
+        Some(_) => Arc::new(Frames::new(Mix::Router, args.lines_per_frame)),
+        None => frames.clone(),
+    };
+    let reference = reference_rate(&reference_frames, Duration::from_secs(args.reference_seconds));
     println!("reference (framing + header + router fields + 15-field JSON, one core): {} lines/s", rate(reference));
     let result = match &args.elasticsearch {
         None => null_run(&args, &launch, frames, reference, &workdir).await,
@@ -172,8 +208,9 @@ async fn null_run(
         frames: None,
         rate: args.rate,
         resend_every: None,
+        grpc: args.grpc,
     };
-    let sent = send::run(&format!("{}/logs", drainpipe.url), frames.clone(), plan).await?;
+    let sent = send::run(&args.send_url(&drainpipe, launch), frames.clone(), plan).await?;
     let answered = sent.lines();
     // Everything answered must now reach the sink.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -277,8 +314,9 @@ async fn real_run(
         frames: Some(total_frames),
         rate: None,
         resend_every: None,
+        grpc: args.grpc,
     };
-    let sent = send::run(&format!("{}/logs", drainpipe.url), frames.clone(), plan).await?;
+    let sent = send::run(&args.send_url(&drainpipe, launch), frames.clone(), plan).await?;
     while sink.created() < sent.lines() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -302,7 +340,7 @@ async fn real_run(
     let cpu_before = cpu_seconds(pid).context("drainpipe's CPU time")?;
     let (rss, sampler) = sample_memory(pid);
     let answered = Arc::new(Mutex::new(None));
-    let send_url = format!("{}/logs", drainpipe.url);
+    let send_url = args.send_url(&drainpipe, launch);
     let sending = {
         let (frames, answered) = (frames.clone(), answered.clone());
         tokio::spawn(async move {

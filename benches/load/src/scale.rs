@@ -158,6 +158,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         duration: Some(Duration::from_secs(args.seconds)),
         frames: None,
         rate: Some(args.rate),
+        grpc: false,
         resend_every: Some(args.resend_every),
     };
     let started = Instant::now();

@@ -2,6 +2,8 @@
 //! rate, each retried with its own frame id until it is answered 2xx (as Logplex retries a
 //! 429, a 5xx or a connection error), or refused for good by another 4xx. A share of frames
 //! can be sent once more after their 2xx, as Logplex does when an answer is lost on the way.
+//! OTLP frames (`Frames::otlp`) go as OTLP/HTTP exports, or over gRPC (`Plan::grpc`: one HTTP/2
+//! connection per sender), retried on `503`/`429` or `UNAVAILABLE`/`RESOURCE_EXHAUSTED`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,8 @@ pub struct Plan {
     pub rate: Option<u64>,
     /// Send every this-many-th frame again after its 2xx (same frame id and body).
     pub resend_every: Option<u64>,
+    /// OTLP over gRPC: `url` is the method's (`http://host:port/…Service/Export`).
+    pub grpc: bool,
 }
 
 /// What the sender saw.
@@ -70,6 +74,7 @@ pub async fn run(url: &str, frames: Arc<Frames>, plan: Plan) -> anyhow::Result<S
         let (client, frames, sent, next, url) =
             (client.clone(), frames.clone(), sent.clone(), next.clone(), url.to_owned());
         tasks.spawn(async move {
+            let mut grpc = None;
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if plan.frames.is_some_and(|f| n >= f) || plan.duration.is_some_and(|d| started.elapsed() >= d) {
@@ -83,6 +88,10 @@ pub async fn run(url: &str, frames: Arc<Frames>, plan: Plan) -> anyhow::Result<S
                     }
                     None => Instant::now(),
                 };
+                if plan.grpc {
+                    grpc_frame(&mut grpc, &url, &frames, n, first_sent, &sent).await;
+                    continue;
+                }
                 let resend = plan.resend_every.is_some_and(|k| k > 0 && n % k == k / 2);
                 send_frame(&client, &url, &frames, n, first_sent, &sent, resend).await;
             }
@@ -139,16 +148,17 @@ async fn until_2xx(
 ) -> Option<(Duration, Option<String>)> {
     let mut sent_at = first;
     for _ in 0..ATTEMPTS {
-        let answer = client
-            .post(url)
-            .header("content-type", "application/logplex-1")
-            .header("logplex-msg-count", frames.lines_per_frame)
-            .header("logplex-frame-id", frames.frame_id(n))
-            .header("logplex-drain-token", frames.drain_token())
-            .header("user-agent", "Logplex/v123 (drainpipe-load)")
-            .body(body.clone())
-            .send()
-            .await;
+        let request = match frames.otlp {
+            Some(_) => client.post(url).header("content-type", "application/x-protobuf"),
+            None => client
+                .post(url)
+                .header("content-type", "application/logplex-1")
+                .header("logplex-msg-count", frames.lines_per_frame)
+                .header("logplex-frame-id", frames.frame_id(n))
+                .header("logplex-drain-token", frames.drain_token())
+                .header("user-agent", "Logplex/v123 (drainpipe-load)"),
+        };
+        let answer = request.body(body.clone()).send().await;
         let pause = {
             let mut sent = sent.lock().unwrap_or_else(|e| e.into_inner());
             match answer {
@@ -176,4 +186,88 @@ async fn until_2xx(
     }
     sent.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
     None
+}
+
+/// One sender's HTTP/2 connection for gRPC calls.
+type GrpcConnection = hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// Sends frame `n` as one gRPC `Export` call until it is answered `OK`: `UNAVAILABLE` and
+/// `RESOURCE_EXHAUSTED` are sent again (after a second), a broken connection is made again.
+async fn grpc_frame(
+    connection: &mut Option<GrpcConnection>,
+    url: &str,
+    frames: &Frames,
+    n: u64,
+    first: Instant,
+    sent: &Mutex<Sent>,
+) {
+    let body = frames.body(n);
+    let mut framed = Vec::with_capacity(body.len() + 5);
+    framed.push(0);
+    framed.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+    framed.extend_from_slice(&body);
+    let framed = bytes::Bytes::from(framed);
+    let mut sent_at = first;
+    for _ in 0..ATTEMPTS {
+        let code = match grpc_call(connection, url, framed.clone()).await {
+            Ok(code) => code,
+            Err(_) => {
+                *connection = None;
+                sent.lock().unwrap_or_else(|e| e.into_inner()).errors += 1;
+                -1
+            }
+        };
+        let now = Instant::now();
+        let done = {
+            let mut s = sent.lock().unwrap_or_else(|e| e.into_inner());
+            match code {
+                0 => {
+                    s.frames.push((n, first, frames.lines_per_frame as u64));
+                    s.latencies.push(now - sent_at);
+                    s.slowest = s.slowest.max(now - first);
+                    s.finished = Some(now);
+                    true
+                }
+                8 | 14 => {
+                    s.refused += 1;
+                    false
+                }
+                -1 => false,
+                _ => {
+                    s.failed += 1;
+                    true
+                }
+            }
+        };
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sent_at = Instant::now();
+    }
+    sent.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
+}
+
+/// One call on the sender's connection (made first if there is none): its `grpc-status`.
+async fn grpc_call(connection: &mut Option<GrpcConnection>, url: &str, framed: bytes::Bytes) -> anyhow::Result<i32> {
+    use http_body_util::BodyExt as _;
+    if connection.as_ref().is_none_or(|c| c.is_closed()) {
+        let authority = url.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+        let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(authority).await?);
+        let (sender, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await?;
+        tokio::spawn(conn);
+        *connection = Some(sender);
+    }
+    let Some(sender) = connection.as_mut() else { anyhow::bail!("no connection") };
+    sender.ready().await?;
+    let request = hyper::Request::post(url)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(http_body_util::Full::new(framed))?;
+    let response = sender.send_request(request).await?;
+    let headers = response.headers().clone();
+    let collected = response.into_body().collect().await?;
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    let status = headers.get("grpc-status").or_else(|| trailers.get("grpc-status"));
+    Ok(status.and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(-1))
 }

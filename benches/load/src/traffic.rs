@@ -4,12 +4,25 @@
 //! whose middle is [`MARKER`], so whoever receives the documents can tell which line each one
 //! is, and so count lines lost or stored twice. A frame is a template with the numbers patched
 //! in, so generating traffic costs a copy, not a format, per frame.
+//!
+//! The same numbering serves OTLP export requests (`--otlp`): log records whose bodies are the
+//! router lines' messages, or gauge data points whose `request.id` attribute is the id, each
+//! request a protobuf template patched the same way.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What precedes the 12 hex digits of a line's number in its request id.
 pub const MARKER: &[u8] = b"-4b1d-8000-";
 const SEQ_DIGITS: usize = 12;
+
+/// What an OTLP export request carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Otlp {
+    /// Log records: the router lines' messages.
+    Logs,
+    /// Gauge data points of six metrics, one per dyno.
+    Metrics,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mix {
@@ -28,6 +41,8 @@ pub struct Frames {
     pub lines_per_frame: usize,
     /// Distinguishes this run's frame ids from any earlier run's.
     nonce: u64,
+    /// OTLP export requests (protobuf) rather than Logplex frames.
+    pub otlp: Option<Otlp>,
 }
 
 #[derive(Debug)]
@@ -46,7 +61,17 @@ impl Frames {
         let mut rng = Rng(now.as_nanos() as u64 | 1);
         let templates =
             (0..VARIETY).map(|t| template(mix, lines_per_frame, now.as_micros() as u64, t, &mut rng)).collect();
-        Frames { templates, lines_per_frame, nonce: rng.next() }
+        Frames { templates, lines_per_frame, nonce: rng.next(), otlp: None }
+    }
+
+    /// OTLP export requests of `lines_per_frame` log records or data points each, numbered as
+    /// [`Frames::new`]'s router lines are.
+    pub fn otlp(signal: Otlp, lines_per_frame: usize) -> Frames {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let mut rng = Rng(now.as_nanos() as u64 | 1);
+        let templates =
+            (0..VARIETY).map(|t| otlp_template(signal, lines_per_frame, now.as_nanos() as u64, t, &mut rng)).collect();
+        Frames { templates, lines_per_frame, nonce: rng.next(), otlp: Some(signal) }
     }
 
     /// The Logplex body of frame `n`.
@@ -122,6 +147,76 @@ fn template(mix: Mix, lines: usize, now_micros: u64, t: usize, rng: &mut Rng) ->
         body.extend_from_slice(prefix.as_bytes());
         body.extend_from_slice(message.as_bytes());
     }
+    Template { body, seq_at }
+}
+
+/// An OTLP export request of `lines` records or points, and where each one's number goes.
+fn otlp_template(signal: Otlp, lines: usize, now_nanos: u64, t: usize, rng: &mut Rng) -> Template {
+    use drainpipe_otlp::proto::*;
+    use prost::Message as _;
+    let text = |k: &str, v: String| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(Value::String(v)) }) };
+    let dyno = format!("web.{}", 1 + t % 8);
+    let resource = Some(Resource {
+        attributes: vec![
+            text("heroku.app.name", "shop".into()),
+            text("heroku.dyno.name", dyno),
+            text("heroku.dyno.type", "web".into()),
+        ],
+    });
+    let time = |i: usize| now_nanos - 60_000_000_000 + t as u64 * 1_000_000_000 + i as u64 * 2_537_000;
+    let body = match signal {
+        Otlp::Logs => {
+            let log_records = (0..lines)
+                .map(|i| {
+                    let (line, _) = router_line(&rfc3339(time(i) / 1000), rng);
+                    let message = line.find("at=").map_or(line.as_str(), |at| &line[at..]).to_owned();
+                    LogRecord {
+                        time_unix_nano: time(i),
+                        severity_number: 9,
+                        body: Some(AnyValue { value: Some(Value::String(message)) }),
+                        ..LogRecord::default()
+                    }
+                })
+                .collect();
+            let scope_logs = vec![ScopeLogs { scope: None, log_records }];
+            ExportLogsServiceRequest { resource_logs: vec![ResourceLogs { resource, scope_logs }] }.encode_to_vec()
+        }
+        Otlp::Metrics => {
+            const NAMES: [&str; 6] = [
+                "process.memory.usage",
+                "process.cpu.utilization",
+                "system.cpu.load_average.1m",
+                "process.open_file_descriptors",
+                "http.server.active_requests",
+                "db.client.connections.usage",
+            ];
+            let metrics = (0..lines)
+                .map(|i| Metric {
+                    name: NAMES[i % NAMES.len()].into(),
+                    unit: "1".into(),
+                    data: Some(Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint {
+                            attributes: vec![text("request.id", request_id(rng).0)],
+                            time_unix_nano: time(i),
+                            value: Some(Number::AsDouble(rng.below(1_000_000) as f64 / 100.0)),
+                            ..NumberDataPoint::default()
+                        }],
+                    })),
+                    ..Metric::default()
+                })
+                .collect();
+            let scope_metrics = vec![ScopeMetrics { scope: None, metrics }];
+            ExportMetricsServiceRequest { resource_metrics: vec![ResourceMetrics { resource, scope_metrics }] }
+                .encode_to_vec()
+        }
+    };
+    let mut seq_at = Vec::with_capacity(lines);
+    let mut from = 0;
+    while let Some(at) = find(&body[from..], MARKER) {
+        seq_at.push(from + at + MARKER.len());
+        from += at + MARKER.len();
+    }
+    assert_eq!(seq_at.len(), lines, "one number per record");
     Template { body, seq_at }
 }
 
@@ -247,6 +342,31 @@ mod tests {
                 }
             }
             assert_ne!(frames.frame_id(1), frames.frame_id(2));
+        }
+    }
+
+    #[test]
+    fn every_otlp_record_and_point_carries_its_own_number() {
+        use prost::Message as _;
+        for signal in [Otlp::Logs, Otlp::Metrics] {
+            let frames = Frames::otlp(signal, 40);
+            for n in [0, 7, 1_000_003] {
+                let body = frames.body(n);
+                let records: Vec<Vec<u8>> = match signal {
+                    Otlp::Logs => {
+                        let request = drainpipe_otlp::decode_logs(&body, drainpipe_otlp::Encoding::Protobuf).unwrap();
+                        drainpipe_otlp::records(request).map(|r| r.encode_to_vec()).collect()
+                    }
+                    Otlp::Metrics => {
+                        let request =
+                            drainpipe_otlp::decode_metrics(&body, drainpipe_otlp::Encoding::Protobuf).unwrap();
+                        drainpipe_otlp::point_records(request).0.iter().map(|r| r.encode_to_vec()).collect()
+                    }
+                };
+                let numbers: Vec<Option<u64>> = records.iter().map(|r| line_number(r)).collect();
+                let expected: Vec<Option<u64>> = (0..40).map(|i| Some(n * 40 + i)).collect();
+                assert_eq!(numbers, expected, "{signal:?}");
+            }
         }
     }
 
