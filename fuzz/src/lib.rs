@@ -9,7 +9,7 @@ pub mod otlp;
 use std::cell::RefCell;
 use std::sync::Once;
 
-pub use oracle::assert_document;
+pub use oracle::{assert_document, assert_signal_document, Stream};
 
 thread_local! {
     static CURRENT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };

@@ -9,6 +9,10 @@
 //! template maps the first segment as a keyword or double, which cannot hold an object), and
 //! `date_nanos` holds 1970-01-01 to 2262-04-11 with at most nine fraction digits. Flattened
 //! fields (`app`, `otel.resource`) take any names; only their depth is limited.
+//!
+//! OTLP data points and spans are checked the same way against their own templates
+//! ([`Stream`]); below an object mapped `subobjects: false` (`metrics`), a dotted name is one
+//! field, not a path, and only its segments are checked.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -18,6 +22,35 @@ use std::sync::OnceLock;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 const TEMPLATE: &str = include_str!("../../crates/drainpipe/templates/logs-heroku.json");
+const METRICS_TEMPLATE: &str = include_str!("../../crates/drainpipe/templates/metrics-heroku.otel.json");
+const TRACES_TEMPLATE: &str = include_str!("../../crates/drainpipe/templates/traces-heroku.otel.json");
+
+/// The data stream a document goes to, and so the template it is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Logs,
+    Metrics,
+    Traces,
+}
+
+impl Stream {
+    fn template(self) -> &'static str {
+        match self {
+            Stream::Logs => TEMPLATE,
+            Stream::Metrics => METRICS_TEMPLATE,
+            Stream::Traces => TRACES_TEMPLATE,
+        }
+    }
+
+    /// `data_stream.type`.
+    fn kind(self) -> &'static str {
+        match self {
+            Stream::Logs => "logs",
+            Stream::Metrics => "metrics",
+            Stream::Traces => "traces",
+        }
+    }
+}
 
 /// A mapped field's type, as the template names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,12 +79,14 @@ struct Object {
     /// The type a dynamic template gives names this object does not map (`labels.*`); `None`
     /// for `dynamic: false`, where an unmapped name is a field nobody can search.
     dynamic: Option<Type>,
+    /// `subobjects: false`: a dotted name below is one field.
+    flat: bool,
 }
 
-fn mapping() -> &'static Object {
-    static MAPPING: OnceLock<Object> = OnceLock::new();
-    MAPPING.get_or_init(|| {
-        let template: serde_json::Value = serde_json::from_str(TEMPLATE).expect("the template is JSON");
+fn mapping(stream: Stream) -> &'static Object {
+    static MAPPINGS: [OnceLock<Object>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    MAPPINGS[stream as usize].get_or_init(|| {
+        let template: serde_json::Value = serde_json::from_str(stream.template()).expect("the template is JSON");
         let mappings = &template["template"]["mappings"];
         let mut root = object(&mappings["properties"]);
         for t in mappings["dynamic_templates"].as_array().into_iter().flatten() {
@@ -75,9 +110,10 @@ fn mapping() -> &'static Object {
 fn object(properties: &serde_json::Value) -> Object {
     let mut o = Object::default();
     for (name, def) in properties.as_object().expect("properties is an object") {
+        let flat = def["subobjects"] == false;
         let field = match def.get("properties") {
-            Some(p) => Field::Object(object(p)),
-            None if def["type"] == "object" => Field::Object(Object::default()),
+            Some(p) => Field::Object(Object { flat, ..object(p) }),
+            None if def["type"] == "object" => Field::Object(Object { flat, ..Object::default() }),
             None => Field::Leaf(leaf_type(def)),
         };
         o.properties.insert(name.clone(), field);
@@ -169,18 +205,18 @@ impl<'de> Visitor<'de> for NodeVisitor {
 /// Checks one transform output; `Err` says what Elasticsearch would refuse, or what is not one
 /// JSON object on one line.
 pub fn check(out: &[u8]) -> Result<(), String> {
-    check_except(out, known())
+    check_except(Stream::Logs, out, known())
 }
 
 /// [`check`], letting pass the findings of the classes in `known`.
-fn check_except(out: &[u8], known: &[String]) -> Result<(), String> {
+fn check_except(stream: Stream, out: &[u8], known: &[String]) -> Result<(), String> {
     if out.contains(&b'\n') {
         return Err("the document holds a newline: bulk NDJSON would split it".into());
     }
     let node: Node = serde_json::from_slice(out).map_err(|e| format!("not one valid JSON value: {e}"))?;
     let Node::Object(members) = &node else { return Err("not a JSON object".into()) };
     let mut errors = Vec::new();
-    check_object(mapping(), "", members, &mut errors);
+    check_object(mapping(stream), "", members, &mut errors);
     let get = |path: &[&str]| -> Option<&Node> {
         let mut n = &node;
         for p in path {
@@ -193,8 +229,8 @@ fn check_except(out: &[u8], known: &[String]) -> Result<(), String> {
         errors.push("[stream] no @timestamp (a data stream refuses the document)".into());
     }
     match get(&["data_stream", "type"]) {
-        Some(Node::String(t)) if t == "logs" => {}
-        other => errors.push(format!("[stream] data_stream.type is {other:?}, not \"logs\"")),
+        Some(Node::String(t)) if t == stream.kind() => {}
+        other => errors.push(format!("[stream] data_stream.type is {other:?}, not {:?}", stream.kind())),
     }
     // data_stream.dataset is a constant_keyword: it must name the stream the document goes to.
     let dataset = get(&["data_stream", "dataset"]);
@@ -223,6 +259,14 @@ fn known() -> &'static [String] {
             .map(str::to_owned)
             .collect()
     })
+}
+
+/// Panics (the fuzzer's crash) when a data point's or span's document would be refused by its
+/// stream ([`check`] against that stream's template).
+pub fn assert_signal_document(stream: Stream, out: &[u8]) {
+    if let Err(e) = check_except(stream, out, known()) {
+        panic!("{stream:?} document Elasticsearch would refuse: {e}\ndocument: {}", String::from_utf8_lossy(out));
+    }
 }
 
 /// Panics (the fuzzer's crash) when [`check`] fails, showing the document.
@@ -286,6 +330,16 @@ fn check_object(o: &Object, path: &str, members: &[(String, Node)], errors: &mut
                 continue;
             }
         };
+        if o.flat {
+            let here = join(path, name);
+            match (o.properties.get(name.as_str()), o.dynamic) {
+                (Some(Field::Leaf(ty)), _) => check_leaf(*ty, &here, value, errors),
+                (None, Some(ty)) => check_leaf(ty, &here, value, errors),
+                (Some(Field::Object(_)), _) => errors.push(format!("[type] {here}: an object below subobjects: false")),
+                (None, None) => errors.push(format!("[unmapped] {here} is not in the template")),
+            }
+            continue;
+        }
         let (last, parents) = segments.split_last().expect("split_name returns a segment");
         let mut o = o;
         let mut here = path.to_owned();
@@ -320,6 +374,14 @@ fn check_object(o: &Object, path: &str, members: &[(String, Node)], errors: &mut
         match (o.properties.get(*last), o.dynamic) {
             (Some(Field::Object(inner)), _) => match value {
                 Node::Object(m) => check_object(inner, &here, m, errors),
+                // An array of objects is several values of the object field (a span's events).
+                Node::Array(items) if items.iter().all(|i| matches!(i, Node::Object(_))) => {
+                    for item in items {
+                        if let Node::Object(m) = item {
+                            check_object(inner, &here, m, errors);
+                        }
+                    }
+                }
                 other => errors.push(format!("[type] {here} is an object in the template, the document has {other:?}")),
             },
             (Some(Field::Leaf(ty)), _) => check_leaf(*ty, &here, value, errors),
@@ -451,7 +513,7 @@ pub fn rfc3339_nanos(s: &str) -> Option<(i64, u32)> {
 /// real node): the oracle must pass the one and fail every other. The transform target runs
 /// this once at start, so a broken oracle fails CI rather than passing everything.
 pub fn self_check() {
-    let strict = |doc: &[u8]| check_except(doc, &[]);
+    let strict = |doc: &[u8]| check_except(Stream::Logs, doc, &[]);
     strict(GOOD.as_bytes()).unwrap_or_else(|e| panic!("the oracle refuses a good document: {e}"));
     for (from, to) in REFUSED {
         assert!(GOOD.contains(from), "{from}");
@@ -505,7 +567,7 @@ mod tests {
                 continue;
             }
             for line in std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.is_empty()) {
-                let strict = check_except(line.as_bytes(), &[]);
+                let strict = check_except(Stream::Logs, line.as_bytes(), &[]);
                 assert!(strict.is_ok(), "{}: {strict:?}\n{line}", path.display());
                 checked += 1;
             }

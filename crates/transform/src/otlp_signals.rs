@@ -4,6 +4,8 @@
 //! `attributes`, `resource.attributes`, `scope`; `trace_id`, `span_id`, `kind`, `duration`), and
 //! the resource read into `heroku.*` exactly as for OTLP logs.
 
+use std::borrow::Cow;
+
 use drainpipe_otlp::proto::{self, Data, KeyValue, Number, Span};
 use drainpipe_otlp::{PointRecord, SpanRecord};
 use serde_json::{json, Map, Value as Json};
@@ -24,10 +26,11 @@ pub(crate) fn metric(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out
     let mut failure = None;
     let mut metrics = Map::new();
     let name = metric.name.as_str();
-    let Point { kind, times, attributes } = point(metric.data.as_ref(), name, &mut metrics, &mut doc, &mut failure);
+    let field = field_name(name);
+    let Point { kind, times, attributes } = point(metric.data.as_ref(), &field, &mut metrics, &mut doc, &mut failure);
     let metric_fields = doc.entry("metric").or_insert_with(|| json!({}));
     if matches!(kind, "gauge" | "sum") {
-        if let Some(v) = value_of(&metrics, name) {
+        if let Some(v) = value_of(&metrics, &field) {
             set(metric_fields, "value", v);
         }
     }
@@ -164,6 +167,16 @@ pub(crate) fn span(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out: 
     let timestamp = start.unwrap_or(ctx.received_at);
     common(&mut doc, "traces", timestamp, ctx, ingested, resource, scope, Some(&span.attributes));
     finish(doc, timestamp, None, out)
+}
+
+/// `name` as a field name Elasticsearch takes under `metrics`: an empty or blank segment (`a..b`,
+/// a leading or trailing dot, a name of spaces) becomes `_`. `metric.name` keeps the name as sent.
+fn field_name(name: &str) -> Cow<'_, str> {
+    if !name.split('.').any(crate::json::is_blank_name) {
+        return Cow::Borrowed(name);
+    }
+    let parts: Vec<&str> = name.split('.').map(|s| if crate::json::is_blank_name(s) { "_" } else { s }).collect();
+    Cow::Owned(parts.join("."))
 }
 
 /// A histogram point, as plain fields (the test distributions have no `histogram` type):
@@ -416,5 +429,27 @@ fn status_code(code: i32) -> &'static str {
         1 => "Ok",
         2 => "Error",
         _ => "Unset",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_metric_name_elasticsearch_refuses_as_a_field_gets_underscores_for_its_blank_segments() {
+        assert!(matches!(field_name("process.memory.usage"), Cow::Borrowed("process.memory.usage")));
+        assert_eq!(field_name("a..b. "), "a._.b._");
+        assert_eq!(field_name(".x."), "_.x._");
+        assert_eq!(field_name(""), "_");
+        assert_eq!(field_name("\u{1c}"), "_");
+    }
+
+    #[test]
+    fn quantiles_are_named_by_their_percent() {
+        assert_eq!(quantile_key(0.5), "p50");
+        assert_eq!(quantile_key(0.999), "p99_9");
+        assert_eq!(quantile_key(0.0), "p0");
+        assert_eq!(quantile_key(1.0), "p100");
     }
 }
