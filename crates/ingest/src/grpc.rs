@@ -3,8 +3,8 @@
 //! a listener of its own (`--otlp-grpc-listen`) with the HTTP receiver's accept loop, connection
 //! limit, TLS, credentials and memory budget, and the same path from body to sink as OTLP/HTTP
 //! (`otlp::take`). tonic does the gRPC protocol (framing, compression, status trailers); the
-//! messages stay bytes (`RawCodec`) until drainpipe-otlp decodes them, as on HTTP, so a body is
-//! held in the budget before it is decoded.
+//! body is held in the memory budget as it arrives (`Budgeted`), and messages stay bytes
+//! (`RawCodec`) until drainpipe-otlp decodes them, as on HTTP.
 //!
 //! Answers are those OTLP asks exporters to retry or not: `UNAVAILABLE` with a `RetryInfo`
 //! while the pipeline is full (the HTTP receiver's 503 and `Retry-After`), `RESOURCE_EXHAUSTED`
@@ -15,7 +15,9 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Buf, BufMut, Bytes};
@@ -32,7 +34,7 @@ use tonic::server::{Grpc, UnaryService};
 use tonic::{Code, Status};
 
 use crate::auth::{BasicAuth, FailureLimiter};
-use crate::frame::FrameSink;
+use crate::frame::{FrameSink, Reservation};
 use crate::http::{Answer, Refused, State, BLOCKING_BODY, MEMORY_FULL_RETRY};
 use crate::listener::{accept_loop, handshake, Connection};
 use crate::otlp::{self, Body, Export};
@@ -134,9 +136,15 @@ async fn call<S: FrameSink + 'static>(
     let max = state.config.max_body_bytes;
     let mut grpc =
         Grpc::new(RawCodec).accept_compressed(CompressionEncoding::Gzip).apply_max_message_size_config(Some(max), None);
-    let export =
-        ExportCall { state, export: Arc::new(Export { signal, encoding: Encoding::Protobuf, app, received_at }), peer };
-    let response = grpc.unary(export, Request::from_parts(parts, body)).await;
+    let held = Arc::new(Mutex::new(state.config.budget.reservation()));
+    let full = Arc::new(AtomicBool::new(false));
+    let body = Budgeted { inner: body, held: held.clone(), full: full.clone() };
+    let export = Export { signal, encoding: Encoding::Protobuf, app, received_at };
+    let export = ExportCall { state, export: Arc::new(export), peer, held };
+    let mut response = grpc.unary(export, Request::from_parts(parts, body)).await;
+    if full.load(Ordering::Acquire) {
+        response = retry_later(Code::Unavailable, "receive buffer full, retry later", MEMORY_FULL_RETRY).into_http();
+    }
     count(signal, code_of(&response));
     metrics::REQUEST_DURATION.observe(started.elapsed().as_secs_f64());
     response
@@ -147,6 +155,50 @@ struct ExportCall<S> {
     state: Arc<State<S>>,
     export: Arc<Export>,
     peer: SocketAddr,
+    /// What the body took of the memory budget as it arrived ([`Budgeted`]).
+    held: Arc<Mutex<Reservation>>,
+}
+
+/// The request body, held in the memory budget as it arrives, as the HTTP receivers read theirs:
+/// past the budget it fails (the call is then answered `UNAVAILABLE`), so tonic never buffers
+/// more than the budget allows.
+struct Budgeted {
+    inner: Incoming,
+    held: Arc<Mutex<Reservation>>,
+    full: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for Budgeted {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            let grown = self.held.lock().unwrap_or_else(|e| e.into_inner()).try_grow(data.len());
+            if !grown {
+                self.full.store(true, Ordering::Release);
+                return Poll::Ready(Some(Err("the receive memory budget (--queue-max-bytes) is spent".into())));
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 impl<S: FrameSink + 'static> UnaryService<Bytes> for ExportCall<S> {
@@ -155,12 +207,14 @@ impl<S: FrameSink + 'static> UnaryService<Bytes> for ExportCall<S> {
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let (state, export, peer) = (self.state.clone(), self.export.clone(), self.peer);
+        // The body's bytes, held since they arrived (a gzipped body's inflated copy is held by
+        // `take`, as on HTTP).
+        let reservation = std::mem::replace(
+            &mut *self.held.lock().unwrap_or_else(|e| e.into_inner()),
+            state.config.budget.reservation(),
+        );
         Box::pin(async move {
             let bytes = request.into_inner();
-            let mut reservation = state.config.budget.reservation();
-            if !reservation.try_grow(bytes.len()) {
-                return Err(retry_later(Code::Unavailable, "receive buffer full, retry later", MEMORY_FULL_RETRY));
-            }
             let heavy = bytes.len() >= BLOCKING_BODY;
             let body = Body { bytes, gzipped: false, heavy };
             match otlp::take(body, reservation, &export, peer, &state).await {

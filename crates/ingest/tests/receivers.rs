@@ -956,10 +956,22 @@ async fn grpc_refusals_carry_the_codes_exporters_retry() {
         #[prost(int64, tag = "1")]
         seconds: i64,
     }
-    let status = RpcStatus::decode(answer.details.expect("status details").as_slice()).unwrap();
-    assert_eq!(status.code, 14);
-    let any = &status.details[0];
-    assert_eq!(any.type_url, "type.googleapis.com/google.rpc.RetryInfo");
-    let retry = RetryInfo::decode(any.value.as_slice()).unwrap();
-    assert_eq!(retry.retry_delay.unwrap().seconds, 2);
+    let retry_after = |answer: GrpcAnswer| {
+        let status = RpcStatus::decode(answer.details.expect("status details").as_slice()).unwrap();
+        assert_eq!(status.code, 14);
+        let any = &status.details[0];
+        assert_eq!(any.type_url, "type.googleapis.com/google.rpc.RetryInfo");
+        RetryInfo::decode(any.value.as_slice()).unwrap().retry_delay.unwrap().seconds
+    };
+    assert_eq!(retry_after(answer), 2, "the 503's Retry-After");
+
+    // A body larger than the memory left is refused as it arrives, as on HTTP: UNAVAILABLE,
+    // come back in a second.
+    let config = HttpConfig { budget: MemoryBudget::new(64 * 1024), ..HttpConfig::default() };
+    let s = start_grpc(config).await;
+    let padding = "p".repeat(200 * 1024);
+    let big = metrics_export(0).into_iter().chain(padding.bytes()).collect::<Vec<u8>>();
+    let answer = grpc_call(&s, METRICS_EXPORT, &big, None).await;
+    assert_eq!(answer.code, 14, "UNAVAILABLE");
+    assert_eq!(retry_after(answer), 1);
 }
