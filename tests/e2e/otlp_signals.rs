@@ -205,6 +205,27 @@ async fn a_retried_metrics_or_traces_export_is_stored_once() {
     }
     assert_eq!(search(&dp.es, &m, json!({"match_all": {}})).await.len(), 2, "each point once");
     assert_eq!(search(&dp.es, &t, json!({"match_all": {}})).await.len(), 3, "each span once");
+    metrics_are_a_time_series_where_the_server_has_one(&dp.es, &m).await;
+}
+
+/// On Elasticsearch, `stream` is a time series (TSDB) data stream, whose index made every id
+/// (from a point's dimensions and time: a retried point found by it, as above); on OpenSearch,
+/// which has none, a plain one whose ids are drainpipe's.
+async fn metrics_are_a_time_series_where_the_server_has_one(es: &str, stream: &str) {
+    let settings: Value =
+        reqwest::get(format!("{es}/{stream}/_settings?flat_settings=true")).await.unwrap().json().await.unwrap();
+    let modes: Vec<&Value> = settings.as_object().unwrap().values().map(|i| &i["settings"]["index.mode"]).collect();
+    let points = search(es, stream, json!({"match_all": {}})).await;
+    // drainpipe's ids are 22 characters (128 bits); a time series index's are longer.
+    let ours = points.iter().filter(|p| p["_id"].as_str().is_some_and(|id| id.len() == 22)).count();
+    if is_opensearch(es).await {
+        assert!(modes.iter().all(|m| m.is_null()), "{settings}");
+        assert_eq!(ours, points.len());
+    } else {
+        assert!(modes.iter().all(|m| *m == "time_series"), "{settings}");
+        assert_eq!(ours, 0, "{points:?}");
+        assert_eq!(field_type(es, stream, "attributes.cpu").await, "keyword");
+    }
 }
 
 /// Emits, through the Rust OpenTelemetry SDK's OTLP/HTTP exporters with `protocol`, one gauge

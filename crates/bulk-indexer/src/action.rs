@@ -35,12 +35,25 @@ pub(crate) fn write_create_action(line: &mut [u8], index: &str, id: &str) -> (us
 }
 
 /// Appends `{"create":{"_index":"<index>","_id":"<id>"}}` and a newline to `out`, escaping
-/// what needs it (a dead letter read back from a file may hold anything).
+/// what needs it (a dead letter read back from a file may hold anything). An empty `id` leaves
+/// `_id` out: a document a time series index made the id of has none of drainpipe's.
 pub fn push_create_action(out: &mut Vec<u8>, index: &str, id: &str) {
-    let (index, id) = (json_escaped(index), json_escaped(id));
+    let (index, escaped) = (json_escaped(index), json_escaped(id));
     let start = out.len();
-    out.resize(start + create_action_len(&index, &id), 0);
-    write_create_action(&mut out[start..], &index, &id);
+    out.resize(start + create_action_len(&index, &escaped), 0);
+    let (_, id_at) = write_create_action(&mut out[start..], &index, &escaped);
+    if id.is_empty() {
+        blank_id(&mut out[start..], &(id_at..id_at));
+    }
+}
+
+/// Takes `_id` out of the action line at the start of `line`, whose id is at `id` (in
+/// `line`): `,"_id":"<id>"` becomes spaces, so the line keeps its length and every span after
+/// it stays where it was.
+pub(crate) fn blank_id(line: &mut [u8], id: &std::ops::Range<usize>) {
+    // ID's first byte is the quote that closes the index name, which stays.
+    let from = id.start - (ID.len() - 1);
+    line[from..id.end + 1].fill(b' ');
 }
 
 /// `text` as it goes between the quotes of a JSON string.
@@ -72,5 +85,12 @@ mod tests {
         let mut padded = vec![0; create_action_len("i", "d") + 3];
         assert_eq!(write_create_action(&mut padded, "i", "d"), (21, 31));
         assert_eq!(padded, b"{\"create\":{\"_index\":\"i\",\"_id\":\"d\"   }}\n");
+        blank_id(&mut padded, &(31..32));
+        assert_eq!(padded, b"{\"create\":{\"_index\":\"i\"             }}\n");
+
+        let mut idless = Vec::new();
+        push_create_action(&mut idless, "metrics-x", "");
+        let v: serde_json::Value = serde_json::from_slice(&idless).unwrap();
+        assert_eq!(v, serde_json::json!({"create": {"_index": "metrics-x"}}));
     }
 }

@@ -2,7 +2,8 @@
 //! documents, bytes or time; a few senders each take a batch and keep sending what
 //! Elasticsearch did not take until every item is stored, already there, or dead-lettered.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, Instant};
 
+use crate::action::blank_id;
 use crate::chunk::Spans;
 use crate::countdown::Countdown;
 use crate::deadletter::{self, DeadLetter, DeadLetterConfig};
@@ -124,28 +126,73 @@ impl Pending {
         Pending { buf, items: Vec::new() }
     }
 
-    fn add_chunk(&mut self, mut chunk: Chunk) {
+    fn add_chunk(&mut self, mut chunk: Chunk, idless: &IdlessStreams) {
         let on_done = chunk.take_on_done();
         let done = Arc::new(Countdown::new(move || on_done.into_iter().for_each(|f| f())));
         self.buf.reserve(chunk.buf.len());
         self.items.reserve(chunk.len());
+        let idless = idless.names();
         for (spans, original) in chunk.items.iter().zip(std::mem::take(&mut chunk.originals)) {
             done.hold();
-            self.push(&chunk.buf[spans.item.clone()], spans, original, done.clone(), 0);
+            self.push(&chunk.buf[spans.item.clone()], spans, original, done.clone(), 0, idless.as_deref());
         }
         // Adding is over: an empty chunk is done here, any other when its last item is.
         done.release();
     }
 
-    fn push(&mut self, item: &[u8], spans: &Spans, original: Bytes, done: Arc<Countdown>, attempts: u32) {
-        let spans = spans.moved_to(self.buf.len());
+    /// Copies one item in; without its `_id` when its index is one of `idless`.
+    fn push(
+        &mut self,
+        item: &[u8],
+        spans: &Spans,
+        original: Bytes,
+        done: Arc<Countdown>,
+        attempts: u32,
+        idless: Option<&HashSet<String>>,
+    ) {
+        let mut spans = spans.moved_to(self.buf.len());
         self.buf.extend_from_slice(item);
+        let index = &self.buf[spans.index.clone()];
+        if !spans.id.is_empty()
+            && idless.is_some_and(|names| std::str::from_utf8(index).is_ok_and(|i| names.contains(i)))
+        {
+            blank_id(&mut self.buf, &spans.id);
+            spans.id = spans.id.start..spans.id.start;
+        }
         self.items.push(Item { spans, original, done, attempts });
     }
 
     /// The request body, frozen: every attempt sends the same bytes without copying them.
     fn seal(self) -> Batch {
         Batch { buf: Bytes::from(self.buf), items: self.items }
+    }
+}
+
+/// The data streams whose indices make their own document ids (time series, TSDB), learned
+/// from their refusal of drainpipe's ([`ItemOutcome::IdRefused`]): their documents go without
+/// `_id`. Until the first is learned, batching pays one atomic load per chunk.
+#[derive(Debug, Default)]
+struct IdlessStreams {
+    any: AtomicBool,
+    names: Mutex<HashSet<String>>,
+}
+
+impl IdlessStreams {
+    /// The names learned so far, held while a batch is added to; `None` while there are none.
+    fn names(&self) -> Option<std::sync::MutexGuard<'_, HashSet<String>>> {
+        self.any.load(Ordering::Acquire).then(|| self.names.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn learn(&self, stream: String) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if !names.contains(&stream) {
+            tracing::info!(
+                stream = %stream,
+                "the stream's index is a time series one, which makes its own document ids: its documents go without drainpipe's _id from now on"
+            );
+            names.insert(stream);
+        }
+        self.any.store(true, Ordering::Release);
     }
 }
 
@@ -208,13 +255,15 @@ impl Batch {
         }
     }
 
-    /// The items at `which`, as a new batch.
-    fn subset(&self, which: impl IntoIterator<Item = usize>, bump_attempts: bool) -> Batch {
+    /// The items at `which`, as a new batch (without `_id` for the streams in `idless`).
+    fn subset(&self, which: impl IntoIterator<Item = usize>, bump_attempts: bool, idless: &IdlessStreams) -> Batch {
         let mut b = Pending::default();
+        let idless = idless.names();
         for i in which {
             let it = &self.items[i];
             let attempts = it.attempts + u32::from(bump_attempts);
-            b.push(&self.buf[it.spans.item.clone()], &it.spans, it.original.clone(), it.done.clone(), attempts);
+            let (item, original, done) = (&self.buf[it.spans.item.clone()], it.original.clone(), it.done.clone());
+            b.push(item, &it.spans, original, done, attempts, idless.as_deref());
         }
         b.seal()
     }
@@ -245,6 +294,7 @@ pub async fn run(client: Client, config: IndexerConfig, chunks: mpsc::Receiver<C
         buffers: Buffers::new(config.max_bytes + config.max_bytes / 4, config.concurrency + 2),
         idle: AtomicUsize::new(0),
         became_idle: tokio::sync::Notify::new(),
+        idless: IdlessStreams::default(),
     });
     let mut senders = spawn_senders(&client, &config, &tally, &shared, batch_rx);
     gather(&config, &shared, chunks, batch_tx).await;
@@ -259,6 +309,7 @@ struct Shared {
     /// (Elasticsearch has room); only while all are busy does a batch fill to its limits.
     idle: AtomicUsize,
     became_idle: tokio::sync::Notify,
+    idless: IdlessStreams,
 }
 
 /// `config.concurrency` senders, each taking the next batch from `batches` until it closes.
@@ -272,7 +323,8 @@ fn spawn_senders(
     let batches = Arc::new(tokio::sync::Mutex::new(batches));
     let mut senders = JoinSet::new();
     for _ in 0..config.concurrency.max(1) {
-        let sender = Sender { client: client.clone(), config: config.clone(), tally: tally.clone() };
+        let sender =
+            Sender { client: client.clone(), config: config.clone(), tally: tally.clone(), shared: shared.clone() };
         let (batches, shared) = (batches.clone(), shared.clone());
         senders.spawn(async move {
             loop {
@@ -310,7 +362,7 @@ async fn gather(
         let closed = tokio::select! {
             received = chunks.recv() => match received {
                 Some(chunk) => {
-                    pending.add_chunk(chunk);
+                    pending.add_chunk(chunk, &shared.idless);
                     first.get_or_insert_with(Instant::now);
                     false
                 }
@@ -342,6 +394,7 @@ struct Sender {
     client: Client,
     config: IndexerConfig,
     tally: Arc<Tally>,
+    shared: Arc<Shared>,
 }
 
 /// Which items of an answered batch are done, to be sent again, or dead letters.
@@ -370,7 +423,7 @@ impl Sender {
                     let wait = backoff.next_delay();
                     tracing::debug!(items = settled.retry.len(), retry_in = ?wait, "retrying items Elasticsearch could not take");
                     sleep(wait).await;
-                    current = current.subset(settled.retry, true);
+                    current = current.subset(settled.retry, true, &self.shared.idless);
                 }
                 Err(e) => match self.config.retry.request(&e) {
                     RequestDecision::Retry => {
@@ -416,6 +469,12 @@ impl Sender {
             match (self.config.retry.item(outcome, attempts), outcome) {
                 (ItemDecision::Done, ItemOutcome::Created) => self.tally.add(Counted::Indexed, 1),
                 (ItemDecision::Done, _) => self.tally.add(Counted::Duplicate, 1),
+                (ItemDecision::WithoutId, _) => {
+                    self.shared.idless.learn(batch.text(&batch.items[i].spans.index));
+                    self.tally.add(Counted::Retried, 1);
+                    settled.retry.push(i);
+                    continue;
+                }
                 (ItemDecision::Retry, outcome) => {
                     if let ItemOutcome::Blocked { reason, .. } = outcome {
                         self.client.note_block(reason);
@@ -470,8 +529,8 @@ impl Sender {
             batch.finish(0..1);
             return;
         }
-        self.send_until_done(batch.subset(0..n / 2, false)).await;
-        self.send_until_done(batch.subset(n / 2..n, false)).await;
+        self.send_until_done(batch.subset(0..n / 2, false, &self.shared.idless)).await;
+        self.send_until_done(batch.subset(n / 2..n, false, &self.shared.idless)).await;
     }
 }
 

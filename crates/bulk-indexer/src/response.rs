@@ -28,6 +28,10 @@ pub enum ItemOutcome {
     /// read-only-allow-delete at the disk's flood stage, a read-only cluster). The cluster's
     /// state, not the document: it is taken once the block is lifted.
     Blocked { status: u16, reason: String },
+    /// Refused only for its `_id`: its index is a time series (TSDB) one, which makes each
+    /// document's id from its dimensions and timestamp and takes no other. Sent again without
+    /// `_id`, it is taken, and a retried copy is still found (409) by the id the index makes.
+    IdRefused,
     /// Elasticsearch will never take it (mapping conflict, parse error): dead-letter it.
     Rejected { status: u16, kind: String, reason: String },
 }
@@ -123,9 +127,18 @@ fn outcome(item: Item) -> ItemOutcome {
         429 | 500..=599 => ItemOutcome::Retry { status: r.status },
         status => {
             let (kind, reason) = r.error.map(|e| (e.kind, e.reason.unwrap_or_default())).unwrap_or_default();
+            if status == 400 && is_time_series_id_refusal(&reason) {
+                return ItemOutcome::IdRefused;
+            }
             ItemOutcome::Rejected { status, kind, reason }
         }
     }
+}
+
+/// Whether a refusal is a time series index's of a document's `_id`, as Elasticsearch 8 and 9
+/// word it: `_id must be unset or set to [..] but was [..] because [<index>] is in time_series mode`.
+fn is_time_series_id_refusal(reason: &str) -> bool {
+    reason.contains("_id must be unset") && reason.ends_with("is in time_series mode")
 }
 
 #[cfg(test)]
@@ -175,6 +188,18 @@ mod tests {
         assert!(matches!(&got[0], ItemOutcome::Blocked { status: 403, reason } if reason.contains("index write")));
         assert!(matches!(&got[1], ItemOutcome::Blocked { status: 429, .. }));
         assert!(matches!(&got[2], ItemOutcome::Rejected { status: 403, .. }));
+    }
+
+    #[test]
+    fn a_time_series_index_refusing_the_id_is_told_apart() {
+        // As Elasticsearch 9.5 answers a `create` with an `_id` into a `time_series` data stream.
+        let body = br#"{"errors":true,"items":[
+            {"create":{"status":400,"error":{"type":"document_parsing_exception","reason":"[1:102] failed to parse: _id must be unset or set to [KFB7TnB4NUZ6frF88RM4R0MLh4TAUBJVIb7Y7BL7BHDyLVuCALozR89nEXamXDa8ub6f7vo] but was [abc] because [.ds-metrics-tsdbtest-a-2026.12.06-000001] is in time_series mode"}}},
+            {"create":{"status":400,"error":{"type":"illegal_argument_exception","reason":"Error extracting routing: source didn't contain any routing fields"}}}
+        ]}"#;
+        let got = classify(body, 2).unwrap();
+        assert_eq!(got[0], ItemOutcome::IdRefused);
+        assert!(matches!(&got[1], ItemOutcome::Rejected { status: 400, .. }));
     }
 
     #[test]

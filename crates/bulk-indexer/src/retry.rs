@@ -48,6 +48,9 @@ pub enum ItemDecision {
     Done,
     /// Send it again, alone, after a backoff.
     Retry,
+    /// Send it again at once without its `_id`, and every later document for its index too
+    /// (a time series index, [`ItemOutcome::IdRefused`]).
+    WithoutId,
     /// Give it up to the dead letters.
     DeadLetter,
 }
@@ -115,6 +118,7 @@ impl RetryPolicy {
     pub fn item(&self, outcome: &ItemOutcome, attempts: u32) -> ItemDecision {
         match outcome {
             ItemOutcome::Created | ItemOutcome::Duplicate => ItemDecision::Done,
+            ItemOutcome::IdRefused => ItemDecision::WithoutId,
             ItemOutcome::Blocked { .. } if self.hold_blocked => ItemDecision::Retry,
             ItemOutcome::Retry { .. } | ItemOutcome::Blocked { .. } if self.exhausted(attempts) => {
                 ItemDecision::DeadLetter

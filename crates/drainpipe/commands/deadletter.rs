@@ -358,7 +358,7 @@ impl Tally {
 /// What the retry policy makes of one letter's answer at `attempt`; `None`: send it again.
 fn decide(policy: &RetryPolicy, outcome: ItemOutcome, attempt: u32) -> Option<Sent> {
     match (policy.item(&outcome, attempt), outcome) {
-        (ItemDecision::Retry, _) => None,
+        (ItemDecision::Retry | ItemDecision::WithoutId, _) => None,
         (ItemDecision::Done, ItemOutcome::Created) => Some(Sent::Stored),
         (ItemDecision::Done, _) => Some(Sent::AlreadyThere),
         (ItemDecision::DeadLetter, ItemOutcome::Rejected { kind, reason, .. }) => Some(Sent::Refused { kind, reason }),
@@ -367,11 +367,13 @@ fn decide(policy: &RetryPolicy, outcome: ItemOutcome, attempt: u32) -> Option<Se
     }
 }
 
-/// The `_bulk` body that creates each letter's document in its target, under its id.
-fn bulk_body<'l>(letters: impl Iterator<Item = &'l DeadLetterEntry>) -> Bytes {
+/// The `_bulk` body that creates each letter's document in its target, under its id (none for
+/// a target in `idless`, a time series stream, which makes its own).
+fn bulk_body<'l>(letters: impl Iterator<Item = &'l DeadLetterEntry>, idless: &BTreeSet<String>) -> Bytes {
     let mut body = Vec::new();
     for l in letters {
-        push_create_action(&mut body, &l.deadletter.index, &l.deadletter.id);
+        let id = if idless.contains(&l.deadletter.index) { "" } else { l.deadletter.id.as_str() };
+        push_create_action(&mut body, &l.deadletter.index, id);
         body.extend_from_slice(l.deadletter.document.replace('\n', " ").as_bytes());
         body.push(b'\n');
     }
@@ -389,6 +391,8 @@ struct Replayer {
     /// (target, id) of every file letter sent in this run: one put back and met again in the
     /// same run stays without being sent or counted twice.
     seen: BTreeSet<(String, String)>,
+    /// Targets that refused a letter's id: time series streams, sent letters without one.
+    idless: BTreeSet<String>,
     tally: Tally,
 }
 
@@ -416,7 +420,7 @@ impl Replayer {
 
     /// Sends the letters that have no result yet, again and again as [`RetryPolicy::REPLAY`]
     /// decides, until each has one or the policy gives up (those stay `None`).
-    async fn deliver(&self, letters: &[&DeadLetterEntry], results: &mut [Option<Sent>]) -> anyhow::Result<()> {
+    async fn deliver(&mut self, letters: &[&DeadLetterEntry], results: &mut [Option<Sent>]) -> anyhow::Result<()> {
         let policy = RetryPolicy::REPLAY;
         let mut backoff = policy.backoff();
         for attempt in 1.. {
@@ -424,10 +428,13 @@ impl Replayer {
             if pending.is_empty() {
                 break;
             }
-            let body = bulk_body(pending.iter().map(|&i| letters[i]));
+            let body = bulk_body(pending.iter().map(|&i| letters[i]), &self.idless);
             match self.client.bulk(body).await.and_then(|b| classify(&b, pending.len())) {
                 Ok(outcomes) => {
                     for (i, outcome) in pending.into_iter().zip(outcomes) {
+                        if outcome == ItemOutcome::IdRefused {
+                            self.idless.insert(letters[i].deadletter.index.clone());
+                        }
                         results[i] = decide(&policy, outcome, attempt);
                     }
                 }
@@ -460,7 +467,8 @@ impl Replayer {
         letters: &[&'l DeadLetterEntry],
     ) -> anyhow::Result<BTreeSet<(&'l str, &'l str)>> {
         let mut by_target: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for l in letters {
+        // A letter without an id (a time series stream's) is found by none.
+        for l in letters.iter().filter(|l| !l.deadletter.id.is_empty()) {
             by_target.entry(l.deadletter.index.as_str()).or_default().push(l.deadletter.id.as_str());
         }
         let mut there = BTreeSet::new();
@@ -524,7 +532,8 @@ impl Replayer {
                 match letter {
                     Some(l)
                         if select.matches(&l)
-                            && self.seen.insert((l.deadletter.index.clone(), l.deadletter.id.clone())) =>
+                            && (l.deadletter.id.is_empty()
+                                || self.seen.insert((l.deadletter.index.clone(), l.deadletter.id.clone()))) =>
                     {
                         batch.push((line, l));
                     }
@@ -575,6 +584,7 @@ async fn replay(select: &Selection, rollover: bool) -> anyhow::Result<()> {
         rollover,
         rolled_over: BTreeSet::new(),
         seen: BTreeSet::new(),
+        idless: BTreeSet::new(),
         tally: Tally::default(),
     };
     let mut pages = pages(&client, select);

@@ -314,7 +314,7 @@ fn finish(mut doc: Map<String, Json>, timestamp: Timestamp, failure: Option<Stri
     let failed = failure.is_some();
     if let Some(why) = failure {
         doc.insert("tags".into(), json!([PARSE_FAILURE_TAG]));
-        doc.insert("error".into(), json!({"message": why}));
+        set(doc.entry("error").or_insert_with(|| json!({})), "message", why);
     }
     out.extend_from_slice(Json::Object(doc).to_string().as_bytes());
     Outcome {
@@ -338,6 +338,11 @@ fn unreadable(
     let mut doc = Map::new();
     doc.insert("message".into(), base64::engine::general_purpose::STANDARD.encode(raw).into());
     common(&mut doc, kind, ctx.received_at, ctx, ingested, None, None, None);
+    if kind == "metrics" {
+        // A time series index tells points apart by their dimensions, of which this document
+        // has no other: two unreadable records received together would be taken for one.
+        doc.insert("error".into(), json!({"id": format!("{:032x}", xxhash_rust::xxh3::xxh3_128(raw))}));
+    }
     let outcome = finish(doc, ctx.received_at, Some(why.to_owned()), out);
     Outcome { failure: Some(why), ..outcome }
 }
@@ -443,6 +448,21 @@ mod tests {
         assert_eq!(field_name(".x."), "_.x._");
         assert_eq!(field_name(""), "_");
         assert_eq!(field_name("\u{1c}"), "_");
+    }
+
+    #[test]
+    fn unreadable_metric_records_differ_in_error_id_which_a_time_series_index_tells_them_apart_by() {
+        let ctx = crate::tests::ctx();
+        let doc = |raw: &[u8]| {
+            let mut out = Vec::new();
+            let outcome = metric(raw, &ctx, None, &mut out);
+            assert_eq!(outcome.failure, Some("not an OTLP data point"));
+            serde_json::from_slice::<Json>(&out).unwrap()
+        };
+        let (a, b) = (doc(b"\xff\xfe one"), doc(b"\xff\xfe two"));
+        assert_eq!(a["tags"], json!([PARSE_FAILURE_TAG]));
+        assert!(a["error"]["message"].is_string() && a["error"]["id"].is_string());
+        assert_ne!(a["error"]["id"], b["error"]["id"]);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-fn ctx() -> Context<'static> {
+pub(crate) fn ctx() -> Context<'static> {
     Context {
         app: Some("shop"),
         drain_token: Some("d.f0e1d2c3-b4a5-4697-8877-665544332211"),
