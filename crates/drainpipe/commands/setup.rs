@@ -339,37 +339,10 @@ async fn put_with_fallbacks(
     match client.put_index_template(name, &template).await {
         Ok(()) => Ok(()),
         Err(Error::Status { status, body, .. })
-            if status.as_u16() == 400 && body.contains(&format!("unknown setting [{}]", time_series::LOOK_BACK.0)) =>
-        {
-            plan.changes.push(Change::Skipped(
-                format!("{} of {name}", time_series::LOOK_BACK.0),
-                "the server does not bound time series indices in time (no data-streams module): points of any time are taken".into(),
-            ));
-            if let Some(settings) = template["template"]["settings"].as_object_mut() {
-                settings.remove(time_series::LOOK_BACK.0);
-            }
-            Box::pin(put_with_fallbacks(client, name, template, plan)).await
-        }
-        Err(Error::Status { status, body, .. })
             if status.as_u16() == 400 && time_series::is_time_series(&template) && missing_type(&body).is_none() =>
         {
-            let plain = signal_templates().into_iter().find(|(n, _)| *n == name).map(|(_, t)| t);
-            let Some(mut plain) = plain else { return Err(Error::Status { request: "_index_template", status, body }) };
-            plan.changes.push(Change::Skipped(
-                format!("time series (TSDB) for {name}"),
-                format!("the server refused it ({}); a plain data stream", first_reason(&body)),
-            ));
-            // What the refused form had learned the server lacks, the plain one gets too.
-            for (missing, stand_in) in STAND_INS {
-                if !template.to_string().contains(&format!("\"{missing}\"")) {
-                    replace_type(&mut plain, missing, stand_in);
-                }
-            }
-            plain["_meta"] = template["_meta"].clone();
-            if let Some(lifecycle) = template["template"].get("lifecycle") {
-                plain["template"]["lifecycle"] = lifecycle.clone();
-            }
-            Box::pin(put_with_fallbacks(client, name, plain, plan)).await
+            let next = time_series::after_refusal(name, template, &body, &mut plan.changes);
+            Box::pin(put_with_fallbacks(client, name, next, plan)).await
         }
         Err(Error::Status { status, body, .. }) if status.as_u16() == 400 && missing_type(&body).is_some() => {
             let (missing, stand_in) = missing_type(&body).unwrap_or_default();
@@ -404,17 +377,6 @@ async fn put_with_fallbacks(
         }
         Err(e) => Err(e),
     }
-}
-
-/// The innermost reason of an Elasticsearch error answer, or the answer itself.
-fn first_reason(body: &str) -> String {
-    let Ok(mut error) = serde_json::from_str::<serde_json::Value>(body).map(|v| v["error"].clone()) else {
-        return body.to_owned();
-    };
-    while error["caused_by"].is_object() {
-        error = error["caused_by"].clone();
-    }
-    error["reason"].as_str().map_or_else(|| body.to_owned(), str::to_owned)
 }
 
 /// The field type a refusal says the server does not have, if it has a stand-in.

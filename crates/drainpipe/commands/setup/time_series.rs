@@ -11,6 +11,8 @@
 
 use serde_json::{json, Value};
 
+use super::{replace_type, signal_templates, Change, STAND_INS};
+
 /// Which fields route a point to a shard: fields every point has, or most do.
 const ROUTING_PATH: [&str; 4] = ["event.dataset", "metric.name", "heroku.app", "heroku.dyno"];
 
@@ -80,6 +82,51 @@ fn passthrough(priority: u32) -> Value {
     json!({"type": "passthrough", "dynamic": true, "priority": priority, "time_series_dimension": true})
 }
 
+/// What to PUT after the server refused `template`, the time series form of `name`, with
+/// `body`: the same without the look-back setting when that is all the server lacks (no
+/// data-streams module, so no time window either), else the plain form; said in `changes`.
+pub fn after_refusal(name: &str, mut template: Value, body: &str, changes: &mut Vec<Change>) -> Value {
+    if body.contains(&format!("unknown setting [{}]", LOOK_BACK.0)) {
+        changes.push(Change::Skipped(
+            format!("{} of {name}", LOOK_BACK.0),
+            "the server does not bound time series indices in time (no data-streams module): points of any time are taken"
+                .into(),
+        ));
+        if let Some(settings) = template["template"]["settings"].as_object_mut() {
+            settings.remove(LOOK_BACK.0);
+        }
+        return template;
+    }
+    changes.push(Change::Skipped(
+        format!("time series (TSDB) for {name}"),
+        format!("the server refused it ({}); a plain data stream", first_reason(body)),
+    ));
+    let mut plain = signal_templates().into_iter().find(|(n, _)| *n == name).map_or(Value::Null, |(_, t)| t);
+    // What the refused form had learned the server lacks, the plain one gets too.
+    for (missing, stand_in) in STAND_INS {
+        if !template.to_string().contains(&format!("\"{missing}\"")) {
+            replace_type(&mut plain, missing, stand_in);
+        }
+    }
+    // Installed under the hash of the form wanted, with its lifecycle.
+    plain["_meta"] = template["_meta"].take();
+    if let Some(lifecycle) = template["template"].get_mut("lifecycle") {
+        plain["template"]["lifecycle"] = lifecycle.take();
+    }
+    plain
+}
+
+/// The innermost reason of an Elasticsearch error answer, or the answer itself.
+fn first_reason(body: &str) -> String {
+    let Ok(mut error) = serde_json::from_str::<Value>(body).map(|v| v["error"].clone()) else {
+        return body.to_owned();
+    };
+    while error["caused_by"].is_object() {
+        error = error["caused_by"].clone();
+    }
+    error["reason"].as_str().map_or_else(|| body.to_owned(), str::to_owned)
+}
+
 /// Whether `template` is in its time series form.
 pub fn is_time_series(template: &Value) -> bool {
     template["template"]["settings"]["index.mode"] == "time_series"
@@ -114,5 +161,29 @@ mod tests {
         );
         // The plain form is what OpenSearch gets: no dimension anywhere.
         assert!(!plain.to_string().contains("time_series"));
+    }
+
+    #[test]
+    fn a_refusal_drops_the_look_back_alone_where_that_is_all_or_else_the_time_series_form() {
+        let plain = crate::commands::setup::signal_templates().remove(0).1;
+        let mut changes = Vec::new();
+        // As the Elasticsearch 9.5 test distribution (no data-streams module) answers.
+        let no_window = r#"{"error":{"type":"invalid_index_template_exception","reason":"index_template [metrics-heroku.otel] invalid, cause [Validation Failed: 1: unknown setting [index.look_back_time] please check that any required plugins are installed, or check the breaking changes documentation for removed settings;]"},"status":400}"#;
+        let next = after_refusal("metrics-heroku.otel", of(&plain), no_window, &mut changes);
+        assert!(is_time_series(&next));
+        assert!(next["template"]["settings"].get(LOOK_BACK.0).is_none());
+        let mut wanted = of(&plain);
+        wanted["_meta"]["drainpipe_template_hash"] = "h".into();
+        wanted["template"]["lifecycle"] = json!({"enabled": true});
+        let other = r#"{"error":{"type":"illegal_argument_exception","reason":"composable template is invalid","caused_by":{"type":"mapper_parsing_exception","reason":"No handler for type [passthrough] declared on field [attributes]"}},"status":400}"#;
+        let next = after_refusal("metrics-heroku.otel", wanted, other, &mut changes);
+        assert!(!is_time_series(&next));
+        assert_eq!(
+            (&next["_meta"]["drainpipe_template_hash"], &next["template"]["lifecycle"]["enabled"]),
+            (&json!("h"), &json!(true))
+        );
+        assert_eq!(next["template"]["mappings"]["properties"]["attributes"]["type"], "flattened");
+        let said: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert!(said[1].contains("No handler for type [passthrough]"), "{said:?}");
     }
 }
