@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn the_time_series_form_marks_every_dimension_and_keeps_the_rest() {
-        let plain = crate::commands::setup::signal_templates().remove(0).1;
+        let plain = signal_templates().remove(0).1;
         let tsdb = of(&plain);
         assert!(is_time_series(&tsdb) && !is_time_series(&plain));
         let properties = &tsdb["template"]["mappings"]["properties"];
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn a_refusal_drops_the_look_back_alone_where_that_is_all_or_else_the_time_series_form() {
-        let plain = crate::commands::setup::signal_templates().remove(0).1;
+        let plain = signal_templates().remove(0).1;
         let mut changes = Vec::new();
         // As the Elasticsearch 9.5 test distribution (no data-streams module) answers.
         let no_window = r#"{"error":{"type":"invalid_index_template_exception","reason":"index_template [metrics-heroku.otel] invalid, cause [Validation Failed: 1: unknown setting [index.look_back_time] please check that any required plugins are installed, or check the breaking changes documentation for removed settings;]"},"status":400}"#;
