@@ -4,20 +4,11 @@
 #![no_main]
 
 use drainpipe_otlp::{decode_logs, split, Encoding};
-use drainpipe_transform::{Context, StructuredData, Timestamp, Transformer};
+use drainpipe_transform::Transformer;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
-    let ctx = Context {
-        app: None,
-        drain_token: None,
-        frame_id: None,
-        labels: &[],
-        received_at: Timestamp::from_unix(1_732_442_400, 0),
-        structured_data: StructuredData::Absent,
-        app_for_token: None,
-        namespace: "default",
-    };
+    let ctx = drainpipe_fuzz::otlp::frame_context();
     let mut transformer = Transformer::new();
     for encoding in [Encoding::Protobuf, Encoding::Json] {
         let _ = drainpipe_otlp::decoded_len_bound(body, encoding);

@@ -6,21 +6,12 @@
 
 use drainpipe_fuzz::Stream;
 use drainpipe_otlp::{decode_metrics, decode_traces, point_records, span_records, Encoding, Signal};
-use drainpipe_transform::{Context, DocumentId, StructuredData, Timestamp, Transformer};
+use drainpipe_transform::{DocumentId, Transformer};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 
 fuzz_target!(|body: &[u8]| {
-    let ctx = Context {
-        app: None,
-        drain_token: None,
-        frame_id: None,
-        labels: &[],
-        received_at: Timestamp::from_unix(1_732_442_400, 0),
-        structured_data: StructuredData::Absent,
-        app_for_token: None,
-        namespace: "default",
-    };
+    let ctx = drainpipe_fuzz::otlp::frame_context();
     let mut transformer = Transformer::new();
     let mut metric = |raw: &[u8]| {
         let _ = DocumentId::for_otlp_point(raw);

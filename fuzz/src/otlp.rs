@@ -10,6 +10,21 @@ use drainpipe_otlp::proto::{
 
 use crate::input::{Body, Junk, Word};
 
+/// The frame an OTLP export arrives in, as the targets that take raw export bodies see it: no
+/// app, token or labels (the export's resource names the app), received at one fixed time.
+pub fn frame_context() -> drainpipe_transform::Context<'static> {
+    drainpipe_transform::Context {
+        app: None,
+        drain_token: None,
+        frame_id: None,
+        labels: &[],
+        received_at: drainpipe_transform::Timestamp::from_unix(1_732_442_400, 0),
+        structured_data: drainpipe_transform::StructuredData::Absent,
+        app_for_token: None,
+        namespace: "default",
+    }
+}
+
 const ATTRIBUTE_KEYS: &[&str] = &[
     "heroku.app.name",
     "service.name",
