@@ -1,0 +1,269 @@
+//! Operator rules on documents, the `[[rule]]` tables of the configuration file, in order: each
+//! matches on a document's dataset, app, level, router status or any field's value, and does
+//! one thing: `drop` it, `sample` it (keep 1 in N, decided by the document id, so that replicas
+//! agree), `redact` fields or secret-shaped text, route it to another `namespace`, or add
+//! `labels`.
+//!
+//! Every rule's match sees the document as the transform wrote it, before any rule changed it,
+//! so the order of rules matters only for `drop` and `sample`, which end the list. The crate is
+//! pure: it reads and rewrites document bytes ([`Rules::judge`], [`Rules::redact`], [`mark`]);
+//! routing and labels are the caller's to apply (by transforming again with them), and so is
+//! counting. A rule that would panic costs only itself: the caller keeps the document as it was.
+
+mod patterns;
+mod scan;
+mod spec;
+
+use std::num::NonZeroU64;
+use std::ops::Range;
+
+pub use patterns::{Pattern, REDACTED};
+pub use spec::{KnownField, RuleError};
+
+use scan::Kind;
+
+/// The rules of one configuration, checked ([`Rules::parse`]), ready to apply.
+#[derive(Debug, Default)]
+pub struct Rules {
+    rules: Vec<Rule>,
+    /// Every field some rule matches on, once: conditions refer to it by position.
+    paths: Vec<String>,
+}
+
+/// One rule: its name (in `drainpipe.rules` and the metrics), where it is in the file, what it
+/// matches (all of it), and what it does.
+#[derive(Debug)]
+pub struct Rule {
+    pub name: String,
+    pub line: usize,
+    conditions: Vec<Condition>,
+    pub action: Action,
+}
+
+/// A field's value, tested. A field with several values (an array) matches when one does; a
+/// document without the field does not match.
+#[derive(Debug)]
+struct Condition {
+    path: String,
+    test: Test,
+    /// Where `path` is in [`Rules`]' `paths`.
+    at: usize,
+}
+
+#[derive(Debug)]
+enum Test {
+    Equals(String),
+    Prefix(String),
+    Regex(regex::Regex),
+    /// An integer within the range, both ends in.
+    Range(u16, u16),
+}
+
+impl Condition {
+    /// The same test of the same field.
+    fn same_as(&self, other: &Condition) -> bool {
+        self.path == other.path
+            && match (&self.test, &other.test) {
+                (Test::Equals(a), Test::Equals(b)) | (Test::Prefix(a), Test::Prefix(b)) => a == b,
+                (Test::Regex(a), Test::Regex(b)) => a.as_str() == b.as_str(),
+                (Test::Range(a, b), Test::Range(c, d)) => (a, b) == (c, d),
+                _ => false,
+            }
+    }
+
+    fn matches(&self, kind: Kind, value: &[u8]) -> bool {
+        match &self.test {
+            Test::Range(low, high) => {
+                kind == Kind::Literal
+                    && std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.parse::<u16>().ok())
+                        .is_some_and(|s| (*low..=*high).contains(&s))
+            }
+            test => {
+                let text = scan::unescaped(value);
+                match test {
+                    Test::Equals(wanted) => text == wanted.as_str(),
+                    Test::Prefix(prefix) => text.starts_with(prefix.as_str()),
+                    Test::Regex(re) => re.is_match(&text),
+                    Test::Range(..) => false,
+                }
+            }
+        }
+    }
+}
+
+/// What a rule does to a document it matches.
+#[derive(Debug)]
+pub enum Action {
+    Drop,
+    /// Keep 1 in N.
+    Sample(NonZeroU64),
+    /// Replace the values of `fields` (a field naming an object: every value inside it), and
+    /// whatever `patterns` find in any string value.
+    Redact {
+        fields: Vec<String>,
+        patterns: Vec<Pattern>,
+    },
+    Namespace(String),
+    Label(Vec<(String, String)>),
+}
+
+/// What the rules make of one document.
+#[derive(Debug, Default)]
+pub struct Verdict<'r> {
+    /// Not stored: the rule that dropped it, or sampled it out (`true`).
+    pub gone: Option<(&'r Rule, bool)>,
+    /// The namespace it goes to instead, and the rule that says so (the last that matched).
+    pub namespace: Option<(&'r Rule, &'r str)>,
+    /// Labels to add, with the rules that add them, in rule order.
+    pub labels: Vec<(&'r Rule, &'r [(String, String)])>,
+    /// Redaction rules that matched, in order.
+    pub redactions: Vec<&'r Rule>,
+}
+
+impl Verdict<'_> {
+    /// Whether the document must be written again (another namespace, labels).
+    pub fn reroutes(&self) -> bool {
+        self.namespace.is_some() || !self.labels.is_empty()
+    }
+}
+
+/// Reused between documents: the matched fields' values of the last one.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    values: Vec<(usize, Kind, Range<usize>)>,
+}
+
+impl Rules {
+    fn new(mut rules: Vec<Rule>) -> Rules {
+        let mut paths: Vec<String> = Vec::new();
+        for c in rules.iter_mut().flat_map(|r| &mut r.conditions) {
+            c.at = paths.iter().position(|p| *p == c.path).unwrap_or_else(|| {
+                paths.push(c.path.clone());
+                paths.len() - 1
+            });
+        }
+        Rules { rules, paths }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// What the rules make of the document `doc` (its JSON), whose id is `id`.
+    pub fn judge<'r>(&'r self, doc: &[u8], id: &str, scratch: &mut Scratch) -> Verdict<'r> {
+        scratch.values.clear();
+        if !self.paths.is_empty() {
+            scan::walk(doc, |path, kind, span| {
+                if kind == Kind::Object {
+                    return;
+                }
+                if let Some(at) = self.paths.iter().position(|p| p.as_bytes() == path) {
+                    scratch.values.push((at, kind, span));
+                }
+            });
+        }
+        let mut verdict = Verdict::default();
+        for rule in &self.rules {
+            let matched = rule.conditions.iter().all(|c| {
+                scratch.values.iter().any(|(at, kind, span)| *at == c.at && c.matches(*kind, &doc[span.clone()]))
+            });
+            if !matched {
+                continue;
+            }
+            match &rule.action {
+                Action::Drop => {
+                    verdict.gone = Some((rule, false));
+                    return verdict;
+                }
+                Action::Sample(rate) => {
+                    if !xxhash_rust::xxh3::xxh3_64(id.as_bytes()).is_multiple_of(rate.get()) {
+                        verdict.gone = Some((rule, true));
+                        return verdict;
+                    }
+                }
+                Action::Redact { .. } => verdict.redactions.push(rule),
+                Action::Namespace(ns) => verdict.namespace = Some((rule, ns)),
+                Action::Label(labels) => verdict.labels.push((rule, labels)),
+            }
+        }
+        verdict
+    }
+
+    /// Applies the redaction `rule` to the document in `doc[start..]`; whether it changed it.
+    pub fn redact(rule: &Rule, doc: &mut Vec<u8>, start: usize) -> bool {
+        let Action::Redact { fields, patterns } = &rule.action else { return false };
+        let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::new();
+        let mut found = Vec::new();
+        scan::walk(&doc[start..], |path, kind, span| {
+            if kind == Kind::Object {
+                return;
+            }
+            let named = fields
+                .iter()
+                .any(|f| path.starts_with(f.as_bytes()) && (path.len() == f.len() || path[f.len()] == b'.'));
+            let key = path.rsplit(|b| *b == b'.').next().unwrap_or_default();
+            let secret_name = path.starts_with(b"app.") && patterns.iter().any(|p| p.redacts_field_named(key));
+            let value = &doc[start + span.start..start + span.end];
+            if named || secret_name {
+                let whole: &[u8] = if kind == Kind::String { REDACTED.as_bytes() } else { b"null" };
+                if value != whole {
+                    edits.push((span, whole.to_vec()));
+                }
+            } else if kind == Kind::String {
+                found.clear();
+                for p in patterns {
+                    p.find(value, &mut found);
+                }
+                // A value redacted before reads the same redacted again: no change.
+                if let Some(text) = patterns::replaced(value, &mut found).filter(|t| t != value) {
+                    edits.push((span, text));
+                }
+            }
+        });
+        if edits.is_empty() {
+            return false;
+        }
+        let mut out = Vec::with_capacity(doc.len() - start + 16 * edits.len());
+        let mut at = 0;
+        let body = &doc[start..];
+        for (span, text) in &edits {
+            out.extend_from_slice(&body[at..span.start]);
+            out.extend_from_slice(text);
+            at = span.end;
+        }
+        out.extend_from_slice(&body[at..]);
+        doc.truncate(start);
+        doc.extend_from_slice(&out);
+        true
+    }
+}
+
+/// Adds `drainpipe.rules` (the names of the rules that changed it) to the document in
+/// `doc[start..]`, which must be a JSON object.
+pub fn mark(doc: &mut Vec<u8>, start: usize, names: &[&str]) {
+    if names.is_empty() || doc.len() <= start + 1 || doc.last() != Some(&b'}') {
+        return;
+    }
+    doc.pop();
+    let empty = doc.len() == start + 1;
+    doc.extend_from_slice(if empty { b"\"drainpipe\":{\"rules\":[" } else { b",\"drainpipe\":{\"rules\":[" });
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            doc.push(b',');
+        }
+        // Rule names are checked to need no escaping.
+        doc.push(b'"');
+        doc.extend_from_slice(name.as_bytes());
+        doc.push(b'"');
+    }
+    doc.extend_from_slice(b"]}}");
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,301 @@
+//! The built-in redaction patterns, each a byte scan (no regex) over a string value as it is in
+//! the document, still JSON-escaped: what they find never cuts an escape in two, and what replaces
+//! it needs no escaping.
+
+use std::ops::Range;
+
+/// What replaces a redacted value or part of one.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// A secret-shaped thing a `redact` rule can name in `patterns`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// `Bearer <token>` (any case; a token of 8 characters or more): the token.
+    BearerToken,
+    /// `password=…`, `secret: …`, `"api_key":"…"`: the value of a key named like a password, a
+    /// secret, a token or an API key, in logfmt, JSON or `key: value` text; and a field of the
+    /// document named so (an app's `password=` parsed into `app.password`).
+    PasswordKv,
+    /// 13 to 19 digits (groups split by single spaces or dashes allowed) starting with 2 to 6,
+    /// as card numbers do, that pass the Luhn check.
+    CreditCard,
+    /// `local@domain.tld`.
+    Email,
+}
+
+impl Pattern {
+    /// Every pattern, by the name rules give it.
+    pub const ALL: [(&'static str, Pattern); 4] = [
+        ("bearer-token", Pattern::BearerToken),
+        ("password-kv", Pattern::PasswordKv),
+        ("credit-card", Pattern::CreditCard),
+        ("email", Pattern::Email),
+    ];
+
+    pub fn named(name: &str) -> Option<Pattern> {
+        Pattern::ALL.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+    }
+
+    pub fn name(self) -> &'static str {
+        Pattern::ALL.iter().find(|(_, p)| *p == self).map_or("", |(n, _)| n)
+    }
+
+    /// Appends to `found` the spans of `text` (a string value's escaped content) to redact.
+    pub fn find(self, text: &[u8], found: &mut Vec<Range<usize>>) {
+        match self {
+            Pattern::BearerToken => bearer_tokens(text, found),
+            Pattern::PasswordKv => secret_values(text, found),
+            Pattern::CreditCard => card_numbers(text, found),
+            Pattern::Email => emails(text, found),
+        }
+    }
+
+    /// Whether a field whose name (its path's last part) is `key` holds a secret by its name.
+    pub fn redacts_field_named(self, key: &[u8]) -> bool {
+        self == Pattern::PasswordKv && is_secret_key(key)
+    }
+}
+
+/// Key names that say their value is a secret (ASCII case ignored).
+const SECRET_WORDS: [&[u8]; 6] = [b"password", b"passwd", b"secret", b"token", b"api_key", b"apikey"];
+
+fn is_secret_key(key: &[u8]) -> bool {
+    SECRET_WORDS.iter().any(|word| key.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word)))
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+fn bearer_tokens(text: &[u8], found: &mut Vec<Range<usize>>) {
+    let mut from = 0;
+    while let Some(n) = memchr::memchr2(b'b', b'B', &text[from..]) {
+        let at = from + n;
+        from = at + 1;
+        let Some(word) = text.get(at..at + 6) else { return };
+        if !word.eq_ignore_ascii_case(b"bearer") || (at > 0 && is_word(text[at - 1])) {
+            continue;
+        }
+        let spaces = text[at + 6..].iter().take_while(|b| **b == b' ').count();
+        let start = at + 6 + spaces;
+        let token = text[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'='))
+            .count();
+        // Tokens are long; a short word after "bearer" is prose.
+        if spaces > 0 && token >= 8 {
+            found.push(start..start + token);
+            from = start + token;
+        }
+    }
+}
+
+/// The value after each `=` or `:` whose key is named like a secret.
+fn secret_values(text: &[u8], found: &mut Vec<Range<usize>>) {
+    let mut from = 0;
+    while let Some(n) = memchr::memchr2(b'=', b':', &text[from..]) {
+        let sep = from + n;
+        from = sep + 1;
+        // The key: word characters before the separator, inside escaped quotes (`\"key\":`).
+        let mut end = sep;
+        if text[..end].ends_with(b"\\\"") {
+            end -= 2;
+        }
+        let start = end
+            - text[..end]
+                .iter()
+                .rev()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                .count();
+        if start == end || !is_secret_key(&text[start..end]) {
+            continue;
+        }
+        let mut at = sep + 1;
+        at += text[at..].iter().take_while(|b| **b == b' ').count();
+        let value = if text[at..].starts_with(b"\\\"") {
+            at += 2;
+            let len = memchr::memmem::find(&text[at..], b"\\\"").unwrap_or(text.len() - at);
+            at..at + len
+        } else {
+            let len = text[at..].iter().take_while(|b| !matches!(b, b' ' | b'&' | b',' | b';' | b'\\' | b'}')).count();
+            at..at + len
+        };
+        if !value.is_empty() {
+            from = value.end;
+            found.push(value);
+        }
+    }
+}
+
+fn card_numbers(text: &[u8], found: &mut Vec<Range<usize>>) {
+    let mut i = 0;
+    while i < text.len() {
+        if !text[i].is_ascii_digit() || (i > 0 && is_word(text[i - 1])) {
+            i += 1;
+            continue;
+        }
+        // Digits, with single spaces or dashes between groups.
+        let start = i;
+        let mut digits: Vec<u8> = Vec::with_capacity(19);
+        let mut end = i;
+        while i < text.len() {
+            match text[i] {
+                b @ b'0'..=b'9' => {
+                    digits.push(b - b'0');
+                    i += 1;
+                    end = i;
+                }
+                b' ' | b'-' if text.get(i + 1).is_some_and(u8::is_ascii_digit) && end == i => i += 1,
+                _ => break,
+            }
+        }
+        let followed_by_word = text.get(end).is_some_and(|b| is_word(*b));
+        if (13..=19).contains(&digits.len()) && (2..=6).contains(&digits[0]) && !followed_by_word && luhn(&digits) {
+            found.push(start..end);
+        }
+        i = end.max(start + 1);
+    }
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(*d);
+            if i % 2 == 1 {
+                let twice = d * 2;
+                if twice > 9 {
+                    twice - 9
+                } else {
+                    twice
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+fn emails(text: &[u8], found: &mut Vec<Range<usize>>) {
+    let local = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
+    let domain = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-');
+    for at in memchr::memchr_iter(b'@', text) {
+        let start = at - text[..at].iter().rev().take_while(|b| local(b)).count();
+        let mut end = at + 1 + text[at + 1..].iter().take_while(|b| domain(b)).count();
+        // A sentence's full stop is not part of the domain.
+        while end > at + 1 && text[end - 1] == b'.' {
+            end -= 1;
+        }
+        let host = &text[at + 1..end];
+        let tld = host.rsplit(|b| *b == b'.').next().unwrap_or_default();
+        let dotted = host.contains(&b'.') && !host.starts_with(b".");
+        if start < at && dotted && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) {
+            found.push(start..end);
+        }
+    }
+}
+
+/// `text` with every span in `found` (in any order, overlapping or not) replaced by
+/// [`REDACTED`]; `None` when there is none.
+pub fn replaced(text: &[u8], found: &mut [Range<usize>]) -> Option<Vec<u8>> {
+    if found.is_empty() {
+        return None;
+    }
+    found.sort_by_key(|r| r.start);
+    let mut out = Vec::with_capacity(text.len());
+    let mut at = 0;
+    for span in found.iter() {
+        if span.end <= at {
+            continue;
+        }
+        let start = span.start.max(at);
+        out.extend_from_slice(&text[at..start]);
+        if start == span.start {
+            out.extend_from_slice(REDACTED.as_bytes());
+        }
+        at = span.end;
+    }
+    out.extend_from_slice(&text[at..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redact(pattern: Pattern, text: &str) -> String {
+        let mut found = Vec::new();
+        pattern.find(text.as_bytes(), &mut found);
+        replaced(text.as_bytes(), &mut found).map_or_else(|| text.to_owned(), |t| String::from_utf8(t).unwrap())
+    }
+
+    #[test]
+    fn bearer_tokens_lose_the_token_only() {
+        let p = Pattern::BearerToken;
+        assert_eq!(redact(p, "auth=Bearer eyJhbGciOi.J9x-_ ok"), "auth=Bearer [REDACTED] ok");
+        assert_eq!(redact(p, "authorization: bearer abc12345=="), "authorization: bearer [REDACTED]");
+        assert_eq!(redact(p, "the bearer of bad news"), "the bearer of bad news");
+        assert_eq!(redact(p, "Bearer"), "Bearer");
+        assert_eq!(redact(p, "unbearer x"), "unbearer x");
+    }
+
+    #[test]
+    fn values_of_keys_named_like_secrets_in_logfmt_json_and_urls() {
+        let p = Pattern::PasswordKv;
+        assert_eq!(redact(p, "user=ann password=hunter2 at=info"), "user=ann password=[REDACTED] at=info");
+        assert_eq!(redact(p, r#"password=\"two words\" x=1"#), r#"password=\"[REDACTED]\" x=1"#);
+        assert_eq!(
+            redact(p, r#"{\"DB_PASSWORD\":\"s3cr3t\",\"user\":\"ann\"}"#),
+            r#"{\"DB_PASSWORD\":\"[REDACTED]\",\"user\":\"ann\"}"#
+        );
+        assert_eq!(redact(p, "GET /login?access_token=abc&next=/"), "GET /login?access_token=[REDACTED]&next=/");
+        assert_eq!(redact(p, "client_secret: xyz"), "client_secret: [REDACTED]");
+        assert_eq!(
+            redact(p, "at=2024-01-01T00:00:00Z tokens_used=12"),
+            "at=2024-01-01T00:00:00Z tokens_used=[REDACTED]"
+        );
+        assert_eq!(redact(p, "user=ann status=ok"), "user=ann status=ok");
+        assert!(p.redacts_field_named(b"Password") && p.redacts_field_named(b"stripe_api_key"));
+        assert!(!p.redacts_field_named(b"user") && !Pattern::Email.redacts_field_named(b"password"));
+    }
+
+    #[test]
+    fn card_numbers_that_pass_luhn_and_no_other_digits() {
+        let p = Pattern::CreditCard;
+        assert_eq!(redact(p, "card 4111 1111 1111 1111 ok"), "card [REDACTED] ok");
+        assert_eq!(redact(p, "card=4111-1111-1111-1111"), "card=[REDACTED]");
+        assert_eq!(redact(p, "amex 378282246310005."), "amex [REDACTED].");
+        assert_eq!(redact(p, "not luhn 4111111111111112"), "not luhn 4111111111111112");
+        assert_eq!(redact(p, "epoch ms 1700000000000"), "epoch ms 1700000000000", "starts with 1");
+        assert_eq!(redact(p, "id=a4111111111111111"), "id=a4111111111111111", "part of a word");
+        assert_eq!(redact(p, "2024-01-01 12:00:00 took 13 ms"), "2024-01-01 12:00:00 took 13 ms");
+        assert_eq!(redact(p, "41111111111111111111111"), "41111111111111111111111", "too long");
+    }
+
+    #[test]
+    fn emails_whole() {
+        let p = Pattern::Email;
+        assert_eq!(redact(p, "sent to ann.lee+x@mail.example.com."), "sent to [REDACTED].");
+        assert_eq!(redact(p, "git@github"), "git@github");
+        assert_eq!(redact(p, "@home.com and a@b.c1"), "@home.com and a@b.c1");
+        assert_eq!(redact(p, "a@b.io,c@d.org"), "[REDACTED],[REDACTED]");
+    }
+
+    #[test]
+    fn overlapping_finds_are_one_redaction() {
+        let text = b"0123456789";
+        assert_eq!(replaced(text, &mut [5..8, 1..3, 2..6]).unwrap(), b"0[REDACTED]89");
+        assert_eq!(replaced(text, &mut []), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for (name, p) in Pattern::ALL {
+            assert_eq!((Pattern::named(name), p.name()), (Some(p), name));
+        }
+        assert_eq!(Pattern::named("ssn"), None);
+    }
+}

@@ -1,0 +1,138 @@
+//! Rules on documents shaped as drainpipe writes them.
+
+use super::*;
+
+fn rules(text: &str) -> Rules {
+    Rules::parse(text, &|_| true).unwrap()
+}
+
+const ROUTER: &str = r#"{"@timestamp":"2024-05-01T12:00:00.000Z","event":{"dataset":"heroku.router"},"heroku":{"app":"shop"},"log":{"level":"info"},"url":{"path":"/health","query":"token=abc123"},"http":{"request":{"method":"GET"},"response":{"status_code":200}},"message":"at=info method=GET path=\"/health?token=abc123\" status=200"}"#;
+
+fn names<'r>(rules: &[&'r Rule]) -> Vec<&'r str> {
+    rules.iter().map(|r| r.name.as_str()).collect()
+}
+
+#[test]
+fn a_drop_ends_the_list_and_matches_need_every_condition() {
+    let r = rules(
+        r#"
+[[rule]]
+name = "other-app"
+app = "other"
+action = "drop"
+[[rule]]
+name = "health"
+dataset = "router"
+field = "url.path"
+prefix = "/heal"
+status = "2xx"
+action = "drop"
+[[rule]]
+name = "after"
+action = "label"
+labels = { x = "y" }
+"#,
+    );
+    let v = r.judge(ROUTER.as_bytes(), "id", &mut Scratch::default());
+    assert_eq!(v.gone.map(|(rule, sampled)| (rule.name.as_str(), sampled)), Some(("health", false)));
+    assert!(v.labels.is_empty(), "nothing after a drop");
+    let v = r.judge(ROUTER.replace("200}", "503}").as_bytes(), "id", &mut Scratch::default());
+    assert!(v.gone.is_none());
+    assert_eq!(v.labels.len(), 1);
+}
+
+#[test]
+fn sampling_keeps_one_in_n_by_id_the_same_way_every_time() {
+    let r = rules("[[rule]]\nname = \"tenth\"\naction = \"sample\"\nrate = 10\n");
+    let mut scratch = Scratch::default();
+    let kept =
+        (0..10_000).filter(|n| r.judge(ROUTER.as_bytes(), &format!("id-{n}"), &mut scratch).gone.is_none()).count();
+    assert!((900..=1_100).contains(&kept), "{kept}");
+    let again =
+        (0..10_000).filter(|n| r.judge(ROUTER.as_bytes(), &format!("id-{n}"), &mut scratch).gone.is_none()).count();
+    assert_eq!(kept, again);
+}
+
+#[test]
+fn routes_labels_and_redactions_are_gathered_in_order() {
+    let r = rules(
+        r#"
+[[rule]]
+name = "staging"
+field = "heroku.app"
+regex = "^sh"
+action = "namespace"
+namespace = "staging"
+[[rule]]
+name = "team"
+level = "info"
+action = "label"
+labels = { team = "shop" }
+[[rule]]
+name = "secrets"
+action = "redact"
+patterns = ["password-kv"]
+[[rule]]
+name = "never"
+level = "debug"
+action = "redact"
+fields = ["message"]
+"#,
+    );
+    let v = r.judge(ROUTER.as_bytes(), "id", &mut Scratch::default());
+    assert_eq!(v.namespace.map(|(_, ns)| ns), Some("staging"));
+    assert_eq!(v.labels[0].1, [("team".to_owned(), "shop".to_owned())]);
+    assert_eq!(names(&v.redactions), ["secrets"]);
+    assert!(v.reroutes());
+}
+
+#[test]
+fn redaction_keeps_field_names_and_types() {
+    let r = rules(
+        r#"
+[[rule]]
+name = "r"
+action = "redact"
+fields = ["url.query", "http.response", "app.card"]
+patterns = ["password-kv", "email"]
+"#,
+    );
+    let doc = r#"{"message":"login ann@example.com password=hunter2 ok","url":{"query":"a=1"},"http":{"response":{"status_code":200,"bytes":5}},"app":{"user":{"Password":"x","age":3},"card":{"n":"4111"}},"tags":["ann@example.com"]}"#;
+    let mut out = b"prefix".to_vec();
+    out.extend_from_slice(doc.as_bytes());
+    assert!(Rules::redact(&r.rules[0], &mut out, 6));
+    assert_eq!(&out[..6], b"prefix");
+    let got: serde_json::Value = serde_json::from_slice(&out[6..]).unwrap();
+    let want = serde_json::json!({
+        "message": "login [REDACTED] password=[REDACTED] ok",
+        "url": {"query": "[REDACTED]"},
+        "http": {"response": {"status_code": null, "bytes": null}},
+        "app": {"user": {"Password": "[REDACTED]", "age": 3}, "card": {"n": "[REDACTED]"}},
+        "tags": ["[REDACTED]"],
+    });
+    assert_eq!(got, want);
+    // Nothing left to change: no change.
+    let before = out.clone();
+    assert!(!Rules::redact(&r.rules[0], &mut out, 6));
+    assert_eq!(out, before);
+}
+
+#[test]
+fn marks_list_the_rules_that_changed_a_document() {
+    let mut doc = br#"xx{"a":1}"#.to_vec();
+    mark(&mut doc, 2, &["one", "two"]);
+    assert_eq!(doc, br#"xx{"a":1,"drainpipe":{"rules":["one","two"]}}"#);
+    let mut empty = b"{}".to_vec();
+    mark(&mut empty, 0, &["one"]);
+    assert_eq!(empty, br#"{"drainpipe":{"rules":["one"]}}"#);
+    let mut untouched = b"{}".to_vec();
+    mark(&mut untouched, 0, &[]);
+    assert_eq!(untouched, b"{}");
+}
+
+#[test]
+fn escaped_values_match_as_their_text() {
+    let r = rules("[[rule]]\nfield = \"message\"\nequals = 'say \"hi\"'\naction = \"drop\"\n");
+    let doc = r#"{"message":"say \"hi\""}"#;
+    assert!(r.judge(doc.as_bytes(), "id", &mut Scratch::default()).gone.is_some());
+}
