@@ -72,29 +72,28 @@ pub fn walk(doc: &[u8], mut visit: impl FnMut(&[u8], Kind, Range<usize>)) {
             path.truncate(path_len);
         }
         let Some(&c) = doc.get(i) else { return };
-        match c {
-            b'{' | b'[' => {
-                stack.push(Open { object: c == b'{', path_len: path.len(), at: i });
-                i += 1;
-            }
-            b'"' => {
-                let Some(end) = string_end(doc, i) else { return };
-                visit(&path, Kind::String, i + 1..end - 1);
-                i = end;
-            }
-            _ => {
-                let end = doc[i..]
-                    .iter()
-                    .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
-                    .map_or(doc.len(), |n| i + n);
-                if end == i {
-                    return;
-                }
-                visit(&path, Kind::Literal, i..end);
-                i = end;
-            }
+        if c == b'{' || c == b'[' {
+            stack.push(Open { object: c == b'{', path_len: path.len(), at: i });
+            i += 1;
+            continue;
         }
+        let Some((kind, span, end)) = scalar(doc, i) else { return };
+        visit(&path, kind, span);
+        i = end;
     }
+}
+
+/// The string or literal at `doc[i]`: its kind, its span, and where it ends.
+fn scalar(doc: &[u8], i: usize) -> Option<(Kind, Range<usize>, usize)> {
+    if doc.get(i) == Some(&b'"') {
+        let end = string_end(doc, i)?;
+        return Some((Kind::String, i + 1..end - 1, end));
+    }
+    let end = doc[i..]
+        .iter()
+        .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
+        .map_or(doc.len(), |n| i + n);
+    (end > i).then_some((Kind::Literal, i..end, end))
 }
 
 fn skip_space(doc: &[u8], mut i: usize) -> usize {
