@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::{
-    CheckConfigArgs, DeadLetterArgs, HealthcheckArgs, ReplayArgs, SearchArgs, ServeOptions, SetupArgs, TailArgs,
+    CheckConfigArgs, DeadLetterArgs, HealthcheckArgs, ReplayArgs, RulesArgs, SearchArgs, ServeOptions, SetupArgs,
+    TailArgs,
 };
 
 #[derive(Parser, Debug)]
@@ -32,6 +33,8 @@ pub enum Command {
     Search(SearchArgs),
     /// List dead letters by reason, or send them again once the cause is fixed
     Deadletter(DeadLetterArgs),
+    /// Try the `[[rule]]` tables of a configuration file on lines (`rules test FILE < lines`)
+    Rules(RulesArgs),
     /// Exit 0 when the drainpipe serving here answers /healthz (for container health checks)
     Healthcheck(HealthcheckArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use drainpipe::cli::{Cli, Command};
-use drainpipe::commands::{check_config, deadletter, healthcheck, replay, search, setup};
-use drainpipe::config::{self, LogFormat, ServeOptions};
+use drainpipe::commands::{check_config, deadletter, healthcheck, replay, rules, search, setup};
+use drainpipe::config::{self, LogFormat, RulesAction, RulesArgs, ServeOptions};
 use drainpipe::{print_all, runtime, Exit, USAGE};
 use drainpipe_delivery::panic_guard;
 use tracing_subscriber::EnvFilter;
@@ -23,7 +23,9 @@ fn main() -> ExitCode {
         Command::Deadletter(a) => a.action.general().log_format,
         Command::Tail(a) => a.filters.general.log_format,
         Command::Search(a) => a.filters.general.log_format,
-        Command::Healthcheck(_) | Command::Completions { .. } | Command::Man { .. } => LogFormat::Text,
+        Command::Healthcheck(_) | Command::Rules(_) | Command::Completions { .. } | Command::Man { .. } => {
+            LogFormat::Text
+        }
     };
     init_logging(log_format);
     panic_guard::install_hook();
@@ -36,6 +38,9 @@ fn main() -> ExitCode {
         Command::Tail(args) => runtime().and_then(|r| r.block_on(search::tail(args))),
         Command::Search(args) => runtime().and_then(|r| r.block_on(search::search(args))),
         Command::Healthcheck(args) => runtime().and_then(|r| r.block_on(healthcheck::run(&args))),
+        Command::Rules(RulesArgs { action: RulesAction::Test(args) }) => {
+            runtime().and_then(|r| r.block_on(rules::test(args)))
+        }
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut config::command::<Cli>(), "drainpipe", &mut script);

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use drainpipe_bulk_indexer::{Chunk, Client, IndexerReport};
 use drainpipe_delivery::{
     BulkIndexer, DataStreams, Delivery, DeliveryConfig, DeliveryHandle, DeliveryReport, Handoff, Indexer,
-    IndexerFailed, Queue, Unflushed,
+    IndexerFailed, LiveRules, Queue, Unflushed,
 };
 use drainpipe_ingest::{DrainTokens, HttpConfig, MemoryBudget, ReloadableCert, SyslogConfig};
 use drainpipe_spool::{Spool, SpoolConfig, SpoolReader};
@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::commands::setup;
+use crate::commands::{rules, setup};
 use crate::config::{ListenAddr, RetentionRule, ServeOptions};
 use crate::supervise::{self, Supervisor};
 use crate::{health, metrics};
@@ -58,7 +58,19 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         data_streams = %streams.pattern(),
         "starting"
     );
-    let config = DeliveryConfig { streams, drain_tokens: drain_tokens.clone(), max_docs: 0, max_bytes: 0 };
+    // Checked with the other options before serving started.
+    let rules = rules::read(options.general.config.as_deref()).unwrap_or_default();
+    if !rules.is_empty() {
+        let names: Vec<&str> = rules.rules().iter().map(|r| r.name.as_str()).collect();
+        tracing::info!(rules = %names.join(", "), "applying the configuration file's rules");
+    }
+    let config = DeliveryConfig {
+        streams,
+        drain_tokens: drain_tokens.clone(),
+        rules: LiveRules::fixed(rules),
+        max_docs: 0,
+        max_bytes: 0,
+    };
     let (handoff, delivery) = start_delivery(&options, config, client.clone(), &supervisor, &mut background)?;
     let readiness = health::Readiness {
         client: client.clone(),

@@ -77,6 +77,18 @@ impl Chunk {
         original: Bytes,
         write_source: impl FnOnce(&mut Vec<u8>) -> I,
     ) {
+        self.push_if(id, original, |buf| Some(write_source(buf)));
+    }
+
+    /// As [`Chunk::push_with`], but `write_source` may decide against the document (an
+    /// operator's rule dropped it) by returning `None`: then nothing is added, and `false`
+    /// returned.
+    pub fn push_if<I: AsRef<str>>(
+        &mut self,
+        id: &str,
+        original: Bytes,
+        write_source: impl FnOnce(&mut Vec<u8>) -> Option<I>,
+    ) -> bool {
         // The action line comes first but names the index the source decides. The source is
         // written straight into the buffer after room for the action line (as long as the
         // last one); a shorter action is padded with spaces inside its JSON object, and only
@@ -84,7 +96,10 @@ impl Chunk {
         let start = self.buf.len();
         let room = self.action_room.max(create_action_len("", id));
         self.buf.resize(start + room, b' ');
-        let index = write_source(&mut self.buf);
+        let Some(index) = write_source(&mut self.buf) else {
+            self.buf.truncate(start);
+            return false;
+        };
         let index = index.as_ref();
         debug_assert!(!index.contains(['"', '\\']) && !id.contains(['"', '\\']));
         let action = create_action_len(index, id);
@@ -107,6 +122,7 @@ impl Chunk {
             source: source_span,
         });
         self.originals.push(original);
+        true
     }
 
     /// Sets what to call once every item is done (at once, for an empty chunk).

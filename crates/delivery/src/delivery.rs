@@ -16,6 +16,7 @@ use crate::documents::Documents;
 use crate::flow::{self, FlowEnd};
 use crate::handoff::{Backlog, Handoff, HandoffCloser};
 use crate::panic_guard::LAST_PANIC;
+use crate::ruling::LiveRules;
 use crate::source::{FrameSource, MemorySource, SpoolSource};
 use crate::streams::DataStreams;
 
@@ -26,6 +27,8 @@ pub struct DeliveryConfig {
     /// The drain-token list the receivers check, for syslog drains' tokens (the transform
     /// finds their apps in it).
     pub drain_tokens: Arc<DrainTokens>,
+    /// Operators' rules, read once per frame.
+    pub rules: LiveRules,
     /// A chunk never holds more than one bulk request does.
     pub max_docs: usize,
     pub max_bytes: usize,
@@ -109,7 +112,7 @@ impl Delivery {
     ) -> DeliveryHandle {
         let (chunk_tx, chunk_rx) = mpsc::channel(CHUNKS_WAITING);
         let chunks = Chunker::new(chunk_tx, config.max_docs, config.max_bytes);
-        let documents = Documents::new(config.streams, config.drain_tokens);
+        let documents = Documents::new(config.streams, config.drain_tokens, config.rules);
         let (ended_tx, ended) = watch::channel(None);
         let indexer = spawn_reporting("indexer", &ended_tx, indexer.index(chunk_rx), |r| match r {
             Ok(_) => "it returned".to_owned(),

@@ -15,6 +15,7 @@ use crate::chunker::{Chunker, IndexerGone};
 use crate::metrics::{self, TransformTally};
 use crate::panic_guard;
 use crate::record::MessageIds;
+use crate::ruling::{self, LiveRules, Rewrite, RuleSet};
 use crate::streams::DataStreams;
 
 /// The transform and what it writes with: the streams of each dataset, and the drain-token
@@ -25,6 +26,9 @@ pub struct Documents {
     streams: DataStreams,
     /// The list the Logplex receiver checks (Logplex frames arrive with their app already found).
     drain_tokens: Arc<DrainTokens>,
+    /// Operators' rules: those in force, and the set the last frame was transformed under.
+    live_rules: LiveRules,
+    rules: Option<RuleSet>,
 }
 
 /// The receivers' drain-token list, as the transform looks syslog drains' tokens up in it.
@@ -38,8 +42,8 @@ impl AppForToken for TokenList<'_> {
 }
 
 impl Documents {
-    pub fn new(streams: DataStreams, drain_tokens: Arc<DrainTokens>) -> Documents {
-        Documents { transformer: Transformer::new(), streams, drain_tokens }
+    pub fn new(streams: DataStreams, drain_tokens: Arc<DrainTokens>, rules: LiveRules) -> Documents {
+        Documents { transformer: Transformer::new(), streams, drain_tokens, live_rules: rules, rules: None }
     }
 
     /// Transforms every message of `frame` into its document, written into `chunks` as a
@@ -57,6 +61,12 @@ impl Documents {
         let frame_done = Arc::new(Countdown::new(done));
         let mut cuts = frame.cut.iter().peekable();
         let mut tally = TransformTally::default();
+        // One set of rules for the whole frame, even if a reload comes meanwhile.
+        let mut set = match self.rules.take() {
+            Some(set) => set.refreshed(&self.live_rules),
+            None => RuleSet::new(self.live_rules.current()),
+        };
+        let apply_rules = !set.is_empty() && frame_has_logs(frame.protocol);
         for position in 0..frame.messages.len() {
             let raw = frame.message(position);
             let id = ids.id(position, raw);
@@ -64,27 +74,43 @@ impl Documents {
             let Some(range) = frame.messages.get(position) else { break };
             let open = chunks.open(&frame_done);
             let (transformer, streams) = (&mut self.transformer, &self.streams);
-            open.chunk.push_with(id.as_str(), frame.body.slice(range.clone()), |out| {
+            let rules = if apply_rules { Some(&mut set) } else { None };
+            open.chunk.push_if(id.as_str(), frame.body.slice(range.clone()), |out| {
+                let start = out.len();
                 let message = Message { raw, id: id.as_str(), cut_from, protocol: frame.protocol };
                 let (outcome, stream) = transform_guarded(transformer, &message, &ctx, streams, out);
                 tally.record(&outcome);
+                let stream = match rules {
+                    Some(set) if stream != streams.dead_letters() => {
+                        let rewrite = Rewrite { transformer, message: &message, ctx: &ctx, streams };
+                        ruling::apply(set, rewrite, out, start, stream)?
+                    }
+                    _ => stream,
+                };
                 let ts = outcome.timestamp;
                 open.timestamps.push(ts.unix_seconds() as f64 + f64::from(ts.subsec_nanos()) / 1e9);
-                stream
+                Some(stream)
             });
             if chunks.is_full() {
                 chunks.flush().await?;
             }
         }
         frame_done.release();
+        self.rules = Some(set);
         Ok(())
     }
 }
 
+/// Whether a frame of `protocol` holds log lines, which rules apply to (not OTLP data points
+/// or spans).
+fn frame_has_logs(protocol: Protocol) -> bool {
+    !matches!(protocol, Protocol::OtlpMetrics | Protocol::OtlpTraces)
+}
+
 /// One message of a frame, as the transform takes it.
-struct Message<'a> {
+pub(crate) struct Message<'a> {
     raw: &'a [u8],
-    id: &'a str,
+    pub id: &'a str,
     /// Its length before the syslog receiver cut it to the size limit.
     cut_from: Option<usize>,
     protocol: Protocol,
@@ -92,7 +118,7 @@ struct Message<'a> {
 
 /// The message's document appended to `out` and the stream it goes to; a panic in the
 /// transform leaves a dead letter in `out` instead.
-fn transform_guarded<'s>(
+pub(crate) fn transform_guarded<'s>(
     transformer: &mut Transformer,
     message: &Message<'_>,
     ctx: &Context<'_>,

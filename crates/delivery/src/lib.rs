@@ -24,6 +24,7 @@ mod handoff;
 pub mod metrics;
 pub mod panic_guard;
 pub mod record;
+mod ruling;
 mod source;
 mod streams;
 
@@ -36,5 +37,6 @@ pub use documents::Documents;
 pub use flow::FlowEnd;
 pub use handoff::{Fill, FillGauge, Handoff};
 pub use record::MessageIds;
+pub use ruling::LiveRules;
 pub use source::{Done, FrameSource};
 pub use streams::DataStreams;

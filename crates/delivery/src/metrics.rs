@@ -62,6 +62,16 @@ mod defined {
         .expect("valid metric")
     });
 
+    /// What operators' rules did, by rule and outcome (`dropped`, `sampled_out`, `changed`,
+    /// `failed`: a rule that failed on a line left it as it was).
+    pub static RULE_DOCUMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+        let opts = Opts::new(
+            "drainpipe_rule_documents_total",
+            "Documents an operator's rule dropped, sampled out, changed, or failed on (and left as they were), by rule",
+        );
+        IntCounterVec::new(opts, &["rule", "outcome"]).expect("valid metric")
+    });
+
     /// The messages of [`MEMORY_BACKLOG_FRAMES`].
     pub static MEMORY_BACKLOG_MESSAGES: LazyLock<IntGauge> = LazyLock::new(|| {
         IntGauge::new(
@@ -72,10 +82,10 @@ mod defined {
     });
 }
 
-pub use defined::TRANSFORM_PANICS;
 use defined::{
     DOCUMENTS, INDEXING_LAG, LOGPLEX_DROPPED, MEMORY_BACKLOG_FRAMES, MEMORY_BACKLOG_MESSAGES, PARSE_FAILURES,
 };
+pub use defined::{RULE_DOCUMENTS, TRANSFORM_PANICS};
 
 /// Registers every metric of this crate; each starts at zero.
 pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
@@ -86,6 +96,7 @@ pub fn register(registry: &prometheus::Registry) -> prometheus::Result<()> {
     registry.register(Box::new(INDEXING_LAG.clone()))?;
     registry.register(Box::new(MEMORY_BACKLOG_FRAMES.clone()))?;
     registry.register(Box::new(MEMORY_BACKLOG_MESSAGES.clone()))?;
+    registry.register(Box::new(RULE_DOCUMENTS.clone()))?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use drainpipe_bulk_indexer::{Chunk, IndexerReport};
 use drainpipe_delivery::{
     panic_guard, record, Chunker, DataStreams, Delivery, DeliveryConfig, Documents, Done, FrameSource, Indexer,
-    IndexerFailed, Queue, Unflushed,
+    IndexerFailed, LiveRules, Queue, Unflushed,
 };
 use drainpipe_ingest::{Frame, FrameSink, Position, Protocol, Rejected};
 use drainpipe_spool::{Fsync, Spool, SpoolConfig};
@@ -22,7 +22,7 @@ fn streams() -> DataStreams {
 }
 
 fn documents() -> Documents {
-    Documents::new(streams(), Arc::default())
+    Documents::new(streams(), Arc::default(), LiveRules::default())
 }
 
 fn syslog_frame(lines: &[&str], first: u64) -> Frame {
@@ -94,7 +94,13 @@ async fn ids(frame: &Frame) -> Vec<String> {
 }
 
 fn config() -> DeliveryConfig {
-    DeliveryConfig { streams: streams(), drain_tokens: Arc::default(), max_docs: 1000, max_bytes: 1 << 20 }
+    DeliveryConfig {
+        streams: streams(),
+        drain_tokens: Arc::default(),
+        rules: LiveRules::default(),
+        max_docs: 1000,
+        max_bytes: 1 << 20,
+    }
 }
 
 fn spool_dir(name: &str) -> std::path::PathBuf {

@@ -4,5 +4,6 @@ pub mod check_config;
 pub mod deadletter;
 pub mod healthcheck;
 pub mod replay;
+pub mod rules;
 pub mod search;
 pub mod setup;

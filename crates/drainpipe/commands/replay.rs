@@ -16,24 +16,30 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use drainpipe_delivery::{BulkIndexer, DataStreams, Delivery, DeliveryConfig, DeliveryReport, Done, FrameSource};
+use drainpipe_delivery::{
+    BulkIndexer, DataStreams, Delivery, DeliveryConfig, DeliveryReport, Done, FrameSource, LiveRules,
+};
 use drainpipe_ingest::{framing, Frame, Position, Protocol};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::commands::setup;
+use crate::commands::{rules, setup};
 use crate::config::{ReplayArgs, ReplayFormat};
 
 /// `heroku logs` lines per frame handed to delivery.
 const LINES_PER_FRAME: usize = 500;
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let ReplayArgs { elasticsearch, bulk, format, app, files, .. } = args;
+    let ReplayArgs { general, elasticsearch, bulk, format, app, files } = args;
+    let rules =
+        rules::read(general.config.as_deref()).map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let client = elasticsearch.client()?;
     setup::install(&client, &elasticsearch.retention).await.context("cannot install the index templates")?;
     let indexer = BulkIndexer { client, config: bulk.indexer_config(&elasticsearch, None) };
     let config = DeliveryConfig {
         streams: DataStreams::new(&elasticsearch.namespace.0),
         drain_tokens: Arc::default(),
+        // What serve stores: the rules of the configuration file apply to replayed lines too.
+        rules: LiveRules::fixed(rules),
         max_docs: indexer.config.max_docs,
         max_bytes: indexer.config.max_bytes,
     };

@@ -190,6 +190,23 @@ fn needs_lifecycle(current: Option<&serde_json::Value>, wanted: &serde_json::Val
     !enabled || (explicit && !same_retention)
 }
 
+/// Whether documents of the template with `mappings` can have the field `path`: mapped
+/// explicitly, inside a `flattened` field, or where an object maps new keys dynamically (its
+/// dynamic templates then type them).
+pub fn is_mapped(mappings: &serde_json::Value, path: &str) -> bool {
+    let mut node = mappings;
+    for part in path.split('.') {
+        let Some(next) = node["properties"].get(part) else {
+            return node["dynamic"] == true;
+        };
+        if next["type"] == "flattened" {
+            return true;
+        }
+        node = next;
+    }
+    node.get("type").is_some()
+}
+
 /// Priority of a dataset's own template: above the one for every dataset (200), below the
 /// dead letters' (210), whose pattern no dataset's overlaps.
 const DATASET_PRIORITY: u64 = 205;
@@ -1048,22 +1065,6 @@ mod tests {
                 Some(next) => node = next,
                 None => return false,
             }
-        }
-        node.get("type").is_some()
-    }
-
-    fn is_mapped(mappings: &serde_json::Value, path: &str) -> bool {
-        let mut node = mappings;
-        for part in path.split('.') {
-            let Some(next) = node["properties"].get(part) else {
-                // Not explicit: covered when this object maps new keys dynamically (its dynamic
-                // templates then type them).
-                return node["dynamic"] == true;
-            };
-            if next["type"] == "flattened" {
-                return true;
-            }
-            node = next;
         }
         node.get("type").is_some()
     }

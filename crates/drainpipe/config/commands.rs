@@ -228,6 +228,32 @@ pub fn now_ms() -> u64 {
 }
 
 #[derive(Args, Debug)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub action: RulesAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesAction {
+    /// Show what each line of standard input (a syslog message, as Logplex sends it) becomes
+    /// under the rules of FILE: its document and stream, or that a rule dropped it
+    Test(RulesTestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RulesTestArgs {
+    /// The configuration file whose `[[rule]]` tables apply
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The Heroku app the lines belong to (heroku.app), as a drain URL's `?app=` gives it
+    #[arg(long, value_name = "APP")]
+    pub app: Option<String>,
+    /// The data stream namespace the lines would go to
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub namespace: String,
+}
+
+#[derive(Args, Debug)]
 pub struct DeadLetterArgs {
     #[command(subcommand)]
     pub action: Action,

@@ -121,7 +121,8 @@ pub enum FileError {
 pub fn file_options(text: &str) -> Result<BTreeMap<String, Vec<String>>, FileError> {
     let table: toml::Table = toml::from_str(text).map_err(FileError::Toml)?;
     let mut options = BTreeMap::new();
-    for (key, value) in table {
+    // `[[rule]]` tables are rules, read and checked by their own reader (commands/rules.rs).
+    for (key, value) in table.into_iter().filter(|(key, _)| key != "rule") {
         let values = match value {
             toml::Value::Array(items) => items.into_iter().map(scalar).collect::<Option<Vec<_>>>(),
             other => scalar(other).map(|v| vec![v]),

@@ -25,7 +25,7 @@ mod values;
 
 pub use commands::{
     now_ms, when, Action, CheckConfigArgs, DeadLetterArgs, Filters, HealthcheckArgs, ReplayArgs, ReplayFormat,
-    SearchArgs, Selection, SetupArgs, TailArgs, LEVELS, ONE_RUN_FLAGS,
+    RulesAction, RulesArgs, RulesTestArgs, SearchArgs, Selection, SetupArgs, TailArgs, LEVELS, ONE_RUN_FLAGS,
 };
 pub use layering::{check_value, command, env_name, file_options, parse, serve_command, FileError, PLATFORM_VARIABLES};
 pub use options::{BulkOptions, DeliveryOptions, ElasticsearchOptions, GeneralOptions, ReceiveOptions, ServeOptions};

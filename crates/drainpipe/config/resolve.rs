@@ -172,6 +172,9 @@ impl ServeOptions {
         if let Some(Err(e)) = self.spool_config() {
             problems.push(format!("--spool-max-bytes: {e}"));
         }
+        if let Err(rules) = crate::commands::rules::read(self.general.config.as_deref()) {
+            problems.extend(rules);
+        }
         problems
     }
 

@@ -10,6 +10,11 @@
 //! routing and labels are the caller's to apply (by transforming again with them), and so is
 //! counting. A rule that would panic costs only itself: the caller keeps the document as it was.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::string_slice, clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod patterns;
 mod scan;
 mod spec;
@@ -171,7 +176,10 @@ impl Rules {
         let mut verdict = Verdict::default();
         for rule in &self.rules {
             let matched = rule.conditions.iter().all(|c| {
-                scratch.values.iter().any(|(at, kind, span)| *at == c.at && c.matches(*kind, &doc[span.clone()]))
+                scratch
+                    .values
+                    .iter()
+                    .any(|(at, kind, span)| *at == c.at && c.matches(*kind, doc.get(span.clone()).unwrap_or_default()))
             });
             if !matched {
                 continue;
@@ -200,16 +208,17 @@ impl Rules {
         let Action::Redact { fields, patterns } = &rule.action else { return false };
         let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::new();
         let mut found = Vec::new();
-        scan::walk(&doc[start..], |path, kind, span| {
+        let body = doc.get(start..).unwrap_or_default();
+        scan::walk(body, |path, kind, span| {
             if kind == Kind::Object {
                 return;
             }
             let named = fields
                 .iter()
-                .any(|f| path.starts_with(f.as_bytes()) && (path.len() == f.len() || path[f.len()] == b'.'));
+                .any(|f| path.strip_prefix(f.as_bytes()).is_some_and(|rest| rest.is_empty() || rest.starts_with(b".")));
             let key = path.rsplit(|b| *b == b'.').next().unwrap_or_default();
             let secret_name = path.starts_with(b"app.") && patterns.iter().any(|p| p.redacts_field_named(key));
-            let value = &doc[start + span.start..start + span.end];
+            let value = body.get(span.clone()).unwrap_or_default();
             if named || secret_name {
                 let whole: &[u8] = if kind == Kind::String { REDACTED.as_bytes() } else { b"null" };
                 if value != whole {
@@ -231,13 +240,12 @@ impl Rules {
         }
         let mut out = Vec::with_capacity(doc.len() - start + 16 * edits.len());
         let mut at = 0;
-        let body = &doc[start..];
         for (span, text) in &edits {
-            out.extend_from_slice(&body[at..span.start]);
+            out.extend_from_slice(body.get(at..span.start).unwrap_or_default());
             out.extend_from_slice(text);
             at = span.end;
         }
-        out.extend_from_slice(&body[at..]);
+        out.extend_from_slice(body.get(at..).unwrap_or_default());
         doc.truncate(start);
         doc.extend_from_slice(&out);
         true

@@ -67,18 +67,37 @@ fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric()
 }
 
+/// `text[range]`, or nothing where it is out of bounds (spans are made in bounds; this keeps
+/// a mistake from being a panic).
+fn part(text: &[u8], range: Range<usize>) -> &[u8] {
+    text.get(range).unwrap_or_default()
+}
+
+fn after(text: &[u8], at: usize) -> &[u8] {
+    text.get(at..).unwrap_or_default()
+}
+
+fn before(text: &[u8], at: usize) -> &[u8] {
+    text.get(..at).unwrap_or_default()
+}
+
+/// Whether the byte before `at` is a letter or digit.
+fn word_before(text: &[u8], at: usize) -> bool {
+    at.checked_sub(1).and_then(|i| text.get(i)).is_some_and(|b| is_word(*b))
+}
+
 fn bearer_tokens(text: &[u8], found: &mut Vec<Range<usize>>) {
     let mut from = 0;
-    while let Some(n) = memchr::memchr2(b'b', b'B', &text[from..]) {
+    while let Some(n) = memchr::memchr2(b'b', b'B', after(text, from)) {
         let at = from + n;
         from = at + 1;
         let Some(word) = text.get(at..at + 6) else { return };
-        if !word.eq_ignore_ascii_case(b"bearer") || (at > 0 && is_word(text[at - 1])) {
+        if !word.eq_ignore_ascii_case(b"bearer") || word_before(text, at) {
             continue;
         }
-        let spaces = text[at + 6..].iter().take_while(|b| **b == b' ').count();
+        let spaces = after(text, at + 6).iter().take_while(|b| **b == b' ').count();
         let start = at + 6 + spaces;
-        let token = text[start..]
+        let token = after(text, start)
             .iter()
             .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'='))
             .count();
@@ -93,31 +112,33 @@ fn bearer_tokens(text: &[u8], found: &mut Vec<Range<usize>>) {
 /// The value after each `=` or `:` whose key is named like a secret.
 fn secret_values(text: &[u8], found: &mut Vec<Range<usize>>) {
     let mut from = 0;
-    while let Some(n) = memchr::memchr2(b'=', b':', &text[from..]) {
+    while let Some(n) = memchr::memchr2(b'=', b':', after(text, from)) {
         let sep = from + n;
         from = sep + 1;
         // The key: word characters before the separator, inside escaped quotes (`\"key\":`).
         let mut end = sep;
-        if text[..end].ends_with(b"\\\"") {
+        if before(text, end).ends_with(b"\\\"") {
             end -= 2;
         }
         let start = end
-            - text[..end]
+            - before(text, end)
                 .iter()
                 .rev()
                 .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
                 .count();
-        if start == end || !is_secret_key(&text[start..end]) {
+        if start == end || !is_secret_key(part(text, start..end)) {
             continue;
         }
         let mut at = sep + 1;
-        at += text[at..].iter().take_while(|b| **b == b' ').count();
-        let value = if text[at..].starts_with(b"\\\"") {
+        at += after(text, at).iter().take_while(|b| **b == b' ').count();
+        let value = if after(text, at).starts_with(b"\\\"") {
             at += 2;
-            let len = memchr::memmem::find(&text[at..], b"\\\"").unwrap_or(text.len() - at);
+            let rest = after(text, at);
+            let len = memchr::memmem::find(rest, b"\\\"").unwrap_or(rest.len());
             at..at + len
         } else {
-            let len = text[at..].iter().take_while(|b| !matches!(b, b' ' | b'&' | b',' | b';' | b'\\' | b'}')).count();
+            let len =
+                after(text, at).iter().take_while(|b| !matches!(b, b' ' | b'&' | b',' | b';' | b'\\' | b'}')).count();
             at..at + len
         };
         if !value.is_empty() {
@@ -129,8 +150,8 @@ fn secret_values(text: &[u8], found: &mut Vec<Range<usize>>) {
 
 fn card_numbers(text: &[u8], found: &mut Vec<Range<usize>>) {
     let mut i = 0;
-    while i < text.len() {
-        if !text[i].is_ascii_digit() || (i > 0 && is_word(text[i - 1])) {
+    while let Some(&first) = text.get(i) {
+        if !first.is_ascii_digit() || word_before(text, i) {
             i += 1;
             continue;
         }
@@ -138,8 +159,8 @@ fn card_numbers(text: &[u8], found: &mut Vec<Range<usize>>) {
         let start = i;
         let mut digits: Vec<u8> = Vec::with_capacity(19);
         let mut end = i;
-        while i < text.len() {
-            match text[i] {
+        while let Some(&b) = text.get(i) {
+            match b {
                 b @ b'0'..=b'9' => {
                     digits.push(b - b'0');
                     i += 1;
@@ -150,7 +171,8 @@ fn card_numbers(text: &[u8], found: &mut Vec<Range<usize>>) {
             }
         }
         let followed_by_word = text.get(end).is_some_and(|b| is_word(*b));
-        if (13..=19).contains(&digits.len()) && (2..=6).contains(&digits[0]) && !followed_by_word && luhn(&digits) {
+        let issuer = digits.first().is_some_and(|d| (2..=6).contains(d));
+        if (13..=19).contains(&digits.len()) && issuer && !followed_by_word && luhn(&digits) {
             found.push(start..end);
         }
         i = end.max(start + 1);
@@ -183,13 +205,13 @@ fn emails(text: &[u8], found: &mut Vec<Range<usize>>) {
     let local = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
     let domain = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-');
     for at in memchr::memchr_iter(b'@', text) {
-        let start = at - text[..at].iter().rev().take_while(|b| local(b)).count();
-        let mut end = at + 1 + text[at + 1..].iter().take_while(|b| domain(b)).count();
+        let start = at - before(text, at).iter().rev().take_while(|b| local(b)).count();
+        let mut end = at + 1 + after(text, at + 1).iter().take_while(|b| domain(b)).count();
         // A sentence's full stop is not part of the domain.
-        while end > at + 1 && text[end - 1] == b'.' {
+        while end > at + 1 && text.get(end - 1) == Some(&b'.') {
             end -= 1;
         }
-        let host = &text[at + 1..end];
+        let host = part(text, at + 1..end);
         let tld = host.rsplit(|b| *b == b'.').next().unwrap_or_default();
         let dotted = host.contains(&b'.') && !host.starts_with(b".");
         if start < at && dotted && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) {
@@ -212,13 +234,13 @@ pub fn replaced(text: &[u8], found: &mut [Range<usize>]) -> Option<Vec<u8>> {
             continue;
         }
         let start = span.start.max(at);
-        out.extend_from_slice(&text[at..start]);
+        out.extend_from_slice(part(text, at..start));
         if start == span.start {
             out.extend_from_slice(REDACTED.as_bytes());
         }
         at = span.end;
     }
-    out.extend_from_slice(&text[at..]);
+    out.extend_from_slice(after(text, at));
     Some(out)
 }
 

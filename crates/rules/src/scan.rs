@@ -47,7 +47,7 @@ pub fn walk(doc: &[u8], mut visit: impl FnMut(&[u8], Kind, Range<usize>)) {
             b'}' | b']' => {
                 stack.pop();
                 if object && !stack.is_empty() {
-                    visit(&path[..path_len], Kind::Object, at..i + 1);
+                    visit(path.get(..path_len).unwrap_or_default(), Kind::Object, at..i + 1);
                 }
                 path.truncate(path_len);
                 i += 1;
@@ -62,7 +62,7 @@ pub fn walk(doc: &[u8], mut visit: impl FnMut(&[u8], Kind, Range<usize>)) {
             if !path.is_empty() {
                 path.push(b'.');
             }
-            path.extend_from_slice(&doc[i + 1..end - 1]);
+            path.extend_from_slice(doc.get(i + 1..end - 1).unwrap_or_default());
             i = skip_space(doc, end);
             if doc.get(i) != Some(&b':') {
                 return;
@@ -89,7 +89,8 @@ fn scalar(doc: &[u8], i: usize) -> Option<(Kind, Range<usize>, usize)> {
         let end = string_end(doc, i)?;
         return Some((Kind::String, i + 1..end - 1, end));
     }
-    let end = doc[i..]
+    let end = doc
+        .get(i..)?
         .iter()
         .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
         .map_or(doc.len(), |n| i + n);
@@ -112,7 +113,7 @@ fn string_end(doc: &[u8], start: usize) -> Option<usize> {
     loop {
         let n = memchr::memchr2(b'"', b'\\', doc.get(i..)?)?;
         i += n;
-        if doc[i] == b'\\' {
+        if doc.get(i) == Some(&b'\\') {
             i += 2;
         } else {
             return Some(i + 1);

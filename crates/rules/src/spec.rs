@@ -94,7 +94,7 @@ impl Rules {
 }
 
 fn line_of(text: &str, at: usize) -> usize {
-    text.as_bytes()[..at.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes().iter().take(at).filter(|b| **b == b'\n').count() + 1
 }
 
 /// One rule from its table, or everything wrong with it.
@@ -290,7 +290,7 @@ fn valid_label_key(key: &str) -> bool {
 fn duplicate_names(rules: &[Rule]) -> Vec<RuleError> {
     let mut errors = Vec::new();
     for (i, rule) in rules.iter().enumerate() {
-        if let Some(first) = rules[..i].iter().find(|r| r.name == rule.name) {
+        if let Some(first) = rules.iter().take(i).find(|r| r.name == rule.name) {
             errors.push(RuleError {
                 line: rule.line,
                 message: format!("rule {}: the name of the rule at line {} too", rule.name, first.line),
@@ -305,7 +305,7 @@ fn duplicate_names(rules: &[Rule]) -> Vec<RuleError> {
 fn unreachable(rules: &[Rule]) -> Vec<RuleError> {
     let mut errors = Vec::new();
     for (i, rule) in rules.iter().enumerate() {
-        let covering = rules[..i].iter().find(|earlier| {
+        let covering = rules.iter().take(i).find(|earlier| {
             matches!(earlier.action, Action::Drop)
                 && earlier.conditions.iter().all(|c| rule.conditions.iter().any(|d| c.same_as(d)))
         });

@@ -1,0 +1,69 @@
+//! Operators' rules (`[[rule]]` in the configuration file): read and checked for `serve` and
+//! `check-config`, and `drainpipe rules test FILE < lines`, which shows what each line would
+//! become through the same transform and rules `serve` applies.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use drainpipe_delivery::{Chunker, DataStreams, Documents, LiveRules};
+use drainpipe_ingest::{Frame, Protocol};
+use drainpipe_rules::Rules;
+use tokio::sync::mpsc;
+
+use crate::commands::setup;
+use crate::config::RulesTestArgs;
+
+/// Whether a log document can have the field `path` (the logs template maps it).
+pub fn known_field(path: &str) -> bool {
+    setup::is_mapped(&setup::template()["template"]["mappings"], path)
+}
+
+/// The rules of the configuration file at `path` (none without one), or each problem as
+/// `FILE:LINE: message`.
+pub fn read(path: Option<&Path>) -> Result<Rules, Vec<String>> {
+    let Some(path) = path else { return Ok(Rules::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
+    Rules::parse(&text, &known_field)
+        .map_err(|errors| errors.iter().map(|e| format!("{}:{}: {}", path.display(), e.line, e.message)).collect())
+}
+
+/// `drainpipe rules test FILE < lines`: each line of standard input (a syslog message, as
+/// Logplex sends it) through the transform and the rules of FILE, as `serve` would; prints one
+/// JSON line per input line: `{"stream": ..., "document": ...}`, or `{"dropped": true}` when a
+/// rule dropped it or sampled it out.
+pub async fn test(args: RulesTestArgs) -> anyhow::Result<()> {
+    let rules = read(Some(&args.file)).map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
+    let streams = DataStreams::new(&args.namespace);
+    let mut documents = Documents::new(streams, Arc::default(), LiveRules::fixed(rules));
+    let mut out = String::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let len = line.len();
+        // One message: the whole line.
+        #[allow(clippy::single_range_in_vec_init)]
+        let mut frame = Frame::new(Protocol::Logplex, Bytes::from(line), vec![0..len]);
+        frame.app.clone_from(&args.app);
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut chunks = Chunker::new(tx, 1, 1 << 20);
+        documents.transform_frame(&frame, &mut chunks, || {}).await.map_err(|_| anyhow::anyhow!("no chunk taken"))?;
+        chunks.flush().await.map_err(|_| anyhow::anyhow!("no chunk taken"))?;
+        drop(chunks);
+        let mut printed = false;
+        while let Some(chunk) = rx.recv().await {
+            for i in 0..chunk.len() {
+                let source = String::from_utf8_lossy(chunk.source(i));
+                out.push_str(&format!("{{\"stream\":\"{}\",\"document\":{source}}}\n", chunk.index_of(i)));
+                printed = true;
+            }
+        }
+        if !printed {
+            out.push_str("{\"dropped\":true}\n");
+        }
+    }
+    crate::print_all(out.as_bytes())
+}
