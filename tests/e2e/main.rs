@@ -17,6 +17,7 @@ mod otlp;
 mod otlp_signals;
 mod receivers;
 mod robustness;
+mod rules;
 mod search;
 mod secured;
 mod support;

@@ -1,0 +1,148 @@
+//! Operators' rules from the configuration file, through a real drainpipe into the real
+//! Elasticsearch: each action, the documents they leave, and the metric per rule.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const TOKEN: &str = "d.7d1c5a4e-3b2f-4c6d-8e9f-0a1b2c3d4e5f";
+
+/// A router line (`status`, `path`) and an app line (`text`), as Logplex sends them.
+fn router(path: &str, status: u16) -> String {
+    format!(
+        "<158>1 2025-03-14T09:26:53.589793+00:00 host heroku router - at=info method=GET path=\"{path}\" host=shop.example.com fwd=\"198.51.100.23\" dyno=web.1 connect=1ms service=18ms status={status} bytes=975 protocol=https\n"
+    )
+}
+
+fn app_line(text: &str) -> String {
+    format!("<190>1 2025-03-14T09:26:54.000042+00:00 host app web.1 - {text}\n")
+}
+
+fn rules_file(dir: &std::path::Path, staging: &str) -> std::path::PathBuf {
+    let path = dir.join("drainpipe.toml");
+    let text = format!(
+        r#"
+[[rule]]
+name = "health-checks"
+dataset = "router"
+field = "url.path"
+equals = "/health"
+action = "drop"
+
+[[rule]]
+name = "ok-sample"
+dataset = "router"
+status = "2xx"
+action = "sample"
+rate = 1000000
+
+[[rule]]
+name = "secrets"
+action = "redact"
+patterns = ["password-kv", "bearer-token", "credit-card", "email"]
+
+[[rule]]
+name = "staging"
+app = "shop-staging"
+action = "namespace"
+namespace = "{staging}"
+
+[[rule]]
+name = "team"
+dataset = "app"
+action = "label"
+labels = {{ team = "checkout" }}
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn each_rule_action_shapes_what_is_stored_and_is_counted() {
+    let ns = unique_namespace("rules");
+    let staging = format!("{ns}_staging");
+    let dir = std::env::temp_dir().join(format!("drainpipe-rules-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = rules_file(&dir, &staging);
+    let dp = Drainpipe::start_with(&ns, &["--config", config.to_str().unwrap()]);
+    let lines = [
+        router("/health", 200),
+        router("/cart", 200),
+        router("/cart", 503),
+        app_line("login user=ann@example.com password=hunter2 card=4111111111111111 ok"),
+    ];
+    let response = post_frame(
+        &dp.url("/logs?app=shop"),
+        logplex_body(&lines),
+        &LogplexHeaders { frame_id: Some("0A1B2C3D4E5F60718293A4B5C6D7E8F9"), drain_token: Some(TOKEN), msg_count: 4 },
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let staged = [app_line("deploying v42 to staging")];
+    let response = post_frame(
+        &dp.url("/logs?app=shop-staging"),
+        logplex_body(&staged),
+        &LogplexHeaders { frame_id: Some("1A1B2C3D4E5F60718293A4B5C6D7E8F9"), drain_token: Some(TOKEN), msg_count: 1 },
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+
+    // Of four lines: the health check dropped, the 200 sampled out (1 in a million), the 503
+    // and the app line stored.
+    let docs = wait_for_documents(&dp.es, &dp.data_stream, 2).await;
+    let sources: Vec<&Value> = docs.iter().map(|d| &d["_source"]).collect();
+    assert_eq!(sources.len(), 2, "{sources:#?}");
+    let failed = sources.iter().find(|d| d["event"]["dataset"] == "heroku.router").expect("the 503");
+    assert_eq!(failed["http"]["response"]["status_code"], 503);
+    assert!(failed.get("drainpipe").is_none(), "no rule changed it: {failed}");
+    let app = sources.iter().find(|d| d["event"]["dataset"] == "heroku.app").expect("the app line");
+    assert_eq!(app["message"], "login user=[REDACTED] password=[REDACTED] card=[REDACTED] ok");
+    assert_eq!(app["app"]["password"], "[REDACTED]");
+    assert_eq!(app["labels"]["team"], "checkout");
+    assert_eq!(app["drainpipe"]["rules"], json!(["secrets", "team"]));
+
+    // The staging app's line went to its own namespace's stream, its document saying so.
+    let elsewhere = wait_for_documents(&dp.es, &format!("logs-heroku.app-{staging}"), 1).await;
+    let moved = &elsewhere[0]["_source"];
+    assert_eq!(moved["data_stream"]["namespace"], staging.as_str());
+    assert_eq!(moved["heroku"]["app"], "shop-staging");
+    assert_eq!(moved["drainpipe"]["rules"], json!(["staging", "team"]));
+
+    let text = reqwest::get(dp.url("/metrics")).await.unwrap().text().await.unwrap();
+    for line in [
+        r#"drainpipe_rule_documents_total{outcome="dropped",rule="health-checks"} 1"#,
+        r#"drainpipe_rule_documents_total{outcome="sampled_out",rule="ok-sample"} 1"#,
+        r#"drainpipe_rule_documents_total{outcome="changed",rule="secrets"} 1"#,
+        r#"drainpipe_rule_documents_total{outcome="changed",rule="staging"} 1"#,
+        r#"drainpipe_rule_documents_total{outcome="changed",rule="team"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+}
+
+#[test]
+fn check_config_names_each_bad_rule_with_its_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("drainpipe-bad-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("drainpipe.toml");
+    std::fs::write(
+        &path,
+        "[[rule]]\nname = \"a\"\naction = \"drop\"\n\n[[rule]]\nname = \"b\"\ndataset = \"router\"\naction = \"drop\"\n\n[[rule]]\nname = \"c\"\nfield = \"url.pth\"\nregex = \"(\"\naction = \"drop\"\n",
+    )
+    .unwrap();
+    let out = run_drainpipe(&["check-config", "--config", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let file = path.display();
+    for want in [
+        format!("{file}:10: rule c: unknown field \"url.pth\""),
+        format!("{file}:10: rule c: regex \"(\""),
+        format!("{file}:5: rule b: unreachable, rule a (line 1) drops every line it matches"),
+    ] {
+        assert!(stderr.contains(&want), "{want} in:\n{stderr}");
+    }
+    // serve refuses to start on them, as on any option problem.
+    let out = run_drainpipe(&["serve", "--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
