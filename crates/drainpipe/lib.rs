@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 mod health;
 pub mod metrics;
+mod reload;
 pub mod serve;
 mod supervise;
 

@@ -12,7 +12,7 @@ use drainpipe_delivery::{
     BulkIndexer, DataStreams, Delivery, DeliveryConfig, DeliveryHandle, DeliveryReport, Handoff, Indexer,
     IndexerFailed, LiveRules, Queue, Unflushed,
 };
-use drainpipe_ingest::{DrainTokens, HttpConfig, MemoryBudget, ReloadableCert, SyslogConfig};
+use drainpipe_ingest::{HttpConfig, LiveAccess, MemoryBudget, ReloadableCert, SyslogConfig};
 use drainpipe_spool::{Spool, SpoolConfig, SpoolReader};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::commands::{rules, setup};
 use crate::config::{ListenAddr, RetentionRule, ServeOptions};
+use crate::reload::{self, Reloadable};
 use crate::supervise::{self, Supervisor};
 use crate::{health, metrics};
 
@@ -43,34 +44,26 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let (phase_tx, phase) = watch::channel(Phase::Running);
     let (supervisor, mut ended) = Supervisor::new(phase.clone());
     // First of all: from here on SIGHUP reloads instead of killing the process.
-    let cert = reload_on_sighup(&options, &supervisor, &mut background)?;
+    let hangups = hangups()?;
+    let cert = options.receive.tls_files().map(|(cert, key)| ReloadableCert::load(cert, key)).transpose()?;
     let signal = shutdown_signal();
     if let Err(e) = metrics::register_all() {
         tracing::error!(error = %e, "registering metrics failed; /metrics may be incomplete");
     }
     let client = options.elasticsearch.client()?;
-    let listeners = Listeners::bind(&options, cert).await?;
+    let listeners = Listeners::bind(&options, cert.clone()).await?;
     let streams = DataStreams::new(&options.elasticsearch.namespace.0);
-    let drain_tokens = Arc::new(options.receive.drain_tokens());
+    let access = LiveAccess::new(reload::access_of(&options));
     tracing::info!(
         elasticsearch = client.url(),
         credentials = client.credentials(),
         data_streams = %streams.pattern(),
         "starting"
     );
-    // Checked with the other options before serving started.
-    let rules = rules::read(options.general.config.as_deref()).unwrap_or_default();
-    if !rules.is_empty() {
-        let names: Vec<&str> = rules.rules().iter().map(|r| r.name.as_str()).collect();
-        tracing::info!(rules = %names.join(", "), "applying the configuration file's rules");
-    }
-    let config = DeliveryConfig {
-        streams,
-        drain_tokens: drain_tokens.clone(),
-        rules: LiveRules::fixed(rules),
-        max_docs: 0,
-        max_bytes: 0,
-    };
+    let (rules_tx, live_rules) = LiveRules::channel(rules_at_start(&options));
+    let reloadable = Reloadable::new(&options, access.clone(), rules_tx, cert);
+    background.spawn(supervisor.watch("SIGHUP handler", reload_on_sighup(hangups, reloadable)));
+    let config = DeliveryConfig { streams, access: access.clone(), rules: live_rules, max_docs: 0, max_bytes: 0 };
     let (handoff, delivery) = start_delivery(&options, config, client.clone(), &supervisor, &mut background)?;
     let readiness = health::Readiness {
         client: client.clone(),
@@ -81,7 +74,7 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         supervisor: supervisor.clone(),
     };
     background.spawn(supervisor.watch("elasticsearch probe", health::probe(client)));
-    let receivers = start_receivers(&options, listeners, handoff, drain_tokens, readiness, &supervisor)?;
+    let receivers = start_receivers(&options, listeners, handoff, access, readiness, &supervisor)?;
     // Until SIGTERM, or a task drainpipe cannot run without stops (then exit non-zero, soon,
     // so that the platform restarts it: frames it accepted are in the spool).
     let failed = tokio::select! {
@@ -227,7 +220,7 @@ fn start_receivers(
     options: &ServeOptions,
     listeners: Listeners,
     handoff: Handoff,
-    drain_tokens: Arc<DrainTokens>,
+    access: LiveAccess,
     readiness: health::Readiness,
     supervisor: &Supervisor,
 ) -> anyhow::Result<JoinSet<()>> {
@@ -238,9 +231,7 @@ fn start_receivers(
     let http = HttpConfig {
         max_body_bytes: r.max_body_size.0,
         max_connections: r.max_connections.get(),
-        credentials: r.credentials(),
-        drain_tokens: drain_tokens.clone(),
-        otlp_tokens: r.otlp_tokens(),
+        access: access.clone(),
         allow_tokenless: r.allow_tokenless,
         trust_forwarded_for: r.trust_forwarded_for,
         budget: readiness.budget.clone(),
@@ -269,7 +260,7 @@ fn start_receivers(
         max_message_bytes: r.max_message_size.0,
         max_connections: r.max_connections.get(),
         budget: readiness.budget,
-        drain_tokens,
+        access,
         allow_tokenless: r.syslog_allow_tokenless,
         ..SyslogConfig::default()
     };
@@ -405,33 +396,27 @@ async fn update_spool_metrics(spool: Spool) {
     }
 }
 
-/// Loads the TLS certificate, if any, and handles SIGHUP (what `systemctl reload` sends) for
-/// the life of the process, so that it never stops it: the certificate and key are read again
-/// (a bad file keeps the old ones).
-fn reload_on_sighup(
-    options: &ServeOptions,
-    supervisor: &Supervisor,
-    background: &mut JoinSet<()>,
-) -> anyhow::Result<Option<Arc<ReloadableCert>>> {
-    let cert = match options.receive.tls_files() {
-        Some((cert, key)) => Some(ReloadableCert::load(cert, key)?),
-        None => None,
-    };
-    let kind = tokio::signal::unix::SignalKind::hangup();
-    let mut hup = tokio::signal::unix::signal(kind).context("cannot handle SIGHUP")?;
-    let reloaded = cert.clone();
-    background.spawn(supervisor.watch("SIGHUP handler", async move {
-        while hup.recv().await.is_some() {
-            match &reloaded {
-                None => tracing::info!("SIGHUP: nothing to reload (no TLS certificate configured)"),
-                Some(cert) => match cert.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the old one"),
-                },
-            }
-        }
-    }));
-    Ok(cert)
+/// The configuration file's rules (checked with the other options before serving started).
+fn rules_at_start(options: &ServeOptions) -> drainpipe_rules::Rules {
+    let rules = rules::read(options.general.config.as_deref()).unwrap_or_default();
+    if !rules.is_empty() {
+        let names: Vec<&str> = rules.rules().iter().map(|r| r.name.as_str()).collect();
+        tracing::info!(rules = %names.join(", "), "applying the configuration file's rules");
+    }
+    rules
+}
+
+/// SIGHUP (what `systemctl reload` sends) as a stream: once this is called it no longer stops
+/// the process.
+fn hangups() -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot handle SIGHUP")
+}
+
+/// Reloads the configuration on every SIGHUP, for the life of the process (crate::reload).
+async fn reload_on_sighup(mut hangups: tokio::signal::unix::Signal, reloadable: Reloadable) {
+    while hangups.recv().await.is_some() {
+        reloadable.reload();
+    }
 }
 
 /// Resolves on SIGTERM (what platforms send) or Ctrl-C. The handlers are installed when this

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use drainpipe_bulk_indexer::{Chunk, Client, IndexerConfig, IndexerReport};
-use drainpipe_ingest::DrainTokens;
+use drainpipe_ingest::LiveAccess;
 use drainpipe_spool::{Spool, SpoolReader};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -24,9 +24,9 @@ use crate::streams::DataStreams;
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
     pub streams: DataStreams,
-    /// The drain-token list the receivers check, for syslog drains' tokens (the transform
-    /// finds their apps in it).
-    pub drain_tokens: Arc<DrainTokens>,
+    /// Who may send, in force, as the receivers check it: the transform finds syslog drains'
+    /// tokens' apps in its drain tokens.
+    pub access: LiveAccess,
     /// Operators' rules, read once per frame.
     pub rules: LiveRules,
     /// A chunk never holds more than one bulk request does.
@@ -112,7 +112,7 @@ impl Delivery {
     ) -> DeliveryHandle {
         let (chunk_tx, chunk_rx) = mpsc::channel(CHUNKS_WAITING);
         let chunks = Chunker::new(chunk_tx, config.max_docs, config.max_bytes);
-        let documents = Documents::new(config.streams, config.drain_tokens, config.rules);
+        let documents = Documents::new(config.streams, config.access, config.rules);
         let (ended_tx, ended) = watch::channel(None);
         let indexer = spawn_reporting("indexer", &ended_tx, indexer.index(chunk_rx), |r| match r {
             Ok(_) => "it returned".to_owned(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use drainpipe_bulk_indexer::DeadLetter;
 
 use drainpipe_bulk_indexer::Countdown;
-use drainpipe_ingest::{DrainTokens, Frame, LogThrottle, Protocol};
+use drainpipe_ingest::{DrainTokens, Frame, LiveAccess, LogThrottle, Protocol};
 use drainpipe_transform::{AppForToken, Context, Dataset, Outcome, StructuredData, Timestamp, Transformer};
 
 use crate::chunker::{Chunker, IndexerGone};
@@ -24,8 +24,9 @@ use crate::streams::DataStreams;
 pub struct Documents {
     transformer: Transformer,
     streams: DataStreams,
-    /// The list the Logplex receiver checks (Logplex frames arrive with their app already found).
-    drain_tokens: Arc<DrainTokens>,
+    /// Who may send, in force, whose drain tokens the receivers check (Logplex frames arrive
+    /// with their app already found; a syslog line's token is looked up here).
+    access: LiveAccess,
     /// Operators' rules: those in force, and the set the last frame was transformed under.
     live_rules: LiveRules,
     rules: Option<RuleSet>,
@@ -42,8 +43,8 @@ impl AppForToken for TokenList<'_> {
 }
 
 impl Documents {
-    pub fn new(streams: DataStreams, drain_tokens: Arc<DrainTokens>, rules: LiveRules) -> Documents {
-        Documents { transformer: Transformer::new(), streams, drain_tokens, live_rules: rules, rules: None }
+    pub fn new(streams: DataStreams, access: LiveAccess, rules: LiveRules) -> Documents {
+        Documents { transformer: Transformer::new(), streams, access, live_rules: rules, rules: None }
     }
 
     /// Transforms every message of `frame` into its document, written into `chunks` as a
@@ -56,7 +57,8 @@ impl Documents {
         done: impl FnOnce() + Send + 'static,
     ) -> Result<(), IndexerGone> {
         let ids = MessageIds::of(frame);
-        let tokens = TokenList(&self.drain_tokens);
+        let access = self.access.current();
+        let tokens = TokenList(&access.drain_tokens);
         let ctx = frame_context(frame, &self.streams, &tokens);
         let frame_done = Arc::new(Countdown::new(done));
         let mut cuts = frame.cut.iter().peekable();

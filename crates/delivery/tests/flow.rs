@@ -13,7 +13,7 @@ use drainpipe_delivery::{
     panic_guard, record, Chunker, DataStreams, Delivery, DeliveryConfig, Documents, Done, FrameSource, Indexer,
     IndexerFailed, LiveRules, Queue, Unflushed,
 };
-use drainpipe_ingest::{Frame, FrameSink, Position, Protocol, Rejected};
+use drainpipe_ingest::{Frame, FrameSink, LiveAccess, Position, Protocol, Rejected};
 use drainpipe_spool::{Fsync, Spool, SpoolConfig};
 use tokio::sync::mpsc;
 
@@ -22,7 +22,7 @@ fn streams() -> DataStreams {
 }
 
 fn documents() -> Documents {
-    Documents::new(streams(), Arc::default(), LiveRules::default())
+    Documents::new(streams(), LiveAccess::default(), LiveRules::default())
 }
 
 fn syslog_frame(lines: &[&str], first: u64) -> Frame {
@@ -96,7 +96,7 @@ async fn ids(frame: &Frame) -> Vec<String> {
 fn config() -> DeliveryConfig {
     DeliveryConfig {
         streams: streams(),
-        drain_tokens: Arc::default(),
+        access: LiveAccess::default(),
         rules: LiveRules::default(),
         max_docs: 1000,
         max_bytes: 1 << 20,

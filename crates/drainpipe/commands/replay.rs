@@ -37,7 +37,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let indexer = BulkIndexer { client, config: bulk.indexer_config(&elasticsearch, None) };
     let config = DeliveryConfig {
         streams: DataStreams::new(&elasticsearch.namespace.0),
-        drain_tokens: Arc::default(),
+        access: Default::default(),
         // What serve stores: the rules of the configuration file apply to replayed lines too.
         rules: LiveRules::fixed(rules),
         max_docs: indexer.config.max_docs,

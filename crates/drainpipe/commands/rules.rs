@@ -4,7 +4,6 @@
 
 use std::io::BufRead as _;
 use std::path::Path;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use drainpipe_delivery::{Chunker, DataStreams, Documents, LiveRules};
@@ -36,7 +35,7 @@ pub fn read(path: Option<&Path>) -> Result<Rules, Vec<String>> {
 pub async fn test(args: RulesTestArgs) -> anyhow::Result<()> {
     let rules = read(Some(&args.file)).map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let streams = DataStreams::new(&args.namespace);
-    let mut documents = Documents::new(streams, Arc::default(), LiveRules::fixed(rules));
+    let mut documents = Documents::new(streams, Default::default(), LiveRules::fixed(rules));
     let mut out = String::new();
     for line in std::io::stdin().lock().lines() {
         let line = line?;

@@ -1,11 +1,13 @@
 //! Who may send: basic-auth credentials (compared in constant time, never logged), the drain
-//! token allow-list with its token-to-app map, and a limiter that slows down guessing.
+//! token allow-list with its token-to-app map, OTLP bearer tokens, all three held together as
+//! the [`Access`] in force ([`LiveAccess`], which a reload replaces whole), and a limiter that
+//! slows down guessing.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -108,8 +110,48 @@ impl DrainTokens {
     }
 }
 
+/// Who may send: the basic-auth pairs, the drain tokens with their apps, and the OTLP bearer
+/// tokens. A request (or a syslog read, or a frame's transform) is judged by one `Access`
+/// throughout, never half by the one before a reload and half by the one after.
+#[derive(Debug, Default)]
+pub struct Access {
+    pub(crate) basic: BasicAuth,
+    pub drain_tokens: DrainTokens,
+    pub otlp_tokens: BearerTokens,
+}
+
+impl Access {
+    pub fn new(credentials: &[Credential], drain_tokens: DrainTokens, otlp_tokens: BearerTokens) -> Access {
+        Access { basic: BasicAuth::new(credentials), drain_tokens, otlp_tokens }
+    }
+
+    /// Basic-auth pairs configured.
+    pub fn credential_count(&self) -> usize {
+        self.basic.expected.len()
+    }
+}
+
+/// The [`Access`] in force, shared by every receiver and the transform: [`LiveAccess::replace`]
+/// swaps it whole (a reload), and what reads it takes the one in force at that moment.
+#[derive(Clone, Debug, Default)]
+pub struct LiveAccess(Arc<RwLock<Arc<Access>>>);
+
+impl LiveAccess {
+    pub fn new(access: Access) -> LiveAccess {
+        LiveAccess(Arc::new(RwLock::new(Arc::new(access))))
+    }
+
+    pub fn current(&self) -> Arc<Access> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, access: Access) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(access);
+    }
+}
+
 /// Checks `Authorization: Basic …` against the configured credentials.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct BasicAuth {
     /// The base64 token each credential is sent as.
     expected: Vec<Secret>,
@@ -163,6 +205,10 @@ impl BearerTokens {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
     /// The token the header carries, if it is one of these: `Some(app)`. Every token is

@@ -33,7 +33,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, En
 use tonic::server::{Grpc, UnaryService};
 use tonic::{Code, Status};
 
-use crate::auth::{BasicAuth, FailureLimiter};
+use crate::auth::FailureLimiter;
 use crate::frame::{FrameSink, Reservation};
 use crate::http::{Answer, Refused, State, BLOCKING_BODY, MEMORY_FULL_RETRY};
 use crate::listener::{accept_loop, handshake, Connection};
@@ -54,11 +54,10 @@ pub async fn run<S: FrameSink + 'static>(
     sink: S,
     shutdown: impl Future<Output = ()>,
 ) {
-    let auth = BasicAuth::new(&config.credentials);
     let limiter = FailureLimiter::new(config.max_auth_failures.max(1), config.auth_failure_window);
     let (tls, header_timeout, max_connections) =
         (config.tls.clone(), config.header_read_timeout, config.max_connections);
-    let state = Arc::new(State { config, auth, limiter, sink });
+    let state = Arc::new(State { config, limiter, sink });
     accept_loop(listener, "otlp-grpc", max_connections, shutdown, move |stream, peer, connection| {
         let (tls, state) = (tls.clone(), state.clone());
         async move {
@@ -122,7 +121,8 @@ async fn call<S: FrameSink + 'static>(
             .into_http();
     };
     let (parts, body) = req.into_parts();
-    let app = match otlp::credentials(&parts, peer, &state).await {
+    let access = state.config.access.current();
+    let app = match otlp::credentials(&parts, peer, &state, &access).await {
         Ok(app) => app.map(str::to_owned),
         Err(refused) => {
             let status = match refused {

@@ -30,7 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{BasicAuth, BearerTokens, Credential, DrainTokens, FailureLimiter, LimiterKey};
+use crate::auth::{Access, FailureLimiter, LimiterKey, LiveAccess};
 use crate::frame::{Frame, FrameSink, MemoryBudget, Position, Protocol, Rejected, Reservation};
 use crate::listener::{accept_loop, handshake, Activity, Connection};
 use crate::log_throttle::LogThrottle;
@@ -51,13 +51,11 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     /// Time allowed for a request's body to arrive.
     pub body_read_timeout: Duration,
-    /// Accepted basic-auth credentials; none means the endpoint is open.
-    pub credentials: Vec<Credential>,
-    /// Known drain tokens and their apps; when not empty, other tokens get 403.
-    pub drain_tokens: Arc<DrainTokens>,
-    /// Bearer tokens accepted on the OTLP endpoints (besides `credentials`); with neither, they
-    /// are open, like `POST /logs`.
-    pub otlp_tokens: BearerTokens,
+    /// Who may send, in force: basic-auth credentials (none: the endpoint is open), drain tokens
+    /// and their apps (when listed, other tokens get 403), and the bearer tokens accepted on the
+    /// OTLP endpoints besides the credentials (with neither, they are open, like `POST /logs`).
+    /// A reload replaces it; each request is judged by the one in force when it arrived.
+    pub access: LiveAccess,
     /// With `drain_tokens`, still take requests that carry no token at all (Private Spaces
     /// drains send none); a token that is present must still be on the list.
     pub allow_tokenless: bool,
@@ -82,9 +80,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
-            credentials: Vec::new(),
-            drain_tokens: Arc::default(),
-            otlp_tokens: BearerTokens::default(),
+            access: LiveAccess::default(),
             allow_tokenless: false,
             max_auth_failures: 20,
             auth_failure_window: Duration::from_secs(60),
@@ -103,9 +99,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("max_connections", &self.max_connections)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
-            .field("credentials", &self.credentials.len())
-            .field("drain_tokens", &self.drain_tokens.len())
-            .field("otlp_tokens", &!self.otlp_tokens.is_empty())
+            .field("access", &self.access)
             .field("allow_tokenless", &self.allow_tokenless)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("budget", &self.budget.max_bytes())
@@ -116,7 +110,6 @@ impl std::fmt::Debug for HttpConfig {
 
 pub(crate) struct State<S> {
     pub(crate) config: HttpConfig,
-    pub(crate) auth: BasicAuth,
     pub(crate) limiter: FailureLimiter,
     pub(crate) sink: S,
 }
@@ -143,9 +136,8 @@ pub const CONNECTION_BUFFER: usize = 16 * 1024;
 /// Serves drain requests on `listener` until `shutdown` resolves, then waits for open
 /// connections to finish the request they are on.
 pub async fn run<S: FrameSink>(listener: TcpListener, config: HttpConfig, sink: S, shutdown: impl Future<Output = ()>) {
-    let auth = BasicAuth::new(&config.credentials);
     let limiter = FailureLimiter::new(config.max_auth_failures.max(1), config.auth_failure_window);
-    let state = Arc::new(State { config, auth, limiter, sink });
+    let state = Arc::new(State { config, limiter, sink });
     let limits = state.config.clone();
     serve(listener, "https", &limits, shutdown, move |req, peer| {
         let state = state.clone();
@@ -287,11 +279,13 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     let (parts, body) = req.into_parts();
     let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::trim);
 
-    if let Err(r) = authenticate(&parts, peer, state).await {
+    // One access for the whole request, whatever a reload does meanwhile.
+    let access = state.config.access.current();
+    if let Err(r) = authenticate(&parts, peer, state, &access).await {
         return r;
     }
     let drain_token = header("logplex-drain-token").filter(|t| !t.is_empty());
-    if let Err(reason) = check_drain_token(drain_token, &state.config) {
+    if let Err(reason) = check_drain_token(drain_token, &access, state.config.allow_tokenless) {
         metrics::AUTH_FAILURES.with_label_values(&["drain_token"]).inc();
         return reply(StatusCode::FORBIDDEN, reason);
     }
@@ -313,7 +307,7 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
     // A listed drain token binds its app: `?app=` names the app only for a drain whose token
     // names none (no `--drain-token`, or a tokenless Private Spaces drain), so a sender cannot
     // write into another app by naming it.
-    let app = drain_token.and_then(|t| state.config.drain_tokens.app(t)).map(str::to_owned).or(query.app);
+    let app = drain_token.and_then(|t| access.drain_tokens.app(t)).map(str::to_owned).or(query.app);
     metrics::MESSAGES.with_label_values(&[Protocol::Logplex.as_str()]).inc_by(framed.messages.len() as u64);
     metrics::BYTES.with_label_values(&[Protocol::Logplex.as_str()]).inc_by(body.len() as u64);
     let mut frame = Frame {
@@ -336,13 +330,13 @@ async fn receive<S: FrameSink>(req: Request<Incoming>, peer: SocketAddr, state: 
 
 /// With drain tokens listed, the reason a request's token (or its lack of one) is refused.
 /// The allow-list is configuration, not a secret: a refusal here is not a guess.
-fn check_drain_token(drain_token: Option<&str>, config: &HttpConfig) -> Result<(), &'static str> {
-    let tokens = &config.drain_tokens;
+fn check_drain_token(drain_token: Option<&str>, access: &Access, allow_tokenless: bool) -> Result<(), &'static str> {
+    let tokens = &access.drain_tokens;
     if tokens.is_empty() {
         return Ok(());
     }
     match drain_token {
-        None if config.allow_tokenless => Ok(()),
+        None if allow_tokenless => Ok(()),
         None => Err("no Logplex-Drain-Token, and this endpoint accepts only listed drain tokens"),
         Some(t) if tokens.app(t).is_none() => Err("drain token not on the allow-list"),
         Some(_) => Ok(()),
@@ -419,9 +413,14 @@ pub(crate) async fn off_the_workers_if<T: Send + 'static>(
 
 /// Basic auth, with the guessing limiter. Right credentials always pass; wrong ones are
 /// counted under their key and, past the limit, answered 429 after a penalty.
-async fn authenticate<S>(parts: &Parts, peer: SocketAddr, state: &State<S>) -> Result<(), Response<Full<Bytes>>> {
+async fn authenticate<S>(
+    parts: &Parts,
+    peer: SocketAddr,
+    state: &State<S>,
+    access: &Access,
+) -> Result<(), Response<Full<Bytes>>> {
     let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    if state.auth.allows(authorization) {
+    if access.basic.allows(authorization) {
         return Ok(());
     }
     let r = match refused(parts, peer, state, "drain request").await {

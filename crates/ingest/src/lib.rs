@@ -40,7 +40,7 @@ pub mod stream_framing;
 pub mod syslog;
 pub mod tls;
 
-pub use auth::{BearerTokens, Credential, DrainTokens, Secret, REDACTED};
+pub use auth::{Access, BearerTokens, Credential, DrainTokens, LiveAccess, Secret, REDACTED};
 pub use frame::{Frame, FrameSink, MemoryBudget, Position, Protocol, Rejected, Reservation};
 pub use http::{ExtraRoutes, HttpConfig};
 pub use log_throttle::LogThrottle;

@@ -18,6 +18,7 @@ use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CON
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 
+use crate::auth::Access;
 use crate::frame::{Frame, FrameSink, Position, Protocol, Reservation};
 use crate::http::{
     content_encoding, gunzip, off_the_workers_if, read_body, refused, with_retry_after, Answer, BodyError, Refused,
@@ -49,7 +50,8 @@ pub(crate) async fn receive<S: FrameSink>(
     let declared = Encoding::from_content_type(content_type);
     // Errors are answered in the request's encoding; protobuf when it named none we know.
     let encoding = declared.unwrap_or(Encoding::Protobuf);
-    let app = match authorize(&parts, peer, state, encoding).await {
+    let access = state.config.access.current();
+    let app = match authorize(&parts, peer, state, &access, encoding).await {
         Ok(app) => app.map(str::to_owned),
         Err(r) => return r,
     };
@@ -334,11 +336,12 @@ fn into_parts<M: prost::Message>(records: impl Iterator<Item = M>, max: usize) -
 async fn authorize<'s, S>(
     parts: &Parts,
     peer: SocketAddr,
-    state: &'s State<S>,
+    state: &State<S>,
+    access: &'s Access,
     encoding: Encoding,
 ) -> Result<Option<&'s str>, Response<Full<Bytes>>> {
-    let tokens = &state.config.otlp_tokens;
-    let r = match credentials(parts, peer, state).await {
+    let tokens = &access.otlp_tokens;
+    let r = match credentials(parts, peer, state, access).await {
         Ok(app) => return Ok(app),
         Err(Refused::Limited(wait)) => with_retry_after(
             status(encoding, StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, "too many failed authentications"),
@@ -358,15 +361,17 @@ async fn authorize<'s, S>(
 pub(crate) async fn credentials<'s, S>(
     parts: &Parts,
     peer: SocketAddr,
-    state: &'s State<S>,
+    state: &State<S>,
+    access: &'s Access,
 ) -> Result<Option<&'s str>, Refused> {
     let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    let tokens = &state.config.otlp_tokens;
+    let tokens = &access.otlp_tokens;
     if let Some(app) = tokens.find(authorization) {
         return Ok(app);
     }
-    let open = tokens.is_empty() && state.auth.is_open();
-    if open || (!state.auth.is_open() && state.auth.allows(authorization)) {
+    let basic = &access.basic;
+    let open = tokens.is_empty() && basic.is_open();
+    if open || (!basic.is_open() && basic.allows(authorization)) {
         return Ok(None);
     }
     Err(refused(parts, peer, state, "OTLP export").await)

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::DrainTokens;
+use crate::auth::{DrainTokens, LiveAccess};
 use crate::frame::{Frame, FrameSink, MemoryBudget, Position, Protocol};
 use crate::listener::{accept_loop, handshake, Connection};
 use crate::log_throttle::LogThrottle;
@@ -37,9 +37,10 @@ pub struct SyslogConfig {
     /// Memory that frames read and not yet handed on may hold; while it is spent, connections
     /// are not read.
     pub budget: MemoryBudget,
-    /// Known drain tokens. When not empty, a line is taken only when its HOSTNAME (where
-    /// Heroku's syslog drains put the token) is one of them; others are dropped and counted.
-    pub drain_tokens: Arc<DrainTokens>,
+    /// Who may send, in force: its drain tokens. When listed, a line is taken only when its
+    /// HOSTNAME (where Heroku's syslog drains put the token) is one of them; others are dropped
+    /// and counted. A reload replaces it; each read's lines are judged by one.
+    pub access: LiveAccess,
     /// With `drain_tokens`, still take lines whose HOSTNAME is no drain token at all (relays,
     /// RFC 3164 senders); a drain token that is sent must still be listed.
     pub allow_tokenless: bool,
@@ -54,7 +55,7 @@ impl Default for SyslogConfig {
             handshake_timeout: Duration::from_secs(10),
             tls: None,
             budget: MemoryBudget::new(64 * 1024 * 1024),
-            drain_tokens: Arc::default(),
+            access: LiveAccess::default(),
             allow_tokenless: false,
         }
     }
@@ -67,7 +68,7 @@ impl std::fmt::Debug for SyslogConfig {
             .field("max_connections", &self.max_connections)
             .field("idle_timeout", &self.idle_timeout)
             .field("tls", &self.tls.is_some())
-            .field("drain_tokens", &self.drain_tokens.len())
+            .field("access", &self.access)
             .field("allow_tokenless", &self.allow_tokenless)
             .finish_non_exhaustive()
     }
@@ -213,8 +214,7 @@ struct Refused {
 }
 
 /// Whether a line may be taken under `config`'s drain tokens: `Err(reason)` when not.
-fn admit(config: &SyslogConfig, line: &[u8]) -> Result<(), &'static str> {
-    let tokens = &config.drain_tokens;
+fn admit(tokens: &DrainTokens, allow_tokenless: bool, line: &[u8]) -> Result<(), &'static str> {
     if tokens.is_empty() {
         return Ok(());
     }
@@ -225,7 +225,7 @@ fn admit(config: &SyslogConfig, line: &[u8]) -> Result<(), &'static str> {
     match host {
         // A drain token (`d.` and its id, as the transform reads HOSTNAME) that is not listed.
         Some(h) if h.starts_with(b"d.") => Err("unlisted_token"),
-        _ if config.allow_tokenless => Ok(()),
+        _ if allow_tokenless => Ok(()),
         _ => Err("no_token"),
     }
 }
@@ -274,10 +274,11 @@ fn take_frame(
     let mut body = BytesMut::new();
     let mut messages = Vec::new();
     let mut cut = Vec::new();
+    let access = config.access.current();
     while messages.len() < MAX_FRAME_MESSAGES {
         let next = if eof { decoder.finish(buf) } else { decoder.decode(buf) };
         let Some(m) = next else { break };
-        if let Err(reason) = admit(config, &m.bytes) {
+        if let Err(reason) = admit(&access.drain_tokens, config.allow_tokenless, &m.bytes) {
             metrics::SYSLOG_REFUSED.with_label_values(&[reason]).inc();
             match reason {
                 "unlisted_token" => refused.unlisted_token += 1,
@@ -327,20 +328,18 @@ mod tests {
     #[test]
     fn admission_follows_the_drain_tokens() {
         let line = |host: &str| format!("<190>1 2025-03-14T09:26:53Z {host} app web.1 - - hi\n");
-        let open = SyslogConfig::default();
+        let none = DrainTokens::default();
         for host in ["d.good", "d.stranger", "somehost"] {
-            assert_eq!(admit(&open, line(host).as_bytes()), Ok(()), "no tokens listed: {host}");
+            assert_eq!(admit(&none, false, line(host).as_bytes()), Ok(()), "no tokens listed: {host}");
         }
-        let tokens = Arc::new(DrainTokens::new([("d.good".to_owned(), "goodapp".to_owned())]));
-        let listed = SyslogConfig { drain_tokens: tokens.clone(), ..SyslogConfig::default() };
-        assert_eq!(admit(&listed, line("d.good").as_bytes()), Ok(()));
-        assert_eq!(admit(&listed, line("d.stranger").as_bytes()), Err("unlisted_token"));
-        assert_eq!(admit(&listed, line("somehost").as_bytes()), Err("no_token"));
-        assert_eq!(admit(&listed, b"not syslog"), Err("no_token"));
-        let tokenless = SyslogConfig { drain_tokens: tokens, allow_tokenless: true, ..SyslogConfig::default() };
-        assert_eq!(admit(&tokenless, line("somehost").as_bytes()), Ok(()));
-        assert_eq!(admit(&tokenless, b"not syslog"), Ok(()));
-        assert_eq!(admit(&tokenless, line("d.stranger").as_bytes()), Err("unlisted_token"));
+        let tokens = DrainTokens::new([("d.good".to_owned(), "goodapp".to_owned())]);
+        assert_eq!(admit(&tokens, false, line("d.good").as_bytes()), Ok(()));
+        assert_eq!(admit(&tokens, false, line("d.stranger").as_bytes()), Err("unlisted_token"));
+        assert_eq!(admit(&tokens, false, line("somehost").as_bytes()), Err("no_token"));
+        assert_eq!(admit(&tokens, false, b"not syslog"), Err("no_token"));
+        assert_eq!(admit(&tokens, true, line("somehost").as_bytes()), Ok(()));
+        assert_eq!(admit(&tokens, true, b"not syslog"), Ok(()));
+        assert_eq!(admit(&tokens, true, line("d.stranger").as_bytes()), Err("unlisted_token"));
     }
 
     #[test]

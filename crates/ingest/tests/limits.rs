@@ -55,7 +55,11 @@ async fn a_flood_of_wrong_guesses_holds_no_slot_a_right_sender_needs() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = HttpConfig {
-        credentials: vec!["logplex:s3cret".parse::<Credential>().unwrap()],
+        access: drainpipe_ingest::LiveAccess::new(drainpipe_ingest::Access::new(
+            &["logplex:s3cret".parse::<Credential>().unwrap()],
+            Default::default(),
+            Default::default(),
+        )),
         max_connections: 64,
         extra_routes: Some(healthz()),
         ..HttpConfig::default()

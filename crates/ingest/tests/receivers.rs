@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use drainpipe_ingest::{
-    http, syslog, Credential, DrainTokens, Frame, FrameSink, HttpConfig, MemoryBudget, Position, Protocol, Rejected,
-    ReloadableCert, SyslogConfig,
+    http, syslog, Access, BearerTokens, Credential, DrainTokens, Frame, FrameSink, HttpConfig, LiveAccess,
+    MemoryBudget, Position, Protocol, Rejected, ReloadableCert, SyslogConfig,
 };
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
@@ -138,7 +138,14 @@ async fn count_mismatch_and_missing_logplex_headers_are_accepted() {
 
 #[tokio::test]
 async fn credentials_are_required_when_configured() {
-    let config = HttpConfig { credentials: vec![credential("logplex:s3cret")], ..HttpConfig::default() };
+    let config = HttpConfig {
+        access: LiveAccess::new(Access::new(
+            &[credential("logplex:s3cret")],
+            DrainTokens::default(),
+            BearerTokens::default(),
+        )),
+        ..HttpConfig::default()
+    };
     let mut s = start_http(config).await;
     let none = post(&s, "/logs").body(logplex_body(&[LINE])).send().await.unwrap();
     assert_eq!(none.status(), 401);
@@ -152,7 +159,11 @@ async fn credentials_are_required_when_configured() {
 
 #[tokio::test]
 async fn repeated_failures_are_slowed_but_the_right_password_always_passes() {
-    let config = HttpConfig { credentials: vec![credential("u:p")], max_auth_failures: 3, ..HttpConfig::default() };
+    let config = HttpConfig {
+        access: LiveAccess::new(Access::new(&[credential("u:p")], DrainTokens::default(), BearerTokens::default())),
+        max_auth_failures: 3,
+        ..HttpConfig::default()
+    };
     let mut s = start_http(config).await;
     for _ in 0..3 {
         let r = post(&s, "/logs").header("Authorization", basic("u:guess")).body("x").send().await.unwrap();
@@ -174,7 +185,11 @@ async fn repeated_failures_are_slowed_but_the_right_password_always_passes() {
 #[tokio::test]
 async fn one_guessing_user_name_does_not_block_another_behind_the_same_address() {
     let config = HttpConfig {
-        credentials: vec![credential("u:p"), credential("other:q")],
+        access: LiveAccess::new(Access::new(
+            &[credential("u:p"), credential("other:q")],
+            DrainTokens::default(),
+            BearerTokens::default(),
+        )),
         max_auth_failures: 2,
         ..HttpConfig::default()
     };
@@ -192,7 +207,7 @@ async fn one_guessing_user_name_does_not_block_another_behind_the_same_address()
 async fn forwarded_for_is_honoured_only_when_trusted() {
     for trust in [false, true] {
         let config = HttpConfig {
-            credentials: vec![credential("u:p")],
+            access: LiveAccess::new(Access::new(&[credential("u:p")], DrainTokens::default(), BearerTokens::default())),
             max_auth_failures: 2,
             trust_forwarded_for: trust,
             ..HttpConfig::default()
@@ -216,7 +231,11 @@ async fn forwarded_for_is_honoured_only_when_trusted() {
 #[tokio::test]
 async fn drain_tokens_allow_list_and_app_mapping() {
     let tokens = DrainTokens::new([("d.known".to_owned(), "shop".to_owned())]);
-    let config = HttpConfig { drain_tokens: Arc::new(tokens), max_auth_failures: 2, ..HttpConfig::default() };
+    let config = HttpConfig {
+        access: LiveAccess::new(Access::new(&[], tokens, BearerTokens::default())),
+        max_auth_failures: 2,
+        ..HttpConfig::default()
+    };
     let mut s = start_http(config).await;
     let unknown = post(&s, "/logs").header("Logplex-Drain-Token", "d.other").body(logplex_body(&[LINE]));
     assert_eq!(unknown.send().await.unwrap().status(), 403);
@@ -245,7 +264,11 @@ async fn drain_tokens_allow_list_and_app_mapping() {
 #[tokio::test]
 async fn tokenless_requests_pass_the_allow_list_only_when_allowed() {
     let tokens = DrainTokens::new([("d.known".to_owned(), "shop".to_owned())]);
-    let config = HttpConfig { drain_tokens: Arc::new(tokens), allow_tokenless: true, ..HttpConfig::default() };
+    let config = HttpConfig {
+        access: LiveAccess::new(Access::new(&[], tokens, BearerTokens::default())),
+        allow_tokenless: true,
+        ..HttpConfig::default()
+    };
     let mut s = start_http(config).await;
     let tokenless = post(&s, "/logs?app=private").body(logplex_body(&[LINE])).send().await.unwrap();
     assert_eq!(tokenless.status(), 200);
@@ -378,7 +401,7 @@ async fn bodies_and_types_that_cannot_be_taken() {
     let bad_gzip = post(&s, "/logs").header("Content-Encoding", "gzip").body("not gzip");
     assert_eq!(bad_gzip.send().await.unwrap().status(), 400);
     // Small on the wire, too large once decompressed.
-    let bomb = post(&s, "/logs").header("Content-Encoding", "gzip").body(gzip(&vec![b'7'; 100_000]));
+    let bomb = post(&s, "/logs").header("Content-Encoding", "gzip").body(gzip(&[b'7'; 100_000]));
     assert_eq!(bomb.send().await.unwrap().status(), 413);
     let get = reqwest::get(format!("http://{}/logs", s.addr)).await.unwrap();
     assert_eq!(get.status(), 405);
@@ -921,7 +944,11 @@ async fn a_grpc_export_becomes_a_frame_and_is_answered_ok() {
 async fn grpc_refusals_carry_the_codes_exporters_retry() {
     use prost::Message as _;
     let config = HttpConfig {
-        otlp_tokens: drainpipe_ingest::BearerTokens::new([(drainpipe_ingest::Secret::new("right"), None)]),
+        access: LiveAccess::new(Access::new(
+            &[],
+            DrainTokens::default(),
+            BearerTokens::new([(drainpipe_ingest::Secret::new("right"), None)]),
+        )),
         ..HttpConfig::default()
     };
     let s = start_grpc(config).await;

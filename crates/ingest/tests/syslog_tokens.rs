@@ -3,10 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use drainpipe_ingest::{syslog, DrainTokens, Frame, FrameSink, Rejected, SyslogConfig};
+use drainpipe_ingest::{syslog, Access, DrainTokens, Frame, FrameSink, LiveAccess, Rejected, SyslogConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -60,14 +59,15 @@ async fn handed_on(config: SyslogConfig) -> Vec<String> {
 async fn only_lines_naming_a_listed_drain_token_are_taken() {
     let refused = |reason| drainpipe_ingest::metrics::SYSLOG_REFUSED.with_label_values(&[reason]).get();
     let (no_token, unlisted) = (refused("no_token"), refused("unlisted_token"));
-    let tokens = Arc::new(DrainTokens::new([("d.good".to_owned(), "goodapp".to_owned())]));
-    let config = SyslogConfig { drain_tokens: tokens.clone(), ..SyslogConfig::default() };
+    let tokens = DrainTokens::new([("d.good".to_owned(), "goodapp".to_owned())]);
+    let access = LiveAccess::new(Access::new(&[], tokens, Default::default()));
+    let config = SyslogConfig { access: access.clone(), ..SyslogConfig::default() };
     assert_eq!(handed_on(config).await, ["good"]);
     assert_eq!(refused("unlisted_token") - unlisted, 1, "d.stranger");
     assert_eq!(refused("no_token") - no_token, 3, "somehost, `-` and the relay's line");
 
     // The allow option takes lines with no drain token; a stranger's token stays out.
-    let config = SyslogConfig { drain_tokens: tokens, allow_tokenless: true, ..SyslogConfig::default() };
+    let config = SyslogConfig { access, allow_tokenless: true, ..SyslogConfig::default() };
     assert_eq!(handed_on(config).await, ["relay", "good", "nil", "plain"]);
     // Without tokens listed the listener takes everything (and the binary warns at start-up).
     assert_eq!(handed_on(SyslogConfig::default()).await, ["stranger", "relay", "good", "nil", "plain"]);
