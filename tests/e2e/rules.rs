@@ -1,6 +1,8 @@
 //! Operators' rules from the configuration file, through a real drainpipe into the real
 //! Elasticsearch: each action, the documents they leave, and the metric per rule.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -145,4 +147,99 @@ fn check_config_names_each_bad_rule_with_its_file_and_line() {
     // serve refuses to start on them, as on any option problem.
     let out = run_drainpipe(&["serve", "--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The rules and drain tokens of version `n` of the configuration file.
+fn version(n: u32, tokens: &str) -> String {
+    format!(
+        "drain-token = [{tokens}]\n\n[[rule]]\nname = \"v{n}\"\naction = \"label\"\nlabels = {{ version = \"{n}\" }}\n"
+    )
+}
+
+/// Frame `seq` of a sender: 20 app lines, each saying which frame and line it is.
+fn numbered_frame(seq: usize) -> Vec<String> {
+    (0..20).map(|i| app_line(&format!("seq={seq} line={i}"))).collect()
+}
+
+async fn post_numbered(url: &str, seq: usize, token: &str) -> u16 {
+    let frame_id = format!("{seq:032X}");
+    let h = LogplexHeaders { frame_id: Some(&frame_id), drain_token: Some(token), msg_count: 20 };
+    post_frame(url, logplex_body(&numbered_frame(seq)), &h).await.status().as_u16()
+}
+
+#[tokio::test]
+async fn a_reload_under_load_stores_every_line_once_under_the_settings_in_force_and_a_bad_file_changes_nothing() {
+    let ns = unique_namespace("reload");
+    let dir = std::env::temp_dir().join(format!("drainpipe-reload-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("drainpipe.toml");
+    std::fs::write(&file, version(1, "\"d.one=shop\"")).unwrap();
+    let dp = Drainpipe::start_with(&ns, &["--config", file.to_str().unwrap()]);
+    let url = dp.url("/logs");
+    assert_eq!(post_numbered(&url, 100_000, "d.two").await, 403, "d.two is not listed yet");
+
+    // One sender, frame after frame, while the file changes and SIGHUP comes twice.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (url, stop) = (url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut seq = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert_eq!(post_numbered(&url, seq, "d.one").await, 200, "frame {seq}");
+                seq += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            seq
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    std::fs::write(&file, version(2, "\"d.one=shop\", \"d.two=shop\"")).unwrap();
+    dp.signal("-HUP");
+    dp.wait_for_log("SIGHUP: configuration reloaded", Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    std::fs::write(&file, "drain-token = [\"d.three=shop\"]\n[[rule]]\naction = \"explode\"\n").unwrap();
+    dp.signal("-HUP");
+    let refused = dp.wait_for_log("configuration not reloaded", Duration::from_secs(10));
+    assert!(refused.contains("explode"), "{refused}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let frames = sender.await.unwrap();
+    assert_eq!(post_numbered(&url, 100_001, "d.two").await, 200, "d.two is listed now");
+    assert_eq!(post_numbered(&url, 100_002, "d.three").await, 403, "the refused file's token is not");
+
+    // Every line once: as many documents as lines sent (20 a frame, the d.two frame too).
+    let expected = 20 * (frames + 1);
+    let count = wait_for_count(&dp.es, &dp.data_stream, expected as u64, Duration::from_secs(60)).await;
+    assert_eq!(count, expected as u64, "{frames} frames");
+    // Each frame under one version, and versions in the order frames were sent: 1, then 2.
+    let docs = search(&dp.es, &dp.data_stream, json!({"match_all": {}})).await;
+    let mut by_frame: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    for d in &docs {
+        let s = &d["_source"];
+        let seq: usize = s["app"]["seq"].as_str().and_then(|v| v.parse().ok()).expect("seq");
+        let v = s["labels"]["version"].as_str().expect("a version label").to_owned();
+        assert_eq!(s["drainpipe"]["rules"], json!([format!("v{v}")]));
+        by_frame.entry(seq).or_default().push(v);
+    }
+    let versions: Vec<(usize, &String)> = by_frame
+        .iter()
+        .map(|(seq, vs)| {
+            assert!(vs.iter().all(|v| *v == vs[0]), "frame {seq} under two versions: {vs:?}");
+            (*seq, &vs[0])
+        })
+        .collect();
+    let firsts: Vec<&String> = versions.iter().map(|(_, v)| *v).collect();
+    assert!(firsts.windows(2).all(|w| w[0] <= w[1]), "versions out of order: {versions:?}");
+    assert_eq!(firsts.first().map(|v| v.as_str()), Some("1"));
+    assert_eq!(by_frame[&100_001], vec!["2".to_owned(); 20]);
+    assert!(firsts.iter().filter(|v| v.as_str() == "2").count() > 1, "frames after the reload: {versions:?}");
+
+    let text = reqwest::get(dp.url("/metrics")).await.unwrap().text().await.unwrap();
+    for line in [
+        r#"drainpipe_config_reloads_total{result="success"} 1"#,
+        r#"drainpipe_config_reloads_total{result="failure"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+    assert!(text.contains("drainpipe_config_last_reload_success_timestamp_seconds"));
 }
