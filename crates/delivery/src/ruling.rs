@@ -201,11 +201,10 @@ fn changed<'s>(
         out.truncate(start);
         stream = transform_guarded(rewrite.transformer, rewrite.message, &ctx, streams, out).1;
     }
-    for rule in verdict.redactions {
-        *applying = Some(rule);
-        if Rules::redact(rule, out, start) {
-            by.push(rule);
-        }
+    if !verdict.redactions.is_empty() {
+        *applying = verdict.redactions.first().copied();
+        let changed = Rules::redact(&verdict.redactions, out, start);
+        by.extend(verdict.redactions.iter().zip(changed).filter(|(_, c)| *c).map(|(r, _)| *r));
     }
     by.sort_by_key(|r| r.line);
     by.dedup_by_key(|r| r.line);

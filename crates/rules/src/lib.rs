@@ -203,42 +203,63 @@ impl Rules {
         verdict
     }
 
-    /// Applies the redaction `rule` to the document in `doc[start..]`; whether it changed it.
-    pub fn redact(rule: &Rule, doc: &mut Vec<u8>, start: usize) -> bool {
-        let Action::Redact { fields, patterns } = &rule.action else { return false };
+    /// Applies the redaction `rules` to the document in `doc[start..]`, in one pass over it;
+    /// for each rule, whether it changed something.
+    pub fn redact(rules: &[&Rule], doc: &mut Vec<u8>, start: usize) -> Vec<bool> {
+        let mut changed = vec![false; rules.len()];
+        let redactions: Vec<(&[String], &[Pattern])> = rules
+            .iter()
+            .filter_map(|r| match &r.action {
+                Action::Redact { fields, patterns } => Some((fields.as_slice(), patterns.as_slice())),
+                _ => None,
+            })
+            .collect();
+        if redactions.len() != rules.len() {
+            return changed;
+        }
         let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::new();
-        let mut found = Vec::new();
+        let (mut found, mut all) = (Vec::new(), Vec::new());
         let body = doc.get(start..).unwrap_or_default();
         scan::walk(body, |path, kind, span| {
             if kind == Kind::Object {
                 return;
             }
-            let named = fields
-                .iter()
-                .any(|f| path.strip_prefix(f.as_bytes()).is_some_and(|rest| rest.is_empty() || rest.starts_with(b".")));
-            let key = path.rsplit(|b| *b == b'.').next().unwrap_or_default();
-            let secret_name = path.starts_with(b"app.") && patterns.iter().any(|p| p.redacts_field_named(key));
             let value = body.get(span.clone()).unwrap_or_default();
-            if named || secret_name {
-                let whole: &[u8] = if kind == Kind::String { REDACTED.as_bytes() } else { b"null" };
+            let whole: &[u8] = if kind == Kind::String { REDACTED.as_bytes() } else { b"null" };
+            let mut replaced_whole = false;
+            for ((fields, patterns), changed) in redactions.iter().zip(changed.iter_mut()) {
+                if names_field(fields, patterns, path) {
+                    replaced_whole = true;
+                    *changed |= value != whole;
+                }
+            }
+            if replaced_whole {
                 if value != whole {
                     edits.push((span, whole.to_vec()));
                 }
-            } else if kind == Kind::String {
+                return;
+            }
+            if kind != Kind::String {
+                return;
+            }
+            all.clear();
+            for ((_, patterns), changed) in redactions.iter().zip(changed.iter_mut()) {
                 found.clear();
-                for p in patterns {
+                for p in patterns.iter() {
                     p.find(value, &mut found);
                 }
                 // A value redacted before reads the same redacted again: no change.
-                if let Some(text) = patterns::replaced(value, &mut found).filter(|t| t != value) {
-                    edits.push((span, text));
-                }
+                *changed |= found.iter().any(|f| value.get(f.clone()) != Some(REDACTED.as_bytes()));
+                all.extend_from_slice(&found);
+            }
+            if let Some(text) = patterns::replaced(value, &mut all).filter(|t| t != value) {
+                edits.push((span, text));
             }
         });
         if edits.is_empty() {
-            return false;
+            return changed;
         }
-        let mut out = Vec::with_capacity(doc.len() - start + 16 * edits.len());
+        let mut out = Vec::with_capacity(body.len() + 16 * edits.len());
         let mut at = 0;
         for (span, text) in &edits {
             out.extend_from_slice(body.get(at..span.start).unwrap_or_default());
@@ -248,7 +269,19 @@ impl Rules {
         out.extend_from_slice(body.get(at..).unwrap_or_default());
         doc.truncate(start);
         doc.extend_from_slice(&out);
-        true
+        changed
+    }
+}
+
+/// Whether a redaction of `fields` and `patterns` replaces the value at `path` whole: a field
+/// it names (or one inside it), or an `app.*` field named like a secret (`password-kv`).
+fn names_field(fields: &[String], patterns: &[Pattern], path: &[u8]) -> bool {
+    let named = fields
+        .iter()
+        .any(|f| path.strip_prefix(f.as_bytes()).is_some_and(|rest| rest.is_empty() || rest.starts_with(b".")));
+    named || {
+        let key = path.rsplit(|b| *b == b'.').next().unwrap_or_default();
+        path.starts_with(b"app.") && patterns.iter().any(|p| p.redacts_field_named(key))
     }
 }
 

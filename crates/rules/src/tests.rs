@@ -100,7 +100,7 @@ patterns = ["password-kv", "email"]
     let doc = r#"{"message":"login ann@example.com password=hunter2 ok","url":{"query":"a=1"},"http":{"response":{"status_code":200,"bytes":5}},"app":{"user":{"Password":"x","age":3},"card":{"n":"4111"}},"tags":["ann@example.com"]}"#;
     let mut out = b"prefix".to_vec();
     out.extend_from_slice(doc.as_bytes());
-    assert!(Rules::redact(&r.rules[0], &mut out, 6));
+    assert_eq!(Rules::redact(&[&r.rules[0]], &mut out, 6), [true]);
     assert_eq!(&out[..6], b"prefix");
     let got: serde_json::Value = serde_json::from_slice(&out[6..]).unwrap();
     let want = serde_json::json!({
@@ -113,7 +113,7 @@ patterns = ["password-kv", "email"]
     assert_eq!(got, want);
     // Nothing left to change: no change.
     let before = out.clone();
-    assert!(!Rules::redact(&r.rules[0], &mut out, 6));
+    assert_eq!(Rules::redact(&[&r.rules[0]], &mut out, 6), [false]);
     assert_eq!(out, before);
 }
 
@@ -135,4 +135,28 @@ fn escaped_values_match_as_their_text() {
     let r = rules("[[rule]]\nfield = \"message\"\nequals = 'say \"hi\"'\naction = \"drop\"\n");
     let doc = r#"{"message":"say \"hi\""}"#;
     assert!(r.judge(doc.as_bytes(), "id", &mut Scratch::default()).gone.is_some());
+}
+
+#[test]
+fn several_redactions_in_one_pass_each_say_whether_it_changed_something() {
+    let r = rules(
+        r#"
+[[rule]]
+name = "emails"
+action = "redact"
+patterns = ["email"]
+[[rule]]
+name = "cards"
+action = "redact"
+patterns = ["credit-card"]
+[[rule]]
+name = "query"
+action = "redact"
+fields = ["url.query"]
+"#,
+    );
+    let mut doc = br#"{"message":"to ann@example.com","url":{"path":"/"}}"#.to_vec();
+    let all: Vec<&Rule> = r.rules.iter().collect();
+    assert_eq!(Rules::redact(&all, &mut doc, 0), [true, false, false]);
+    assert_eq!(doc, br#"{"message":"to [REDACTED]","url":{"path":"/"}}"#);
 }
