@@ -66,3 +66,23 @@ pub async fn test(args: RulesTestArgs) -> anyhow::Result<()> {
     }
     crate::print_all(out.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/configuration.md's recipes and the load tool's typical rules are rules drainpipe takes.
+    #[test]
+    fn the_documented_recipes_and_the_benchmarks_rules_read() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let docs = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+        let recipes = docs.split("Recipes:").nth(1).and_then(|r| r.split("```toml\n").nth(1)).unwrap();
+        let recipes = recipes.split("```").next().unwrap();
+        let rules = Rules::parse(recipes, &known_field).unwrap();
+        assert_eq!(rules.rules().len(), 5);
+        let typical = read(Some(&root.join("benches/load/rules-typical.toml"))).unwrap();
+        assert_eq!(typical.rules().len(), 10);
+        assert!(known_field("app.anything") && known_field("heroku.router.custom") && known_field("labels.team"));
+        assert!(!known_field("url.pth") && !known_field("nonsense"));
+    }
+}

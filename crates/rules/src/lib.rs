@@ -218,41 +218,11 @@ impl Rules {
             return changed;
         }
         let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::new();
-        let (mut found, mut all) = (Vec::new(), Vec::new());
+        let mut scratch = (Vec::new(), Vec::new());
         let body = doc.get(start..).unwrap_or_default();
         scan::walk(body, |path, kind, span| {
-            if kind == Kind::Object {
-                return;
-            }
             let value = body.get(span.clone()).unwrap_or_default();
-            let whole: &[u8] = if kind == Kind::String { REDACTED.as_bytes() } else { b"null" };
-            let mut replaced_whole = false;
-            for ((fields, patterns), changed) in redactions.iter().zip(changed.iter_mut()) {
-                if names_field(fields, patterns, path) {
-                    replaced_whole = true;
-                    *changed |= value != whole;
-                }
-            }
-            if replaced_whole {
-                if value != whole {
-                    edits.push((span, whole.to_vec()));
-                }
-                return;
-            }
-            if kind != Kind::String {
-                return;
-            }
-            all.clear();
-            for ((_, patterns), changed) in redactions.iter().zip(changed.iter_mut()) {
-                found.clear();
-                for p in patterns.iter() {
-                    p.find(value, &mut found);
-                }
-                // A value redacted before reads the same redacted again: no change.
-                *changed |= found.iter().any(|f| value.get(f.clone()) != Some(REDACTED.as_bytes()));
-                all.extend_from_slice(&found);
-            }
-            if let Some(text) = patterns::replaced(value, &mut all).filter(|t| t != value) {
+            if let Some(text) = redacted(&redactions, path, kind, value, &mut changed, &mut scratch) {
                 edits.push((span, text));
             }
         });
@@ -271,6 +241,46 @@ impl Rules {
         doc.extend_from_slice(&out);
         changed
     }
+}
+
+/// What the `redactions` make of the value at `path`: its new text when it changes, with each
+/// redaction that changed it marked in `changed`. `scratch` holds finds between values.
+fn redacted(
+    redactions: &[(&[String], &[Pattern])],
+    path: &[u8],
+    kind: Kind,
+    value: &[u8],
+    changed: &mut [bool],
+    (found, all): &mut (Vec<Range<usize>>, Vec<Range<usize>>),
+) -> Option<Vec<u8>> {
+    if kind == Kind::Object {
+        return None;
+    }
+    let whole: &[u8] = if kind == Kind::String { REDACTED.as_bytes() } else { b"null" };
+    let mut replaced_whole = false;
+    for ((fields, patterns), changed) in redactions.iter().zip(changed.iter_mut()) {
+        if names_field(fields, patterns, path) {
+            replaced_whole = true;
+            *changed |= value != whole;
+        }
+    }
+    if replaced_whole {
+        return (value != whole).then(|| whole.to_vec());
+    }
+    if kind != Kind::String {
+        return None;
+    }
+    all.clear();
+    for ((_, patterns), changed) in redactions.iter().zip(changed.iter_mut()) {
+        found.clear();
+        for p in patterns.iter() {
+            p.find(value, found);
+        }
+        // A value redacted before reads the same redacted again: no change.
+        *changed |= found.iter().any(|f| value.get(f.clone()) != Some(REDACTED.as_bytes()));
+        all.extend_from_slice(found);
+    }
+    patterns::replaced(value, all).filter(|t| t != value)
 }
 
 /// Whether a redaction of `fields` and `patterns` replaces the value at `path` whole: a field
