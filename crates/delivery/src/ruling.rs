@@ -203,7 +203,7 @@ fn changed<'s>(
     }
     if !verdict.redactions.is_empty() {
         *applying = verdict.redactions.first().copied();
-        let changed = Rules::redact(&verdict.redactions, out, start);
+        let changed = rules.redact(&verdict.redactions, out, start);
         by.extend(verdict.redactions.iter().zip(changed).filter(|(_, c)| *c).map(|(r, _)| *r));
     }
     by.sort_by_key(|r| r.line);

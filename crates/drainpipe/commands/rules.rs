@@ -19,13 +19,32 @@ pub fn known_field(path: &str) -> bool {
     setup::is_mapped(&setup::template()["template"]["mappings"], path)
 }
 
+/// The log fields whose string values are typed (dates, IP addresses), from the template.
+fn typed_strings() -> Vec<String> {
+    fn walk(node: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        let Some(properties) = node["properties"].as_object() else { return };
+        for (key, field) in properties {
+            let path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            if matches!(field["type"].as_str(), Some("ip" | "date" | "date_nanos")) {
+                out.push(path.clone());
+            }
+            walk(field, &path, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&setup::template()["template"]["mappings"], "", &mut out);
+    out
+}
+
 /// The rules of the configuration file at `path` (none without one), or each problem as
 /// `FILE:LINE: message`.
 pub fn read(path: Option<&Path>) -> Result<Rules, Vec<String>> {
     let Some(path) = path else { return Ok(Rules::default()) };
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
-    Rules::parse(&text, &known_field)
-        .map_err(|errors| errors.iter().map(|e| format!("{}:{}: {}", path.display(), e.line, e.message)).collect())
+    let rules = Rules::parse(&text, &known_field).map_err(|errors| {
+        errors.iter().map(|e| format!("{}:{}: {}", path.display(), e.line, e.message)).collect::<Vec<_>>()
+    })?;
+    Ok(rules.with_typed_strings(typed_strings()))
 }
 
 /// `drainpipe rules test FILE < lines`: each line of standard input (a syslog message, as
@@ -84,5 +103,8 @@ mod tests {
         assert_eq!(typical.rules().len(), 10);
         assert!(known_field("app.anything") && known_field("heroku.router.custom") && known_field("labels.team"));
         assert!(!known_field("url.pth") && !known_field("nonsense"));
+        let mut typed = typed_strings();
+        typed.sort();
+        assert_eq!(typed, ["@timestamp", "event.ingested", "heroku.router.fwd", "source.ip"]);
     }
 }

@@ -33,6 +33,9 @@ pub struct Rules {
     rules: Vec<Rule>,
     /// Every field some rule matches on, once: conditions refer to it by position.
     paths: Vec<String>,
+    /// Fields whose string values are typed (dates, IP addresses): a redaction replaces them
+    /// with `null` (`[REDACTED]` is no date or address), and no pattern looks into them.
+    typed: Vec<String>,
 }
 
 /// One rule: its name (in `drainpipe.rules` and the metrics), where it is in the file, what it
@@ -149,7 +152,14 @@ impl Rules {
                 paths.len() - 1
             });
         }
-        Rules { rules, paths }
+        Rules { rules, paths, typed: Vec::new() }
+    }
+
+    /// The same rules, told which fields hold typed strings (dates, IP addresses: the index
+    /// template's), which redaction then replaces with `null` and patterns leave alone.
+    pub fn with_typed_strings(mut self, paths: Vec<String>) -> Rules {
+        self.typed = paths;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -205,7 +215,7 @@ impl Rules {
 
     /// Applies the redaction `rules` to the document in `doc[start..]`, in one pass over it;
     /// for each rule, whether it changed something.
-    pub fn redact(rules: &[&Rule], doc: &mut Vec<u8>, start: usize) -> Vec<bool> {
+    pub fn redact(&self, rules: &[&Rule], doc: &mut Vec<u8>, start: usize) -> Vec<bool> {
         let mut changed = vec![false; rules.len()];
         let redactions: Vec<(&[String], &[Pattern])> = rules
             .iter()
@@ -221,6 +231,13 @@ impl Rules {
         let mut scratch = (Vec::new(), Vec::new());
         let body = doc.get(start..).unwrap_or_default();
         scan::walk(body, |path, kind, span| {
+            // A typed string is a literal here, quotes and all: replaced whole, by `null`.
+            let (kind, span) = match kind {
+                Kind::String if self.typed.iter().any(|t| t.as_bytes() == path) => {
+                    (Kind::Literal, span.start.saturating_sub(1)..span.end + 1)
+                }
+                kind => (kind, span),
+            };
             let value = body.get(span.clone()).unwrap_or_default();
             if let Some(text) = redacted(&redactions, path, kind, value, &mut changed, &mut scratch) {
                 edits.push((span, text));

@@ -100,7 +100,7 @@ patterns = ["password-kv", "email"]
     let doc = r#"{"message":"login ann@example.com password=hunter2 ok","url":{"query":"a=1"},"http":{"response":{"status_code":200,"bytes":5}},"app":{"user":{"Password":"x","age":3},"card":{"n":"4111"}},"tags":["ann@example.com"]}"#;
     let mut out = b"prefix".to_vec();
     out.extend_from_slice(doc.as_bytes());
-    assert_eq!(Rules::redact(&[&r.rules[0]], &mut out, 6), [true]);
+    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6), [true]);
     assert_eq!(&out[..6], b"prefix");
     let got: serde_json::Value = serde_json::from_slice(&out[6..]).unwrap();
     let want = serde_json::json!({
@@ -113,7 +113,7 @@ patterns = ["password-kv", "email"]
     assert_eq!(got, want);
     // Nothing left to change: no change.
     let before = out.clone();
-    assert_eq!(Rules::redact(&[&r.rules[0]], &mut out, 6), [false]);
+    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6), [false]);
     assert_eq!(out, before);
 }
 
@@ -157,6 +157,17 @@ fields = ["url.query"]
     );
     let mut doc = br#"{"message":"to ann@example.com","url":{"path":"/"}}"#.to_vec();
     let all: Vec<&Rule> = r.rules.iter().collect();
-    assert_eq!(Rules::redact(&all, &mut doc, 0), [true, false, false]);
+    assert_eq!(r.redact(&all, &mut doc, 0), [true, false, false]);
     assert_eq!(doc, br#"{"message":"to [REDACTED]","url":{"path":"/"}}"#);
+}
+
+#[test]
+fn typed_strings_are_redacted_to_null_and_left_alone_by_patterns() {
+    let r = rules("[[rule]]\nname = \"ip\"\naction = \"redact\"\nfields = [\"source.ip\"]\npatterns = [\"credit-card\", \"password-kv\"]\n")
+        .with_typed_strings(vec!["source.ip".into(), "@timestamp".into()]);
+    let mut doc =
+        br#"{"@timestamp":"4111 1111 1111 1111","source":{"ip":"203.0.113.7"},"message":"key: 4111 1111 1111 1111"}"#
+            .to_vec();
+    assert_eq!(r.redact(&[&r.rules[0]], &mut doc, 0), [true]);
+    assert_eq!(doc, br#"{"@timestamp":"4111 1111 1111 1111","source":{"ip":null},"message":"key: [REDACTED]"}"#);
 }
