@@ -1,0 +1,88 @@
+//! Operators' rules on documents the transform wrote from any message: judging and redacting
+//! never panic, and a redacted document, nulls aside (Elasticsearch takes `null` for any
+//! field), is still of the template's types, marked with the rules that changed it.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use drainpipe_fuzz::input::{Body, Ctx, End, Header};
+use drainpipe_rules::{mark, Rules, Scratch};
+use drainpipe_transform::Transformer;
+use libfuzzer_sys::fuzz_target;
+
+/// Every pattern, a field redaction of typed and untyped fields, and matches on each kind.
+const RULES: &str = r#"
+[[rule]]
+name = "health"
+dataset = "router"
+field = "url.path"
+prefix = "/health"
+action = "drop"
+
+[[rule]]
+name = "sampled"
+status = "5xx"
+action = "sample"
+rate = 3
+
+[[rule]]
+name = "secrets"
+action = "redact"
+patterns = ["bearer-token", "password-kv", "credit-card", "email"]
+
+[[rule]]
+name = "fields"
+field = "message"
+regex = "[0-9]"
+action = "redact"
+fields = ["source.ip", "http", "app.user", "heroku.router.fwd", "@timestamp"]
+"#;
+
+static PARSED: LazyLock<Rules> = LazyLock::new(|| {
+    let typed = ["@timestamp", "event.ingested", "heroku.router.fwd", "source.ip"];
+    Rules::parse(RULES, &|_| true).expect("the target's rules read").with_typed_strings(typed.map(String::from).to_vec())
+});
+
+fuzz_target!(init: drainpipe_fuzz::oracle::self_check(), |input: (Ctx, Header, Body, End)| {
+    let (ctx, header, body, end) = input;
+    let ctx = ctx.owned();
+    let mut raw = Vec::new();
+    header.push(&mut raw);
+    body.push(&mut raw);
+    end.push(&mut raw);
+    let mut out = b"prefix".to_vec();
+    Transformer::new().transform(&raw, &ctx.context(), &mut out);
+    drainpipe_fuzz::with_input(&raw, || {
+        let rules = &*PARSED;
+        let verdict = rules.judge(&out[6..], "an id", &mut Scratch::default());
+        if verdict.gone.is_some() {
+            return;
+        }
+        let changed = rules.redact(&verdict.redactions, &mut out, 6);
+        let names: Vec<&str> =
+            verdict.redactions.iter().zip(&changed).filter(|(_, c)| **c).map(|(r, _)| r.name.as_str()).collect();
+        mark(&mut out, 6, &names);
+        assert_eq!(&out[..6], b"prefix");
+        let mut doc: serde_json::Value = serde_json::from_slice(&out[6..]).expect("a redacted document is JSON");
+        if !names.is_empty() {
+            assert_eq!(doc["drainpipe"]["rules"], serde_json::json!(names));
+        }
+        drop_nulls(&mut doc);
+        drainpipe_fuzz::assert_document(doc.to_string().as_bytes());
+    });
+});
+
+/// `doc` without its `null` values (and objects left empty by that).
+fn drop_nulls(doc: &mut serde_json::Value) {
+    match doc {
+        serde_json::Value::Object(map) => {
+            map.values_mut().for_each(drop_nulls);
+            map.retain(|_, v| !v.is_null() && !v.as_object().is_some_and(|o| o.is_empty()));
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(drop_nulls);
+            items.retain(|v| !v.is_null());
+        }
+        _ => {}
+    }
+}
