@@ -35,7 +35,7 @@ name = "fields"
 field = "message"
 regex = "[0-9]"
 action = "redact"
-fields = ["source.ip", "http", "app.user", "heroku.router.fwd", "@timestamp"]
+fields = ["source.ip", "http", "app.user", "heroku.router.fwd", "event.ingested"]
 "#;
 
 static PARSED: LazyLock<Rules> = LazyLock::new(|| {

@@ -243,3 +243,29 @@ async fn a_reload_under_load_stores_every_line_once_under_the_settings_in_force_
     }
     assert!(text.contains("drainpipe_config_last_reload_success_timestamp_seconds"));
 }
+
+#[test]
+fn rules_test_shows_what_each_line_becomes() {
+    use std::io::Write as _;
+    let ns = unique_namespace("rulestest");
+    let dir = std::env::temp_dir().join(format!("drainpipe-rules-test-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = rules_file(&dir, "staging");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drainpipe"))
+        .args(["rules", "test", config.to_str().unwrap(), "--app", "shop-staging"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = [router("/health", 200), app_line("token=abc123 done")].concat();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], json!({"dropped": true}));
+    assert_eq!(lines[1]["stream"], "logs-heroku.app-staging");
+    assert_eq!(lines[1]["document"]["message"], "token=[REDACTED] done");
+    assert_eq!(lines[1]["document"]["drainpipe"]["rules"], json!(["secrets", "staging", "team"]));
+}

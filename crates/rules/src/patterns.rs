@@ -226,6 +226,18 @@ pub fn replaced(text: &[u8], found: &mut [Range<usize>]) -> Option<Vec<u8>> {
     if found.is_empty() {
         return None;
     }
+    // A find that begins or ends inside an escape (`\n`, `\u00e9`) takes the whole escape:
+    // half of one left behind would not be JSON.
+    let escapes = escapes(text);
+    for span in found.iter_mut() {
+        let (start, end) = (span.start, span.end);
+        if let Some(e) = escapes.iter().find(|e| e.start < start && start < e.end) {
+            span.start = e.start;
+        }
+        if let Some(e) = escapes.iter().find(|e| e.start < end && end < e.end) {
+            span.end = e.end;
+        }
+    }
     found.sort_by_key(|r| r.start);
     let mut out = Vec::with_capacity(text.len());
     let mut at = 0;
@@ -242,6 +254,19 @@ pub fn replaced(text: &[u8], found: &mut [Range<usize>]) -> Option<Vec<u8>> {
     }
     out.extend_from_slice(after(text, at));
     Some(out)
+}
+
+/// Where each escape sequence of a JSON string's escaped content is.
+fn escapes(text: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(n) = memchr::memchr(b'\\', after(text, from)) {
+        let at = from + n;
+        let len = if text.get(at + 1) == Some(&b'u') { 6 } else { 2 };
+        out.push(at..(at + len).min(text.len()));
+        from = at + len;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -304,6 +329,14 @@ mod tests {
         assert_eq!(redact(p, "git@github"), "git@github");
         assert_eq!(redact(p, "@home.com and a@b.c1"), "@home.com and a@b.c1");
         assert_eq!(redact(p, "a@b.io,c@d.org"), "[REDACTED],[REDACTED]");
+    }
+
+    #[test]
+    fn a_find_next_to_an_escape_takes_the_whole_escape() {
+        // `\n` before an email: `n` is a character an address may start with.
+        assert_eq!(redact(Pattern::Email, r"line\nann@example.com"), r"line[REDACTED]");
+        assert_eq!(redact(Pattern::Email, r"\u00e9ann@example.com x"), r"[REDACTED] x");
+        assert_eq!(replaced(br"ab\u0041cd", &mut [3..5]).unwrap(), b"ab[REDACTED]cd");
     }
 
     #[test]

@@ -265,6 +265,10 @@ fn redaction(
     for field in fields.iter().filter(|f| !known_field(f)) {
         errors.push(format!("unknown field {field:?}: no document has it (docs/fields.md)"));
     }
+    // Without these a data stream refuses the document, or puts it elsewhere.
+    for field in fields.iter().filter(|f| *f == "@timestamp" || *f == "data_stream" || f.starts_with("data_stream.")) {
+        errors.push(format!("{field:?} cannot be redacted: a data stream needs it as it is"));
+    }
     let mut found = Vec::new();
     for name in &patterns {
         match Pattern::named(name) {
@@ -436,6 +440,9 @@ action = "drop"
         assert!(got[0].starts_with("line 7: rule a: the name of the rule at line 2 too"), "{got:#?}");
         assert!(got[1].starts_with("line 7: rule a: unreachable, rule a (line 2)"), "{got:#?}");
         assert!(errors("[[rule]]\naction = \"drop\"\n[[rule]]\naction = \"drop\"\n")[0].contains("unreachable"));
+        let got = errors("[[rule]]\naction = \"redact\"\nfields = [\"@timestamp\", \"data_stream.namespace\"]\n");
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert!(got[0].contains("\"@timestamp\" cannot be redacted"), "{got:#?}");
     }
 
     #[test]
