@@ -336,7 +336,7 @@ mod tests {
         // `\n` before an email: `n` is a character an address may start with.
         assert_eq!(redact(Pattern::Email, r"line\nann@example.com"), r"line[REDACTED]");
         assert_eq!(redact(Pattern::Email, r"\u00e9ann@example.com x"), r"[REDACTED] x");
-        let mut inside_an_escape = vec![3..5];
+        let mut inside_an_escape = [Range { start: 3, end: 5 }];
         assert_eq!(replaced(br"ab\u0041cd", &mut inside_an_escape).unwrap(), b"ab[REDACTED]cd");
     }
 
