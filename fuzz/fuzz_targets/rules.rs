@@ -40,7 +40,11 @@ fields = ["source.ip", "http", "app.user", "heroku.router.fwd", "event.ingested"
 
 static PARSED: LazyLock<Rules> = LazyLock::new(|| {
     let typed = ["@timestamp", "event.ingested", "heroku.router.fwd", "source.ip"];
-    Rules::parse(RULES, &|_| true).expect("the target's rules read").with_typed_strings(typed.map(String::from).to_vec())
+    let configured = ["heroku.app", "service.name", "heroku.drain", "labels"];
+    Rules::parse(RULES, &|_| true)
+        .expect("the target's rules read")
+        .with_typed_strings(typed.map(String::from).to_vec())
+        .with_configured_fields(configured.map(String::from).to_vec())
 });
 
 fuzz_target!(init: drainpipe_fuzz::oracle::self_check(), |input: (Ctx, Header, Body, End)| {
@@ -54,11 +58,17 @@ fuzz_target!(init: drainpipe_fuzz::oracle::self_check(), |input: (Ctx, Header, B
     Transformer::new().transform(&raw, &ctx.context(), &mut out);
     drainpipe_fuzz::with_input(&raw, || {
         let rules = &*PARSED;
-        let verdict = rules.judge(&out[6..], "an id", &mut Scratch::default());
+        let mut scratch = Scratch::default();
+        let verdict = rules.judge(&out[6..], "an id", &mut scratch);
         if verdict.gone.is_some() {
             return;
         }
-        let changed = rules.redact(&verdict.redactions, &mut out, 6);
+        // Judged once: redacted the way delivery does (fields only, unless a pattern may occur
+        // in the line), and the whole-document way, which must agree.
+        let mut read = out.clone();
+        let changed = rules.redact(&verdict.redactions, &mut out, 6, &scratch, true, Some(&raw));
+        let changed_read = rules.redact(&verdict.redactions, &mut read, 6, &scratch, false, None);
+        assert_eq!((&changed, &out), (&changed_read, &read), "fields-only and whole-document redaction differ");
         let names: Vec<&str> =
             verdict.redactions.iter().zip(&changed).filter(|(_, c)| **c).map(|(r, _)| r.name.as_str()).collect();
         mark(&mut out, 6, &names);

@@ -111,11 +111,11 @@ fn frame_has_logs(protocol: Protocol) -> bool {
 
 /// One message of a frame, as the transform takes it.
 pub(crate) struct Message<'a> {
-    raw: &'a [u8],
+    pub raw: &'a [u8],
     pub id: &'a str,
     /// Its length before the syslog receiver cut it to the size limit.
     cut_from: Option<usize>,
-    protocol: Protocol,
+    pub protocol: Protocol,
 }
 
 /// The message's document appended to `out` and the stream it goes to; a panic in the

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use drainpipe_ingest::Protocol;
 use drainpipe_rules::{mark, Rule, Rules, Scratch, Verdict};
 use drainpipe_transform::{Context, Transformer};
 use prometheus::IntCounter;
@@ -139,7 +140,7 @@ pub(crate) fn apply<'s>(
             return Some(stream);
         }
         saved = Some(out.get(start..).unwrap_or_default().to_vec());
-        Some(changed(verdict, rules, namespaces, counters, rewrite, out, start, stream, &mut applying))
+        Some(changed(verdict, rules, namespaces, counters, scratch, rewrite, out, start, stream, &mut applying))
     });
     match result {
         Ok(stream) => stream,
@@ -171,12 +172,18 @@ fn changed<'s>(
     rules: &'s Rules,
     namespaces: &'s [(String, DataStreams)],
     counters: &[Counters],
+    scratch: &Scratch,
     rewrite: Rewrite<'_, 's>,
     out: &mut Vec<u8>,
     start: usize,
     stream: &'s str,
     applying: &mut Option<&'s Rule>,
 ) -> &'s str {
+    // A Logplex or syslog line is what every string of its document that patterns read was
+    // made from (what the configuration writes, they leave alone).
+    let logs = matches!(rewrite.message.protocol, Protocol::Logplex | Protocol::Syslog);
+    let source = logs.then_some(rewrite.message.raw);
+    let judged = !verdict.reroutes();
     let mut by: Vec<&'s Rule> = Vec::new();
     let mut stream = stream;
     if verdict.reroutes() {
@@ -203,7 +210,7 @@ fn changed<'s>(
     }
     if !verdict.redactions.is_empty() {
         *applying = verdict.redactions.first().copied();
-        let changed = rules.redact(&verdict.redactions, out, start);
+        let changed = rules.redact(&verdict.redactions, out, start, scratch, judged, source);
         by.extend(verdict.redactions.iter().zip(changed).filter(|(_, c)| *c).map(|(r, _)| *r));
     }
     by.sort_by_key(|r| r.line);

@@ -19,6 +19,10 @@ pub fn known_field(path: &str) -> bool {
     setup::is_mapped(&setup::template()["template"]["mappings"], path)
 }
 
+/// What the configuration writes into a log document, not the line (docs/fields.md): the app's
+/// name (from the drain URL or a drain token), the drain's token and frame id, labels.
+const CONFIGURED: [&str; 4] = ["heroku.app", "service.name", "heroku.drain", "labels"];
+
 /// The log fields whose string values are typed (dates, IP addresses), from the template.
 fn typed_strings() -> Vec<String> {
     fn walk(node: &serde_json::Value, path: &str, out: &mut Vec<String>) {
@@ -44,7 +48,7 @@ pub fn read(path: Option<&Path>) -> Result<Rules, Vec<String>> {
     let rules = Rules::parse(&text, &known_field).map_err(|errors| {
         errors.iter().map(|e| format!("{}:{}: {}", path.display(), e.line, e.message)).collect::<Vec<_>>()
     })?;
-    Ok(rules.with_typed_strings(typed_strings()))
+    Ok(rules.with_typed_strings(typed_strings()).with_configured_fields(CONFIGURED.map(String::from).to_vec()))
 }
 
 /// `drainpipe rules test FILE < lines`: each line of standard input (a syslog message, as

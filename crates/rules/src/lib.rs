@@ -33,9 +33,14 @@ pub struct Rules {
     rules: Vec<Rule>,
     /// Every field some rule matches on, once: conditions refer to it by position.
     paths: Vec<String>,
+    /// Every field some redaction names, once.
+    fields: Vec<String>,
     /// Fields whose string values are typed (dates, IP addresses): a redaction replaces them
     /// with `null` (`[REDACTED]` is no date or address), and no pattern looks into them.
     typed: Vec<String>,
+    /// Fields (and objects) the configuration writes, not the line (the app's name, labels,
+    /// the drain token): no pattern looks into them.
+    configured: Vec<String>,
 }
 
 /// One rule: its name (in `drainpipe.rules` and the metrics), where it is in the file, what it
@@ -141,6 +146,9 @@ impl Verdict<'_> {
 #[derive(Debug, Default)]
 pub struct Scratch {
     values: Vec<(usize, Kind, Range<usize>)>,
+    /// The values of the fields redactions name, by their position in [`Rules`]' `fields`,
+    /// as the document judged holds them (a typed string's span with its quotes, as a literal).
+    fields: Vec<(usize, Kind, Range<usize>)>,
 }
 
 impl Rules {
@@ -152,13 +160,31 @@ impl Rules {
                 paths.len() - 1
             });
         }
-        Rules { rules, paths, typed: Vec::new() }
+        let mut fields: Vec<String> = Vec::new();
+        for rule in &rules {
+            if let Action::Redact { fields: named, .. } = &rule.action {
+                for f in named {
+                    if !fields.contains(f) {
+                        fields.push(f.clone());
+                    }
+                }
+            }
+        }
+        Rules { rules, paths, fields, typed: Vec::new(), configured: Vec::new() }
     }
 
     /// The same rules, told which fields hold typed strings (dates, IP addresses: the index
     /// template's), which redaction then replaces with `null` and patterns leave alone.
     pub fn with_typed_strings(mut self, paths: Vec<String>) -> Rules {
         self.typed = paths;
+        self
+    }
+
+    /// The same rules, told which fields (or objects) the configuration writes rather than the
+    /// line (`heroku.app`, `labels`): patterns leave them alone, so that what a line's document
+    /// holds of its line is all they read (and a line none can occur in needs no second look).
+    pub fn with_configured_fields(mut self, paths: Vec<String>) -> Rules {
+        self.configured = paths;
         self
     }
 
@@ -173,13 +199,23 @@ impl Rules {
     /// What the rules make of the document `doc` (its JSON), whose id is `id`.
     pub fn judge<'r>(&'r self, doc: &[u8], id: &str, scratch: &mut Scratch) -> Verdict<'r> {
         scratch.values.clear();
-        if !self.paths.is_empty() {
-            scan::walk(doc, |path, kind, span| {
+        scratch.fields.clear();
+        if !self.paths.is_empty() || !self.fields.is_empty() {
+            // Only into what some rule reads: the fields conditions test, and those redactions name.
+            let wanted = self.paths.iter().chain(&self.fields);
+            let keep = |path: &[u8]| wanted.clone().any(|w| on_path(path, w.as_bytes()) || on_path(w.as_bytes(), path));
+            scan::walk_some(doc, keep, |path, kind, span| {
                 if kind == Kind::Object {
                     return;
                 }
                 if let Some(at) = self.paths.iter().position(|p| p.as_bytes() == path) {
-                    scratch.values.push((at, kind, span));
+                    scratch.values.push((at, kind, span.clone()));
+                }
+                let (kind, span) = self.typed_as_literal(path, kind, span);
+                for (at, field) in self.fields.iter().enumerate() {
+                    if on_path(path, field.as_bytes()) {
+                        scratch.fields.push((at, kind, span.clone()));
+                    }
                 }
             });
         }
@@ -213,9 +249,66 @@ impl Rules {
         verdict
     }
 
-    /// Applies the redaction `rules` to the document in `doc[start..]`, in one pass over it;
-    /// for each rule, whether it changed something.
-    pub fn redact(&self, rules: &[&Rule], doc: &mut Vec<u8>, start: usize) -> Vec<bool> {
+    /// A typed string (a date, an IP address) as a literal, quotes and all: a redaction
+    /// replaces it whole, with `null`.
+    fn typed_as_literal(&self, path: &[u8], kind: Kind, span: Range<usize>) -> (Kind, Range<usize>) {
+        match kind {
+            Kind::String if self.typed.iter().any(|t| t.as_bytes() == path) => {
+                (Kind::Literal, span.start.saturating_sub(1)..span.end + 1)
+            }
+            kind => (kind, span),
+        }
+    }
+
+    /// Applies the redaction `rules` to the document in `doc[start..]`; for each rule, whether
+    /// it changed something. `judged`: the document is the one [`Rules::judge`] read into
+    /// `scratch` (not written again since). `source`: what every string of the document that
+    /// patterns read was made from, when that is known (a Logplex or syslog line; not an OTLP
+    /// record, whose attributes are not in its body). With both, a line no pattern can occur
+    /// in costs no second reading of the document: only the named fields judging found are
+    /// replaced.
+    pub fn redact(
+        &self,
+        rules: &[&Rule],
+        doc: &mut Vec<u8>,
+        start: usize,
+        scratch: &Scratch,
+        judged: bool,
+        source: Option<&[u8]>,
+    ) -> Vec<bool> {
+        let patterns_may_occur = rules.iter().any(|r| match &r.action {
+            Action::Redact { patterns, .. } => patterns.iter().any(|p| source.is_none_or(|raw| p.may_occur_in(raw))),
+            _ => false,
+        });
+        if patterns_may_occur || !judged {
+            return self.redact_reading(rules, doc, start);
+        }
+        let mut changed = vec![false; rules.len()];
+        let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::new();
+        let body = doc.get(start..).unwrap_or_default();
+        for (at, kind, span) in &scratch.fields {
+            let Some(field) = self.fields.get(*at) else { continue };
+            let value = body.get(span.clone()).unwrap_or_default();
+            let whole: &[u8] = if *kind == Kind::String { REDACTED.as_bytes() } else { b"null" };
+            let mut named = false;
+            for (rule, changed) in rules.iter().zip(changed.iter_mut()) {
+                if matches!(&rule.action, Action::Redact { fields, .. } if fields.contains(field)) {
+                    named = true;
+                    *changed |= value != whole;
+                }
+            }
+            // Judging found the fields every rule names; only the ones applying here change.
+            if named && value != whole && !edits.iter().any(|(s, _)| s.start == span.start) {
+                edits.push((span.clone(), whole.to_vec()));
+            }
+        }
+        edits.sort_by_key(|(s, _)| s.start);
+        apply_edits(doc, start, &edits);
+        changed
+    }
+
+    /// [`Rules::redact`] reading the whole document: every string value is looked into.
+    fn redact_reading(&self, rules: &[&Rule], doc: &mut Vec<u8>, start: usize) -> Vec<bool> {
         let mut changed = vec![false; rules.len()];
         let redactions: Vec<(&[String], &[Pattern])> = rules
             .iter()
@@ -231,45 +324,60 @@ impl Rules {
         let mut scratch = (Vec::new(), Vec::new());
         let body = doc.get(start..).unwrap_or_default();
         scan::walk(body, |path, kind, span| {
-            // A typed string is a literal here, quotes and all: replaced whole, by `null`.
-            let (kind, span) = match kind {
-                Kind::String if self.typed.iter().any(|t| t.as_bytes() == path) => {
-                    (Kind::Literal, span.start.saturating_sub(1)..span.end + 1)
-                }
-                kind => (kind, span),
-            };
+            let (kind, span) = self.typed_as_literal(path, kind, span);
             let value = body.get(span.clone()).unwrap_or_default();
-            if let Some(text) = redacted(&redactions, path, kind, value, &mut changed, &mut scratch) {
+            let scanned = !self.configured.iter().any(|c| on_path(path, c.as_bytes()));
+            let value = Value { path, kind, text: value, scanned };
+            if let Some(text) = redacted(&redactions, &value, &mut changed, &mut scratch) {
                 edits.push((span, text));
             }
         });
-        if edits.is_empty() {
-            return changed;
-        }
-        let mut out = Vec::with_capacity(body.len() + 16 * edits.len());
-        let mut at = 0;
-        for (span, text) in &edits {
-            out.extend_from_slice(body.get(at..span.start).unwrap_or_default());
-            out.extend_from_slice(text);
-            at = span.end;
-        }
-        out.extend_from_slice(body.get(at..).unwrap_or_default());
-        doc.truncate(start);
-        doc.extend_from_slice(&out);
+        apply_edits(doc, start, &edits);
         changed
     }
 }
 
+/// The document in `doc[start..]` with each span of `edits` (in order, apart) replaced.
+fn apply_edits(doc: &mut Vec<u8>, start: usize, edits: &[(Range<usize>, Vec<u8>)]) {
+    if edits.is_empty() {
+        return;
+    }
+    let body = doc.get(start..).unwrap_or_default();
+    let mut out = Vec::with_capacity(body.len() + 16 * edits.len());
+    let mut at = 0;
+    for (span, text) in edits {
+        out.extend_from_slice(body.get(at..span.start).unwrap_or_default());
+        out.extend_from_slice(text);
+        at = span.end;
+    }
+    out.extend_from_slice(body.get(at..).unwrap_or_default());
+    doc.truncate(start);
+    doc.extend_from_slice(&out);
+}
+
+/// Whether `path` is `prefix` or inside it (`http.response` is on `http`).
+fn on_path(path: &[u8], prefix: &[u8]) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(b"."))
+}
+
 /// What the `redactions` make of the value at `path`: its new text when it changes, with each
 /// redaction that changed it marked in `changed`. `scratch` holds finds between values.
+/// One value of a document, as redaction sees it: its path, kind and text, and whether
+/// patterns look into it.
+struct Value<'a> {
+    path: &'a [u8],
+    kind: Kind,
+    text: &'a [u8],
+    scanned: bool,
+}
+
 fn redacted(
     redactions: &[(&[String], &[Pattern])],
-    path: &[u8],
-    kind: Kind,
-    value: &[u8],
+    value: &Value<'_>,
     changed: &mut [bool],
     (found, all): &mut (Vec<Range<usize>>, Vec<Range<usize>>),
 ) -> Option<Vec<u8>> {
+    let Value { path, kind, text: value, scanned } = *value;
     if kind == Kind::Object {
         return None;
     }
@@ -284,7 +392,7 @@ fn redacted(
     if replaced_whole {
         return (value != whole).then(|| whole.to_vec());
     }
-    if kind != Kind::String {
+    if kind != Kind::String || !scanned {
         return None;
     }
     all.clear();
@@ -303,9 +411,7 @@ fn redacted(
 /// Whether a redaction of `fields` and `patterns` replaces the value at `path` whole: a field
 /// it names (or one inside it), or an `app.*` field named like a secret (`password-kv`).
 fn names_field(fields: &[String], patterns: &[Pattern], path: &[u8]) -> bool {
-    let named = fields
-        .iter()
-        .any(|f| path.strip_prefix(f.as_bytes()).is_some_and(|rest| rest.is_empty() || rest.starts_with(b".")));
+    let named = fields.iter().any(|f| on_path(path, f.as_bytes()));
     named || {
         let key = path.rsplit(|b| *b == b'.').next().unwrap_or_default();
         path.starts_with(b"app.") && patterns.iter().any(|p| p.redacts_field_named(key))

@@ -100,7 +100,7 @@ patterns = ["password-kv", "email"]
     let doc = r#"{"message":"login ann@example.com password=hunter2 ok","url":{"query":"a=1"},"http":{"response":{"status_code":200,"bytes":5}},"app":{"user":{"Password":"x","age":3},"card":{"n":"4111"}},"tags":["ann@example.com"]}"#;
     let mut out = b"prefix".to_vec();
     out.extend_from_slice(doc.as_bytes());
-    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6), [true]);
+    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6, &Scratch::default(), false, None), [true]);
     assert_eq!(&out[..6], b"prefix");
     let got: serde_json::Value = serde_json::from_slice(&out[6..]).unwrap();
     let want = serde_json::json!({
@@ -113,7 +113,7 @@ patterns = ["password-kv", "email"]
     assert_eq!(got, want);
     // Nothing left to change: no change.
     let before = out.clone();
-    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6), [false]);
+    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6, &Scratch::default(), false, None), [false]);
     assert_eq!(out, before);
 }
 
@@ -157,7 +157,7 @@ fields = ["url.query"]
     );
     let mut doc = br#"{"message":"to ann@example.com","url":{"path":"/"}}"#.to_vec();
     let all: Vec<&Rule> = r.rules.iter().collect();
-    assert_eq!(r.redact(&all, &mut doc, 0), [true, false, false]);
+    assert_eq!(r.redact(&all, &mut doc, 0, &Scratch::default(), false, None), [true, false, false]);
     assert_eq!(doc, br#"{"message":"to [REDACTED]","url":{"path":"/"}}"#);
 }
 
@@ -168,6 +168,36 @@ fn typed_strings_are_redacted_to_null_and_left_alone_by_patterns() {
     let mut doc =
         br#"{"@timestamp":"4111 1111 1111 1111","source":{"ip":"203.0.113.7"},"message":"key: 4111 1111 1111 1111"}"#
             .to_vec();
-    assert_eq!(r.redact(&[&r.rules[0]], &mut doc, 0), [true]);
+    assert_eq!(r.redact(&[&r.rules[0]], &mut doc, 0, &Scratch::default(), false, None), [true]);
     assert_eq!(doc, br#"{"@timestamp":"4111 1111 1111 1111","source":{"ip":null},"message":"key: [REDACTED]"}"#);
+}
+
+#[test]
+fn a_line_no_pattern_can_occur_in_has_only_its_named_fields_replaced_without_a_second_reading() {
+    let r = rules(
+        "[[rule]]\nname = \"r\"\naction = \"redact\"\nfields = [\"url.query\", \"source.ip\"]\npatterns = [\"email\"]\n",
+    )
+    .with_typed_strings(vec!["source.ip".into()]);
+    let doc = br#"{"message":"GET /a?x=1","url":{"path":"/a","query":"x=1"},"source":{"ip":"203.0.113.7"}}"#;
+    let mut scratch = Scratch::default();
+    let verdict = r.judge(doc, "id", &mut scratch);
+    let (mut fast, mut slow) = (doc.to_vec(), doc.to_vec());
+    let line: &[u8] = b"GET /a?x=1 from 203.0.113.7";
+    assert_eq!(r.redact(&verdict.redactions, &mut fast, 0, &scratch, true, Some(line)), [true]);
+    assert_eq!(r.redact(&verdict.redactions, &mut slow, 0, &scratch, false, None), [true]);
+    assert_eq!(fast, slow);
+    assert_eq!(fast, br#"{"message":"GET /a?x=1","url":{"path":"/a","query":"[REDACTED]"},"source":{"ip":null}}"#);
+}
+
+#[test]
+fn a_field_only_a_rule_that_did_not_match_names_is_left_as_it_is() {
+    let r = rules(
+        "[[rule]]\nname = \"a\"\naction = \"redact\"\nfields = [\"url.path\"]\n[[rule]]\nname = \"b\"\nlevel = \"debug\"\naction = \"redact\"\nfields = [\"url.query\"]\n",
+    );
+    let doc = br#"{"log":{"level":"info"},"url":{"path":"/a","query":"x=1"}}"#;
+    let mut scratch = Scratch::default();
+    let verdict = r.judge(doc, "id", &mut scratch);
+    let mut out = doc.to_vec();
+    assert_eq!(r.redact(&verdict.redactions, &mut out, 0, &scratch, true, Some(b"x")), [true]);
+    assert_eq!(out, br#"{"log":{"level":"info"},"url":{"path":"[REDACTED]","query":"x=1"}}"#);
 }
