@@ -117,7 +117,7 @@ pub(crate) struct Rewrite<'a, 's> {
 /// (panics) leaves the document as the transform wrote it, and is counted.
 pub(crate) fn apply<'s>(
     set: &'s mut RuleSet,
-    rewrite: Rewrite<'_, 's>,
+    mut rewrite: Rewrite<'_, 's>,
     out: &mut Vec<u8>,
     start: usize,
     stream: &'s str,
@@ -125,7 +125,6 @@ pub(crate) fn apply<'s>(
     let RuleSet { rules, namespaces, counters, scratch } = set;
     let (rules, namespaces, counters): (&'s Rules, &'s [(String, DataStreams)], &'s [Counters]) =
         (rules, namespaces, counters);
-    let mut saved: Option<Vec<u8>> = None;
     let mut applying: Option<&'s Rule> = None;
     let result = panic_guard::guarded(|| {
         let verdict = rules.judge(out.get(start..).unwrap_or_default(), rewrite.message.id, scratch);
@@ -139,16 +138,16 @@ pub(crate) fn apply<'s>(
         if !verdict.reroutes() && verdict.redactions.is_empty() {
             return Some(stream);
         }
-        saved = Some(out.get(start..).unwrap_or_default().to_vec());
-        Some(changed(verdict, rules, namespaces, counters, scratch, rewrite, out, start, stream, &mut applying))
+        Some(changed(verdict, rules, namespaces, counters, scratch, &mut rewrite, out, start, stream, &mut applying))
     });
     match result {
         Ok(stream) => stream,
         Err(caught) => {
-            if let Some(doc) = saved {
-                out.truncate(start);
-                out.extend_from_slice(&doc);
-            }
+            // The document as the transform wrote it, written again (not kept aside in case:
+            // a copy of every document a rule touches would cost more than this, which is rare).
+            out.truncate(start);
+            let (_, stream) =
+                transform_guarded(rewrite.transformer, rewrite.message, rewrite.ctx, rewrite.streams, out);
             let rule = applying.map_or("?", |r| r.name.as_str());
             if let Some(c) = applying.and_then(|r| count_of(rules, counters, r)) {
                 c.failed.inc();
@@ -172,8 +171,8 @@ fn changed<'s>(
     rules: &'s Rules,
     namespaces: &'s [(String, DataStreams)],
     counters: &[Counters],
-    scratch: &Scratch,
-    rewrite: Rewrite<'_, 's>,
+    scratch: &mut Scratch,
+    rewrite: &mut Rewrite<'_, 's>,
     out: &mut Vec<u8>,
     start: usize,
     stream: &'s str,
@@ -183,7 +182,7 @@ fn changed<'s>(
     // made from (what the configuration writes, they leave alone).
     let logs = matches!(rewrite.message.protocol, Protocol::Logplex | Protocol::Syslog);
     let source = logs.then_some(rewrite.message.raw);
-    let judged = !verdict.reroutes();
+
     let mut by: Vec<&'s Rule> = Vec::new();
     let mut stream = stream;
     if verdict.reroutes() {
@@ -207,10 +206,12 @@ fn changed<'s>(
         let ctx = Context { labels: &labels, namespace: streams.namespace(), ..*rewrite.ctx };
         out.truncate(start);
         stream = transform_guarded(rewrite.transformer, rewrite.message, &ctx, streams, out).1;
+        // Where the named fields are in the document as written again.
+        rules.locate(out.get(start..).unwrap_or_default(), scratch);
     }
     if !verdict.redactions.is_empty() {
         *applying = verdict.redactions.first().copied();
-        let changed = rules.redact(&verdict.redactions, out, start, scratch, judged, source);
+        let changed = rules.redact(&verdict.redactions, out, start, scratch, true, source);
         by.extend(verdict.redactions.iter().zip(changed).filter(|(_, c)| *c).map(|(r, _)| *r));
     }
     by.sort_by_key(|r| r.line);

@@ -198,6 +198,13 @@ impl Rules {
 
     /// What the rules make of the document `doc` (its JSON), whose id is `id`.
     pub fn judge<'r>(&'r self, doc: &[u8], id: &str, scratch: &mut Scratch) -> Verdict<'r> {
+        self.locate(doc, scratch);
+        self.verdict(doc, id, scratch)
+    }
+
+    /// Reads into `scratch` the values of the fields rules test and redactions name, from the
+    /// document `doc` (again, after it was written again: see [`Rules::redact`]'s `judged`).
+    pub fn locate(&self, doc: &[u8], scratch: &mut Scratch) {
         scratch.values.clear();
         scratch.fields.clear();
         if !self.paths.is_empty() || !self.fields.is_empty() {
@@ -219,6 +226,9 @@ impl Rules {
                 }
             });
         }
+    }
+
+    fn verdict<'r>(&'r self, doc: &[u8], id: &str, scratch: &Scratch) -> Verdict<'r> {
         let mut verdict = Verdict::default();
         for rule in &self.rules {
             let matched = rule.conditions.iter().all(|c| {
