@@ -35,6 +35,9 @@ pub struct Rules {
     paths: Vec<String>,
     /// Every field some redaction names, once.
     fields: Vec<String>,
+    /// Every field rules read (`paths` and `fields`) and every object on the way to one
+    /// (`http`, `http.response`): what judging walks into.
+    on_the_way: Vec<String>,
     /// Fields whose string values are typed (dates, IP addresses): a redaction replaces them
     /// with `null` (`[REDACTED]` is no date or address), and no pattern looks into them.
     typed: Vec<String>,
@@ -170,7 +173,16 @@ impl Rules {
                 }
             }
         }
-        Rules { rules, paths, fields, typed: Vec::new(), configured: Vec::new() }
+        let mut on_the_way: Vec<String> = Vec::new();
+        for path in paths.iter().chain(&fields) {
+            let ends = path.match_indices('.').map(|(i, _)| i).chain([path.len()]);
+            for prefix in ends.filter_map(|end| path.get(..end)) {
+                if !on_the_way.iter().any(|p| p == prefix) {
+                    on_the_way.push(prefix.to_owned());
+                }
+            }
+        }
+        Rules { rules, paths, fields, on_the_way, typed: Vec::new(), configured: Vec::new() }
     }
 
     /// The same rules, told which fields hold typed strings (dates, IP addresses: the index
@@ -209,8 +221,12 @@ impl Rules {
         scratch.fields.clear();
         if !self.paths.is_empty() || !self.fields.is_empty() {
             // Only into what some rule reads: the fields conditions test, and those redactions name.
-            let wanted = self.paths.iter().chain(&self.fields);
-            let keep = |path: &[u8]| wanted.clone().any(|w| on_path(path, w.as_bytes()) || on_path(w.as_bytes(), path));
+            // A field on the way to one read, or inside a field a redaction names (lengths first:
+            // most keys differ from every one in length).
+            let keep = |path: &[u8]| {
+                self.on_the_way.iter().any(|p| p.len() == path.len() && p.as_bytes() == path)
+                    || self.fields.iter().any(|f| path.len() > f.len() && on_path(path, f.as_bytes()))
+            };
             scan::walk_some(doc, keep, |path, kind, span| {
                 if kind == Kind::Object {
                     return;

@@ -101,25 +101,30 @@ fn value_end(doc: &[u8], i: usize) -> Option<usize> {
         b'[' => (b'[', b']'),
         _ => return scalar(doc, i).map(|(_, _, end)| end),
     };
-    // Only this kind of bracket counts: the other kind nests inside it, balanced.
-    let (mut depth, mut at) = (0usize, i);
-    loop {
-        at += memchr::memchr3(b'"', open, close, doc.get(at..)?)?;
-        match doc.get(at)? {
-            b'"' => at = string_end(doc, at)?,
-            b if *b == open => {
-                depth += 1;
-                at += 1;
+    // Only this kind of bracket counts: the other kind nests inside it, balanced. Byte by
+    // byte: an object of short strings costs less so than a memchr call per string.
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (n, &b) in doc.get(i..)?.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
             }
-            _ => {
-                depth -= 1;
-                at += 1;
-                if depth == 0 {
-                    return Some(at);
-                }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == open {
+            depth += 1;
+        } else if b == close {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i + n + 1);
             }
         }
     }
+    None
 }
 
 /// The string or literal at `doc[i]`: its kind, its span, and where it ends.
@@ -149,6 +154,14 @@ fn string_end(doc: &[u8], start: usize) -> Option<usize> {
         return None;
     }
     let mut i = start + 1;
+    // Most strings of a document are short: looked through byte by byte before memchr's setup.
+    for (n, b) in doc.get(i..)?.iter().take(24).enumerate() {
+        match b {
+            b'"' => return Some(i + n + 1),
+            b'\\' => break,
+            _ => {}
+        }
+    }
     loop {
         let n = memchr::memchr2(b'"', b'\\', doc.get(i..)?)?;
         i += n;
