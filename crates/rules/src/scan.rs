@@ -63,17 +63,8 @@ pub fn walk_some(doc: &[u8], keep: impl Fn(&[u8]) -> bool, mut visit: impl FnMut
         }
         if object {
             // A key, then its value.
-            let Some(end) = string_end(doc, i) else { return };
-            path.truncate(path_len);
-            if !path.is_empty() {
-                path.push(b'.');
-            }
-            path.extend_from_slice(doc.get(i + 1..end - 1).unwrap_or_default());
-            i = skip_space(doc, end);
-            if doc.get(i) != Some(&b':') {
-                return;
-            }
-            i = skip_space(doc, i + 1);
+            let Some(after_key) = key(doc, i, path_len, &mut path) else { return };
+            i = after_key;
             if !keep(&path) {
                 let Some(next) = value_end(doc, i) else { return };
                 i = next;
@@ -92,6 +83,19 @@ pub fn walk_some(doc: &[u8], keep: impl Fn(&[u8]) -> bool, mut visit: impl FnMut
         visit(&path, kind, span);
         i = end;
     }
+}
+
+/// Reads the key at `doc[i]` into `path` (after its first `path_len` bytes, a dot between);
+/// where its value starts.
+fn key(doc: &[u8], i: usize, path_len: usize, path: &mut Vec<u8>) -> Option<usize> {
+    let end = string_end(doc, i)?;
+    path.truncate(path_len);
+    if !path.is_empty() {
+        path.push(b'.');
+    }
+    path.extend_from_slice(doc.get(i + 1..end - 1).unwrap_or_default());
+    let colon = skip_space(doc, end);
+    (doc.get(colon) == Some(&b':')).then(|| skip_space(doc, colon + 1))
 }
 
 /// Where the value at `doc[i]` ends: a string, a literal, or a whole object or array.
