@@ -359,3 +359,27 @@ async fn a_delivery_task_that_panics_is_reported_with_its_panic() {
     assert_eq!(end.task, "indexer");
     assert!(end.error.contains("the indexer fell over"), "{end:?}");
 }
+
+/// A frame every line of which a rule drops is still done (its spool record acknowledged), and
+/// one a rule drops some lines of keeps the others, under their own ids.
+#[tokio::test]
+async fn a_frame_whose_lines_a_rule_drops_is_still_done() {
+    let rules =
+        drainpipe_rules::Rules::parse("[[rule]]\nfield = \"message\"\nprefix = \"drop\"\naction = \"drop\"\n", &|_| {
+            true
+        })
+        .unwrap();
+    let mut documents = Documents::new(streams(), LiveAccess::default(), LiveRules::fixed(rules));
+    let line = |text: &str| format!("<190>1 2025-03-14T09:26:53Z host app web.1 - - {text}\n");
+    let all_dropped = syslog_frame(&[&line("drop me"), &line("drop me too")], 0);
+    let (chunks, done) = chunks_of(&all_dropped, &mut documents).await;
+    assert!(done, "acknowledged with nothing to store");
+    assert_eq!(chunks.iter().map(Chunk::len).sum::<usize>(), 0);
+    let some_dropped = syslog_frame(&[&line("keep me"), &line("drop me"), &line("keep me too")], 10);
+    let (chunks, done) = chunks_of(&some_dropped, &mut documents).await;
+    let kept: Vec<String> = chunks.iter().flat_map(|c| (0..c.len()).map(|i| c.id(i).to_owned())).collect();
+    assert!(done);
+    assert_eq!(kept.len(), 2);
+    let all = ids(&some_dropped).await;
+    assert_eq!(kept, [all[0].clone(), all[2].clone()], "the kept lines keep their ids");
+}
