@@ -6,8 +6,8 @@
 use std::sync::LazyLock;
 
 use drainpipe_fuzz::input::{Body, Ctx, End, Header};
-use drainpipe_rules::{mark, Rules, Scratch};
-use drainpipe_transform::Transformer;
+use drainpipe_rules::{mark, Rule, Rules, Scratch};
+use drainpipe_transform::{Landmarks, Transformer};
 use libfuzzer_sys::fuzz_target;
 
 /// Every pattern, a field redaction of typed and untyped fields, and matches on each kind.
@@ -38,6 +38,36 @@ action = "redact"
 fields = ["source.ip", "http", "app.user", "heroku.router.fwd", "event.ingested"]
 "#;
 
+/// Rules that read only fields the transform places (landmarks): judged at those places and
+/// by walking the document, the same.
+const LANDMARKED: &str = r#"
+[[rule]]
+name = "web"
+field = "heroku.dyno"
+prefix = "web."
+action = "label"
+labels = { web = "yes" }
+
+[[rule]]
+name = "errors"
+level = "error"
+action = "namespace"
+namespace = "errors"
+
+[[rule]]
+name = "queries"
+field = "url.query"
+regex = "="
+action = "redact"
+fields = ["url.query", "message", "http.request.method"]
+
+[[rule]]
+name = "fours"
+status = "4xx"
+action = "sample"
+rate = 2
+"#;
+
 static PARSED: LazyLock<Rules> = LazyLock::new(|| {
     let typed = ["@timestamp", "event.ingested", "heroku.router.fwd", "source.ip"];
     let configured = ["heroku.app", "service.name", "heroku.drain", "labels"];
@@ -55,11 +85,12 @@ fuzz_target!(init: drainpipe_fuzz::oracle::self_check(), |input: (Ctx, Header, B
     body.push(&mut raw);
     end.push(&mut raw);
     let mut out = b"prefix".to_vec();
-    Transformer::new().transform(&raw, &ctx.context(), &mut out);
+    let outcome = Transformer::new().transform(&raw, &ctx.context(), &mut out);
     drainpipe_fuzz::with_input(&raw, || {
+        landmarks_agree(&out, &outcome.landmarks, &raw);
         let rules = &*PARSED;
         let mut scratch = Scratch::default();
-        let verdict = rules.judge(&out[6..], "an id", &mut scratch);
+        let verdict = rules.judge(&out[6..], "an id", &outcome.landmarks, &mut scratch);
         if verdict.gone.is_some() {
             return;
         }
@@ -81,6 +112,24 @@ fuzz_target!(init: drainpipe_fuzz::oracle::self_check(), |input: (Ctx, Header, B
         drainpipe_fuzz::assert_document(doc.to_string().as_bytes());
     });
 });
+
+/// [`LANDMARKED`] on the document `out[6..]` of `raw`, judged at its `landmarks` and by
+/// walking it: the same verdict, and the same document once redacted.
+fn landmarks_agree(out: &[u8], landmarks: &Landmarks, raw: &[u8]) {
+    static RULES: LazyLock<Rules> =
+        LazyLock::new(|| Rules::parse(LANDMARKED, &|_| true).expect("the target's landmarked rules read"));
+    let judged = |landmarks: &Landmarks| {
+        let mut scratch = Scratch::default();
+        let verdict = RULES.judge(&out[6..], "an id", landmarks, &mut scratch);
+        let mut doc = out.to_vec();
+        let changed = RULES.redact(&verdict.redactions, &mut doc, 6, &scratch, true, Some(raw));
+        let names = |rules: &[&Rule]| rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        let labels: Vec<&Rule> = verdict.labels.iter().map(|(r, _)| *r).collect();
+        let said = (verdict.gone.map(|(r, s)| (r.name.clone(), s)), verdict.namespace.map(|(r, _)| r.name.clone()));
+        (said, names(&labels), names(&verdict.redactions), changed, doc)
+    };
+    assert_eq!(judged(landmarks), judged(&Landmarks::default()), "landmarks and a walk judge differently");
+}
 
 /// `doc` without its `null` values (and objects left empty by that).
 fn drop_nulls(doc: &mut serde_json::Value) {

@@ -9,7 +9,7 @@ use drainpipe_bulk_indexer::DeadLetter;
 
 use drainpipe_bulk_indexer::Countdown;
 use drainpipe_ingest::{DrainTokens, Frame, LiveAccess, LogThrottle, Protocol};
-use drainpipe_transform::{AppForToken, Context, Dataset, Outcome, StructuredData, Timestamp, Transformer};
+use drainpipe_transform::{AppForToken, Context, Dataset, Landmarks, Outcome, StructuredData, Timestamp, Transformer};
 
 use crate::chunker::{Chunker, IndexerGone};
 use crate::metrics::{self, TransformTally};
@@ -85,7 +85,7 @@ impl Documents {
                 let stream = match rules {
                     Some(set) if stream != streams.dead_letters() => {
                         let rewrite = Rewrite { transformer, message: &message, ctx: &ctx, streams };
-                        ruling::apply(set, rewrite, out, start, stream)?
+                        ruling::apply(set, rewrite, out, (start, &outcome.landmarks), stream)?
                     }
                     _ => stream,
                 };
@@ -191,6 +191,7 @@ fn dead_letter_panic(
                 failure: Some("the transform failed"),
                 timestamp: ctx.received_at,
                 logplex_dropped: None,
+                landmarks: Landmarks::default(),
             }
         });
     let letter = DeadLetter {

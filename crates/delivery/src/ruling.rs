@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use drainpipe_ingest::Protocol;
 use drainpipe_rules::{mark, Rule, Rules, Scratch, Verdict};
-use drainpipe_transform::{Context, Transformer};
+use drainpipe_transform::{Context, Landmarks, Transformer};
 use prometheus::IntCounter;
 use tokio::sync::watch;
 
@@ -112,14 +112,15 @@ pub(crate) struct Rewrite<'a, 's> {
     pub streams: &'s DataStreams,
 }
 
-/// Applies `set` to the document in `out[start..]`, bound for `stream`: `None` when a rule
-/// dropped it (it is taken out of `out`), else the stream it goes to now. A rule that fails
-/// (panics) leaves the document as the transform wrote it, and is counted.
+/// Applies `set` to the document in `out[start..]`, bound for `stream`, its `landmarks` where
+/// the transform placed them: `None` when a rule dropped it (it is taken out of `out`), else
+/// the stream it goes to now. A rule that fails (panics) leaves the document as the transform
+/// wrote it, and is counted.
 pub(crate) fn apply<'s>(
     set: &'s mut RuleSet,
     mut rewrite: Rewrite<'_, 's>,
     out: &mut Vec<u8>,
-    start: usize,
+    (start, landmarks): (usize, &Landmarks),
     stream: &'s str,
 ) -> Option<&'s str> {
     let RuleSet { rules, namespaces, counters, scratch } = set;
@@ -127,7 +128,7 @@ pub(crate) fn apply<'s>(
         (rules, namespaces, counters);
     let mut applying: Option<&'s Rule> = None;
     let result = panic_guard::guarded(|| {
-        let verdict = rules.judge(out.get(start..).unwrap_or_default(), rewrite.message.id, scratch);
+        let verdict = rules.judge(out.get(start..).unwrap_or_default(), rewrite.message.id, landmarks, scratch);
         if let Some((rule, sampled)) = verdict.gone {
             if let Some(c) = count_of(rules, counters, rule) {
                 if sampled { &c.sampled_out } else { &c.dropped }.inc();
@@ -205,9 +206,10 @@ fn changed<'s>(
         let streams = routed.unwrap_or(rewrite.streams);
         let ctx = Context { labels: &labels, namespace: streams.namespace(), ..*rewrite.ctx };
         out.truncate(start);
-        stream = transform_guarded(rewrite.transformer, rewrite.message, &ctx, streams, out).1;
+        let (outcome, routed_to) = transform_guarded(rewrite.transformer, rewrite.message, &ctx, streams, out);
+        stream = routed_to;
         // Where the named fields are in the document as written again.
-        rules.locate(out.get(start..).unwrap_or_default(), scratch);
+        rules.locate(out.get(start..).unwrap_or_default(), &outcome.landmarks, scratch);
     }
     if !verdict.redactions.is_empty() {
         *applying = verdict.redactions.first().copied();

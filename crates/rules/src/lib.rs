@@ -22,9 +22,12 @@ mod spec;
 use std::num::NonZeroU64;
 use std::ops::Range;
 
+use drainpipe_transform::{Landmark, Landmarks, Place};
+
 pub use patterns::{Pattern, REDACTED};
 pub use spec::{KnownField, RuleError};
 
+use patterns::PatternSet;
 use scan::Kind;
 
 /// The rules of one configuration, checked ([`Rules::parse`]), ready to apply.
@@ -44,6 +47,9 @@ pub struct Rules {
     /// Fields (and objects) the configuration writes, not the line (the app's name, labels,
     /// the drain token): no pattern looks into them.
     configured: Vec<String>,
+    /// The landmarks of `paths` and of `fields`, in order, when every one is a landmark: then
+    /// a document the transform placed them in is read at those places, not walked.
+    landmarks: Option<(Vec<Landmark>, Vec<Landmark>)>,
 }
 
 /// One rule: its name (in `drainpipe.rules` and the metrics), where it is in the file, what it
@@ -90,12 +96,11 @@ impl Condition {
     fn matches(&self, kind: Kind, value: &[u8]) -> bool {
         match &self.test {
             Test::Range(low, high) => {
-                kind == Kind::Literal
-                    && std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|v| v.parse::<u16>().ok())
-                        .is_some_and(|s| (*low..=*high).contains(&s))
+                kind == Kind::Literal && integer(value).is_some_and(|s| (*low..=*high).contains(&s))
             }
+            // Without an escape, a value's text is its bytes (a document is UTF-8).
+            Test::Equals(wanted) if !value.contains(&b'\\') => value == wanted.as_bytes(),
+            Test::Prefix(prefix) if !value.contains(&b'\\') => value.starts_with(prefix.as_bytes()),
             test => {
                 let text = scan::unescaped(value);
                 match test {
@@ -107,6 +112,15 @@ impl Condition {
             }
         }
     }
+}
+
+/// A literal of at most five digits as a number (a status code), else `None`.
+fn integer(literal: &[u8]) -> Option<u16> {
+    if literal.is_empty() || literal.len() > 5 {
+        return None;
+    }
+    let n = literal.iter().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))?;
+    u16::try_from(n).ok()
 }
 
 /// What a rule does to a document it matches.
@@ -182,7 +196,9 @@ impl Rules {
                 }
             }
         }
-        Rules { rules, paths, fields, on_the_way, typed: Vec::new(), configured: Vec::new() }
+        let marks = |paths: &[String]| paths.iter().map(|p| Landmark::of_path(p)).collect::<Option<Vec<_>>>();
+        let landmarks = marks(&paths).zip(marks(&fields));
+        Rules { rules, paths, fields, on_the_way, typed: Vec::new(), configured: Vec::new(), landmarks }
     }
 
     /// The same rules, told which fields hold typed strings (dates, IP addresses: the index
@@ -208,18 +224,33 @@ impl Rules {
         &self.rules
     }
 
-    /// What the rules make of the document `doc` (its JSON), whose id is `id`.
-    pub fn judge<'r>(&'r self, doc: &[u8], id: &str, scratch: &mut Scratch) -> Verdict<'r> {
-        self.locate(doc, scratch);
+    /// What the rules make of the document `doc` (its JSON), whose id is `id`, and where the
+    /// transform placed its `landmarks` (unknown: [`Landmarks::default`]).
+    pub fn judge<'r>(&'r self, doc: &[u8], id: &str, landmarks: &Landmarks, scratch: &mut Scratch) -> Verdict<'r> {
+        self.locate(doc, landmarks, scratch);
         self.verdict(doc, id, scratch)
     }
 
     /// Reads into `scratch` the values of the fields rules test and redactions name, from the
-    /// document `doc` (again, after it was written again: see [`Rules::redact`]'s `judged`).
-    pub fn locate(&self, doc: &[u8], scratch: &mut Scratch) {
+    /// document `doc` (again, after it was written again: see [`Rules::redact`]'s `judged`):
+    /// at its `landmarks` when they place every such field, else by walking it.
+    pub fn locate(&self, doc: &[u8], landmarks: &Landmarks, scratch: &mut Scratch) {
         scratch.values.clear();
         scratch.fields.clear();
-        if !self.paths.is_empty() || !self.fields.is_empty() {
+        if let (Some((paths, fields)), true) = (&self.landmarks, landmarks.known()) {
+            let kind = |place: Place| if place.string { Kind::String } else { Kind::Literal };
+            for (at, landmark) in paths.iter().enumerate() {
+                if let Some(place) = landmarks.get(*landmark) {
+                    scratch.values.push((at, kind(place), place.span()));
+                }
+            }
+            for (at, landmark) in fields.iter().enumerate() {
+                if let Some(place) = landmarks.get(*landmark) {
+                    let (kind, span) = self.typed_as_literal(landmark.path().as_bytes(), kind(place), place.span());
+                    scratch.fields.push((at, kind, span));
+                }
+            }
+        } else if !self.paths.is_empty() || !self.fields.is_empty() {
             // Only into what some rule reads: the fields conditions test, and those redactions name.
             // A field on the way to one read, or inside a field a redaction names (lengths first:
             // most keys differ from every one in length).
@@ -302,10 +333,15 @@ impl Rules {
         judged: bool,
         source: Option<&[u8]>,
     ) -> Vec<bool> {
-        let patterns_may_occur = rules.iter().any(|r| match &r.action {
-            Action::Redact { patterns, .. } => patterns.iter().any(|p| source.is_none_or(|raw| p.may_occur_in(raw))),
-            _ => false,
-        });
+        let patterns: PatternSet = rules
+            .iter()
+            .flat_map(|r| match &r.action {
+                Action::Redact { patterns, .. } => patterns.as_slice(),
+                _ => &[],
+            })
+            .copied()
+            .collect();
+        let patterns_may_occur = source.map_or(patterns != PatternSet::default(), |raw| patterns.may_occur_in(raw));
         if patterns_may_occur || !judged {
             return self.redact_reading(rules, doc, start);
         }

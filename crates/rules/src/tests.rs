@@ -1,6 +1,7 @@
 //! Rules on documents shaped as drainpipe writes them.
 
 use super::*;
+use drainpipe_transform::Landmark;
 
 fn rules(text: &str) -> Rules {
     Rules::parse(text, &|_| true).unwrap()
@@ -33,10 +34,10 @@ action = "label"
 labels = { x = "y" }
 "#,
     );
-    let v = r.judge(ROUTER.as_bytes(), "id", &mut Scratch::default());
+    let v = r.judge(ROUTER.as_bytes(), "id", &Landmarks::default(), &mut Scratch::default());
     assert_eq!(v.gone.map(|(rule, sampled)| (rule.name.as_str(), sampled)), Some(("health", false)));
     assert!(v.labels.is_empty(), "nothing after a drop");
-    let v = r.judge(ROUTER.replace("200}", "503}").as_bytes(), "id", &mut Scratch::default());
+    let v = r.judge(ROUTER.replace("200}", "503}").as_bytes(), "id", &Landmarks::default(), &mut Scratch::default());
     assert!(v.gone.is_none());
     assert_eq!(v.labels.len(), 1);
 }
@@ -45,11 +46,13 @@ labels = { x = "y" }
 fn sampling_keeps_one_in_n_by_id_the_same_way_every_time() {
     let r = rules("[[rule]]\nname = \"tenth\"\naction = \"sample\"\nrate = 10\n");
     let mut scratch = Scratch::default();
-    let kept =
-        (0..10_000).filter(|n| r.judge(ROUTER.as_bytes(), &format!("id-{n}"), &mut scratch).gone.is_none()).count();
+    let kept = (0..10_000)
+        .filter(|n| r.judge(ROUTER.as_bytes(), &format!("id-{n}"), &Landmarks::default(), &mut scratch).gone.is_none())
+        .count();
     assert!((900..=1_100).contains(&kept), "{kept}");
-    let again =
-        (0..10_000).filter(|n| r.judge(ROUTER.as_bytes(), &format!("id-{n}"), &mut scratch).gone.is_none()).count();
+    let again = (0..10_000)
+        .filter(|n| r.judge(ROUTER.as_bytes(), &format!("id-{n}"), &Landmarks::default(), &mut scratch).gone.is_none())
+        .count();
     assert_eq!(kept, again);
 }
 
@@ -79,7 +82,7 @@ action = "redact"
 fields = ["message"]
 "#,
     );
-    let v = r.judge(ROUTER.as_bytes(), "id", &mut Scratch::default());
+    let v = r.judge(ROUTER.as_bytes(), "id", &Landmarks::default(), &mut Scratch::default());
     assert_eq!(v.namespace.map(|(_, ns)| ns), Some("staging"));
     assert_eq!(v.labels[0].1, [("team".to_owned(), "shop".to_owned())]);
     assert_eq!(names(&v.redactions), ["secrets"]);
@@ -134,7 +137,7 @@ fn marks_list_the_rules_that_changed_a_document() {
 fn escaped_values_match_as_their_text() {
     let r = rules("[[rule]]\nfield = \"message\"\nequals = 'say \"hi\"'\naction = \"drop\"\n");
     let doc = r#"{"message":"say \"hi\""}"#;
-    assert!(r.judge(doc.as_bytes(), "id", &mut Scratch::default()).gone.is_some());
+    assert!(r.judge(doc.as_bytes(), "id", &Landmarks::default(), &mut Scratch::default()).gone.is_some());
 }
 
 #[test]
@@ -180,7 +183,7 @@ fn a_line_no_pattern_can_occur_in_has_only_its_named_fields_replaced_without_a_s
     .with_typed_strings(vec!["source.ip".into()]);
     let doc = br#"{"message":"GET /a?x=1","url":{"path":"/a","query":"x=1"},"source":{"ip":"203.0.113.7"}}"#;
     let mut scratch = Scratch::default();
-    let verdict = r.judge(doc, "id", &mut scratch);
+    let verdict = r.judge(doc, "id", &Landmarks::default(), &mut scratch);
     let (mut fast, mut slow) = (doc.to_vec(), doc.to_vec());
     let line: &[u8] = b"GET /a?x=1 from 203.0.113.7";
     assert_eq!(r.redact(&verdict.redactions, &mut fast, 0, &scratch, true, Some(line)), [true]);
@@ -196,8 +199,55 @@ fn a_field_only_a_rule_that_did_not_match_names_is_left_as_it_is() {
     );
     let doc = br#"{"log":{"level":"info"},"url":{"path":"/a","query":"x=1"}}"#;
     let mut scratch = Scratch::default();
-    let verdict = r.judge(doc, "id", &mut scratch);
+    let verdict = r.judge(doc, "id", &Landmarks::default(), &mut scratch);
     let mut out = doc.to_vec();
     assert_eq!(r.redact(&verdict.redactions, &mut out, 0, &scratch, true, Some(b"x")), [true]);
     assert_eq!(out, br#"{"log":{"level":"info"},"url":{"path":"[REDACTED]","query":"x=1"}}"#);
+}
+
+/// Read at the places the transform gave, or found by walking the document: the same values.
+#[test]
+fn landmarks_and_a_walk_find_the_same_values() {
+    use drainpipe_transform::{Context, StructuredData, Timestamp, Transformer};
+    let mut text = String::new();
+    for (n, (_, path)) in Landmark::ALL.iter().enumerate() {
+        text.push_str(&format!("[[rule]]\nname = \"r{n}\"\nfield = \"{path}\"\nregex = \".\"\naction = \"label\"\nlabels = {{ a = \"b\" }}\n"));
+    }
+    text.push_str(
+        "[[rule]]\nstatus = \"2xx\"\naction = \"redact\"\nfields = [\"url.query\", \"message\", \"heroku.dyno\"]\n",
+    );
+    let r = rules(&text);
+    assert!(r.landmarks.is_some(), "every field these rules read is a landmark");
+    let ctx = Context {
+        app: Some("shop"),
+        drain_token: None,
+        frame_id: None,
+        labels: &[],
+        received_at: Timestamp::from_unix(1_741_944_500, 0),
+        structured_data: StructuredData::Absent,
+        app_for_token: None,
+        namespace: "default",
+    };
+    let lines = [
+        "<158>1 2025-03-14T09:26:53Z host heroku router - at=info method=GET path=\"/a?q=\\\"x\\\"&t=1\" host=h.example.com request_id=1 fwd=\"1.2.3.4\" dyno=web.1 connect=1ms service=2ms status=200 bytes=3 protocol=https",
+        "<190>1 2025-03-14T09:26:53Z host app web.2 - {\"level\":\"warn\",\"msg\":\"tab\\there\"}",
+        "<45>1 2025-03-14T09:26:53Z host heroku web.1 - source=web.1 dyno=heroku.1 sample#load_avg_1m=0.5",
+        "<13>1 2025-03-14T09:26:53Z host heroku api - Release v2 created by ann@example.com",
+        "not syslog at all \u{1}",
+    ];
+    for line in lines {
+        let mut doc = b"prefix".to_vec();
+        let outcome = Transformer::new().transform(line.as_bytes(), &ctx, &mut doc);
+        let doc = &doc[6..];
+        let (mut marked, mut walked) = (Scratch::default(), Scratch::default());
+        r.locate(doc, &outcome.landmarks, &mut marked);
+        r.locate(doc, &Landmarks::default(), &mut walked);
+        for s in [&mut marked, &mut walked] {
+            s.values.sort_by_key(|(at, _, span)| (*at, span.start));
+            s.fields.sort_by_key(|(at, _, span)| (*at, span.start));
+        }
+        // Every document has a message, a dataset, a namespace and (here) an app.
+        assert!(walked.values.len() >= 4, "{line}: {:?}", walked.values);
+        assert_eq!((marked.values, marked.fields), (walked.values, walked.fields), "{line}");
+    }
 }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use crate::app::{self, AppFields};
 use crate::dataset::Dataset;
 use crate::json::JsonWriter;
+use crate::landmarks::{Landmark, Landmarks};
 use crate::platform::Platform;
 use crate::router::Router;
 use crate::samples::{Number, Samples};
@@ -72,12 +73,13 @@ pub(crate) struct SyslogFields<'a> {
 }
 
 impl Document<'_> {
-    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+    /// Writes the document; where its landmark fields' values are.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) -> Landmarks {
         let mut w = JsonWriter::new(out);
         if let Some(ts) = self.timestamp {
             w.quoted_with("@timestamp", |o| ts.write_rfc3339(o));
         }
-        w.str("message", self.message);
+        w.str_at(Landmark::Message, "message", self.message);
         let router = self.router.as_ref();
         let platform = self.platform.as_ref();
 
@@ -86,7 +88,7 @@ impl Document<'_> {
             w.quoted_with("ingested", |o| o.extend_from_slice(formatted));
         }
         let dataset = self.dataset.unwrap_or(Dataset::App).as_str();
-        w.str("dataset", dataset);
+        w.str_at(Landmark::EventDataset, "dataset", dataset);
         w.str("kind", "event");
         if let Some(r) = router {
             // Nanoseconds; left out when they would not fit Elasticsearch's `long`.
@@ -105,7 +107,7 @@ impl Document<'_> {
         w.open("data_stream");
         w.str("type", "logs");
         w.str("dataset", dataset);
-        w.str("namespace", self.namespace);
+        w.str_at(Landmark::DataStreamNamespace, "namespace", self.namespace);
         w.close();
 
         if let Some(app) = self.heroku_app {
@@ -114,7 +116,7 @@ impl Document<'_> {
 
         if self.level.is_some() || self.syslog.is_some() {
             w.open("log");
-            w.opt_str("level", self.level.as_deref());
+            w.opt_str_at(Landmark::LogLevel, "level", self.level.as_deref());
             if let Some(s) = &self.syslog {
                 self.write_syslog(&mut w, s);
             }
@@ -155,14 +157,14 @@ impl Document<'_> {
                 w.open("http");
                 if has_request {
                     w.open("request");
-                    w.opt_str("method", r.method.as_deref());
+                    w.opt_str_at(Landmark::HttpRequestMethod, "method", r.method.as_deref());
                     w.opt_str("id", r.request_id.as_deref());
                     w.close();
                 }
                 if has_response {
                     w.open("response");
                     if let Some(s) = r.status {
-                        w.u64("status_code", s);
+                        w.u64_at(Landmark::HttpResponseStatusCode, "status_code", s);
                     }
                     if let Some(b) = r.bytes {
                         w.u64("bytes", b);
@@ -174,10 +176,10 @@ impl Document<'_> {
             let (path, query) = r.url_parts();
             if r.path.is_some() || r.host.is_some() || r.protocol.is_some() {
                 w.open("url");
-                w.opt_str("original", r.path.as_deref());
-                w.opt_str("path", path);
-                w.opt_str("query", query);
-                w.opt_str("domain", r.host.as_deref());
+                w.opt_str_at(Landmark::UrlOriginal, "original", r.path.as_deref());
+                w.opt_str_at(Landmark::UrlPath, "path", path);
+                w.opt_str_at(Landmark::UrlQuery, "query", query);
+                w.opt_str_at(Landmark::UrlDomain, "domain", r.host.as_deref());
                 w.opt_str("scheme", r.protocol.as_deref());
                 w.close();
             }
@@ -223,7 +225,7 @@ impl Document<'_> {
         }
         capped.retain(|&(.., more)| more > 0);
         self.write_tags_and_error(&mut w, &capped);
-        w.finish();
+        w.finish()
     }
 
     fn write_syslog(&self, w: &mut JsonWriter<'_>, s: &SyslogFields<'_>) {
@@ -246,13 +248,13 @@ impl Document<'_> {
 
     fn write_heroku(&self, w: &mut JsonWriter<'_>, capped: &mut Vec<(&str, &str, usize, usize)>) {
         w.open("heroku");
-        w.opt_str("app", self.heroku_app);
-        w.opt_str("source", self.source);
+        w.opt_str_at(Landmark::HerokuApp, "app", self.heroku_app);
+        w.opt_str_at(Landmark::HerokuSource, "source", self.source);
         w.opt_str("app_id", self.app_id);
-        w.opt_str("dyno", self.dyno);
+        w.opt_str_at(Landmark::HerokuDyno, "dyno", self.dyno);
         let samples = self.samples.as_ref();
         w.opt_str("dyno_id", samples.and_then(|s| s.dyno_id.as_deref()));
-        w.opt_str("process_type", self.process_type);
+        w.opt_str_at(Landmark::HerokuProcessType, "process_type", self.process_type);
         w.opt_str("addon", samples.and_then(|s| s.addon.as_deref()));
         if self.drain_token.is_some() || self.frame_id.is_some() {
             w.open("drain");

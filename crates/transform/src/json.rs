@@ -1,22 +1,30 @@
 //! A small streaming JSON writer for documents whose shape is known in advance. It writes
 //! straight into the caller's buffer: no intermediate `Value`, no allocation per field.
 
-/// Writes the members of nested objects, tracking where commas go.
+use crate::landmarks::{Landmark, Landmarks};
+
+/// Writes the members of nested objects, tracking where commas go, and where the values of
+/// landmark fields went.
 pub(crate) struct JsonWriter<'o> {
     out: &'o mut Vec<u8>,
     need_comma: bool,
+    /// Where the document starts in `out`: landmarks are placed from there.
+    base: usize,
+    landmarks: Landmarks,
 }
 
 impl<'o> JsonWriter<'o> {
     /// Opens the top-level object.
     pub(crate) fn new(out: &'o mut Vec<u8>) -> JsonWriter<'o> {
+        let base = out.len();
         out.push(b'{');
-        JsonWriter { out, need_comma: false }
+        JsonWriter { out, need_comma: false, base, landmarks: Landmarks::none_yet() }
     }
 
-    /// Closes the top-level object.
-    pub(crate) fn finish(self) {
+    /// Closes the top-level object; where its landmark fields' values are.
+    pub(crate) fn finish(self) -> Landmarks {
         self.out.push(b'}');
+        self.landmarks
     }
 
     /// A field name drainpipe chose: copied as is (it needs no escaping). Inlined, so that a
@@ -74,6 +82,32 @@ impl<'o> JsonWriter<'o> {
     pub(crate) fn str(&mut self, key: &str, value: &str) {
         self.key(key);
         write_text(self.out, value);
+    }
+
+    /// [`JsonWriter::str`], the value's place kept as `landmark`'s.
+    #[inline]
+    pub(crate) fn str_at(&mut self, landmark: Landmark, key: &str, value: &str) {
+        self.key(key);
+        let start = self.out.len() + 1;
+        write_text(self.out, value);
+        let end = self.out.len().saturating_sub(1);
+        self.landmarks.set(landmark, true, start - self.base..end.saturating_sub(self.base));
+    }
+
+    #[inline]
+    pub(crate) fn opt_str_at(&mut self, landmark: Landmark, key: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.str_at(landmark, key, v);
+        }
+    }
+
+    /// [`JsonWriter::u64`], the value's place kept as `landmark`'s.
+    #[inline]
+    pub(crate) fn u64_at(&mut self, landmark: Landmark, key: &str, value: u64) {
+        self.key(key);
+        let start = self.out.len();
+        write_u64(self.out, value);
+        self.landmarks.set(landmark, false, start - self.base..self.out.len() - self.base);
     }
 
     /// `"object":{"key":"value"}`, an object of one string (`service.name`, `user.email`, …).

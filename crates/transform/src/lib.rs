@@ -21,6 +21,7 @@ mod document;
 mod id;
 mod json;
 mod keys;
+mod landmarks;
 mod level;
 mod logfmt;
 mod otlp;
@@ -36,6 +37,7 @@ pub use app::{MAX_DEPTH as APP_MAX_DEPTH, MAX_KEYS as APP_MAX_KEYS, MAX_VALUE_BY
 pub use dataset::Dataset;
 pub use document::{FIELDS_CAPPED_TAG, MAX_METRICS, MAX_ROUTER_KEYS, PARSE_FAILURE_TAG, TRUNCATED_TAG};
 pub use id::{DocumentId, FrameKey, FrameSeed};
+pub use landmarks::{Landmark, Landmarks, Place};
 pub use otlp_signals::OTEL_DATASET;
 pub use syslog::StructuredData;
 pub use timestamp::Timestamp;
@@ -94,6 +96,8 @@ pub struct Outcome {
     pub timestamp: Timestamp,
     /// Messages Logplex reported dropped upstream (an L10 line's count).
     pub logplex_dropped: Option<u64>,
+    /// Where some fields' values are in the document (for rules to read them there).
+    pub landmarks: Landmarks,
 }
 
 /// Turns messages into documents, keeping what can be reused from one message to the next.
@@ -145,12 +149,13 @@ impl Transformer {
     /// transform itself failed on (the binary's panic guard), so that it can still be stored.
     pub fn transform_raw(&mut self, raw: &[u8], reason: &str, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
         let doc = framed(ctx, self.ingested(ctx));
-        write_unparsed(doc, raw, Cow::Owned(reason.to_owned()), ctx, out);
+        let landmarks = write_unparsed(doc, raw, Cow::Owned(reason.to_owned()), ctx, out);
         Outcome {
             dataset: Some(Dataset::App),
             failure: Some("the transform failed"),
             timestamp: ctx.received_at,
             logplex_dropped: None,
+            landmarks,
         }
     }
 
@@ -169,12 +174,13 @@ impl Transformer {
         let header = match syslog::parse(raw, ctx.structured_data, ctx.received_at) {
             Ok(h) => h,
             Err(e) => {
-                write_unparsed(doc, raw, Cow::Borrowed(e.describe()), ctx, out);
+                let landmarks = write_unparsed(doc, raw, Cow::Borrowed(e.describe()), ctx, out);
                 return Outcome {
                     dataset: None,
                     failure: Some(e.describe()),
                     timestamp: ctx.received_at,
                     logplex_dropped: None,
+                    landmarks,
                 };
             }
         };
@@ -226,7 +232,13 @@ fn framed<'a>(ctx: &Context<'a>, ingested: Option<&'a [u8]>) -> Document<'a> {
 
 /// Writes `raw` unparsed, as the app's line received now, tagged with `reason`: a line that is
 /// not syslog is the app's output as far as anyone can tell, and every document has a dataset.
-fn write_unparsed(doc: Document<'_>, raw: &[u8], reason: Cow<'static, str>, ctx: &Context<'_>, out: &mut Vec<u8>) {
+fn write_unparsed(
+    doc: Document<'_>,
+    raw: &[u8],
+    reason: Cow<'static, str>,
+    ctx: &Context<'_>,
+    out: &mut Vec<u8>,
+) -> Landmarks {
     // Invalid bytes become U+FFFD.
     let message = utf8::lossy(syslog::trim_newline(raw));
     let doc = Document {
@@ -236,7 +248,7 @@ fn write_unparsed(doc: Document<'_>, raw: &[u8], reason: Cow<'static, str>, ctx:
         failure: Some(reason),
         ..doc
     };
-    doc.write(out);
+    doc.write(out)
 }
 
 /// What the syslog header says, into `doc`: time, level, names, dyno and the drain token.
@@ -305,12 +317,13 @@ fn level_from_error_code(doc: &mut Document<'_>) {
 
 /// Writes the finished document; what the transform saw, for metrics.
 fn written(doc: &Document<'_>, dataset: Dataset, failed: bool, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-    doc.write(out);
+    let landmarks = doc.write(out);
     Outcome {
         dataset: Some(dataset),
         failure: failed.then_some("a field could not be parsed"),
         timestamp: doc.timestamp.unwrap_or(ctx.received_at),
         logplex_dropped: doc.platform.as_ref().and_then(|p| p.dropped),
+        landmarks,
     }
 }
 

@@ -87,8 +87,8 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
 fn not_a_record(raw: &[u8], doc: Document<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
     const NOT_A_RECORD: &str = "not an OTLP log record";
     let lossy = crate::utf8::lossy(raw);
-    Document { message: &lossy, failure: Some(Cow::Borrowed(NOT_A_RECORD)), ..doc }.write(out);
-    Outcome { dataset: None, failure: Some(NOT_A_RECORD), timestamp: ctx.received_at, logplex_dropped: None }
+    let landmarks = Document { message: &lossy, failure: Some(Cow::Borrowed(NOT_A_RECORD)), ..doc }.write(out);
+    Outcome { dataset: None, failure: Some(NOT_A_RECORD), timestamp: ctx.received_at, logplex_dropped: None, landmarks }
 }
 
 /// What the resource attributes name, and the attributes left for `otel.resource`.

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::otlp::{self, Named};
 use crate::timestamp::Timestamp;
-use crate::{Context, Outcome, PARSE_FAILURE_TAG};
+use crate::{Context, Landmarks, Outcome, PARSE_FAILURE_TAG};
 
 /// `data_stream.dataset` of both streams: `metrics-heroku.otel-<ns>`, `traces-heroku.otel-<ns>`.
 pub const OTEL_DATASET: &str = "heroku.otel";
@@ -322,6 +322,8 @@ fn finish(mut doc: Map<String, Json>, timestamp: Timestamp, failure: Option<Stri
         failure: failed.then_some("a value could not be stored"),
         timestamp,
         logplex_dropped: None,
+        // Written as a whole object: nothing placed.
+        landmarks: Landmarks::default(),
     }
 }
 

@@ -34,7 +34,27 @@ fn transform(raw: &str, ctx: &Context<'_>) -> (Value, Outcome) {
     let outcome = Transformer::new().transform(raw.as_bytes(), ctx, &mut out);
     let doc = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
     assert_keys_unique(&out);
+    assert_landmarks(&out, &doc, &outcome.landmarks);
     (doc, outcome)
+}
+
+/// Every landmark of the document `json` (parsed: `doc`) is where its field's value is, and
+/// only a field the document has is placed.
+fn assert_landmarks(json: &[u8], doc: &Value, landmarks: &Landmarks) {
+    assert!(landmarks.known());
+    for (landmark, path) in Landmark::ALL {
+        let value = path.split('.').fold(doc, |v, key| &v[key]);
+        let place = landmarks.get(landmark);
+        match (value, place) {
+            (Value::Null, None) => {}
+            (Value::String(text), Some(p)) if p.string => {
+                let quoted = [b"\"", &json[p.span()], b"\""].concat();
+                assert_eq!(&serde_json::from_slice::<String>(&quoted).unwrap(), text, "{path}");
+            }
+            (Value::Number(n), Some(p)) if !p.string => assert_eq!(&json[p.span()], n.to_string().as_bytes(), "{path}"),
+            (value, place) => panic!("{path}: {value} in the document, placed at {place:?}"),
+        }
+    }
 }
 
 /// Elasticsearch refuses a document whose object names a key twice (`serde_json::Value` would
@@ -492,17 +512,19 @@ fn check(file: &str, line: &[u8]) -> Value {
         [("d.0b7a3c2e-5d4f-4e6a-9b8c-7d6e5f4a3b2c".to_owned(), "shop".to_owned())].into();
     let c = if file.starts_with("syslog-drain") { syslog_drain_ctx(&apps) } else { ctx() };
     let mut out = Vec::new();
-    if file.starts_with("otlp") {
+    let outcome = if file.starts_with("otlp") {
         let request = drainpipe_otlp::decode_logs(line, drainpipe_otlp::Encoding::Json).unwrap();
         let records = drainpipe_otlp::split(request);
         assert_eq!(records.len(), 1, "one record per line");
         let c = Context { app: None, drain_token: None, frame_id: None, ..c };
-        Transformer::new().transform_otlp(&records[0], &c, &mut out);
+        Transformer::new().transform_otlp(&records[0], &c, &mut out)
     } else {
-        Transformer::new().transform(line, &c, &mut out);
-    }
+        Transformer::new().transform(line, &c, &mut out)
+    };
     assert!(!out.contains(&b'\n'), "a document is one NDJSON line");
-    serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
+    let doc = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
+    assert_landmarks(&out, &doc, &outcome.landmarks);
+    doc
 }
 
 mod otlp {
