@@ -97,12 +97,12 @@ fuzz_target!(init: drainpipe_fuzz::oracle::self_check(), |input: (Ctx, Header, B
         // Judged once: redacted the way delivery does (fields only, unless a pattern may occur
         // in the line), and the whole-document way, which must agree.
         let mut read = out.clone();
-        let changed = rules.redact(&verdict.redactions, &mut out, 6, &scratch, true, Some(&raw));
-        let changed_read = rules.redact(&verdict.redactions, &mut read, 6, &scratch, false, None);
+        let changed = rules.redact(&verdict.redactions, &mut out, 6, &mut scratch, true, Some(&raw)).to_vec();
+        let changed_read = rules.redact(&verdict.redactions, &mut read, 6, &mut scratch, false, None).to_vec();
         assert_eq!((&changed, &out), (&changed_read, &read), "fields-only and whole-document redaction differ");
         let names: Vec<&str> =
             verdict.redactions.iter().zip(&changed).filter(|(_, c)| **c).map(|(r, _)| r.name.as_str()).collect();
-        mark(&mut out, 6, &names);
+        mark(&mut out, 6, names.iter().copied());
         assert_eq!(&out[..6], b"prefix");
         let mut doc: serde_json::Value = serde_json::from_slice(&out[6..]).expect("a redacted document is JSON");
         if !names.is_empty() {
@@ -122,7 +122,7 @@ fn landmarks_agree(out: &[u8], landmarks: &Landmarks, raw: &[u8]) {
         let mut scratch = Scratch::default();
         let verdict = RULES.judge(&out[6..], "an id", landmarks, &mut scratch);
         let mut doc = out.to_vec();
-        let changed = RULES.redact(&verdict.redactions, &mut doc, 6, &scratch, true, Some(raw));
+        let changed = RULES.redact(&verdict.redactions, &mut doc, 6, &mut scratch, true, Some(raw)).to_vec();
         let names = |rules: &[&Rule]| rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
         let labels: Vec<&Rule> = verdict.labels.iter().map(|(r, _)| *r).collect();
         let said = (verdict.gone.map(|(r, s)| (r.name.clone(), s)), verdict.namespace.map(|(r, _)| r.name.clone()));

@@ -5,6 +5,7 @@
 //! redactions).
 //!
 //!     cargo bench -p drainpipe-delivery --bench rules
+//!     RULES_FILE=my-rules.toml cargo bench -p drainpipe-delivery --bench rules   # other rules
 //!
 //! Each run prints both rates and the ratio of their times: what issue 29 bounds (at most
 //! 1.2, the extra CPU per line at most 20 %). Timings swing between runs; the ratio much less.
@@ -72,10 +73,15 @@ fn frame(lines: &[String]) -> Frame {
     frame
 }
 
-/// `serve`'s rules for the file (the binary tells them its template's typed and configured
-/// fields; none of these rules reads either).
+/// The typical rules, or those of the file `RULES_FILE` names (to see what one rule costs).
+/// `serve` tells its rules the template's typed and configured fields; none of the typical
+/// rules reads either.
 fn typical_rules() -> Rules {
-    Rules::parse(RULES, &|_| true).expect("the typical rules read")
+    let text = match std::env::var("RULES_FILE") {
+        Ok(path) => std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        Err(_) => RULES.to_owned(),
+    };
+    Rules::parse(&text, &|_| true).expect("the rules read")
 }
 
 /// Transforms `frame` into chunks `n` times; the time it took.

@@ -84,8 +84,8 @@ impl Documents {
                 tally.record(&outcome);
                 let stream = match rules {
                     Some(set) if stream != streams.dead_letters() => {
-                        let rewrite = Rewrite { transformer, message: &message, ctx: &ctx, streams };
-                        ruling::apply(set, rewrite, out, (start, &outcome.landmarks), stream)?
+                        let rewrite = Rewrite { transformer, message: &message, ctx: &ctx, streams, written: &outcome };
+                        ruling::apply(set, rewrite, out, start, stream)?
                     }
                     _ => stream,
                 };

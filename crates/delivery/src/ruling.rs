@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use drainpipe_ingest::Protocol;
-use drainpipe_rules::{mark, Rule, Rules, Scratch, Verdict};
-use drainpipe_transform::{Context, Landmarks, Transformer};
+use drainpipe_rules::{mark, reroute, Reroute, Rule, Rules, Scratch, Verdict};
+use drainpipe_transform::{Context, Outcome, Transformer};
 use prometheus::IntCounter;
 use tokio::sync::watch;
 
@@ -104,23 +104,24 @@ impl RuleSet {
 }
 
 /// What applying the rules needs besides them: the transform (to write a rerouted document
-/// again), the message and its frame's context, and the streams of the frame's namespace.
+/// again), the message and its frame's context, the streams of the frame's namespace, and what
+/// the transform said of the document (its dataset, where its fields are).
 pub(crate) struct Rewrite<'a, 's> {
     pub transformer: &'a mut Transformer,
     pub message: &'a Message<'a>,
     pub ctx: &'a Context<'a>,
     pub streams: &'s DataStreams,
+    pub written: &'a Outcome,
 }
 
-/// Applies `set` to the document in `out[start..]`, bound for `stream`, its `landmarks` where
-/// the transform placed them: `None` when a rule dropped it (it is taken out of `out`), else
-/// the stream it goes to now. A rule that fails (panics) leaves the document as the transform
-/// wrote it, and is counted.
+/// Applies `set` to the document in `out[start..]`, bound for `stream`: `None` when a rule
+/// dropped it (it is taken out of `out`), else the stream it goes to now. A rule that fails
+/// (panics) leaves the document as the transform wrote it, and is counted.
 pub(crate) fn apply<'s>(
     set: &'s mut RuleSet,
     mut rewrite: Rewrite<'_, 's>,
     out: &mut Vec<u8>,
-    (start, landmarks): (usize, &Landmarks),
+    start: usize,
     stream: &'s str,
 ) -> Option<&'s str> {
     let RuleSet { rules, namespaces, counters, scratch } = set;
@@ -128,7 +129,8 @@ pub(crate) fn apply<'s>(
         (rules, namespaces, counters);
     let mut applying: Option<&'s Rule> = None;
     let result = panic_guard::guarded(|| {
-        let verdict = rules.judge(out.get(start..).unwrap_or_default(), rewrite.message.id, landmarks, scratch);
+        let verdict =
+            rules.judge(out.get(start..).unwrap_or_default(), rewrite.message.id, &rewrite.written.landmarks, scratch);
         if let Some((rule, sampled)) = verdict.gone {
             if let Some(c) = count_of(rules, counters, rule) {
                 if sampled { &c.sampled_out } else { &c.dropped }.inc();
@@ -159,6 +161,53 @@ pub(crate) fn apply<'s>(
     }
 }
 
+/// Writes the document in `out[start..]` in the namespace and with the labels `verdict` says,
+/// noting the rules that did so in `by`; the stream it goes to now.
+#[allow(clippy::too_many_arguments)]
+fn rerouted<'s>(
+    verdict: &Verdict<'s>,
+    rules: &'s Rules,
+    namespaces: &'s [(String, DataStreams)],
+    scratch: &mut Scratch,
+    rewrite: &mut Rewrite<'_, 's>,
+    out: &mut Vec<u8>,
+    start: usize,
+    by: &mut Vec<&'s Rule>,
+    applying: &mut Option<&'s Rule>,
+) -> &'s str {
+    let mut labels = rewrite.ctx.labels.to_vec();
+    for (rule, added) in &verdict.labels {
+        *applying = Some(rule);
+        for (key, value) in added.iter() {
+            match labels.iter_mut().find(|(k, _)| k == key) {
+                Some(l) => l.1.clone_from(value),
+                None => labels.push((key.clone(), value.clone())),
+            }
+        }
+        by.push(rule);
+    }
+    let routed = verdict.namespace.and_then(|(rule, ns)| {
+        *applying = Some(rule);
+        by.push(rule);
+        namespaces.iter().find(|(n, _)| n == ns).map(|(_, s)| s)
+    });
+    let streams = routed.unwrap_or(rewrite.streams);
+    let to = Reroute {
+        namespace: routed.map(DataStreams::namespace),
+        labels: if verdict.labels.is_empty() { &[] } else { &labels },
+    };
+    // In place where the transform's landmarks allow; else the line is transformed again.
+    if reroute(out, start, &rewrite.written.landmarks, &to, scratch) {
+        return streams.of(rewrite.written.dataset);
+    }
+    let ctx = Context { labels: &labels, namespace: streams.namespace(), ..*rewrite.ctx };
+    out.truncate(start);
+    let (outcome, stream) = transform_guarded(rewrite.transformer, rewrite.message, &ctx, streams, out);
+    // Where the named fields are in the document as written again.
+    rules.locate(out.get(start..).unwrap_or_default(), &outcome.landmarks, scratch);
+    stream
+}
+
 fn count_of<'c>(rules: &Rules, counters: &'c [Counters], rule: &Rule) -> Option<&'c Counters> {
     let at = rules.rules().iter().position(|r| std::ptr::eq(r, rule))?;
     counters.get(at)
@@ -187,39 +236,16 @@ fn changed<'s>(
     let mut by: Vec<&'s Rule> = Vec::new();
     let mut stream = stream;
     if verdict.reroutes() {
-        let mut labels = rewrite.ctx.labels.to_vec();
-        for (rule, added) in &verdict.labels {
-            *applying = Some(rule);
-            for (key, value) in added.iter() {
-                match labels.iter_mut().find(|(k, _)| k == key) {
-                    Some(l) => l.1.clone_from(value),
-                    None => labels.push((key.clone(), value.clone())),
-                }
-            }
-            by.push(rule);
-        }
-        let routed = verdict.namespace.and_then(|(rule, ns)| {
-            *applying = Some(rule);
-            by.push(rule);
-            namespaces.iter().find(|(n, _)| n == ns).map(|(_, s)| s)
-        });
-        let streams = routed.unwrap_or(rewrite.streams);
-        let ctx = Context { labels: &labels, namespace: streams.namespace(), ..*rewrite.ctx };
-        out.truncate(start);
-        let (outcome, routed_to) = transform_guarded(rewrite.transformer, rewrite.message, &ctx, streams, out);
-        stream = routed_to;
-        // Where the named fields are in the document as written again.
-        rules.locate(out.get(start..).unwrap_or_default(), &outcome.landmarks, scratch);
+        stream = rerouted(&verdict, rules, namespaces, scratch, rewrite, out, start, &mut by, applying);
     }
     if !verdict.redactions.is_empty() {
         *applying = verdict.redactions.first().copied();
         let changed = rules.redact(&verdict.redactions, out, start, scratch, true, source);
-        by.extend(verdict.redactions.iter().zip(changed).filter(|(_, c)| *c).map(|(r, _)| *r));
+        by.extend(verdict.redactions.iter().zip(changed).filter(|(_, c)| **c).map(|(r, _)| *r));
     }
     by.sort_by_key(|r| r.line);
     by.dedup_by_key(|r| r.line);
-    let names: Vec<&str> = by.iter().map(|r| r.name.as_str()).collect();
-    mark(out, start, &names);
+    mark(out, start, by.iter().map(|r| r.name.as_str()));
     for rule in by {
         if let Some(c) = count_of(rules, counters, rule) {
             c.changed.inc();

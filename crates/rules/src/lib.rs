@@ -16,6 +16,7 @@
 )]
 
 mod patterns;
+mod reroute;
 mod scan;
 mod spec;
 
@@ -25,6 +26,7 @@ use std::ops::Range;
 use drainpipe_transform::{Landmark, Landmarks, Place};
 
 pub use patterns::{Pattern, REDACTED};
+pub use reroute::{reroute, Reroute};
 pub use spec::{KnownField, RuleError};
 
 use patterns::PatternSet;
@@ -166,6 +168,10 @@ pub struct Scratch {
     /// The values of the fields redactions name, by their position in [`Rules`]' `fields`,
     /// as the document judged holds them (a typed string's span with its quotes, as a literal).
     fields: Vec<(usize, Kind, Range<usize>)>,
+    /// What [`Rules::redact`] found: whether each rule changed the document, and the values
+    /// it replaces whole.
+    changed: Vec<bool>,
+    edits: Vec<(Range<usize>, &'static [u8])>,
 }
 
 impl Rules {
@@ -324,15 +330,15 @@ impl Rules {
     /// record, whose attributes are not in its body). With both, a line no pattern can occur
     /// in costs no second reading of the document: only the named fields judging found are
     /// replaced.
-    pub fn redact(
+    pub fn redact<'s>(
         &self,
         rules: &[&Rule],
         doc: &mut Vec<u8>,
         start: usize,
-        scratch: &Scratch,
+        scratch: &'s mut Scratch,
         judged: bool,
         source: Option<&[u8]>,
-    ) -> Vec<bool> {
+    ) -> &'s [bool] {
         let patterns: PatternSet = rules
             .iter()
             .flat_map(|r| match &r.action {
@@ -342,16 +348,19 @@ impl Rules {
             .copied()
             .collect();
         let patterns_may_occur = source.map_or(patterns != PatternSet::default(), |raw| patterns.may_occur_in(raw));
+        let Scratch { fields: located, changed, edits, .. } = scratch;
+        changed.clear();
         if patterns_may_occur || !judged {
-            return self.redact_reading(rules, doc, start);
+            *changed = self.redact_reading(rules, doc, start);
+            return changed;
         }
-        let mut changed = vec![false; rules.len()];
-        let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::new();
+        changed.resize(rules.len(), false);
+        edits.clear();
         let body = doc.get(start..).unwrap_or_default();
-        for (at, kind, span) in &scratch.fields {
+        for (at, kind, span) in located.iter() {
             let Some(field) = self.fields.get(*at) else { continue };
             let value = body.get(span.clone()).unwrap_or_default();
-            let whole: &[u8] = if *kind == Kind::String { REDACTED.as_bytes() } else { b"null" };
+            let whole: &'static [u8] = if *kind == Kind::String { REDACTED.as_bytes() } else { b"null" };
             let mut named = false;
             for (rule, changed) in rules.iter().zip(changed.iter_mut()) {
                 if matches!(&rule.action, Action::Redact { fields, .. } if fields.contains(field)) {
@@ -361,11 +370,11 @@ impl Rules {
             }
             // Judging found the fields every rule names; only the ones applying here change.
             if named && value != whole && !edits.iter().any(|(s, _)| s.start == span.start) {
-                edits.push((span.clone(), whole.to_vec()));
+                edits.push((span.clone(), whole));
             }
         }
         edits.sort_by_key(|(s, _)| s.start);
-        apply_edits(doc, start, &edits);
+        apply_edits(doc, start, edits);
         changed
     }
 
@@ -399,22 +408,18 @@ impl Rules {
     }
 }
 
-/// The document in `doc[start..]` with each span of `edits` (in order, apart) replaced.
-fn apply_edits(doc: &mut Vec<u8>, start: usize, edits: &[(Range<usize>, Vec<u8>)]) {
-    if edits.is_empty() {
-        return;
+/// The document in `doc[start..]` with each span of `edits` (in order, apart) replaced, in
+/// place: the last first, so that the spans before it stay where they are.
+fn apply_edits<T: AsRef<[u8]>>(doc: &mut Vec<u8>, start: usize, edits: &[(Range<usize>, T)]) {
+    let mut before = doc.len();
+    for (span, text) in edits.iter().rev() {
+        let (from, to) = (start + span.start, start + span.end);
+        // Spans come from this document, in order and apart; one that is not is left alone.
+        if from <= to && to <= before {
+            doc.splice(from..to, text.as_ref().iter().copied());
+            before = from;
+        }
     }
-    let body = doc.get(start..).unwrap_or_default();
-    let mut out = Vec::with_capacity(body.len() + 16 * edits.len());
-    let mut at = 0;
-    for (span, text) in edits {
-        out.extend_from_slice(body.get(at..span.start).unwrap_or_default());
-        out.extend_from_slice(text);
-        at = span.end;
-    }
-    out.extend_from_slice(body.get(at..).unwrap_or_default());
-    doc.truncate(start);
-    doc.extend_from_slice(&out);
 }
 
 /// Whether `path` is `prefix` or inside it (`http.response` is on `http`).
@@ -482,14 +487,15 @@ fn names_field(fields: &[String], patterns: &[Pattern], path: &[u8]) -> bool {
 
 /// Adds `drainpipe.rules` (the names of the rules that changed it) to the document in
 /// `doc[start..]`, which must be a JSON object.
-pub fn mark(doc: &mut Vec<u8>, start: usize, names: &[&str]) {
-    if names.is_empty() || doc.len() <= start + 1 || doc.last() != Some(&b'}') {
+pub fn mark<'a>(doc: &mut Vec<u8>, start: usize, names: impl IntoIterator<Item = &'a str>) {
+    let mut names = names.into_iter().peekable();
+    if names.peek().is_none() || doc.len() <= start + 1 || doc.last() != Some(&b'}') {
         return;
     }
     doc.pop();
     let empty = doc.len() == start + 1;
     doc.extend_from_slice(if empty { b"\"drainpipe\":{\"rules\":[" } else { b",\"drainpipe\":{\"rules\":[" });
-    for (i, name) in names.iter().enumerate() {
+    for (i, name) in names.enumerate() {
         if i > 0 {
             doc.push(b',');
         }

@@ -103,7 +103,7 @@ patterns = ["password-kv", "email"]
     let doc = r#"{"message":"login ann@example.com password=hunter2 ok","url":{"query":"a=1"},"http":{"response":{"status_code":200,"bytes":5}},"app":{"user":{"Password":"x","age":3},"card":{"n":"4111"}},"tags":["ann@example.com"]}"#;
     let mut out = b"prefix".to_vec();
     out.extend_from_slice(doc.as_bytes());
-    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6, &Scratch::default(), false, None), [true]);
+    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6, &mut Scratch::default(), false, None), [true]);
     assert_eq!(&out[..6], b"prefix");
     let got: serde_json::Value = serde_json::from_slice(&out[6..]).unwrap();
     let want = serde_json::json!({
@@ -116,20 +116,20 @@ patterns = ["password-kv", "email"]
     assert_eq!(got, want);
     // Nothing left to change: no change.
     let before = out.clone();
-    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6, &Scratch::default(), false, None), [false]);
+    assert_eq!(r.redact(&[&r.rules[0]], &mut out, 6, &mut Scratch::default(), false, None), [false]);
     assert_eq!(out, before);
 }
 
 #[test]
 fn marks_list_the_rules_that_changed_a_document() {
     let mut doc = br#"xx{"a":1}"#.to_vec();
-    mark(&mut doc, 2, &["one", "two"]);
+    mark(&mut doc, 2, ["one", "two"]);
     assert_eq!(doc, br#"xx{"a":1,"drainpipe":{"rules":["one","two"]}}"#);
     let mut empty = b"{}".to_vec();
-    mark(&mut empty, 0, &["one"]);
+    mark(&mut empty, 0, ["one"]);
     assert_eq!(empty, br#"{"drainpipe":{"rules":["one"]}}"#);
     let mut untouched = b"{}".to_vec();
-    mark(&mut untouched, 0, &[]);
+    mark(&mut untouched, 0, []);
     assert_eq!(untouched, b"{}");
 }
 
@@ -160,7 +160,7 @@ fields = ["url.query"]
     );
     let mut doc = br#"{"message":"to ann@example.com","url":{"path":"/"}}"#.to_vec();
     let all: Vec<&Rule> = r.rules.iter().collect();
-    assert_eq!(r.redact(&all, &mut doc, 0, &Scratch::default(), false, None), [true, false, false]);
+    assert_eq!(r.redact(&all, &mut doc, 0, &mut Scratch::default(), false, None), [true, false, false]);
     assert_eq!(doc, br#"{"message":"to [REDACTED]","url":{"path":"/"}}"#);
 }
 
@@ -171,7 +171,7 @@ fn typed_strings_are_redacted_to_null_and_left_alone_by_patterns() {
     let mut doc =
         br#"{"@timestamp":"4111 1111 1111 1111","source":{"ip":"203.0.113.7"},"message":"key: 4111 1111 1111 1111"}"#
             .to_vec();
-    assert_eq!(r.redact(&[&r.rules[0]], &mut doc, 0, &Scratch::default(), false, None), [true]);
+    assert_eq!(r.redact(&[&r.rules[0]], &mut doc, 0, &mut Scratch::default(), false, None), [true]);
     assert_eq!(doc, br#"{"@timestamp":"4111 1111 1111 1111","source":{"ip":null},"message":"key: [REDACTED]"}"#);
 }
 
@@ -186,8 +186,8 @@ fn a_line_no_pattern_can_occur_in_has_only_its_named_fields_replaced_without_a_s
     let verdict = r.judge(doc, "id", &Landmarks::default(), &mut scratch);
     let (mut fast, mut slow) = (doc.to_vec(), doc.to_vec());
     let line: &[u8] = b"GET /a?x=1 from 203.0.113.7";
-    assert_eq!(r.redact(&verdict.redactions, &mut fast, 0, &scratch, true, Some(line)), [true]);
-    assert_eq!(r.redact(&verdict.redactions, &mut slow, 0, &scratch, false, None), [true]);
+    assert_eq!(r.redact(&verdict.redactions, &mut fast, 0, &mut scratch, true, Some(line)), [true]);
+    assert_eq!(r.redact(&verdict.redactions, &mut slow, 0, &mut scratch, false, None), [true]);
     assert_eq!(fast, slow);
     assert_eq!(fast, br#"{"message":"GET /a?x=1","url":{"path":"/a","query":"[REDACTED]"},"source":{"ip":null}}"#);
 }
@@ -201,7 +201,7 @@ fn a_field_only_a_rule_that_did_not_match_names_is_left_as_it_is() {
     let mut scratch = Scratch::default();
     let verdict = r.judge(doc, "id", &Landmarks::default(), &mut scratch);
     let mut out = doc.to_vec();
-    assert_eq!(r.redact(&verdict.redactions, &mut out, 0, &scratch, true, Some(b"x")), [true]);
+    assert_eq!(r.redact(&verdict.redactions, &mut out, 0, &mut scratch, true, Some(b"x")), [true]);
     assert_eq!(out, br#"{"log":{"level":"info"},"url":{"path":"[REDACTED]","query":"x=1"}}"#);
 }
 
@@ -250,4 +250,54 @@ fn landmarks_and_a_walk_find_the_same_values() {
         assert!(walked.values.len() >= 4, "{line}: {:?}", walked.values);
         assert_eq!((marked.values, marked.fields), (walked.values, walked.fields), "{line}");
     }
+}
+
+/// A document rerouted in place is the one the transform writes for the new namespace and
+/// labels, and a field to redact in it is found where it moved to.
+#[test]
+fn a_reroute_in_place_writes_what_the_transform_would() {
+    use drainpipe_transform::{Context, StructuredData, Timestamp, Transformer};
+    let r = rules("[[rule]]\nname = \"q\"\naction = \"redact\"\nfields = [\"url.query\"]\n");
+    let line = b"<158>1 2025-03-14T09:26:53Z host heroku router - at=info method=GET path=\"/a?t=\\\"1\\\"\" host=h request_id=1 dyno=web.1 connect=1ms service=2ms status=200 bytes=3";
+    let write = |labels: &[(String, String)], namespace: &str, out: &mut Vec<u8>| {
+        let ctx = Context {
+            app: Some("shop"),
+            drain_token: None,
+            frame_id: None,
+            labels,
+            received_at: Timestamp::from_unix(1_741_944_500, 0),
+            structured_data: StructuredData::Absent,
+            app_for_token: None,
+            namespace,
+        };
+        Transformer::new().transform(line, &ctx, out)
+    };
+    let label = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let drain = vec![label("env", "prod"), label("team", "a\"b")];
+    let merged = vec![label("env", "prod"), label("team", "x"), label("canary", "yes")];
+    for (before, after, namespace) in [
+        (vec![], vec![label("canary", "yes")], Some("staging")),
+        (vec![], vec![label("canary", "yes")], None),
+        (drain.clone(), merged.clone(), None),
+        (drain.clone(), vec![], Some("staging")),
+    ] {
+        let mut doc = b"prefix".to_vec();
+        let written = write(&before, "default", &mut doc);
+        let mut scratch = Scratch::default();
+        let verdict = r.judge(&doc[6..], "id", &written.landmarks, &mut scratch);
+        let to = Reroute { namespace, labels: &after };
+        assert!(reroute(&mut doc, 6, &written.landmarks, &to, &mut scratch));
+        r.redact(&verdict.redactions, &mut doc, 6, &mut scratch, true, Some(b"x"));
+        let labels = if after.is_empty() { &before } else { &after };
+        let mut want = Vec::new();
+        let again = write(labels, namespace.unwrap_or("default"), &mut want);
+        r.redact(&verdict.redactions, &mut want, 0, &mut Scratch::default(), false, None);
+        let json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+        assert_eq!(json(&doc[6..]), json(&want), "{namespace:?} {after:?}");
+        assert_eq!(json(&doc[6..])["url"]["query"], "[REDACTED]");
+        assert!(again.landmarks.known());
+    }
+    let mut scratch = Scratch::default();
+    let to = Reroute { namespace: Some("staging"), labels: &[] };
+    assert!(!reroute(&mut b"{}".to_vec(), 0, &Landmarks::default(), &to, &mut scratch), "nothing placed");
 }

@@ -217,11 +217,7 @@ impl Document<'_> {
             None => {}
         }
         if !self.labels.is_empty() {
-            w.open("labels");
-            for (k, v) in self.labels {
-                w.foreign_str(k, v);
-            }
-            w.close();
+            w.labels(self.labels);
         }
         capped.retain(|&(.., more)| more > 0);
         self.write_tags_and_error(&mut w, &capped);

@@ -110,6 +110,17 @@ impl<'o> JsonWriter<'o> {
         self.landmarks.set(landmark, false, start - self.base..self.out.len() - self.base);
     }
 
+    /// `"labels":{…}`, an object of strings whose names came from outside, its place kept.
+    pub(crate) fn labels(&mut self, labels: &[(String, String)]) {
+        self.open("labels");
+        let start = self.out.len() - 1;
+        for (k, v) in labels {
+            self.foreign_str(k, v);
+        }
+        self.close();
+        self.landmarks.set_labels(start - self.base..self.out.len() - self.base);
+    }
+
     /// `"object":{"key":"value"}`, an object of one string (`service.name`, `user.email`, …).
     pub(crate) fn object_str(&mut self, object: &str, key: &str, value: &str) {
         self.open(object);

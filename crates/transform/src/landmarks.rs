@@ -76,6 +76,8 @@ impl Place {
 pub struct Landmarks {
     known: bool,
     places: [Option<Place>; Landmark::ALL.len()],
+    /// The `labels` object, braces and all: what a rule adding labels rewrites.
+    labels: Option<Place>,
 }
 
 impl Landmarks {
@@ -91,6 +93,18 @@ impl Landmarks {
             (Ok(start), Ok(end), Some(place)) => *place = Some(Place { string, start, end }),
             _ => self.known = false,
         }
+    }
+
+    pub(crate) fn set_labels(&mut self, span: Range<usize>) {
+        match (u32::try_from(span.start), u32::try_from(span.end)) {
+            (Ok(start), Ok(end)) => self.labels = Some(Place { string: false, start, end }),
+            _ => self.known = false,
+        }
+    }
+
+    /// Where the `labels` object is, braces and all; `None` when the document has none.
+    pub fn labels(&self) -> Option<Place> {
+        self.labels.filter(|_| self.known)
     }
 
     /// Whether these landmarks say where each field is (or that it is absent).

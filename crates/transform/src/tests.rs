@@ -55,6 +55,11 @@ fn assert_landmarks(json: &[u8], doc: &Value, landmarks: &Landmarks) {
             (value, place) => panic!("{path}: {value} in the document, placed at {place:?}"),
         }
     }
+    match (&doc["labels"], landmarks.labels()) {
+        (Value::Null, None) => {}
+        (labels, Some(p)) => assert_eq!(&serde_json::from_slice::<Value>(&json[p.span()]).unwrap(), labels),
+        (labels, None) => panic!("labels {labels} not placed"),
+    }
 }
 
 /// Elasticsearch refuses a document whose object names a key twice (`serde_json::Value` would
