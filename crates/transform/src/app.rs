@@ -19,6 +19,11 @@ use crate::logfmt;
 /// template's `depth_limit` for `app`.
 pub const MAX_DEPTH: usize = 20;
 
+/// Arrays and objects nested deeper than this under `app` (arrays count here, not in
+/// [`MAX_DEPTH`]) stay plain text: a document nested 128 deep is past what common JSON readers
+/// take (serde_json's limit, and so the fuzz oracle's), and no log line needs it.
+pub const MAX_NESTING: usize = 100;
+
 /// Longest string value kept under `app.*`. One Lucene term holds at most 32,766 bytes, and
 /// OpenSearch's `flat_object` indexes each value whole (with its path), without
 /// Elasticsearch's `ignore_above`: a longer value would cost the document there. Such a
@@ -44,7 +49,7 @@ impl<'a> App<'a> {
         let trimmed = msg.as_bytes().trim_ascii();
         if trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}') {
             let mut de = serde_json::Deserializer::from_slice(trimmed);
-            if let Ok(top) = (Check { depth: 1, top: true }).deserialize(&mut de) {
+            if let Ok(top) = (Check { depth: 1, nesting: 0, top: true }).deserialize(&mut de) {
                 if de.end().is_ok() {
                     return App { fields: Some(AppFields::Json(trimmed)), level: top.level.and_then(normalise_level) };
                 }
@@ -67,20 +72,23 @@ impl<'a> App<'a> {
 
 /// The checks [`App::parse`] makes of an object's text, made of one built in memory (an OTLP
 /// record's map body and attributes, which then needs writing once, not writing and reading
-/// back): no object nested deeper than [`MAX_DEPTH`], no string value longer than
+/// back): no object nested deeper than [`MAX_DEPTH`], nothing deeper than [`MAX_NESTING`],
+/// no string value longer than
 /// [`MAX_VALUE_BYTES`] (a map has no duplicate keys). `None` when it fails; else the level its
 /// first top-level `level` or `severity` scalar gives.
 pub(crate) fn check_object(object: &serde_json::Map<String, serde_json::Value>) -> Option<Option<&'static str>> {
     use serde_json::Value as Json;
-    fn fits(value: &Json, depth: usize) -> bool {
+    fn fits(value: &Json, depth: usize, nesting: usize) -> bool {
         match value {
             Json::String(s) => s.len() <= MAX_VALUE_BYTES,
-            Json::Array(items) => items.iter().all(|v| fits(v, depth)),
-            Json::Object(map) => depth <= MAX_DEPTH && map.values().all(|v| fits(v, depth + 1)),
+            Json::Array(items) => nesting < MAX_NESTING && items.iter().all(|v| fits(v, depth, nesting + 1)),
+            Json::Object(map) => {
+                depth <= MAX_DEPTH && nesting < MAX_NESTING && map.values().all(|v| fits(v, depth + 1, nesting + 1))
+            }
             Json::Null | Json::Bool(_) | Json::Number(_) => true,
         }
     }
-    if !object.values().all(|v| fits(v, 2)) {
+    if !object.values().all(|v| fits(v, 2, 1)) {
         return None;
     }
     let level = object.iter().filter(|(k, _)| matches!(k.as_str(), "level" | "severity")).find_map(|(_, v)| match v {
@@ -167,10 +175,11 @@ struct Checked<'a> {
     scalar: Option<Level<'a>>,
 }
 
-/// Walks any JSON value, failing on duplicate keys and on objects nested deeper than
-/// [`MAX_DEPTH`].
+/// Walks any JSON value, failing on duplicate keys, on objects nested deeper than
+/// [`MAX_DEPTH`], and on arrays and objects nested deeper than [`MAX_NESTING`].
 struct Check {
     depth: usize,
+    nesting: usize,
     top: bool,
 }
 
@@ -218,18 +227,21 @@ impl<'de> Visitor<'de> for Check {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked<'de>, A::Error> {
-        while seq.next_element_seed(Check { depth: self.depth, top: false })?.is_some() {}
+        if self.nesting >= MAX_NESTING {
+            return Err(de::Error::custom("nested too deep"));
+        }
+        while seq.next_element_seed(Check { depth: self.depth, nesting: self.nesting + 1, top: false })?.is_some() {}
         Ok(Checked::default())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked<'de>, A::Error> {
-        if self.depth > MAX_DEPTH {
+        if self.depth > MAX_DEPTH || self.nesting >= MAX_NESTING {
             return Err(de::Error::custom("nested too deep"));
         }
         let mut keys: Distinct<Cow<'de, str>, ()> = Distinct::default();
         let mut level = None;
         while let Some(key) = map.next_key::<CowKey<'de>>()? {
-            let value = map.next_value_seed(Check { depth: self.depth + 1, top: false })?;
+            let value = map.next_value_seed(Check { depth: self.depth + 1, nesting: self.nesting + 1, top: false })?;
             if self.top && level.is_none() && matches!(key.0.as_ref(), "level" | "severity") {
                 level = value.scalar;
             }
@@ -302,6 +314,15 @@ mod tests {
         // Arrays do not count as depth for `flattened`.
         let arrays = format!(r#"{{"a":{}1{}}}"#, "[".repeat(40), "]".repeat(40));
         assert!(json(&arrays).is_some());
+        // But arrays and objects together stop short of what JSON readers take (serde_json 128).
+        let arrays = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert!(json(&format!(r#"{{"a":{}}}"#, arrays(MAX_NESTING - 1))).is_some());
+        assert_eq!(json(&format!(r#"{{"a":{}}}"#, arrays(MAX_NESTING))), None);
+        let mut built = serde_json::Map::new();
+        built.insert("a".into(), serde_json::from_str(&arrays(MAX_NESTING - 1)).unwrap());
+        assert!(check_object(&built).is_some());
+        built.insert("a".into(), serde_json::from_str(&arrays(MAX_NESTING)).unwrap());
+        assert_eq!(check_object(&built), None);
     }
 
     #[test]
