@@ -83,7 +83,7 @@ async fn each_rule_action_shapes_what_is_stored_and_is_counted() {
     assert_eq!(response.status(), 200);
     let staged = [app_line("deploying v42 to staging")];
     let response = post_frame(
-        &dp.url("/logs?app=shop-staging"),
+        &dp.url("/logs?app=shop-staging&env=stage"),
         logplex_body(&staged),
         &LogplexHeaders { frame_id: Some("1A1B2C3D4E5F60718293A4B5C6D7E8F9"), drain_token: Some(TOKEN), msg_count: 1 },
     )
@@ -110,6 +110,8 @@ async fn each_rule_action_shapes_what_is_stored_and_is_counted() {
     assert_eq!(moved["data_stream"]["namespace"], staging.as_str());
     assert_eq!(moved["heroku"]["app"], "shop-staging");
     assert_eq!(moved["drainpipe"]["rules"], json!(["staging", "team"]));
+    // The drain URL's label kept beside the rule's (both rewritten in place).
+    assert_eq!(moved["labels"], json!({"env": "stage", "team": "checkout"}));
 
     let text = reqwest::get(dp.url("/metrics")).await.unwrap().text().await.unwrap();
     for line in [
