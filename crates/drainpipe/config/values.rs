@@ -210,13 +210,10 @@ impl std::str::FromStr for Namespace {
     type Err = String;
 
     fn from_str(ns: &str) -> Result<Namespace, String> {
-        if ns.is_empty() || ns.len() > 100 {
-            return Err(format!("must be 1 to 100 characters, got {ns:?}"));
+        match drainpipe_transform::namespace_problem(ns) {
+            Some(problem) => Err(problem),
+            None => Ok(Namespace(ns.to_owned())),
         }
-        if !ns.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.') {
-            return Err(format!("{ns:?} may only hold lowercase letters, digits, '_' and '.'"));
-        }
-        Ok(Namespace(ns.to_owned()))
     }
 }
 

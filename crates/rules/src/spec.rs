@@ -225,13 +225,13 @@ fn action(spec: RuleSpec, known_field: KnownField<'_>, errors: &mut Vec<String>)
         },
         "redact" => redaction(fields.unwrap_or_default(), patterns.unwrap_or_default(), known_field, errors),
         "namespace" => match namespace {
-            Some(ns) if valid_namespace(&ns) => Some(Action::Namespace(ns)),
-            Some(ns) => {
-                errors.push(format!(
-                    "namespace {ns:?}: lowercase, at most 100 bytes, none of - \\ / * ? \" < > | , # : or space"
-                ));
-                None
-            }
+            Some(ns) => match drainpipe_transform::namespace_problem(&ns) {
+                None => Some(Action::Namespace(ns)),
+                Some(problem) => {
+                    errors.push(format!("namespace: {problem}"));
+                    None
+                }
+            },
             None => {
                 errors.push("namespace needs namespace = \"NAME\"".into());
                 None
@@ -280,11 +280,6 @@ fn redaction(
         }
     }
     Some(Action::Redact { fields, patterns: found })
-}
-
-/// What Elasticsearch takes as a data stream namespace.
-fn valid_namespace(ns: &str) -> bool {
-    !ns.is_empty() && ns.len() <= 100 && !ns.bytes().any(|b| b.is_ascii_uppercase() || b"-\\/*?\"<>|,#: ".contains(&b))
 }
 
 fn valid_label_key(key: &str) -> bool {
@@ -443,6 +438,11 @@ action = "drop"
         let got = errors("[[rule]]\naction = \"redact\"\nfields = [\"@timestamp\", \"data_stream.namespace\"]\n");
         assert_eq!(got.len(), 2, "{got:#?}");
         assert!(got[0].contains("\"@timestamp\" cannot be redacted"), "{got:#?}");
+        // A namespace is checked as `--namespace` is.
+        for bad in ["Prod", "a-b", "é", ""] {
+            let got = errors(&format!("[[rule]]\naction = \"namespace\"\nnamespace = \"{bad}\"\n"));
+            assert!(got[0].contains("rule rule-1: namespace: "), "{bad}: {got:#?}");
+        }
     }
 
     #[test]

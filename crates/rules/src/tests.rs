@@ -1,7 +1,7 @@
 //! Rules on documents shaped as drainpipe writes them.
 
 use super::*;
-use drainpipe_transform::Landmark;
+use drainpipe_transform::{Context, Landmark, Outcome, StructuredData, Timestamp, Transformer};
 
 fn rules(text: &str) -> Rules {
     Rules::parse(text, &|_| true).unwrap()
@@ -208,7 +208,6 @@ fn a_field_only_a_rule_that_did_not_match_names_is_left_as_it_is() {
 /// Read at the places the transform gave, or found by walking the document: the same values.
 #[test]
 fn landmarks_and_a_walk_find_the_same_values() {
-    use drainpipe_transform::{Context, StructuredData, Timestamp, Transformer};
     let mut text = String::new();
     for (n, (_, path)) in Landmark::ALL.iter().enumerate() {
         text.push_str(&format!("[[rule]]\nname = \"r{n}\"\nfield = \"{path}\"\nregex = \".\"\naction = \"label\"\nlabels = {{ a = \"b\" }}\n"));
@@ -218,16 +217,6 @@ fn landmarks_and_a_walk_find_the_same_values() {
     );
     let r = rules(&text);
     assert!(r.landmarks.is_some(), "every field these rules read is a landmark");
-    let ctx = Context {
-        app: Some("shop"),
-        drain_token: None,
-        frame_id: None,
-        labels: &[],
-        received_at: Timestamp::from_unix(1_741_944_500, 0),
-        structured_data: StructuredData::Absent,
-        app_for_token: None,
-        namespace: "default",
-    };
     let lines = [
         "<158>1 2025-03-14T09:26:53Z host heroku router - at=info method=GET path=\"/a?q=\\\"x\\\"&t=1\" host=h.example.com request_id=1 fwd=\"1.2.3.4\" dyno=web.1 connect=1ms service=2ms status=200 bytes=3 protocol=https",
         "<190>1 2025-03-14T09:26:53Z host app web.2 - {\"level\":\"warn\",\"msg\":\"tab\\there\"}",
@@ -237,7 +226,7 @@ fn landmarks_and_a_walk_find_the_same_values() {
     ];
     for line in lines {
         let mut doc = b"prefix".to_vec();
-        let outcome = Transformer::new().transform(line.as_bytes(), &ctx, &mut doc);
+        let outcome = transformed(line.as_bytes(), &[], "default", &mut doc);
         let doc = &doc[6..];
         let (mut marked, mut walked) = (Scratch::default(), Scratch::default());
         r.locate(doc, &outcome.landmarks, &mut marked);
@@ -256,22 +245,10 @@ fn landmarks_and_a_walk_find_the_same_values() {
 /// labels, and a field to redact in it is found where it moved to.
 #[test]
 fn a_reroute_in_place_writes_what_the_transform_would() {
-    use drainpipe_transform::{Context, StructuredData, Timestamp, Transformer};
     let r = rules("[[rule]]\nname = \"q\"\naction = \"redact\"\nfields = [\"url.query\"]\n");
     let line = b"<158>1 2025-03-14T09:26:53Z host heroku router - at=info method=GET path=\"/a?t=\\\"1\\\"\" host=h request_id=1 dyno=web.1 connect=1ms service=2ms status=200 bytes=3";
-    let write = |labels: &[(String, String)], namespace: &str, out: &mut Vec<u8>| {
-        let ctx = Context {
-            app: Some("shop"),
-            drain_token: None,
-            frame_id: None,
-            labels,
-            received_at: Timestamp::from_unix(1_741_944_500, 0),
-            structured_data: StructuredData::Absent,
-            app_for_token: None,
-            namespace,
-        };
-        Transformer::new().transform(line, &ctx, out)
-    };
+    let write =
+        |labels: &[(String, String)], namespace: &str, out: &mut Vec<u8>| transformed(line, labels, namespace, out);
     let label = |k: &str, v: &str| (k.to_owned(), v.to_owned());
     let drain = vec![label("env", "prod"), label("team", "a\"b")];
     let merged = vec![label("env", "prod"), label("team", "x"), label("canary", "yes")];
@@ -300,4 +277,20 @@ fn a_reroute_in_place_writes_what_the_transform_would() {
     let mut scratch = Scratch::default();
     let to = Reroute { namespace: Some("staging"), labels: &[] };
     assert!(!reroute(&mut b"{}".to_vec(), 0, &Landmarks::default(), &to, &mut scratch), "nothing placed");
+}
+
+/// The transform's document for `line` from the app `shop`, with the drain's `labels`, in
+/// `namespace`, appended to `out`.
+fn transformed(line: &[u8], labels: &[(String, String)], namespace: &str, out: &mut Vec<u8>) -> Outcome {
+    let ctx = Context {
+        app: Some("shop"),
+        drain_token: None,
+        frame_id: None,
+        labels,
+        received_at: Timestamp::from_unix(1_741_944_500, 0),
+        structured_data: StructuredData::Absent,
+        app_for_token: None,
+        namespace,
+    };
+    Transformer::new().transform(line, &ctx, out)
 }

@@ -73,6 +73,20 @@ pub struct Context<'a> {
     pub namespace: &'a str,
 }
 
+/// What is wrong with `ns` as a data stream namespace (`data_stream.namespace`, the last part
+/// of every stream name), if anything: 1 to 100 of lowercase letters, digits, `_` and `.` (no
+/// `-`, which splits a stream's name into its parts). The one rule for `--namespace` and for a
+/// rule's `namespace`.
+pub fn namespace_problem(ns: &str) -> Option<String> {
+    if ns.is_empty() || ns.len() > 100 {
+        return Some(format!("must be 1 to 100 characters, got {ns:?}"));
+    }
+    if !ns.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.') {
+        return Some(format!("{ns:?} may only hold lowercase letters, digits, '_' and '.'"));
+    }
+    None
+}
+
 /// The drain-token list: the app a token belongs to. The binary hands in the list the HTTPS
 /// receiver checks, so there is one list, looked up one way.
 pub trait AppForToken: std::fmt::Debug + Sync {
