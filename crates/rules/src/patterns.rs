@@ -36,10 +36,6 @@ impl Pattern {
         Pattern::ALL.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
     }
 
-    pub fn name(self) -> &'static str {
-        Pattern::ALL.iter().find(|(_, p)| *p == self).map_or("", |(n, _)| n)
-    }
-
     /// Appends to `found` the spans of `text` (a string value's escaped content) to redact.
     pub fn find(self, text: &[u8], found: &mut Vec<Range<usize>>) {
         match self {
@@ -585,9 +581,9 @@ mod tests {
     }
 
     #[test]
-    fn names_round_trip() {
+    fn every_pattern_is_found_by_its_name() {
         for (name, p) in Pattern::ALL {
-            assert_eq!((Pattern::named(name), p.name()), (Some(p), name));
+            assert_eq!(Pattern::named(name), Some(p));
         }
         assert_eq!(Pattern::named("ssn"), None);
     }
