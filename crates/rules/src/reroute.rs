@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use drainpipe_transform::Landmarks;
+use drainpipe_transform::{write_labels, write_text, Landmarks};
 
 use crate::{apply_edits, Scratch};
 
@@ -54,22 +54,15 @@ fn edits(body: &[u8], landmarks: &Landmarks, to: &Reroute<'_>) -> Option<Vec<(Ra
     }
     let mut edits = Vec::with_capacity(2);
     if let Some(namespace) = to.namespace {
-        let place = landmarks.get(drainpipe_transform::Landmark::DataStreamNamespace)?;
-        edits.push((place.span(), escaped(namespace)));
+        // The value with its quotes: the transform's writer escapes whatever it is given.
+        let place = landmarks.get(drainpipe_transform::Landmark::DataStreamNamespace)?.span();
+        let mut quoted = Vec::with_capacity(namespace.len() + 2);
+        write_text(&mut quoted, namespace);
+        edits.push((place.start.checked_sub(1)?..place.end + 1, quoted));
     }
     if !to.labels.is_empty() {
-        let mut object = b"{".to_vec();
-        for (i, (key, value)) in to.labels.iter().enumerate() {
-            if i > 0 {
-                object.push(b',');
-            }
-            object.push(b'"');
-            object.extend_from_slice(&escaped(key));
-            object.extend_from_slice(b"\":\"");
-            object.extend_from_slice(&escaped(value));
-            object.push(b'"');
-        }
-        object.push(b'}');
+        let mut object = Vec::new();
+        write_labels(&mut object, to.labels);
         match landmarks.labels() {
             Some(place) => edits.push((place.span(), object)),
             None => {
@@ -83,10 +76,4 @@ fn edits(body: &[u8], landmarks: &Landmarks, to: &Reroute<'_>) -> Option<Vec<(Ra
     }
     edits.sort_by_key(|(span, _)| span.start);
     Some(edits)
-}
-
-/// `text` as JSON string content (without its quotes).
-fn escaped(text: &str) -> Vec<u8> {
-    let quoted = serde_json::to_vec(text).unwrap_or_default();
-    quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default().to_vec()
 }

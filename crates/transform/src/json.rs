@@ -110,14 +110,11 @@ impl<'o> JsonWriter<'o> {
         self.landmarks.set(landmark, false, start - self.base..self.out.len() - self.base);
     }
 
-    /// `"labels":{…}`, an object of strings whose names came from outside, its place kept.
+    /// `"labels":{…}` ([`write_labels`]), its place kept.
     pub(crate) fn labels(&mut self, labels: &[(String, String)]) {
-        self.open("labels");
-        let start = self.out.len() - 1;
-        for (k, v) in labels {
-            self.foreign_str(k, v);
-        }
-        self.close();
+        self.key("labels");
+        let start = self.out.len();
+        write_labels(self.out, labels);
         self.landmarks.set_labels(start - self.base..self.out.len() - self.base);
     }
 
@@ -230,7 +227,23 @@ pub(crate) fn is_blank_name(name: &str) -> bool {
 }
 
 /// Appends already-valid UTF-8 as a quoted JSON string.
-pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
+/// A document's `labels` object, `{"key":"value",…}` (names and values escaped): what the
+/// writer writes, and what a rule that adds labels writes in its place (drainpipe-rules).
+pub fn write_labels(out: &mut Vec<u8>, labels: &[(String, String)]) {
+    out.push(b'{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_text(out, k);
+        out.push(b':');
+        write_text(out, v);
+    }
+    out.push(b'}');
+}
+
+/// `s` as a JSON string, quotes included.
+pub fn write_text(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     escape_into(out, s.as_bytes());

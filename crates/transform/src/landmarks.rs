@@ -64,6 +64,10 @@ pub struct Place {
 }
 
 impl Place {
+    fn of(string: bool, span: Range<usize>) -> Option<Place> {
+        Some(Place { string, start: u32::try_from(span.start).ok()?, end: u32::try_from(span.end).ok()? })
+    }
+
     pub fn span(self) -> Range<usize> {
         self.start as usize..self.end as usize
     }
@@ -89,16 +93,16 @@ impl Landmarks {
     /// `landmark`'s value is at `span` of the document (a string's when `string`). A span past
     /// what 32 bits hold (no document is that long) leaves the landmarks unknown.
     pub(crate) fn set(&mut self, landmark: Landmark, string: bool, span: Range<usize>) {
-        match (u32::try_from(span.start), u32::try_from(span.end), self.places.get_mut(landmark as usize)) {
-            (Ok(start), Ok(end), Some(place)) => *place = Some(Place { string, start, end }),
+        match (Place::of(string, span), self.places.get_mut(landmark as usize)) {
+            (Some(new), Some(place)) => *place = Some(new),
             _ => self.known = false,
         }
     }
 
     pub(crate) fn set_labels(&mut self, span: Range<usize>) {
-        match (u32::try_from(span.start), u32::try_from(span.end)) {
-            (Ok(start), Ok(end)) => self.labels = Some(Place { string: false, start, end }),
-            _ => self.known = false,
+        match Place::of(false, span) {
+            Some(place) => self.labels = Some(place),
+            None => self.known = false,
         }
     }
 

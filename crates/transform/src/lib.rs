@@ -37,6 +37,7 @@ pub use app::{MAX_DEPTH as APP_MAX_DEPTH, MAX_KEYS as APP_MAX_KEYS, MAX_VALUE_BY
 pub use dataset::Dataset;
 pub use document::{FIELDS_CAPPED_TAG, MAX_METRICS, MAX_ROUTER_KEYS, PARSE_FAILURE_TAG, TRUNCATED_TAG};
 pub use id::{DocumentId, FrameKey, FrameSeed};
+pub use json::{write_labels, write_text};
 pub use landmarks::{Landmark, Landmarks, Place};
 pub use otlp_signals::OTEL_DATASET;
 pub use syslog::StructuredData;
