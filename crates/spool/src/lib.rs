@@ -4,7 +4,10 @@
 //! disk: concurrent appends are written together and share one `fsync` (group commit), or, with
 //! [`Fsync::Interval`], are synced on a timer. A [`SpoolReader`] hands the records out in order,
 //! from disk, following the writer. [`Spool::ack`] marks a record done; a segment file is
-//! deleted once the reader has passed it and every record in it is acknowledged.
+//! deleted once the reader has passed it and every record in it is acknowledged. A spool may
+//! have several readers ([`Spool::open_readers`]), each reading every record at its own pace
+//! and acknowledging it for itself ([`Spool::ack_by`]): a segment then goes once every reader
+//! is past it and has acknowledged all of it.
 //!
 //! Invariants: a record whose `append` succeeded is never lost, whatever kills the process
 //! (with the per-batch policy); the spool never holds more than `max_bytes` (an append that
@@ -122,12 +125,17 @@ struct State {
     used: u64,
     /// End of the data the reader may read: (segment, offset).
     readable: (u64, u64),
-    /// Where the reader is: segments before this one are fully read.
-    reader_segment: u64,
+    /// Where each reader is: segments before this one are fully read by it.
+    reader_segments: Vec<u64>,
     closed: bool,
 }
 
 impl State {
+    /// A new segment's entry, with an acknowledgement count for each reader.
+    fn new_segment(&self, bytes: u64, records: u64, sealed: bool, first_ms: Option<u64>) -> Segment {
+        Segment { bytes, records, acked: vec![0; self.reader_segments.len()], sealed, first_ms }
+    }
+
     /// The first segment after `seq` that exists.
     fn segment_after(&self, seq: u64) -> Option<u64> {
         self.segments.range(seq.checked_add(1)?..).next().map(|(s, _)| *s)
@@ -140,11 +148,19 @@ struct Segment {
     /// Records in it; once the reader has left it, the records it handed out (damage found
     /// while reading can make that fewer), which are what acknowledgements count up to.
     records: u64,
-    acked: u64,
+    /// Acknowledgements, per reader.
+    acked: Vec<u64>,
     /// No more records will be written to it.
     sealed: bool,
     /// When its oldest record was appended.
     first_ms: Option<u64>,
+}
+
+impl Segment {
+    /// Records some reader has not acknowledged yet.
+    fn unacked(&self) -> u64 {
+        self.records.saturating_sub(self.acked.iter().copied().min().unwrap_or(self.records))
+    }
 }
 
 struct Write1 {
@@ -157,17 +173,31 @@ impl Spool {
     /// Returns the spool, a reader that starts with the records left from the last run, and
     /// what was recovered.
     pub fn open(config: SpoolConfig) -> Result<(Spool, SpoolReader, Recovery), SpoolError> {
+        let (spool, mut readers, recovery) = Spool::open_readers(config, 1)?;
+        let reader =
+            readers.pop().ok_or_else(|| SpoolError::io(&spool.inner.config.dir, std::io::Error::other("no reader")))?;
+        Ok((spool, reader, recovery))
+    }
+
+    /// [`Spool::open`] with `readers` readers (at least one), each handed every record; reader
+    /// `i` acknowledges with [`Spool::ack_by`]`(i, …)`.
+    pub fn open_readers(
+        config: SpoolConfig,
+        readers: usize,
+    ) -> Result<(Spool, Vec<SpoolReader>, Recovery), SpoolError> {
+        let readers = readers.max(1);
         fs::create_dir_all(&config.dir).map_err(|e| SpoolError::io(&config.dir, e))?;
-        let (segments, recovery) = recover(&config.dir, config.segment_bytes)?;
+        let (segments, recovery) = recover(&config.dir, config.segment_bytes, readers)?;
         let first = segments.keys().next().copied();
         let next_seq = match segments.keys().next_back() {
             None => 1,
             Some(&last) => last.checked_add(1).ok_or_else(|| no_next_segment(&config.dir, last))?,
         };
         let used = recovery.bytes;
+        let start = first.unwrap_or(next_seq);
         metrics::REPLAYED.inc_by(recovery.records);
         let state =
-            State { segments, used, readable: (next_seq, 0), reader_segment: first.unwrap_or(next_seq), closed: false };
+            State { segments, used, readable: (next_seq, 0), reader_segments: vec![start; readers], closed: false };
         let (tx, rx) = mpsc::channel();
         let inner = Arc::new(Inner {
             config,
@@ -184,9 +214,10 @@ impl Spool {
             .map_err(|e| SpoolError::io(&inner.config.dir, e))?;
         let spool = Spool { inner };
         spool.update_metrics();
-        let reader =
-            SpoolReader { spool: spool.clone(), segment: first.unwrap_or(next_seq), offset: 0, file: None, handed: 0 };
-        Ok((spool, reader, recovery))
+        let readers = (0..readers)
+            .map(|index| SpoolReader { spool: spool.clone(), index, segment: start, offset: 0, file: None, handed: 0 })
+            .collect();
+        Ok((spool, readers, recovery))
     }
 
     /// Writes `payload` as one record; resolves once it is durable (per [`Fsync`]).
@@ -222,12 +253,17 @@ impl Spool {
         answer.await.unwrap_or(Err(SpoolError::Closed))
     }
 
-    /// Marks a record done. Its segment is deleted once all of its records are done and the
-    /// reader has moved past it.
+    /// Marks a record done (for the first reader). Its segment is deleted once all of its
+    /// records are done and every reader has moved past it.
     pub fn ack(&self, id: RecordId) {
+        self.ack_by(0, id);
+    }
+
+    /// Marks a record done for reader `reader` (its [`SpoolReader::index`]).
+    pub fn ack_by(&self, reader: usize, id: RecordId) {
         let mut st = self.inner.lock();
-        if let Some(seg) = st.segments.get_mut(&id.segment) {
-            seg.acked += 1;
+        if let Some(acked) = st.segments.get_mut(&id.segment).and_then(|seg| seg.acked.get_mut(reader)) {
+            *acked += 1;
         }
         metrics::ACKED.inc();
         self.inner.delete_finished(&mut st);
@@ -241,15 +277,21 @@ impl Spool {
     /// Records appended and not yet acknowledged (what a stop leaves for the next start).
     pub fn unacked_records(&self) -> u64 {
         let st = self.inner.lock();
-        st.segments.values().map(|s| s.records.saturating_sub(s.acked)).sum()
+        st.segments.values().map(Segment::unacked).sum()
     }
 
     /// How long the oldest segment still holding unacknowledged records has been waiting
     /// (measured from its first record): an upper bound on the oldest record's age.
     pub fn oldest_unacked_age(&self) -> Option<Duration> {
         let st = self.inner.lock();
-        let first = st.segments.values().filter(|s| s.acked < s.records).find_map(|s| s.first_ms)?;
+        let first = st.segments.values().filter(|s| s.unacked() > 0).find_map(|s| s.first_ms)?;
         Some(Duration::from_millis(now_ms().saturating_sub(first)))
+    }
+
+    /// The segment appends go to now: every record a reader will hand out from here on is in
+    /// it or a later one.
+    pub fn writing_segment(&self) -> u64 {
+        self.inner.lock().readable.0
     }
 
     /// Refreshes the gauges in [`metrics`]. Called when they are read (a scrape) or on a timer,
@@ -278,7 +320,7 @@ impl Inner {
         let done: Vec<u64> = st
             .segments
             .iter()
-            .filter(|(seq, s)| s.sealed && **seq < st.reader_segment && s.acked >= s.records)
+            .filter(|(seq, s)| s.sealed && st.reader_segments.iter().all(|r| **seq < *r) && s.unacked() == 0)
             .map(|(seq, _)| *seq)
             .collect();
         for seq in done {
@@ -313,7 +355,10 @@ impl Writer {
         let path = segment_path(&inner.config.dir, seq);
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| SpoolError::io(&path, e))?;
         sync_dir(&inner.config.dir)?;
-        inner.lock().segments.insert(seq, Segment { bytes: 0, records: 0, acked: 0, sealed: false, first_ms: None });
+        let mut st = inner.lock();
+        let segment = st.new_segment(0, 0, false, None);
+        st.segments.insert(seq, segment);
+        drop(st);
         Ok(Writer { inner, seq, file, len: 0, dirty: false })
     }
 
@@ -477,10 +522,10 @@ impl Writer {
         let path = segment_path(&self.inner.config.dir, next);
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| SpoolError::io(&path, e))?;
         sync_dir(&self.inner.config.dir)?;
-        self.inner
-            .lock()
-            .segments
-            .insert(next, Segment { bytes: 0, records: 0, acked: 0, sealed: false, first_ms: None });
+        let mut st = self.inner.lock();
+        let segment = st.new_segment(0, 0, false, None);
+        st.segments.insert(next, segment);
+        drop(st);
         self.seq = next;
         self.file = file;
         self.len = 0;
@@ -488,11 +533,14 @@ impl Writer {
     }
 }
 
-/// Hands out records in order, from disk, following the writer. One per spool. The file
-/// reads run on tokio's blocking pool, never on the async workers.
+/// Hands out records in order, from disk, following the writer. One per consumer of the
+/// spool ([`Spool::open_readers`]). The file reads run on tokio's blocking pool, never on the
+/// async workers.
 #[derive(Debug)]
 pub struct SpoolReader {
     spool: Spool,
+    /// Which of the spool's readers this is: what [`Spool::ack_by`] takes.
+    index: usize,
     segment: u64,
     offset: u64,
     file: Option<BufReader<File>>,
@@ -542,6 +590,11 @@ impl SpoolReader {
         }
     }
 
+    /// Which of the spool's readers this is (the first is 0).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     /// Whether a record is written and not yet read: [`SpoolReader::next`] would not wait.
     pub fn has_next(&self) -> bool {
         let st = self.spool.inner.lock();
@@ -575,7 +628,9 @@ impl SpoolReader {
         self.offset = 0;
         self.file = None;
         self.handed = 0;
-        st.reader_segment = segment;
+        if let Some(at) = st.reader_segments.get_mut(self.index) {
+            *at = segment;
+        }
         self.spool.inner.delete_finished(&mut st);
     }
 
@@ -713,7 +768,7 @@ fn scan_segment(path: &Path, max_record: u64) -> Result<Scan, SpoolError> {
 
 /// The segments a previous run left in `dir`, each scanned: torn tails cut off, segments
 /// without a record removed, what is left counted.
-fn recover(dir: &Path, segment_bytes: u64) -> Result<(BTreeMap<u64, Segment>, Recovery), SpoolError> {
+fn recover(dir: &Path, segment_bytes: u64, readers: usize) -> Result<(BTreeMap<u64, Segment>, Recovery), SpoolError> {
     let mut segments = BTreeMap::new();
     let mut recovery = Recovery::default();
     for (seq, path) in list_segments(dir)? {
@@ -735,7 +790,13 @@ fn recover(dir: &Path, segment_bytes: u64) -> Result<(BTreeMap<u64, Segment>, Re
         recovery.bytes += scan.valid_bytes;
         segments.insert(
             seq,
-            Segment { bytes: scan.valid_bytes, records: scan.records, acked: 0, sealed: true, first_ms: scan.first_ms },
+            Segment {
+                bytes: scan.valid_bytes,
+                records: scan.records,
+                acked: vec![0; readers],
+                sealed: true,
+                first_ms: scan.first_ms,
+            },
         );
     }
     Ok((segments, recovery))

@@ -56,6 +56,47 @@ async fn records_come_out_in_order_across_segments_and_acks_delete_segments() {
 }
 
 #[tokio::test]
+async fn each_reader_reads_every_record_and_a_segment_waits_for_all_of_them() {
+    let d = dir("readers");
+    let (spool, mut readers, _) = Spool::open_readers(config(&d), 2).unwrap();
+    let (mut fast, mut slow) = (readers.remove(0), readers.remove(0));
+    assert_eq!((fast.index(), slow.index()), (0, 1));
+    for i in 0..30 {
+        spool.append(payload(i)).await.unwrap();
+    }
+    let first = read_n(&mut fast, 30).await;
+    for (id, _) in &first {
+        spool.ack_by(0, *id);
+    }
+    // The first reader is done with every record; the second has read none of them.
+    assert_eq!(spool.unacked_records(), 30);
+    let files = segment_files(&d);
+    assert!(files > 5, "nothing is deleted while a reader still needs it");
+    let second = read_n(&mut slow, 30).await;
+    assert_eq!(first, second, "the same records, with the same ids, in the same order");
+    for (id, _) in &second[..15] {
+        spool.ack_by(1, *id);
+    }
+    assert!(segment_files(&d) < files, "segments both have acknowledged go");
+    assert!(spool.unacked_records() > 0 && spool.unacked_records() <= 15);
+    for (id, _) in &second[15..] {
+        spool.ack_by(1, *id);
+    }
+    assert_eq!(spool.unacked_records(), 0);
+    assert_eq!(segment_files(&d), 1, "only the segment being written remains");
+    // Acknowledgements are not persisted: both readers get what is left (the segment that was
+    // being written) after a restart, and appends go to a segment after every old one.
+    let last = spool.writing_segment();
+    drop((spool, fast, slow));
+    let (spool, mut readers, recovery) = Spool::open_readers(config(&d), 2).unwrap();
+    assert!(recovery.records > 0 && recovery.records < 30);
+    assert!(spool.writing_segment() > last);
+    let again = read_n(&mut readers[1], recovery.records as usize).await;
+    assert_eq!(again[..], second[30 - again.len()..]);
+    fs::remove_dir_all(d).unwrap();
+}
+
+#[tokio::test]
 async fn a_full_spool_refuses_and_recovers_when_records_are_acknowledged() {
     let d = dir("full");
     let cfg = SpoolConfig { max_bytes: 1000, segment_bytes: 200, ..config(&d) };
