@@ -265,7 +265,10 @@ impl Spool {
         if let Some(acked) = st.segments.get_mut(&id.segment).and_then(|seg| seg.acked.get_mut(reader)) {
             *acked += 1;
         }
-        metrics::ACKED.inc();
+        // Delivery's acknowledgements (the first reader's) are what the counter has always counted.
+        if reader == 0 {
+            metrics::ACKED.inc();
+        }
         self.inner.delete_finished(&mut st);
     }
 

@@ -41,7 +41,7 @@ pub use json::{write_labels, write_text};
 pub use landmarks::{Landmark, Landmarks, Place};
 pub use otlp_signals::OTEL_DATASET;
 pub use syslog::StructuredData;
-pub use timestamp::Timestamp;
+pub use timestamp::{civil_from_days, days_from_civil, Timestamp};
 
 use std::borrow::Cow;
 
