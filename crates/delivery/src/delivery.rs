@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::archiving::{self, Archiving};
 use crate::chunker::{Chunker, CHUNKS_WAITING};
 use crate::documents::Documents;
 use crate::flow::{self, FlowEnd};
@@ -41,7 +42,9 @@ pub enum Queue {
     Memory { frames: usize },
     /// The spool: a frame is on disk before it is answered. With `drain_on_stop` (its disk
     /// goes with the process), what it holds is sent before stopping; else it stays there.
-    Spool { spool: Spool, reader: SpoolReader, drain_on_stop: bool },
+    /// With `archive` (the spool's second reader and the archive's writer), every frame is
+    /// also written to the raw archive, and a record goes once both are done with it.
+    Spool { spool: Spool, reader: SpoolReader, drain_on_stop: bool, archive: Option<Box<Archiving>> },
 }
 
 /// What takes the chunks and delivers them: drainpipe-bulk-indexer against Elasticsearch
@@ -88,12 +91,20 @@ impl Delivery {
                 (handle.closer, handle.backlog) = (Some(closer), Some(backlog));
                 (handoff, handle)
             }
-            Queue::Spool { spool, reader, drain_on_stop } => {
+            Queue::Spool { spool, reader, drain_on_stop, archive } => {
                 let (handoff, closer) = Handoff::spool(spool.clone());
-                let source =
-                    SpoolSource { reader, spool: spool.clone(), stop: stopped, drain_on_stop, draining: false };
+                let source = SpoolSource::new(reader, spool.clone(), stopped.clone(), drain_on_stop);
                 let mut handle = Delivery::spawn(config, source, indexer, stop);
-                (handle.closer, handle.spool) = (Some(closer), Some(spool));
+                (handle.closer, handle.spool) = (Some(closer), Some(spool.clone()));
+                handle.archive = archive.map(|archiving| {
+                    let Archiving { reader, writer } = *archiving;
+                    let source = SpoolSource::new(reader, spool, stopped, drain_on_stop);
+                    let ended = handle.ended_tx.clone();
+                    spawn_reporting("archive", &ended, archiving::run(source, writer), |end| match end {
+                        Ok(()) => "it returned".to_owned(),
+                        Err(e) => e.clone(),
+                    })
+                });
                 (handoff, handle)
             }
         }
@@ -122,14 +133,14 @@ impl Delivery {
             FlowEnd::SourceEnded => "it returned".to_owned(),
             FlowEnd::IndexerGone => "the indexer stopped".to_owned(),
         });
-        DeliveryHandle { closer: None, stop, flow, indexer, backlog: None, spool: None, ended }
+        DeliveryHandle { closer: None, stop, flow, indexer, archive: None, backlog: None, spool: None, ended, ended_tx }
     }
 }
 
 /// One of delivery's tasks ended (before [`DeliveryHandle::finish`], a failure).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskEnd {
-    /// `pipeline` (the flow) or `indexer`.
+    /// `pipeline` (the flow), `indexer` or `archive`.
     pub task: &'static str,
     /// How: it returned, its error, or its panic with the place.
     pub error: String,
@@ -182,9 +193,12 @@ pub struct DeliveryHandle {
     stop: watch::Sender<bool>,
     flow: JoinHandle<FlowEnd>,
     indexer: JoinHandle<Result<IndexerReport, IndexerFailed>>,
+    /// The archive's loop, when there is one.
+    archive: Option<JoinHandle<Result<(), String>>>,
     backlog: Option<Arc<Backlog>>,
     spool: Option<Spool>,
     ended: watch::Receiver<Option<TaskEnd>>,
+    ended_tx: watch::Sender<Option<TaskEnd>>,
 }
 
 /// What became of what delivery was given.
@@ -252,13 +266,26 @@ impl DeliveryHandle {
     /// its last requests, until `deadline` at the latest. A source of its own (files) is read
     /// to its end first.
     pub async fn finish(self, deadline: Option<Instant>) -> DeliveryReport {
-        let DeliveryHandle { closer, stop, flow, indexer, backlog, spool, .. } = self;
+        let DeliveryHandle { closer, stop, flow, indexer, archive, backlog, spool, .. } = self;
         if let Some(closer) = &closer {
             closer.close();
         }
         let _ = stop.send(true);
-        let stoppers = [flow.abort_handle(), indexer.abort_handle()];
-        let joined = async { (flow.await, indexer.await) };
+        let mut stoppers = vec![flow.abort_handle(), indexer.abort_handle()];
+        stoppers.extend(archive.as_ref().map(JoinHandle::abort_handle));
+        let archived = async {
+            match archive {
+                Some(archive) => archive.await.map_err(|e| e.to_string()).and_then(|r| r),
+                None => Ok(()),
+            }
+        };
+        let joined = async {
+            let (flow, indexer, archived) = tokio::join!(flow, indexer, archived);
+            if let Err(e) = archived {
+                tracing::error!(error = %e, "the archive stopped before delivery did");
+            }
+            (flow, indexer)
+        };
         let joined = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, joined).await.ok(),
             None => Some(joined.await),

@@ -8,6 +8,8 @@
 //! against Elasticsearch, or a stand-in in tests), and acknowledges a frame once every
 //! document of it is stored, already stored or dead-lettered. [`Delivery::start`] wires it;
 //! the [`DeliveryHandle`] stops it and says what became of everything ([`DeliveryReport`]).
+//! With an archive ([`Archiving`]), a second loop reads the same spool and writes every frame
+//! raw to drainpipe-archive; a record goes once both are done with it.
 //!
 //! It knows nothing of HTTP, sockets, options or the index template's content.
 
@@ -16,6 +18,7 @@
     deny(clippy::indexing_slicing, clippy::string_slice, clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod archiving;
 mod chunker;
 mod delivery;
 mod documents;
@@ -28,6 +31,7 @@ mod ruling;
 mod source;
 mod streams;
 
+pub use archiving::Archiving;
 pub use chunker::{Chunker, IndexerGone, CHUNKS_WAITING};
 pub use delivery::{
     BulkIndexer, Delivery, DeliveryConfig, DeliveryHandle, DeliveryReport, Indexer, IndexerFailed, Queue, TaskEnd,

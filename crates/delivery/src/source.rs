@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use drainpipe_ingest::Frame;
-use drainpipe_spool::{Spool, SpoolReader};
+use drainpipe_spool::{RecordId, Spool, SpoolReader};
 use tokio::sync::{mpsc, watch};
 
 use crate::handoff::Backlog;
@@ -28,17 +28,31 @@ pub trait FrameSource: Send + 'static {
 /// process, until it has nothing more); each record is acknowledged once its frame is done.
 #[derive(Debug)]
 pub(crate) struct SpoolSource {
-    pub(crate) reader: SpoolReader,
-    pub(crate) spool: Spool,
-    pub(crate) stop: watch::Receiver<bool>,
-    pub(crate) drain_on_stop: bool,
+    reader: SpoolReader,
+    spool: Spool,
+    stop: watch::Receiver<bool>,
+    drain_on_stop: bool,
     /// Past the stop with `drain_on_stop`: reading on until the spool has nothing more.
-    pub(crate) draining: bool,
+    draining: bool,
 }
 
 impl SpoolSource {
+    pub(crate) fn new(
+        reader: SpoolReader,
+        spool: Spool,
+        stop: watch::Receiver<bool>,
+        drain_on_stop: bool,
+    ) -> SpoolSource {
+        SpoolSource { reader, spool, stop, drain_on_stop, draining: false }
+    }
+
+    /// Whether a record can be had at once.
+    pub(crate) fn has_next(&self) -> bool {
+        self.reader.has_next()
+    }
+
     /// The next record, unless told to stop first.
-    async fn next_record(&mut self) -> Option<Result<(drainpipe_spool::RecordId, bytes::Bytes), String>> {
+    async fn next_record(&mut self) -> Option<Result<(RecordId, bytes::Bytes), String>> {
         loop {
             if self.draining {
                 if !self.reader.has_next() {
@@ -58,10 +72,10 @@ impl SpoolSource {
             }
         }
     }
-}
 
-impl FrameSource for SpoolSource {
-    async fn next(&mut self) -> Option<(Frame, Done)> {
+    /// The next frame and its record, unless told to stop first. A record that is not a frame
+    /// is acknowledged (for this reader) and skipped.
+    pub(crate) async fn next_frame(&mut self) -> Option<(RecordId, Frame)> {
         loop {
             let (id, bytes) = match self.next_record().await? {
                 Ok(r) => r,
@@ -72,20 +86,35 @@ impl FrameSource for SpoolSource {
                 }
             };
             match record::decode(&bytes) {
-                Ok(frame) => {
-                    let spool = self.spool.clone();
-                    return Some((frame, Box::new(move || spool.ack(id))));
-                }
+                Ok(frame) => return Some((id, frame)),
                 Err(e) => {
                     tracing::error!(error = %e, bytes = bytes.len(), "spool record is not a frame; dropping it");
-                    self.spool.ack(id);
+                    self.ack(id);
                 }
             }
         }
     }
 
+    /// Resolves once delivery is told to stop.
+    pub(crate) async fn stopped(&mut self) {
+        let _ = self.stop.wait_for(|stop| *stop).await;
+    }
+
+    /// Acknowledges a record for this reader.
+    pub(crate) fn ack(&self, id: RecordId) {
+        self.spool.ack_by(self.reader.index(), id);
+    }
+}
+
+impl FrameSource for SpoolSource {
+    async fn next(&mut self) -> Option<(Frame, Done)> {
+        let (id, frame) = self.next_frame().await?;
+        let (spool, reader) = (self.spool.clone(), self.reader.index());
+        Some((frame, Box::new(move || spool.ack_by(reader, id))))
+    }
+
     fn has_next(&self) -> bool {
-        self.reader.has_next()
+        SpoolSource::has_next(self)
     }
 }
 

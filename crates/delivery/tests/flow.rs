@@ -158,7 +158,7 @@ async fn a_message_the_transform_panics_on_is_dead_lettered_raw_and_the_rest_go_
 async fn a_frame_the_spool_cannot_store_is_refused_as_unavailable_not_as_full() {
     let dir = spool_dir("unavailable");
     let (spool, reader, _) = Spool::open(spool_config(&dir, 4096)).unwrap();
-    let queue = Queue::Spool { spool, reader, drain_on_stop: false };
+    let queue = Queue::Spool { spool, reader, drain_on_stop: false, archive: None };
     let (handoff, handle) = Delivery::start(config(), queue, StandIn::default());
     let line = "x".repeat(10_000);
     match handoff.accept(syslog_frame(&[&line], 0)).await {
@@ -292,7 +292,7 @@ async fn spooled_frames_are_delivered_and_read_again_after_a_restart_with_the_sa
     for round in 0..2 {
         let (spool, reader, _) = Spool::open(spool_config(&dir, 1 << 16)).unwrap();
         let indexer = StandIn::default();
-        let queue = Queue::Spool { spool: spool.clone(), reader, drain_on_stop: true };
+        let queue = Queue::Spool { spool: spool.clone(), reader, drain_on_stop: true, archive: None };
         let (handoff, handle) = Delivery::start(config(), queue, indexer.clone());
         if round == 0 {
             for n in 0..4 {
