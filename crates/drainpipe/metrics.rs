@@ -60,6 +60,7 @@ pub fn register_all() -> prometheus::Result<()> {
         .and_then(|()| drainpipe_ingest::metrics::register(registry))
         .and_then(|()| drainpipe_delivery::metrics::register(registry))
         .and_then(|()| drainpipe_spool::metrics::register(registry))
+        .and_then(|()| drainpipe_archive::metrics::register(registry))
         .and_then(|()| drainpipe_bulk_indexer::metrics::register(registry))
     // process_cpu_seconds_total, process_resident_memory_bytes, open file descriptors…: the
     // default registry holds that collector already (the prometheus crate's `process` feature).

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use drainpipe_archive::{ArchiveConfig, ArchiveWriter};
 use drainpipe_bulk_indexer::{Chunk, Client, IndexerReport};
 use drainpipe_delivery::{
-    BulkIndexer, DataStreams, Delivery, DeliveryConfig, DeliveryHandle, DeliveryReport, Handoff, Indexer,
+    Archiving, BulkIndexer, DataStreams, Delivery, DeliveryConfig, DeliveryHandle, DeliveryReport, Handoff, Indexer,
     IndexerFailed, LiveRules, Queue, Unflushed,
 };
 use drainpipe_ingest::{HttpConfig, LiveAccess, MemoryBudget, ReloadableCert, SyslogConfig};
@@ -152,9 +153,10 @@ fn start_delivery(
             Queue::Memory { frames: QUEUE_FRAMES }
         }
         Some(spool_config) => {
-            let (spool, reader) = open_spool(spool_config?)?;
+            let archive_config = options.archive_config();
+            let (spool, reader, archive) = open_spool(spool_config?, archive_config.as_ref())?;
             background.spawn(supervisor.watch("spool metrics", update_spool_metrics(spool.clone())));
-            Queue::Spool { spool, reader, drain_on_stop: options.delivery.spool_ephemeral }
+            Queue::Spool { spool, reader, drain_on_stop: options.delivery.spool_ephemeral, archive }
         }
     };
     let (handoff, delivery) = Delivery::start(config, queue, indexer);
@@ -201,10 +203,15 @@ async fn closed_with_nothing_waiting<T>(chunks: &mpsc::Receiver<T>) {
     }
 }
 
-/// Opens the spool and says what it found.
-fn open_spool(config: SpoolConfig) -> anyhow::Result<(Spool, SpoolReader)> {
+/// Opens the spool (with a second reader for the archive, when there is one) and the archive,
+/// and says what they found.
+fn open_spool(
+    config: SpoolConfig,
+    archive: Option<&ArchiveConfig>,
+) -> anyhow::Result<(Spool, SpoolReader, Option<Box<Archiving>>)> {
     let (dir, max_bytes) = (config.dir.clone(), config.max_bytes);
-    let (spool, reader, recovery) = Spool::open(config).context("cannot open the spool")?;
+    let readers = if archive.is_some() { 2 } else { 1 };
+    let (spool, mut readers, recovery) = Spool::open_readers(config, readers).context("cannot open the spool")?;
     tracing::info!(
         dir = %dir.display(),
         max_bytes,
@@ -212,7 +219,27 @@ fn open_spool(config: SpoolConfig) -> anyhow::Result<(Spool, SpoolReader)> {
         torn_tails_cut = recovery.torn_segments,
         "spool open: frames are on disk before they are answered"
     );
-    Ok((spool, reader))
+    let archive_reader = (readers.len() > 1).then(|| readers.pop()).flatten();
+    let reader = readers.pop().context("the spool gave no reader")?;
+    let archiving = match (archive, archive_reader) {
+        (Some(config), Some(reader)) => {
+            let (writer, found) = ArchiveWriter::open(config, spool.writing_segment())
+                .with_context(|| format!("cannot open the archive in {}", config.dir.display()))?;
+            if found.spool_replaced {
+                tracing::warn!("the archive's state names spool records this spool does not have (a new spool): archiving every frame it holds");
+            }
+            tracing::info!(
+                dir = %config.dir.display(),
+                retention = ?config.retention,
+                uncommitted_bytes_cut = found.cut_bytes,
+                uncommitted_files_removed = found.removed_partials,
+                "archive open: every accepted frame is also kept raw, by app and hour"
+            );
+            Some(Box::new(Archiving { reader, writer }))
+        }
+        _ => None,
+    };
+    Ok((spool, reader, archiving))
 }
 
 /// Starts every receiver on its listener, each stopping once shutdown reaches them.

@@ -10,7 +10,8 @@ use crate::{runtime, Exit, EX_CONFIG};
 mod online;
 
 /// Prints the configuration and checks what can be checked without serving, changing
-/// nothing: the options together, certificates, the spool folder, the Elasticsearch options;
+/// nothing: the options together, certificates, the spool and archive folders, the
+/// Elasticsearch options;
 /// with `--online`, what the cluster says too.
 pub fn run(args: &CheckConfigArgs) -> anyhow::Result<()> {
     let options = &args.serve;
@@ -24,9 +25,11 @@ pub fn run(args: &CheckConfigArgs) -> anyhow::Result<()> {
             problems.push(e.to_string());
         }
     }
-    if let Some(dir) = &options.delivery.spool_dir {
-        if let Err(e) = writable_folder(dir) {
-            problems.push(format!("spool-dir {}: {e}", dir.display()));
+    for (name, dir) in [("spool-dir", &options.delivery.spool_dir), ("archive-dir", &options.delivery.archive_dir)] {
+        if let Some(dir) = dir {
+            if let Err(e) = writable_folder(dir) {
+                problems.push(format!("{name} {}: {e}", dir.display()));
+            }
         }
     }
     if let Err(e) = options.elasticsearch.client() {

@@ -7,6 +7,11 @@
 //! 190 app output), and each line's id is the file's identity (a hash of its content) and the
 //! line's position in it: replaying the same file again stores nothing new, and two identical
 //! lines in it are both stored.
+//!
+//! A third: drainpipe's raw archive (`--archive-dir`), hour files or folders of them. Its
+//! frames come back exactly as they were received, so each line gets the id it had live:
+//! replaying an archive into the cluster that holds the live documents stores nothing new, and
+//! into an empty one stores the same documents.
 
 use std::io::{BufRead, IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
@@ -19,7 +24,7 @@ use bytes::Bytes;
 use drainpipe_delivery::{
     BulkIndexer, DataStreams, Delivery, DeliveryConfig, DeliveryReport, Done, FrameSource, LiveRules,
 };
-use drainpipe_ingest::{framing, Frame, Position, Protocol};
+use drainpipe_ingest::{framing, Access, BearerTokens, DrainTokens, Frame, LiveAccess, Position, Protocol};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::commands::{rules, setup};
@@ -29,7 +34,12 @@ use crate::config::{ReplayArgs, ReplayFormat};
 const LINES_PER_FRAME: usize = 500;
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let ReplayArgs { general, elasticsearch, bulk, format, app, files } = args;
+    let ReplayArgs { general, elasticsearch, bulk, format, app, drain_token, files } = args;
+    let files = expand(files, format)?;
+    if app.is_some() && files.iter().any(|f| format == ReplayFormat::Archive || drainpipe_archive::is_archive_file(f)) {
+        anyhow::bail!("--app is for Logplex bodies and `heroku logs` text: archived frames carry their own app");
+    }
+    let tokens = DrainTokens::new(drain_token.into_iter().map(|t| (t.token, t.app)));
     let rules =
         rules::read(general.config.as_deref()).map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let client = elasticsearch.client()?;
@@ -37,7 +47,8 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let indexer = BulkIndexer { client, config: bulk.indexer_config(&elasticsearch, None) };
     let config = DeliveryConfig {
         streams: DataStreams::new(&elasticsearch.namespace.0),
-        access: Default::default(),
+        // What serve finds syslog lines' apps by.
+        access: LiveAccess::new(Access::new(&[], tokens, BearerTokens::default())),
         // What serve stores: the rules of the configuration file apply to replayed lines too.
         rules: LiveRules::fixed(rules),
         max_docs: indexer.config.max_docs,
@@ -61,6 +72,26 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     }
     print_summary(lines_read.load(Ordering::Relaxed), files.len(), progress.started.elapsed(), &report);
     Ok(())
+}
+
+/// The files to read: a folder stands for the archive files under it.
+fn expand(paths: Vec<PathBuf>, format: ReplayFormat) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path);
+            continue;
+        }
+        if !matches!(format, ReplayFormat::Auto | ReplayFormat::Archive) {
+            anyhow::bail!("{} is a folder: only an archive's folders can be replayed whole", path.display());
+        }
+        let found = drainpipe_archive::files_under(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if found.is_empty() {
+            anyhow::bail!("{} holds no archive files (<app>/<YYYY>/<MM>/<DD>/<HH>.log.zst)", path.display());
+        }
+        files.extend(found);
+    }
+    Ok(files)
 }
 
 /// The command's output (progress went to standard error).
@@ -145,7 +176,14 @@ impl FrameSource for Files {
 /// read a frame of lines at a time, after one streaming pass for the file's identity.
 enum FileFrames<R> {
     Logplex(Option<Box<Frame>>, u64),
-    HerokuLogs { reader: R, file: u64, lines: u64, app: Option<String> },
+    /// An archive file's frames; its length counts as taken with the first.
+    Archive(Box<drainpipe_archive::FileFrames>, u64),
+    HerokuLogs {
+        reader: R,
+        file: u64,
+        lines: u64,
+        app: Option<String>,
+    },
 }
 
 impl FileFrames<std::io::Take<std::io::BufReader<std::fs::File>>> {
@@ -153,7 +191,15 @@ impl FileFrames<std::io::Take<std::io::BufReader<std::fs::File>>> {
         let cannot_read = || format!("cannot read {}", path.display());
         let mut reader =
             std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path).with_context(cannot_read)?);
-        let format = detect(format, reader.fill_buf().with_context(cannot_read)?);
+        let format = match format {
+            ReplayFormat::Auto if drainpipe_archive::is_archive_file(path) => ReplayFormat::Archive,
+            _ => detect(format, reader.fill_buf().with_context(cannot_read)?),
+        };
+        if format == ReplayFormat::Archive {
+            let len = std::fs::metadata(path).with_context(cannot_read)?.len();
+            let frames = drainpipe_archive::FileFrames::open(path).with_context(cannot_read)?;
+            return Ok(FileFrames::Archive(Box::new(frames), len));
+        }
         if format == ReplayFormat::Logplex {
             let mut body = Vec::new();
             reader.read_to_end(&mut body).with_context(cannot_read)?;
@@ -175,6 +221,7 @@ impl<R: BufRead> FileFrames<R> {
     fn next(&mut self) -> std::io::Result<Option<(Frame, u64)>> {
         match self {
             FileFrames::Logplex(frame, len) => Ok(frame.take().map(|f| (*f, *len))),
+            FileFrames::Archive(frames, len) => Ok(frames.next_frame()?.map(|f| (f, std::mem::take(len)))),
             FileFrames::HerokuLogs { reader, file, lines, app } => {
                 let first = *lines;
                 let (mut body, mut messages, mut taken, mut line) = (Vec::new(), Vec::new(), 0u64, Vec::new());
@@ -227,12 +274,17 @@ fn content_hash(mut file: impl std::io::Read) -> std::io::Result<(u64, u64)> {
     }
 }
 
+/// How a zstd frame starts: an archive file renamed to another name is still read as one.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 fn detect(format: ReplayFormat, body: &[u8]) -> ReplayFormat {
     match format {
         ReplayFormat::Auto => {
             let start = body.trim_ascii_start();
             let digits = start.iter().take_while(|b| b.is_ascii_digit()).count();
-            if digits > 0 && start.get(digits) == Some(&b' ') && start.get(digits + 1) == Some(&b'<') {
+            if body.starts_with(&ZSTD_MAGIC) {
+                ReplayFormat::Archive
+            } else if digits > 0 && start.get(digits) == Some(&b' ') && start.get(digits + 1) == Some(&b'<') {
                 ReplayFormat::Logplex
             } else {
                 ReplayFormat::HerokuLogs

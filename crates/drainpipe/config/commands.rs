@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use drainpipe_transform::Timestamp;
 
 use super::options::{BulkOptions, ElasticsearchOptions, GeneralOptions, ServeOptions};
-use super::values::HumanDuration;
+use super::values::{DrainToken, HumanDuration};
 
 /// Flags that choose what one run does, not how drainpipe is set up: no variable, so a
 /// leftover one cannot silently narrow a `deadletter replay`, a `search` or a `tail`.
@@ -64,10 +64,15 @@ pub struct ReplayArgs {
     /// What the files hold
     #[arg(long, value_enum, default_value = "auto")]
     pub format: ReplayFormat,
-    /// The Heroku app the lines belong to (heroku.app)
+    /// The Heroku app the lines belong to (heroku.app); not for archives, whose frames carry
+    /// their own
     #[arg(long, value_name = "APP")]
     pub app: Option<String>,
-    /// Files to index
+    /// Drain tokens' apps, as `serve` has them (its variable and file are read too): syslog
+    /// lines find their app by token, as they did live
+    #[arg(long, value_name = "TOKEN=APP", value_delimiter = ',', hide_env_values = true)]
+    pub drain_token: Vec<DrainToken>,
+    /// Files to index; folders are read for the archive's files (`--archive-dir`)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
@@ -80,6 +85,9 @@ pub enum ReplayFormat {
     Logplex,
     /// What `heroku logs` prints.
     HerokuLogs,
+    /// drainpipe's raw archive (`--archive-dir`): `.log.zst` hour files, or folders of them.
+    /// Each line gets the id it had live.
+    Archive,
 }
 
 #[derive(Args, Debug)]

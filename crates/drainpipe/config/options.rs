@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::values::{
     ByteSize, Credentials, DrainToken, ElasticsearchUrl, FsyncPolicy, HumanDuration, ListenAddr, LogFormat, Namespace,
-    OtlpToken, RetentionRule, Secret,
+    OtlpToken, Retention, RetentionRule, Secret,
 };
 
 /// Options every command takes.
@@ -236,6 +236,17 @@ pub struct DeliveryOptions {
     /// `200ms`
     #[arg(long, value_name = "POLICY", default_value = "batch")]
     pub spool_fsync: FsyncPolicy,
+
+    /// Also keep every accepted line raw, as received, in hourly zstd files:
+    /// DIR/<app>/<YYYY>/<MM>/<DD>/<HH>.log.zst (`_unknown` when the receiver did not know the
+    /// app). Needs --spool-dir: a frame leaves the spool once Elasticsearch and the archive
+    /// both have it
+    #[arg(long, value_name = "DIR")]
+    pub archive_dir: Option<PathBuf>,
+
+    /// How long the archive keeps finished hours (`90d`, `36h`), or `forever`
+    #[arg(long, value_name = "AGE", default_value = "forever")]
+    pub archive_retention: Retention,
 
     /// Install and update the index templates at start-up. `false` where drainpipe may only
     /// write documents and the templates are managed elsewhere (`drainpipe setup` run by

@@ -172,6 +172,15 @@ impl ServeOptions {
         if let Some(Err(e)) = self.spool_config() {
             problems.push(format!("--spool-max-bytes: {e}"));
         }
+        match (&self.delivery.archive_dir, &self.delivery.spool_dir) {
+            (Some(_), None) => problems.push(
+                "--archive-dir needs --spool-dir: the archive is written from the spool, so that neither Elasticsearch nor the archive's disk being down loses a line".to_owned(),
+            ),
+            (Some(archive), Some(spool)) if archive.starts_with(spool) || spool.starts_with(archive) => {
+                problems.push("--archive-dir and --spool-dir must be separate folders, neither inside the other".to_owned());
+            }
+            _ => {}
+        }
         if let Err(rules) = crate::commands::rules::read(self.general.config.as_deref()) {
             problems.extend(rules);
         }
@@ -184,6 +193,16 @@ impl ServeOptions {
         let dir = d.spool_dir.clone()?;
         let largest = drainpipe_delivery::record::max_record_len(self.receive.largest_frame()) as u64;
         Some(SpoolConfig::sized_for(dir, d.spool_max_bytes.0 as u64, largest, d.spool_fsync.into()))
+    }
+
+    /// The raw archive these options ask for.
+    pub fn archive_config(&self) -> Option<drainpipe_archive::ArchiveConfig> {
+        let d = &self.delivery;
+        Some(drainpipe_archive::ArchiveConfig {
+            dir: d.archive_dir.clone()?,
+            retention: d.archive_retention.duration(),
+            level: drainpipe_archive::DEFAULT_LEVEL,
+        })
     }
 
     /// Bulk requests, with dead letters in the spool folder when the stream refuses them.

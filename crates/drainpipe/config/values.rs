@@ -283,6 +283,21 @@ impl std::str::FromStr for Retention {
     }
 }
 
+impl Retention {
+    /// How long, as a duration; `None` for `forever`.
+    pub fn duration(&self) -> Option<Duration> {
+        let Retention::Age(age) = self else { return None };
+        let (n, unit) = split_number(age);
+        let unit = match unit {
+            "d" => 86_400,
+            "h" => 3_600,
+            "m" => 60,
+            _ => 1,
+        };
+        Some(Duration::from_secs(n.parse::<u64>().unwrap_or(0).saturating_mul(unit)))
+    }
+}
+
 impl Serialize for Retention {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
