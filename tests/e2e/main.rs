@@ -4,6 +4,7 @@
 // Test support code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod archive;
 mod aws;
 mod cli;
 mod deadletters;
