@@ -84,6 +84,9 @@ pub struct ArchiveWriter {
     compressor: zstd::bulk::Compressor<'static>,
     files: BTreeMap<PathBuf, OpenFile>,
     through: Option<RecordId>,
+    /// A file's frames as the archive keeps them, and compressed: kept between batches.
+    raw: Vec<u8>,
+    compressed: Vec<u8>,
 }
 
 impl std::fmt::Debug for ArchiveWriter {
@@ -116,6 +119,8 @@ impl ArchiveWriter {
             compressor,
             files: BTreeMap::new(),
             through,
+            raw: Vec::new(),
+            compressed: Vec::new(),
         };
         let listed = match &state {
             Some(s) => writer.reopen(&s.open, &mut recovered)?,
@@ -188,21 +193,30 @@ impl ArchiveWriter {
     /// batch is committed (what reached a file is cut off before the next write) and the same
     /// batch can be written again.
     pub fn write(&mut self, frames: &[Frame], through: RecordId) -> io::Result<()> {
-        let mut groups: BTreeMap<PathBuf, (Hour, Vec<u8>)> = BTreeMap::new();
-        for frame in frames {
-            let hour = Hour::of(frame.received_at);
-            let file = layout::hour_file(layout::app_folder(frame.app.as_deref()), hour);
-            format::encode(frame, &mut groups.entry(file).or_insert_with(|| (hour, Vec::new())).1);
-        }
-        let mut written = Vec::with_capacity(groups.len());
-        for (file, (hour, raw)) in &groups {
-            match self.append(file, *hour, raw) {
+        // Each file's frames in their order, the files one after another: one buffer for the
+        // frames of a file and one for its compressed form, both kept for the next batch.
+        let mut targets: Vec<(PathBuf, Hour, usize)> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let hour = Hour::of(f.received_at);
+                (layout::hour_file(layout::app_folder(f.app.as_deref()), hour), hour, i)
+            })
+            .collect();
+        targets.sort();
+        let mut written: Vec<(PathBuf, u64)> = Vec::new();
+        let mut raw_bytes = 0;
+        for group in targets.chunk_by(|a, b| a.0 == b.0) {
+            let Some((file, hour, _)) = group.first() else { continue };
+            let mut raw = std::mem::take(&mut self.raw);
+            raw.clear();
+            group.iter().filter_map(|(_, _, i)| frames.get(*i)).for_each(|f| format::encode(f, &mut raw));
+            raw_bytes += raw.len();
+            let appended = self.append(file, *hour, &raw);
+            self.raw = raw;
+            match appended {
                 Ok(len) => written.push((file.clone(), len)),
-                Err(e) => {
-                    self.drop_handles(groups.keys());
-                    metrics::WRITE_FAILURES.inc();
-                    return Err(e);
-                }
+                Err(e) => return Err(self.failed(e)),
             }
         }
         let before: Vec<(PathBuf, u64)> = written.iter().map(|(f, _)| (f.clone(), self.committed(f))).collect();
@@ -211,12 +225,20 @@ impl ArchiveWriter {
         if let Err(e) = self.write_state() {
             self.set_committed(&before);
             self.through = previous;
-            self.drop_handles(groups.keys());
-            metrics::WRITE_FAILURES.inc();
-            return Err(e);
+            return Err(self.failed(e));
         }
-        count_batch(frames, &groups);
+        count_batch(frames, raw_bytes);
         Ok(())
+    }
+
+    /// A batch that failed: every file is opened again (and cut to its committed length)
+    /// before the next write.
+    fn failed(&mut self, e: io::Error) -> io::Error {
+        for f in self.files.values_mut() {
+            f.handle = None;
+        }
+        metrics::WRITE_FAILURES.inc();
+        e
     }
 
     fn committed(&self, file: &Path) -> u64 {
@@ -231,18 +253,20 @@ impl ArchiveWriter {
         }
     }
 
-    fn drop_handles<'a>(&mut self, files: impl Iterator<Item = &'a PathBuf>) {
-        for file in files {
-            if let Some(f) = self.files.get_mut(file) {
-                f.handle = None;
-            }
-        }
-    }
-
     /// Compresses `raw` into one zstd frame at the committed end of `file`'s hour file and
     /// syncs it; returns the file's new length (not yet committed).
     fn append(&mut self, file: &Path, hour: Hour, raw: &[u8]) -> io::Result<u64> {
-        let compressed = self.compressor.compress(raw).map_err(|e| io_at(file, e))?;
+        let mut compressed = std::mem::take(&mut self.compressed);
+        compressed.clear();
+        compressed.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+        let done = self.compressor.compress_to_buffer(raw, &mut compressed).map_err(|e| io_at(file, e));
+        let appended = done.and_then(|_| self.append_compressed(file, hour, &compressed));
+        self.compressed = compressed;
+        appended
+    }
+
+    /// Appends a compressed batch at the committed end of `file`'s hour file and syncs it.
+    fn append_compressed(&mut self, file: &Path, hour: Hour, compressed: &[u8]) -> io::Result<u64> {
         let dir = self.dir.clone();
         let open = match self.files.entry(file.to_owned()) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
@@ -272,7 +296,7 @@ impl ArchiveWriter {
                 slot.insert(handle)
             }
         };
-        handle.write_all(&compressed).and_then(|()| handle.sync_data()).map_err(|e| io_at(&path, e))?;
+        handle.write_all(compressed).and_then(|()| handle.sync_data()).map_err(|e| io_at(&path, e))?;
         metrics::BYTES.inc_by(compressed.len() as u64);
         metrics::SIZE.add(i64::try_from(compressed.len()).unwrap_or(i64::MAX));
         Ok(open.committed + compressed.len() as u64)
@@ -327,9 +351,9 @@ impl ArchiveWriter {
     }
 }
 
-fn count_batch(frames: &[Frame], groups: &BTreeMap<PathBuf, (Hour, Vec<u8>)>) {
+fn count_batch(frames: &[Frame], raw_bytes: usize) {
     metrics::LINES.inc_by(frames.iter().map(|f| f.messages.len() as u64).sum());
-    metrics::RAW_BYTES.inc_by(groups.values().map(|(_, raw)| raw.len() as u64).sum());
+    metrics::RAW_BYTES.inc_by(raw_bytes as u64);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     metrics::LAST_WRITE.set(now.as_secs_f64());
 }

@@ -13,7 +13,7 @@ use crate::source::SpoolSource;
 
 /// A batch closes at this many frames or bytes of body, or when no record is waiting.
 const BATCH_FRAMES: usize = 1024;
-const BATCH_BYTES: usize = 16 << 20;
+const BATCH_BYTES: usize = 4 << 20;
 
 /// An hour's files are finished this long after the hour ends (frames received just before
 /// the hour's end may be read from the spool a little after it).
@@ -38,8 +38,8 @@ pub struct Archiving {
 /// The archive's loop: runs until delivery is told to stop (or, when the spool drains on stop,
 /// until the spool is empty). It ends early only if the writer is lost (a panic in it).
 pub(crate) async fn run(mut source: SpoolSource, writer: ArchiveWriter) -> Result<(), String> {
-    let mut writer = Writer(Some(writer));
-    let through = writer.get()?.through();
+    let through = writer.through();
+    let mut writer = Writer::start(writer)?;
     let mut tick = tokio::time::interval(TICK);
     let mut newest: Option<Hour> = None;
     let mut swept = Hour::of(SystemTime::now());
@@ -101,28 +101,32 @@ fn set_lag(frames: &[Frame]) {
     }
 }
 
-/// The writer, lent to the blocking pool for each file operation.
-struct Writer(Option<ArchiveWriter>);
+/// A job for the writer's thread.
+type Job = Box<dyn FnOnce(&mut ArchiveWriter) + Send>;
+
+/// The writer on a thread of its own: file writes and fsyncs never block the async workers,
+/// and its buffers stay with one thread (one allocator arena) from batch to batch.
+struct Writer(std::sync::mpsc::Sender<Job>);
 
 impl Writer {
-    fn get(&self) -> Result<&ArchiveWriter, String> {
-        self.0.as_ref().ok_or_else(|| "the archive writer was lost".to_owned())
+    fn start(mut writer: ArchiveWriter) -> Result<Writer, String> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("drainpipe-archive".into())
+            .spawn(move || queue.iter().for_each(|job| job(&mut writer)))
+            .map_err(|e| format!("cannot start the archive's thread: {e}"))?;
+        Ok(Writer(jobs))
     }
 
-    /// Runs `f` on the writer off the async workers.
+    /// Runs `f` on the writer's thread.
     async fn blocking<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut ArchiveWriter) -> T + Send + 'static,
     ) -> Result<T, String> {
-        let mut writer = self.0.take().ok_or_else(|| "the archive writer was lost".to_owned())?;
-        let (writer, out) = tokio::task::spawn_blocking(move || {
-            let out = f(&mut writer);
-            (writer, out)
-        })
-        .await
-        .map_err(|e| format!("the archive writer failed: {e}"))?;
-        self.0 = Some(writer);
-        Ok(out)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let lost = || "the archive writer was lost (its thread ended)".to_owned();
+        self.0.send(Box::new(move |w| drop(tx.send(f(w))))).map_err(|_| lost())?;
+        rx.await.map_err(|_| lost())
     }
 
     /// Writes the batch's frames, trying again with backoff while the disk refuses (full,
@@ -178,10 +182,10 @@ impl Writer {
             (true, Some(newest)) => wall.min(newest),
             _ => wall,
         };
-        if self.get()?.oldest_open_hour().is_some_and(|open| open < limit) {
-            if let Err(e) = self.blocking(move |w| w.close_before(limit)).await? {
-                tracing::error!(error = %e, "cannot finish an archive hour; trying again");
-            }
+        let closing = self
+            .blocking(move |w| w.oldest_open_hour().is_some_and(|open| open < limit).then(|| w.close_before(limit)));
+        if let Some(Err(e)) = closing.await? {
+            tracing::error!(error = %e, "cannot finish an archive hour; trying again");
         }
         if Hour::of(now) > *swept {
             *swept = Hour::of(now);
