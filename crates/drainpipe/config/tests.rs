@@ -137,6 +137,13 @@ fn options_that_clash_are_problems() {
     let small = problems(&["--spool-dir", "/nonexistent/spool", "--spool-max-bytes", "10MiB"]);
     assert!(small.contains("spool-max-bytes") && small.contains("two segments"), "{small}");
     assert!(problems(&["--spool-dir", "/nonexistent/spool"]).is_empty());
+    assert!(problems(&["--archive-dir", "/a"]).contains("--archive-dir needs --spool-dir"));
+    assert!(problems(&["--archive-dir", "/s/archive", "--spool-dir", "/s"]).contains("separate folders"));
+    let archived = serve(&["--archive-dir", "/a", "--spool-dir", "/s", "--archive-retention", "90d"]);
+    assert!(archived.problems().is_empty());
+    let archive = archived.archive_config().unwrap();
+    assert_eq!(archive.retention, Some(std::time::Duration::from_secs(90 * 86_400)));
+    assert_eq!(serve(&["--archive-dir", "/a"]).archive_config().unwrap().retention, None, "forever by default");
 }
 
 #[test]
