@@ -13,7 +13,7 @@
 //! order the drain URL gave them. `zstdcat` shows the lines as they came; `replay` reads the
 //! frame back exactly.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read as _};
 use std::ops::Range;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -154,8 +154,14 @@ pub fn read(input: &mut impl BufRead) -> io::Result<Option<Frame>> {
             header.drainpipe_archive
         )));
     }
-    let mut body = vec![0; header.bytes.saturating_add(1)];
-    io::Read::read_exact(input, &mut body).map_err(|_| invalid("the archive ends inside a frame's body"))?;
+    // Read as far as the input goes, not allocated from the header's word: a damaged length
+    // costs only the bytes that are there.
+    let want = u64::try_from(header.bytes).unwrap_or(u64::MAX).saturating_add(1);
+    let mut body = Vec::new();
+    io::Read::take(&mut *input, want).read_to_end(&mut body)?;
+    if (body.len() as u64) < want {
+        return Err(invalid("the archive ends inside a frame's body"));
+    }
     if body.pop() != Some(b'\n') {
         return Err(invalid("a frame's body is not followed by a newline"));
     }

@@ -228,7 +228,10 @@ fn damaged_archives_are_errors_not_panics() {
         let read = format::read(&mut input);
         assert!(n == 0 && matches!(read, Ok(None)) || read.is_err(), "prefix of {n} bytes");
     }
-    for bad in [&b"{\"drainpipe_archive\":2}\n"[..], b"{}\n", b"not json\n"] {
+    let huge =
+        br#"{"drainpipe_archive":1,"protocol":"logplex","received_ns":0,"messages":[],"bytes":18446744073709551615}
+x"#;
+    for bad in [&b"{\"drainpipe_archive\":2}\n"[..], b"{}\n", b"not json\n", huge] {
         assert!(format::read(&mut &bad[..]).is_err());
     }
 }
