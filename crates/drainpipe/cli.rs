@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::{
-    CheckConfigArgs, DeadLetterArgs, HealthcheckArgs, ReplayArgs, RulesArgs, SearchArgs, ServeOptions, SetupArgs,
-    TailArgs,
+    CheckConfigArgs, DeadLetterArgs, DrainsArgs, HealthcheckArgs, ReplayArgs, RulesArgs, SearchArgs, ServeOptions,
+    SetupArgs, TailArgs,
 };
 
 #[derive(Parser, Debug)]
@@ -35,6 +35,8 @@ pub enum Command {
     Deadletter(DeadLetterArgs),
     /// Try the `[[rule]]` tables of a configuration file on lines (`rules test FILE < lines`)
     Rules(RulesArgs),
+    /// Manage apps' drains as code: `drains plan|apply --file drains.toml` against Heroku's API
+    Drains(DrainsArgs),
     /// Exit 0 when the drainpipe serving here answers /healthz (for container health checks)
     Healthcheck(HealthcheckArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use drainpipe::cli::{Cli, Command};
-use drainpipe::commands::{check_config, deadletter, healthcheck, replay, rules, search, setup};
+use drainpipe::commands::{check_config, deadletter, drains, healthcheck, replay, rules, search, setup};
 use drainpipe::config::{self, LogFormat, RulesAction, RulesArgs, ServeOptions};
 use drainpipe::{print_all, runtime, Exit, USAGE};
 use drainpipe_delivery::panic_guard;
@@ -23,9 +23,11 @@ fn main() -> ExitCode {
         Command::Deadletter(a) => a.action.general().log_format,
         Command::Tail(a) => a.filters.general.log_format,
         Command::Search(a) => a.filters.general.log_format,
-        Command::Healthcheck(_) | Command::Rules(_) | Command::Completions { .. } | Command::Man { .. } => {
-            LogFormat::Text
-        }
+        Command::Healthcheck(_)
+        | Command::Rules(_)
+        | Command::Drains(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => LogFormat::Text,
     };
     init_logging(log_format);
     panic_guard::install_hook();
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Tail(args) => runtime().and_then(|r| r.block_on(search::tail(args))),
         Command::Search(args) => runtime().and_then(|r| r.block_on(search::search(args))),
         Command::Healthcheck(args) => runtime().and_then(|r| r.block_on(healthcheck::run(&args))),
+        Command::Drains(args) => runtime().and_then(|r| r.block_on(drains::run(args.action))),
         Command::Rules(RulesArgs { action: RulesAction::Test(args) }) => {
             runtime().and_then(|r| r.block_on(rules::test(args)))
         }

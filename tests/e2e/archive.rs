@@ -21,7 +21,7 @@ const LINES: usize = 5;
 fn frame(n: usize, samples: &[String]) -> (String, Vec<u8>, Option<String>) {
     let lines: Vec<String> =
         (0..LINES).map(|i| samples[(n * LINES + i) % samples.len()].replace("\n", &format!(" n={n}\n"))).collect();
-    let id = (n % 4 != 0).then(|| format!("{n:032X}"));
+    let id = (!n.is_multiple_of(4)).then(|| format!("{n:032X}"));
     (format!("/logs?app=shop&frame={n}&env=prod"), logplex_body(&lines), id)
 }
 

@@ -10,6 +10,7 @@ mod cli;
 mod deadletters;
 mod delivery;
 mod drain_slice;
+mod drains;
 mod failover;
 mod fields;
 mod hardening;

@@ -2,6 +2,7 @@
 
 pub mod check_config;
 pub mod deadletter;
+pub mod drains;
 pub mod healthcheck;
 pub mod replay;
 pub mod rules;

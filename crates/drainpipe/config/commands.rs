@@ -13,7 +13,7 @@ use super::values::{DrainToken, HumanDuration};
 
 /// Flags that choose what one run does, not how drainpipe is set up: no variable, so a
 /// leftover one cannot silently narrow a `deadletter replay`, a `search` or a `tail`.
-pub const ONE_RUN_FLAGS: [&str; 16] = [
+pub const ONE_RUN_FLAGS: [&str; 21] = [
     "since",
     "reason",
     "rollover",
@@ -30,6 +30,11 @@ pub const ONE_RUN_FLAGS: [&str; 16] = [
     "no-follow",
     "late",
     "follow-page",
+    "file",
+    "yes",
+    "remove-others",
+    "check",
+    "drain-tokens",
 ];
 
 #[derive(Args, Debug)]
@@ -233,6 +238,55 @@ pub fn when(value: &str) -> Result<u64, String> {
 /// Now, in epoch milliseconds.
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Args, Debug)]
+pub struct DrainsArgs {
+    #[command(subcommand)]
+    pub action: DrainsAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DrainsAction {
+    /// Show what `apply` would add, change and remove on Heroku; changes nothing
+    Plan(DrainsPlanArgs),
+    /// Add and change drains until Heroku has what the file says (removals need --yes)
+    Apply(DrainsApplyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DrainsOptions {
+    /// The drains file: drainpipe's endpoint and credentials, the apps and their labels
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Also remove drains that do not point at drainpipe (an add-on's never)
+    #[arg(long)]
+    pub remove_others: bool,
+    /// Heroku's Platform API (the key is HEROKU_API_KEY's, else ~/.netrc's for its host)
+    #[arg(long, value_name = "URL", default_value = drainpipe_heroku::DEFAULT_URL)]
+    pub heroku_api_url: reqwest::Url,
+}
+
+#[derive(Args, Debug)]
+pub struct DrainsPlanArgs {
+    #[command(flatten)]
+    pub drains: DrainsOptions,
+    /// Exit 1 when Heroku's drains differ from the file (for cron or CI)
+    #[arg(long)]
+    pub check: bool,
+    /// Print only `serve`'s drain-token map (TOKEN=APP,…, for --drain-token or
+    /// DRAINPIPE_DRAIN_TOKEN) from the tokens Heroku reports for drainpipe's drains
+    #[arg(long)]
+    pub drain_tokens: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DrainsApplyArgs {
+    #[command(flatten)]
+    pub drains: DrainsOptions,
+    /// Remove the drains the plan removes; without it, a plan that removes any changes nothing
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Args, Debug)]

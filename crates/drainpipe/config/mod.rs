@@ -24,8 +24,9 @@ pub(crate) mod tests;
 mod values;
 
 pub use commands::{
-    now_ms, when, Action, CheckConfigArgs, DeadLetterArgs, Filters, HealthcheckArgs, ReplayArgs, ReplayFormat,
-    RulesAction, RulesArgs, RulesTestArgs, SearchArgs, Selection, SetupArgs, TailArgs, LEVELS, ONE_RUN_FLAGS,
+    now_ms, when, Action, CheckConfigArgs, DeadLetterArgs, DrainsAction, DrainsApplyArgs, DrainsArgs, DrainsOptions,
+    DrainsPlanArgs, Filters, HealthcheckArgs, ReplayArgs, ReplayFormat, RulesAction, RulesArgs, RulesTestArgs,
+    SearchArgs, Selection, SetupArgs, TailArgs, LEVELS, ONE_RUN_FLAGS,
 };
 pub use layering::{check_value, command, env_name, file_options, parse, serve_command, FileError, PLATFORM_VARIABLES};
 pub use options::{BulkOptions, DeliveryOptions, ElasticsearchOptions, GeneralOptions, ReceiveOptions, ServeOptions};

@@ -44,6 +44,11 @@ impl ApiError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::Refused { status: 404, .. })
     }
+
+    /// The key was refused (wrong, expired, revoked).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, ApiError::Refused { status: 401, .. })
+    }
 }
 
 /// The API key the Heroku CLI would use: `HEROKU_API_KEY`, else the password of the API host's
@@ -228,48 +233,48 @@ impl PlatformApi {
             if let Some(range) = range {
                 request = request.header("Range", range);
             }
-            let unreachable = |e: reqwest::Error| ApiError::Unreachable {
-                method: method.clone(),
-                path: path.to_owned(),
-                error: e.to_string(),
-            };
-            let answer = request.send().await.map_err(unreachable)?;
-            let header = |name: &str| answer.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            if let Some(left) = header("RateLimit-Remaining").and_then(|v| v.trim().parse::<i64>().ok()) {
+            let answer = request.send().await.map_err(|e| unreachable(&method, path, &e))?;
+            if let Some(left) = header(&answer, "RateLimit-Remaining").and_then(|v| v.trim().parse::<i64>().ok()) {
                 self.remaining.store(left, Ordering::Relaxed);
             }
-            let status = answer.status();
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                let wait =
-                    header("Retry-After").and_then(|s| s.trim().parse().ok()).map_or(backoff, Duration::from_secs);
-                tracing::warn!(%method, path, wait = ?wait, "Heroku's API answered 429 (rate limit); sending again after a wait");
-                tokio::time::sleep(wait.min(MAX_BACKOFF)).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
+            if answer.status() != StatusCode::TOO_MANY_REQUESTS {
+                return read(method, path, answer).await;
             }
-            let next = (status == StatusCode::PARTIAL_CONTENT).then(|| header("Next-Range")).flatten();
-            let text = answer.text().await.map_err(unreachable)?;
-            let json: Value = if text.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).map_err(|e| ApiError::Unreadable {
-                    method: method.clone(),
-                    path: path.to_owned(),
-                    error: e.to_string(),
-                })?
-            };
-            if !status.is_success() {
-                let field = |k: &str| json.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-                return Err(ApiError::Refused {
-                    method,
-                    path: path.to_owned(),
-                    status: status.as_u16(),
-                    id: field("id"),
-                    message: field("message"),
-                });
-            }
-            return Ok((json, next));
+            let wait =
+                header(&answer, "Retry-After").and_then(|s| s.trim().parse().ok()).map_or(backoff, Duration::from_secs);
+            tracing::warn!(%method, path, wait = ?wait, "Heroku's API answered 429 (rate limit); sending again after a wait");
+            tokio::time::sleep(wait.min(MAX_BACKOFF)).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
         Err(ApiError::RateLimited { method, path: path.to_owned(), status: 429 })
     }
+}
+
+fn header(answer: &reqwest::Response, name: &str) -> Option<String> {
+    answer.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn unreachable(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
+    ApiError::Unreachable { method: method.clone(), path: path.to_owned(), error: e.to_string() }
+}
+
+/// An answer's JSON (and the next page's range), or Heroku's refusal with its `id` and `message`.
+async fn read(method: Method, path: &str, answer: reqwest::Response) -> Result<(Value, Option<String>), ApiError> {
+    let status = answer.status();
+    let next = (status == StatusCode::PARTIAL_CONTENT).then(|| header(&answer, "Next-Range")).flatten();
+    let text = answer.text().await.map_err(|e| unreachable(&method, path, &e))?;
+    let json: Value = match text.trim() {
+        "" => Value::Null,
+        t => serde_json::from_str(t).map_err(|e| ApiError::Unreadable {
+            method: method.clone(),
+            path: path.to_owned(),
+            error: e.to_string(),
+        })?,
+    };
+    if !status.is_success() {
+        let field = |k: &str| json.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let (id, message) = (field("id"), field("message"));
+        return Err(ApiError::Refused { method, path: path.to_owned(), status: status.as_u16(), id, message });
+    }
+    Ok((json, next))
 }

@@ -229,6 +229,14 @@ signals = ["logs", "traces"]
     }
 
     #[test]
+    fn the_shipped_example_reads() {
+        let example = include_str!("../../../deploy/drains.toml");
+        let d = Desired::parse(example, |name| Some(format!("<{name}>"))).unwrap();
+        assert_eq!(d.apps.len(), 3);
+        assert_eq!(d.otlp_token.as_deref(), Some("<DRAINPIPE_OTLP_TOKEN>"));
+    }
+
+    #[test]
     fn every_problem_is_named() {
         let bad = r#"
 url = "ftp://x/"

@@ -109,6 +109,11 @@ pub async fn plan(api: &PlatformApi, desired: &Desired, remove_others: bool) -> 
     let mut plan = Plan::default();
     for want in &desired.apps {
         if let Err(e) = plan_app(api, desired, want, remove_others, &mut plan).await {
+            if e.is_unauthorized() {
+                // The same for every app: said once.
+                plan.problems.push(format!("the API key was refused: {e}"));
+                break;
+            }
             let why = if e.is_not_found() {
                 "no such app (or this API key may not see it)".to_owned()
             } else {
