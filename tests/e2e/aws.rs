@@ -3,8 +3,7 @@
 //! with botocore (AWS's Python SDK core) and forwards those that match to the real test cluster,
 //! answering others with AWS's 403. Nothing here reaches AWS.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use crate::support::*;
 
@@ -20,16 +19,10 @@ struct Verifier {
 
 impl Verifier {
     fn start(service: &str) -> Verifier {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aws/sigv4-verifier");
-        let mut child = Command::new(script)
-            .args([&elasticsearch_url(), "us-east-1", service, KEY, SECRET, TOKEN])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("tests/aws/sigv4-verifier runs (it needs python3 and PyPI the first time)");
-        let mut port = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut port).unwrap();
-        let port: u16 = port.trim().parse().unwrap_or_else(|_| panic!("the verifier printed no port: {port:?}"));
-        Verifier { child, url: format!("http://127.0.0.1:{port}") }
+        let es = elasticsearch_url();
+        let args = [es.as_str(), "us-east-1", service, KEY, SECRET, TOKEN];
+        let (child, url) = start_port_printer("tests/aws/sigv4-verifier", &args);
+        Verifier { child, url }
     }
 
     /// (requests whose signature botocore accepted, requests it refused).

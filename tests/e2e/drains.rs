@@ -3,9 +3,8 @@
 //! published schema, the version-3 Accept header, the key and the rate limit. Nothing here
 //! reaches Heroku.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use serde_json::{json, Value};
 
@@ -23,17 +22,10 @@ impl Standin {
     fn start(dir: &Path, state: Value, extra: &[&str]) -> Standin {
         let state_file = dir.join("state.json");
         std::fs::write(&state_file, state.to_string()).unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/heroku/platform-api-standin");
-        let mut child = Command::new(script)
-            .args(["--state", state_file.to_str().unwrap(), "--key", KEY])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("tests/heroku/platform-api-standin runs (it needs python3 and PyPI the first time)");
-        let mut port = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut port).unwrap();
-        let port: u16 = port.trim().parse().unwrap_or_else(|_| panic!("the stand-in printed no port: {port:?}"));
-        Standin { child, url: format!("http://127.0.0.1:{port}") }
+        let mut args = vec!["--state", state_file.to_str().unwrap(), "--key", KEY];
+        args.extend(extra);
+        let (child, url) = start_port_printer("tests/heroku/platform-api-standin", &args);
+        Standin { child, url }
     }
 
     /// What it saw: requests, violations, 429s, and its apps with their drains.

@@ -507,3 +507,19 @@ async fn wait_for_count_sees_a_document_indexed_after_the_count_was_reached() {
     let _ = client.delete(format!("{es}/{index}")).send().await;
     assert_eq!(count, 4, "the late document is counted");
 }
+
+/// Starts a test helper script of this repository (`tests/…`) that serves on 127.0.0.1 and
+/// prints its port on its first line (making its Python environment first, when it has to);
+/// the child and its `http://127.0.0.1:PORT` URL.
+pub fn start_port_printer(script: &str, args: &[&str]) -> (Child, String) {
+    let path = format!("{}/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(&path)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{script} runs (it needs python3 and PyPI the first time): {e}"));
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut port).unwrap();
+    let port: u16 = port.trim().parse().unwrap_or_else(|_| panic!("{script} printed no port: {port:?}"));
+    (child, format!("http://127.0.0.1:{port}"))
+}
