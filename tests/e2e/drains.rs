@@ -180,14 +180,19 @@ async fn drains_are_planned_and_applied_as_the_file_says_checked_against_herokus
 #[tokio::test]
 async fn the_rate_limit_is_waited_for_and_429_is_sent_again() {
     let dir = temp_dir("drains_rate");
-    // Three requests' budget, refilled every 0.3 s; the first two changes answered 429 anyway.
-    let standin = Standin::start(&dir, state(), &["--budget", "3", "--refill", "0.3", "--storm", "2"]);
+    // Three requests' budget, refilled every 0.3 s; the first two changes answered 429 anyway;
+    // lists a drain at a time (206 and Next-Range).
+    let args = ["--budget", "3", "--refill", "0.3", "--storm", "2", "--page-size", "1"];
+    let standin = Standin::start(&dir, state(), &args);
     let (code, out, err) = drains(&dir, &standin, &["apply", "--yes"], &[("HEROKU_API_KEY", KEY)]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains("rate limit is used up; waiting") && err.contains("answered 429"), "{err}");
     let seen = standin.seen().await;
     assert_eq!(seen["stormed"], 2, "both 429s were sent again");
     assert_eq!(seen["exhausted"], 0, "no request was sent with RateLimit-Remaining at 0");
+    assert!(seen["pages"].as_u64().unwrap() >= 2, "shop's three drains came a page at a time");
+    let shop = Standin::app(&seen, "shop")["log_drains"].as_array().unwrap().clone();
+    assert!(shop.iter().all(|d| !d["url"].as_str().unwrap().contains("staging")), "the stale drain, on page one, was found");
     assert_eq!(seen["violations"], json!([]));
     assert_eq!(Standin::app(&seen, "shop-fir")["telemetry_drains"].as_array().unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(dir);

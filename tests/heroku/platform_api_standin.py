@@ -14,8 +14,11 @@ The rate limit works as Heroku's does: a budget of requests (--budget) that refi
 --refill seconds; every answer carries `RateLimit-Remaining`; a request with none left gets 429
 (counted as `exhausted`: a client that honours RateLimit-Remaining never sees one). --storm N
 answers the first N requests that change something with 429 anyway, as a busy API may.
+--page-size N answers lists N items at a time, as Heroku does past its page size: 206 with a
+`Next-Range: id ]LAST..; max=N` that the next request sends back as `Range`.
 
 Usage: platform_api_standin.py --state STATE.json --key KEY [--budget N] [--refill S] [--storm N]
+[--page-size N]
 STATE: {"apps": [{"name", "generation": "cedar"|"fir", "log_drains": [{"url", "addon"?}],
 "telemetry_drains": [{"signals", "exporter"}]}]}. Prints its port on the first line.
 """
@@ -59,7 +62,7 @@ def now():
 
 
 class Api:
-    def __init__(self, root, state, key, budget, refill, storm):
+    def __init__(self, root, state, key, budget, refill, storm, page_size):
         self.root = root
         self.key = key
         self.lock = threading.Lock()
@@ -77,7 +80,8 @@ class Api:
                 self.routes.append((link["method"], re.compile("^" + pattern + "$"), name, i, params))
         self.requests, self.violations = [], []
         self.exhausted = self.stormed = 0
-        self.budget, self.remaining, self.storm = budget, budget, storm
+        self.budget, self.remaining, self.storm, self.page_size = budget, budget, storm, page_size
+        self.pages = 0
         threading.Thread(target=self.refill, args=(refill,), daemon=True).start()
 
     def refill(self, every):
@@ -211,9 +215,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def answer(self, status, body):
+    def answer(self, status, body, next_range=None):
         data = json.dumps(body).encode()
         self.send_response(status)
+        if next_range:
+            self.send_header("Next-Range", next_range)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("RateLimit-Remaining", str(max(self.api.remaining, 0)))
@@ -241,7 +247,7 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/__standin":
             with api.lock:
-                seen = {"requests": api.requests, "violations": api.violations, "exhausted": api.exhausted, "stormed": api.stormed, "apps": list(api.apps.values())}
+                seen = {"requests": api.requests, "violations": api.violations, "exhausted": api.exhausted, "stormed": api.stormed, "pages": api.pages, "apps": list(api.apps.values())}
             return self.answer(200, seen)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -301,8 +307,27 @@ class Handler(BaseHTTPRequestHandler):
                 problems = api.errors(target, answer) if target else self.resource_errors(name, link, answer)
                 if problems:
                     return self.violation(500, "internal_server_error", "the stand-in's own answer: " + "; ".join(problems))
+            if link.get("rel") == "instances" and status == 200 and api.page_size:
+                return self.page(answer)
             return self.answer(status, answer)
         return self.violation(404, "not_found", "no link of the schema has this method and path")
+
+    def page(self, items):
+        """A list past the page size, a page at a time, as Heroku's `Range` / `Next-Range`."""
+        size, start = self.api.page_size, 0
+        asked = self.headers.get("Range")
+        if asked is not None:
+            m = re.match(r"^id \]([^.]*)\.\.; max=(\d+)$", asked.strip())
+            if not m:
+                return self.violation(400, "bad_request", f"Range {asked!r} is not one Next-Range gave")
+            ids = [i["id"] for i in items]
+            start = ids.index(m.group(1)) + 1 if m.group(1) in ids else len(items)
+            size = min(size, int(m.group(2)))
+        page = items[start : start + size]
+        if start + size < len(items):
+            self.api.pages += 1
+            return self.answer(206, page, f"id ]{page[-1]['id']}..; max={size}")
+        return self.answer(200, page)
 
     def resource_errors(self, name, link, answer):
         """Links without a target schema answer with their resource (or a list of it)."""
@@ -318,12 +343,13 @@ def main():
     p.add_argument("--budget", type=int, default=4500)
     p.add_argument("--refill", type=float, default=0.8)
     p.add_argument("--storm", type=int, default=0)
+    p.add_argument("--page-size", type=int, default=0)
     a = p.parse_args()
     with open(SCHEMA) as f:
         root = json.load(f)
     with open(a.state) as f:
         state = json.load(f)
-    Handler.api = Api(root, state, a.key, a.budget, a.refill, a.storm)
+    Handler.api = Api(root, state, a.key, a.budget, a.refill, a.storm, a.page_size)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     server.serve_forever()
