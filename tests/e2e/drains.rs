@@ -192,7 +192,10 @@ async fn the_rate_limit_is_waited_for_and_429_is_sent_again() {
     assert_eq!(seen["exhausted"], 0, "no request was sent with RateLimit-Remaining at 0");
     assert!(seen["pages"].as_u64().unwrap() >= 2, "shop's three drains came a page at a time");
     let shop = Standin::app(&seen, "shop")["log_drains"].as_array().unwrap().clone();
-    assert!(shop.iter().all(|d| !d["url"].as_str().unwrap().contains("staging")), "the stale drain, on page one, was found");
+    assert!(
+        shop.iter().all(|d| !d["url"].as_str().unwrap().contains("staging")),
+        "the stale drain, on page one, was found"
+    );
     assert_eq!(seen["violations"], json!([]));
     assert_eq!(Standin::app(&seen, "shop-fir")["telemetry_drains"].as_array().unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(dir);
