@@ -71,6 +71,10 @@ struct Args {
     /// With --otlp: over gRPC (drainpipe's --otlp-grpc-listen) instead of OTLP/HTTP
     #[arg(long, requires = "otlp")]
     grpc: bool,
+    /// Send the same lines as one octet-counted syslog stream over TCP (drainpipe's
+    /// --syslog-listen) instead of Logplex requests; there are no answers, so no latency
+    #[arg(long, conflicts_with_all = ["otlp", "elasticsearch"])]
+    syslog: bool,
 }
 
 impl Args {
@@ -108,10 +112,13 @@ async fn run(args: Args, cpus: Option<String>) -> anyhow::Result<()> {
     }
     let workdir = std::env::temp_dir().join(format!("drainpipe-load-{}", std::process::id()));
     std::fs::create_dir_all(&workdir)?;
-    let grpc_port = process::free_port()?;
+    let port = process::free_port()?;
     let mut extra_args = args.serve_args.clone();
     if args.grpc {
-        extra_args.extend(["--otlp-grpc-listen".to_owned(), format!("127.0.0.1:{grpc_port}")]);
+        extra_args.extend(["--otlp-grpc-listen".to_owned(), format!("127.0.0.1:{port}")]);
+    }
+    if args.syslog {
+        extra_args.extend(["--syslog-listen".to_owned(), format!("127.0.0.1:{port}")]);
     }
     let launch = Launch { binary, cpus: cpus.clone(), spool: args.spool.then(|| workdir.join("spool")), extra_args };
     let frames = Arc::new(match args.otlp {
@@ -120,6 +127,7 @@ async fn run(args: Args, cpus: Option<String>) -> anyhow::Result<()> {
     });
     let what = match args.otlp {
         Some(signal) => format!("OTLP {signal:?} over {}", if args.grpc { "gRPC" } else { "HTTP" }).to_lowercase(),
+        None if args.syslog => format!("{:?} lines over one octet-counted syslog TCP stream", args.mix).to_lowercase(),
         None => format!("{:?} lines", args.mix).to_lowercase(),
     };
     println!(
@@ -127,7 +135,7 @@ async fn run(args: Args, cpus: Option<String>) -> anyhow::Result<()> {
         what,
         args.lines_per_frame,
         frames.frame_bytes() / 1000,
-        args.connections,
+        if args.syslog { 1 } else { args.connections },
         args.rate.map_or("full speed".to_owned(), |r| format!("{} lines/s", thousands(r))),
         if args.spool { "on" } else { "off" },
         match &cpus {
@@ -210,9 +218,12 @@ async fn null_run(
         resend_every: None,
         grpc: args.grpc,
     };
-    let sent = send::run(&args.send_url(&drainpipe, launch), frames.clone(), plan).await?;
+    let sent = match args.syslog {
+        true => send::syslog(&syslog_addr(launch), frames.clone(), plan).await?,
+        false => send::run(&args.send_url(&drainpipe, launch), frames.clone(), plan).await?,
+    };
     let answered = sent.lines();
-    // Everything answered must now reach the sink.
+    // Everything answered (over syslog: written) must now reach the sink.
     let deadline = Instant::now() + Duration::from_secs(120);
     while sink.created() < answered && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -278,6 +289,12 @@ async fn null_run(
         bail!("lines were lost or stored twice: see the ledger line; drainpipe's log: {}", drainpipe_log(workdir));
     }
     Ok(())
+}
+
+/// Where `--syslog-listen` was put.
+fn syslog_addr(launch: &Launch) -> String {
+    let listen = launch.extra_args.iter().skip_while(|a| *a != "--syslog-listen").nth(1);
+    listen.cloned().unwrap_or_default()
 }
 
 fn drainpipe_log(workdir: &std::path::Path) -> String {
@@ -420,7 +437,7 @@ fn report_direct(what: &str, d: &elasticsearch::Direct, lines: u64) {
 
 fn report_sent(sent: &Sent) {
     println!(
-        "sent: {} frames answered 2xx ({} lines); 429/503 answers {}, refused for good {}, connection errors {}",
+        "sent: {} frames answered 2xx (over syslog: written; {} lines); 429/503 answers {}, refused for good {}, connection errors {}",
         thousands(sent.frames.len() as u64),
         thousands(sent.lines()),
         sent.refused,

@@ -103,6 +103,37 @@ pub async fn run(url: &str, frames: Arc<Frames>, plan: Plan) -> anyhow::Result<S
     Ok(sent)
 }
 
+/// The same frames as one octet-counted syslog stream over TCP (RFC 6587: a Logplex body is
+/// already `LEN SP MSG` …), for `plan.duration` or `plan.frames`, at `plan.rate` or as fast as
+/// drainpipe reads. A frame counts as sent once written: syslog has no answers, TCP's flow
+/// control is the only backpressure. The stream is closed at the end, so drainpipe reads it all.
+pub async fn syslog(addr: &str, frames: Arc<Frames>, plan: Plan) -> anyhow::Result<Sent> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut sent = Sent::default();
+    let started = Instant::now();
+    sent.started = Some(started);
+    let (lines, per_frame) = (frames.lines_per_frame as u64, frames.lines_per_frame as f64);
+    for n in 0.. {
+        if plan.frames.is_some_and(|f| n >= f) || plan.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        let first_sent = match plan.rate {
+            Some(rate) => {
+                let at = started + Duration::from_secs_f64(n as f64 * per_frame / rate as f64);
+                tokio::time::sleep_until(at.into()).await;
+                at
+            }
+            None => Instant::now(),
+        };
+        stream.write_all(&frames.body(n)).await?;
+        sent.frames.push((n, first_sent, lines));
+        sent.finished = Some(Instant::now());
+    }
+    stream.shutdown().await?;
+    Ok(sent)
+}
+
 async fn send_frame(
     client: &reqwest::Client,
     url: &str,
