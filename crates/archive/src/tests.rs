@@ -134,7 +134,7 @@ fn a_batch_not_committed_before_a_crash_is_cut_and_archived_again_once() {
     fs::write(&stray, &uncommitted).unwrap();
     drop(w);
     let (mut w, recovered) = ArchiveWriter::open(&config(&d), 2).unwrap();
-    assert_eq!(recovered.through, Some(record(1)), "the records after it come again from the spool");
+    assert_eq!(w.through(), Some(record(1)), "the records after it come again from the spool");
     assert_eq!((recovered.cut_bytes, recovered.removed_partials), (uncommitted.len() as u64, 1));
     assert!(!stray.exists());
     assert_eq!(fs::metadata(&partial).unwrap().len(), committed);
@@ -144,8 +144,8 @@ fn a_batch_not_committed_before_a_crash_is_cut_and_archived_again_once() {
     assert!(back.len() == 2 && same(&back[0], &first) && same(&back[1], &second));
     // A state past the spool's segments belongs to a spool that is gone: start over.
     drop(w);
-    let (_, recovered) = ArchiveWriter::open(&config(&d), 1).unwrap();
-    assert_eq!((recovered.through, recovered.spool_replaced), (None, true));
+    let (w, recovered) = ArchiveWriter::open(&config(&d), 1).unwrap();
+    assert_eq!((w.through(), recovered.spool_replaced), (None, true));
     fs::remove_dir_all(d).unwrap();
 }
 

@@ -68,8 +68,6 @@ struct OpenFile {
 /// What [`ArchiveWriter::open`] found and repaired.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
-    /// Where archiving resumes: spool records up to this one are in the archive.
-    pub through: Option<RecordId>,
     /// Uncommitted bytes cut off open files, and uncommitted open files removed.
     pub cut_bytes: u64,
     pub removed_partials: u64,
@@ -111,7 +109,6 @@ impl ArchiveWriter {
         if through.is_some_and(|t| t.segment >= writing_segment) {
             (through, recovered.spool_replaced) = (None, true);
         }
-        recovered.through = through;
         let compressor = zstd::bulk::Compressor::new(config.level).map_err(|e| io_at(&config.dir, e))?;
         let mut writer = ArchiveWriter {
             dir: config.dir.clone(),
@@ -126,11 +123,17 @@ impl ArchiveWriter {
             Some(s) => writer.reopen(&s.open, &mut recovered)?,
             None => Vec::new(),
         };
-        let strays = sweep::sweep(&config.dir, None)?.partials;
-        for partial in strays.into_iter().filter(|p| !listed.contains(p)) {
-            writer.stray(&partial, state.is_some(), &mut recovered)?;
+        let now = SystemTime::now();
+        let mut found = writer.walk(now)?;
+        let strays: Vec<PathBuf> = found.partials.iter().filter(|p| !listed.contains(p)).cloned().collect();
+        for partial in &strays {
+            writer.stray(partial, state.is_some(), &mut recovered)?;
         }
-        writer.sweep(SystemTime::now())?;
+        if !strays.is_empty() {
+            // Rare (after a crash): counted again, as the strays left the archive.
+            found = writer.walk(now)?;
+        }
+        set_gauges(&found);
         Ok((writer, recovered))
     }
 
@@ -219,14 +222,15 @@ impl ArchiveWriter {
                 Err(e) => return Err(self.failed(e)),
             }
         }
-        let before: Vec<(PathBuf, u64)> = written.iter().map(|(f, _)| (f.clone(), self.committed(f))).collect();
-        self.set_committed(&written);
-        let previous = self.through.replace(through);
-        if let Err(e) = self.write_state() {
-            self.set_committed(&before);
-            self.through = previous;
+        if let Err(e) = self.write_state(&written, Some(through)) {
             return Err(self.failed(e));
         }
+        for (file, len) in &written {
+            if let Some(f) = self.files.get_mut(file) {
+                f.committed = *len;
+            }
+        }
+        self.through = Some(through);
         count_batch(frames, raw_bytes);
         Ok(())
     }
@@ -239,18 +243,6 @@ impl ArchiveWriter {
         }
         metrics::WRITE_FAILURES.inc();
         e
-    }
-
-    fn committed(&self, file: &Path) -> u64 {
-        self.files.get(file).map_or(0, |f| f.committed)
-    }
-
-    fn set_committed(&mut self, lens: &[(PathBuf, u64)]) {
-        for (file, len) in lens {
-            if let Some(f) = self.files.get_mut(file) {
-                f.committed = *len;
-            }
-        }
     }
 
     /// Compresses `raw` into one zstd frame at the committed end of `file`'s hour file and
@@ -275,10 +267,6 @@ impl ArchiveWriter {
                 // is appended to in place; a new hour starts as `.partial`.
                 let finished = dir.join(file);
                 let committed = fs::metadata(&finished).map(|m| m.len()).ok();
-                metrics::FILES.add(i64::from(committed.is_none()));
-                if metrics::FILES.get() == 1 || metrics::OLDEST_HOUR.get() == 0 {
-                    metrics::OLDEST_HOUR.set(i64::try_from(hour.start_secs()).unwrap_or(i64::MAX));
-                }
                 v.insert(OpenFile {
                     hour,
                     partial: committed.is_none(),
@@ -291,7 +279,10 @@ impl ArchiveWriter {
         let handle = match &mut open.handle {
             Some(h) => h,
             slot => {
-                let (handle, committed) = open_at(&dir, &path, open.committed)?;
+                let (handle, committed, created) = open_at(&dir, &path, open.committed)?;
+                if created {
+                    count_new_file(hour);
+                }
                 open.committed = committed;
                 slot.insert(handle)
             }
@@ -321,33 +312,56 @@ impl ArchiveWriter {
             }
             self.files.remove(file);
         }
-        self.write_state()
+        self.write_state(&[], self.through)
     }
 
     /// Removes finished hours older than the retention, and recounts the archive's gauges.
     pub fn sweep(&mut self, now: SystemTime) -> io::Result<()> {
-        let keep_from = self.retention.map(|r| Hour::of(now.checked_sub(r).unwrap_or(UNIX_EPOCH)));
-        let found = sweep::sweep(&self.dir, keep_from)?;
-        metrics::FILES.set(i64::try_from(found.files).unwrap_or(i64::MAX));
-        metrics::SIZE.set(i64::try_from(found.bytes).unwrap_or(i64::MAX));
-        let oldest = found.oldest.map_or(0, Hour::start_secs);
-        metrics::OLDEST_HOUR.set(i64::try_from(oldest).unwrap_or(i64::MAX));
+        set_gauges(&self.walk(now)?);
         Ok(())
     }
 
-    fn write_state(&self) -> io::Result<()> {
+    /// One walk of the archive, removing what the retention no longer keeps.
+    fn walk(&self, now: SystemTime) -> io::Result<sweep::Found> {
+        let keep_from = self.retention.map(|r| Hour::of(now.checked_sub(r).unwrap_or(UNIX_EPOCH)));
+        sweep::sweep(&self.dir, keep_from)
+    }
+
+    /// Replaces the state file: the open files with their committed lengths (those of
+    /// `written`, the batch being committed, in place of theirs) and `through`.
+    fn write_state(&self, written: &[(PathBuf, u64)], through: Option<RecordId>) -> io::Result<()> {
         let open = self
             .files
             .iter()
-            .map(|(file, f)| OpenEntry { file: file.clone(), partial: f.partial, bytes: f.committed })
+            .map(|(file, f)| {
+                let bytes = written.iter().find(|(w, _)| w == file).map_or(f.committed, |(_, len)| *len);
+                OpenEntry { file: file.clone(), partial: f.partial, bytes }
+            })
             .collect();
-        let state = State { version: 1, through: self.through.map(|t| (t.segment, t.offset)), open };
+        let state = State { version: 1, through: through.map(|t| (t.segment, t.offset)), open };
         let json = serde_json::to_vec(&state).map_err(io::Error::other)?;
         let (path, tmp) = (self.dir.join(STATE_FILE), self.dir.join(format!("{STATE_FILE}.tmp")));
         let mut f = File::create(&tmp).map_err(|e| io_at(&tmp, e))?;
         f.write_all(&json).and_then(|()| f.sync_all()).map_err(|e| io_at(&tmp, e))?;
         fs::rename(&tmp, &path).map_err(|e| io_at(&path, e))?;
         sync_parent(&path)
+    }
+}
+
+fn set_gauges(found: &sweep::Found) {
+    metrics::FILES.set(i64::try_from(found.files).unwrap_or(i64::MAX));
+    metrics::SIZE.set(i64::try_from(found.bytes).unwrap_or(i64::MAX));
+    let oldest = found.oldest.map_or(0, Hour::start_secs);
+    metrics::OLDEST_HOUR.set(i64::try_from(oldest).unwrap_or(i64::MAX));
+}
+
+/// A new hour file: counted, and the oldest hour when it is older (0: the archive was empty).
+fn count_new_file(hour: Hour) {
+    metrics::FILES.inc();
+    let start = i64::try_from(hour.start_secs()).unwrap_or(i64::MAX);
+    let oldest = metrics::OLDEST_HOUR.get();
+    if oldest == 0 || start < oldest {
+        metrics::OLDEST_HOUR.set(start);
     }
 }
 
@@ -370,9 +384,9 @@ fn read_state(dir: &Path) -> io::Result<Option<State>> {
 }
 
 /// Opens `path` for writing at `committed` (cutting anything past it), creating it and its
-/// folders (made durable) when it is new. Returns the file and where writing starts: a file
-/// shorter than the state says (cut by hand) is written on at its end.
-fn open_at(dir: &Path, path: &Path, committed: u64) -> io::Result<(File, u64)> {
+/// folders (made durable) when it is new. Returns the file, where writing starts (a file
+/// shorter than the state says, cut by hand, is written on at its end) and whether it is new.
+fn open_at(dir: &Path, path: &Path, committed: u64) -> io::Result<(File, u64, bool)> {
     let new = !path.exists();
     if new {
         let parent = path.parent().unwrap_or(dir);
@@ -388,7 +402,7 @@ fn open_at(dir: &Path, path: &Path, committed: u64) -> io::Result<(File, u64)> {
     }
     let at = len.min(committed);
     f.seek(SeekFrom::Start(at)).map_err(|e| io_at(path, e))?;
-    Ok((f, at))
+    Ok((f, at, new))
 }
 
 /// Creates `folder` (under the archive `dir`) and syncs each new folder's parent.
