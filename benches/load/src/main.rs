@@ -89,8 +89,10 @@ impl Args {
             return format!("{}/v1/{signal}", drainpipe.url);
         }
         let service = if signal == "logs" { "logs.v1.LogsService" } else { "metrics.v1.MetricsService" };
-        let listen = launch.extra_args.iter().skip_while(|a| *a != "--otlp-grpc-listen").nth(1);
-        format!("http://{}/opentelemetry.proto.collector.{service}/Export", listen.map_or("", String::as_str))
+        format!(
+            "http://{}/opentelemetry.proto.collector.{service}/Export",
+            listen_address(launch, "--otlp-grpc-listen")
+        )
     }
 }
 
@@ -219,7 +221,7 @@ async fn null_run(
         grpc: args.grpc,
     };
     let sent = match args.syslog {
-        true => send::syslog(&syslog_addr(launch), frames.clone(), plan).await?,
+        true => send::syslog(listen_address(launch, "--syslog-listen"), frames.clone(), plan).await?,
         false => send::run(&args.send_url(&drainpipe, launch), frames.clone(), plan).await?,
     };
     let answered = sent.lines();
@@ -291,10 +293,9 @@ async fn null_run(
     Ok(())
 }
 
-/// Where `--syslog-listen` was put.
-fn syslog_addr(launch: &Launch) -> String {
-    let listen = launch.extra_args.iter().skip_while(|a| *a != "--syslog-listen").nth(1);
-    listen.cloned().unwrap_or_default()
+/// The address given to drainpipe's `flag` (`--syslog-listen`, `--otlp-grpc-listen`).
+fn listen_address<'a>(launch: &'a Launch, flag: &str) -> &'a str {
+    launch.extra_args.iter().skip_while(|a| *a != flag).nth(1).map_or("", String::as_str)
 }
 
 fn drainpipe_log(workdir: &std::path::Path) -> String {

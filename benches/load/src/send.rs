@@ -80,14 +80,7 @@ pub async fn run(url: &str, frames: Arc<Frames>, plan: Plan) -> anyhow::Result<S
                 if plan.frames.is_some_and(|f| n >= f) || plan.duration.is_some_and(|d| started.elapsed() >= d) {
                     return;
                 }
-                let first_sent = match plan.rate {
-                    Some(rate) => {
-                        let at = started + Duration::from_secs_f64(n as f64 * per_frame / rate as f64);
-                        tokio::time::sleep_until(at.into()).await;
-                        at
-                    }
-                    None => Instant::now(),
-                };
+                let first_sent = due(started, n, per_frame, plan.rate).await;
                 if plan.grpc {
                     grpc_frame(&mut grpc, &url, &frames, n, first_sent, &sent).await;
                     continue;
@@ -118,20 +111,25 @@ pub async fn syslog(addr: &str, frames: Arc<Frames>, plan: Plan) -> anyhow::Resu
         if plan.frames.is_some_and(|f| n >= f) || plan.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
-        let first_sent = match plan.rate {
-            Some(rate) => {
-                let at = started + Duration::from_secs_f64(n as f64 * per_frame / rate as f64);
-                tokio::time::sleep_until(at.into()).await;
-                at
-            }
-            None => Instant::now(),
-        };
+        let first_sent = due(started, n, per_frame, plan.rate).await;
         stream.write_all(&frames.body(n)).await?;
         sent.frames.push((n, first_sent, lines));
         sent.finished = Some(Instant::now());
     }
     stream.shutdown().await?;
     Ok(sent)
+}
+
+/// When frame `n` is due: at a fixed `rate` (lines per second), waited for; else now.
+async fn due(started: Instant, n: u64, per_frame: f64, rate: Option<u64>) -> Instant {
+    match rate {
+        Some(rate) => {
+            let at = started + Duration::from_secs_f64(n as f64 * per_frame / rate as f64);
+            tokio::time::sleep_until(at.into()).await;
+            at
+        }
+        None => Instant::now(),
+    }
 }
 
 async fn send_frame(

@@ -52,7 +52,9 @@ pub(crate) async fn run(mut source: SpoolSource, writer: ArchiveWriter) -> Resul
             }
         };
         let Some(first) = first else { break };
-        let Batch { frames, ids, last } = gather(&mut source, first, through).await;
+        let (frames, ids) = gather(&mut source, first, through).await;
+        // `ids` always holds `first`'s: the last of them is what the batch commits through.
+        let Some(&last) = ids.last() else { continue };
         let Some(frames) = writer.write_until_done(&mut source, frames, last).await? else { break };
         newest = frames.last().map(|f| Hour::of(f.received_at)).or(newest);
         ids.iter().for_each(|id| source.ack(*id));
@@ -64,22 +66,17 @@ pub(crate) async fn run(mut source: SpoolSource, writer: ArchiveWriter) -> Resul
     Ok(())
 }
 
-/// A batch: the frames to write, the records they came from (all acknowledged once it is
-/// written, those already archived included) and the last of those.
-struct Batch {
-    frames: Vec<Frame>,
-    ids: Vec<RecordId>,
-    last: RecordId,
-}
-
-/// `first` and what follows it at once, up to a batch; records the archive already has
-/// (before a restart: up to `through`) are acknowledged without being written again.
-async fn gather(source: &mut SpoolSource, first: (RecordId, Frame), through: Option<RecordId>) -> Batch {
+/// `first` and what follows it at once, up to a batch: the frames to write, and the records
+/// they came from (all acknowledged once it is written). Records the archive already has
+/// (before a restart: up to `through`) are among the records, not the frames.
+async fn gather(
+    source: &mut SpoolSource,
+    first: (RecordId, Frame),
+    through: Option<RecordId>,
+) -> (Vec<Frame>, Vec<RecordId>) {
     let (mut frames, mut ids, mut bytes) = (Vec::new(), Vec::new(), 0);
     let mut next = Some(first);
-    let mut last = next.as_ref().map_or(RecordId { segment: 0, offset: 0 }, |(id, _)| *id);
     while let Some((id, frame)) = next.take() {
-        last = id;
         ids.push(id);
         if through.is_none_or(|t| id > t) {
             bytes += frame.body.len();
@@ -90,7 +87,7 @@ async fn gather(source: &mut SpoolSource, first: (RecordId, Frame), through: Opt
         }
     }
     set_lag(&frames);
-    Batch { frames, ids, last }
+    (frames, ids)
 }
 
 /// The lag gauge: how long the oldest of `frames` has waited since it was received.

@@ -48,7 +48,7 @@ async fn apply(args: DrainsApplyArgs) -> anyhow::Result<()> {
         .map_err(|refused| Exit { code: 1, message: refused.to_string() })?;
     let mut tokens = plan.drain_tokens.clone();
     tokens.extend(applied.new_tokens.iter().cloned());
-    let map = tokens.iter().map(|(token, app)| format!("{token}={app}")).collect::<Vec<_>>().join(",");
+    let map = drainpipe_heroku::drain_token_map(&tokens);
     print_all(format!("Applied {} change(s). serve's drain tokens: {map}\n", applied.done).as_bytes())?;
     if !applied.failed.is_empty() {
         let message = format!("{} change(s) failed:\n{}", applied.failed.len(), applied.failed.join("\n"));

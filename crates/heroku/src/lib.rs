@@ -20,4 +20,4 @@ mod plan;
 pub use api::{api_key, ApiError, App, Exporter, LogDrain, PlatformApi, TelemetryDrain, DEFAULT_URL};
 pub use apply::{apply, Applied, RemovalsNotAllowed};
 pub use desired::{redacted, Desired, DesiredApp, FileProblems};
-pub use plan::{plan, Op, Plan, Step};
+pub use plan::{drain_token_map, plan, Op, Plan, Step};

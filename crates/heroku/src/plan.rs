@@ -74,8 +74,13 @@ impl Plan {
 
     /// `TOKEN=APP,TOKEN=APP`: what `--drain-token` and `DRAINPIPE_DRAIN_TOKEN` take.
     pub fn drain_token_map(&self) -> String {
-        self.drain_tokens.iter().map(|(token, app)| format!("{token}={app}")).collect::<Vec<_>>().join(",")
+        drain_token_map(&self.drain_tokens)
     }
+}
+
+/// Drain tokens and their apps as `TOKEN=APP,TOKEN=APP`, in token order.
+pub fn drain_token_map(tokens: &BTreeMap<String, String>) -> String {
+    tokens.iter().map(|(token, app)| format!("{token}={app}")).collect::<Vec<_>>().join(",")
 }
 
 impl fmt::Display for Plan {
