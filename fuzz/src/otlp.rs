@@ -220,7 +220,9 @@ impl Record {
 
 /// OTLP JSON of the same request, as an exporter writes it (lowerCamelCase keys, 64-bit integers
 /// as decimal strings, ids as hex, bytes as base64); `None` when it holds a double JSON cannot
-/// carry (NaN, infinities) or that serde_json would not read back exactly.
+/// carry (NaN, infinities) or that serde_json would not read back exactly, or when it nests
+/// deeper than JSON readers go (serde_json, which drainpipe's OTLP JSON reader uses, stops at
+/// 128 levels and the request is refused with 400: its protobuf form is still checked).
 impl Request {
     pub fn json(&self) -> Option<Vec<u8>> {
         let resources: Option<Vec<serde_json::Value>> = self
@@ -236,7 +238,20 @@ impl Request {
                 Some(serde_json::Value::Object(o))
             })
             .collect();
-        serde_json::to_vec(&serde_json::json!({ "resourceLogs": resources? })).ok()
+        let request = serde_json::json!({ "resourceLogs": resources? });
+        (depth(&request) < JSON_MAX_DEPTH).then(|| serde_json::to_vec(&request).ok()).flatten()
+    }
+}
+
+/// serde_json's recursion limit: arrays and objects nested this deep are not read.
+const JSON_MAX_DEPTH: usize = 128;
+
+/// How many arrays and objects are nested at the deepest point of `v`.
+fn depth(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
