@@ -64,6 +64,52 @@ pub(crate) struct Document<'a> {
     pub otel_scope: Option<(&'a str, &'a str)>,
 }
 
+/// Members that are the same for every message of a frame (or of a dataset within it): the
+/// event's constants, `data_stream.*`, `service.name`, `heroku.app`, `heroku.drain.*` and the
+/// syslog header's fields. Each block is written once for what it is made of and copied into
+/// every document after, which is byte for byte what writing it each time would give.
+#[derive(Debug, Default)]
+pub(crate) struct Blocks {
+    event: Block,
+    stream: Block,
+    syslog: Block,
+    heroku: Block,
+}
+
+/// One block: what it was written from, its members and their landmarks.
+#[derive(Debug, Default)]
+struct Block {
+    written: bool,
+    /// The parts it was written from, each as its length (or `u32::MAX` for none) and bytes.
+    from: Vec<u8>,
+    text: Vec<u8>,
+    landmarks: Landmarks,
+    scratch: Vec<u8>,
+}
+
+impl Block {
+    /// Copies into `w` the members `write` writes from `parts`, writing them again only when
+    /// the parts differ from the last call's.
+    #[inline]
+    fn put(&mut self, w: &mut JsonWriter<'_>, parts: &[Option<&[u8]>], write: impl FnOnce(&mut JsonWriter<'_>)) {
+        self.scratch.clear();
+        for part in parts {
+            let len = part.map_or(u32::MAX, |p| u32::try_from(p.len()).unwrap_or(u32::MAX - 1));
+            self.scratch.extend_from_slice(&len.to_le_bytes());
+            self.scratch.extend_from_slice(part.unwrap_or_default());
+        }
+        if !self.written || self.scratch != self.from {
+            std::mem::swap(&mut self.from, &mut self.scratch);
+            self.text.clear();
+            let mut fragment = JsonWriter::fragment(&mut self.text);
+            write(&mut fragment);
+            self.landmarks = fragment.end_fragment();
+            self.written = true;
+        }
+        w.splice(&self.text, &self.landmarks);
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct SyslogFields<'a> {
     pub priority: u8,
@@ -73,59 +119,72 @@ pub(crate) struct SyslogFields<'a> {
 }
 
 impl Document<'_> {
-    /// Writes the document; where its landmark fields' values are.
-    pub(crate) fn write(&self, out: &mut Vec<u8>) -> Landmarks {
+    /// Writes the document; where its landmark fields' values are. The members that are the
+    /// same for every message of a frame come from `blocks`, written once and copied after.
+    pub(crate) fn write(&self, out: &mut Vec<u8>, blocks: &mut Blocks) -> Landmarks {
         let mut w = JsonWriter::new(out);
-        if let Some(ts) = self.timestamp {
-            w.quoted_with("@timestamp", |o| ts.write_rfc3339(o));
-        }
-        w.str_at(Landmark::Message, "message", self.message);
         let router = self.router.as_ref();
         let platform = self.platform.as_ref();
+        let dataset = self.dataset.unwrap_or(Dataset::App).as_str();
 
         w.open("event");
-        if let Some(formatted) = self.ingested {
-            w.quoted_with("ingested", |o| o.extend_from_slice(formatted));
-        }
-        let dataset = self.dataset.unwrap_or(Dataset::App).as_str();
-        w.str_at(Landmark::EventDataset, "dataset", dataset);
-        w.str("kind", "event");
+        let is_router = if router.is_some() { &b"r"[..] } else { b"" };
+        blocks.event.put(&mut w, &[self.ingested, Some(dataset.as_bytes()), Some(is_router)], |w| {
+            if let Some(formatted) = self.ingested {
+                w.quoted_with("ingested", |o| o.extend_from_slice(formatted));
+            }
+            w.str_at(Landmark::EventDataset, "dataset", dataset);
+            w.str("kind", "event");
+            if router.is_some() {
+                w.str("category", "web");
+                w.str("type", "access");
+            }
+        });
         if let Some(r) = router {
             // Nanoseconds; left out when they would not fit Elasticsearch's `long`.
             if let Some(ns) = r.service_ms.and_then(|ms| ms.checked_mul(1_000_000)).filter(|&ns| ns <= i64::MAX as u64)
             {
                 w.u64("duration", ns);
             }
-            w.str("category", "web");
-            w.str("type", "access");
             if let Some(status) = r.status {
                 w.str("outcome", if status < 400 { "success" } else { "failure" });
             }
         }
         w.close();
 
-        w.open("data_stream");
-        w.str("type", "logs");
-        w.str("dataset", dataset);
-        w.str_at(Landmark::DataStreamNamespace, "namespace", self.namespace);
-        w.close();
+        let app = self.heroku_app.map(str::as_bytes);
+        blocks.stream.put(&mut w, &[Some(dataset.as_bytes()), Some(self.namespace.as_bytes()), app], |w| {
+            w.open("data_stream");
+            w.str("type", "logs");
+            w.str("dataset", dataset);
+            w.str_at(Landmark::DataStreamNamespace, "namespace", self.namespace);
+            w.close();
+            if let Some(app) = self.heroku_app {
+                w.object_str("service", "name", app);
+            }
+        });
 
-        if let Some(app) = self.heroku_app {
-            w.object_str("service", "name", app);
+        if let Some(ts) = self.timestamp {
+            w.quoted_with("@timestamp", |o| ts.write_rfc3339(o));
         }
+        w.str_at(Landmark::Message, "message", self.message);
 
         if self.level.is_some() || self.syslog.is_some() {
             w.open("log");
             w.opt_str_at(Landmark::LogLevel, "level", self.level.as_deref());
             if let Some(s) = &self.syslog {
-                self.write_syslog(&mut w, s);
+                let priority = [s.priority];
+                let (host, name, proc) = (s.hostname, s.appname, s.procid);
+                let parts =
+                    [Some(&priority[..]), host.map(str::as_bytes), name.map(str::as_bytes), proc.map(str::as_bytes)];
+                blocks.syslog.put(&mut w, &parts, |w| write_syslog(w, s));
             }
             w.close();
         }
 
         // What was left out past a cap: (field, what, cap, how many more).
         let mut capped: Vec<(&str, &str, usize, usize)> = Vec::new();
-        self.write_heroku(&mut w, &mut capped);
+        self.write_heroku(&mut w, blocks, &mut capped);
         if let Some(id) = &self.trace_id {
             w.object_str("trace", "id", id);
         }
@@ -224,40 +283,26 @@ impl Document<'_> {
         w.finish()
     }
 
-    fn write_syslog(&self, w: &mut JsonWriter<'_>, s: &SyslogFields<'_>) {
-        w.open("syslog");
-        w.u64("priority", u64::from(s.priority));
-        let (facility, severity) = (s.priority >> 3, s.priority & 7);
-        w.open("facility");
-        w.u64("code", u64::from(facility));
-        w.str("name", syslog::facility_name(facility));
-        w.close();
-        w.open("severity");
-        w.u64("code", u64::from(severity));
-        w.str("name", syslog::severity_name(severity));
-        w.close();
-        w.opt_str("hostname", s.hostname);
-        w.opt_str("appname", s.appname);
-        w.opt_str("procid", s.procid);
-        w.close();
-    }
-
-    fn write_heroku(&self, w: &mut JsonWriter<'_>, capped: &mut Vec<(&str, &str, usize, usize)>) {
+    fn write_heroku(&self, w: &mut JsonWriter<'_>, blocks: &mut Blocks, capped: &mut Vec<(&str, &str, usize, usize)>) {
         w.open("heroku");
-        w.opt_str_at(Landmark::HerokuApp, "app", self.heroku_app);
-        w.opt_str_at(Landmark::HerokuSource, "source", self.source);
+        let (app, source) = (self.heroku_app.map(str::as_bytes), self.source.map(str::as_bytes));
+        let drain = [self.drain_token.map(str::as_bytes), self.frame_id.map(str::as_bytes)];
+        blocks.heroku.put(w, &[app, source, drain[0], drain[1]], |w| {
+            w.opt_str_at(Landmark::HerokuApp, "app", self.heroku_app);
+            w.opt_str_at(Landmark::HerokuSource, "source", self.source);
+            if self.drain_token.is_some() || self.frame_id.is_some() {
+                w.open("drain");
+                w.opt_str("token", self.drain_token);
+                w.opt_str("frame_id", self.frame_id);
+                w.close();
+            }
+        });
         w.opt_str("app_id", self.app_id);
         w.opt_str_at(Landmark::HerokuDyno, "dyno", self.dyno);
         let samples = self.samples.as_ref();
         w.opt_str("dyno_id", samples.and_then(|s| s.dyno_id.as_deref()));
         w.opt_str_at(Landmark::HerokuProcessType, "process_type", self.process_type);
         w.opt_str("addon", samples.and_then(|s| s.addon.as_deref()));
-        if self.drain_token.is_some() || self.frame_id.is_some() {
-            w.open("drain");
-            w.opt_str("token", self.drain_token);
-            w.opt_str("frame_id", self.frame_id);
-            w.close();
-        }
         if let Some(r) = &self.router {
             write_router(w, r, capped);
         }
@@ -322,6 +367,25 @@ impl Document<'_> {
         }
         w.close();
     }
+}
+
+/// `log.syslog`: the header's priority, its parts and names, and the header's fields.
+fn write_syslog(w: &mut JsonWriter<'_>, s: &SyslogFields<'_>) {
+    w.open("syslog");
+    w.u64("priority", u64::from(s.priority));
+    let (facility, severity) = (s.priority >> 3, s.priority & 7);
+    w.open("facility");
+    w.u64("code", u64::from(facility));
+    w.str("name", syslog::facility_name(facility));
+    w.close();
+    w.open("severity");
+    w.u64("code", u64::from(severity));
+    w.str("name", syslog::severity_name(severity));
+    w.close();
+    w.opt_str("hostname", s.hostname);
+    w.opt_str("appname", s.appname);
+    w.opt_str("procid", s.procid);
+    w.close();
 }
 
 /// `heroku.router.*`: what the router line has beyond the typed `http.*`/`url.*` fields.

@@ -27,6 +27,32 @@ impl<'o> JsonWriter<'o> {
         self.landmarks
     }
 
+    /// A writer of members only, without braces: a block of members written once and copied
+    /// into many documents ([`JsonWriter::splice`]). Its landmarks are placed from its start.
+    pub(crate) fn fragment(out: &'o mut Vec<u8>) -> JsonWriter<'o> {
+        let base = out.len();
+        JsonWriter { out, need_comma: false, base, landmarks: Landmarks::none_yet() }
+    }
+
+    /// The landmarks of a [`JsonWriter::fragment`], which it ends.
+    pub(crate) fn end_fragment(self) -> Landmarks {
+        self.landmarks
+    }
+
+    /// Members a fragment wrote (`text`, with their `landmarks`), copied in as they are.
+    #[inline]
+    pub(crate) fn splice(&mut self, text: &[u8], landmarks: &Landmarks) {
+        if text.is_empty() {
+            return;
+        }
+        if self.need_comma {
+            self.out.push(b',');
+        }
+        self.need_comma = true;
+        self.landmarks.add_shifted(landmarks, self.out.len() - self.base);
+        self.out.extend_from_slice(text);
+    }
+
     /// A field name drainpipe chose: copied as is (it needs no escaping). Inlined, so that a
     /// literal name is copied as a constant: this runs some forty times per document.
     #[inline(always)]
@@ -252,22 +278,11 @@ pub fn write_text(out: &mut Vec<u8>, s: &str) {
 
 fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
-    let mut i = 0;
-    while i < s.len() {
-        // Most text needs no escaping: skip it eight bytes at a time.
-        while let Some(chunk) = s.get(i..i + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            if may_need_escape(word) {
-                break;
-            }
-            i += 8;
-        }
-        let Some(&b) = s.get(i) else { break };
+    let mut i = next_to_escape(s, 0);
+    while let Some(&b) = s.get(i) {
         let esc = escape_for(b);
         if esc != 0 {
-            if start < i {
-                out.extend_from_slice(s.get(start..i).unwrap_or_default());
-            }
+            out.extend_from_slice(s.get(start..i).unwrap_or_default());
             if esc == b'u' {
                 out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex_digit(b >> 4), hex_digit(b & 0xf)]);
             } else {
@@ -275,9 +290,43 @@ fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
             }
             start = i + 1;
         }
-        i += 1;
+        i = next_to_escape(s, i + 1);
     }
     out.extend_from_slice(s.get(start..).unwrap_or_default());
+}
+
+/// Where in `s`, from `i` on, the next byte that may need escaping is (`s.len()` when none
+/// does). Most text needs none: it is checked eight bytes at a time, and a tail of fewer than
+/// eight as the last eight bytes (overlapping what was checked), so that a value is a few
+/// word checks. The place may be a false one; never is one passed over.
+#[inline]
+fn next_to_escape(s: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = s.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let mask = escape_mask(u64::from_le_bytes(*chunk));
+        if mask != 0 {
+            return i + (mask.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    if i >= s.len() {
+        return s.len();
+    }
+    match s.len().checked_sub(8).and_then(|last| Some((last, s.get(last..)?.first_chunk::<8>()?))) {
+        Some((last, chunk)) => {
+            // Bytes before `i` were dealt with; those from `i` on are the last `s.len() - i`.
+            let mask = escape_mask(u64::from_le_bytes(*chunk)) & (u64::MAX << (8 * (i - last)));
+            if mask == 0 {
+                s.len()
+            } else {
+                last + (mask.trailing_zeros() / 8) as usize
+            }
+        }
+        // A text shorter than a word: byte by byte.
+        None => {
+            let rest = s.get(i..).unwrap_or_default();
+            i + rest.iter().position(|&b| escape_for(b) != 0).unwrap_or(rest.len())
+        }
+    }
 }
 
 /// `ESCAPE` for one byte (a `u8` indexes all 256 entries).
@@ -291,13 +340,15 @@ fn hex_digit(n: u8) -> u8 {
     b"0123456789abcdef".get(usize::from(n & 0xf)).copied().unwrap_or(b'0')
 }
 
-/// Whether any of the eight bytes is a control character, `"` or `\\` (never a false "no").
-fn may_need_escape(word: u64) -> bool {
+/// The high bit of each of the eight bytes that may be a control character, `"` or `\\`: never
+/// one missed; a false one only ever above a true one.
+#[inline(always)]
+fn escape_mask(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-    (below_space | has_zero(word ^ (ONES * u64::from(b'"'))) | has_zero(word ^ (ONES * u64::from(b'\\')))) != 0
+    below_space | has_zero(word ^ (ONES * u64::from(b'"'))) | has_zero(word ^ (ONES * u64::from(b'\\')))
 }
 
 #[cfg(test)]
@@ -314,8 +365,8 @@ mod tests {
     #[test]
     fn escapes_at_every_position_of_a_word() {
         for special in ['"', '\\', '\n', '\u{1f}', '\u{0}'] {
-            for pos in 0..20 {
-                let mut text: String = "abcdefghijklmnopqrst".into();
+            for (len, pos) in (1..=20).flat_map(|len| (0..len).map(move |pos| (len, pos))) {
+                let mut text: String = "abcdefghijklmnopqrst"[..len].into();
                 text.replace_range(pos..=pos, &special.to_string());
                 let mut out = Vec::new();
                 write_text(&mut out, &text);
@@ -326,6 +377,26 @@ mod tests {
         let mut out = Vec::new();
         write_text(&mut out, "ünïcödé text without specials, long enough for words");
         assert_eq!(out, "\"ünïcödé text without specials, long enough for words\"".as_bytes());
+    }
+
+    #[test]
+    fn escapes_random_text_as_serde_json_reads_it() {
+        // Bytes next to the specials (`#` is `"` + 1, `]` is `\\` + 1) are where a word check
+        // can flag falsely.
+        let alphabet = ['a', '"', '#', '\\', ']', '\n', '\u{1}', ' ', '!', 'é', '\u{7f}', '€'];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            let text: String =
+                (0..len).map(|n| alphabet[((seed >> (n % 60)) as usize + n * 7) % alphabet.len()]).collect();
+            let mut out = Vec::new();
+            write_text(&mut out, &text);
+            assert_eq!(serde_json::from_slice::<String>(&out).unwrap(), text);
+            assert_eq!(out, serde_json::to_vec(&text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]

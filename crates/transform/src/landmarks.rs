@@ -106,6 +106,19 @@ impl Landmarks {
         }
     }
 
+    /// Adds the places `other` knows, each moved `shift` bytes on: the landmarks of a block
+    /// written apart ([`crate::document::Blocks`]) and copied in at `shift`.
+    pub(crate) fn add_shifted(&mut self, other: &Landmarks, shift: usize) {
+        for (place, theirs) in self.places.iter_mut().zip(other.places) {
+            let Some(t) = theirs else { continue };
+            match Place::of(t.string, t.span().start + shift..t.span().end + shift) {
+                Some(moved) => *place = Some(moved),
+                None => self.known = false,
+            }
+        }
+        self.known &= other.known;
+    }
+
     /// Where the `labels` object is, braces and all; `None` when the document has none.
     pub fn labels(&self) -> Option<Place> {
         self.labels.filter(|_| self.known)

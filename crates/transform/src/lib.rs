@@ -46,7 +46,7 @@ pub use timestamp::{civil_from_days, days_from_civil, Timestamp};
 use std::borrow::Cow;
 
 use app::App;
-use document::{Document, SyslogFields};
+use document::{Blocks, Document, SyslogFields};
 use platform::Platform;
 use router::Router;
 use samples::Samples;
@@ -120,6 +120,8 @@ pub struct Outcome {
 pub struct Transformer {
     /// `event.ingested` of the last frame, formatted: every message of a frame shares it.
     ingested: Option<(Timestamp, Vec<u8>)>,
+    /// The members every message of a frame shares, written once.
+    blocks: Blocks,
 }
 
 impl Transformer {
@@ -141,21 +143,21 @@ impl Transformer {
     /// Appends the JSON document for one OTLP log record, as drainpipe-otlp's `split` encoded
     /// it with its resource and scope (docs/fields.md, "OTLP logs").
     pub fn transform_otlp(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let ingested = self.ingested(ctx);
-        otlp::transform(raw, ctx, ingested, out)
+        let (ingested, blocks) = self.frame_parts(ctx);
+        otlp::transform(raw, ctx, ingested, blocks, out)
     }
 
     /// Appends the JSON document for one OTLP data point, as drainpipe-otlp's `point_records`
     /// made it (docs/fields.md, "OTLP metrics").
     pub fn transform_otlp_metric(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let ingested = self.ingested(ctx);
+        let (ingested, _) = self.frame_parts(ctx);
         otlp_signals::metric(raw, ctx, ingested, out)
     }
 
     /// Appends the JSON document for one OTLP span, as drainpipe-otlp's `span_records` made it
     /// (docs/fields.md, "OTLP traces").
     pub fn transform_otlp_span(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let ingested = self.ingested(ctx);
+        let (ingested, _) = self.frame_parts(ctx);
         otlp_signals::span(raw, ctx, ingested, out)
     }
 
@@ -163,8 +165,8 @@ impl Transformer {
     /// app's dataset, the receive time, the parse-failure tag and `reason`. For a message the
     /// transform itself failed on (the binary's panic guard), so that it can still be stored.
     pub fn transform_raw(&mut self, raw: &[u8], reason: &str, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let doc = framed(ctx, self.ingested(ctx));
-        let landmarks = write_unparsed(doc, raw, Cow::Owned(reason.to_owned()), ctx, out);
+        let (ingested, blocks) = self.frame_parts(ctx);
+        let landmarks = write_unparsed(framed(ctx, ingested), raw, Cow::Owned(reason.to_owned()), ctx, blocks, out);
         Outcome {
             dataset: Some(Dataset::App),
             failure: Some("the transform failed"),
@@ -174,22 +176,23 @@ impl Transformer {
         }
     }
 
-    /// `event.ingested`, formatted once per frame.
-    fn ingested(&mut self, ctx: &Context<'_>) -> Option<&[u8]> {
+    /// `event.ingested`, formatted once per frame, and the blocks documents are written with.
+    fn frame_parts(&mut self, ctx: &Context<'_>) -> (Option<&[u8]>, &mut Blocks) {
         if self.ingested.as_ref().map(|(t, _)| *t) != Some(ctx.received_at) {
             let mut formatted = Vec::with_capacity(32);
             ctx.received_at.write_rfc3339(&mut formatted);
             self.ingested = Some((ctx.received_at, formatted));
         }
-        self.ingested.as_ref().map(|(_, f)| f.as_slice())
+        (self.ingested.as_ref().map(|(_, f)| f.as_slice()), &mut self.blocks)
     }
 
     fn build(&mut self, raw: &[u8], cut_from: Option<usize>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let mut doc = Document { cut: cut_from.map(|full| (raw.len(), full)), ..framed(ctx, self.ingested(ctx)) };
+        let (ingested, blocks) = self.frame_parts(ctx);
+        let mut doc = Document { cut: cut_from.map(|full| (raw.len(), full)), ..framed(ctx, ingested) };
         let header = match syslog::parse(raw, ctx.structured_data, ctx.received_at) {
             Ok(h) => h,
             Err(e) => {
-                let landmarks = write_unparsed(doc, raw, Cow::Borrowed(e.describe()), ctx, out);
+                let landmarks = write_unparsed(doc, raw, Cow::Borrowed(e.describe()), ctx, blocks, out);
                 return Outcome {
                     dataset: None,
                     failure: Some(e.describe()),
@@ -228,7 +231,7 @@ impl Transformer {
         let failure = header.failure.map(Cow::Borrowed).or(failure.map(Cow::Owned));
         let failed = failure.is_some();
         doc.failure = failure;
-        written(&doc, dataset, failed, ctx, out)
+        written(&doc, dataset, failed, ctx, blocks, out)
     }
 }
 
@@ -252,6 +255,7 @@ fn write_unparsed(
     raw: &[u8],
     reason: Cow<'static, str>,
     ctx: &Context<'_>,
+    blocks: &mut Blocks,
     out: &mut Vec<u8>,
 ) -> Landmarks {
     // Invalid bytes become U+FFFD.
@@ -263,7 +267,7 @@ fn write_unparsed(
         failure: Some(reason),
         ..doc
     };
-    doc.write(out)
+    doc.write(out, blocks)
 }
 
 /// What the syslog header says, into `doc`: time, level, names, dyno and the drain token.
@@ -331,8 +335,15 @@ fn level_from_error_code(doc: &mut Document<'_>) {
 }
 
 /// Writes the finished document; what the transform saw, for metrics.
-fn written(doc: &Document<'_>, dataset: Dataset, failed: bool, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-    let landmarks = doc.write(out);
+fn written(
+    doc: &Document<'_>,
+    dataset: Dataset,
+    failed: bool,
+    ctx: &Context<'_>,
+    blocks: &mut Blocks,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let landmarks = doc.write(out, blocks);
     Outcome {
         dataset: Some(dataset),
         failure: failed.then_some("a field could not be parsed"),

@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::app::{self, App, AppFields};
 use crate::dataset::{self, Dataset};
-use crate::document::Document;
+use crate::document::{Blocks, Document};
 use crate::timestamp::Timestamp;
 use crate::{level, Context, Outcome};
 
@@ -23,7 +23,13 @@ const PROCESS_TYPE: [&str; 2] = ["heroku.dyno.type", "heroku.workload.id"];
 const RELEASE: &str = "heroku.release.version";
 
 /// Appends the document for the spooled record `raw` to `out`.
-pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, out: &mut Vec<u8>) -> Outcome {
+pub(crate) fn transform(
+    raw: &[u8],
+    ctx: &Context<'_>,
+    ingested: Option<&[u8]>,
+    blocks: &mut Blocks,
+    out: &mut Vec<u8>,
+) -> Outcome {
     let mut doc = Document {
         ingested,
         namespace: ctx.namespace,
@@ -34,7 +40,7 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
         ..Document::default()
     };
     let Ok(Record { record: Some(record), resource, scope }) = Record::read(raw) else {
-        return not_a_record(raw, doc, ctx, out);
+        return not_a_record(raw, doc, ctx, blocks, out);
     };
     let (resource, scope) = (resource.unwrap_or_default(), scope.unwrap_or_default());
     let mut named = Named::of(&resource.attributes, ctx.app);
@@ -80,14 +86,14 @@ pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, ingested: Option<&[u8]>, 
     }
     let failed = failure.is_some();
     doc.failure = failure.map(Cow::Owned);
-    crate::written(&doc, dataset, failed, ctx, out)
+    crate::written(&doc, dataset, failed, ctx, blocks, out)
 }
 
 /// Bytes that are not a record drainpipe-otlp wrote: the message, lossily, with a failure.
-fn not_a_record(raw: &[u8], doc: Document<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
+fn not_a_record(raw: &[u8], doc: Document<'_>, ctx: &Context<'_>, blocks: &mut Blocks, out: &mut Vec<u8>) -> Outcome {
     const NOT_A_RECORD: &str = "not an OTLP log record";
     let lossy = crate::utf8::lossy(raw);
-    let landmarks = Document { message: &lossy, failure: Some(Cow::Borrowed(NOT_A_RECORD)), ..doc }.write(out);
+    let landmarks = Document { message: &lossy, failure: Some(Cow::Borrowed(NOT_A_RECORD)), ..doc }.write(out, blocks);
     Outcome { dataset: None, failure: Some(NOT_A_RECORD), timestamp: ctx.received_at, logplex_dropped: None, landmarks }
 }
 

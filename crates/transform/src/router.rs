@@ -96,20 +96,24 @@ impl<'a> Router<'a> {
     }
 
     fn read_fwd(&mut self, value: Cow<'a, str>) {
-        let parts: Vec<Cow<'a, str>> = match value {
-            Cow::Borrowed(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Cow::Borrowed).collect(),
-            Cow::Owned(v) => {
-                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Cow::Owned(s.to_owned())).collect()
-            }
-        };
-        for addr in parts {
-            let is_address = addr.parse::<IpAddr>().is_ok();
-            self.fwd_starts_with_address.get_or_insert(is_address);
-            if is_address {
-                self.fwd.push(addr);
-            } else {
-                self.fail(format!("router fwd address {addr:?} is not an IP address"));
-            }
+        match value {
+            Cow::Borrowed(v) => v.split(',').for_each(|part| self.read_fwd_entry(part, Cow::Borrowed)),
+            Cow::Owned(v) => v.split(',').for_each(|part| self.read_fwd_entry(part, |s| Cow::Owned(s.to_owned()))),
+        }
+    }
+
+    /// One comma-separated entry of `fwd`, kept (through `keep`) when it is an address.
+    fn read_fwd_entry<'p>(&mut self, part: &'p str, keep: impl FnOnce(&'p str) -> Cow<'a, str>) {
+        let addr = part.trim();
+        if addr.is_empty() {
+            return;
+        }
+        let is_address = addr.parse::<IpAddr>().is_ok();
+        self.fwd_starts_with_address.get_or_insert(is_address);
+        if is_address {
+            self.fwd.push(keep(addr));
+        } else {
+            self.fail(format!("router fwd address {addr:?} is not an IP address"));
         }
     }
 
@@ -139,7 +143,7 @@ impl<'a> Router<'a> {
 /// with a typed field is renamed (`connect_ms` → `connect_ms_text`). Keys are told apart by
 /// this name, so two that meet in it are one key.
 pub(crate) fn other_key(key: &str) -> Cow<'_, str> {
-    let key = if key.contains('.') { Cow::Owned(key.replace('.', "_")) } else { Cow::Borrowed(key) };
+    let key = if key.as_bytes().contains(&b'.') { Cow::Owned(key.replace('.', "_")) } else { Cow::Borrowed(key) };
     match &*key {
         "connect_ms" | "service_ms" | "fwd" => Cow::Owned(format!("{key}_text")),
         _ => key,

@@ -510,6 +510,41 @@ fn testdata() {
     );
 }
 
+/// The blocks a transformer keeps from one message to the next (document.rs `Blocks`) give
+/// the bytes and landmarks a new transformer gives: one transformer takes every testdata line
+/// under contexts that change between lines (app, token, frame, namespace, receive time, none).
+#[test]
+fn a_reused_transformer_writes_what_a_new_one_writes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let apps: HashMap<String, String> =
+        [("d.0b7a3c2e-5d4f-4e6a-9b8c-7d6e5f4a3b2c".to_owned(), "shop".to_owned())].into();
+    let base = ctx();
+    let contexts = [
+        base.clone(),
+        Context { app: Some("other"), ..base.clone() },
+        Context { frame_id: Some("1F1E2D3C4B5A69788796A5B4C3D2E1F0"), ..base.clone() },
+        Context { namespace: "prod", received_at: Timestamp::from_unix(1_741_944_501, 0), ..base.clone() },
+        syslog_drain_ctx(&apps),
+        Context { app: None, drain_token: None, frame_id: None, ..base.clone() },
+    ];
+    let mut reused = Transformer::new();
+    let mut lines = 0;
+    for name in ["router", "app", "edge", "metrics", "platform", "syslog-drain"] {
+        let input = std::fs::read(dir.join(format!("{name}.log"))).unwrap();
+        for (n, line) in input.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+            // Two lines under each context in turn, so blocks are both kept and replaced.
+            let c = &contexts[(n / 2) % contexts.len()];
+            let (mut fresh, mut again) = (Vec::new(), Vec::new());
+            let want = Transformer::new().transform(line, c, &mut fresh);
+            let got = reused.transform(line, c, &mut again);
+            assert_eq!(String::from_utf8_lossy(&again), String::from_utf8_lossy(&fresh), "{name}.log:{}", n + 1);
+            assert_eq!(got, want, "{name}.log:{}", n + 1);
+            lines += 1;
+        }
+    }
+    assert!(lines > 100, "{lines} lines");
+}
+
 /// One line of testdata through the transform. `syslog-drain` files arrive as syslog drains;
 /// each line of `otlp` files is an OTLP JSON logs export of one record.
 fn check(file: &str, line: &[u8]) -> Value {
