@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use crate::app::{self, AppFields};
 use crate::dataset::Dataset;
 use crate::json::JsonWriter;
-use crate::landmarks::{Landmark, Landmarks};
+use crate::landmarks::{Landmark, Landmarks, Place};
 use crate::platform::Platform;
 use crate::router::Router;
 use crate::samples::{Number, Samples};
@@ -83,7 +83,8 @@ struct Block {
     /// The parts it was written from, each as its length (or `u32::MAX` for none) and bytes.
     from: Vec<u8>,
     text: Vec<u8>,
-    landmarks: Landmarks,
+    /// The landmarks it places, from its start (`None`: not known).
+    landmarks: Option<Vec<(usize, Place)>>,
     scratch: Vec<u8>,
 }
 
@@ -103,10 +104,10 @@ impl Block {
             self.text.clear();
             let mut fragment = JsonWriter::fragment(&mut self.text);
             write(&mut fragment);
-            self.landmarks = fragment.end_fragment();
+            self.landmarks = fragment.end_fragment().placed();
             self.written = true;
         }
-        w.splice(&self.text, &self.landmarks);
+        w.splice(&self.text, self.landmarks.as_deref());
     }
 }
 

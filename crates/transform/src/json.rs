@@ -1,7 +1,7 @@
 //! A small streaming JSON writer for documents whose shape is known in advance. It writes
 //! straight into the caller's buffer: no intermediate `Value`, no allocation per field.
 
-use crate::landmarks::{Landmark, Landmarks};
+use crate::landmarks::{Landmark, Landmarks, Place};
 
 /// Writes the members of nested objects, tracking where commas go, and where the values of
 /// landmark fields went.
@@ -41,7 +41,7 @@ impl<'o> JsonWriter<'o> {
 
     /// Members a fragment wrote (`text`, with their `landmarks`), copied in as they are.
     #[inline]
-    pub(crate) fn splice(&mut self, text: &[u8], landmarks: &Landmarks) {
+    pub(crate) fn splice(&mut self, text: &[u8], landmarks: Option<&[(usize, Place)]>) {
         if text.is_empty() {
             return;
         }

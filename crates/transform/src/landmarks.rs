@@ -106,17 +106,26 @@ impl Landmarks {
         }
     }
 
-    /// Adds the places `other` knows, each moved `shift` bytes on: the landmarks of a block
-    /// written apart ([`crate::document::Blocks`]) and copied in at `shift`.
-    pub(crate) fn add_shifted(&mut self, other: &Landmarks, shift: usize) {
-        for (place, theirs) in self.places.iter_mut().zip(other.places) {
-            let Some(t) = theirs else { continue };
-            match Place::of(t.string, t.span().start + shift..t.span().end + shift) {
-                Some(moved) => *place = Some(moved),
-                None => self.known = false,
+    /// The landmarks these place, each with its place: what a block written apart
+    /// ([`crate::document::Blocks`]) keeps to add when it is copied in ([`Landmarks::add_shifted`]).
+    /// `None` when they are not known.
+    pub(crate) fn placed(&self) -> Option<Vec<(usize, Place)>> {
+        self.known.then(|| self.places.iter().enumerate().filter_map(|(i, p)| Some((i, (*p)?))).collect())
+    }
+
+    /// Adds `placed` ([`Landmarks::placed`]), each moved `shift` bytes on.
+    #[inline]
+    pub(crate) fn add_shifted(&mut self, placed: Option<&[(usize, Place)]>, shift: usize) {
+        let Some(placed) = placed else {
+            self.known = false;
+            return;
+        };
+        for &(i, p) in placed {
+            match (Place::of(p.string, p.span().start + shift..p.span().end + shift), self.places.get_mut(i)) {
+                (Some(moved), Some(place)) => *place = Some(moved),
+                _ => self.known = false,
             }
         }
-        self.known &= other.known;
     }
 
     /// Where the `labels` object is, braces and all; `None` when the document has none.
