@@ -80,12 +80,13 @@ pub(crate) struct Blocks {
 #[derive(Debug, Default)]
 struct Block {
     written: bool,
-    /// The parts it was written from, each as its length (or `u32::MAX` for none) and bytes.
+    /// The parts it was written from, one after the other, and where each ends (`None` for a
+    /// part that was absent).
     from: Vec<u8>,
+    ends: Vec<Option<usize>>,
     text: Vec<u8>,
     /// The landmarks it places, from its start (`None`: not known).
     landmarks: Option<Vec<(usize, Place)>>,
-    scratch: Vec<u8>,
 }
 
 impl Block {
@@ -93,14 +94,13 @@ impl Block {
     /// the parts differ from the last call's.
     #[inline]
     fn put(&mut self, w: &mut JsonWriter<'_>, parts: &[Option<&[u8]>], write: impl FnOnce(&mut JsonWriter<'_>)) {
-        self.scratch.clear();
-        for part in parts {
-            let len = part.map_or(u32::MAX, |p| u32::try_from(p.len()).unwrap_or(u32::MAX - 1));
-            self.scratch.extend_from_slice(&len.to_le_bytes());
-            self.scratch.extend_from_slice(part.unwrap_or_default());
-        }
-        if !self.written || self.scratch != self.from {
-            std::mem::swap(&mut self.from, &mut self.scratch);
+        if !self.made_from(parts) {
+            self.from.clear();
+            self.ends.clear();
+            for part in parts {
+                self.from.extend_from_slice(part.unwrap_or_default());
+                self.ends.push(part.map(|_| self.from.len()));
+            }
             self.text.clear();
             let mut fragment = JsonWriter::fragment(&mut self.text);
             write(&mut fragment);
@@ -108,6 +108,24 @@ impl Block {
             self.written = true;
         }
         w.splice(&self.text, self.landmarks.as_deref());
+    }
+
+    /// Whether the block was last written from `parts`.
+    #[inline]
+    fn made_from(&self, parts: &[Option<&[u8]>]) -> bool {
+        if !self.written || parts.len() != self.ends.len() {
+            return false;
+        }
+        let mut start = 0;
+        parts.iter().zip(&self.ends).all(|(part, end)| match (part, *end) {
+            (None, None) => true,
+            (Some(p), Some(end)) => {
+                let same = self.from.get(start..end) == Some(*p);
+                start = end;
+                same
+            }
+            _ => false,
+        })
     }
 }
 
