@@ -169,7 +169,7 @@ impl FrameSink for Handoff {
                     Err(mpsc::error::TrySendError::Closed(_)) => Err(Rejected::ShuttingDown),
                 }
             }
-            Queue::Spool(spool) => match spool.append(record::encode(&frame)).await {
+            Queue::Spool(spool) => match spool.append_parts(record::encode_parts(&frame)).await {
                 Ok(_) => Ok(()),
                 Err(SpoolError::Full { .. }) => Err(Rejected::Full { retry_after: SPOOL_FULL_RETRY }),
                 Err(SpoolError::Closed) => Err(Rejected::ShuttingDown),
@@ -196,8 +196,9 @@ impl FrameSink for Handoff {
                 Ok(())
             }
             Queue::Spool(spool) => {
-                // The record is all that waits: the frame's memory goes now.
-                let record = record::encode(&frame);
+                // The record is all that waits: the frame's index goes now (the body is the
+                // record's second part).
+                let record = record::encode_parts(&frame);
                 drop(frame);
                 self.append_or_wait(spool, record).await
             }
@@ -207,10 +208,10 @@ impl FrameSink for Handoff {
 
 impl Handoff {
     /// Appends `record`, waiting (with backoff) while the spool cannot take it.
-    async fn append_or_wait(&self, spool: &Spool, record: bytes::Bytes) -> Result<(), Rejected> {
+    async fn append_or_wait(&self, spool: &Spool, record: [bytes::Bytes; 2]) -> Result<(), Rejected> {
         let mut backoff = Backoff::new(SPOOL_RETRY_MIN, SPOOL_FULL_RETRY);
         loop {
-            match spool.append(record.clone()).await {
+            match spool.append_parts(record.clone()).await {
                 Ok(_) => return Ok(()),
                 Err(SpoolError::Closed) => return Err(Rejected::ShuttingDown),
                 Err(e) => {

@@ -28,7 +28,18 @@ use drainpipe_transform::{DocumentId, FrameKey, FrameSeed};
 const VERSION: u8 = 2;
 
 pub fn encode(frame: &Frame) -> Bytes {
-    let mut out = Vec::with_capacity(frame.body.len() + 64 + frame.messages.len() * 8);
+    let [head, body] = encode_parts(frame);
+    let mut out = Vec::with_capacity(head.len() + body.len());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&body);
+    Bytes::from(out)
+}
+
+/// [`encode`] in two parts, the record being the one followed by the other: what drainpipe
+/// knows of the frame, and the body as received (shared, not copied), for the spool to write
+/// one after the other ([`drainpipe_spool::Spool::append_parts`]).
+pub fn encode_parts(frame: &Frame) -> [Bytes; 2] {
+    let mut out = Vec::with_capacity(64 + frame.messages.len() * 8);
     out.push(VERSION);
     out.push(match frame.protocol {
         Protocol::Logplex => 0,
@@ -72,8 +83,8 @@ pub fn encode(frame: &Frame) -> Bytes {
         Position::OnStream { stream, first } => put_position(&mut out, stream, first),
         Position::InExport { first_record } => put_position(&mut out, 0, first_record),
     }
-    put_bytes(&mut out, &frame.body);
-    Bytes::from(out)
+    put_u32(&mut out, frame.body.len());
+    [Bytes::from(out), frame.body.clone()]
 }
 
 /// Why a record is not a frame (a record from another version, or damage the checksum missed).

@@ -33,7 +33,7 @@ mod record;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::io::{BufReader, IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -163,8 +163,46 @@ impl Segment {
     }
 }
 
+/// Records on their way into the segment: each one's header, its append and where it goes.
+#[derive(Default)]
+struct Run {
+    headers: Vec<[u8; record::HEADER]>,
+    records: Vec<(Write1, RecordId, u64)>,
+    /// Their size on disk, headers included.
+    bytes: u64,
+}
+
+impl Run {
+    fn clear(&mut self) {
+        self.headers.clear();
+        self.records.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Writes every record of `run` (header, then the payload's parts), gathered into as few
+/// system calls as the kernel takes: the payloads are not copied on the way.
+fn write_records(file: &mut File, run: &Run) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(run.records.len() * 3);
+    for (header, (w, ..)) in run.headers.iter().zip(&run.records) {
+        slices.push(IoSlice::new(header));
+        slices.extend(w.parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)));
+    }
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 struct Write1 {
-    payload: Bytes,
+    /// The record's payload, the first part followed by the second.
+    parts: [Bytes; 2],
     reply: oneshot::Sender<Result<RecordId, SpoolError>>,
 }
 
@@ -222,10 +260,17 @@ impl Spool {
 
     /// Writes `payload` as one record; resolves once it is durable (per [`Fsync`]).
     pub async fn append(&self, payload: Bytes) -> Result<RecordId, SpoolError> {
-        let size = u64::try_from(payload.len()).unwrap_or(u64::MAX).saturating_add(record::HEADER as u64);
+        self.append_parts([payload, Bytes::new()]).await
+    }
+
+    /// [`Spool::append`] of a payload in two parts, the first followed by the second: written
+    /// one after the other, without first being copied together.
+    pub async fn append_parts(&self, parts: [Bytes; 2]) -> Result<RecordId, SpoolError> {
+        let len = parts[0].len().saturating_add(parts[1].len());
+        let size = u64::try_from(len).unwrap_or(u64::MAX).saturating_add(record::HEADER as u64);
         // A record's length is a u32 on disk: a longer payload would be written with a wrong one.
-        if size > self.inner.config.segment_bytes || u32::try_from(payload.len()).is_err() {
-            return Err(SpoolError::TooLarge { len: payload.len(), segment_bytes: self.inner.config.segment_bytes });
+        if size > self.inner.config.segment_bytes || u32::try_from(len).is_err() {
+            return Err(SpoolError::TooLarge { len, segment_bytes: self.inner.config.segment_bytes });
         }
         {
             let mut st = self.inner.lock();
@@ -244,7 +289,7 @@ impl Spool {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|w| w.send(Write1 { payload, reply }));
+            .map(|w| w.send(Write1 { parts, reply }));
         if !matches!(sent, Some(Ok(()))) {
             let mut st = self.inner.lock();
             st.used = st.used.saturating_sub(size);
@@ -404,18 +449,17 @@ impl Writer {
 
     fn write_batch(&mut self, batch: Vec<Write1>) {
         let now = now_ms();
-        let mut buf = Vec::new();
-        let mut run: Vec<(Write1, RecordId, u64)> = Vec::new();
+        let mut run = Run::default();
         let mut broken: Option<String> = None;
         for w in batch {
-            let size = (record::HEADER + w.payload.len()) as u64;
+            let size = (record::HEADER + w.parts[0].len() + w.parts[1].len()) as u64;
             if let Some(msg) = &broken {
                 self.refuse(w, size, msg);
                 continue;
             }
-            let filled = self.len + buf.len() as u64;
+            let filled = self.len + run.bytes;
             if filled > 0 && filled + size > self.inner.config.segment_bytes {
-                self.commit(&mut buf, &mut run, now);
+                self.commit(&mut run, now);
                 if let Err(e) = self.roll() {
                     tracing::error!(error = %e, "cannot start a new spool segment");
                     broken = Some(e.to_string());
@@ -423,73 +467,70 @@ impl Writer {
                     continue;
                 }
             }
-            let offset = self.len + buf.len() as u64;
-            record::encode(&mut buf, &w.payload, now);
-            run.push((w, RecordId { segment: self.seq, offset }, size));
+            let offset = self.len + run.bytes;
+            run.headers.push(record::header(&w.parts, now));
+            run.bytes += size;
+            run.records.push((w, RecordId { segment: self.seq, offset }, size));
         }
-        self.commit(&mut buf, &mut run, now);
+        self.commit(&mut run, now);
     }
 
-    /// Writes `buf` (the records of `run`) to the current segment, syncs per the policy, makes
-    /// them readable, and answers their appends.
-    fn commit(&mut self, buf: &mut Vec<u8>, run: &mut Vec<(Write1, RecordId, u64)>, now: u64) {
-        if run.is_empty() {
+    /// Writes the records of `run` to the current segment, syncs per the policy, makes them
+    /// readable, and answers their appends.
+    fn commit(&mut self, run: &mut Run, now: u64) {
+        if run.records.is_empty() {
             return;
         }
         let path = segment_path(&self.inner.config.dir, self.seq);
         #[cfg(test)]
         if self.inner.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
             // What a full disk does: part of the batch reaches the file, then the write fails.
-            let _ = self.file.write_all(&buf[..buf.len() / 2]);
-            self.fail_commit(buf, run, &path, std::io::Error::from_raw_os_error(28));
+            let headers = run.headers.concat();
+            let _ = self.file.write_all(headers.get(..headers.len() / 2).unwrap_or_default());
+            self.fail_commit(run, &path, std::io::Error::from_raw_os_error(28));
             return;
         }
-        let mut written = self.file.write_all(buf);
+        let mut written = write_records(&mut self.file, run);
         if written.is_ok() && self.inner.config.fsync == Fsync::EveryBatch {
             written = self.file.sync_data();
         }
         if let Err(e) = written {
-            self.fail_commit(buf, run, &path, e);
+            self.fail_commit(run, &path, e);
             return;
         }
         self.dirty = self.inner.config.fsync != Fsync::EveryBatch;
-        self.len += buf.len() as u64;
-        buf.clear();
+        self.len += run.bytes;
+        let records = run.records.len() as u64;
         {
             let mut st = self.inner.lock();
             if let Some(seg) = st.segments.get_mut(&self.seq) {
                 seg.bytes = self.len;
-                seg.records += run.len() as u64;
+                seg.records += records;
                 seg.first_ms.get_or_insert(now);
             }
             st.readable = (self.seq, self.len);
         }
-        metrics::APPENDED.inc_by(run.len() as u64);
+        metrics::APPENDED.inc_by(records);
         self.inner.appended.notify_waiters();
-        for (w, id, _) in run.drain(..) {
+        for (w, id, _) in run.records.drain(..) {
             let _ = w.reply.send(Ok(id));
         }
+        run.clear();
     }
 
     /// A batch that could not be written: cut off whatever part of it reached the file, so the
     /// segment stays clean, and refuse its appends (their senders are told to retry).
-    fn fail_commit(
-        &mut self,
-        buf: &mut Vec<u8>,
-        run: &mut Vec<(Write1, RecordId, u64)>,
-        path: &Path,
-        e: std::io::Error,
-    ) {
+    fn fail_commit(&mut self, run: &mut Run, path: &Path, e: std::io::Error) {
         tracing::error!(path = %path.display(), error = %e, "spool write failed; refusing the batch");
         metrics::WRITE_FAILURES.inc();
         if let Err(cut) = self.file.set_len(self.len) {
             tracing::error!(path = %path.display(), error = %cut, "cannot cut the failed write off the segment");
         }
         let msg = e.to_string();
-        for (w, _, size) in run.drain(..) {
+        for (w, _, size) in run.records.drain(..) {
             self.refuse(w, size, &msg);
         }
-        buf.clear();
+        run.clear();
     }
 
     fn refuse(&self, w: Write1, size: u64, msg: &str) {

@@ -8,23 +8,33 @@ use crate::crc;
 
 pub(crate) const HEADER: usize = 16;
 
+/// The header of a record whose payload is `parts`, one after the other.
+pub(crate) fn header(parts: &[impl AsRef<[u8]>], appended_ms: u64) -> [u8; HEADER] {
+    let len = parts.iter().map(|p| p.as_ref().len()).sum::<usize>();
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    let crc = checksum(len, appended_ms, parts);
+    let [a, b, c, d] = len.to_le_bytes();
+    let [e, f, g, h] = crc.to_le_bytes();
+    let [i, j, k, l, m, n, o, p] = appended_ms.to_le_bytes();
+    [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p]
+}
+
 /// Appends one encoded record to `out`.
+#[cfg(test)]
 pub(crate) fn encode(out: &mut Vec<u8>, payload: &[u8], appended_ms: u64) {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    let crc = checksum(len, appended_ms, payload);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&appended_ms.to_le_bytes());
+    out.extend_from_slice(&header(&[payload], appended_ms));
     out.extend_from_slice(payload);
 }
 
-fn checksum(len: u32, appended_ms: u64, payload: &[u8]) -> u32 {
+fn checksum(len: u32, appended_ms: u64, parts: &[impl AsRef<[u8]>]) -> u32 {
     #[cfg(test)]
-    crc::work::add_bytes(12 + payload.len());
+    crc::work::add_bytes(12 + len as usize);
     let mut h = crc32fast::Hasher::new();
     h.update(&len.to_le_bytes());
     h.update(&appended_ms.to_le_bytes());
-    h.update(payload);
+    for part in parts {
+        h.update(part.as_ref());
+    }
     h.finalize()
 }
 
@@ -60,7 +70,7 @@ pub(crate) fn read(r: &mut impl Read, max_len: u64) -> io::Result<Read1> {
     if read_full(r, &mut payload)? < payload.len() {
         return Ok(Read1::Torn);
     }
-    if checksum(len, appended_ms, &payload) != crc {
+    if checksum(len, appended_ms, &[&payload]) != crc {
         return Ok(Read1::Torn);
     }
     Ok(Read1::Record { payload, appended_ms })
@@ -189,7 +199,7 @@ mod tests {
             return None;
         }
         let payload = rest.get(..usize::try_from(len).ok()?)?;
-        (checksum(len, appended_ms, payload) == crc).then_some(payload)
+        (checksum(len, appended_ms, &[payload]) == crc).then_some(payload)
     }
 
     struct Rng(u64);
