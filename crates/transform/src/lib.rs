@@ -143,21 +143,20 @@ impl Transformer {
     /// Appends the JSON document for one OTLP log record, as drainpipe-otlp's `split` encoded
     /// it with its resource and scope (docs/fields.md, "OTLP logs").
     pub fn transform_otlp(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let (ingested, blocks) = self.frame_parts(ctx);
-        otlp::transform(raw, ctx, ingested, blocks, out)
+        otlp::transform(raw, ctx, self.frame_parts(ctx), out)
     }
 
     /// Appends the JSON document for one OTLP data point, as drainpipe-otlp's `point_records`
     /// made it (docs/fields.md, "OTLP metrics").
     pub fn transform_otlp_metric(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let (ingested, _) = self.frame_parts(ctx);
+        let ingested = self.frame_parts(ctx).ingested;
         otlp_signals::metric(raw, ctx, ingested, out)
     }
 
     /// Appends the JSON document for one OTLP span, as drainpipe-otlp's `span_records` made it
     /// (docs/fields.md, "OTLP traces").
     pub fn transform_otlp_span(&mut self, raw: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let (ingested, _) = self.frame_parts(ctx);
+        let ingested = self.frame_parts(ctx).ingested;
         otlp_signals::span(raw, ctx, ingested, out)
     }
 
@@ -165,7 +164,7 @@ impl Transformer {
     /// app's dataset, the receive time, the parse-failure tag and `reason`. For a message the
     /// transform itself failed on (the binary's panic guard), so that it can still be stored.
     pub fn transform_raw(&mut self, raw: &[u8], reason: &str, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let (ingested, blocks) = self.frame_parts(ctx);
+        let FrameParts { ingested, blocks } = self.frame_parts(ctx);
         let landmarks = write_unparsed(framed(ctx, ingested), raw, Cow::Owned(reason.to_owned()), ctx, blocks, out);
         Outcome {
             dataset: Some(Dataset::App),
@@ -177,17 +176,17 @@ impl Transformer {
     }
 
     /// `event.ingested`, formatted once per frame, and the blocks documents are written with.
-    fn frame_parts(&mut self, ctx: &Context<'_>) -> (Option<&[u8]>, &mut Blocks) {
+    fn frame_parts(&mut self, ctx: &Context<'_>) -> FrameParts<'_> {
         if self.ingested.as_ref().map(|(t, _)| *t) != Some(ctx.received_at) {
             let mut formatted = Vec::with_capacity(32);
             ctx.received_at.write_rfc3339(&mut formatted);
             self.ingested = Some((ctx.received_at, formatted));
         }
-        (self.ingested.as_ref().map(|(_, f)| f.as_slice()), &mut self.blocks)
+        FrameParts { ingested: self.ingested.as_ref().map(|(_, f)| f.as_slice()), blocks: &mut self.blocks }
     }
 
     fn build(&mut self, raw: &[u8], cut_from: Option<usize>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Outcome {
-        let (ingested, blocks) = self.frame_parts(ctx);
+        let FrameParts { ingested, blocks } = self.frame_parts(ctx);
         let mut doc = Document { cut: cut_from.map(|full| (raw.len(), full)), ..framed(ctx, ingested) };
         let header = match syslog::parse(raw, ctx.structured_data, ctx.received_at) {
             Ok(h) => h,
@@ -233,6 +232,13 @@ impl Transformer {
         doc.failure = failure;
         written(&doc, dataset, failed, ctx, blocks, out)
     }
+}
+
+/// What a transformer keeps for the documents of a frame: `event.ingested`, formatted, and
+/// the blocks of members they share.
+pub(crate) struct FrameParts<'t> {
+    pub ingested: Option<&'t [u8]>,
+    pub blocks: &'t mut Blocks,
 }
 
 /// A document holding what the frame gives each of its messages.

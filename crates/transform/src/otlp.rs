@@ -13,7 +13,7 @@ use crate::app::{self, App, AppFields};
 use crate::dataset::{self, Dataset};
 use crate::document::{Blocks, Document};
 use crate::timestamp::Timestamp;
-use crate::{level, Context, Outcome};
+use crate::{level, Context, FrameParts, Outcome};
 
 /// Resource attributes that become `heroku.*` (first spelling found wins); the others go under
 /// `otel.resource`. The app is the token's, `heroku.app.name` or `service.name` (see `transform`).
@@ -23,13 +23,8 @@ const PROCESS_TYPE: [&str; 2] = ["heroku.dyno.type", "heroku.workload.id"];
 const RELEASE: &str = "heroku.release.version";
 
 /// Appends the document for the spooled record `raw` to `out`.
-pub(crate) fn transform(
-    raw: &[u8],
-    ctx: &Context<'_>,
-    ingested: Option<&[u8]>,
-    blocks: &mut Blocks,
-    out: &mut Vec<u8>,
-) -> Outcome {
+pub(crate) fn transform(raw: &[u8], ctx: &Context<'_>, frame: FrameParts<'_>, out: &mut Vec<u8>) -> Outcome {
+    let FrameParts { ingested, blocks } = frame;
     let mut doc = Document {
         ingested,
         namespace: ctx.namespace,
