@@ -56,7 +56,8 @@ async fn records_come_out_in_order_across_segments_and_acks_delete_segments() {
 }
 
 /// A record appended in parts is read back whole, and survives a restart's check like any
-/// other; many at once (one batch, one gathered write) come out in order.
+/// other; many at once (gathered into batches) each come out whole, and an append made after
+/// them all comes out last.
 #[tokio::test]
 async fn a_record_appended_in_parts_reads_back_as_one() {
     let d = dir("parts");
