@@ -304,9 +304,8 @@ impl Document<'_> {
 
     fn write_heroku(&self, w: &mut JsonWriter<'_>, blocks: &mut Blocks, capped: &mut Vec<(&str, &str, usize, usize)>) {
         w.open("heroku");
-        let (app, source) = (self.heroku_app.map(str::as_bytes), self.source.map(str::as_bytes));
-        let drain = [self.drain_token.map(str::as_bytes), self.frame_id.map(str::as_bytes)];
-        blocks.heroku.put(w, &[app, source, drain[0], drain[1]], |w| {
+        let parts = [self.heroku_app, self.source, self.drain_token, self.frame_id].map(|p| p.map(str::as_bytes));
+        blocks.heroku.put(w, &parts, |w| {
             w.opt_str_at(Landmark::HerokuApp, "app", self.heroku_app);
             w.opt_str_at(Landmark::HerokuSource, "source", self.source);
             if self.drain_token.is_some() || self.frame_id.is_some() {
