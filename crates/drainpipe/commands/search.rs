@@ -355,10 +355,21 @@ impl Printed {
     }
 }
 
-/// When drainpipe received a hit's line (`event.ingested`), in milliseconds; 0 if unknown.
-fn ingested_ms(hit: &Value) -> u64 {
+/// When drainpipe received a hit's line (`event.ingested`), in nanoseconds; 0 if unknown.
+fn ingested_nanos(hit: &Value) -> u64 {
     let text = hit["_source"]["event"]["ingested"].as_str().unwrap_or("");
-    Timestamp::parse_rfc3339(text.as_bytes()).map_or(0, |t| u64::try_from(t.unix_nanos() / 1_000_000).unwrap_or(0))
+    Timestamp::parse_rfc3339(text.as_bytes()).map_or(0, |t| u64::try_from(t.unix_nanos()).unwrap_or(0))
+}
+
+/// [`ingested_nanos`] in milliseconds.
+fn ingested_ms(hit: &Value) -> u64 {
+    ingested_nanos(hit) / 1_000_000
+}
+
+/// Lines in the order drainpipe received them, at the precision it recorded that in: two
+/// frames received within one millisecond stay in their order, whatever their lines' times.
+fn in_received_order(lines: &mut [Value]) {
+    lines.sort_by_key(|h| (ingested_nanos(h), timestamp_of(h)));
 }
 
 /// Elasticsearch answers at most this many hits at once.
@@ -455,7 +466,7 @@ impl Follow<'_> {
                 self.client.search(self.streams, &body).await.map_err(|e| failed(self.client, "following", e))?;
             lines.extend(found["hits"]["hits"].as_array().cloned().unwrap_or_default());
         }
-        lines.sort_by_key(|h| (ingested_ms(h), timestamp_of(h)));
+        in_received_order(&mut lines);
         for hit in &lines {
             let received = ingested_ms(hit);
             if self.printed.insert(received, hit["_id"].as_str().unwrap_or("")) {
@@ -517,6 +528,21 @@ mod tests {
             );
         }
         assert!(matches!(visible("plain line"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn followed_lines_keep_their_receipt_order_within_a_millisecond() {
+        // Found by the e2e tail test: a line stamped ten minutes ahead, received 0.4 ms before
+        // the next frame, was printed after it.
+        let hit = |ingested: &str, ts: &str, m: &str| json!({"_source": {"event": {"ingested": ingested}, "@timestamp": ts, "message": m}});
+        let mut lines = vec![
+            hit("2026-12-07T04:15:30.123900Z", "2026-11-24T10:00:08.000000Z", "after skew"),
+            hit("2026-12-07T04:15:30.123500Z", "2026-11-24T10:10:00.000000Z", "skewed"),
+            hit("2026-12-07T04:15:30.123900Z", "2026-11-24T10:00:07.000000Z", "same receipt, earlier time"),
+        ];
+        in_received_order(&mut lines);
+        let order: Vec<&str> = lines.iter().map(|h| h["_source"]["message"].as_str().unwrap()).collect();
+        assert_eq!(order, ["skewed", "same receipt, earlier time", "after skew"]);
     }
 
     #[test]
